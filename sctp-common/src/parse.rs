@@ -1,0 +1,559 @@
+//! The data path: Ethernet -> IPv4/IPv6 -> SCTP common header -> every chunk, with the
+//! accounting into global and per-flow counters. Context-free: the caller supplies the
+//! packet reader, the global counters and a way to find the flow's counters.
+
+use crate::{
+    chunk::{self, flag, ty},
+    packet::Packet,
+    stats::{
+        Counter, FlowKey, FlowStats, GlobalStats, ERROR_CAUSE_BUCKETS, FAMILY_IPV4, FAMILY_IPV6,
+    },
+};
+
+/// VLAN tags (802.1Q / 802.1ad) accepted before the IP header.
+pub const MAX_VLAN_TAGS: usize = 2;
+/// IPv6 extension headers walked before giving up.
+pub const MAX_IPV6_EXT_HEADERS: usize = 6;
+/// Chunks walked per packet; a packet with more is counted as `ErrChunkWalkLimit`.
+pub const MAX_CHUNKS: usize = 32;
+/// Largest packet offset the parser reads at: bounds every offset for the verifier.
+pub const MAX_OFFSET: usize = 0x3fff;
+
+pub const IPPROTO_SCTP: u8 = 132;
+const ETH_HLEN: usize = 14;
+const ETH_P_IPV4: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+const ETH_P_8021Q: u16 = 0x8100;
+const ETH_P_8021AD: u16 = 0x88a8;
+const SCTP_COMMON_HEADER: usize = 12;
+
+/// What the program does with the packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Drop,
+}
+
+/// Where the SCTP part of an IP packet is, found by [`locate_sctp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SctpLocation {
+    /// Offset of the SCTP common header.
+    pub offset: usize,
+    /// End of the IP packet as its header declares it.
+    pub end: usize,
+    /// Length of the IP packet, header included.
+    pub ip_len: u64,
+    /// The packet is the first fragment of a fragmented IP packet: chunks may run past it.
+    pub first_fragment: bool,
+    pub family: u32,
+    pub src_addr: [u8; 16],
+    pub dst_addr: [u8; 16],
+}
+
+/// Why [`locate_sctp`] found no SCTP header: either a plain outcome (not IP, not SCTP, a
+/// later fragment) or a parse error, both a counter.
+type Located = Result<SctpLocation, Counter>;
+
+/// Runs the whole data path on one packet and returns the verdict.
+///
+/// `flow_for` returns the counters of the packet's flow, created if new.
+#[inline(always)]
+pub fn process<'f, P, F>(pkt: &P, stats: &mut GlobalStats, now_ns: u64, flow_for: F) -> Verdict
+where
+    P: Packet + ?Sized,
+    F: FnOnce(&FlowKey) -> &'f mut FlowStats,
+{
+    stats.bump(Counter::Frames, 1);
+    match locate_sctp(pkt, stats) {
+        Ok(loc) => walk_sctp(pkt, &loc, stats, now_ns, flow_for),
+        Err(outcome) => note(stats, outcome),
+    }
+    stats.bump(Counter::VerdictPass, 1);
+    Verdict::Pass
+}
+
+/// Counts an outcome, and a parse error also as `Malformed`.
+#[inline(always)]
+fn note(stats: &mut GlobalStats, c: Counter) {
+    if c.is_error() {
+        stats.bump(Counter::Malformed, 1);
+    }
+    stats.bump(c, 1);
+}
+
+/// Walks Ethernet, VLAN and IP headers to the SCTP common header.
+#[inline(always)]
+fn locate_sctp<P: Packet + ?Sized>(pkt: &P, stats: &mut GlobalStats) -> Located {
+    let mut ethertype = pkt.be16_at(12).ok_or(Counter::ErrEthernetTruncated)?;
+    let mut off = ETH_HLEN;
+    let mut tagged = false;
+    for _ in 0..MAX_VLAN_TAGS {
+        if ethertype != ETH_P_8021Q && ethertype != ETH_P_8021AD {
+            break;
+        }
+        tagged = true;
+        ethertype = pkt.be16_at(off + 2).ok_or(Counter::ErrVlanTruncated)?;
+        off += 4;
+    }
+    if tagged {
+        stats.bump(Counter::VlanTagged, 1);
+    }
+    match ethertype {
+        ETH_P_IPV4 => {
+            stats.bump(Counter::Ipv4, 1);
+            locate_in_ipv4(pkt, off)
+        }
+        ETH_P_IPV6 => {
+            stats.bump(Counter::Ipv6, 1);
+            locate_in_ipv6(pkt, off)
+        }
+        ETH_P_8021Q | ETH_P_8021AD => Err(Counter::ErrVlanDepth),
+        _ => Err(Counter::NotIp),
+    }
+}
+
+#[inline(always)]
+fn locate_in_ipv4<P: Packet + ?Sized>(pkt: &P, off: usize) -> Located {
+    let hdr = pkt.read::<20>(off).ok_or(Counter::ErrIpv4Truncated)?;
+    let ihl = ((hdr[0] & 0x0f) as usize) * 4;
+    let total_len = u16::from_be_bytes([hdr[2], hdr[3]]) as usize;
+    if hdr[0] >> 4 != 4 || ihl < 20 || total_len < ihl {
+        return Err(Counter::ErrIpv4HeaderLength);
+    }
+    // Options must be inside the frame too (ihl >= 20, so this stays in the header).
+    pkt.read::<4>(off + ihl - 4)
+        .ok_or(Counter::ErrIpv4Truncated)?;
+    if hdr[9] != IPPROTO_SCTP {
+        return Err(Counter::NotSctp);
+    }
+    let frag = u16::from_be_bytes([hdr[6], hdr[7]]);
+    if frag & 0x1fff != 0 {
+        return Err(Counter::LaterFragments);
+    }
+    // IPv4 addresses sit in the first four bytes.
+    let src_addr = core::array::from_fn(|i| if i < 4 { hdr[12 + i] } else { 0 });
+    let dst_addr = core::array::from_fn(|i| if i < 4 { hdr[16 + i] } else { 0 });
+    Ok(SctpLocation {
+        offset: off + ihl,
+        end: off + total_len,
+        ip_len: total_len as u64,
+        first_fragment: frag & 0x2000 != 0,
+        family: FAMILY_IPV4,
+        src_addr,
+        dst_addr,
+    })
+}
+
+#[inline(always)]
+fn locate_in_ipv6<P: Packet + ?Sized>(pkt: &P, off: usize) -> Located {
+    const HOP_BY_HOP: u8 = 0;
+    const ROUTING: u8 = 43;
+    const FRAGMENT: u8 = 44;
+    const AUTH: u8 = 51;
+    const DEST_OPTS: u8 = 60;
+
+    let hdr = pkt.read::<40>(off).ok_or(Counter::ErrIpv6Truncated)?;
+    let payload_len = u16::from_be_bytes([hdr[4], hdr[5]]) as usize;
+    let mut next = hdr[6];
+    let mut l4 = off + 40;
+    let mut first_fragment = false;
+    for _ in 0..MAX_IPV6_EXT_HEADERS {
+        l4 = pkt.launder(l4);
+        // Every extension header starts with next-header and a length (or reserved) byte.
+        let [this_next, len, frag_hi, frag_lo] = match next {
+            HOP_BY_HOP | ROUTING | DEST_OPTS | AUTH | FRAGMENT => {
+                pkt.read::<4>(l4).ok_or(Counter::ErrIpv6ExtTruncated)?
+            }
+            _ => break,
+        };
+        let ext_len = match next {
+            AUTH => (len as usize + 2) * 4,
+            FRAGMENT => {
+                let frag = u16::from_be_bytes([frag_hi, frag_lo]);
+                if frag & 0xfff8 != 0 {
+                    // Offset != 0: counted as a later fragment whatever it carries.
+                    return Err(Counter::LaterFragments);
+                }
+                first_fragment = frag & 1 != 0;
+                8
+            }
+            _ => (len as usize + 1) * 8,
+        };
+        next = this_next;
+        l4 += ext_len;
+    }
+    match next {
+        IPPROTO_SCTP => {}
+        HOP_BY_HOP | ROUTING | FRAGMENT | AUTH | DEST_OPTS => return Err(Counter::ErrIpv6ExtLimit),
+        _ => return Err(Counter::NotSctp),
+    }
+    let src_addr = core::array::from_fn(|i| hdr[8 + i]);
+    let dst_addr = core::array::from_fn(|i| hdr[24 + i]);
+    Ok(SctpLocation {
+        offset: l4,
+        end: off + 40 + payload_len,
+        ip_len: 40 + payload_len as u64,
+        first_fragment,
+        family: FAMILY_IPV6,
+        src_addr,
+        dst_addr,
+    })
+}
+
+/// Parses the common header and walks every chunk, accounting as it goes.
+#[inline(always)]
+fn walk_sctp<'f, P, F>(
+    pkt: &P,
+    loc: &SctpLocation,
+    stats: &mut GlobalStats,
+    now_ns: u64,
+    flow_for: F,
+) where
+    P: Packet + ?Sized,
+    F: FnOnce(&FlowKey) -> &'f mut FlowStats,
+{
+    let common = match pkt.read::<8>(loc.offset) {
+        Some(c) if loc.offset + SCTP_COMMON_HEADER <= loc.end => c,
+        _ => return note(stats, Counter::ErrSctpHeaderTruncated),
+    };
+    stats.bump(Counter::Sctp, 1);
+    if loc.first_fragment {
+        stats.bump(Counter::FirstFragments, 1);
+    }
+    let key = FlowKey {
+        src_port: u16::from_be_bytes([common[0], common[1]]),
+        dst_port: u16::from_be_bytes([common[2], common[3]]),
+        vtag: u32::from_be_bytes([common[4], common[5], common[6], common[7]]),
+    };
+    let flow = flow_for(&key);
+    flow.packets += 1;
+    flow.bytes += loc.ip_len;
+    if flow.first_seen_ns == 0 {
+        flow.first_seen_ns = now_ns;
+    }
+    flow.last_seen_ns = now_ns;
+    flow.family = loc.family;
+    flow.src_addr = loc.src_addr;
+    flow.dst_addr = loc.dst_addr;
+    if let Some(c) = walk_chunks(pkt, loc, stats, flow) {
+        if c.is_error() {
+            flow.malformed += 1;
+        }
+        note(stats, c);
+    }
+}
+
+/// Walks the chunks after the common header. Returns the counter for how the walk ended
+/// early, or `None` when it reached the end of the packet cleanly.
+#[inline(always)]
+fn walk_chunks<P: Packet + ?Sized>(
+    pkt: &P,
+    loc: &SctpLocation,
+    stats: &mut GlobalStats,
+    flow: &mut FlowStats,
+) -> Option<Counter> {
+    // Every L3 path arrives here with its own offset ranges; forget them so the walk
+    // below is verified once, not once per way of reaching it.
+    let end = pkt.launder(loc.end);
+    let first_fragment = pkt.launder(usize::from(loc.first_fragment)) != 0;
+    let mut off = loc.offset + SCTP_COMMON_HEADER;
+    for _ in 0..MAX_CHUNKS {
+        off = pkt.launder(off);
+        if off >= end {
+            return None;
+        }
+        if off + 4 > end {
+            return Some(Counter::ErrTrailingBytes);
+        }
+        let Some(hdr) = pkt.read::<4>(off) else {
+            return Some(Counter::ErrChunkBeyondPacket);
+        };
+        let (chunk_type, flags) = (hdr[0], hdr[1]);
+        let len = u16::from_be_bytes([hdr[2], hdr[3]]) as usize;
+        if len < 4 {
+            return Some(Counter::ErrChunkTooShort);
+        }
+        stats.bump(Counter::Chunks, 1);
+        stats.chunk_types[chunk_type as usize] += 1;
+        if let Some(n) = flow.chunks.get_mut(chunk::bucket(chunk_type)) {
+            *n += 1;
+        }
+        if let Err(c) = account_chunk(pkt, off, chunk_type, flags, len, stats, flow) {
+            return Some(c);
+        }
+        if off + len > end {
+            // A first fragment ends inside a chunk by nature; anything else is malformed.
+            return Some(if first_fragment {
+                Counter::FragmentCutWalks
+            } else {
+                Counter::ErrChunkBeyondPacket
+            });
+        }
+        off += (len + 3) & !3;
+    }
+    (off < end).then_some(Counter::ErrChunkWalkLimit)
+}
+
+/// Reads the fixed fields of the chunk types we keep state for.
+#[inline(always)]
+fn account_chunk<P: Packet + ?Sized>(
+    pkt: &P,
+    off: usize,
+    chunk_type: u8,
+    flags: u8,
+    len: usize,
+    stats: &mut GlobalStats,
+    flow: &mut FlowStats,
+) -> Result<(), Counter> {
+    match chunk_type {
+        ty::DATA | ty::I_DATA => {
+            let idata = chunk_type == ty::I_DATA;
+            let header = if idata { 20 } else { 16 };
+            let fields = fixed::<P, 16>(pkt, off, len, header)?;
+            let tsn = u32::from_be_bytes([fields[4], fields[5], fields[6], fields[7]]);
+            flow.last_stream = u16::from_be_bytes([fields[8], fields[9]]);
+            if !idata {
+                flow.last_ppid =
+                    u32::from_be_bytes([fields[12], fields[13], fields[14], fields[15]]);
+            } else if flags & flag::BEGIN != 0 {
+                // I-DATA carries the PPID only in a message's first fragment (else the FSN).
+                flow.last_ppid = pkt.be32_at(off + 16).ok_or(Counter::ErrChunkBeyondPacket)?;
+            }
+            let payload = (len - header) as u64;
+            stats.bump(Counter::DataChunks, 1);
+            stats.bump(Counter::DataPayloadBytes, payload);
+            flow.data_chunks += 1;
+            flow.data_payload_bytes += payload;
+            if flags & flag::UNORDERED != 0 {
+                stats.bump(Counter::DataUnordered, 1);
+                flow.data_unordered += 1;
+            }
+            if flags & (flag::BEGIN | flag::END) != flag::BEGIN | flag::END {
+                stats.bump(Counter::DataFragments, 1);
+                flow.data_fragments += 1;
+            }
+            // Serial number arithmetic (RFC 1982): TSNs wrap.
+            if flow.tsn_seen == 0 || (tsn.wrapping_sub(flow.highest_tsn) as i32) > 0 {
+                flow.highest_tsn = tsn;
+                flow.tsn_seen = 1;
+            } else {
+                flow.data_at_or_below_highest += 1;
+            }
+        }
+        ty::SACK => {
+            let f = fixed::<P, 16>(pkt, off, len, 16)?;
+            flow.last_cum_tsn_ack = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
+            flow.last_a_rwnd = u32::from_be_bytes([f[8], f[9], f[10], f[11]]);
+            let gaps = u16::from_be_bytes([f[12], f[13]]) as u64;
+            let dups = u16::from_be_bytes([f[14], f[15]]) as u64;
+            stats.bump(Counter::SackGapBlocks, gaps);
+            stats.bump(Counter::SackDupTsns, dups);
+            flow.sack_gap_blocks += gaps;
+            flow.sack_dup_tsns += dups;
+        }
+        ty::INIT | ty::INIT_ACK => {
+            let f = fixed::<P, 20>(pkt, off, len, 20)?;
+            flow.init_chunk_type = chunk_type as u32;
+            flow.init_tag = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
+            flow.init_a_rwnd = u32::from_be_bytes([f[8], f[9], f[10], f[11]]);
+            flow.init_out_streams = u16::from_be_bytes([f[12], f[13]]);
+            flow.init_in_streams = u16::from_be_bytes([f[14], f[15]]);
+            flow.init_tsn = u32::from_be_bytes([f[16], f[17], f[18], f[19]]);
+        }
+        ty::ABORT | ty::SHUTDOWN_COMPLETE => {
+            if flags & flag::T_BIT != 0 {
+                flow.t_bit_chunks += 1;
+            }
+        }
+        ty::ERROR => {
+            // The first cause; a chunk without one is legal and counts nothing here.
+            if len >= 8 {
+                let cause = pkt.be16_at(off + 4).ok_or(Counter::ErrChunkBeyondPacket)? as usize;
+                let bucket = if cause < ERROR_CAUSE_BUCKETS {
+                    cause
+                } else {
+                    ERROR_CAUSE_BUCKETS - 1
+                };
+                flow.error_causes[bucket] += 1;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The first `N` bytes of a chunk whose type needs `need` bytes of fixed fields.
+#[inline(always)]
+fn fixed<P: Packet + ?Sized, const N: usize>(
+    pkt: &P,
+    off: usize,
+    len: usize,
+    need: usize,
+) -> Result<[u8; N], Counter> {
+    if len < need {
+        return Err(Counter::ErrChunkFieldsTruncated);
+    }
+    pkt.read::<N>(off).ok_or(Counter::ErrChunkBeyondPacket)
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::{collections::BTreeMap, vec, vec::Vec};
+
+    use bytemuck::Zeroable;
+
+    use super::*;
+    use crate::fixtures::{self, Chunk, SctpPacket, V4};
+
+    type Flows = BTreeMap<FlowKey, FlowStats>;
+
+    fn run(frames: &[Vec<u8>]) -> (GlobalStats, Flows) {
+        let mut stats = GlobalStats::zeroed();
+        let mut flows = Flows::new();
+        for f in frames {
+            process(f.as_slice(), &mut stats, 1, |k| {
+                flows.entry(*k).or_insert_with(FlowStats::zeroed)
+            });
+        }
+        (stats, flows)
+    }
+
+    #[test]
+    fn fixture_table_gives_expected_counters() {
+        for fx in fixtures::table() {
+            let (stats, _) = run(&[fx.frame.clone()]);
+            for (c, want) in &fx.expect {
+                assert_eq!(stats.get(*c), *want, "{}: counter {}", fx.name, c.name());
+            }
+            assert_eq!(stats.get(Counter::Frames), 1, "{}", fx.name);
+            let errors: u64 = Counter::ALL
+                .iter()
+                .filter(|c| c.is_error())
+                .map(|c| stats.get(*c))
+                .sum();
+            assert_eq!(
+                errors,
+                stats.get(Counter::Malformed),
+                "{}: one reason per malformed packet",
+                fx.name
+            );
+        }
+    }
+
+    #[test]
+    fn per_type_counts_cover_every_chunk_walked() {
+        for fx in fixtures::table() {
+            let (stats, flows) = run(&[fx.frame]);
+            let by_type: u64 = stats.chunk_types.iter().sum();
+            assert_eq!(by_type, stats.get(Counter::Chunks), "{}", fx.name);
+            let by_flow: u64 = flows.values().flat_map(|f| f.chunks.iter()).sum();
+            assert_eq!(by_flow, stats.get(Counter::Chunks), "{}", fx.name);
+        }
+    }
+
+    #[test]
+    fn flow_keeps_init_fields_and_tsn_state() {
+        let init = SctpPacket::new(V4, 0, vec![Chunk::init(ty::INIT, 0xabcd, 5000, 10, 20, 77)]);
+        let d = |tsn| SctpPacket::new(V4, 0xabcd, vec![Chunk::data(tsn, 3, 0, 46, 10)]).frame();
+        // 77, 78, then 78 again (duplicate), 76 (old), 80: two at or below the highest.
+        let (_, flows) = run(&[init.frame(), d(77), d(78), d(78), d(76), d(80)]);
+        let init_flow = &flows[&FlowKey {
+            src_port: 36412,
+            dst_port: 38412,
+            vtag: 0,
+        }];
+        assert_eq!(init_flow.init_chunk_type, u32::from(ty::INIT));
+        assert_eq!(
+            (
+                init_flow.init_tag,
+                init_flow.init_a_rwnd,
+                init_flow.init_tsn
+            ),
+            (0xabcd, 5000, 77)
+        );
+        assert_eq!(
+            (init_flow.init_out_streams, init_flow.init_in_streams),
+            (10, 20)
+        );
+        let data = &flows[&FlowKey {
+            src_port: 36412,
+            dst_port: 38412,
+            vtag: 0xabcd,
+        }];
+        assert_eq!(data.data_chunks, 5);
+        assert_eq!(data.highest_tsn, 80);
+        assert_eq!(data.data_at_or_below_highest, 2);
+        assert_eq!((data.last_stream, data.last_ppid), (3, 46));
+        assert_eq!(data.packets, 5);
+    }
+
+    #[test]
+    fn tsn_comparison_survives_wraparound() {
+        let d = |tsn| SctpPacket::new(V4, 1, vec![Chunk::data(tsn, 0, 0, 0, 1)]).frame();
+        let (_, flows) = run(&[d(u32::MAX - 1), d(u32::MAX), d(0), d(1)]);
+        let f = flows.values().next().unwrap();
+        assert_eq!((f.highest_tsn, f.data_at_or_below_highest), (1, 0));
+    }
+
+    #[test]
+    fn flow_bytes_are_ip_lengths_and_ethernet_padding_is_ignored() {
+        let p = SctpPacket::new(V4, 1, vec![Chunk::new(ty::COOKIE_ACK, 0, vec![])]);
+        let mut frame = p.frame();
+        let ip_len = (frame.len() - 14) as u64;
+        frame.resize(60, 0); // minimum Ethernet frame: padding after the IP packet
+        let (stats, flows) = run(&[frame]);
+        assert_eq!(stats.get(Counter::Malformed), 0);
+        assert_eq!(flows.values().next().unwrap().bytes, ip_len);
+    }
+
+    #[test]
+    fn t_bit_and_error_causes_are_counted_per_flow() {
+        let mut cause = vec![0, 6, 0, 4]; // "Unrecognized Chunk Type"-style cause, empty body
+        cause.extend_from_slice(&[0; 0]);
+        let p = SctpPacket::new(
+            V4,
+            1,
+            vec![
+                Chunk::new(ty::ERROR, 0, cause),
+                Chunk::new(ty::ABORT, flag::T_BIT, vec![]),
+            ],
+        );
+        let (_, flows) = run(&[p.frame()]);
+        let f = flows.values().next().unwrap();
+        assert_eq!(f.t_bit_chunks, 1);
+        assert_eq!(f.error_causes[6], 1);
+    }
+
+    #[test]
+    fn random_and_mutated_input_never_panics_and_stays_consistent() {
+        // xorshift: deterministic, no dependency.
+        let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let seeds: Vec<Vec<u8>> = fixtures::table().into_iter().map(|f| f.frame).collect();
+        for i in 0..20_000 {
+            let mut f = seeds[i % seeds.len()].clone();
+            for _ in 0..(next() % 4 + 1) {
+                let pos = (next() as usize) % f.len().max(1);
+                if let Some(b) = f.get_mut(pos) {
+                    *b = next() as u8;
+                }
+            }
+            if next() % 5 == 0 {
+                f.truncate((next() as usize) % (f.len() + 1));
+            }
+            let (stats, _) = run(&[f]);
+            let errors: u64 = Counter::ALL
+                .iter()
+                .filter(|c| c.is_error())
+                .map(|c| stats.get(*c))
+                .sum();
+            assert_eq!(errors, stats.get(Counter::Malformed));
+            assert!(stats.get(Counter::Chunks) <= MAX_CHUNKS as u64);
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Map keys and values shared by the XDP program and user space. All are `repr(C)`,
+//! fixed-width and free of padding (bytemuck's derive checks it at compile time).
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::chunk;
+
+/// Global counters, one slot each in [`GlobalStats::counters`].
+///
+/// Packet-level outcomes come first; every `Err*` is a reason a packet could not be
+/// parsed completely (a packet gets at most one). Values are part of the map ABI: append.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// Every frame the program ran on.
+    Frames,
+    /// Frames whose EtherType is neither IPv4 nor IPv6 (after up to two VLAN tags).
+    NotIp,
+    /// IP packets whose upper-layer protocol is not SCTP.
+    NotSctp,
+    /// Packets with an SCTP common header that was parsed.
+    Sctp,
+    Ipv4,
+    Ipv6,
+    /// Frames carrying at least one VLAN tag.
+    VlanTagged,
+    /// First fragments of a fragmented IP packet (parsed as far as they go).
+    FirstFragments,
+    /// Later fragments: no SCTP header inside, counted and passed.
+    LaterFragments,
+    /// Chunks walked, all types.
+    Chunks,
+    /// DATA and I-DATA chunks.
+    DataChunks,
+    /// User payload of DATA and I-DATA chunks (chunk length minus the chunk header).
+    DataPayloadBytes,
+    /// DATA / I-DATA with the U bit.
+    DataUnordered,
+    /// DATA / I-DATA carrying part of a message (B and E not both set).
+    DataFragments,
+    /// SACK gap ack blocks reported.
+    SackGapBlocks,
+    /// Duplicate TSNs reported in SACKs.
+    SackDupTsns,
+    /// A chunk walk stopped at the end of a first fragment (not an error).
+    FragmentCutWalks,
+    VerdictPass,
+    VerdictDrop,
+    /// Packets with any of the `Err*` reasons below.
+    Malformed,
+    ErrEthernetTruncated,
+    /// More than two VLAN tags.
+    ErrVlanDepth,
+    ErrVlanTruncated,
+    ErrIpv4Truncated,
+    /// IHL below 5, or a total length shorter than the header.
+    ErrIpv4HeaderLength,
+    ErrIpv6Truncated,
+    /// More IPv6 extension headers than the walk allows.
+    ErrIpv6ExtLimit,
+    ErrIpv6ExtTruncated,
+    /// The SCTP common header does not fit in the IP payload.
+    ErrSctpHeaderTruncated,
+    /// A chunk whose length field is below 4.
+    ErrChunkTooShort,
+    /// A chunk whose length runs past the end of the IP packet or frame.
+    ErrChunkBeyondPacket,
+    /// A chunk too short for its type's fixed fields (DATA < 16, SACK < 16, INIT < 20, ...).
+    ErrChunkFieldsTruncated,
+    /// More chunks than the walk's bound: the rest of the packet was not walked.
+    ErrChunkWalkLimit,
+    /// 1-3 bytes after the last chunk, too few for a chunk header.
+    ErrTrailingBytes,
+}
+
+impl Counter {
+    /// Number of counters.
+    pub const COUNT: usize = Counter::ErrTrailingBytes as usize + 1;
+    /// First parse-error reason; everything from here to the end is one.
+    pub const FIRST_ERROR: Counter = Counter::ErrEthernetTruncated;
+
+    /// Every counter in index order.
+    pub const ALL: [Counter; Self::COUNT] = [
+        Counter::Frames,
+        Counter::NotIp,
+        Counter::NotSctp,
+        Counter::Sctp,
+        Counter::Ipv4,
+        Counter::Ipv6,
+        Counter::VlanTagged,
+        Counter::FirstFragments,
+        Counter::LaterFragments,
+        Counter::Chunks,
+        Counter::DataChunks,
+        Counter::DataPayloadBytes,
+        Counter::DataUnordered,
+        Counter::DataFragments,
+        Counter::SackGapBlocks,
+        Counter::SackDupTsns,
+        Counter::FragmentCutWalks,
+        Counter::VerdictPass,
+        Counter::VerdictDrop,
+        Counter::Malformed,
+        Counter::ErrEthernetTruncated,
+        Counter::ErrVlanDepth,
+        Counter::ErrVlanTruncated,
+        Counter::ErrIpv4Truncated,
+        Counter::ErrIpv4HeaderLength,
+        Counter::ErrIpv6Truncated,
+        Counter::ErrIpv6ExtLimit,
+        Counter::ErrIpv6ExtTruncated,
+        Counter::ErrSctpHeaderTruncated,
+        Counter::ErrChunkTooShort,
+        Counter::ErrChunkBeyondPacket,
+        Counter::ErrChunkFieldsTruncated,
+        Counter::ErrChunkWalkLimit,
+        Counter::ErrTrailingBytes,
+    ];
+
+    /// snake_case name used in JSON and metric labels.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Counter::Frames => "frames",
+            Counter::NotIp => "not_ip",
+            Counter::NotSctp => "not_sctp",
+            Counter::Sctp => "sctp",
+            Counter::Ipv4 => "ipv4",
+            Counter::Ipv6 => "ipv6",
+            Counter::VlanTagged => "vlan_tagged",
+            Counter::FirstFragments => "first_fragments",
+            Counter::LaterFragments => "later_fragments",
+            Counter::Chunks => "chunks",
+            Counter::DataChunks => "data_chunks",
+            Counter::DataPayloadBytes => "data_payload_bytes",
+            Counter::DataUnordered => "data_unordered",
+            Counter::DataFragments => "data_fragments",
+            Counter::SackGapBlocks => "sack_gap_blocks",
+            Counter::SackDupTsns => "sack_dup_tsns",
+            Counter::FragmentCutWalks => "fragment_cut_walks",
+            Counter::VerdictPass => "verdict_pass",
+            Counter::VerdictDrop => "verdict_drop",
+            Counter::Malformed => "malformed",
+            Counter::ErrEthernetTruncated => "ethernet_truncated",
+            Counter::ErrVlanDepth => "vlan_depth",
+            Counter::ErrVlanTruncated => "vlan_truncated",
+            Counter::ErrIpv4Truncated => "ipv4_truncated",
+            Counter::ErrIpv4HeaderLength => "ipv4_header_length",
+            Counter::ErrIpv6Truncated => "ipv6_truncated",
+            Counter::ErrIpv6ExtLimit => "ipv6_ext_limit",
+            Counter::ErrIpv6ExtTruncated => "ipv6_ext_truncated",
+            Counter::ErrSctpHeaderTruncated => "sctp_header_truncated",
+            Counter::ErrChunkTooShort => "chunk_too_short",
+            Counter::ErrChunkBeyondPacket => "chunk_beyond_packet",
+            Counter::ErrChunkFieldsTruncated => "chunk_fields_truncated",
+            Counter::ErrChunkWalkLimit => "chunk_walk_limit",
+            Counter::ErrTrailingBytes => "trailing_bytes",
+        }
+    }
+
+    /// Whether this counter is a parse-error reason.
+    #[must_use]
+    pub fn is_error(self) -> bool {
+        self as u32 >= Self::FIRST_ERROR as u32
+    }
+}
+
+/// Per-CPU global counters: the single value of the `GLOBAL` per-CPU array.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct GlobalStats {
+    pub counters: [u64; Counter::COUNT],
+    /// Chunks by raw type, so unknown types keep their number too.
+    pub chunk_types: [u64; 256],
+}
+
+impl GlobalStats {
+    #[inline(always)]
+    pub fn bump(&mut self, c: Counter, n: u64) {
+        // `get_mut`, not indexing: no panic path may reach the bpf object.
+        if let Some(v) = self.counters.get_mut(c as usize) {
+            *v += n;
+        }
+    }
+
+    #[must_use]
+    pub fn get(&self, c: Counter) -> u64 {
+        self.counters[c as usize]
+    }
+
+    /// Adds another CPU's (or run's) counters into this one.
+    pub fn merge(&mut self, other: &GlobalStats) {
+        for (a, b) in self.counters.iter_mut().zip(other.counters.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.chunk_types.iter_mut().zip(other.chunk_types.iter()) {
+            *a += b;
+        }
+    }
+}
+
+/// Per-flow key: stable across the paths of a multi-homed association. The tag is the
+/// one in the common header, i.e. the receiver's; one association is two flows.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Pod, Zeroable)]
+pub struct FlowKey {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub vtag: u32,
+}
+
+/// Address family values for [`FlowStats::family`].
+pub const FAMILY_IPV4: u32 = 4;
+pub const FAMILY_IPV6: u32 = 6;
+
+/// ERROR cause code buckets per flow: codes 0..=14 by number, 15 and above in the last.
+pub const ERROR_CAUSE_BUCKETS: usize = 16;
+
+/// Per-flow counters and last-seen protocol state (value of the `FLOWS` LRU per-CPU hash).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct FlowStats {
+    pub packets: u64,
+    /// Sum of IP packet lengths (header included), as IP declares them.
+    pub bytes: u64,
+    pub chunks: [u64; chunk::BUCKETS],
+    pub data_chunks: u64,
+    pub data_payload_bytes: u64,
+    pub data_unordered: u64,
+    pub data_fragments: u64,
+    /// DATA / I-DATA whose TSN is at or below the highest TSN seen before it:
+    /// retransmissions and duplicates as the wire shows them.
+    pub data_at_or_below_highest: u64,
+    pub sack_gap_blocks: u64,
+    pub sack_dup_tsns: u64,
+    /// ABORT and SHUTDOWN-COMPLETE chunks with the T bit (tag reflected, RFC 9260 8.5.1).
+    pub t_bit_chunks: u64,
+    pub error_causes: [u64; ERROR_CAUSE_BUCKETS],
+    pub malformed: u64,
+    pub first_seen_ns: u64,
+    pub last_seen_ns: u64,
+    /// Source and destination address of the last packet (IPv4 in the first 4 bytes).
+    pub src_addr: [u8; 16],
+    pub dst_addr: [u8; 16],
+    pub family: u32,
+    /// Non-zero once `highest_tsn` holds a TSN.
+    pub tsn_seen: u32,
+    pub highest_tsn: u32,
+    pub last_ppid: u32,
+    pub last_cum_tsn_ack: u32,
+    pub last_a_rwnd: u32,
+    /// From the last INIT or INIT-ACK of this flow: what pairs the two directions.
+    pub init_tag: u32,
+    pub init_a_rwnd: u32,
+    pub init_tsn: u32,
+    pub init_out_streams: u16,
+    pub init_in_streams: u16,
+    /// `ty::INIT` or `ty::INIT_ACK` once one was seen, else 0.
+    pub init_chunk_type: u32,
+    pub last_stream: u16,
+    pub _pad: u16,
+}
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: all three are repr(C), padding-free plain data (bytemuck::Pod proves it).
+    unsafe impl aya::Pod for super::GlobalStats {}
+    unsafe impl aya::Pod for super::FlowKey {}
+    unsafe impl aya::Pod for super::FlowStats {}
+}
+
+impl FlowStats {
+    /// Folds another CPU's view of the same flow into this one: counters add up, the
+    /// last-seen protocol state comes from whichever CPU saw the flow last.
+    pub fn merge(&mut self, other: &FlowStats) {
+        if other.packets == 0 {
+            return;
+        }
+        let mut merged = if other.last_seen_ns > self.last_seen_ns || self.packets == 0 {
+            *other
+        } else {
+            *self
+        };
+        let first = [self.first_seen_ns, other.first_seen_ns]
+            .into_iter()
+            .filter(|t| *t != 0)
+            .min();
+        merged.first_seen_ns = first.unwrap_or(0);
+        merged.last_seen_ns = self.last_seen_ns.max(other.last_seen_ns);
+        merged.packets = self.packets + other.packets;
+        merged.bytes = self.bytes + other.bytes;
+        merged.data_chunks = self.data_chunks + other.data_chunks;
+        merged.data_payload_bytes = self.data_payload_bytes + other.data_payload_bytes;
+        merged.data_unordered = self.data_unordered + other.data_unordered;
+        merged.data_fragments = self.data_fragments + other.data_fragments;
+        merged.data_at_or_below_highest =
+            self.data_at_or_below_highest + other.data_at_or_below_highest;
+        merged.sack_gap_blocks = self.sack_gap_blocks + other.sack_gap_blocks;
+        merged.sack_dup_tsns = self.sack_dup_tsns + other.sack_dup_tsns;
+        merged.t_bit_chunks = self.t_bit_chunks + other.t_bit_chunks;
+        merged.malformed = self.malformed + other.malformed;
+        for (i, c) in merged.chunks.iter_mut().enumerate() {
+            *c = self.chunks[i] + other.chunks[i];
+        }
+        for (i, c) in merged.error_causes.iter_mut().enumerate() {
+            *c = self.error_causes[i] + other.error_causes[i];
+        }
+        if self.tsn_seen != 0 && other.tsn_seen != 0 {
+            let a = self.highest_tsn;
+            let b = other.highest_tsn;
+            merged.highest_tsn = if (b.wrapping_sub(a) as i32) > 0 { b } else { a };
+        }
+        *self = merged;
+    }
+}

@@ -1,0 +1,117 @@
+//! The XDP program. It only binds the parser core in `sctp-common` to the kernel: packet
+//! reads against data/data_end, the maps, the clock. All parsing logic lives in the core.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    bindings::{xdp_action, BPF_NOEXIST},
+    helpers::bpf_ktime_get_ns,
+    macros::{map, xdp},
+    maps::{LruPerCpuHashMap, PerCpuArray},
+    programs::XdpContext,
+};
+use sctp_common::{
+    packet::Packet,
+    parse::{process, Verdict, MAX_OFFSET},
+    stats::{FlowKey, FlowStats, GlobalStats},
+};
+
+/// Global counters (one slot, per CPU).
+#[map(name = "GLOBAL")]
+static GLOBAL: PerCpuArray<GlobalStats> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per-flow counters, LRU so a flood of new tags evicts old flows instead of failing.
+/// User space may resize it at load time.
+#[map(name = "FLOWS")]
+static FLOWS: LruPerCpuHashMap<FlowKey, FlowStats> = LruPerCpuHashMap::with_max_entries(16384, 0);
+
+/// Slot 0: an all-zero FlowStats to insert new flows from (too big for the 512-byte stack).
+/// Slot 1: where a packet's flow counters go when the flow map refuses an entry.
+#[map(name = "SCRATCH")]
+static SCRATCH: PerCpuArray<FlowStats> = PerCpuArray::with_max_entries(2, 0);
+
+/// One u64 per CPU that walk offsets pass through (see `Packet::launder`).
+#[map(name = "CURSOR")]
+static CURSOR: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// XDP's packet window.
+struct XdpPacket {
+    start: usize,
+    end: usize,
+    cursor: *mut u64,
+}
+
+impl Packet for XdpPacket {
+    #[inline(always)]
+    fn read<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
+        // The explicit bound keeps the offset a bounded scalar for the verifier.
+        if off > MAX_OFFSET {
+            return None;
+        }
+        let at = self.start + off;
+        if at + N > self.end {
+            return None;
+        }
+        // SAFETY: [at, at + N) was checked to lie inside the packet just above.
+        Some(unsafe { core::ptr::read_unaligned(at as *const [u8; N]) })
+    }
+
+    #[inline(always)]
+    fn launder(&self, off: usize) -> usize {
+        // SAFETY: `cursor` is this CPU's slot of CURSOR, valid for the program's run.
+        // Volatile, so the compiler keeps the round trip that the verifier must see.
+        unsafe {
+            core::ptr::write_volatile(self.cursor, off as u64);
+            core::ptr::read_volatile(self.cursor) as usize
+        }
+    }
+}
+
+#[xdp]
+pub fn sctp_xdp(ctx: XdpContext) -> u32 {
+    try_sctp_xdp(&ctx).unwrap_or(xdp_action::XDP_PASS)
+}
+
+#[inline(always)]
+fn try_sctp_xdp(ctx: &XdpContext) -> Option<u32> {
+    // SAFETY: map value pointers stay valid for the program's run; per-CPU, so unshared.
+    let stats = unsafe { &mut *GLOBAL.get_ptr_mut(0)? };
+    let fallback = unsafe { &mut *SCRATCH.get_ptr_mut(1)? };
+    let pkt = XdpPacket {
+        start: ctx.data(),
+        end: ctx.data_end(),
+        cursor: CURSOR.get_ptr_mut(0)?,
+    };
+    // SAFETY: a helper without preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let verdict = process(&pkt, stats, now, |key| flow_for(key).unwrap_or(fallback));
+    Some(match verdict {
+        Verdict::Pass => xdp_action::XDP_PASS,
+        Verdict::Drop => xdp_action::XDP_DROP,
+    })
+}
+
+#[inline(always)]
+fn flow_for(key: &FlowKey) -> Option<&'static mut FlowStats> {
+    if let Some(p) = FLOWS.get_ptr_mut(key) {
+        // SAFETY: per-CPU value, valid for this run.
+        return Some(unsafe { &mut *p });
+    }
+    let zero = SCRATCH.get_ptr(0)?;
+    // SAFETY: `zero` points at a live map value.
+    FLOWS
+        .insert(key, unsafe { &*zero }, u64::from(BPF_NOEXIST))
+        .ok()?;
+    // SAFETY: as above.
+    FLOWS.get_ptr_mut(key).map(|p| unsafe { &mut *p })
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[link_section = "license"]
+#[no_mangle]
+static LICENSE: [u8; 4] = *b"GPL\0";

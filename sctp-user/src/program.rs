@@ -1,0 +1,149 @@
+//! Loading the embedded XDP program, attaching it, and reading its maps.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context as _, Result};
+use aya::{
+    maps::{MapData, PerCpuArray, PerCpuHashMap},
+    programs::{xdp::XdpLinkId, ProgramError, TestRun as _, TestRunOptions, Xdp, XdpMode},
+    Ebpf, EbpfLoader,
+};
+use sctp_common::stats::{FlowKey, FlowStats, GlobalStats};
+
+/// The XDP object built by build.rs from sctp-ebpf.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sctp-xdp"));
+const PROGRAM: &str = "sctp_xdp";
+
+/// What the kernel-side counters say at one moment, summed over CPUs.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub global: GlobalStats,
+    pub flows: BTreeMap<FlowKey, FlowStats>,
+}
+
+/// The loaded XDP program and its maps.
+pub struct XdpSctp {
+    ebpf: Ebpf,
+    link: Option<XdpLinkId>,
+}
+
+/// Options for loading.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadOptions {
+    /// Capacity of the per-flow LRU map.
+    pub flow_capacity: u32,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            flow_capacity: 16384,
+        }
+    }
+}
+
+impl XdpSctp {
+    /// Loads the program into the kernel (verifier included). Needs root.
+    pub fn load(opts: LoadOptions) -> Result<Self> {
+        require_root()?;
+        if opts.flow_capacity == 0 {
+            bail!("--flow-capacity must be at least 1");
+        }
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries("FLOWS", opts.flow_capacity)
+            .load(OBJECT)
+            .context("loading the XDP object into the kernel failed (does this kernel have BPF? is the memlock limit too low on a kernel older than 5.11?)")?;
+        let prog: &mut Xdp = program(&mut ebpf)?;
+        prog.load().map_err(explain_verifier)?;
+        Ok(Self { ebpf, link: None })
+    }
+
+    /// Attaches to `iface` in the given mode.
+    pub fn attach(&mut self, iface: &str, mode: XdpMode) -> Result<()> {
+        if iface.is_empty() || iface.len() >= libc::IFNAMSIZ || iface.contains(['\0', '/', ' ']) {
+            bail!("{iface:?} is not a valid interface name");
+        }
+        let prog: &mut Xdp = program(&mut self.ebpf)?;
+        let link = prog.attach(iface, mode).map_err(|e| match e {
+            ProgramError::UnknownInterface { name } => {
+                anyhow::anyhow!("no interface named {name:?}: list them with `ip link`")
+            }
+            other => anyhow::Error::new(other).context(format!("attaching XDP to {iface} failed")),
+        })?;
+        self.link = Some(link);
+        Ok(())
+    }
+
+    /// Runs the program once on `frame` with BPF_PROG_TEST_RUN and returns its XDP action.
+    pub fn test_run(&mut self, frame: &[u8], repeat: u32) -> Result<(u32, std::time::Duration)> {
+        let prog: &mut Xdp = program(&mut self.ebpf)?;
+        let mut opts = TestRunOptions::default();
+        opts.data_in = Some(frame);
+        opts.repeat = repeat;
+        let r = prog.test_run(opts).context("BPF_PROG_TEST_RUN failed")?;
+        Ok((r.return_value, r.duration))
+    }
+
+    /// Global counters summed over CPUs.
+    pub fn global(&self) -> Result<GlobalStats> {
+        let map = self.ebpf.map("GLOBAL").context("GLOBAL map missing")?;
+        let array: PerCpuArray<&MapData, GlobalStats> = PerCpuArray::try_from(map)?;
+        let mut total: GlobalStats = bytemuck::Zeroable::zeroed();
+        for cpu in array.get(&0, 0)?.iter() {
+            total.merge(cpu);
+        }
+        Ok(total)
+    }
+
+    /// Every flow, each summed over CPUs.
+    pub fn flows(&self) -> Result<BTreeMap<FlowKey, FlowStats>> {
+        let map = self.ebpf.map("FLOWS").context("FLOWS map missing")?;
+        let flows: PerCpuHashMap<&MapData, FlowKey, FlowStats> = PerCpuHashMap::try_from(map)?;
+        let mut out = BTreeMap::new();
+        for entry in flows.iter() {
+            let (key, per_cpu) = entry.context("reading FLOWS")?;
+            let mut total: FlowStats = bytemuck::Zeroable::zeroed();
+            for cpu in per_cpu.iter() {
+                total.merge(cpu);
+            }
+            out.insert(key, total);
+        }
+        Ok(out)
+    }
+
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        Ok(Snapshot {
+            global: self.global()?,
+            flows: self.flows()?,
+        })
+    }
+}
+
+fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp> {
+    let prog = ebpf
+        .program_mut(PROGRAM)
+        .context("program sctp_xdp missing from the object")?;
+    Ok(prog.try_into()?)
+}
+
+/// The verifier's log is the only useful part of a load failure: keep it whole.
+fn explain_verifier(e: ProgramError) -> anyhow::Error {
+    match e {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => anyhow::anyhow!(
+            "the kernel's verifier rejected the XDP program ({io_error}):\n{verifier_log}"
+        ),
+        other => anyhow::Error::new(other).context("loading the XDP program failed"),
+    }
+}
+
+/// Loading BPF needs CAP_BPF + CAP_NET_ADMIN (or CAP_SYS_ADMIN): say so up front.
+pub fn require_root() -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("loading XDP needs root (CAP_BPF and CAP_NET_ADMIN): run it with sudo, or use `cargo xtask run`");
+    }
+    Ok(())
+}
