@@ -1,17 +1,16 @@
 //! `sctp-user`: the sctp-xdp controller.
 
-mod capture;
-mod inspect;
-mod program;
-mod report;
-
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Result;
 use aya::programs::XdpMode;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::program::{LoadOptions, XdpSctp};
+use sctp_user::{
+    inspect,
+    program::{LoadOptions, XdpSctp},
+    report,
+};
 
 #[derive(Parser)]
 #[command(

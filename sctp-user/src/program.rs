@@ -111,6 +111,23 @@ impl XdpSctp {
         Ok(out)
     }
 
+    /// Zeroes every counter and forgets every flow.
+    pub fn reset(&mut self) -> Result<()> {
+        let map = self.ebpf.map_mut("GLOBAL").context("GLOBAL map missing")?;
+        let mut array: PerCpuArray<&mut MapData, GlobalStats> = PerCpuArray::try_from(map)?;
+        let cpus = aya::util::nr_cpus().map_err(|(what, e)| anyhow::anyhow!("{what}: {e}"))?;
+        let zeros: Vec<GlobalStats> = vec![bytemuck::Zeroable::zeroed(); cpus];
+        array.set(0, zeros.try_into()?, 0)?;
+        let map = self.ebpf.map_mut("FLOWS").context("FLOWS map missing")?;
+        let mut flows: PerCpuHashMap<&mut MapData, FlowKey, FlowStats> =
+            PerCpuHashMap::try_from(map)?;
+        let keys: Vec<FlowKey> = flows.keys().collect::<Result<_, _>>()?;
+        for k in keys {
+            flows.remove(&k)?;
+        }
+        Ok(())
+    }
+
     pub fn snapshot(&self) -> Result<Snapshot> {
         Ok(Snapshot {
             global: self.global()?,

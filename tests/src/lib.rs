@@ -1,1 +1,85 @@
+//! Helpers shared by the integration tests.
 
+use std::{collections::BTreeMap, path::PathBuf};
+
+use bytemuck::Zeroable as _;
+use sctp_common::{
+    parse,
+    stats::{FlowKey, FlowStats, GlobalStats},
+};
+
+/// Tests that load BPF need root. Says plainly when one is skipped.
+#[must_use]
+pub fn have_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc_geteuid() } == 0;
+    if !root {
+        eprintln!("SKIPPED {test}: needs root to load BPF (run `cargo xtask test`)");
+    }
+    root
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+/// The same packets through the host copy of the parser.
+pub struct HostRun {
+    pub global: GlobalStats,
+    pub flows: BTreeMap<FlowKey, FlowStats>,
+}
+
+impl Default for HostRun {
+    fn default() -> Self {
+        Self {
+            global: GlobalStats::zeroed(),
+            flows: BTreeMap::new(),
+        }
+    }
+}
+
+impl HostRun {
+    pub fn process(&mut self, frame: &[u8]) {
+        parse::process(frame, &mut self.global, 1, |k| {
+            self.flows.entry(*k).or_insert_with(FlowStats::zeroed)
+        });
+    }
+}
+
+/// Flows with the timestamps cleared: the kernel's clock and the host's differ.
+#[must_use]
+pub fn without_time(flows: &BTreeMap<FlowKey, FlowStats>) -> BTreeMap<FlowKey, FlowStats> {
+    flows
+        .iter()
+        .map(|(k, f)| {
+            let mut f = *f;
+            f.first_seen_ns = 0;
+            f.last_seen_ns = 0;
+            (*k, f)
+        })
+        .collect()
+}
+
+/// `../shared/captures` beside the checkout, if it is there.
+#[must_use]
+pub fn captures_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/captures");
+    dir.is_dir().then_some(dir)
+}
+
+/// A deterministic xorshift generator: reproducible runs without a dependency.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}

@@ -1,0 +1,214 @@
+//! `sctp-user inspect` against tshark, the reference dissector, on every real capture in
+//! ../shared/captures: SCTP packets, chunks per type, DATA chunks and payload bytes, and
+//! packets per flow must be exactly equal.
+//!
+//! tshark is asked for SCTP that is not inside an ICMP error (`!icmp && !icmpv6`): the
+//! XDP program looks at packets, not at headers quoted inside ICMP errors.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use integration_tests::{captures_dir, have_root};
+use sctp_user::{inspect, program::LoadOptions, report};
+use serde_json::Value;
+
+/// What tshark says about a capture.
+#[derive(Debug, Default, PartialEq)]
+struct View {
+    sctp_packets: u64,
+    chunks: BTreeMap<String, u64>,
+    data_chunks: u64,
+    data_payload_bytes: u64,
+    flows: BTreeMap<(u64, u64, u64), u64>,
+}
+
+fn tshark_view(file: &Path) -> View {
+    let out = Command::new("tshark")
+        .args(["-r"])
+        .arg(file)
+        .args(["-Y", "sctp && !icmp && !icmpv6", "-T", "fields"])
+        .args([
+            "-e",
+            "sctp.srcport",
+            "-e",
+            "sctp.dstport",
+            "-e",
+            "sctp.verification_tag",
+        ])
+        .args(["-e", "sctp.chunk_type", "-e", "sctp.chunk_length"])
+        .output()
+        .expect("tshark must be installed (cargo xtask setup)");
+    assert!(out.status.success(), "tshark failed on {}", file.display());
+    let mut v = View::default();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let first = |s: &str| s.split(',').next().unwrap().to_string();
+        let vtag = u64::from_str_radix(first(f[2]).trim_start_matches("0x"), 16).unwrap();
+        *v.flows
+            .entry((
+                first(f[0]).parse().unwrap(),
+                first(f[1]).parse().unwrap(),
+                vtag,
+            ))
+            .or_default() += 1;
+        v.sctp_packets += 1;
+        let types: Vec<u64> = f[3]
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let lens: Vec<u64> = f[4]
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap())
+            .collect();
+        for (i, t) in types.iter().enumerate() {
+            *v.chunks.entry(t.to_string()).or_default() += 1;
+            let header = match t {
+                0 => 16,
+                64 => 20,
+                _ => continue,
+            };
+            v.data_chunks += 1;
+            v.data_payload_bytes += lens[i] - header;
+        }
+    }
+    v
+}
+
+/// What `sctp-user inspect --format json` prints for the file (the same library calls).
+fn our_json(file: &Path) -> Value {
+    let replay = inspect::replay(file, LoadOptions::default()).unwrap();
+    report::to_json(&replay.snapshot, replay.too_short)
+}
+
+fn our_view(j: &Value) -> View {
+    let n = |v: &Value| v.as_u64().unwrap();
+    View {
+        sctp_packets: n(&j["packets"]["sctp"]),
+        chunks: j["chunks"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), n(v)))
+            .collect(),
+        data_chunks: n(&j["data"]["chunks"]),
+        data_payload_bytes: n(&j["data"]["payload_bytes"]),
+        flows: j["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    (n(&f["src_port"]), n(&f["dst_port"]), n(&f["vtag"])),
+                    n(&f["packets"]),
+                )
+            })
+            .collect(),
+    }
+}
+
+fn captures() -> Option<Vec<PathBuf>> {
+    let Some(dir) = captures_dir() else {
+        eprintln!(
+            "SKIPPED: ../shared/captures is absent (as on a fresh clone without the shared folder)"
+        );
+        return None;
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap")
+        })
+        .collect();
+    files.sort();
+    Some(files)
+}
+
+/// A capture whose packet has more chunks than the walk's bound (16,143 ABORT chunks in one
+/// 64 KiB packet): the program counts the first `MAX_CHUNKS` and flags the packet as a
+/// truncated walk, never silently cutting it. Everything else must still match tshark.
+const MAX_CHUNKS_CAPTURE: &str = "suricata-verify__sctp-max-chunks.pcap";
+
+#[test]
+fn inspect_matches_tshark_on_every_capture() {
+    if !have_root("inspect_matches_tshark_on_every_capture") {
+        return;
+    }
+    let Some(files) = captures() else { return };
+    assert!(
+        files.len() >= 10,
+        "expected the shared capture set, found {} files",
+        files.len()
+    );
+    for file in &files {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let theirs = tshark_view(file);
+        let json = our_json(file);
+        let mut ours = our_view(&json);
+        if name == MAX_CHUNKS_CAPTURE {
+            let limit = sctp_common::parse::MAX_CHUNKS as u64;
+            assert_eq!(
+                json["errors"]["chunk_walk_limit"], 1,
+                "{name}: walk limit flagged"
+            );
+            assert_eq!(
+                ours.chunks.values().sum::<u64>(),
+                limit,
+                "{name}: first {limit} chunks counted"
+            );
+            assert!(
+                theirs.chunks.values().sum::<u64>() > limit,
+                "{name}: capture no longer exceeds the bound"
+            );
+            ours.chunks = theirs.chunks.clone();
+        }
+        assert_eq!(ours, theirs, "{name}: inspect and tshark disagree");
+        eprintln!(
+            "{name}: {} SCTP packets, {} flows match tshark",
+            theirs.sctp_packets,
+            theirs.flows.len()
+        );
+    }
+}
+
+#[test]
+fn fragmented_ip_is_counted_as_first_and_later_fragment() {
+    // Frame 32 of this capture is the first fragment of an SCTP packet, frame 33 the rest.
+    // tshark reassembles them into one SCTP packet; we parse the first fragment and count
+    // the second as a later fragment: the same one SCTP packet, and the chunk cut by the
+    // fragment boundary is not reported as malformed.
+    if !have_root("fragmented_ip_is_counted_as_first_and_later_fragment") {
+        return;
+    }
+    let Some(dir) = captures_dir() else {
+        eprintln!("SKIPPED: ../shared/captures is absent");
+        return;
+    };
+    let j = our_json(&dir.join("open5gs__nonipsec_reg.pcapng"));
+    assert_eq!(j["packets"]["first_fragments"], 1);
+    assert_eq!(j["packets"]["later_fragments"], 1);
+    assert_eq!(j["packets"]["fragment_cut_walks"], 1);
+    assert_eq!(j["packets"]["malformed"], 0);
+}
+
+#[test]
+fn truncated_data_chunk_is_counted_and_flagged() {
+    // pcapflowlab's capture ends 1-3 bytes after the common header: the start of a chunk
+    // header cut short. tshark dissects no chunk there; we flag the packet with that reason.
+    if !have_root("truncated_data_chunk_is_counted_and_flagged") {
+        return;
+    }
+    let Some(dir) = captures_dir() else {
+        eprintln!("SKIPPED: ../shared/captures is absent");
+        return;
+    };
+    let j = our_json(&dir.join("pcapflowlab__13_sctp_truncated_data_chunk_header.pcap"));
+    assert_eq!(j["packets"]["malformed"], 1, "{j}");
+    assert_eq!(j["errors"]["trailing_bytes"], 1, "{j}");
+}

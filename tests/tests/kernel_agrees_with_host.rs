@@ -1,0 +1,161 @@
+//! The parser core runs on the host and, compiled for bpf, in the kernel. These tests run
+//! the same packets through both (the kernel through BPF_PROG_TEST_RUN) and require every
+//! counter and every flow to be identical.
+
+use bytemuck::Zeroable as _;
+use integration_tests::{have_root, without_time, HostRun, Rng};
+use sctp_common::{
+    fixtures::{self, Chunk, SctpPacket, V4, V6},
+    stats::Counter,
+};
+use sctp_user::program::{LoadOptions, XdpSctp};
+
+/// BPF_PROG_TEST_RUN refuses XDP input shorter than an Ethernet header.
+const MIN_XDP_FRAME: usize = 14;
+
+#[test]
+fn fixture_table_kernel_equals_host_and_expectations() {
+    if !have_root("fixture_table_kernel_equals_host_and_expectations") {
+        return;
+    }
+    let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
+    let mut checked = 0;
+    for fx in fixtures::table() {
+        if fx.frame.len() < MIN_XDP_FRAME {
+            continue; // host-only row (covered by sctp-common's unit tests)
+        }
+        prog.reset().unwrap();
+        let (action, _) = prog.test_run(&fx.frame, 1).unwrap();
+        assert_eq!(action, 2, "{}: XDP_PASS", fx.name);
+        let mut host = HostRun::default();
+        host.process(&fx.frame);
+        let kernel = prog.snapshot().unwrap();
+        assert_eq!(
+            kernel.global, host.global,
+            "{}: global counters differ",
+            fx.name
+        );
+        assert_eq!(
+            without_time(&kernel.flows),
+            without_time(&host.flows),
+            "{}: flows differ",
+            fx.name
+        );
+        for (c, want) in &fx.expect {
+            assert_eq!(kernel.global.get(*c), *want, "{}: {}", fx.name, c.name());
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} fixture rows ran");
+}
+
+/// Seeds: well-formed packets of many shapes, which the mutator then damages.
+fn seeds() -> Vec<Vec<u8>> {
+    let mut seeds: Vec<Vec<u8>> = fixtures::table()
+        .into_iter()
+        .map(|f| f.frame)
+        .filter(|f| f.len() >= MIN_XDP_FRAME)
+        .collect();
+    for chunks in [
+        vec![Chunk::init(1, 5, 1000, 4, 4, 9), Chunk::data(1, 0, 0, 0, 3)],
+        vec![Chunk::sack(7, 1, 20, 20)],
+        vec![Chunk::idata(3, 1, 1, 60, 1)],
+        (0..31).map(|i| Chunk::data(i, 0, 0, 0, 1)).collect(),
+    ] {
+        seeds.push(SctpPacket::new(V4, 99, chunks.clone()).frame());
+        seeds.push(SctpPacket::new(V6, 99, chunks).frame());
+    }
+    seeds
+}
+
+fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
+    let mut f = seed.to_vec();
+    match rng.below(4) {
+        // Flip a few bytes anywhere.
+        0 => {
+            for _ in 0..=rng.below(4) {
+                let i = rng.below(f.len());
+                f[i] = rng.next() as u8;
+            }
+        }
+        // Aim at length fields and chunk headers: past Ethernet + IP, every 4th byte.
+        1 => {
+            let i = (34 + 4 * rng.below(f.len().saturating_sub(34) / 4 + 1) + rng.below(4))
+                .min(f.len() - 1);
+            f[i] = rng.next() as u8;
+        }
+        // Truncate.
+        2 => f.truncate(MIN_XDP_FRAME + rng.below(f.len() - MIN_XDP_FRAME + 1)),
+        // Entirely random bytes with an IPv4 or IPv6 EtherType.
+        _ => {
+            let len = MIN_XDP_FRAME + rng.below(200);
+            f = (0..len).map(|_| rng.next() as u8).collect();
+            f[12..14].copy_from_slice(if rng.below(2) == 0 {
+                &[0x08, 0x00]
+            } else {
+                &[0x86, 0xdd]
+            });
+            if rng.below(2) == 0 && f.len() > 23 {
+                f[14] = 0x45;
+                f[23] = 132;
+            }
+        }
+    }
+    f
+}
+
+#[test]
+fn random_and_mutated_packets_kernel_equals_host() {
+    if !have_root("random_and_mutated_packets_kernel_equals_host") {
+        return;
+    }
+    const PACKETS: usize = 100_000;
+    const FLOW_CHECK_EVERY: usize = 1000;
+    let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
+    prog.reset().unwrap();
+    let seeds = seeds();
+    let mut rng = Rng(0x5ca1_ab1e_d00d_f00d);
+    let mut host = HostRun::default();
+    let mut seen = sctp_common::stats::GlobalStats::zeroed();
+    for n in 1..=PACKETS {
+        let seed = &seeds[rng.below(seeds.len())];
+        let frame = mutate(&mut rng, seed);
+        host.process(&frame);
+        prog.test_run(&frame, 1)
+            .unwrap_or_else(|e| panic!("packet {n}, {} bytes: {e:#}", frame.len()));
+        let kernel = prog.global().unwrap();
+        assert_eq!(
+            kernel, host.global,
+            "packet {n} ({frame:02x?}): global counters differ"
+        );
+        if n % FLOW_CHECK_EVERY == 0 {
+            let flows = prog.flows().unwrap();
+            assert_eq!(
+                without_time(&flows),
+                without_time(&host.flows),
+                "flows differ after packet {n}"
+            );
+            seen.merge(&host.global);
+            prog.reset().unwrap();
+            host = HostRun::default();
+        }
+    }
+    // Agreement only means something if the packets reached deep and varied paths.
+    for c in [
+        Counter::Sctp,
+        Counter::DataChunks,
+        Counter::Malformed,
+        Counter::ErrChunkTooShort,
+        Counter::ErrChunkBeyondPacket,
+        Counter::ErrChunkWalkLimit,
+        Counter::Ipv6,
+        Counter::NotSctp,
+    ] {
+        assert!(
+            seen.get(c) > 100,
+            "only {} packets reached {}",
+            seen.get(c),
+            c.name()
+        );
+    }
+}
