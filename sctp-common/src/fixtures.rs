@@ -104,7 +104,7 @@ impl Chunk {
         out.extend_from_slice(&[self.chunk_type, self.flags]);
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&self.value);
-        while out.len() % 4 != 0 {
+        while !out.len().is_multiple_of(4) {
             out.push(0);
         }
     }

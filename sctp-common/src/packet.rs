@@ -1,16 +1,21 @@
 //! Bounds-checked reads from a packet: a byte slice on the host, XDP's data/data_end in
 //! the kernel. The parser reads through this trait only, so both run the same code.
 
+/// Largest packet offset the parser reads at: bounds every offset for the verifier.
+pub const MAX_OFFSET: usize = 0x3fff;
+
 pub trait Packet {
     /// The `N` bytes at `off`, or `None` when they are not all inside the frame.
     fn read<const N: usize>(&self, off: usize) -> Option<[u8; N]>;
 
-    /// Returns `off` unchanged. The XDP reader passes it through memory so that the
-    /// verifier forgets its exact range: iterations of a walk then reach the loop head in
-    /// equal states and are pruned, instead of being verified once per possible offset.
+    /// Returns `min(off, MAX_OFFSET + 1)`: nothing at or past that offset can be read, so
+    /// the result means the same for the parser. The XDP reader passes the value through
+    /// memory so the verifier forgets its exact range (iterations of a walk then reach the
+    /// loop head in equal states and are pruned, instead of being verified once per
+    /// possible offset) and masks it after the load, so the bound travels with the value.
     #[inline(always)]
     fn launder(&self, off: usize) -> usize {
-        off
+        off.min(MAX_OFFSET + 1)
     }
 
     #[inline(always)]

@@ -16,8 +16,6 @@ pub const MAX_VLAN_TAGS: usize = 2;
 pub const MAX_IPV6_EXT_HEADERS: usize = 6;
 /// Chunks walked per packet; a packet with more is counted as `ErrChunkWalkLimit`.
 pub const MAX_CHUNKS: usize = 32;
-/// Largest packet offset the parser reads at: bounds every offset for the verifier.
-pub const MAX_OFFSET: usize = 0x3fff;
 
 pub const IPPROTO_SCTP: u8 = 132;
 const ETH_HLEN: usize = 14;
@@ -360,22 +358,16 @@ fn account_chunk<P: Packet + ?Sized>(
             flow.init_in_streams = u16::from_be_bytes([f[14], f[15]]);
             flow.init_tsn = u32::from_be_bytes([f[16], f[17], f[18], f[19]]);
         }
-        ty::ABORT | ty::SHUTDOWN_COMPLETE => {
-            if flags & flag::T_BIT != 0 {
-                flow.t_bit_chunks += 1;
-            }
-        }
-        ty::ERROR => {
-            // The first cause; a chunk without one is legal and counts nothing here.
-            if len >= 8 {
-                let cause = pkt.be16_at(off + 4).ok_or(Counter::ErrChunkBeyondPacket)? as usize;
-                let bucket = if cause < ERROR_CAUSE_BUCKETS {
-                    cause
-                } else {
-                    ERROR_CAUSE_BUCKETS - 1
-                };
-                flow.error_causes[bucket] += 1;
-            }
+        ty::ABORT | ty::SHUTDOWN_COMPLETE if flags & flag::T_BIT != 0 => flow.t_bit_chunks += 1,
+        // The first cause; an ERROR without one is legal and counts nothing here.
+        ty::ERROR if len >= 8 => {
+            let cause = pkt.be16_at(off + 4).ok_or(Counter::ErrChunkBeyondPacket)? as usize;
+            let bucket = if cause < ERROR_CAUSE_BUCKETS {
+                cause
+            } else {
+                ERROR_CAUSE_BUCKETS - 1
+            };
+            flow.error_causes[bucket] += 1;
         }
         _ => {}
     }
@@ -421,7 +413,7 @@ mod tests {
     #[test]
     fn fixture_table_gives_expected_counters() {
         for fx in fixtures::table() {
-            let (stats, _) = run(&[fx.frame.clone()]);
+            let (stats, _) = run(core::slice::from_ref(&fx.frame));
             for (c, want) in &fx.expect {
                 assert_eq!(stats.get(*c), *want, "{}: counter {}", fx.name, c.name());
             }

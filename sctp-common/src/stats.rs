@@ -270,46 +270,113 @@ mod user {
 }
 
 impl FlowStats {
-    /// Folds another CPU's view of the same flow into this one: counters add up, the
-    /// last-seen protocol state comes from whichever CPU saw the flow last.
+    /// Folds another CPU's view of the same flow into this one. Counters add up; each group
+    /// of last-seen state (addresses, INIT, SACK, DATA) comes from the most recent CPU that
+    /// saw that kind of chunk at all: a CPU that saw only later packets of the flow knows
+    /// nothing of its INIT.
     pub fn merge(&mut self, other: &FlowStats) {
         if other.packets == 0 {
             return;
         }
-        let mut merged = if other.last_seen_ns > self.last_seen_ns || self.packets == 0 {
-            *other
+        if self.packets == 0 {
+            *self = *other;
+            return;
+        }
+        let (newer, older) = if other.last_seen_ns > self.last_seen_ns {
+            (*other, *self)
         } else {
-            *self
+            (*self, *other)
         };
-        let first = [self.first_seen_ns, other.first_seen_ns]
-            .into_iter()
-            .filter(|t| *t != 0)
-            .min();
-        merged.first_seen_ns = first.unwrap_or(0);
-        merged.last_seen_ns = self.last_seen_ns.max(other.last_seen_ns);
-        merged.packets = self.packets + other.packets;
-        merged.bytes = self.bytes + other.bytes;
-        merged.data_chunks = self.data_chunks + other.data_chunks;
-        merged.data_payload_bytes = self.data_payload_bytes + other.data_payload_bytes;
-        merged.data_unordered = self.data_unordered + other.data_unordered;
-        merged.data_fragments = self.data_fragments + other.data_fragments;
-        merged.data_at_or_below_highest =
-            self.data_at_or_below_highest + other.data_at_or_below_highest;
-        merged.sack_gap_blocks = self.sack_gap_blocks + other.sack_gap_blocks;
-        merged.sack_dup_tsns = self.sack_dup_tsns + other.sack_dup_tsns;
-        merged.t_bit_chunks = self.t_bit_chunks + other.t_bit_chunks;
-        merged.malformed = self.malformed + other.malformed;
-        for (i, c) in merged.chunks.iter_mut().enumerate() {
+        let mut m = newer;
+        m.first_seen_ns = self.first_seen_ns.min(other.first_seen_ns);
+        if newer.init_chunk_type == 0 {
+            m.init_chunk_type = older.init_chunk_type;
+            m.init_tag = older.init_tag;
+            m.init_a_rwnd = older.init_a_rwnd;
+            m.init_tsn = older.init_tsn;
+            m.init_out_streams = older.init_out_streams;
+            m.init_in_streams = older.init_in_streams;
+        }
+        if newer.chunks[chunk::bucket(chunk::ty::SACK)] == 0 {
+            m.last_cum_tsn_ack = older.last_cum_tsn_ack;
+            m.last_a_rwnd = older.last_a_rwnd;
+        }
+        if newer.data_chunks == 0 {
+            m.last_ppid = older.last_ppid;
+            m.last_stream = older.last_stream;
+        }
+        m.tsn_seen = newer.tsn_seen | older.tsn_seen;
+        m.highest_tsn = match (newer.tsn_seen != 0, older.tsn_seen != 0) {
+            (true, true) if (older.highest_tsn.wrapping_sub(newer.highest_tsn) as i32) > 0 => {
+                older.highest_tsn
+            }
+            (false, true) => older.highest_tsn,
+            _ => newer.highest_tsn,
+        };
+        m.packets = self.packets + other.packets;
+        m.bytes = self.bytes + other.bytes;
+        m.data_chunks = self.data_chunks + other.data_chunks;
+        m.data_payload_bytes = self.data_payload_bytes + other.data_payload_bytes;
+        m.data_unordered = self.data_unordered + other.data_unordered;
+        m.data_fragments = self.data_fragments + other.data_fragments;
+        m.data_at_or_below_highest = self.data_at_or_below_highest + other.data_at_or_below_highest;
+        m.sack_gap_blocks = self.sack_gap_blocks + other.sack_gap_blocks;
+        m.sack_dup_tsns = self.sack_dup_tsns + other.sack_dup_tsns;
+        m.t_bit_chunks = self.t_bit_chunks + other.t_bit_chunks;
+        m.malformed = self.malformed + other.malformed;
+        for (i, c) in m.chunks.iter_mut().enumerate() {
             *c = self.chunks[i] + other.chunks[i];
         }
-        for (i, c) in merged.error_causes.iter_mut().enumerate() {
+        for (i, c) in m.error_causes.iter_mut().enumerate() {
             *c = self.error_causes[i] + other.error_causes[i];
         }
-        if self.tsn_seen != 0 && other.tsn_seen != 0 {
-            let a = self.highest_tsn;
-            let b = other.highest_tsn;
-            merged.highest_tsn = if (b.wrapping_sub(a) as i32) > 0 { b } else { a };
-        }
-        *self = merged;
+        *self = m;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytemuck::Zeroable as _;
+
+    use super::*;
+    use crate::chunk::{bucket, ty};
+
+    #[test]
+    fn merge_keeps_init_state_from_the_cpu_that_saw_it() {
+        let mut cpu0 = FlowStats::zeroed();
+        cpu0.packets = 1;
+        cpu0.last_seen_ns = 10;
+        cpu0.first_seen_ns = 10;
+        cpu0.init_chunk_type = u32::from(ty::INIT_ACK);
+        cpu0.init_tag = 77;
+        let mut cpu1 = FlowStats::zeroed();
+        cpu1.packets = 3;
+        cpu1.last_seen_ns = 50;
+        cpu1.first_seen_ns = 20;
+        cpu1.data_chunks = 2;
+        cpu1.last_ppid = 60;
+        cpu1.tsn_seen = 1;
+        cpu1.highest_tsn = 5;
+        cpu1.chunks[bucket(ty::DATA)] = 2;
+        let mut total = FlowStats::zeroed();
+        total.merge(&cpu0);
+        total.merge(&cpu1);
+        assert_eq!(
+            (
+                total.packets,
+                total.data_chunks,
+                total.chunks[bucket(ty::DATA)]
+            ),
+            (4, 2, 2)
+        );
+        assert_eq!(
+            (total.init_chunk_type, total.init_tag),
+            (u32::from(ty::INIT_ACK), 77)
+        );
+        assert_eq!(
+            (total.last_ppid, total.highest_tsn, total.tsn_seen),
+            (60, 5, 1)
+        );
+        assert_eq!((total.first_seen_ns, total.last_seen_ns), (10, 50));
     }
 }

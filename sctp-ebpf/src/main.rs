@@ -11,8 +11,8 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use sctp_common::{
-    packet::Packet,
-    parse::{process, Verdict, MAX_OFFSET},
+    packet::{Packet, MAX_OFFSET},
+    parse::{process, Verdict},
     stats::{FlowKey, FlowStats, GlobalStats},
 };
 
@@ -58,11 +58,18 @@ impl Packet for XdpPacket {
 
     #[inline(always)]
     fn launder(&self, off: usize) -> usize {
+        /// Covers MAX_OFFSET + 1; the compiler cannot drop it, not knowing what it loads.
+        const MASK: u64 = 0x7fff;
+        let clamped = if off > MAX_OFFSET {
+            MAX_OFFSET + 1
+        } else {
+            off
+        };
         // SAFETY: `cursor` is this CPU's slot of CURSOR, valid for the program's run.
         // Volatile, so the compiler keeps the round trip that the verifier must see.
         unsafe {
-            core::ptr::write_volatile(self.cursor, off as u64);
-            core::ptr::read_volatile(self.cursor) as usize
+            core::ptr::write_volatile(self.cursor, clamped as u64);
+            (core::ptr::read_volatile(self.cursor) & MASK) as usize
         }
     }
 }

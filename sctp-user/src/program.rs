@@ -24,7 +24,8 @@ pub struct Snapshot {
 /// The loaded XDP program and its maps.
 pub struct XdpSctp {
     ebpf: Ebpf,
-    link: Option<XdpLinkId>,
+    /// Interfaces attached to; dropping the program detaches them all.
+    links: Vec<XdpLinkId>,
 }
 
 /// Options for loading.
@@ -55,10 +56,14 @@ impl XdpSctp {
             .context("loading the XDP object into the kernel failed (does this kernel have BPF? is the memlock limit too low on a kernel older than 5.11?)")?;
         let prog: &mut Xdp = program(&mut ebpf)?;
         prog.load().map_err(explain_verifier)?;
-        Ok(Self { ebpf, link: None })
+        Ok(Self {
+            ebpf,
+            links: Vec::new(),
+        })
     }
 
-    /// Attaches to `iface` in the given mode.
+    /// Attaches to `iface` (in the calling thread's network namespace) in the given mode.
+    /// May be called for several interfaces: they share the maps.
     pub fn attach(&mut self, iface: &str, mode: XdpMode) -> Result<()> {
         if iface.is_empty() || iface.len() >= libc::IFNAMSIZ || iface.contains(['\0', '/', ' ']) {
             bail!("{iface:?} is not a valid interface name");
@@ -70,16 +75,18 @@ impl XdpSctp {
             }
             other => anyhow::Error::new(other).context(format!("attaching XDP to {iface} failed")),
         })?;
-        self.link = Some(link);
+        self.links.push(link);
         Ok(())
     }
 
     /// Runs the program once on `frame` with BPF_PROG_TEST_RUN and returns its XDP action.
     pub fn test_run(&mut self, frame: &[u8], repeat: u32) -> Result<(u32, std::time::Duration)> {
         let prog: &mut Xdp = program(&mut self.ebpf)?;
-        let mut opts = TestRunOptions::default();
-        opts.data_in = Some(frame);
-        opts.repeat = repeat;
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            repeat,
+            ..TestRunOptions::default()
+        };
         let r = prog.test_run(opts).context("BPF_PROG_TEST_RUN failed")?;
         Ok((r.return_value, r.duration))
     }

@@ -1,5 +1,8 @@
 //! Helpers shared by the integration tests.
 
+pub mod netns;
+pub mod sctp;
+
 use std::{collections::BTreeMap, path::PathBuf};
 
 use bytemuck::Zeroable as _;
@@ -12,16 +15,11 @@ use sctp_common::{
 #[must_use]
 pub fn have_root(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc_geteuid() } == 0;
+    let root = unsafe { libc::geteuid() } == 0;
     if !root {
         eprintln!("SKIPPED {test}: needs root to load BPF (run `cargo xtask test`)");
     }
     root
-}
-
-extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
 }
 
 /// The same packets through the host copy of the parser.
@@ -72,7 +70,7 @@ pub fn captures_dir() -> Option<PathBuf> {
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -80,6 +78,6 @@ impl Rng {
     }
 
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 }

@@ -75,21 +75,21 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
         0 => {
             for _ in 0..=rng.below(4) {
                 let i = rng.below(f.len());
-                f[i] = rng.next() as u8;
+                f[i] = rng.next_u64() as u8;
             }
         }
         // Aim at length fields and chunk headers: past Ethernet + IP, every 4th byte.
         1 => {
             let i = (34 + 4 * rng.below(f.len().saturating_sub(34) / 4 + 1) + rng.below(4))
                 .min(f.len() - 1);
-            f[i] = rng.next() as u8;
+            f[i] = rng.next_u64() as u8;
         }
         // Truncate.
         2 => f.truncate(MIN_XDP_FRAME + rng.below(f.len() - MIN_XDP_FRAME + 1)),
         // Entirely random bytes with an IPv4 or IPv6 EtherType.
         _ => {
             let len = MIN_XDP_FRAME + rng.below(200);
-            f = (0..len).map(|_| rng.next() as u8).collect();
+            f = (0..len).map(|_| rng.next_u64() as u8).collect();
             f[12..14].copy_from_slice(if rng.below(2) == 0 {
                 &[0x08, 0x00]
             } else {

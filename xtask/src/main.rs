@@ -1,1 +1,234 @@
-fn main() {}
+//! `cargo xtask`: the project's own automation. See `cargo xtask --help`.
+
+mod cmd;
+mod setup;
+mod vm;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Set up, build, test, run and benchmark sctp-xdp"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install what a bare Debian 12 machine lacks (apt packages, rust-src, bpf-linker).
+    Setup,
+    /// Build everything (release), the XDP object embedded in target/release/sctp-user.
+    Build,
+    /// Run every test: host unit and integration tests, then the VM tests on each kernel.
+    Test {
+        /// Kernels for the VM tests (comma-separated; default: all of 6.1, 5.10, 6.12).
+        #[arg(long, value_delimiter = ',', default_values_t = vm::KERNELS.map(|k| k.name.to_string()))]
+        kernels: Vec<String>,
+        /// Skip the VM tests.
+        #[arg(long)]
+        no_vm: bool,
+    },
+    /// Boot a Debian kernel in QEMU and run a command inside (host root shared read-only).
+    Vm {
+        /// Kernel: 6.1, 5.10 or 6.12.
+        #[arg(long, default_value = "6.1")]
+        kernel: String,
+        /// Watchdog: seconds before a hung guest is killed.
+        #[arg(long, default_value_t = 900)]
+        timeout: u64,
+        /// The command line to run inside the guest.
+        #[arg(required = true, trailing_var_arg = true)]
+        command: Vec<String>,
+    },
+    /// The end-to-end demo: a real SCTP association through XDP between two namespaces
+    /// (on the host if its kernel has SCTP, otherwise inside the VM).
+    Demo,
+    /// Build and run `sctp-user` as root (through sudo when not root): `cargo xtask run -- ARGS`.
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let root = workspace_root();
+    std::env::set_current_dir(&root)?;
+    match cli.command {
+        Cmd::Setup => setup::setup(),
+        Cmd::Build => build(),
+        Cmd::Test { kernels, no_vm } => test(&root, &kernels, no_vm),
+        Cmd::Vm {
+            kernel,
+            timeout,
+            command,
+        } => {
+            require_root("the VM harness")?;
+            let code = vm::run(
+                &root,
+                vm::kernel(&kernel)?,
+                &command.join(" "),
+                Duration::from_secs(timeout),
+            )?;
+            if code != 0 {
+                bail!("the command exited with {code} inside the VM");
+            }
+            Ok(())
+        }
+        Cmd::Demo => demo(&root),
+        Cmd::Run { args } => {
+            build()?;
+            let bin = root.join("target/release/sctp-user");
+            let mut c = if cmd::is_root() {
+                Command::new(&bin)
+            } else {
+                let mut s = Command::new("sudo");
+                s.arg(&bin);
+                s
+            };
+            cmd::run(c.args(&args))
+        }
+    }
+}
+
+/// Runs setup first when something it installs is missing.
+fn ensure_setup() -> Result<()> {
+    if !setup::complete() {
+        eprintln!("xtask: the toolchain is incomplete; running setup first");
+        setup::setup()?;
+    }
+    Ok(())
+}
+
+fn build() -> Result<()> {
+    ensure_setup()?;
+    cmd::run(Command::new("cargo").args(["build", "--release"]))
+}
+
+fn require_root(what: &str) -> Result<()> {
+    if !cmd::is_root() {
+        bail!("{what} needs root (BPF, namespaces): run `sudo -E cargo xtask ...`");
+    }
+    Ok(())
+}
+
+/// Test binaries that run inside the VM: the XDP program must load and agree with the host
+/// parser on every kernel, and see real kernel SCTP traffic.
+const VM_TESTS: &[&str] = &["kernel_agrees_with_host", "vm_sctp"];
+
+fn test(root: &Path, kernels: &[String], no_vm: bool) -> Result<()> {
+    require_root("the tests")?;
+    ensure_setup()?;
+    cmd::run(Command::new("cargo").args(["test", "--release"]))?;
+    if no_vm {
+        return Ok(());
+    }
+    let binaries = test_binaries(VM_TESTS)?;
+    let command = binaries
+        .iter()
+        .map(|b| format!("{} --test-threads=1", b.display()))
+        .collect::<Vec<_>>()
+        .join(" && ");
+    let mut failed = Vec::new();
+    for name in kernels {
+        let k = vm::kernel(name)?;
+        match vm::run(root, k, &command, Duration::from_secs(1200)) {
+            Ok(0) => eprintln!("xtask: VM tests passed on Debian's {name} kernel"),
+            Ok(code) => failed.push(format!("{name}: exit {code}")),
+            Err(e) => failed.push(format!("{name}: {e:#}")),
+        }
+    }
+    if !failed.is_empty() {
+        bail!("VM tests failed: {}", failed.join("; "));
+    }
+    Ok(())
+}
+
+/// Builds the named integration-test binaries and returns their paths.
+fn test_binaries(names: &[&str]) -> Result<Vec<PathBuf>> {
+    let mut c = Command::new("cargo");
+    c.args([
+        "test",
+        "--release",
+        "-p",
+        "integration-tests",
+        "--no-run",
+        "--message-format=json",
+    ]);
+    for n in names {
+        c.args(["--test", n]);
+    }
+    let out = cmd::output(&mut c)?;
+    let mut found = Vec::new();
+    for line in out.lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if msg["reason"] != "compiler-artifact" || msg["profile"]["test"] != true {
+            continue;
+        }
+        let name = msg["target"]["name"].as_str().unwrap_or_default();
+        if names.contains(&name) {
+            let exe = msg["executable"]
+                .as_str()
+                .context("test artifact without an executable")?;
+            found.push(PathBuf::from(exe));
+        }
+    }
+    if found.len() != names.len() {
+        bail!("expected test binaries {names:?}, cargo built {found:?}");
+    }
+    Ok(found)
+}
+
+/// Whether the running kernel offers SCTP sockets (Debian's does; this host's may not).
+fn host_has_sctp() -> bool {
+    cmd::succeeds(Command::new("python3").args([
+        "-c",
+        "import socket; socket.socket(socket.AF_INET, socket.SOCK_SEQPACKET, socket.IPPROTO_SCTP)",
+    ]))
+}
+
+fn demo(root: &Path) -> Result<()> {
+    require_root("the demo")?;
+    build()?;
+    let script = root.join("target/demo.sh");
+    std::fs::write(&script, include_str!("demo.sh"))?;
+    let command = format!("sh {}", script.display());
+    if host_has_sctp() {
+        return cmd::run(Command::new("sh").arg(&script));
+    }
+    eprintln!(
+        "xtask: this kernel has no SCTP; running the demo inside the VM (Debian's 6.1 kernel)"
+    );
+    match vm::run(root, vm::KERNELS[0], &command, Duration::from_secs(900))? {
+        0 => Ok(()),
+        code => bail!("the demo failed inside the VM (exit {code})"),
+    }
+}

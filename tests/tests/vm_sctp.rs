@@ -1,0 +1,122 @@
+//! Needs kernel SCTP, so it runs in the VM (`cargo xtask test`); on a kernel without SCTP
+//! it says so and skips. The XDP program, attached to both ends of a veth joining two
+//! namespaces, must count a real association as the kernel sends it.
+
+use std::{net::SocketAddrV4, time::Duration};
+
+use integration_tests::{
+    have_root,
+    netns::{veth, Netns},
+    sctp::{kernel_has_sctp, SctpSocket},
+};
+use sctp_common::{chunk::ty, stats::Counter};
+use sctp_user::program::{LoadOptions, XdpSctp};
+
+fn ready(test: &str) -> bool {
+    if !have_root(test) {
+        return false;
+    }
+    if !kernel_has_sctp() {
+        eprintln!("SKIPPED {test}: this kernel has no SCTP (runs inside the VM: cargo xtask test)");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn xdp_counts_a_real_association_between_namespaces() {
+    if !ready("xdp_counts_a_real_association_between_namespaces") {
+        return;
+    }
+    let client_ns = Netns::new("sx-cli").unwrap();
+    let server_ns = Netns::new("sx-srv").unwrap();
+    veth(
+        &client_ns,
+        "sxc0",
+        "198.18.0.1/24",
+        &server_ns,
+        "sxs0",
+        "198.18.0.2/24",
+    )
+    .unwrap();
+    let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
+    // Both ends, so both directions are seen (XDP sees ingress only).
+    client_ns
+        .run(|| prog.attach("sxc0", aya::programs::XdpMode::Default))
+        .unwrap();
+    server_ns
+        .run(|| prog.attach("sxs0", aya::programs::XdpMode::Default))
+        .unwrap();
+
+    let server_addr: SocketAddrV4 = "198.18.0.2:36412".parse().unwrap();
+    let server = server_ns.run(|| {
+        let s = SctpSocket::new().unwrap();
+        s.bind(server_addr).unwrap();
+        s.listen().unwrap();
+        s
+    });
+    let client = client_ns.run(|| SctpSocket::new().unwrap());
+    for s in [&server, &client] {
+        s.set_recv_timeout(Duration::from_secs(20)).unwrap();
+    }
+    client.send_to(b"hello", server_addr).unwrap();
+    let mut buf = [0u8; 64];
+    let (n, peer) = server.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"hello");
+    server.send_to(&buf[..n], peer).unwrap();
+    let (n, _) = client.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"hello");
+    drop(client); // graceful SHUTDOWN of the association
+    drop(server);
+
+    // Wait for the shutdown handshake to cross the wire (slow under emulation).
+    let mut snap = prog.snapshot().unwrap();
+    for _ in 0..100 {
+        if snap.global.chunk_types[ty::SHUTDOWN_COMPLETE as usize] > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        snap = prog.snapshot().unwrap();
+    }
+    let g = &snap.global;
+    for t in [
+        ty::INIT,
+        ty::INIT_ACK,
+        ty::COOKIE_ECHO,
+        ty::COOKIE_ACK,
+        ty::SHUTDOWN,
+        ty::SHUTDOWN_ACK,
+        ty::SHUTDOWN_COMPLETE,
+    ] {
+        assert_eq!(g.chunk_types[t as usize], 1, "chunk type {t}: {g:?}");
+    }
+    assert!(g.chunk_types[ty::SACK as usize] >= 1, "SACK");
+    assert_eq!(g.get(Counter::DataChunks), 2, "hello and its echo");
+    assert_eq!(g.get(Counter::DataPayloadBytes), 10);
+    assert_eq!(g.get(Counter::Malformed), 0);
+
+    // INIT carries the client's tag: the server->client flow uses it as its vtag; INIT-ACK
+    // carries the server's: the client->server flow uses it. That pairs the directions.
+    let init = snap
+        .flows
+        .values()
+        .find(|f| f.init_chunk_type == u32::from(ty::INIT))
+        .expect("INIT flow");
+    let init_ack = snap
+        .flows
+        .values()
+        .find(|f| f.init_chunk_type == u32::from(ty::INIT_ACK))
+        .expect("INIT-ACK flow");
+    let to_client = snap
+        .flows
+        .iter()
+        .find(|(k, _)| k.vtag == init.init_tag)
+        .expect("server->client flow");
+    let to_server = snap
+        .flows
+        .iter()
+        .find(|(k, _)| k.vtag == init_ack.init_tag)
+        .expect("client->server flow");
+    assert_eq!((to_client.0.src_port, to_server.0.dst_port), (36412, 36412));
+    assert_eq!(to_client.1.data_chunks + to_server.1.data_chunks, 2);
+}

@@ -1,0 +1,139 @@
+//! `cargo xtask setup`: everything a bare Debian 12 machine needs, installed idempotently.
+//! Each step checks first and says what it installs.
+
+use std::process::Command;
+
+use anyhow::{bail, Result};
+
+use crate::cmd::{self, have, succeeds};
+
+/// Debian packages: LLVM 22 for bpf-linker; QEMU, busybox, cpio and kmod for the VM;
+/// tshark as the reference dissector; iproute2 for namespaces; real SCTP peers for the
+/// VM tests (socat, ncat, lksctp-tools); xz-utils for 6.12's compressed modules.
+const APT_PACKAGES: &[&str] = &[
+    "llvm-22-dev",
+    "libpolly-22-dev",
+    "libclang-22-dev",
+    "qemu-system-x86",
+    "busybox-static",
+    "cpio",
+    "kmod",
+    "tshark",
+    "iproute2",
+    "socat",
+    "ncat",
+    "lksctp-tools",
+    "xz-utils",
+    "python3",
+];
+
+const BPF_LINKER_VERSION: &str = "0.13.0";
+
+pub fn setup() -> Result<()> {
+    apt_packages()?;
+    rust_src()?;
+    bpf_linker()?;
+    eprintln!("setup: done");
+    Ok(())
+}
+
+/// Whether everything `setup` installs is present (cheap; used before build and test).
+pub fn complete() -> bool {
+    missing_apt().is_empty() && has_rust_src() && has_bpf_linker()
+}
+
+fn missing_apt() -> Vec<&'static str> {
+    APT_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| {
+            let out = Command::new("dpkg-query")
+                .args(["-W", "-f=${Status}", p])
+                .output();
+            !out.is_ok_and(|o| o.stdout.ends_with(b"install ok installed"))
+        })
+        .collect()
+}
+
+fn apt_packages() -> Result<()> {
+    let missing = missing_apt();
+    if missing.is_empty() {
+        eprintln!("setup: apt packages present");
+        return Ok(());
+    }
+    if !cmd::is_root() {
+        bail!(
+            "setup must install {} with apt-get: run it as root (sudo cargo xtask setup)",
+            missing.join(" ")
+        );
+    }
+    eprintln!("setup: installing {}", missing.join(" "));
+    cmd::run(Command::new("apt-get").args(["update", "-q"]))?;
+    cmd::run(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing),
+    )
+}
+
+fn has_rust_src() -> bool {
+    Command::new("rustup")
+        .args(["component", "list", "--installed", "--toolchain", "nightly"])
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.starts_with("rust-src"))
+        })
+}
+
+fn rust_src() -> Result<()> {
+    if has_rust_src() {
+        eprintln!("setup: nightly rust-src present");
+        return Ok(());
+    }
+    eprintln!("setup: installing rust-src for the nightly toolchain (the bpf target builds core from source)");
+    cmd::run(Command::new("rustup").args([
+        "component",
+        "add",
+        "rust-src",
+        "--toolchain",
+        "nightly",
+    ]))
+}
+
+fn has_bpf_linker() -> bool {
+    have("bpf-linker")
+        && Command::new("bpf-linker")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(BPF_LINKER_VERSION))
+}
+
+fn bpf_linker() -> Result<()> {
+    if has_bpf_linker() {
+        eprintln!("setup: bpf-linker {BPF_LINKER_VERSION} present");
+        return Ok(());
+    }
+    // No prebuilt binary can be fetched here: build it against Debian's LLVM 22.
+    eprintln!("setup: building bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (1-2 minutes)");
+    let prefix = cmd::output(Command::new("llvm-config-22").arg("--prefix"))?;
+    let bindir = cmd::output(Command::new("llvm-config-22").arg("--bindir"))?;
+    let path = format!(
+        "{}:{}",
+        bindir.trim(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    cmd::run(
+        Command::new("cargo")
+            .env("LLVM_PREFIX", prefix.trim())
+            .env("PATH", path)
+            .args(["install", "bpf-linker", "--version", BPF_LINKER_VERSION])
+            .args(["--no-default-features", "--features", "llvm-22"]),
+    )?;
+    if !succeeds(Command::new("bpf-linker").arg("--version")) {
+        bail!("bpf-linker was installed but is not on PATH: add ~/.cargo/bin to PATH");
+    }
+    Ok(())
+}
