@@ -7,7 +7,7 @@ use aya::programs::XdpMode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use sctp_user::{
-    inspect,
+    bench, inspect,
     program::{LoadOptions, XdpSctp},
     report,
 };
@@ -35,6 +35,19 @@ enum Command {
         format: Format,
         #[command(flatten)]
         load: LoadArgs,
+    },
+    /// Measure the program's cost per packet class against an empty XDP program
+    /// (BPF_PROG_TEST_RUN; needs root).
+    Bench {
+        /// Runs per measurement inside the kernel.
+        #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: u32,
+        /// Measurements per class (the median is reported).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100))]
+        rounds: u64,
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Attach the XDP program to an interface and report what it counts until Ctrl-C.
     Run {
@@ -108,6 +121,21 @@ fn run(cli: Cli) -> Result<()> {
                         );
                     }
                 }
+            }
+            Ok(())
+        }
+        Command::Bench { repeat, rounds, json } => {
+            let r = bench::run(repeat, rounds as usize)?;
+            println!("{:<28} {:>10} {:>8}", "class", "ns/packet", "x empty");
+            println!("{:<28} {:>10.1} {:>8.2}", "empty XDP program", r.baseline_ns, 1.0);
+            for (name, ns) in &r.classes {
+                println!("{name:<28} {ns:>10.1} {:>8.2}", ns / r.baseline_ns);
+            }
+            if let Some(path) = json {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                std::fs::write(&path, serde_json::to_string_pretty(&r)?)?;
             }
             Ok(())
         }
