@@ -80,10 +80,7 @@ pub fn bucket(chunk_type: u8) -> usize {
 /// The name of a chunk type, or `None` for a type no RFC above defines.
 #[must_use]
 pub fn name(chunk_type: u8) -> Option<&'static str> {
-    KNOWN
-        .iter()
-        .find(|(t, _)| *t == chunk_type)
-        .map(|(_, n)| *n)
+    KNOWN.iter().find(|(t, _)| *t == chunk_type).map(|(_, n)| *n)
 }
 
 /// Flag bits of DATA (RFC 9260 3.3.1) and I-DATA (RFC 8260 2.1).

@@ -33,14 +33,7 @@ impl Chunk {
     }
 
     #[must_use]
-    pub fn data_flags(
-        flags: u8,
-        tsn: u32,
-        stream: u16,
-        ssn: u16,
-        ppid: u32,
-        payload: usize,
-    ) -> Self {
+    pub fn data_flags(flags: u8, tsn: u32, stream: u16, ssn: u16, ppid: u32, payload: usize) -> Self {
         let mut v = Vec::new();
         v.extend_from_slice(&tsn.to_be_bytes());
         v.extend_from_slice(&stream.to_be_bytes());
@@ -198,16 +191,10 @@ impl SctpPacket {
             }
             Ip::V6 { src, dst } => {
                 let mut ext = Vec::new();
-                let first = self
-                    .ipv6_ext
-                    .first()
-                    .map_or(crate::parse::IPPROTO_SCTP, |e| e.0);
+                let first = self.ipv6_ext.first().map_or(crate::parse::IPPROTO_SCTP, |e| e.0);
                 for (i, (_, bytes)) in self.ipv6_ext.iter().enumerate() {
                     let mut b = bytes.clone();
-                    b[0] = self
-                        .ipv6_ext
-                        .get(i + 1)
-                        .map_or(crate::parse::IPPROTO_SCTP, |e| e.0);
+                    b[0] = self.ipv6_ext.get(i + 1).map_or(crate::parse::IPPROTO_SCTP, |e| e.0);
                     ext.extend_from_slice(&b);
                 }
                 let payload = (ext.len() + sctp.len()) as u16;
@@ -242,10 +229,7 @@ impl SctpPacket {
 }
 
 fn ipv4_checksum(h: &[u8]) -> u16 {
-    let mut sum: u32 = h
-        .chunks(2)
-        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-        .sum();
+    let mut sum: u32 = h.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
@@ -291,14 +275,7 @@ pub fn table() -> Vec<Fixture> {
         },
         Fixture {
             name: "eight bundled DATA chunks",
-            frame: SctpPacket::new(
-                V4,
-                7,
-                (0..8)
-                    .map(|i| Chunk::data(i, 0, i as u16, 60, 64))
-                    .collect(),
-            )
-            .frame(),
+            frame: SctpPacket::new(V4, 7, (0..8).map(|i| Chunk::data(i, 0, i as u16, 60, 64)).collect()).frame(),
             expect: vec![
                 (C::Chunks, 8),
                 (C::DataChunks, 8),
@@ -318,12 +295,7 @@ pub fn table() -> Vec<Fixture> {
         },
         Fixture {
             name: "INIT",
-            frame: SctpPacket::new(
-                V4,
-                0,
-                vec![Chunk::init(ty::INIT, 0xdead_beef, 106_496, 10, 65535, 42)],
-            )
-            .frame(),
+            frame: SctpPacket::new(V4, 0, vec![Chunk::init(ty::INIT, 0xdead_beef, 106_496, 10, 65535, 42)]).frame(),
             expect: vec![(C::Sctp, 1), (C::Chunks, 1), (C::Malformed, 0)],
         },
         Fixture {
@@ -339,11 +311,7 @@ pub fn table() -> Vec<Fixture> {
         Fixture {
             name: "I-DATA unpadded odd payload",
             frame: SctpPacket::new(V4, 9, vec![Chunk::idata(5, 2, 0, 60, 33)]).frame(),
-            expect: vec![
-                (C::DataChunks, 1),
-                (C::DataPayloadBytes, 33),
-                (C::Malformed, 0),
-            ],
+            expect: vec![(C::DataChunks, 1), (C::DataPayloadBytes, 33), (C::Malformed, 0)],
         },
         Fixture {
             name: "DATA+SACK bundle with unordered fragment",
@@ -371,57 +339,27 @@ pub fn table() -> Vec<Fixture> {
         Fixture {
             name: "runt frame",
             frame: vec![0; 10],
-            expect: vec![
-                (C::ErrEthernetTruncated, 1),
-                (C::Malformed, 1),
-                (C::VerdictPass, 1),
-            ],
+            expect: vec![(C::ErrEthernetTruncated, 1), (C::Malformed, 1), (C::VerdictPass, 1)],
         },
         Fixture {
             name: "chunk length below 4",
-            frame: SctpPacket::new(
-                V4,
-                1,
-                vec![Chunk::new(ty::HEARTBEAT, 0, vec![0; 8]).with_length(2)],
-            )
-            .frame(),
+            frame: SctpPacket::new(V4, 1, vec![Chunk::new(ty::HEARTBEAT, 0, vec![0; 8]).with_length(2)]).frame(),
             expect: vec![(C::ErrChunkTooShort, 1), (C::Chunks, 0), (C::Malformed, 1)],
         },
         Fixture {
             name: "chunk length past the packet",
-            frame: SctpPacket::new(
-                V4,
-                1,
-                vec![Chunk::new(ty::HEARTBEAT, 0, vec![0; 8]).with_length(400)],
-            )
-            .frame(),
-            expect: vec![
-                (C::ErrChunkBeyondPacket, 1),
-                (C::Chunks, 1),
-                (C::Malformed, 1),
-            ],
+            frame: SctpPacket::new(V4, 1, vec![Chunk::new(ty::HEARTBEAT, 0, vec![0; 8]).with_length(400)]).frame(),
+            expect: vec![(C::ErrChunkBeyondPacket, 1), (C::Chunks, 1), (C::Malformed, 1)],
         },
         Fixture {
             name: "DATA shorter than its fixed fields",
             frame: SctpPacket::new(V4, 1, vec![Chunk::new(ty::DATA, 3, vec![0; 8])]).frame(),
-            expect: vec![
-                (C::ErrChunkFieldsTruncated, 1),
-                (C::DataChunks, 0),
-                (C::Malformed, 1),
-            ],
+            expect: vec![(C::ErrChunkFieldsTruncated, 1), (C::DataChunks, 0), (C::Malformed, 1)],
         },
         Fixture {
             name: "more chunks than the walk bound",
-            frame: SctpPacket::new(
-                V4,
-                1,
-                (0..40).map(|_| Chunk::new(ty::PAD, 0, vec![])).collect(),
-            )
-            .frame(),
-            expect: vec![
-                (C::Chunks, crate::parse::MAX_CHUNKS as u64),
-                (C::ErrChunkWalkLimit, 1),
-            ],
+            frame: SctpPacket::new(V4, 1, (0..40).map(|_| Chunk::new(ty::PAD, 0, vec![])).collect()).frame(),
+            expect: vec![(C::Chunks, crate::parse::MAX_CHUNKS as u64), (C::ErrChunkWalkLimit, 1)],
         },
         Fixture {
             name: "unknown chunk type",
@@ -505,11 +443,7 @@ pub fn table() -> Vec<Fixture> {
     rows.push(Fixture {
         name: "frame cut inside DATA fixed fields",
         frame: t,
-        expect: vec![
-            (C::ErrChunkBeyondPacket, 1),
-            (C::Chunks, 1),
-            (C::DataChunks, 0),
-        ],
+        expect: vec![(C::ErrChunkBeyondPacket, 1), (C::Chunks, 1), (C::DataChunks, 0)],
     });
     rows
 }

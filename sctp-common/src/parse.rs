@@ -6,7 +6,7 @@ use crate::{
     chunk::{self, flag, ty},
     packet::Packet,
     stats::{
-        Counter, FlowKey, FlowStats, GlobalStats, ERROR_CAUSE_BUCKETS, FAMILY_IPV4, FAMILY_IPV6,
+        Counter, DataEvent, DataSink, FlowKey, FlowStats, GlobalStats, ERROR_CAUSE_BUCKETS, FAMILY_IPV4, FAMILY_IPV6,
     },
 };
 
@@ -56,14 +56,15 @@ type Located = Result<SctpLocation, Counter>;
 ///
 /// `flow_for` returns the counters of the packet's flow, created if new.
 #[inline(always)]
-pub fn process<'f, P, F>(pkt: &P, stats: &mut GlobalStats, now_ns: u64, flow_for: F) -> Verdict
+pub fn process<'f, P, F, S>(pkt: &P, stats: &mut GlobalStats, now_ns: u64, flow_for: F, sink: &mut S) -> Verdict
 where
     P: Packet + ?Sized,
     F: FnOnce(&FlowKey) -> &'f mut FlowStats,
+    S: DataSink,
 {
     stats.bump(Counter::Frames, 1);
     match locate_sctp(pkt, stats) {
-        Ok(loc) => walk_sctp(pkt, &loc, stats, now_ns, flow_for),
+        Ok(loc) => walk_sctp(pkt, &loc, stats, now_ns, flow_for, sink),
         Err(outcome) => note(stats, outcome),
     }
     stats.bump(Counter::VerdictPass, 1);
@@ -119,8 +120,7 @@ fn locate_in_ipv4<P: Packet + ?Sized>(pkt: &P, off: usize) -> Located {
         return Err(Counter::ErrIpv4HeaderLength);
     }
     // Options must be inside the frame too (ihl >= 20, so this stays in the header).
-    pkt.read::<4>(off + ihl - 4)
-        .ok_or(Counter::ErrIpv4Truncated)?;
+    pkt.read::<4>(off + ihl - 4).ok_or(Counter::ErrIpv4Truncated)?;
     if hdr[9] != IPPROTO_SCTP {
         return Err(Counter::NotSctp);
     }
@@ -200,15 +200,11 @@ fn locate_in_ipv6<P: Packet + ?Sized>(pkt: &P, off: usize) -> Located {
 
 /// Parses the common header and walks every chunk, accounting as it goes.
 #[inline(always)]
-fn walk_sctp<'f, P, F>(
-    pkt: &P,
-    loc: &SctpLocation,
-    stats: &mut GlobalStats,
-    now_ns: u64,
-    flow_for: F,
-) where
+fn walk_sctp<'f, P, F, S>(pkt: &P, loc: &SctpLocation, stats: &mut GlobalStats, now_ns: u64, flow_for: F, sink: &mut S)
+where
     P: Packet + ?Sized,
     F: FnOnce(&FlowKey) -> &'f mut FlowStats,
+    S: DataSink,
 {
     let common = match pkt.read::<8>(loc.offset) {
         Some(c) if loc.offset + SCTP_COMMON_HEADER <= loc.end => c,
@@ -233,7 +229,14 @@ fn walk_sctp<'f, P, F>(
     flow.family = loc.family;
     flow.src_addr = loc.src_addr;
     flow.dst_addr = loc.dst_addr;
-    if let Some(c) = walk_chunks(pkt, loc, stats, flow) {
+    let mut data = DataEvent {
+        ts_ns: now_ns,
+        vtag: key.vtag,
+        src_port: key.src_port,
+        dst_port: key.dst_port,
+        ..bytemuck::Zeroable::zeroed()
+    };
+    if let Some(c) = walk_chunks(pkt, loc, stats, flow, &mut data, sink) {
         if c.is_error() {
             flow.malformed += 1;
         }
@@ -244,11 +247,13 @@ fn walk_sctp<'f, P, F>(
 /// Walks the chunks after the common header. Returns the counter for how the walk ended
 /// early, or `None` when it reached the end of the packet cleanly.
 #[inline(always)]
-fn walk_chunks<P: Packet + ?Sized>(
+fn walk_chunks<P: Packet + ?Sized, S: DataSink>(
     pkt: &P,
     loc: &SctpLocation,
     stats: &mut GlobalStats,
     flow: &mut FlowStats,
+    data: &mut DataEvent,
+    sink: &mut S,
 ) -> Option<Counter> {
     // Every L3 path arrives here with its own offset ranges; forget them so the walk
     // below is verified once, not once per way of reaching it.
@@ -276,7 +281,7 @@ fn walk_chunks<P: Packet + ?Sized>(
         if let Some(n) = flow.chunks.get_mut(chunk::bucket(chunk_type)) {
             *n += 1;
         }
-        if let Err(c) = account_chunk(pkt, off, chunk_type, flags, len, stats, flow) {
+        if let Err(c) = account_chunk(pkt, off, Chunk { chunk_type, flags, len }, stats, flow, data, sink) {
             return Some(c);
         }
         if off + len > end {
@@ -292,32 +297,55 @@ fn walk_chunks<P: Packet + ?Sized>(
     (off < end).then_some(Counter::ErrChunkWalkLimit)
 }
 
-/// Reads the fixed fields of the chunk types we keep state for.
-#[inline(always)]
-fn account_chunk<P: Packet + ?Sized>(
-    pkt: &P,
-    off: usize,
+/// A chunk's header fields.
+struct Chunk {
     chunk_type: u8,
     flags: u8,
     len: usize,
+}
+
+/// Reads the fixed fields of the chunk types we keep state for. `data` arrives with the
+/// packet's fields filled in; a DATA chunk completes it and hands it to `sink`.
+#[inline(always)]
+fn account_chunk<P: Packet + ?Sized, S: DataSink>(
+    pkt: &P,
+    off: usize,
+    chunk: Chunk,
     stats: &mut GlobalStats,
     flow: &mut FlowStats,
+    data: &mut DataEvent,
+    sink: &mut S,
 ) -> Result<(), Counter> {
+    let Chunk { chunk_type, flags, len } = chunk;
     match chunk_type {
         ty::DATA | ty::I_DATA => {
             let idata = chunk_type == ty::I_DATA;
             let header = if idata { 20 } else { 16 };
             let fields = fixed::<P, 16>(pkt, off, len, header)?;
             let tsn = u32::from_be_bytes([fields[4], fields[5], fields[6], fields[7]]);
-            flow.last_stream = u16::from_be_bytes([fields[8], fields[9]]);
-            if !idata {
-                flow.last_ppid =
-                    u32::from_be_bytes([fields[12], fields[13], fields[14], fields[15]]);
+            let stream = u16::from_be_bytes([fields[8], fields[9]]);
+            let word3 = u32::from_be_bytes([fields[12], fields[13], fields[14], fields[15]]);
+            let (ssn_or_mid, ppid) = if !idata {
+                (u32::from(u16::from_be_bytes([fields[10], fields[11]])), word3)
             } else if flags & flag::BEGIN != 0 {
                 // I-DATA carries the PPID only in a message's first fragment (else the FSN).
-                flow.last_ppid = pkt.be32_at(off + 16).ok_or(Counter::ErrChunkBeyondPacket)?;
+                (word3, pkt.be32_at(off + 16).ok_or(Counter::ErrChunkBeyondPacket)?)
+            } else {
+                (word3, 0)
+            };
+            flow.last_stream = stream;
+            if !idata || flags & flag::BEGIN != 0 {
+                flow.last_ppid = ppid;
             }
             let payload = (len - header) as u64;
+            data.tsn = tsn;
+            data.stream = stream;
+            data.ssn_or_mid = ssn_or_mid;
+            data.ppid = ppid;
+            data.payload_len = payload as u32;
+            data.flags = flags;
+            data.chunk_type = chunk_type;
+            sink.data(data);
             stats.bump(Counter::DataChunks, 1);
             stats.bump(Counter::DataPayloadBytes, payload);
             flow.data_chunks += 1;
@@ -376,12 +404,7 @@ fn account_chunk<P: Packet + ?Sized>(
 
 /// The first `N` bytes of a chunk whose type needs `need` bytes of fixed fields.
 #[inline(always)]
-fn fixed<P: Packet + ?Sized, const N: usize>(
-    pkt: &P,
-    off: usize,
-    len: usize,
-    need: usize,
-) -> Result<[u8; N], Counter> {
+fn fixed<P: Packet + ?Sized, const N: usize>(pkt: &P, off: usize, len: usize, need: usize) -> Result<[u8; N], Counter> {
     if len < need {
         return Err(Counter::ErrChunkFieldsTruncated);
     }
@@ -395,7 +418,10 @@ mod tests {
     use bytemuck::Zeroable;
 
     use super::*;
-    use crate::fixtures::{self, Chunk, SctpPacket, V4};
+    use crate::{
+        fixtures::{self, Chunk, SctpPacket, V4},
+        stats::NoEvents,
+    };
 
     type Flows = BTreeMap<FlowKey, FlowStats>;
 
@@ -403,9 +429,13 @@ mod tests {
         let mut stats = GlobalStats::zeroed();
         let mut flows = Flows::new();
         for f in frames {
-            process(f.as_slice(), &mut stats, 1, |k| {
-                flows.entry(*k).or_insert_with(FlowStats::zeroed)
-            });
+            process(
+                f.as_slice(),
+                &mut stats,
+                1,
+                |k| flows.entry(*k).or_insert_with(FlowStats::zeroed),
+                &mut NoEvents,
+            );
         }
         (stats, flows)
     }
@@ -456,17 +486,10 @@ mod tests {
         }];
         assert_eq!(init_flow.init_chunk_type, u32::from(ty::INIT));
         assert_eq!(
-            (
-                init_flow.init_tag,
-                init_flow.init_a_rwnd,
-                init_flow.init_tsn
-            ),
+            (init_flow.init_tag, init_flow.init_a_rwnd, init_flow.init_tsn),
             (0xabcd, 5000, 77)
         );
-        assert_eq!(
-            (init_flow.init_out_streams, init_flow.init_in_streams),
-            (10, 20)
-        );
+        assert_eq!((init_flow.init_out_streams, init_flow.init_in_streams), (10, 20));
         let data = &flows[&FlowKey {
             src_port: 36412,
             dst_port: 38412,
@@ -477,6 +500,30 @@ mod tests {
         assert_eq!(data.data_at_or_below_highest, 2);
         assert_eq!((data.last_stream, data.last_ppid), (3, 46));
         assert_eq!(data.packets, 5);
+    }
+
+    #[test]
+    fn data_events_carry_what_the_join_needs() {
+        let p = SctpPacket::new(
+            V4,
+            0xabcd,
+            vec![Chunk::data(41, 3, 9, 46, 10), Chunk::idata(42, 4, 77, 60, 5)],
+        );
+        let mut events = Vec::new();
+        let mut stats = GlobalStats::zeroed();
+        let mut flow = FlowStats::zeroed();
+        process(p.frame().as_slice(), &mut stats, 123, |_| &mut flow, &mut events);
+        assert_eq!(events.len(), 2);
+        let (d, i) = (&events[0], &events[1]);
+        assert_eq!((d.ts_ns, d.vtag, d.src_port, d.dst_port), (123, 0xabcd, 36412, 38412));
+        assert_eq!(
+            (d.tsn, d.stream, d.ssn_or_mid, d.ppid, d.payload_len, d.chunk_type),
+            (41, 3, 9, 46, 10, ty::DATA)
+        );
+        assert_eq!(
+            (i.tsn, i.stream, i.ssn_or_mid, i.ppid, i.payload_len, i.chunk_type),
+            (42, 4, 77, 60, 5, ty::I_DATA)
+        );
     }
 
     #[test]

@@ -209,6 +209,48 @@ pub struct FlowKey {
     pub vtag: u32,
 }
 
+/// One DATA or I-DATA chunk as the wire showed it: what user space joins with the
+/// messages the socket API delivers (by ports, tag and TSN).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct DataEvent {
+    pub ts_ns: u64,
+    pub vtag: u32,
+    pub tsn: u32,
+    /// PPID (host order); 0 for I-DATA fragments after the first, which carry none.
+    pub ppid: u32,
+    pub payload_len: u32,
+    /// SSN for DATA, MID for I-DATA.
+    pub ssn_or_mid: u32,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub stream: u16,
+    pub flags: u8,
+    pub chunk_type: u8,
+    pub _pad: u32,
+}
+
+/// Where the parser reports DATA chunks; the XDP program's sink is a ring buffer that is
+/// written only when user space asked for events.
+pub trait DataSink {
+    fn data(&mut self, ev: &DataEvent);
+}
+
+/// A sink that drops everything.
+pub struct NoEvents;
+
+impl DataSink for NoEvents {
+    #[inline(always)]
+    fn data(&mut self, _: &DataEvent) {}
+}
+
+#[cfg(any(test, feature = "fixtures"))]
+impl DataSink for alloc::vec::Vec<DataEvent> {
+    fn data(&mut self, ev: &DataEvent) {
+        self.push(*ev);
+    }
+}
+
 /// Address family values for [`FlowStats::family`].
 pub const FAMILY_IPV4: u32 = 4;
 pub const FAMILY_IPV6: u32 = 6;
@@ -263,10 +305,11 @@ pub struct FlowStats {
 
 #[cfg(feature = "user")]
 mod user {
-    // SAFETY: all three are repr(C), padding-free plain data (bytemuck::Pod proves it).
+    // SAFETY: all four are repr(C), padding-free plain data (bytemuck::Pod proves it).
     unsafe impl aya::Pod for super::GlobalStats {}
     unsafe impl aya::Pod for super::FlowKey {}
     unsafe impl aya::Pod for super::FlowStats {}
+    unsafe impl aya::Pod for super::DataEvent {}
 }
 
 impl FlowStats {
@@ -307,9 +350,7 @@ impl FlowStats {
         }
         m.tsn_seen = newer.tsn_seen | older.tsn_seen;
         m.highest_tsn = match (newer.tsn_seen != 0, older.tsn_seen != 0) {
-            (true, true) if (older.highest_tsn.wrapping_sub(newer.highest_tsn) as i32) > 0 => {
-                older.highest_tsn
-            }
+            (true, true) if (older.highest_tsn.wrapping_sub(newer.highest_tsn) as i32) > 0 => older.highest_tsn,
             (false, true) => older.highest_tsn,
             _ => newer.highest_tsn,
         };
@@ -362,21 +403,11 @@ mod tests {
         total.merge(&cpu0);
         total.merge(&cpu1);
         assert_eq!(
-            (
-                total.packets,
-                total.data_chunks,
-                total.chunks[bucket(ty::DATA)]
-            ),
+            (total.packets, total.data_chunks, total.chunks[bucket(ty::DATA)]),
             (4, 2, 2)
         );
-        assert_eq!(
-            (total.init_chunk_type, total.init_tag),
-            (u32::from(ty::INIT_ACK), 77)
-        );
-        assert_eq!(
-            (total.last_ppid, total.highest_tsn, total.tsn_seen),
-            (60, 5, 1)
-        );
+        assert_eq!((total.init_chunk_type, total.init_tag), (u32::from(ty::INIT_ACK), 77));
+        assert_eq!((total.last_ppid, total.highest_tsn, total.tsn_seen), (60, 5, 1));
         assert_eq!((total.first_seen_ns, total.last_seen_ns), (10, 50));
     }
 }

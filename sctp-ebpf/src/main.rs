@@ -7,13 +7,13 @@ use aya_ebpf::{
     bindings::{xdp_action, BPF_NOEXIST},
     helpers::bpf_ktime_get_ns,
     macros::{map, xdp},
-    maps::{LruPerCpuHashMap, PerCpuArray},
+    maps::{Array, LruPerCpuHashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
 use sctp_common::{
     packet::{Packet, MAX_OFFSET},
     parse::{process, Verdict},
-    stats::{FlowKey, FlowStats, GlobalStats},
+    stats::{DataEvent, DataSink, FlowKey, FlowStats, GlobalStats},
 };
 
 /// Global counters (one slot, per CPU).
@@ -29,6 +29,29 @@ static FLOWS: LruPerCpuHashMap<FlowKey, FlowStats> = LruPerCpuHashMap::with_max_
 /// Slot 1: where a packet's flow counters go when the flow map refuses an entry.
 #[map(name = "SCRATCH")]
 static SCRATCH: PerCpuArray<FlowStats> = PerCpuArray::with_max_entries(2, 0);
+
+/// DATA / I-DATA chunks for user space's join, written only while CONFIG[0] is non-zero.
+#[map(name = "DATA_EVENTS")]
+static DATA_EVENTS: RingBuf = RingBuf::with_byte_size(1 << 20, 0);
+
+/// Settings from user space. Index 0: record DATA events.
+#[map(name = "CONFIG")]
+static CONFIG: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Pushes DATA events to the ring buffer; a full buffer drops the event (user space counts
+/// what it receives, so a gap shows as unmatched messages, never as wrong numbers).
+struct RingSink {
+    enabled: bool,
+}
+
+impl DataSink for RingSink {
+    #[inline(always)]
+    fn data(&mut self, ev: &DataEvent) {
+        if self.enabled {
+            let _ = DATA_EVENTS.output::<DataEvent>(ev, 0);
+        }
+    }
+}
 
 /// One u64 per CPU that walk offsets pass through (see `Packet::launder`).
 #[map(name = "CURSOR")]
@@ -60,11 +83,7 @@ impl Packet for XdpPacket {
     fn launder(&self, off: usize) -> usize {
         /// Covers MAX_OFFSET + 1; the compiler cannot drop it, not knowing what it loads.
         const MASK: u64 = 0x7fff;
-        let clamped = if off > MAX_OFFSET {
-            MAX_OFFSET + 1
-        } else {
-            off
-        };
+        let clamped = if off > MAX_OFFSET { MAX_OFFSET + 1 } else { off };
         // SAFETY: `cursor` is this CPU's slot of CURSOR, valid for the program's run.
         // Volatile, so the compiler keeps the round trip that the verifier must see.
         unsafe {
@@ -91,7 +110,10 @@ fn try_sctp_xdp(ctx: &XdpContext) -> Option<u32> {
     };
     // SAFETY: a helper without preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
-    let verdict = process(&pkt, stats, now, |key| flow_for(key).unwrap_or(fallback));
+    let mut sink = RingSink {
+        enabled: CONFIG.get(0).is_some_and(|v| *v != 0),
+    };
+    let verdict = process(&pkt, stats, now, |key| flow_for(key).unwrap_or(fallback), &mut sink);
     Some(match verdict {
         Verdict::Pass => xdp_action::XDP_PASS,
         Verdict::Drop => xdp_action::XDP_DROP,
@@ -106,9 +128,7 @@ fn flow_for(key: &FlowKey) -> Option<&'static mut FlowStats> {
     }
     let zero = SCRATCH.get_ptr(0)?;
     // SAFETY: `zero` points at a live map value.
-    FLOWS
-        .insert(key, unsafe { &*zero }, u64::from(BPF_NOEXIST))
-        .ok()?;
+    FLOWS.insert(key, unsafe { &*zero }, u64::from(BPF_NOEXIST)).ok()?;
     // SAFETY: as above.
     FLOWS.get_ptr_mut(key).map(|p| unsafe { &mut *p })
 }

@@ -32,14 +32,26 @@ pub fn classes() -> Vec<(&'static str, Vec<u8>)> {
     // Chunk length 0xfff0: runs past the packet.
     malformed[14 + 20 + 12 + 2..14 + 20 + 12 + 4].copy_from_slice(&0xfff0u16.to_be_bytes());
     vec![
-        ("one_data_chunk", SctpPacket::new(V4, 7, vec![Chunk::data(1, 0, 0, 18, 100)]).frame()),
+        (
+            "one_data_chunk",
+            SctpPacket::new(V4, 7, vec![Chunk::data(1, 0, 0, 18, 100)]).frame(),
+        ),
         (
             "eight_bundled_data_chunks",
             SctpPacket::new(V4, 7, (0..8).map(|i| Chunk::data(i, 0, i as u16, 18, 100)).collect()).frame(),
         ),
-        ("sack_with_gap_blocks", SctpPacket::new(V4, 7, vec![Chunk::sack(1000, 65536, 4, 2)]).frame()),
-        ("init", SctpPacket::new(V4, 0, vec![Chunk::init(ty::INIT, 0xdead_beef, 106_496, 10, 65535, 42)]).frame()),
-        ("ipv6_one_data_chunk", SctpPacket::new(V6, 7, vec![Chunk::data(1, 0, 0, 18, 100)]).frame()),
+        (
+            "sack_with_gap_blocks",
+            SctpPacket::new(V4, 7, vec![Chunk::sack(1000, 65536, 4, 2)]).frame(),
+        ),
+        (
+            "init",
+            SctpPacket::new(V4, 0, vec![Chunk::init(ty::INIT, 0xdead_beef, 106_496, 10, 65535, 42)]).frame(),
+        ),
+        (
+            "ipv6_one_data_chunk",
+            SctpPacket::new(V6, 7, vec![Chunk::data(1, 0, 0, 18, 100)]).frame(),
+        ),
         ("malformed_chunk_length", malformed),
     ]
 }
@@ -50,10 +62,17 @@ pub fn run(repeat: u32, rounds: usize) -> Result<Results> {
     require_root()?;
     let mut prog = XdpSctp::load(LoadOptions::default())?;
     let mut empty = Ebpf::load(EMPTY).context("loading the empty XDP program")?;
-    let empty: &mut Xdp = empty.program_mut("empty_xdp").context("empty_xdp missing")?.try_into()?;
+    let empty: &mut Xdp = empty
+        .program_mut("empty_xdp")
+        .context("empty_xdp missing")?
+        .try_into()?;
     empty.load()?;
     let time_empty = |frame: &[u8]| -> Result<Duration> {
-        let opts = TestRunOptions { data_in: Some(frame), repeat, ..TestRunOptions::default() };
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            repeat,
+            ..TestRunOptions::default()
+        };
         Ok(empty.test_run(opts)?.duration)
     };
     let mut baseline = Vec::new();
@@ -62,7 +81,10 @@ pub fn run(repeat: u32, rounds: usize) -> Result<Results> {
         for (name, frame) in classes() {
             baseline.push(time_empty(&frame)?.as_secs_f64() * 1e9);
             let (_, d) = prog.test_run(&frame, repeat)?;
-            per_class.entry(name.to_string()).or_default().push(d.as_secs_f64() * 1e9);
+            per_class
+                .entry(name.to_string())
+                .or_default()
+                .push(d.as_secs_f64() * 1e9);
         }
     }
     Ok(Results {

@@ -41,14 +41,8 @@ impl Link {
     fn to_ethernet(self, data: &[u8]) -> Option<Vec<u8>> {
         let (ethertype, payload) = match self {
             Link::Ethernet => return Some(data.to_vec()),
-            Link::Sll => (
-                u16::from_be_bytes(data.get(14..16)?.try_into().ok()?),
-                data.get(16..)?,
-            ),
-            Link::Sll2 => (
-                u16::from_be_bytes(data.get(0..2)?.try_into().ok()?),
-                data.get(20..)?,
-            ),
+            Link::Sll => (u16::from_be_bytes(data.get(14..16)?.try_into().ok()?), data.get(16..)?),
+            Link::Sll2 => (u16::from_be_bytes(data.get(0..2)?.try_into().ok()?), data.get(20..)?),
             Link::RawIp => match data.first()? >> 4 {
                 4 => (0x0800, data),
                 6 => (0x86dd, data),
@@ -173,14 +167,8 @@ mod tests {
         let mut sll2 = vec![0x86, 0xdd];
         sll2.extend_from_slice(&[0; 18]);
         sll2.push(0x60);
-        assert_eq!(
-            &Link::Sll2.to_ethernet(&sll2).unwrap()[12..15],
-            &[0x86, 0xdd, 0x60]
-        );
-        assert_eq!(
-            &Link::RawIp.to_ethernet(&ip).unwrap()[12..14],
-            &[0x08, 0x00]
-        );
+        assert_eq!(&Link::Sll2.to_ethernet(&sll2).unwrap()[12..15], &[0x86, 0xdd, 0x60]);
+        assert_eq!(&Link::RawIp.to_ethernet(&ip).unwrap()[12..14], &[0x08, 0x00]);
         assert_eq!(Link::Sll.to_ethernet(&[0; 10]), None);
     }
 }

@@ -6,3 +6,4 @@ pub mod capture;
 pub mod inspect;
 pub mod program;
 pub mod report;
+pub mod sctp_socket;

@@ -13,11 +13,7 @@ use sctp_user::{
 };
 
 #[derive(Parser)]
-#[command(
-    name = "sctp-user",
-    version,
-    about = "XDP-accelerated SCTP inspector and fast path"
-)]
+#[command(name = "sctp-user", version, about = "XDP-accelerated SCTP inspector and fast path")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context as _, Result};
 use aya::{
-    maps::{MapData, PerCpuArray, PerCpuHashMap},
+    maps::{Array, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{xdp::XdpLinkId, ProgramError, TestRun as _, TestRunOptions, Xdp, XdpMode},
     Ebpf, EbpfLoader,
 };
-use sctp_common::stats::{FlowKey, FlowStats, GlobalStats};
+use sctp_common::stats::{DataEvent, FlowKey, FlowStats, GlobalStats};
 
 /// The XDP object built by build.rs from sctp-ebpf.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sctp-xdp"));
@@ -37,9 +37,7 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self {
-            flow_capacity: 16384,
-        }
+        Self { flow_capacity: 16384 }
     }
 }
 
@@ -118,6 +116,20 @@ impl XdpSctp {
         Ok(out)
     }
 
+    /// Turns the per-DATA-chunk events (for the join) on or off.
+    pub fn set_data_events(&mut self, on: bool) -> Result<()> {
+        let map = self.ebpf.map_mut("CONFIG").context("CONFIG map missing")?;
+        let mut config: Array<&mut MapData, u32> = Array::try_from(map)?;
+        config.set(0, u32::from(on), 0)?;
+        Ok(())
+    }
+
+    /// The ring buffer of DATA events (once; the caller keeps it).
+    pub fn take_data_events(&mut self) -> Result<RingBuf<aya::maps::MapData>> {
+        let map = self.ebpf.take_map("DATA_EVENTS").context("DATA_EVENTS already taken")?;
+        Ok(RingBuf::try_from(map)?)
+    }
+
     /// Zeroes every counter and forgets every flow.
     pub fn reset(&mut self) -> Result<()> {
         let map = self.ebpf.map_mut("GLOBAL").context("GLOBAL map missing")?;
@@ -126,8 +138,7 @@ impl XdpSctp {
         let zeros: Vec<GlobalStats> = vec![bytemuck::Zeroable::zeroed(); cpus];
         array.set(0, zeros.try_into()?, 0)?;
         let map = self.ebpf.map_mut("FLOWS").context("FLOWS map missing")?;
-        let mut flows: PerCpuHashMap<&mut MapData, FlowKey, FlowStats> =
-            PerCpuHashMap::try_from(map)?;
+        let mut flows: PerCpuHashMap<&mut MapData, FlowKey, FlowStats> = PerCpuHashMap::try_from(map)?;
         let keys: Vec<FlowKey> = flows.keys().collect::<Result<_, _>>()?;
         for k in keys {
             flows.remove(&k)?;
@@ -153,12 +164,9 @@ fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp> {
 /// The verifier's log is the only useful part of a load failure: keep it whole.
 fn explain_verifier(e: ProgramError) -> anyhow::Error {
     match e {
-        ProgramError::LoadError {
-            io_error,
-            verifier_log,
-        } => anyhow::anyhow!(
-            "the kernel's verifier rejected the XDP program ({io_error}):\n{verifier_log}"
-        ),
+        ProgramError::LoadError { io_error, verifier_log } => {
+            anyhow::anyhow!("the kernel's verifier rejected the XDP program ({io_error}):\n{verifier_log}")
+        }
         other => anyhow::Error::new(other).context("loading the XDP program failed"),
     }
 }
@@ -170,4 +178,15 @@ pub fn require_root() -> Result<()> {
         bail!("loading XDP needs root (CAP_BPF and CAP_NET_ADMIN): run it with sudo, or use `cargo xtask run`");
     }
     Ok(())
+}
+
+/// Every event waiting in the ring buffer.
+pub fn drain_events(ring: &mut RingBuf<MapData>) -> Vec<DataEvent> {
+    let mut out = Vec::new();
+    while let Some(item) = ring.next() {
+        if item.len() >= std::mem::size_of::<DataEvent>() {
+            out.push(bytemuck::pod_read_unaligned(&item[..std::mem::size_of::<DataEvent>()]));
+        }
+    }
+    out
 }

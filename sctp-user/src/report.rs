@@ -18,10 +18,7 @@ pub fn to_json(s: &Snapshot, too_short: u64) -> Value {
     let mut packets = Map::new();
     packets.insert("total".into(), (g.get(Counter::Frames) + too_short).into());
     packets.insert("too_short".into(), too_short.into());
-    for c in Counter::ALL
-        .iter()
-        .filter(|c| !c.is_error() && **c != Counter::Frames)
-    {
+    for c in Counter::ALL.iter().filter(|c| !c.is_error() && **c != Counter::Frames) {
         packets.insert(c.name().into(), g.get(*c).into());
     }
     let chunks: Map<String, Value> = g
@@ -133,10 +130,7 @@ pub fn to_table(s: &Snapshot) -> String {
     if !types.is_empty() {
         let _ = writeln!(out, "chunks by type: {}", types.join(" "));
     }
-    for c in Counter::ALL
-        .iter()
-        .filter(|c| c.is_error() && g.get(**c) > 0)
-    {
+    for c in Counter::ALL.iter().filter(|c| c.is_error() && g.get(**c) > 0) {
         let _ = writeln!(out, "malformed: {} {}", c.name(), g.get(*c));
     }
     let _ = writeln!(
@@ -155,12 +149,7 @@ pub fn to_table(s: &Snapshot) -> String {
         let _ = writeln!(
             out,
             "{ends:<40} {:>#12x} {:>8} {:>10} {:>7} {:>11} {:>7}",
-            k.vtag,
-            f.packets,
-            f.bytes,
-            f.data_chunks,
-            f.data_payload_bytes,
-            f.data_at_or_below_highest
+            k.vtag, f.packets, f.bytes, f.data_chunks, f.data_payload_bytes, f.data_at_or_below_highest
         );
     }
     out

@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, path::PathBuf};
 use bytemuck::Zeroable as _;
 use sctp_common::{
     parse,
-    stats::{FlowKey, FlowStats, GlobalStats},
+    stats::{DataEvent, FlowKey, FlowStats, GlobalStats},
 };
 
 /// Tests that load BPF need root. Says plainly when one is skipped.
@@ -26,6 +26,7 @@ pub fn have_root(test: &str) -> bool {
 pub struct HostRun {
     pub global: GlobalStats,
     pub flows: BTreeMap<FlowKey, FlowStats>,
+    pub events: Vec<DataEvent>,
 }
 
 impl Default for HostRun {
@@ -33,15 +34,21 @@ impl Default for HostRun {
         Self {
             global: GlobalStats::zeroed(),
             flows: BTreeMap::new(),
+            events: Vec::new(),
         }
     }
 }
 
 impl HostRun {
     pub fn process(&mut self, frame: &[u8]) {
-        parse::process(frame, &mut self.global, 1, |k| {
-            self.flows.entry(*k).or_insert_with(FlowStats::zeroed)
-        });
+        let flows = &mut self.flows;
+        parse::process(
+            frame,
+            &mut self.global,
+            1,
+            |k| flows.entry(*k).or_insert_with(FlowStats::zeroed),
+            &mut self.events,
+        );
     }
 }
 

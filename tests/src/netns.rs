@@ -68,17 +68,9 @@ impl Drop for Netns {
 }
 
 /// A veth pair between two namespaces, each end up with the given address (CIDR).
-pub fn veth(
-    a: &Netns,
-    a_if: &str,
-    a_addr: &str,
-    b: &Netns,
-    b_if: &str,
-    b_addr: &str,
-) -> Result<()> {
+pub fn veth(a: &Netns, a_if: &str, a_addr: &str, b: &Netns, b_if: &str, b_addr: &str) -> Result<()> {
     ip(&[
-        "link", "add", a_if, "netns", &a.name, "type", "veth", "peer", "name", b_if, "netns",
-        &b.name,
+        "link", "add", a_if, "netns", &a.name, "type", "veth", "peer", "name", b_if, "netns", &b.name,
     ])?;
     for (ns, ifname, addr) in [(a, a_if, a_addr), (b, b_if, b_addr)] {
         let family = if addr.contains(':') { "-6" } else { "-4" };

@@ -48,11 +48,7 @@ fn tshark_view(file: &Path) -> View {
         let first = |s: &str| s.split(',').next().unwrap().to_string();
         let vtag = u64::from_str_radix(first(f[2]).trim_start_matches("0x"), 16).unwrap();
         *v.flows
-            .entry((
-                first(f[0]).parse().unwrap(),
-                first(f[1]).parse().unwrap(),
-                vtag,
-            ))
+            .entry((first(f[0]).parse().unwrap(), first(f[1]).parse().unwrap(), vtag))
             .or_default() += 1;
         v.sctp_packets += 1;
         let types: Vec<u64> = f[3]
@@ -101,21 +97,14 @@ fn our_view(j: &Value) -> View {
             .as_array()
             .unwrap()
             .iter()
-            .map(|f| {
-                (
-                    (n(&f["src_port"]), n(&f["dst_port"]), n(&f["vtag"])),
-                    n(&f["packets"]),
-                )
-            })
+            .map(|f| ((n(&f["src_port"]), n(&f["dst_port"]), n(&f["vtag"])), n(&f["packets"])))
             .collect(),
     }
 }
 
 fn captures() -> Option<Vec<PathBuf>> {
     let Some(dir) = captures_dir() else {
-        eprintln!(
-            "SKIPPED: ../shared/captures is absent (as on a fresh clone without the shared folder)"
-        );
+        eprintln!("SKIPPED: ../shared/captures is absent (as on a fresh clone without the shared folder)");
         return None;
     };
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -153,10 +142,7 @@ fn inspect_matches_tshark_on_every_capture() {
         let mut ours = our_view(&json);
         if name == MAX_CHUNKS_CAPTURE {
             let limit = sctp_common::parse::MAX_CHUNKS as u64;
-            assert_eq!(
-                json["errors"]["chunk_walk_limit"], 1,
-                "{name}: walk limit flagged"
-            );
+            assert_eq!(json["errors"]["chunk_walk_limit"], 1, "{name}: walk limit flagged");
             assert_eq!(
                 ours.chunks.values().sum::<u64>(),
                 limit,

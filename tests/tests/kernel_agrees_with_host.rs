@@ -8,7 +8,7 @@ use sctp_common::{
     fixtures::{self, Chunk, SctpPacket, V4, V6},
     stats::Counter,
 };
-use sctp_user::program::{LoadOptions, XdpSctp};
+use sctp_user::program::{drain_events, LoadOptions, XdpSctp};
 
 /// BPF_PROG_TEST_RUN refuses XDP input shorter than an Ethernet header.
 const MIN_XDP_FRAME: usize = 14;
@@ -19,6 +19,8 @@ fn fixture_table_kernel_equals_host_and_expectations() {
         return;
     }
     let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
+    prog.set_data_events(true).unwrap();
+    let mut ring = prog.take_data_events().unwrap();
     let mut checked = 0;
     for fx in fixtures::table() {
         if fx.frame.len() < MIN_XDP_FRAME {
@@ -30,11 +32,7 @@ fn fixture_table_kernel_equals_host_and_expectations() {
         let mut host = HostRun::default();
         host.process(&fx.frame);
         let kernel = prog.snapshot().unwrap();
-        assert_eq!(
-            kernel.global, host.global,
-            "{}: global counters differ",
-            fx.name
-        );
+        assert_eq!(kernel.global, host.global, "{}: global counters differ", fx.name);
         assert_eq!(
             without_time(&kernel.flows),
             without_time(&host.flows),
@@ -80,8 +78,7 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
         }
         // Aim at length fields and chunk headers: past Ethernet + IP, every 4th byte.
         1 => {
-            let i = (34 + 4 * rng.below(f.len().saturating_sub(34) / 4 + 1) + rng.below(4))
-                .min(f.len() - 1);
+            let i = (34 + 4 * rng.below(f.len().saturating_sub(34) / 4 + 1) + rng.below(4)).min(f.len() - 1);
             f[i] = rng.next_u64() as u8;
         }
         // Truncate.
@@ -124,10 +121,7 @@ fn random_and_mutated_packets_kernel_equals_host() {
         prog.test_run(&frame, 1)
             .unwrap_or_else(|e| panic!("packet {n}, {} bytes: {e:#}", frame.len()));
         let kernel = prog.global().unwrap();
-        assert_eq!(
-            kernel, host.global,
-            "packet {n} ({frame:02x?}): global counters differ"
-        );
+        assert_eq!(kernel, host.global, "packet {n} ({frame:02x?}): global counters differ");
         if n % FLOW_CHECK_EVERY == 0 {
             let flows = prog.flows().unwrap();
             assert_eq!(
@@ -151,11 +145,6 @@ fn random_and_mutated_packets_kernel_equals_host() {
         Counter::Ipv6,
         Counter::NotSctp,
     ] {
-        assert!(
-            seen.get(c) > 100,
-            "only {} packets reached {}",
-            seen.get(c),
-            c.name()
-        );
+        assert!(seen.get(c) > 100, "only {} packets reached {}", seen.get(c), c.name());
     }
 }

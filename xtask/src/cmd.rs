@@ -10,9 +10,7 @@ use anyhow::{bail, Context as _, Result};
 /// Runs `cmd`, inheriting stdio; fails with the command line if it exits non-zero.
 pub fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("+ {}", show(cmd));
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot start {}", show(cmd)))?;
+    let status = cmd.status().with_context(|| format!("cannot start {}", show(cmd)))?;
     if !status.success() {
         bail!("{} failed ({status})", show(cmd));
     }
@@ -41,12 +39,7 @@ pub fn succeeds(cmd: &mut Command) -> bool {
 
 /// Whether `program` is on PATH.
 pub fn have(program: impl AsRef<OsStr>) -> bool {
-    succeeds(
-        Command::new("sh")
-            .arg("-c")
-            .arg("command -v \"$0\"")
-            .arg(program),
-    )
+    succeeds(Command::new("sh").arg("-c").arg("command -v \"$0\"").arg(program))
 }
 
 fn show(cmd: &Command) -> String {

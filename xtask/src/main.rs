@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's own automation. See `cargo xtask --help`.
 
+mod bench;
 mod cmd;
 mod setup;
 mod vm;
@@ -14,10 +15,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "cargo xtask",
-    about = "Set up, build, test, run and benchmark sctp-xdp"
-)]
+#[command(name = "cargo xtask", about = "Set up, build, test, run and benchmark sctp-xdp")]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -50,6 +48,13 @@ enum Cmd {
         #[arg(required = true, trailing_var_arg = true)]
         command: Vec<String>,
     },
+    /// Per-packet cost against an empty XDP program (target/bench/xdp.json), and the pcap
+    /// replay timed against tshark.
+    Bench {
+        /// Capture for the replay comparison (default: the largest shared capture).
+        #[arg(long)]
+        pcap: Option<PathBuf>,
+    },
     /// The end-to-end demo: a real SCTP association through XDP between two namespaces
     /// (on the host if its kernel has SCTP, otherwise inside the VM).
     Demo,
@@ -71,10 +76,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -102,6 +104,11 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Demo => demo(&root),
+        Cmd::Bench { pcap } => {
+            require_root("the benchmark")?;
+            build()?;
+            bench::bench(&root, pcap.as_deref())
+        }
         Cmd::Run { args } => {
             build()?;
             let bin = root.join("target/release/sctp-user");
@@ -224,9 +231,7 @@ fn demo(root: &Path) -> Result<()> {
     if host_has_sctp() {
         return cmd::run(Command::new("sh").arg(&script));
     }
-    eprintln!(
-        "xtask: this kernel has no SCTP; running the demo inside the VM (Debian's 6.1 kernel)"
-    );
+    eprintln!("xtask: this kernel has no SCTP; running the demo inside the VM (Debian's 6.1 kernel)");
     match vm::run(root, vm::KERNELS[0], &command, Duration::from_secs(900))? {
         0 => Ok(()),
         code => bail!("the demo failed inside the VM (exit {code})"),

@@ -47,9 +47,7 @@ fn missing_apt() -> Vec<&'static str> {
         .iter()
         .copied()
         .filter(|p| {
-            let out = Command::new("dpkg-query")
-                .args(["-W", "-f=${Status}", p])
-                .output();
+            let out = Command::new("dpkg-query").args(["-W", "-f=${Status}", p]).output();
             !out.is_ok_and(|o| o.stdout.ends_with(b"install ok installed"))
         })
         .collect()
@@ -94,13 +92,7 @@ fn rust_src() -> Result<()> {
         return Ok(());
     }
     eprintln!("setup: installing rust-src for the nightly toolchain (the bpf target builds core from source)");
-    cmd::run(Command::new("rustup").args([
-        "component",
-        "add",
-        "rust-src",
-        "--toolchain",
-        "nightly",
-    ]))
+    cmd::run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
 }
 
 fn has_bpf_linker() -> bool {
@@ -120,11 +112,7 @@ fn bpf_linker() -> Result<()> {
     eprintln!("setup: building bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (1-2 minutes)");
     let prefix = cmd::output(Command::new("llvm-config-22").arg("--prefix"))?;
     let bindir = cmd::output(Command::new("llvm-config-22").arg("--bindir"))?;
-    let path = format!(
-        "{}:{}",
-        bindir.trim(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = format!("{}:{}", bindir.trim(), std::env::var("PATH").unwrap_or_default());
     cmd::run(
         Command::new("cargo")
             .env("LLVM_PREFIX", prefix.trim())

@@ -54,14 +54,7 @@ pub fn kernel(name: &str) -> Result<Kernel> {
 /// Modules the guest needs, by name; their dependencies are added from modules.dep.
 /// crc32c_generic is requested by name at run time by libcrc32c (SCTP's checksum), so no
 /// symbol dependency pulls it in.
-const WANTED_MODULES: &[&str] = &[
-    "crc32c_generic",
-    "sctp",
-    "veth",
-    "virtio_pci",
-    "9pnet_virtio",
-    "9p",
-];
+const WANTED_MODULES: &[&str] = &["crc32c_generic", "sctp", "veth", "virtio_pci", "9pnet_virtio", "9p"];
 
 /// Printed by /init with the command's exit status.
 const MARKER: &str = "SCTP_XDP_VM_EXIT=";
@@ -103,9 +96,7 @@ pub fn fetch(root: &Path, k: Kernel) -> Result<(PathBuf, PathBuf)> {
     let image = deps
         .lines()
         .filter_map(|l| l.trim().strip_prefix("Depends: "))
-        .find(|p| {
-            p.starts_with("linux-image-") && p.ends_with("-amd64") && *p != "linux-image-amd64"
-        })
+        .find(|p| p.starts_with("linux-image-") && p.ends_with("-amd64") && *p != "linux-image-amd64")
         .with_context(|| format!("no kernel image package found for {}", k.suite))?
         .to_string();
     let debs = dir.join("debs");
@@ -124,15 +115,14 @@ pub fn fetch(root: &Path, k: Kernel) -> Result<(PathBuf, PathBuf)> {
 fn debian_uri() -> Result<String> {
     let sources = fs::read_to_string("/etc/apt/sources.list.d/debian.sources").unwrap_or_default();
     if let Some(uri) = sources.lines().find_map(|l| l.strip_prefix("URIs:")) {
-        return Ok(uri
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_string());
+        return Ok(uri.split_whitespace().next().unwrap_or_default().to_string());
     }
     let list = fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
     list.lines()
-        .find_map(|l| l.strip_prefix("deb ").and_then(|r| r.split_whitespace().find(|w| w.starts_with("http"))))
+        .find_map(|l| {
+            l.strip_prefix("deb ")
+                .and_then(|r| r.split_whitespace().find(|w| w.starts_with("http")))
+        })
         .map(str::to_string)
         .context("no Debian archive URI in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list")
 }
@@ -170,12 +160,7 @@ fn module_order(modules: &Path) -> Result<Vec<PathBuf>> {
     let table: Vec<(String, Vec<String>)> = deps
         .lines()
         .filter_map(|l| l.split_once(':'))
-        .map(|(m, d)| {
-            (
-                m.to_string(),
-                d.split_whitespace().map(str::to_string).collect(),
-            )
-        })
+        .map(|(m, d)| (m.to_string(), d.split_whitespace().map(str::to_string).collect()))
         .collect();
     let builtin = fs::read_to_string(modules.join("modules.builtin")).unwrap_or_default();
     let stem = |p: &str| {
@@ -184,12 +169,7 @@ fn module_order(modules: &Path) -> Result<Vec<PathBuf>> {
     };
     let mut order = Vec::new();
     let mut seen = BTreeSet::new();
-    fn visit(
-        path: &str,
-        table: &[(String, Vec<String>)],
-        seen: &mut BTreeSet<String>,
-        order: &mut Vec<String>,
-    ) {
+    fn visit(path: &str, table: &[(String, Vec<String>)], seen: &mut BTreeSet<String>, order: &mut Vec<String>) {
         if !seen.insert(path.to_string()) {
             return;
         }
@@ -223,8 +203,7 @@ fn initramfs(root: &Path, k: Kernel, modules: &Path, command: &str, cwd: &Path) 
     for d in ["bin", "proc", "sys", "dev", "host", "modules"] {
         fs::create_dir_all(stage.join(d))?;
     }
-    fs::copy("/bin/busybox", stage.join("bin/busybox"))
-        .context("busybox-static is missing: cargo xtask setup")?;
+    fs::copy("/bin/busybox", stage.join("bin/busybox")).context("busybox-static is missing: cargo xtask setup")?;
     let mut load = String::new();
     for (i, m) in module_order(modules)?.iter().enumerate() {
         let name = m.file_name().unwrap().to_string_lossy().into_owned();
@@ -258,9 +237,11 @@ mount -t proc proc /host/proc
 mount -t sysfs sys /host/sys
 mount -t devtmpfs dev /host/dev
 mount -t tmpfs tmp /host/run
-mount -t tmpfs tmp /host/tmp
 mount -t bpf bpf /host/sys/fs/bpf
-chroot /host /bin/sh -c 'ip link set lo up; cd "$0" && eval "$1"' '{cwd}' '{command}'
+mkdir -p /host/run/tmp
+# The host root is read-only; /tmp is left alone (the checkout may live there): scratch
+# files go to TMPDIR on the tmpfs.
+chroot /host /bin/sh -c 'export TMPDIR=/run/tmp; ip link set lo up; cd "$0" && eval "$1"' '{cwd}' '{command}'
 echo "{MARKER}$?"
 poweroff -f
 "#,
@@ -274,10 +255,7 @@ poweroff -f
         Command::new("sh")
             .current_dir(&stage)
             .arg("-c")
-            .arg(format!(
-                "find . | cpio --quiet -o -H newc > '{}'",
-                image.display()
-            )),
+            .arg(format!("find . | cpio --quiet -o -H newc > '{}'", image.display())),
     )?;
     Ok(image)
 }
@@ -288,21 +266,9 @@ pub fn run(root: &Path, k: Kernel, command: &str, timeout: Duration) -> Result<i
     let (vmlinuz, modules) = fetch(root, k)?;
     let cwd = std::env::current_dir()?;
     let initrd = initramfs(root, k, &modules, command, &cwd)?;
-    eprintln!(
-        "vm: booting Debian {} under QEMU (TCG) to run: {command}",
-        k.name
-    );
+    eprintln!("vm: booting Debian {} under QEMU (TCG) to run: {command}", k.name);
     let mut child = Command::new("qemu-system-x86_64")
-        .args([
-            "-accel",
-            "tcg",
-            "-m",
-            "1024",
-            "-smp",
-            "2",
-            "-nographic",
-            "-no-reboot",
-        ])
+        .args(["-accel", "tcg", "-m", "1024", "-smp", "2", "-nographic", "-no-reboot"])
         .arg("-kernel")
         .arg(&vmlinuz)
         .arg("-initrd")
@@ -341,17 +307,9 @@ pub fn run(root: &Path, k: Kernel, command: &str, timeout: Duration) -> Result<i
         if start.elapsed() >= timeout {
             let _ = child.kill();
             let _ = child.wait();
-            bail!(
-                "vm ({}): watchdog fired after {timeout:?}; the guest hung",
-                k.name
-            );
+            bail!("vm ({}): watchdog fired after {timeout:?}; the guest hung", k.name);
         }
     }
     let _ = child.wait();
-    status.with_context(|| {
-        format!(
-            "vm ({}): the guest stopped without reporting a result",
-            k.name
-        )
-    })
+    status.with_context(|| format!("vm ({}): the guest stopped without reporting a result", k.name))
 }
