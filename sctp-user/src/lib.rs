@@ -3,7 +3,11 @@
 
 pub mod bench;
 pub mod capture;
+pub mod client;
+pub mod controller;
+pub mod echo;
 pub mod inspect;
+pub mod join;
 pub mod program;
 pub mod report;
 pub mod sctp_socket;

@@ -1,16 +1,12 @@
 //! `sctp-user`: the sctp-xdp controller.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use anyhow::Result;
 use aya::programs::XdpMode;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use sctp_user::{
-    bench, inspect,
-    program::{LoadOptions, XdpSctp},
-    report,
-};
+use sctp_user::{bench, client, controller, echo::EchoConfig, inspect, program::LoadOptions, report};
 
 #[derive(Parser)]
 #[command(name = "sctp-user", version, about = "XDP-accelerated SCTP inspector and fast path")]
@@ -45,7 +41,45 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
-    /// Attach the XDP program to an interface and report what it counts until Ctrl-C.
+    /// Load generator and test client: N associations against an echo server, every echo
+    /// checked; prints throughput and latency percentiles (JSON with --format json).
+    Client {
+        /// The echo server (ADDR:PORT; IPv6 as [ADDR]:PORT).
+        #[arg(long, value_parser = controller::parse_listen)]
+        connect: SocketAddr,
+        /// Associations, each on its own one-to-many socket.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        associations: u64,
+        /// Streams used per association.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        streams: u16,
+        /// Message sizes in bytes, used in turn (comma-separated; at least 16).
+        #[arg(long, value_delimiter = ',', default_value = "1024")]
+        size: Vec<usize>,
+        /// PPIDs, used in turn (comma-separated; e.g. 18 S1AP, 60 NGAP, 46 Diameter, 3 M3UA).
+        #[arg(long, value_delimiter = ',', default_value = "18")]
+        ppid: Vec<u32>,
+        /// Share of messages sent unordered, 0 to 1.
+        #[arg(long, default_value_t = 0.0)]
+        unordered: f64,
+        /// Messages per association.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+        messages: u64,
+        /// Messages in flight per association (closed loop).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        window: u64,
+        /// Messages per second per association (default: as fast as the window allows).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Seconds without progress before an association is given up.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Attach the XDP program to an interface and, unless --no-echo, run the one-to-many
+    /// SCTP echo server; report what XDP saw joined with what the application received.
     Run {
         /// Interface to attach to.
         #[arg(long)]
@@ -53,9 +87,27 @@ enum Command {
         /// XDP attach mode.
         #[arg(long, value_enum, default_value_t = Mode::Auto)]
         mode: Mode,
+        /// Echo server address (repeat for a multi-homed endpoint: one port, several addresses).
+        #[arg(long, value_parser = controller::parse_listen, default_value = "0.0.0.0:36412")]
+        listen: Vec<SocketAddr>,
+        /// Inspect only: no echo server (works on kernels without SCTP).
+        #[arg(long)]
+        no_echo: bool,
+        /// Largest message accepted; a bigger one aborts its association.
+        #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=(64 << 20)))]
+        max_message: u64,
+        /// Echoes queued per association while the send buffer is full (more are shed).
+        #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        queue_limit: u64,
+        /// Streams offered in each direction.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+        streams: u16,
         /// Seconds between reports on stdout (0: only at exit).
         #[arg(long, default_value_t = 0)]
         interval: u64,
+        /// Write the final report (echo, join, XDP counters) to this file as JSON.
+        #[arg(long)]
+        report: Option<PathBuf>,
         #[command(flatten)]
         load: LoadArgs,
     },
@@ -135,50 +187,84 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Client {
+            connect,
+            associations,
+            streams,
+            size,
+            ppid,
+            unordered,
+            messages,
+            window,
+            rate,
+            timeout,
+            format,
+        } => {
+            if !(0.0..=1.0).contains(&unordered) {
+                anyhow::bail!("--unordered must be between 0 and 1");
+            }
+            if rate.is_some_and(|r| r <= 0.0 || !r.is_finite()) {
+                anyhow::bail!("--rate must be a positive number of messages per second");
+            }
+            let cfg = client::ClientConfig {
+                connect,
+                associations: associations as usize,
+                streams,
+                sizes: size,
+                ppids: ppid,
+                unordered,
+                messages,
+                window: window as usize,
+                rate,
+                timeout: std::time::Duration::from_secs(timeout),
+            };
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let r = rt.block_on(client::run(cfg))?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+                Format::Table => println!(
+                    "{} associations: {} sent, {} echoed ({} bytes), {} mismatched in {:.2} s: {:.0} messages/s; latency us p50 {:.0} p90 {:.0} p99 {:.0} max {:.0}",
+                    r.associations, r.sent, r.echoed, r.bytes_echoed, r.mismatches, r.elapsed_s, r.messages_per_s,
+                    r.latency_us.p50, r.latency_us.p90, r.latency_us.p99, r.latency_us.max
+                ),
+            }
+            for f in r.failures.iter().take(20) {
+                eprintln!("sctp-user client: {f}");
+            }
+            anyhow::ensure!(
+                r.failures.is_empty() && r.mismatches == 0 && r.echoed == r.sent,
+                "the run had failures (see above)"
+            );
+            Ok(())
+        }
         Command::Run {
             iface,
             mode,
+            listen,
+            no_echo,
+            max_message,
+            queue_limit,
+            streams,
             interval,
+            report,
             load,
-        } => {
-            let mut prog = XdpSctp::load(load.options())?;
-            let mode = match mode {
+        } => controller::run(controller::RunOptions {
+            iface,
+            mode: match mode {
                 Mode::Auto => XdpMode::Default,
                 Mode::Native => XdpMode::Driver,
                 Mode::Generic => XdpMode::Skb,
-            };
-            prog.attach(&iface, mode)?;
-            eprintln!("sctp-user: XDP attached to {iface}; Ctrl-C to detach and exit");
-            wait_for_signal(interval, || {
-                print!("{}", report::to_table(&prog.snapshot()?));
-                Ok(())
-            })?;
-            print!("{}", report::to_table(&prog.snapshot()?));
-            Ok(())
-        }
+            },
+            load: load.options(),
+            echo: (!no_echo).then(|| EchoConfig {
+                listen,
+                max_message: max_message as usize,
+                queue_limit: queue_limit as usize,
+                streams,
+                ..EchoConfig::default()
+            }),
+            interval,
+            report,
+        }),
     }
-}
-
-/// Blocks until SIGINT or SIGTERM, calling `tick` every `interval` seconds (if non-zero).
-fn wait_for_signal(interval: u64, mut tick: impl FnMut() -> Result<()>) -> Result<()> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    static STOP: AtomicBool = AtomicBool::new(false);
-    extern "C" fn on_signal(_: libc::c_int) {
-        STOP.store(true, Ordering::SeqCst);
-    }
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-    }
-    let mut waited = 0u64;
-    while !STOP.load(Ordering::SeqCst) {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        waited += 100;
-        if interval > 0 && waited >= interval * 1000 {
-            waited = 0;
-            tick()?;
-        }
-    }
-    Ok(())
 }

@@ -419,9 +419,18 @@ impl SctpSocket {
         self.setsockopt(SOL_SCTP, SCTP_INITMSG, &m)
     }
 
-    pub fn set_buffers(&self, bytes: i32) -> io::Result<()> {
-        self.setsockopt(libc::SOL_SOCKET, libc::SO_SNDBUF, &bytes)?;
-        self.setsockopt(libc::SOL_SOCKET, libc::SO_RCVBUF, &bytes)
+    /// Socket buffer sizes; beyond net.core.[rw]mem_max only with CAP_NET_ADMIN (the
+    /// FORCE options), otherwise capped by the kernel.
+    pub fn set_buffers(&self, send: i32, recv: i32) -> io::Result<()> {
+        for (force, plain, bytes) in [
+            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, send),
+            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, recv),
+        ] {
+            if self.setsockopt(libc::SOL_SOCKET, force, &bytes).is_err() {
+                self.setsockopt(libc::SOL_SOCKET, plain, &bytes)?;
+            }
+        }
+        Ok(())
     }
 
     /// One recvmsg into `buf`.

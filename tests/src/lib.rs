@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 
+pub mod echo_env;
 pub mod netns;
 pub mod sctp;
 
@@ -87,4 +88,35 @@ impl Rng {
     pub fn below(&mut self, n: usize) -> usize {
         (self.next_u64() % n.max(1) as u64) as usize
     }
+}
+
+/// Pins the calling thread to its current CPU. BPF_PROG_TEST_RUN runs on the caller's CPU;
+/// the LRU flow map keeps per-CPU free lists, so a thread hopping between CPUs across many
+/// insert/delete cycles can see entries evicted before the map is full. Tests comparing
+/// flow tables exactly pin themselves to keep LRU placement out of the comparison.
+pub fn pin_to_current_cpu() {
+    // SAFETY: plain libc calls on this thread with a zeroed, then filled, cpu_set_t.
+    unsafe {
+        let cpu = libc::sched_getcpu().max(0) as usize;
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const set);
+    }
+}
+
+/// The release `sctp-user` binary beside this test executable (`cargo build --release`).
+#[must_use]
+pub fn sctp_user_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target dir")
+        .join("sctp-user");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --release` (cargo xtask test does)",
+        bin.display()
+    );
+    bin
 }

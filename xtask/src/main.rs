@@ -147,11 +147,13 @@ fn require_root(what: &str) -> Result<()> {
 
 /// Test binaries that run inside the VM: the XDP program must load and agree with the host
 /// parser on every kernel, and see real kernel SCTP traffic.
-const VM_TESTS: &[&str] = &["kernel_agrees_with_host", "vm_sctp"];
+const VM_TESTS: &[&str] = &["kernel_agrees_with_host", "vm_sctp", "vm_echo"];
 
 fn test(root: &Path, kernels: &[String], no_vm: bool) -> Result<()> {
     require_root("the tests")?;
     ensure_setup()?;
+    // The tests run the sctp-user binary itself, not only its library.
+    cmd::run(Command::new("cargo").args(["build", "--release"]))?;
     cmd::run(Command::new("cargo").args(["test", "--release"]))?;
     if no_vm {
         return Ok(());

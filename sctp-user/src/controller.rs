@@ -1,0 +1,147 @@
+//! `sctp-user run`: attach the XDP program, run the echo server, feed XDP's DATA events
+//! into the join, report, and on SIGINT/SIGTERM shut down gracefully and detach.
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::{Context as _, Result};
+use aya::programs::XdpMode;
+use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
+
+use crate::{
+    echo::{self, EchoConfig, EchoState},
+    join::{self, Wire},
+    program::{drain_events, LoadOptions, XdpSctp},
+    report,
+};
+
+/// What `run` was asked to do.
+pub struct RunOptions {
+    pub iface: String,
+    pub mode: XdpMode,
+    pub load: LoadOptions,
+    /// The echo server, or `None` for inspection only (`--no-echo`).
+    pub echo: Option<EchoConfig>,
+    /// Seconds between reports (0: only at exit).
+    pub interval: u64,
+    /// Where to write the final report as JSON.
+    pub report: Option<PathBuf>,
+}
+
+pub fn run(opts: RunOptions) -> Result<()> {
+    // The socket first: on a kernel without SCTP this is the one-line error, before any
+    // XDP is attached.
+    let sock = opts.echo.as_ref().map(echo::bind).transpose()?;
+    let mut prog = XdpSctp::load(opts.load)?;
+    prog.attach(&opts.iface, opts.mode)?;
+    let ring = if sock.is_some() {
+        prog.set_data_events(true)?;
+        Some(prog.take_data_events()?)
+    } else {
+        None
+    };
+    match &opts.echo {
+        Some(cfg) => eprintln!(
+            "sctp-user: XDP attached to {}; echo server on {:?}; Ctrl-C to stop",
+            opts.iface, cfg.listen
+        ),
+        None => eprintln!(
+            "sctp-user: XDP attached to {} (no echo server); Ctrl-C to stop",
+            opts.iface
+        ),
+    }
+    let state = Arc::new(Mutex::new(EchoState::default()));
+    let wire = Arc::new(Mutex::new(Wire::default()));
+    let local_port = opts.echo.as_ref().map_or(0, |c| c.listen[0].port());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let server = sock.map(|sock| {
+            let cfg = opts.echo.clone().unwrap();
+            tokio::spawn(echo::serve(sock, cfg, state.clone(), stopped, Duration::from_secs(5)))
+        });
+        let reader = ring.map(|ring| {
+            let wire = wire.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                // SAFETY: the RingBuf owns its map descriptor for the AsyncFd's whole life.
+                let mut fd = unsafe { AsyncFd::register(ring) }.map_err(|e| anyhow::anyhow!("ring buffer: {e}"))?;
+                loop {
+                    tokio::select! {
+                        r = fd.readable_mut() => {
+                            let mut guard = r?;
+                            let events = drain_events(guard.get_inner_mut());
+                            guard.clear_ready();
+                            let mut w = wire.lock().unwrap();
+                            for e in &events {
+                                w.ingest(e);
+                            }
+                        }
+                        _ = stop.changed() => {
+                            // Whatever arrived before the stop still counts.
+                            let events = drain_events(fd.get_mut());
+                            let mut w = wire.lock().unwrap();
+                            for e in &events {
+                                w.ingest(e);
+                            }
+                            return anyhow::Ok(());
+                        }
+                    }
+                }
+            })
+        });
+        let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
+        let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
+        let mut tick = tokio::time::interval(Duration::from_secs(opts.interval.max(1)));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = sigint.recv() => break,
+                _ = sigterm.recv() => break,
+                _ = tick.tick(), if opts.interval > 0 => print!("{}", report::to_table(&prog.snapshot()?)),
+            }
+        }
+        eprintln!("sctp-user: stopping: shutting associations down gracefully");
+        let _ = stop_tx.send(true);
+        if let Some(s) = server {
+            s.await.context("echo server task")??;
+        }
+        if let Some(r) = reader {
+            r.await.context("event reader task")??;
+        }
+        anyhow::Ok(())
+    })?;
+    let snapshot = prog.snapshot()?;
+    drop(prog); // detaches
+    eprintln!("sctp-user: XDP detached from {}", opts.iface);
+    print!("{}", report::to_table(&snapshot));
+    if opts.echo.is_some() {
+        let st = state.lock().unwrap();
+        let joined = join::join(local_port, &st, &wire.lock().unwrap(), &snapshot.flows);
+        print!("{}", join::to_table(&joined, &st.stats));
+        if let Some(path) = &opts.report {
+            let doc = serde_json::json!({ "echo": st.stats, "join": joined, "xdp": report::to_json(&snapshot, 0) });
+            std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+    } else if let Some(path) = &opts.report {
+        std::fs::write(path, serde_json::to_string_pretty(&report::to_json(&snapshot, 0))?)?;
+    }
+    Ok(())
+}
+
+/// Parses `--listen` values; IPv6 as `[addr]:port`.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not ADDR:PORT (IPv6 as [ADDR]:PORT)"))
+}

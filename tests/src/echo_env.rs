@@ -1,0 +1,116 @@
+//! Two namespaces joined by a veth with `sctp-user run` (XDP + echo server) in the server's:
+//! the setting of the echo server's VM tests.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use serde_json::Value;
+
+use crate::{
+    netns::{veth, Netns},
+    sctp_user_bin,
+};
+
+pub const SERVER: &str = "198.18.0.2:36412";
+
+pub struct EchoEnv {
+    pub client: Netns,
+    pub server: Netns,
+    run: Child,
+    report: PathBuf,
+    /// The server's output (Mutex: the environment is shared with helper threads).
+    log: std::sync::Mutex<mpsc::Receiver<String>>,
+}
+
+impl EchoEnv {
+    /// Starts `sctp-user run --iface <server veth> --listen SERVER EXTRA...` and waits until
+    /// XDP is attached and the server listens.
+    pub fn start(name: &str, extra: &[&str]) -> Self {
+        let client = Netns::new(&format!("{name}-c")).unwrap();
+        let server = Netns::new(&format!("{name}-s")).unwrap();
+        veth(&client, "ec0", "198.18.0.1/24", &server, "es0", "198.18.0.2/24").unwrap();
+        let report = std::env::temp_dir().join(format!("{name}-{}.json", std::process::id()));
+        let mut run = Command::new("ip")
+            .args(["netns", "exec", &server.name])
+            .arg(sctp_user_bin())
+            .args(["run", "--iface", "es0", "--listen", SERVER, "--report"])
+            .arg(&report)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, log) = mpsc::channel();
+        for pipe in [
+            Box::new(run.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(run.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    eprintln!("  server: {line}");
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        // Loading (verification) is slow under emulation: wait for the word, not a time.
+        loop {
+            match log.recv_timeout(Duration::from_secs(120)) {
+                Ok(line) if line.contains("attached") => break,
+                Ok(_) => {}
+                Err(e) => panic!("sctp-user run did not attach: {e}"),
+            }
+        }
+        Self {
+            client,
+            server,
+            run,
+            report,
+            log: std::sync::Mutex::new(log),
+        }
+    }
+
+    /// Runs a command in the client namespace; returns (success, stdout).
+    pub fn in_client(&self, program: &str, args: &[&str], stdin: Option<&str>) -> (bool, String) {
+        let mut c = Command::new("ip")
+            .args(["netns", "exec", &self.client.name, program])
+            .args(args)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            use std::io::Write as _;
+            c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        let out = c.wait_with_output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Our client in the client namespace.
+    pub fn client(&self, args: &[&str]) -> (bool, Value) {
+        let bin = sctp_user_bin();
+        let mut full = vec!["client", "--connect", SERVER, "--format", "json"];
+        full.extend_from_slice(args);
+        let (ok, out) = self.in_client(bin.to_str().unwrap(), &full, None);
+        (ok, serde_json::from_str(&out).unwrap_or(Value::Null))
+    }
+
+    /// SIGINT (graceful stop) and the report it wrote.
+    pub fn stop(mut self) -> Value {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(self.run.id() as i32, libc::SIGINT) };
+        let status = self.run.wait().unwrap();
+        while self.log.lock().unwrap().try_recv().is_ok() {}
+        assert!(status.success(), "sctp-user run exited with {status}");
+        let text = std::fs::read_to_string(&self.report).expect("report written");
+        let _ = std::fs::remove_file(&self.report);
+        serde_json::from_str(&text).unwrap()
+    }
+}
