@@ -271,7 +271,10 @@ pub struct FlowStats {
     pub data_unordered: u64,
     pub data_fragments: u64,
     /// DATA / I-DATA whose TSN is at or below the highest TSN seen before it:
-    /// retransmissions and duplicates as the wire shows them.
+    /// retransmissions and duplicates as the wire shows them. Judged per CPU: exact when a
+    /// flow's packets are handled on one CPU (RSS keeps a flow on one queue; replays run on
+    /// one CPU); a flow spread over CPUs can be under-counted, never over-counted. The
+    /// join's duplicate count, from the DATA events of all CPUs, is exact.
     pub data_at_or_below_highest: u64,
     pub sack_gap_blocks: u64,
     pub sack_dup_tsns: u64,

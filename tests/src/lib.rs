@@ -67,6 +67,22 @@ pub fn without_time(flows: &BTreeMap<FlowKey, FlowStats>) -> BTreeMap<FlowKey, F
         .collect()
 }
 
+/// Where two flow tables differ, one line per flow (empty when equal).
+#[must_use]
+pub fn flow_diff(kernel: &BTreeMap<FlowKey, FlowStats>, host: &BTreeMap<FlowKey, FlowStats>) -> String {
+    let (kernel, host) = (without_time(kernel), without_time(host));
+    let mut out = String::new();
+    for k in kernel.keys().chain(host.keys().filter(|k| !kernel.contains_key(k))) {
+        match (kernel.get(k), host.get(k)) {
+            (Some(a), Some(b)) if a == b => {}
+            (Some(a), Some(b)) => out += &format!("{k:?}: kernel {a:?}\n   host {b:?}\n"),
+            (Some(_), None) => out += &format!("{k:?}: only in the kernel\n"),
+            (None, _) => out += &format!("{k:?}: only on the host (evicted or never inserted)\n"),
+        }
+    }
+    out
+}
+
 /// `../shared/captures` beside the checkout, if it is there.
 #[must_use]
 pub fn captures_dir() -> Option<PathBuf> {
@@ -90,10 +106,11 @@ impl Rng {
     }
 }
 
-/// Pins the calling thread to its current CPU. BPF_PROG_TEST_RUN runs on the caller's CPU;
-/// the LRU flow map keeps per-CPU free lists, so a thread hopping between CPUs across many
-/// insert/delete cycles can see entries evicted before the map is full. Tests comparing
-/// flow tables exactly pin themselves to keep LRU placement out of the comparison.
+/// Pins the calling thread to its current CPU. BPF_PROG_TEST_RUN runs on the caller's CPU,
+/// and a flow's TSN state (highest TSN, DATA at or below it) is kept per CPU: a flow whose
+/// packets run on two CPUs is judged against each CPU's own highest TSN, while the host
+/// parser sees one sequence. Tests comparing flow tables exactly pin themselves so that
+/// they compare the parsers, not CPU placement.
 pub fn pin_to_current_cpu() {
     // SAFETY: plain libc calls on this thread with a zeroed, then filled, cpu_set_t.
     unsafe {

@@ -3,7 +3,7 @@
 //! counter and every flow to be identical.
 
 use bytemuck::Zeroable as _;
-use integration_tests::{have_root, pin_to_current_cpu, without_time, HostRun, Rng};
+use integration_tests::{flow_diff, have_root, pin_to_current_cpu, HostRun, Rng};
 use sctp_common::{
     fixtures::{self, Chunk, SctpPacket, V4, V6},
     stats::Counter,
@@ -34,12 +34,8 @@ fn fixture_table_kernel_equals_host_and_expectations() {
         host.process(&fx.frame);
         let kernel = prog.snapshot().unwrap();
         assert_eq!(kernel.global, host.global, "{}: global counters differ", fx.name);
-        assert_eq!(
-            without_time(&kernel.flows),
-            without_time(&host.flows),
-            "{}: flows differ",
-            fx.name
-        );
+        let diff = flow_diff(&kernel.flows, &host.flows);
+        assert!(diff.is_empty(), "{}: flows differ:\n{diff}", fx.name);
         let mut events = drain_events(&mut ring);
         for e in &mut events {
             e.ts_ns = 1; // the host run's clock
@@ -115,8 +111,7 @@ fn random_and_mutated_packets_kernel_equals_host() {
     const PACKETS: usize = 100_000;
     const FLOW_CHECK_EVERY: usize = 1000;
     pin_to_current_cpu();
-    // Far more room than a batch's flows: only the parser may make the tables differ.
-    let mut prog = XdpSctp::load(LoadOptions { flow_capacity: 65536 }).unwrap();
+    let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
     prog.reset().unwrap();
     let seeds = seeds();
     let mut rng = Rng(0x5ca1_ab1e_d00d_f00d);
@@ -132,11 +127,8 @@ fn random_and_mutated_packets_kernel_equals_host() {
         assert_eq!(kernel, host.global, "packet {n} ({frame:02x?}): global counters differ");
         if n % FLOW_CHECK_EVERY == 0 {
             let flows = prog.flows().unwrap();
-            assert_eq!(
-                without_time(&flows),
-                without_time(&host.flows),
-                "flows differ after packet {n}"
-            );
+            let diff = flow_diff(&flows, &host.flows);
+            assert!(diff.is_empty(), "flows differ after packet {n}:\n{diff}");
             seen.merge(&host.global);
             prog.reset().unwrap();
             host = HostRun::default();
