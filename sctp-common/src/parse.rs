@@ -54,17 +54,21 @@ type Located = Result<SctpLocation, Counter>;
 
 /// Runs the whole data path on one packet and returns the verdict.
 ///
-/// `flow_for` returns the counters of the packet's flow, created if new.
+/// `clock` gives the time in ns; it is read only for SCTP packets (in the kernel it is a
+/// helper call that costs more than the rest of a short packet's parsing).
+/// `flow_for` returns the counters of the packet's flow, created if new, or `None` when
+/// the flow table cannot hold it.
 #[inline(always)]
-pub fn process<'f, P, F, S>(pkt: &P, stats: &mut GlobalStats, now_ns: u64, flow_for: F, sink: &mut S) -> Verdict
+pub fn process<'f, P, C, F, S>(pkt: &P, stats: &mut GlobalStats, clock: C, flow_for: F, sink: &mut S) -> Verdict
 where
     P: Packet + ?Sized,
-    F: FnOnce(&FlowKey) -> &'f mut FlowStats,
+    C: FnOnce() -> u64,
+    F: FnOnce(&FlowKey) -> Option<&'f mut FlowStats>,
     S: DataSink,
 {
     stats.bump(Counter::Frames, 1);
     match locate_sctp(pkt, stats) {
-        Ok(loc) => walk_sctp(pkt, &loc, stats, now_ns, flow_for, sink),
+        Ok(loc) => walk_sctp(pkt, &loc, stats, clock, flow_for, sink),
         Err(outcome) => note(stats, outcome),
     }
     stats.bump(Counter::VerdictPass, 1);
@@ -200,10 +204,11 @@ fn locate_in_ipv6<P: Packet + ?Sized>(pkt: &P, off: usize) -> Located {
 
 /// Parses the common header and walks every chunk, accounting as it goes.
 #[inline(always)]
-fn walk_sctp<'f, P, F, S>(pkt: &P, loc: &SctpLocation, stats: &mut GlobalStats, now_ns: u64, flow_for: F, sink: &mut S)
+fn walk_sctp<'f, P, C, F, S>(pkt: &P, loc: &SctpLocation, stats: &mut GlobalStats, clock: C, flow_for: F, sink: &mut S)
 where
     P: Packet + ?Sized,
-    F: FnOnce(&FlowKey) -> &'f mut FlowStats,
+    C: FnOnce() -> u64,
+    F: FnOnce(&FlowKey) -> Option<&'f mut FlowStats>,
     S: DataSink,
 {
     let common = match pkt.read::<8>(loc.offset) {
@@ -219,7 +224,10 @@ where
         dst_port: u16::from_be_bytes([common[2], common[3]]),
         vtag: u32::from_be_bytes([common[4], common[5], common[6], common[7]]),
     };
-    let flow = flow_for(&key);
+    let Some(flow) = flow_for(&key) else {
+        return stats.bump(Counter::FlowUnavailable, 1);
+    };
+    let now_ns = clock();
     flow.packets += 1;
     flow.bytes += loc.ip_len;
     if flow.first_seen_ns == 0 {
@@ -432,8 +440,8 @@ mod tests {
             process(
                 f.as_slice(),
                 &mut stats,
-                1,
-                |k| flows.entry(*k).or_insert_with(FlowStats::zeroed),
+                || 1,
+                |k| Some(flows.entry(*k).or_insert_with(FlowStats::zeroed)),
                 &mut NoEvents,
             );
         }
@@ -512,7 +520,13 @@ mod tests {
         let mut events = Vec::new();
         let mut stats = GlobalStats::zeroed();
         let mut flow = FlowStats::zeroed();
-        process(p.frame().as_slice(), &mut stats, 123, |_| &mut flow, &mut events);
+        process(
+            p.frame().as_slice(),
+            &mut stats,
+            || 123,
+            |_| Some(&mut flow),
+            &mut events,
+        );
         assert_eq!(events.len(), 2);
         let (d, i) = (&events[0], &events[1]);
         assert_eq!((d.ts_ns, d.vtag, d.src_port, d.dst_port), (123, 0xabcd, 36412, 38412));

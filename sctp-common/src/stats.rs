@@ -46,6 +46,9 @@ pub enum Counter {
     FragmentCutWalks,
     VerdictPass,
     VerdictDrop,
+    /// SCTP packets whose flow had no entry and could not get one (the LRU map refused):
+    /// counted here, their chunks not walked.
+    FlowUnavailable,
     /// Packets with any of the `Err*` reasons below.
     Malformed,
     ErrEthernetTruncated,
@@ -100,6 +103,7 @@ impl Counter {
         Counter::FragmentCutWalks,
         Counter::VerdictPass,
         Counter::VerdictDrop,
+        Counter::FlowUnavailable,
         Counter::Malformed,
         Counter::ErrEthernetTruncated,
         Counter::ErrVlanDepth,
@@ -140,6 +144,7 @@ impl Counter {
             Counter::FragmentCutWalks => "fragment_cut_walks",
             Counter::VerdictPass => "verdict_pass",
             Counter::VerdictDrop => "verdict_drop",
+            Counter::FlowUnavailable => "flow_unavailable",
             Counter::Malformed => "malformed",
             Counter::ErrEthernetTruncated => "ethernet_truncated",
             Counter::ErrVlanDepth => "vlan_depth",
@@ -272,6 +277,9 @@ pub struct FlowStats {
     pub data_fragments: u64,
     /// DATA / I-DATA whose TSN is at or below the highest TSN seen before it:
     /// retransmissions and duplicates as the wire shows them. Judged per CPU: exact when a
+    /// flow's packets are handled on one CPU (RSS keeps a flow on one queue; replays run on
+    /// one CPU); a flow spread over CPUs can be under-counted, never over-counted. The
+    /// join's duplicate count, from the DATA events of all CPUs, is exact. Judged per CPU: exact when a
     /// flow's packets are handled on one CPU (RSS keeps a flow on one queue; replays run on
     /// one CPU); a flow spread over CPUs can be under-counted, never over-counted. The
     /// join's duplicate count, from the DATA events of all CPUs, is exact.

@@ -21,6 +21,10 @@ static EMPTY: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/emp
 /// Measured results; the JSON written to `target/bench/xdp.json`.
 #[derive(Serialize)]
 pub struct Results {
+    /// Instructions the verifier processed (None before kernel 5.16).
+    pub verified_instructions: Option<u32>,
+    /// Wall time of loading the program (verification included).
+    pub load_ms: f64,
     pub baseline_ns: f64,
     pub classes: BTreeMap<String, f64>,
 }
@@ -60,7 +64,10 @@ pub fn classes() -> Vec<(&'static str, Vec<u8>)> {
 /// baseline interleaved; reports the median of the rounds (shared machines are noisy).
 pub fn run(repeat: u32, rounds: usize) -> Result<Results> {
     require_root()?;
+    let start = std::time::Instant::now();
     let mut prog = XdpSctp::load(LoadOptions::default())?;
+    let load_ms = start.elapsed().as_secs_f64() * 1e3;
+    let verified_instructions = prog.verified_instructions()?;
     let mut empty = Ebpf::load(EMPTY).context("loading the empty XDP program")?;
     let empty: &mut Xdp = empty
         .program_mut("empty_xdp")
@@ -88,6 +95,8 @@ pub fn run(repeat: u32, rounds: usize) -> Result<Results> {
         }
     }
     Ok(Results {
+        verified_instructions,
+        load_ms,
         baseline_ns: median(&mut baseline),
         classes: per_class.into_iter().map(|(k, mut v)| (k, median(&mut v))).collect(),
     })

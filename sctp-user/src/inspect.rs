@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::{
     capture,
-    program::{LoadOptions, Snapshot, XdpSctp},
+    program::{require_root, LoadOptions, Snapshot, XdpSctp},
 };
 
 /// BPF_PROG_TEST_RUN refuses XDP input shorter than an Ethernet header.
@@ -23,6 +23,7 @@ pub struct Replay {
 
 /// Replays the capture and returns what the program counted.
 pub fn replay(path: &Path, opts: LoadOptions) -> Result<Replay> {
+    require_root()?;
     let frames = capture::read(path)?;
     let mut prog = XdpSctp::load(opts)?;
     let mut too_short = frames.unconvertible;

@@ -174,6 +174,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench { repeat, rounds, json } => {
             let r = bench::run(repeat, rounds as usize)?;
+            println!(
+                "load: {:.0} ms; verifier processed {} instructions",
+                r.load_ms,
+                r.verified_instructions
+                    .map_or_else(|| "an unknown number of".into(), |n| n.to_string())
+            );
             println!("{:<28} {:>10} {:>8}", "class", "ns/packet", "x empty");
             println!("{:<28} {:>10.1} {:>8.2}", "empty XDP program", r.baseline_ns, 1.0);
             for (name, ns) in &r.classes {

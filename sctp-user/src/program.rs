@@ -6,7 +6,7 @@ use anyhow::{bail, Context as _, Result};
 use aya::{
     maps::{Array, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{xdp::XdpLinkId, ProgramError, TestRun as _, TestRunOptions, Xdp, XdpMode},
-    Ebpf, EbpfLoader,
+    Ebpf, EbpfLoader, VerifierLogLevel,
 };
 use sctp_common::stats::{DataEvent, FlowKey, FlowStats, GlobalStats};
 
@@ -48,12 +48,16 @@ impl XdpSctp {
         if opts.flow_capacity == 0 {
             bail!("--flow-capacity must be at least 1");
         }
-        let mut ebpf = EbpfLoader::new()
-            .map_max_entries("FLOWS", opts.flow_capacity)
-            .load(OBJECT)
-            .context("loading the XDP object into the kernel failed (does this kernel have BPF? is the memlock limit too low on a kernel older than 5.11?)")?;
-        let prog: &mut Xdp = program(&mut ebpf)?;
-        prog.load().map_err(explain_verifier)?;
+        // No verifier log on the way in: logging every instruction makes verification
+        // several times slower. Only a failure is loaded again with the log, to show it.
+        let mut ebpf = load_object(opts, VerifierLogLevel::DISABLE)?;
+        if program(&mut ebpf)?.load().is_err() {
+            let mut ebpf = load_object(opts, VerifierLogLevel::DEBUG | VerifierLogLevel::STATS)?;
+            return Err(match program(&mut ebpf)?.load() {
+                Err(e) => explain_verifier(e),
+                Ok(()) => anyhow::anyhow!("the XDP program failed to load, then loaded on a second try: run again"),
+            });
+        }
         Ok(Self {
             ebpf,
             links: Vec::new(),
@@ -116,6 +120,11 @@ impl XdpSctp {
         Ok(out)
     }
 
+    /// How many instructions the verifier processed to accept the program (kernels >= 5.16).
+    pub fn verified_instructions(&mut self) -> Result<Option<u32>> {
+        Ok(program(&mut self.ebpf)?.info()?.verified_instruction_count())
+    }
+
     /// Turns the per-DATA-chunk events (for the join) on or off.
     pub fn set_data_events(&mut self, on: bool) -> Result<()> {
         let map = self.ebpf.map_mut("CONFIG").context("CONFIG map missing")?;
@@ -152,6 +161,14 @@ impl XdpSctp {
             flows: self.flows()?,
         })
     }
+}
+
+fn load_object(opts: LoadOptions, log: VerifierLogLevel) -> Result<Ebpf> {
+    EbpfLoader::new()
+        .map_max_entries("FLOWS", opts.flow_capacity)
+        .verifier_log_level(log)
+        .load(OBJECT)
+        .context("loading the XDP object into the kernel failed (does this kernel have BPF? is the memlock limit too low on a kernel older than 5.11?)")
 }
 
 fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp> {

@@ -46,8 +46,8 @@ impl HostRun {
         parse::process(
             frame,
             &mut self.global,
-            1,
-            |k| flows.entry(*k).or_insert_with(FlowStats::zeroed),
+            || 1,
+            |k| Some(flows.entry(*k).or_insert_with(FlowStats::zeroed)),
             &mut self.events,
         );
     }

@@ -54,6 +54,9 @@ enum Cmd {
         /// Capture for the replay comparison (default: the largest shared capture).
         #[arg(long)]
         pcap: Option<PathBuf>,
+        /// Also measure echo throughput against the textbook echo loop, in the VM.
+        #[arg(long)]
+        echo: bool,
     },
     /// The end-to-end demo: a real SCTP association through XDP between two namespaces
     /// (on the host if its kernel has SCTP, otherwise inside the VM).
@@ -104,10 +107,14 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Demo => demo(&root),
-        Cmd::Bench { pcap } => {
+        Cmd::Bench { pcap, echo } => {
             require_root("the benchmark")?;
             build()?;
-            bench::bench(&root, pcap.as_deref())
+            bench::bench(&root, pcap.as_deref())?;
+            if echo {
+                bench_echo(&root)?;
+            }
+            Ok(())
         }
         Cmd::Run { args } => {
             build()?;
@@ -237,5 +244,20 @@ fn demo(root: &Path) -> Result<()> {
     match vm::run(root, vm::KERNELS[0], &command, Duration::from_secs(900))? {
         0 => Ok(()),
         code => bail!("the demo failed inside the VM (exit {code})"),
+    }
+}
+
+/// Echo throughput of sctp-user against the textbook loop, side by side in one VM run
+/// (kernel SCTP: the host has none).
+fn bench_echo(root: &Path) -> Result<()> {
+    let script = root.join("target/bench_echo.sh");
+    std::fs::write(&script, include_str!("bench_echo.sh"))?;
+    let command = format!("sh {}", script.display());
+    if host_has_sctp() {
+        return cmd::run(Command::new("sh").arg(&script));
+    }
+    match vm::run(root, vm::KERNELS[0], &command, Duration::from_secs(1800))? {
+        0 => Ok(()),
+        code => bail!("the echo benchmark failed inside the VM (exit {code})"),
     }
 }
