@@ -14,6 +14,7 @@ use tokio::signal::unix::SignalKind;
 
 use crate::{
     echo::{self, EchoConfig, EchoState},
+    metrics::{self, ExportConfig, Exporter},
     join::{self, Wire},
     program::{drain_events, LoadOptions, XdpSctp},
     report,
@@ -33,13 +34,23 @@ pub struct RunOptions {
     pub interval: u64,
     /// Where to write the final report as JSON.
     pub report: Option<PathBuf>,
+    /// The Prometheus / JSON exporter.
+    pub metrics: Option<ExportConfig>,
 }
 
 pub fn run(opts: RunOptions) -> Result<()> {
     // The socket first: on a kernel without SCTP this is the one-line error, before any
     // XDP is attached.
     let sock = opts.echo.as_ref().map(echo::bind).transpose()?;
-    let mut prog = XdpSctp::load(opts.load)?;
+    let metrics_listener = match &opts.metrics {
+        Some(m) => Some(std::net::TcpListener::bind(m.listen).with_context(|| format!("--metrics {}: cannot listen there", m.listen))?),
+        None => None,
+    };
+    let mut exporter = opts.metrics.clone().map(Exporter::new).transpose()?;
+    if let Some(state) = opts.metrics.as_ref().and_then(|m| m.state_file.as_ref()).and_then(|f| f.parent()) {
+        std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
+    }
+    let mut prog = XdpSctp::load(opts.load.clone())?;
     prog.attach(&opts.iface, opts.mode)?;
     let ring = if sock.is_some() {
         prog.set_data_events(true)?;
@@ -60,6 +71,7 @@ pub fn run(opts: RunOptions) -> Result<()> {
     let state = Arc::new(Mutex::new(EchoState::default()));
     let wire = Arc::new(Mutex::new(Wire::default()));
     let local_port = opts.echo.as_ref().map_or(0, |c| c.listen[0].port());
+    let sock_echo = opts.echo.is_some();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -95,6 +107,23 @@ pub fn run(opts: RunOptions) -> Result<()> {
                 }
             })
         });
+        if let (Some(listener), Some(exp)) = (metrics_listener, exporter.as_ref()) {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            eprintln!("sctp-user: metrics on http://{}/metrics and /stats", listener.local_addr()?);
+            tokio::spawn(metrics::serve(listener, exp.published.clone()));
+        }
+        let export = |exporter: &mut Option<Exporter>, prog: &XdpSctp| -> Result<()> {
+            if let Some(exp) = exporter {
+                let snap = prog.snapshot()?;
+                let st = state.lock().unwrap();
+                let w = wire.lock().unwrap();
+                exp.build(&snap, sock_echo.then_some((&*st, &*w, local_port)), echo::monotonic_ns())?;
+            }
+            Ok(())
+        };
+        export(&mut exporter, &prog)?;
+        let mut every_second = tokio::time::interval(Duration::from_secs(1));
         let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
         let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
         let mut tick = tokio::time::interval(Duration::from_secs(opts.interval.max(1)));
@@ -104,6 +133,7 @@ pub fn run(opts: RunOptions) -> Result<()> {
                 _ = sigint.recv() => break,
                 _ = sigterm.recv() => break,
                 _ = tick.tick(), if opts.interval > 0 => print!("{}", report::to_table(&prog.snapshot()?)),
+                _ = every_second.tick() => export(&mut exporter, &prog)?,
             }
         }
         eprintln!("sctp-user: stopping: shutting associations down gracefully");
@@ -114,6 +144,7 @@ pub fn run(opts: RunOptions) -> Result<()> {
         if let Some(r) = reader {
             r.await.context("event reader task")??;
         }
+        export(&mut exporter, &prog)?;
         anyhow::Ok(())
     })?;
     let snapshot = prog.snapshot()?;

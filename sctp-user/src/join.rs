@@ -33,14 +33,14 @@ use crate::{
 const TSNS_KEPT: usize = 1 << 18;
 
 /// Counts of messages / chunks and bytes.
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Tally {
     pub count: u64,
     pub bytes: u64,
 }
 
 impl Tally {
-    fn add(&mut self, bytes: u64) {
+    pub fn add(&mut self, bytes: u64) {
         self.count += 1;
         self.bytes += bytes;
     }
@@ -62,6 +62,18 @@ pub struct WireFlow {
 #[derive(Default)]
 pub struct Wire {
     pub flows: HashMap<FlowKey, WireFlow>,
+    /// DATA chunks of all flows by PPID and by stream, for export; bounded label sets
+    /// (beyond [`LABELS_KEPT`] distinct values, the rest is counted under "other").
+    pub per_ppid: BTreeMap<String, Tally>,
+    pub per_stream: BTreeMap<String, Tally>,
+}
+
+/// Distinct PPIDs / streams exported by value; more go to "other".
+pub const LABELS_KEPT: usize = 64;
+
+fn bounded_add(map: &mut BTreeMap<String, Tally>, label: String, bytes: u64) {
+    let key = if map.contains_key(&label) || map.len() < LABELS_KEPT { label } else { "other".to_string() };
+    map.entry(key).or_default().add(bytes);
 }
 
 impl Wire {
@@ -71,8 +83,12 @@ impl Wire {
             dst_port: ev.dst_port,
             vtag: ev.vtag,
         };
-        let f = self.flows.entry(key).or_default();
         let bytes = u64::from(ev.payload_len);
+        bounded_add(&mut self.per_stream, ev.stream.to_string(), bytes);
+        if ev.chunk_type == ty::DATA || ev.ppid != 0 {
+            bounded_add(&mut self.per_ppid, ev.ppid.to_string(), bytes);
+        }
+        let f = self.flows.entry(key).or_default();
         f.data.add(bytes);
         f.per_stream.entry(ev.stream).or_default().add(bytes);
         // I-DATA fragments after the first carry no PPID: count them under the stream only.
@@ -95,7 +111,7 @@ impl Wire {
 }
 
 /// A latency histogram with fixed microsecond buckets (upper bounds; the last is +Inf).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Histogram {
     pub bounds_us: Vec<f64>,
     pub counts: Vec<u64>,
@@ -150,6 +166,52 @@ impl Histogram {
             }
         }
         None
+    }
+}
+
+/// Observes each message's wire-to-application latency exactly once, as soon as its DATA
+/// event has had time to arrive: the histogram behind `sctp_wire_to_app_latency_seconds`,
+/// which (unlike the join's, recomputed from the records kept) only ever grows.
+#[derive(Default)]
+pub struct LatencyFeed {
+    pub histogram: Histogram,
+    /// Per association: how many of its messages were already considered.
+    done: HashMap<i32, u64>,
+    /// Messages whose DATA chunk XDP never reported (by the grace period).
+    pub unmatched: u64,
+}
+
+/// How long a message waits for its DATA event (drained every 20 ms) before it is judged.
+const EVENT_GRACE_NS: u64 = 500_000_000;
+
+impl LatencyFeed {
+    pub fn feed(&mut self, local_port: u16, state: &EchoState, wire: &Wire, now_ns: u64) {
+        for a in state.assocs.values().chain(state.ended.iter()) {
+            let done = self.done.entry(a.assoc_id).or_insert(0);
+            // Absolute index of the first record still kept.
+            let first = a.messages_in - a.records.len() as u64;
+            let peer_port = a.peer_addrs.first().map(std::net::SocketAddr::port);
+            for (i, r) in a.records.iter().enumerate() {
+                let index = first + i as u64;
+                if index < *done {
+                    continue;
+                }
+                if r.received_ns + EVENT_GRACE_NS > now_ns {
+                    break;
+                }
+                *done = index + 1;
+                let seen = peer_port.and_then(|pp| {
+                    wire.flows
+                        .iter()
+                        .filter(|(k, _)| k.src_port == pp && k.dst_port == local_port)
+                        .find_map(|(_, f)| f.tsn_time.get(&r.tsn))
+                });
+                match seen {
+                    Some(ts) if r.received_ns >= *ts => self.histogram.observe((r.received_ns - ts) as f64 / 1e3),
+                    _ => self.unmatched += 1,
+                }
+            }
+        }
     }
 }
 

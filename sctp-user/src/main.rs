@@ -6,7 +6,7 @@ use anyhow::Result;
 use aya::programs::XdpMode;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use sctp_user::{bench, client, controller, echo::EchoConfig, inspect, program::LoadOptions, report};
+use sctp_user::{bench, client, controller, echo::EchoConfig, inspect, metrics, program::LoadOptions, report};
 
 #[derive(Parser)]
 #[command(name = "sctp-user", version, about = "XDP-accelerated SCTP inspector and fast path")]
@@ -108,6 +108,22 @@ enum Command {
         /// Write the final report (echo, join, XDP counters) to this file as JSON.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Serve Prometheus metrics at http://ADDR:PORT/metrics and JSON at /stats.
+        #[arg(long, value_parser = controller::parse_listen, default_value = "127.0.0.1:9464")]
+        metrics: SocketAddr,
+        /// Do not serve metrics.
+        #[arg(long)]
+        no_metrics: bool,
+        /// Flows exported with labels of their own (the rest are summed as flow="other").
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=1000))]
+        top_flows: u64,
+        /// bpffs directory for the counter maps, reused across restarts
+        /// (default: /sys/fs/bpf/sctp-xdp/IFACE).
+        #[arg(long)]
+        pin_dir: Option<PathBuf>,
+        /// Do not pin: counters start from zero at every start.
+        #[arg(long, conflicts_with = "pin_dir")]
+        no_pin: bool,
         #[command(flatten)]
         load: LoadArgs,
     },
@@ -122,9 +138,7 @@ struct LoadArgs {
 
 impl LoadArgs {
     fn options(&self) -> LoadOptions {
-        LoadOptions {
-            flow_capacity: self.flow_capacity,
-        }
+        LoadOptions { flow_capacity: self.flow_capacity, pin_dir: None }
     }
 }
 
@@ -253,15 +267,28 @@ fn run(cli: Cli) -> Result<()> {
             streams,
             interval,
             report,
+            metrics,
+            no_metrics,
+            top_flows,
+            pin_dir,
+            no_pin,
             load,
         } => controller::run(controller::RunOptions {
+            metrics: (!no_metrics).then(|| metrics::ExportConfig {
+                listen: metrics,
+                top_flows: top_flows as usize,
+                state_file: (!no_pin).then(|| PathBuf::from("/run/sctp-xdp").join(format!("{iface}.json"))),
+            }),
+            load: LoadOptions {
+                pin_dir: (!no_pin).then(|| pin_dir.unwrap_or_else(|| PathBuf::from("/sys/fs/bpf/sctp-xdp").join(&iface))),
+                ..load.options()
+            },
             iface,
             mode: match mode {
                 Mode::Auto => XdpMode::Default,
                 Mode::Native => XdpMode::Driver,
                 Mode::Generic => XdpMode::Skb,
             },
-            load: load.options(),
             echo: (!no_echo).then(|| EchoConfig {
                 listen,
                 max_message: max_message as usize,

@@ -1,6 +1,9 @@
 //! Loading the embedded XDP program, attaching it, and reading its maps.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{bail, Context as _, Result};
 use aya::{
@@ -29,17 +32,23 @@ pub struct XdpSctp {
 }
 
 /// Options for loading.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct LoadOptions {
     /// Capacity of the per-flow LRU map.
     pub flow_capacity: u32,
+    /// Pin the counter maps (GLOBAL, FLOWS) in this bpffs directory, reusing them if they
+    /// are there already: counters then survive a restart of the controller.
+    pub pin_dir: Option<PathBuf>,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { flow_capacity: 16384 }
+        Self { flow_capacity: 16384, pin_dir: None }
     }
 }
+
+/// Maps whose counters outlive the controller when pinned.
+const PINNED_MAPS: [&str; 2] = ["GLOBAL", "FLOWS"];
 
 impl XdpSctp {
     /// Loads the program into the kernel (verifier included). Needs root.
@@ -50,9 +59,9 @@ impl XdpSctp {
         }
         // No verifier log on the way in: logging every instruction makes verification
         // several times slower. Only a failure is loaded again with the log, to show it.
-        let mut ebpf = load_object(opts, VerifierLogLevel::DISABLE)?;
+        let mut ebpf = load_object(&opts, VerifierLogLevel::DISABLE)?;
         if program(&mut ebpf)?.load().is_err() {
-            let mut ebpf = load_object(opts, VerifierLogLevel::DEBUG | VerifierLogLevel::STATS)?;
+            let mut ebpf = load_object(&opts, VerifierLogLevel::DEBUG | VerifierLogLevel::STATS)?;
             return Err(match program(&mut ebpf)?.load() {
                 Err(e) => explain_verifier(e),
                 Ok(()) => anyhow::anyhow!("the XDP program failed to load, then loaded on a second try: run again"),
@@ -163,12 +172,38 @@ impl XdpSctp {
     }
 }
 
-fn load_object(opts: LoadOptions, log: VerifierLogLevel) -> Result<Ebpf> {
-    EbpfLoader::new()
-        .map_max_entries("FLOWS", opts.flow_capacity)
-        .verifier_log_level(log)
-        .load(OBJECT)
-        .context("loading the XDP object into the kernel failed (does this kernel have BPF? is the memlock limit too low on a kernel older than 5.11?)")
+fn load_object(opts: &LoadOptions, log: VerifierLogLevel) -> Result<Ebpf> {
+    let mut loader = EbpfLoader::new();
+    loader.map_max_entries("FLOWS", opts.flow_capacity).verifier_log_level(log);
+    let pins: Vec<(&str, PathBuf)> = match &opts.pin_dir {
+        Some(dir) => {
+            prepare_pin_dir(dir)?;
+            PINNED_MAPS.iter().map(|m| (*m, dir.join(m))).collect()
+        }
+        None => Vec::new(),
+    };
+    for (name, path) in &pins {
+        loader.map_pin_path(name, path.as_path());
+    }
+    loader.load(OBJECT).context("loading the XDP object into the kernel failed (does this kernel have BPF? is the memlock limit too low on a kernel older than 5.11?)")
+}
+
+/// The pin directory must be on a bpffs; create it there if needed.
+fn prepare_pin_dir(dir: &Path) -> Result<()> {
+    const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+    let probe = dir.ancestors().find(|p| p.exists()).unwrap_or(Path::new("/"));
+    let c = std::ffi::CString::new(probe.as_os_str().as_encoded_bytes()).context("pin path with a NUL byte")?;
+    // SAFETY: statfs on a valid C string into a zeroed struct.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let on_bpffs = unsafe { libc::statfs(c.as_ptr(), &raw mut fs) } == 0 && fs.f_type as i64 == BPF_FS_MAGIC;
+    if !on_bpffs {
+        bail!(
+            "{} is not on a bpf filesystem: mount one (mount -t bpf bpf /sys/fs/bpf; inside `ip netns exec`, /sys is remounted without it: use --pin-dir on a bpffs mounted outside) or run with --no-pin",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
 }
 
 fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp> {
