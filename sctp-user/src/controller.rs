@@ -14,8 +14,8 @@ use tokio::signal::unix::SignalKind;
 
 use crate::{
     echo::{self, EchoConfig, EchoState},
-    metrics::{self, ExportConfig, Exporter},
     join::{self, Wire},
+    metrics::{self, ExportConfig, Exporter},
     program::{drain_events, LoadOptions, XdpSctp},
     report,
 };
@@ -43,11 +43,19 @@ pub fn run(opts: RunOptions) -> Result<()> {
     // XDP is attached.
     let sock = opts.echo.as_ref().map(echo::bind).transpose()?;
     let metrics_listener = match &opts.metrics {
-        Some(m) => Some(std::net::TcpListener::bind(m.listen).with_context(|| format!("--metrics {}: cannot listen there", m.listen))?),
+        Some(m) => Some(
+            std::net::TcpListener::bind(m.listen)
+                .with_context(|| format!("--metrics {}: cannot listen there", m.listen))?,
+        ),
         None => None,
     };
     let mut exporter = opts.metrics.clone().map(Exporter::new).transpose()?;
-    if let Some(state) = opts.metrics.as_ref().and_then(|m| m.state_file.as_ref()).and_then(|f| f.parent()) {
+    if let Some(state) = opts
+        .metrics
+        .as_ref()
+        .and_then(|m| m.state_file.as_ref())
+        .and_then(|f| f.parent())
+    {
         std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
     }
     let mut prog = XdpSctp::load(opts.load.clone())?;
@@ -110,7 +118,10 @@ pub fn run(opts: RunOptions) -> Result<()> {
         if let (Some(listener), Some(exp)) = (metrics_listener, exporter.as_ref()) {
             listener.set_nonblocking(true)?;
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            eprintln!("sctp-user: metrics on http://{}/metrics and /stats", listener.local_addr()?);
+            eprintln!(
+                "sctp-user: metrics on http://{}/metrics and /stats",
+                listener.local_addr()?
+            );
             tokio::spawn(metrics::serve(listener, exp.published.clone()));
         }
         let export = |exporter: &mut Option<Exporter>, prog: &XdpSctp| -> Result<()> {
@@ -118,7 +129,11 @@ pub fn run(opts: RunOptions) -> Result<()> {
                 let snap = prog.snapshot()?;
                 let st = state.lock().unwrap();
                 let w = wire.lock().unwrap();
-                exp.build(&snap, sock_echo.then_some((&*st, &*w, local_port)), echo::monotonic_ns())?;
+                exp.build(
+                    &snap,
+                    sock_echo.then_some((&*st, &*w, local_port)),
+                    echo::monotonic_ns(),
+                )?;
             }
             Ok(())
         };

@@ -72,7 +72,11 @@ pub struct Wire {
 pub const LABELS_KEPT: usize = 64;
 
 fn bounded_add(map: &mut BTreeMap<String, Tally>, label: String, bytes: u64) {
-    let key = if map.contains_key(&label) || map.len() < LABELS_KEPT { label } else { "other".to_string() };
+    let key = if map.contains_key(&label) || map.len() < LABELS_KEPT {
+        label
+    } else {
+        "other".to_string()
+    };
     map.entry(key).or_default().add(bytes);
 }
 

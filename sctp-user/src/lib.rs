@@ -13,3 +13,4 @@ pub mod metrics;
 pub mod program;
 pub mod report;
 pub mod sctp_socket;
+pub mod top;

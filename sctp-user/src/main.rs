@@ -6,7 +6,7 @@ use anyhow::Result;
 use aya::programs::XdpMode;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use sctp_user::{bench, client, controller, echo::EchoConfig, inspect, metrics, program::LoadOptions, report};
+use sctp_user::{bench, client, controller, echo::EchoConfig, inspect, metrics, program::LoadOptions, report, top};
 
 #[derive(Parser)]
 #[command(name = "sctp-user", version, about = "XDP-accelerated SCTP inspector and fast path")]
@@ -78,6 +78,12 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// A live table of a running instance (its --metrics address), refreshed every second.
+    Top {
+        /// Where the running `sctp-user run` serves metrics.
+        #[arg(long, value_parser = controller::parse_listen, default_value = "127.0.0.1:9464")]
+        metrics: SocketAddr,
+    },
     /// Attach the XDP program to an interface and, unless --no-echo, run the one-to-many
     /// SCTP echo server; report what XDP saw joined with what the application received.
     Run {
@@ -138,7 +144,10 @@ struct LoadArgs {
 
 impl LoadArgs {
     fn options(&self) -> LoadOptions {
-        LoadOptions { flow_capacity: self.flow_capacity, pin_dir: None }
+        LoadOptions {
+            flow_capacity: self.flow_capacity,
+            pin_dir: None,
+        }
     }
 }
 
@@ -207,6 +216,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Top { metrics } => top::run(metrics),
         Command::Client {
             connect,
             associations,
@@ -280,7 +290,8 @@ fn run(cli: Cli) -> Result<()> {
                 state_file: (!no_pin).then(|| PathBuf::from("/run/sctp-xdp").join(format!("{iface}.json"))),
             }),
             load: LoadOptions {
-                pin_dir: (!no_pin).then(|| pin_dir.unwrap_or_else(|| PathBuf::from("/sys/fs/bpf/sctp-xdp").join(&iface))),
+                pin_dir: (!no_pin)
+                    .then(|| pin_dir.unwrap_or_else(|| PathBuf::from("/sys/fs/bpf/sctp-xdp").join(&iface))),
                 ..load.options()
             },
             iface,

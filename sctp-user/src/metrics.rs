@@ -119,12 +119,22 @@ impl Exporter {
     /// Resumes from the state file if there is one.
     pub fn new(cfg: ExportConfig) -> Result<Self> {
         let base: Saved = match &cfg.state_file {
-            Some(path) if path.exists() => serde_json::from_slice(&std::fs::read(path)?)
-                .with_context(|| format!("{} is not a valid state file: remove it to start from zero", path.display()))?,
+            Some(path) if path.exists() => serde_json::from_slice(&std::fs::read(path)?).with_context(|| {
+                format!(
+                    "{} is not a valid state file: remove it to start from zero",
+                    path.display()
+                )
+            })?,
             _ => Saved::default(),
         };
         let flows = base.flows.clone();
-        Ok(Self { cfg, base, flows, latency: LatencyFeed::default(), published: Arc::default() })
+        Ok(Self {
+            cfg,
+            base,
+            flows,
+            latency: LatencyFeed::default(),
+            published: Arc::default(),
+        })
     }
 
     /// Builds what scrapes see from the current counters; saves the totals first.
@@ -134,7 +144,10 @@ impl Exporter {
             let dst = SocketAddr::new(report::addr(f.family, &f.dst_addr), k.dst_port);
             format!("{src}->{dst}")
         });
-        let mut saved = Saved { flows: self.flows.clone(), ..self.base.clone() };
+        let mut saved = Saved {
+            flows: self.flows.clone(),
+            ..self.base.clone()
+        };
         let mut joined = None;
         if let Some((state, wire, port)) = echo {
             self.latency.feed(port, state, wire, now_ns);
@@ -162,7 +175,10 @@ impl Exporter {
                     let mut r: Vec<_> = j
                         .associations
                         .iter()
-                        .filter_map(|a| a.delivery_ratio.map(|d| (a.assoc_id, a.peer_addrs.first().copied(), a.socket.messages.count, d)))
+                        .filter_map(|a| {
+                            a.delivery_ratio
+                                .map(|d| (a.assoc_id, a.peer_addrs.first().copied(), a.socket.messages.count, d))
+                        })
                         .collect();
                     r.sort_by_key(|x| std::cmp::Reverse(x.2));
                     r.truncate(self.cfg.top_flows);
@@ -181,7 +197,10 @@ impl Exporter {
         registry.register_collector(Box::new(frame));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry)?;
-        *self.published.lock().unwrap() = Published { text, stats: stats.to_string() };
+        *self.published.lock().unwrap() = Published {
+            text,
+            stats: stats.to_string(),
+        };
         Ok(())
     }
 }
@@ -202,7 +221,8 @@ type Labels = Vec<(&'static str, String)>;
 fn counter(e: &mut DescriptorEncoder, name: &str, help: &str, series: &[(Labels, u64)]) -> Result<(), std::fmt::Error> {
     let mut m = e.encode_descriptor(name, help, None, MetricType::Counter)?;
     for (labels, v) in series {
-        m.encode_family(labels)?.encode_counter::<NoLabelSet, u64, u64>(v, None)?;
+        m.encode_family(labels)?
+            .encode_counter::<NoLabelSet, u64, u64>(v, None)?;
     }
     Ok(())
 }
@@ -223,7 +243,12 @@ impl Collector for Frame {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let g = &self.snap.global;
         let c = |x: Counter| g.get(x);
-        counter(&mut e, "sctp_xdp_frames", "Frames the XDP program ran on.", &one(c(Counter::Frames)))?;
+        counter(
+            &mut e,
+            "sctp_xdp_frames",
+            "Frames the XDP program ran on.",
+            &one(c(Counter::Frames)),
+        )?;
         counter(
             &mut e,
             "sctp_xdp_packets",
@@ -238,14 +263,29 @@ impl Collector for Frame {
             .filter(|x| !x.is_error() && !matches!(x, Counter::Frames | Counter::VerdictPass | Counter::VerdictDrop))
             .map(|x| (vec![("outcome", x.name().to_string())], c(*x)))
             .collect();
-        counter(&mut e, "sctp_xdp_outcomes", "Frames by what the parser found (sctp, not_ip, fragments, ...).", &outcomes)?;
+        counter(
+            &mut e,
+            "sctp_xdp_outcomes",
+            "Frames by what the parser found (sctp, not_ip, fragments, ...).",
+            &outcomes,
+        )?;
         let errors: Vec<_> = Counter::ALL
             .iter()
             .filter(|x| x.is_error())
             .map(|x| (vec![("reason", x.name().to_string())], c(*x)))
             .collect();
-        counter(&mut e, "sctp_xdp_parse_errors", "Packets the parser could not walk completely, by reason.", &errors)?;
-        counter(&mut e, "sctp_xdp_drops", "Packets dropped at XDP, by reason and rule.", &[])?;
+        counter(
+            &mut e,
+            "sctp_xdp_parse_errors",
+            "Packets the parser could not walk completely, by reason.",
+            &errors,
+        )?;
+        counter(
+            &mut e,
+            "sctp_xdp_drops",
+            "Packets dropped at XDP, by reason and rule.",
+            &[],
+        )?;
         let chunks: Vec<_> = (0..=255u8)
             .filter(|t| g.chunk_types[*t as usize] > 0 || chunk::name(*t).is_some())
             .map(|t| {
@@ -254,62 +294,153 @@ impl Collector for Frame {
             })
             .collect();
         counter(&mut e, "sctp_xdp_chunks", "SCTP chunks by type.", &chunks)?;
-        counter(&mut e, "sctp_xdp_data_payload_bytes", "User data bytes in DATA and I-DATA chunks.", &one(c(Counter::DataPayloadBytes)))?;
+        counter(
+            &mut e,
+            "sctp_xdp_data_payload_bytes",
+            "User data bytes in DATA and I-DATA chunks.",
+            &one(c(Counter::DataPayloadBytes)),
+        )?;
         let per_flow = |f: fn(&crate::flow_account::FlowTotals) -> u64| -> Vec<(Labels, u64)> {
-            self.flows.iter().map(|s| (vec![("flow", s.flow.clone()), ("vtag", s.vtag.clone())], f(&s.totals))).collect()
+            self.flows
+                .iter()
+                .map(|s| (vec![("flow", s.flow.clone()), ("vtag", s.vtag.clone())], f(&s.totals)))
+                .collect()
         };
-        counter(&mut e, "sctp_flow_packets", "SCTP packets per flow (busiest flows; the rest: flow=\"other\").", &per_flow(|t| t.packets))?;
+        counter(
+            &mut e,
+            "sctp_flow_packets",
+            "SCTP packets per flow (busiest flows; the rest: flow=\"other\").",
+            &per_flow(|t| t.packets),
+        )?;
         counter(&mut e, "sctp_flow_bytes", "IP bytes per flow.", &per_flow(|t| t.bytes))?;
-        counter(&mut e, "sctp_flow_data_chunks", "DATA and I-DATA chunks per flow.", &per_flow(|t| t.data_chunks))?;
+        counter(
+            &mut e,
+            "sctp_flow_data_chunks",
+            "DATA and I-DATA chunks per flow.",
+            &per_flow(|t| t.data_chunks),
+        )?;
         counter(
             &mut e,
             "sctp_flow_retransmissions",
             "DATA chunks at or below the flow's highest TSN (retransmissions and duplicates).",
             &per_flow(|t| t.retransmissions),
         )?;
-        counter(&mut e, "sctp_flow_sack_gap_blocks", "Gap ack blocks in the flow's SACKs.", &per_flow(|t| t.sack_gap_blocks))?;
+        counter(
+            &mut e,
+            "sctp_flow_sack_gap_blocks",
+            "Gap ack blocks in the flow's SACKs.",
+            &per_flow(|t| t.sack_gap_blocks),
+        )?;
         let tallies = |m: &BTreeMap<String, Tally>, label: &'static str, bytes: bool| -> Vec<(Labels, u64)> {
-            m.iter().map(|(k, t)| (vec![(label, k.clone())], if bytes { t.bytes } else { t.count })).collect()
+            m.iter()
+                .map(|(k, t)| (vec![(label, k.clone())], if bytes { t.bytes } else { t.count }))
+                .collect()
         };
-        counter(&mut e, "sctp_wire_data_chunks_by_ppid", "DATA chunks seen at XDP by PPID.", &tallies(&self.saved.ppid, "ppid", false))?;
-        counter(&mut e, "sctp_wire_data_bytes_by_ppid", "DATA payload bytes seen at XDP by PPID.", &tallies(&self.saved.ppid, "ppid", true))?;
-        counter(&mut e, "sctp_wire_data_chunks_by_stream", "DATA chunks seen at XDP by stream.", &tallies(&self.saved.stream, "stream", false))?;
+        counter(
+            &mut e,
+            "sctp_wire_data_chunks_by_ppid",
+            "DATA chunks seen at XDP by PPID.",
+            &tallies(&self.saved.ppid, "ppid", false),
+        )?;
+        counter(
+            &mut e,
+            "sctp_wire_data_bytes_by_ppid",
+            "DATA payload bytes seen at XDP by PPID.",
+            &tallies(&self.saved.ppid, "ppid", true),
+        )?;
+        counter(
+            &mut e,
+            "sctp_wire_data_chunks_by_stream",
+            "DATA chunks seen at XDP by stream.",
+            &tallies(&self.saved.stream, "stream", false),
+        )?;
         let echo = &self.saved.echo;
         if let Some(now) = &self.echo_now {
-            gauge(&mut e, "sctp_echo_associations", "Associations the echo server holds now.", &[(Vec::new(), now.associations_current as f64)])?;
-            gauge(&mut e, "sctp_echo_queue_depth", "Echoes waiting for send-buffer space.", &[(Vec::new(), now.queue_depth as f64)])?;
-            counter(&mut e, "sctp_echo_associations", "Associations ever set up.", &one(echo.associations))?;
+            gauge(
+                &mut e,
+                "sctp_echo_associations_open",
+                "Associations the echo server holds now.",
+                &[(Vec::new(), now.associations_current as f64)],
+            )?;
+            gauge(
+                &mut e,
+                "sctp_echo_queue_depth",
+                "Echoes waiting for send-buffer space.",
+                &[(Vec::new(), now.queue_depth as f64)],
+            )?;
+            counter(
+                &mut e,
+                "sctp_echo_associations",
+                "Associations ever set up.",
+                &one(echo.associations),
+            )?;
             counter(
                 &mut e,
                 "sctp_echo_messages",
                 "Messages received (in) and echoed (out).",
-                &[(vec![("direction", "in".into())], echo.messages_in), (vec![("direction", "out".into())], echo.messages_out)],
+                &[
+                    (vec![("direction", "in".into())], echo.messages_in),
+                    (vec![("direction", "out".into())], echo.messages_out),
+                ],
             )?;
             counter(
                 &mut e,
                 "sctp_echo_bytes",
                 "Message bytes received and echoed.",
-                &[(vec![("direction", "in".into())], echo.bytes_in), (vec![("direction", "out".into())], echo.bytes_out)],
+                &[
+                    (vec![("direction", "in".into())], echo.bytes_in),
+                    (vec![("direction", "out".into())], echo.bytes_out),
+                ],
             )?;
-            let notes: Vec<_> = echo.notifications.iter().map(|(k, v)| (vec![("type", k.clone())], *v)).collect();
+            let notes: Vec<_> = echo
+                .notifications
+                .iter()
+                .map(|(k, v)| (vec![("type", k.clone())], *v))
+                .collect();
             counter(&mut e, "sctp_echo_notifications", "SCTP notifications by type.", &notes)?;
-            counter(&mut e, "sctp_echo_shed", "Echoes dropped because their association's queue was full.", &one(echo.shed))?;
-            counter(&mut e, "sctp_echo_send_errors", "Echoes sendmsg refused.", &one(echo.send_errors))?;
+            counter(
+                &mut e,
+                "sctp_echo_shed",
+                "Echoes dropped because their association's queue was full.",
+                &one(echo.shed),
+            )?;
+            counter(
+                &mut e,
+                "sctp_echo_send_errors",
+                "Echoes sendmsg refused.",
+                &one(echo.send_errors),
+            )?;
             counter(
                 &mut e,
                 "sctp_echo_send_failures",
                 "Sent echoes the kernel reported undeliverable (SCTP_SEND_FAILED_EVENT).",
                 &one(echo.send_failed_events),
             )?;
-            counter(&mut e, "sctp_echo_oversize_aborts", "Associations aborted for a message over --max-message.", &one(echo.oversize_aborts))?;
+            counter(
+                &mut e,
+                "sctp_echo_oversize_aborts",
+                "Associations aborted for a message over --max-message.",
+                &one(echo.oversize_aborts),
+            )?;
             let ratios: Vec<_> = self
                 .ratios
                 .iter()
                 .map(|(id, peer, _, r)| {
-                    (vec![("assoc_id", id.to_string()), ("peer", peer.map_or_else(String::new, |p| p.to_string()))], *r)
+                    (
+                        vec![
+                            ("assoc_id", id.to_string()),
+                            ("peer", peer.map_or_else(String::new, |p| p.to_string())),
+                        ],
+                        *r,
+                    )
                 })
                 .collect();
-            gauge(&mut e, "sctp_join_delivery_ratio", "Messages delivered per DATA chunk seen inbound, per association.", &ratios)?;
+            gauge(
+                &mut e,
+                "sctp_join_delivery_ratio",
+                "Messages delivered per DATA chunk seen inbound, per association.",
+                &ratios,
+            )?;
             counter(
                 &mut e,
                 "sctp_join_unmatched_messages",
@@ -329,16 +460,47 @@ impl Collector for Frame {
                 None,
                 MetricType::Histogram,
             )?;
-            m.encode_family(&Vec::<(&str, String)>::new())?.encode_histogram::<NoLabelSet>(h.sum_us / 1e6, h.count, &buckets, None)?;
+            m.encode_family(&Vec::<(&str, String)>::new())?
+                .encode_histogram::<NoLabelSet>(h.sum_us / 1e6, h.count, &buckets, None)?;
         }
         Ok(())
     }
 }
 
+/// The classic Prometheus text format (0.0.4) from OpenMetrics text: a counter family's
+/// HELP and TYPE name its `_total` samples, no `# EOF`, no empty label braces. For clients
+/// that do not ask for OpenMetrics (promtool, curl, older scrapers).
+#[must_use]
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let rewritten = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(name).then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match rewritten {
+            Some(l) => out.push_str(&l),
+            None => out.push_str(&line.replacen("{} ", " ", 1)),
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// Serves `/metrics` and `/stats` from the last build until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, published: Arc<Mutex<Published>>) {
     loop {
-        let Ok((mut conn, _)) = listener.accept().await else { continue };
+        let Ok((mut conn, _)) = listener.accept().await else {
+            continue;
+        };
         let published = published.clone();
         tokio::spawn(async move {
             let mut req = Vec::new();
@@ -350,17 +512,33 @@ pub async fn serve(listener: tokio::net::TcpListener, published: Arc<Mutex<Publi
                     _ => return,
                 }
             }
-            let line = String::from_utf8_lossy(&req);
-            let path = line.split_whitespace().nth(1).unwrap_or("/");
+            let head = String::from_utf8_lossy(&req);
+            let path = head.split_whitespace().nth(1).unwrap_or("/");
+            let openmetrics = head.lines().any(|l| {
+                let l = l.to_ascii_lowercase();
+                l.starts_with("accept:") && l.contains("application/openmetrics-text")
+            });
             let (status, ctype, body) = {
                 let p = published.lock().unwrap();
                 match path.split('?').next().unwrap_or("/") {
-                    "/metrics" => ("200 OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", p.text.clone()),
+                    "/metrics" if openmetrics => (
+                        "200 OK",
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        p.text.clone(),
+                    ),
+                    "/metrics" => (
+                        "200 OK",
+                        "text/plain; version=0.0.4; charset=utf-8",
+                        to_prometheus_text(&p.text),
+                    ),
                     "/stats" => ("200 OK", "application/json", p.stats.clone()),
                     _ => ("404 Not Found", "text/plain", "try /metrics or /stats\n".to_string()),
                 }
             };
-            let head = format!("HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
             let _ = conn.write_all(head.as_bytes()).await;
             let _ = conn.write_all(body.as_bytes()).await;
         });

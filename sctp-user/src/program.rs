@@ -43,7 +43,10 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { flow_capacity: 16384, pin_dir: None }
+        Self {
+            flow_capacity: 16384,
+            pin_dir: None,
+        }
     }
 }
 
@@ -174,7 +177,9 @@ impl XdpSctp {
 
 fn load_object(opts: &LoadOptions, log: VerifierLogLevel) -> Result<Ebpf> {
     let mut loader = EbpfLoader::new();
-    loader.map_max_entries("FLOWS", opts.flow_capacity).verifier_log_level(log);
+    loader
+        .map_max_entries("FLOWS", opts.flow_capacity)
+        .verifier_log_level(log);
     let pins: Vec<(&str, PathBuf)> = match &opts.pin_dir {
         Some(dir) => {
             prepare_pin_dir(dir)?;

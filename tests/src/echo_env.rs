@@ -23,23 +23,57 @@ pub struct EchoEnv {
     pub server: Netns,
     run: Child,
     report: PathBuf,
+    /// The `run` arguments after the fixed ones, for `restart`.
+    extra: Vec<String>,
     /// The server's output (Mutex: the environment is shared with helper threads).
     log: std::sync::Mutex<mpsc::Receiver<String>>,
 }
 
 impl EchoEnv {
     /// Starts `sctp-user run --iface <server veth> --listen SERVER EXTRA...` and waits until
-    /// XDP is attached and the server listens.
+    /// XDP is attached and the server listens. Without `--pin-dir` in EXTRA, `--no-pin`.
     pub fn start(name: &str, extra: &[&str]) -> Self {
         let client = Netns::new(&format!("{name}-c")).unwrap();
         let server = Netns::new(&format!("{name}-s")).unwrap();
         veth(&client, "ec0", "198.18.0.1/24", &server, "es0", "198.18.0.2/24").unwrap();
         let report = std::env::temp_dir().join(format!("{name}-{}.json", std::process::id()));
+        let mut extra: Vec<String> = extra.iter().map(ToString::to_string).collect();
+        if !extra.iter().any(|a| a == "--pin-dir") {
+            extra.push("--no-pin".into());
+        }
+        let (run, log) = spawn_run(&server, &report, &extra);
+        Self {
+            client,
+            server,
+            run,
+            report,
+            extra,
+            log: std::sync::Mutex::new(log),
+        }
+    }
+
+    /// Stops the controller (SIGINT) and starts it again with the same arguments.
+    pub fn restart(&mut self) -> Value {
+        let report = self.stop_run();
+        let (run, log) = spawn_run(&self.server, &self.report, &self.extra);
+        self.run = run;
+        self.log = std::sync::Mutex::new(log);
+        report
+    }
+
+    /// GET a path of the server's metrics endpoint (inside its namespace).
+    pub fn http_get(&self, path: &str) -> String {
+        self.server.run(|| crate::http_get("127.0.0.1:9464", path))
+    }
+}
+
+fn spawn_run(server: &Netns, report: &std::path::Path, extra: &[String]) -> (Child, mpsc::Receiver<String>) {
+    {
         let mut run = Command::new("ip")
             .args(["netns", "exec", &server.name])
             .arg(sctp_user_bin())
             .args(["run", "--iface", "es0", "--listen", SERVER, "--report"])
-            .arg(&report)
+            .arg(report)
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -66,15 +100,11 @@ impl EchoEnv {
                 Err(e) => panic!("sctp-user run did not attach: {e}"),
             }
         }
-        Self {
-            client,
-            server,
-            run,
-            report,
-            log: std::sync::Mutex::new(log),
-        }
+        (run, log)
     }
+}
 
+impl EchoEnv {
     /// Runs a command in the client namespace; returns (success, stdout).
     pub fn in_client(&self, program: &str, args: &[&str], stdin: Option<&str>) -> (bool, String) {
         let mut c = Command::new("ip")
@@ -104,6 +134,10 @@ impl EchoEnv {
 
     /// SIGINT (graceful stop) and the report it wrote.
     pub fn stop(mut self) -> Value {
+        self.stop_run()
+    }
+
+    fn stop_run(&mut self) -> Value {
         // SAFETY: kill(2) on our own child.
         unsafe { libc::kill(self.run.id() as i32, libc::SIGINT) };
         let status = self.run.wait().unwrap();

@@ -137,3 +137,27 @@ pub fn sctp_user_bin() -> PathBuf {
     );
     bin
 }
+
+/// A plain HTTP GET of `path` at `addr` (for the metrics endpoint); the body.
+#[must_use]
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default()
+}
+
+/// Samples of a Prometheus text exposition: `name{labels}` -> value.
+#[must_use]
+pub fn parse_samples(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}

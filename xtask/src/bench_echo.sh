@@ -37,14 +37,14 @@ stop() { kill -INT "$SERVER"; timeout 30 sh -c "while kill -0 $SERVER 2>/dev/nul
 MESSAGES=${MESSAGES:-2000}
 echo "server	associations	messages/s	p50_us	p99_us"
 for round in $(seq "${ROUNDS:-1}"); do
-    start attached "$BIN" run --iface sxb1 --listen 198.18.0.2:36412
+    start attached "$BIN" run --no-pin --iface sxb1 --listen 198.18.0.2:36412
     measure sctp-user 1; measure sctp-user 16
     stop
     start listening "$TEXTBOOK" 198.18.0.2:36412
     measure textbook 1; measure textbook 16
     stop
     # The same loop with the same XDP program on the interface: the echo servers alone.
-    ip netns exec "$SRV" "$BIN" run --no-echo --iface sxb1 >/dev/null 2>&1 &
+    ip netns exec "$SRV" "$BIN" run --no-pin --no-metrics --no-echo --iface sxb1 >/dev/null 2>&1 &
     XDP=$!
     sleep 5
     start listening "$TEXTBOOK" 198.18.0.2:36412

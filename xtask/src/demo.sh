@@ -28,7 +28,7 @@ for ns in "$CLI" "$SRV"; do ip -n "$ns" link set lo up; done
 ip -n "$CLI" link set sxd0 up
 ip -n "$SRV" link set sxd1 up
 
-ip netns exec "$SRV" "$BIN" run --iface sxd1 --listen 198.18.0.2:36412 --report "${DEMO_REPORT:-/dev/null}" >"$LOG" 2>&1 &
+ip netns exec "$SRV" "$BIN" run --no-pin --iface sxd1 --listen 198.18.0.2:36412 --report "${DEMO_REPORT:-/dev/null}" >"$LOG" 2>&1 &
 SERVER=$!
 # Loading (the verifier) can take seconds under emulation: wait for the word.
 for _ in $(seq 300); do grep -q "attached" "$LOG" && break; sleep 0.2; done

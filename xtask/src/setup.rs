@@ -24,6 +24,8 @@ const APT_PACKAGES: &[&str] = &[
     "ncat",
     "lksctp-tools",
     "xz-utils",
+    "prometheus",
+    "tmux",
     "python3",
 ];
 
