@@ -39,6 +39,8 @@ pub struct RunOptions {
 }
 
 pub fn run(opts: RunOptions) -> Result<()> {
+    crate::program::require_root()?;
+    crate::program::require_interface(&opts.iface)?;
     // The socket first: on a kernel without SCTP this is the one-line error, before any
     // XDP is attached.
     let sock = opts.echo.as_ref().map(echo::bind).transpose()?;

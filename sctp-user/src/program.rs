@@ -77,11 +77,10 @@ impl XdpSctp {
     }
 
     /// Attaches to `iface` (in the calling thread's network namespace) in the given mode.
+    /// The interface is checked first (`require_interface`) for the one-line error.
     /// May be called for several interfaces: they share the maps.
     pub fn attach(&mut self, iface: &str, mode: XdpMode) -> Result<()> {
-        if iface.is_empty() || iface.len() >= libc::IFNAMSIZ || iface.contains(['\0', '/', ' ']) {
-            bail!("{iface:?} is not a valid interface name");
-        }
+        require_interface(iface)?;
         let prog: &mut Xdp = program(&mut self.ebpf)?;
         let link = prog.attach(iface, mode).map_err(|e| match e {
             ProgramError::UnknownInterface { name } => {
@@ -193,16 +192,29 @@ fn load_object(opts: &LoadOptions, log: VerifierLogLevel) -> Result<Ebpf> {
     loader.load(OBJECT).context("loading the XDP object into the kernel failed (does this kernel have BPF? is the memlock limit too low on a kernel older than 5.11?)")
 }
 
-/// The pin directory must be on a bpffs; create it there if needed.
-fn prepare_pin_dir(dir: &Path) -> Result<()> {
+/// Where bpffs lives by convention; mounted there if missing (as bpftool and Cilium do).
+const BPFFS: &str = "/sys/fs/bpf";
+
+fn on_bpffs(path: &Path) -> bool {
     const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
-    let probe = dir.ancestors().find(|p| p.exists()).unwrap_or(Path::new("/"));
-    let c = std::ffi::CString::new(probe.as_os_str().as_encoded_bytes()).context("pin path with a NUL byte")?;
+    let probe = path.ancestors().find(|p| p.exists()).unwrap_or(Path::new("/"));
+    let Ok(c) = std::ffi::CString::new(probe.as_os_str().as_encoded_bytes()) else { return false };
     // SAFETY: statfs on a valid C string into a zeroed struct.
     let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
-    let on_bpffs = unsafe { libc::statfs(c.as_ptr(), &raw mut fs) } == 0 && fs.f_type as i64 == BPF_FS_MAGIC;
-    if !on_bpffs {
+    unsafe { libc::statfs(c.as_ptr(), &raw mut fs) == 0 && fs.f_type as i64 == BPF_FS_MAGIC }
+}
+
+/// The pin directory must be on a bpffs; create it there if needed.
+fn prepare_pin_dir(dir: &Path) -> Result<()> {
+    if !on_bpffs(dir) && dir.starts_with(BPFFS) && Path::new(BPFFS).is_dir() {
+        // SAFETY: mount(2) with valid C strings and no data.
+        let rc = unsafe { libc::mount(c"bpf".as_ptr(), c"/sys/fs/bpf".as_ptr(), c"bpf".as_ptr(), 0, std::ptr::null()) };
+        if rc == 0 {
+            eprintln!("sctp-user: mounted a bpf filesystem at {BPFFS} for the pinned counters");
+        }
+    }
+    if !on_bpffs(dir) {
         bail!(
             "{} is not on a bpf filesystem: mount one (mount -t bpf bpf /sys/fs/bpf; inside `ip netns exec`, /sys is remounted without it: use --pin-dir on a bpffs mounted outside) or run with --no-pin",
             dir.display()
@@ -226,6 +238,19 @@ fn explain_verifier(e: ProgramError) -> anyhow::Error {
         }
         other => anyhow::Error::new(other).context("loading the XDP program failed"),
     }
+}
+
+/// The interface must exist (in this network namespace) before anything is loaded.
+pub fn require_interface(iface: &str) -> Result<()> {
+    if iface.is_empty() || iface.len() >= libc::IFNAMSIZ || iface.contains(['\0', '/', ' ']) {
+        bail!("{iface:?} is not a valid interface name");
+    }
+    let c = std::ffi::CString::new(iface)?;
+    // SAFETY: if_nametoindex on a valid C string.
+    if unsafe { libc::if_nametoindex(c.as_ptr()) } == 0 {
+        bail!("no interface named {iface:?}: list them with `ip link`");
+    }
+    Ok(())
 }
 
 /// Loading BPF needs CAP_BPF + CAP_NET_ADMIN (or CAP_SYS_ADMIN): say so up front.

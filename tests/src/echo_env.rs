@@ -36,10 +36,20 @@ impl EchoEnv {
         let client = Netns::new(&format!("{name}-c")).unwrap();
         let server = Netns::new(&format!("{name}-s")).unwrap();
         veth(&client, "ec0", "198.18.0.1/24", &server, "es0", "198.18.0.2/24").unwrap();
+        // IPv6 on the same link, for dual-stack and multi-homed endpoints.
+        client
+            .ip(&["-6", "addr", "add", "2001:db8::1/64", "dev", "ec0", "nodad"])
+            .unwrap();
+        server
+            .ip(&["-6", "addr", "add", "2001:db8::2/64", "dev", "es0", "nodad"])
+            .unwrap();
         let report = std::env::temp_dir().join(format!("{name}-{}.json", std::process::id()));
         let mut extra: Vec<String> = extra.iter().map(ToString::to_string).collect();
         if !extra.iter().any(|a| a == "--pin-dir") {
             extra.push("--no-pin".into());
+        }
+        if !extra.iter().any(|a| a == "--listen") {
+            extra.extend(["--listen".into(), SERVER.into()]);
         }
         let (run, log) = spawn_run(&server, &report, &extra);
         Self {
@@ -72,7 +82,7 @@ fn spawn_run(server: &Netns, report: &std::path::Path, extra: &[String]) -> (Chi
         let mut run = Command::new("ip")
             .args(["netns", "exec", &server.name])
             .arg(sctp_user_bin())
-            .args(["run", "--iface", "es0", "--listen", SERVER, "--report"])
+            .args(["run", "--iface", "es0", "--report"])
             .arg(report)
             .args(extra)
             .stdout(Stdio::piped())
@@ -125,8 +135,13 @@ impl EchoEnv {
 
     /// Our client in the client namespace.
     pub fn client(&self, args: &[&str]) -> (bool, Value) {
+        self.client_to(SERVER, args)
+    }
+
+    /// Our client against a given server address.
+    pub fn client_to(&self, server: &str, args: &[&str]) -> (bool, Value) {
         let bin = sctp_user_bin();
-        let mut full = vec!["client", "--connect", SERVER, "--format", "json"];
+        let mut full = vec!["client", "--connect", server, "--format", "json"];
         full.extend_from_slice(args);
         let (ok, out) = self.in_client(bin.to_str().unwrap(), &full, None);
         (ok, serde_json::from_str(&out).unwrap_or(Value::Null))

@@ -246,3 +246,34 @@ fn a_peer_that_stops_reading_sheds_its_echoes_not_the_server() {
         "no echo lost silently: {e}"
     );
 }
+
+#[test]
+fn a_multi_homed_dual_stack_endpoint_serves_ipv4_and_ipv6() {
+    if !ready("a_multi_homed_dual_stack_endpoint_serves_ipv4_and_ipv6") {
+        return;
+    }
+    // One port, two addresses of two families: one endpoint through sctp_bindx.
+    let env = EchoEnv::start(
+        "e6",
+        &["--listen", "198.18.0.2:36412", "--listen", "[2001:db8::2]:36412"],
+    );
+    let (ok, c) = env.client_to(
+        "[2001:db8::2]:36412",
+        &["--associations", "2", "--messages", "10", "--ppid", "60"],
+    );
+    assert!(ok, "IPv6 client: {c}");
+    let (ok, c) = env.client_to("198.18.0.2:36412", &["--messages", "10"]);
+    assert!(ok, "IPv4 client: {c}");
+    let r = env.stop();
+    assert_eq!(n(&r["echo"]["associations_total"]), 3);
+    assert_eq!(n(&r["xdp"]["packets"]["ipv6"]) > 0, true, "XDP parsed the IPv6 packets");
+    let assocs = r["join"]["associations"].as_array().unwrap();
+    let v6: Vec<_> = assocs
+        .iter()
+        .filter(|a| a["peer_addrs"][0].as_str().unwrap().starts_with('['))
+        .collect();
+    assert_eq!(v6.len(), 2, "{assocs:?}");
+    for a in assocs {
+        assert_eq!(n(&a["matched_messages"]), 10, "the join works for both families: {a}");
+    }
+}

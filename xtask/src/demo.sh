@@ -36,7 +36,22 @@ grep -q "attached" "$LOG" || { cat "$LOG"; echo "demo: XDP did not attach"; exit
 
 echo "demo: client: 8 associations x 200 messages, 4 streams, PPIDs 18/60/46, 25% unordered"
 ip netns exec "$CLI" "$BIN" client --connect 198.18.0.2:36412 --associations 8 --streams 4 \
-    --ppid 18,60,46 --unordered 0.25 --size 200,1000 --messages 200 --window 4
+    --ppid 18,60,46 --unordered 0.25 --size 200,1000 --messages 200 --window 4 &
+CLIENT=$!
+if command -v tmux >/dev/null; then
+    # What `sctp-user top` shows while the traffic runs.
+    sleep 4
+    ip netns exec "$SRV" tmux new-session -d -x 110 -y 28 -s sxdtop "$BIN top"
+    sleep 3
+    echo "demo: sctp-user top, mid-run:"
+    ip netns exec "$SRV" tmux capture-pane -p -t sxdtop
+    ip netns exec "$SRV" tmux kill-session -t sxdtop
+fi
+wait "$CLIENT"
+sleep 2
+echo "demo: a sample of /metrics:"
+ip netns exec "$SRV" python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9464/metrics').read().decode())" \
+    | grep -E '^sctp_(xdp_chunks_total.type="(DATA|SACK|INIT)"|echo_messages_total|echo_associations_total|wire_data_chunks_by_ppid_total|wire_to_app_latency_seconds_(count|sum)|join_delivery_ratio|flow_data_chunks_total.flow="other")'
 kill -INT "$SERVER"
 wait "$SERVER"
 SERVER=

@@ -236,6 +236,7 @@ mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 host /host || {{ ec
 mount -t proc proc /host/proc
 mount -t sysfs sys /host/sys
 mount -t devtmpfs dev /host/dev
+mkdir -p /host/dev/pts && mount -t devpts devpts /host/dev/pts
 mount -t tmpfs tmp /host/run
 mount -t bpf bpf /host/sys/fs/bpf
 mkdir -p /host/run/tmp
