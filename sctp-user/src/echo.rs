@@ -17,7 +17,6 @@ use tokio::io::unix::AsyncFd;
 
 use crate::sctp_socket::{
     assoc_state, event, AssocId, AssocStats, Notification, RcvInfo, Received, SctpSocket, SndInfo, Status,
-    SCTP_UNORDERED,
 };
 
 /// Server settings.
@@ -390,13 +389,7 @@ fn on_data(
         }
         return;
     }
-    let reply = SndInfo {
-        sid: first.sid,
-        flags: if first.unordered() { SCTP_UNORDERED } else { 0 },
-        ppid: first.ppid,
-        context: 0,
-        assoc_id: first.assoc_id,
-    };
+    let reply = SndInfo::reply_to(&first);
     a.queue.push_back((msg, reply));
     stats.queue_depth += 1;
 }

@@ -198,7 +198,9 @@ const BPFFS: &str = "/sys/fs/bpf";
 fn on_bpffs(path: &Path) -> bool {
     const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
     let probe = path.ancestors().find(|p| p.exists()).unwrap_or(Path::new("/"));
-    let Ok(c) = std::ffi::CString::new(probe.as_os_str().as_encoded_bytes()) else { return false };
+    let Ok(c) = std::ffi::CString::new(probe.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
     // SAFETY: statfs on a valid C string into a zeroed struct.
     let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
@@ -209,7 +211,15 @@ fn on_bpffs(path: &Path) -> bool {
 fn prepare_pin_dir(dir: &Path) -> Result<()> {
     if !on_bpffs(dir) && dir.starts_with(BPFFS) && Path::new(BPFFS).is_dir() {
         // SAFETY: mount(2) with valid C strings and no data.
-        let rc = unsafe { libc::mount(c"bpf".as_ptr(), c"/sys/fs/bpf".as_ptr(), c"bpf".as_ptr(), 0, std::ptr::null()) };
+        let rc = unsafe {
+            libc::mount(
+                c"bpf".as_ptr(),
+                c"/sys/fs/bpf".as_ptr(),
+                c"bpf".as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        };
         if rc == 0 {
             eprintln!("sctp-user: mounted a bpf filesystem at {BPFFS} for the pinned counters");
         }

@@ -90,6 +90,21 @@ pub struct SndInfo {
     pub assoc_id: AssocId,
 }
 
+impl SndInfo {
+    /// Sending back to where `rcv` came from: same association, stream, PPID and
+    /// unordered flag (what an echo does).
+    #[must_use]
+    pub fn reply_to(rcv: &RcvInfo) -> Self {
+        Self {
+            sid: rcv.sid,
+            flags: if rcv.unordered() { SCTP_UNORDERED } else { 0 },
+            ppid: rcv.ppid,
+            context: 0,
+            assoc_id: rcv.assoc_id,
+        }
+    }
+}
+
 #[repr(C)]
 struct Event {
     assoc_id: AssocId,
@@ -385,6 +400,15 @@ impl SctpSocket {
         let flags = cvt(unsafe { libc::fcntl(self.as_raw_fd(), libc::F_GETFL) })?;
         // SAFETY: as above.
         cvt(unsafe { libc::fcntl(self.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) }).map(drop)
+    }
+
+    /// Blocking receives give up after `t` (SO_RCVTIMEO).
+    pub fn set_recv_timeout(&self, t: std::time::Duration) -> io::Result<()> {
+        let tv = libc::timeval {
+            tv_sec: t.as_secs() as libc::time_t,
+            tv_usec: libc::suseconds_t::from(t.subsec_micros()),
+        };
+        self.setsockopt(libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)
     }
 
     /// Asks for `SCTP_RCVINFO` with every received message.

@@ -2,7 +2,6 @@
 
 pub mod echo_env;
 pub mod netns;
-pub mod sctp;
 
 use std::{collections::BTreeMap, path::PathBuf};
 
@@ -11,6 +10,19 @@ use sctp_common::{
     parse,
     stats::{DataEvent, FlowKey, FlowStats, GlobalStats},
 };
+
+/// VM tests need root and kernel SCTP; on the host (no SCTP) they say so and skip.
+#[must_use]
+pub fn ready_for_kernel_sctp(test: &str) -> bool {
+    if !have_root(test) {
+        return false;
+    }
+    if sctp_user::sctp_socket::SctpSocket::one_to_many(false).is_err() {
+        eprintln!("SKIPPED {test}: this kernel has no SCTP (runs inside the VM: cargo xtask test)");
+        return false;
+    }
+    true
+}
 
 /// Tests that load BPF need root. Says plainly when one is skipped.
 #[must_use]

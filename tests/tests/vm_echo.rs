@@ -2,19 +2,8 @@
 //! ncat and python3's socket module; big and oversized messages, many associations, an
 //! abrupt ABORT and a peer that stops reading. The join must account for every message.
 
-use integration_tests::{echo_env::EchoEnv, have_root, sctp::kernel_has_sctp};
+use integration_tests::{echo_env::EchoEnv, ready_for_kernel_sctp};
 use serde_json::Value;
-
-fn ready(test: &str) -> bool {
-    if !have_root(test) {
-        return false;
-    }
-    if !kernel_has_sctp() {
-        eprintln!("SKIPPED {test}: this kernel has no SCTP (runs inside the VM: cargo xtask test)");
-        return false;
-    }
-    true
-}
 
 fn n(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
@@ -22,7 +11,7 @@ fn n(v: &Value) -> u64 {
 
 #[test]
 fn join_accounts_for_every_message_per_stream_and_ppid() {
-    if !ready("join_accounts_for_every_message_per_stream_and_ppid") {
+    if !ready_for_kernel_sctp("join_accounts_for_every_message_per_stream_and_ppid") {
         return;
     }
     let env = EchoEnv::start("ej", &[]);
@@ -70,7 +59,7 @@ fn join_accounts_for_every_message_per_stream_and_ppid() {
 
 #[test]
 fn messages_bigger_than_the_receive_buffer_are_reassembled() {
-    if !ready("messages_bigger_than_the_receive_buffer_are_reassembled") {
+    if !ready_for_kernel_sctp("messages_bigger_than_the_receive_buffer_are_reassembled") {
         return;
     }
     let env = EchoEnv::start("eb", &["--streams", "32"]);
@@ -88,7 +77,7 @@ fn messages_bigger_than_the_receive_buffer_are_reassembled() {
 
 #[test]
 fn an_oversized_message_aborts_only_its_association() {
-    if !ready("an_oversized_message_aborts_only_its_association") {
+    if !ready_for_kernel_sctp("an_oversized_message_aborts_only_its_association") {
         return;
     }
     let env = EchoEnv::start("eo", &["--max-message", "10000"]);
@@ -107,7 +96,7 @@ fn an_oversized_message_aborts_only_its_association() {
 
 #[test]
 fn more_than_a_hundred_concurrent_associations() {
-    if !ready("more_than_a_hundred_concurrent_associations") {
+    if !ready_for_kernel_sctp("more_than_a_hundred_concurrent_associations") {
         return;
     }
     let env = EchoEnv::start("em", &[]);
@@ -138,7 +127,7 @@ print("python ok")
 
 #[test]
 fn third_party_peers_socat_ncat_and_python() {
-    if !ready("third_party_peers_socat_ncat_and_python") {
+    if !ready_for_kernel_sctp("third_party_peers_socat_ncat_and_python") {
         return;
     }
     let env = EchoEnv::start("e3", &[]);
@@ -185,7 +174,7 @@ print("aborted")
 
 #[test]
 fn an_abrupt_abort_from_a_peer_ends_only_its_association() {
-    if !ready("an_abrupt_abort_from_a_peer_ends_only_its_association") {
+    if !ready_for_kernel_sctp("an_abrupt_abort_from_a_peer_ends_only_its_association") {
         return;
     }
     let env = EchoEnv::start("ea", &[]);
@@ -219,7 +208,7 @@ time.sleep(3)
 
 #[test]
 fn a_peer_that_stops_reading_sheds_its_echoes_not_the_server() {
-    if !ready("a_peer_that_stops_reading_sheds_its_echoes_not_the_server") {
+    if !ready_for_kernel_sctp("a_peer_that_stops_reading_sheds_its_echoes_not_the_server") {
         return;
     }
     let env = EchoEnv::start("es", &["--queue-limit", "8"]);
@@ -249,7 +238,7 @@ fn a_peer_that_stops_reading_sheds_its_echoes_not_the_server() {
 
 #[test]
 fn a_multi_homed_dual_stack_endpoint_serves_ipv4_and_ipv6() {
-    if !ready("a_multi_homed_dual_stack_endpoint_serves_ipv4_and_ipv6") {
+    if !ready_for_kernel_sctp("a_multi_homed_dual_stack_endpoint_serves_ipv4_and_ipv6") {
         return;
     }
     // One port, two addresses of two families: one endpoint through sctp_bindx.
@@ -266,7 +255,7 @@ fn a_multi_homed_dual_stack_endpoint_serves_ipv4_and_ipv6() {
     assert!(ok, "IPv4 client: {c}");
     let r = env.stop();
     assert_eq!(n(&r["echo"]["associations_total"]), 3);
-    assert_eq!(n(&r["xdp"]["packets"]["ipv6"]) > 0, true, "XDP parsed the IPv6 packets");
+    assert!(n(&r["xdp"]["packets"]["ipv6"]) > 0, "XDP parsed the IPv6 packets");
     let assocs = r["join"]["associations"].as_array().unwrap();
     let v6: Vec<_> = assocs
         .iter()

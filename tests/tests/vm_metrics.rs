@@ -5,18 +5,7 @@
 
 use std::{collections::BTreeSet, process::Command, time::Duration};
 
-use integration_tests::{echo_env::EchoEnv, have_root, parse_samples, sctp::kernel_has_sctp};
-
-fn ready(test: &str) -> bool {
-    if !have_root(test) {
-        return false;
-    }
-    if !kernel_has_sctp() {
-        eprintln!("SKIPPED {test}: this kernel has no SCTP (runs inside the VM: cargo xtask test)");
-        return false;
-    }
-    true
-}
+use integration_tests::{echo_env::EchoEnv, parse_samples, ready_for_kernel_sctp};
 
 /// A bpffs of the test's own, mounted outside the namespaces (where `ip netns exec`, which
 /// remounts /sys, still sees it), so the controller can pin and find its maps again.
@@ -96,7 +85,7 @@ fn dashboard_metrics() -> BTreeSet<String> {
 
 #[test]
 fn a_scrape_passes_promtool_matches_the_traffic_and_covers_the_dashboard() {
-    if !ready("a_scrape_passes_promtool_matches_the_traffic_and_covers_the_dashboard") {
+    if !ready_for_kernel_sctp("a_scrape_passes_promtool_matches_the_traffic_and_covers_the_dashboard") {
         return;
     }
     let env = EchoEnv::start("mp", &[]);
@@ -158,7 +147,7 @@ fn a_scrape_passes_promtool_matches_the_traffic_and_covers_the_dashboard() {
 
 #[test]
 fn counters_carry_on_across_a_restart_of_the_controller() {
-    if !ready("counters_carry_on_across_a_restart_of_the_controller") {
+    if !ready_for_kernel_sctp("counters_carry_on_across_a_restart_of_the_controller") {
         return;
     }
     let fs = BpfFs::mount("restart");
@@ -207,7 +196,7 @@ fn counters_carry_on_across_a_restart_of_the_controller() {
 
 #[test]
 fn a_real_prometheus_scrapes_the_exporter_and_answers_promql() {
-    if !ready("a_real_prometheus_scrapes_the_exporter_and_answers_promql") {
+    if !ready_for_kernel_sctp("a_real_prometheus_scrapes_the_exporter_and_answers_promql") {
         return;
     }
     let env = EchoEnv::start("mq", &[]);

@@ -2,30 +2,21 @@
 //! it says so and skips. The XDP program, attached to both ends of a veth joining two
 //! namespaces, must count a real association as the kernel sends it.
 
-use std::{net::SocketAddrV4, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use integration_tests::{
-    have_root,
     netns::{veth, Netns},
-    sctp::{kernel_has_sctp, SctpSocket},
+    ready_for_kernel_sctp,
 };
 use sctp_common::{chunk::ty, stats::Counter};
-use sctp_user::program::{LoadOptions, XdpSctp};
-
-fn ready(test: &str) -> bool {
-    if !have_root(test) {
-        return false;
-    }
-    if !kernel_has_sctp() {
-        eprintln!("SKIPPED {test}: this kernel has no SCTP (runs inside the VM: cargo xtask test)");
-        return false;
-    }
-    true
-}
+use sctp_user::{
+    program::{LoadOptions, XdpSctp},
+    sctp_socket::{Received, SctpSocket, SndInfo},
+};
 
 #[test]
 fn xdp_counts_a_real_association_between_namespaces() {
-    if !ready("xdp_counts_a_real_association_between_namespaces") {
+    if !ready_for_kernel_sctp("xdp_counts_a_real_association_between_namespaces") {
         return;
     }
     let client_ns = Netns::new("sx-cli").unwrap();
@@ -40,24 +31,29 @@ fn xdp_counts_a_real_association_between_namespaces() {
         .run(|| prog.attach("sxs0", aya::programs::XdpMode::Default))
         .unwrap();
 
-    let server_addr: SocketAddrV4 = "198.18.0.2:36412".parse().unwrap();
+    let server_addr: SocketAddr = "198.18.0.2:36412".parse().unwrap();
     let server = server_ns.run(|| {
-        let s = SctpSocket::new().unwrap();
-        s.bind(server_addr).unwrap();
-        s.listen().unwrap();
+        let s = SctpSocket::one_to_many(false).unwrap();
+        s.recv_rcvinfo().unwrap();
+        s.bindx(&[server_addr]).unwrap();
+        s.listen(16).unwrap();
         s
     });
-    let client = client_ns.run(|| SctpSocket::new().unwrap());
+    let client = client_ns.run(|| SctpSocket::one_to_many(false).unwrap());
     for s in [&server, &client] {
         s.set_recv_timeout(Duration::from_secs(20)).unwrap();
     }
-    client.send_to(b"hello", server_addr).unwrap();
+    client.send(b"hello", &SndInfo::default(), Some(server_addr)).unwrap();
     let mut buf = [0u8; 64];
-    let (n, peer) = server.recv_from(&mut buf).unwrap();
-    assert_eq!(&buf[..n], b"hello");
-    server.send_to(&buf[..n], peer).unwrap();
-    let (n, _) = client.recv_from(&mut buf).unwrap();
-    assert_eq!(&buf[..n], b"hello");
+    let Received::Data { len, info, .. } = server.recv(&mut buf).unwrap() else {
+        panic!("no notification was asked for")
+    };
+    assert_eq!(&buf[..len], b"hello");
+    server.send(&buf[..len], &SndInfo::reply_to(&info), None).unwrap();
+    let Received::Data { len, .. } = client.recv(&mut buf).unwrap() else {
+        panic!("no notification was asked for")
+    };
+    assert_eq!(&buf[..len], b"hello");
     drop(client); // graceful SHUTDOWN of the association
     drop(server);
 

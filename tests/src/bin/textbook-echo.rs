@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use sctp_user::sctp_socket::{Received, SctpSocket, SndInfo, SCTP_UNORDERED};
+use sctp_user::sctp_socket::{Received, SctpSocket, SndInfo};
 
 fn main() {
     let addr: SocketAddr = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or_else(|| {
@@ -24,14 +24,7 @@ fn main() {
     loop {
         match sock.recv(&mut buf) {
             Ok(Received::Data { len, info, .. }) => {
-                let reply = SndInfo {
-                    sid: info.sid,
-                    flags: if info.unordered() { SCTP_UNORDERED } else { 0 },
-                    ppid: info.ppid,
-                    context: 0,
-                    assoc_id: info.assoc_id,
-                };
-                if let Err(e) = sock.send(&buf[..len], &reply, None) {
+                if let Err(e) = sock.send(&buf[..len], &SndInfo::reply_to(&info), None) {
                     eprintln!("textbook-echo: sendmsg: {e}");
                 }
             }
