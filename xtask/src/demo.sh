@@ -34,18 +34,20 @@ SERVER=$!
 for _ in $(seq 300); do grep -q "attached" "$LOG" && break; sleep 0.2; done
 grep -q "attached" "$LOG" || { cat "$LOG"; echo "demo: XDP did not attach"; exit 1; }
 
-echo "demo: client: 8 associations x 200 messages, 4 streams, PPIDs 18/60/46, 25% unordered"
+echo "demo: client: 8 associations x 2000 messages at 150/s each, 4 streams, PPIDs 18/60/46, 25% unordered"
 ip netns exec "$CLI" "$BIN" client --connect 198.18.0.2:36412 --associations 8 --streams 4 \
-    --ppid 18,60,46 --unordered 0.25 --size 200,1000 --messages 200 --window 4 &
+    --ppid 18,60,46 --unordered 0.25 --size 200,1000 --messages 2000 --window 4 --rate 150 &
 CLIENT=$!
 if command -v tmux >/dev/null; then
-    # What `sctp-user top` shows while the traffic runs.
+    # What `sctp-user top` shows while the traffic runs (illustration only: never fatal).
+    export TMUX_TMPDIR="${TMPDIR:-/tmp}"
     sleep 4
-    ip netns exec "$SRV" tmux new-session -d -x 110 -y 28 -s sxdtop "$BIN top"
-    sleep 3
-    echo "demo: sctp-user top, mid-run:"
-    ip netns exec "$SRV" tmux capture-pane -p -t sxdtop
-    ip netns exec "$SRV" tmux kill-session -t sxdtop
+    if ip netns exec "$SRV" tmux new-session -d -x 110 -y 28 -s sxdtop "$BIN top"; then
+        sleep 3
+        echo "demo: sctp-user top, mid-run:"
+        ip netns exec "$SRV" tmux capture-pane -p -t sxdtop || true
+        ip netns exec "$SRV" tmux kill-session -t sxdtop || true
+    fi
 fi
 wait "$CLIENT"
 sleep 2
