@@ -188,9 +188,10 @@ pub async fn serve(
         tokio::select! {
             r = fd.readable() => {
                 let mut guard = r?;
-                match guard.try_io(|s| receive_all(s.get_ref(), &cfg, &state, &mut buf)) {
-                    Ok(r) => r?,
-                    Err(_would_block) => continue,
+                // receive_all reads until the socket would block (try_io then clears the
+                // readiness); any other error is one bad read, not the end of the server.
+                if let Ok(Err(e)) = guard.try_io(|s| receive_all(s.get_ref(), &cfg, &state, &mut buf)) {
+                    eprintln!("echo: recvmsg: {e}");
                 }
                 flush(fd.get_ref(), &state);
             }
