@@ -257,7 +257,6 @@ pub struct Fixture {
 /// tests, through the kernel with BPF_PROG_TEST_RUN; both must agree with `expect` and
 /// with each other.
 #[must_use]
-#[allow(clippy::too_many_lines)]
 pub fn table() -> Vec<Fixture> {
     use crate::stats::Counter as C;
     let data1 = SctpPacket::new(V4, 0x1234_5678, vec![Chunk::data(100, 1, 0, 18, 100)]);

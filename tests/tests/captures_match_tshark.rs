@@ -163,20 +163,31 @@ fn inspect_matches_tshark_on_every_capture() {
     }
 }
 
+/// `inspect`'s JSON for one shared capture, or `None` (said plainly) without root or
+/// without the shared folder.
+fn replay_shared(test: &str, file: &str) -> Option<Value> {
+    if !have_root(test) {
+        return None;
+    }
+    let Some(dir) = captures_dir() else {
+        eprintln!("SKIPPED {test}: ../shared/captures is absent");
+        return None;
+    };
+    Some(our_json(&dir.join(file)))
+}
+
 #[test]
 fn fragmented_ip_is_counted_as_first_and_later_fragment() {
     // Frame 32 of this capture is the first fragment of an SCTP packet, frame 33 the rest.
     // tshark reassembles them into one SCTP packet; we parse the first fragment and count
     // the second as a later fragment: the same one SCTP packet, and the chunk cut by the
     // fragment boundary is not reported as malformed.
-    if !have_root("fragmented_ip_is_counted_as_first_and_later_fragment") {
-        return;
-    }
-    let Some(dir) = captures_dir() else {
-        eprintln!("SKIPPED: ../shared/captures is absent");
+    let Some(j) = replay_shared(
+        "fragmented_ip_is_counted_as_first_and_later_fragment",
+        "open5gs__nonipsec_reg.pcapng",
+    ) else {
         return;
     };
-    let j = our_json(&dir.join("open5gs__nonipsec_reg.pcapng"));
     assert_eq!(j["packets"]["first_fragments"], 1);
     assert_eq!(j["packets"]["later_fragments"], 1);
     assert_eq!(j["packets"]["fragment_cut_walks"], 1);
@@ -187,14 +198,12 @@ fn fragmented_ip_is_counted_as_first_and_later_fragment() {
 fn truncated_data_chunk_is_counted_and_flagged() {
     // pcapflowlab's capture ends 1-3 bytes after the common header: the start of a chunk
     // header cut short. tshark dissects no chunk there; we flag the packet with that reason.
-    if !have_root("truncated_data_chunk_is_counted_and_flagged") {
-        return;
-    }
-    let Some(dir) = captures_dir() else {
-        eprintln!("SKIPPED: ../shared/captures is absent");
+    let Some(j) = replay_shared(
+        "truncated_data_chunk_is_counted_and_flagged",
+        "pcapflowlab__13_sctp_truncated_data_chunk_header.pcap",
+    ) else {
         return;
     };
-    let j = our_json(&dir.join("pcapflowlab__13_sctp_truncated_data_chunk_header.pcap"));
     assert_eq!(j["packets"]["malformed"], 1, "{j}");
     assert_eq!(j["errors"]["trailing_bytes"], 1, "{j}");
 }
