@@ -9,6 +9,9 @@ extern crate alloc;
 pub mod chunk;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod mem_filter;
 pub mod packet;
 pub mod parse;
+pub mod rules;
 pub mod stats;

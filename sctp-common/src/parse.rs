@@ -5,8 +5,10 @@
 use crate::{
     chunk::{self, flag, ty},
     packet::Packet,
+    rules::{self, Crossing, Filter, FirstChunk, RuleSet, Seen, Source},
     stats::{
-        Counter, DataEvent, DataSink, FlowKey, FlowStats, GlobalStats, ERROR_CAUSE_BUCKETS, FAMILY_IPV4, FAMILY_IPV6,
+        Counter, DataEvent, DataSink, FlowKey, FlowStats, GlobalStats, Tally, ERROR_CAUSE_BUCKETS, FAMILY_IPV4,
+        FAMILY_IPV6,
     },
 };
 
@@ -57,22 +59,43 @@ type Located = Result<SctpLocation, Counter>;
 /// `clock` gives the time in ns; it is read only for SCTP packets (in the kernel it is a
 /// helper call that costs more than the rest of a short packet's parsing).
 /// `flow_for` returns the counters of the packet's flow, created if new, or `None` when
-/// the flow table cannot hold it.
+/// the flow table cannot hold it. `filter` holds the rules (see `rules`); only SCTP
+/// packets are judged, everything else passes. `seen` is scratch space for the walk (in
+/// the kernel a map value, so the verifier does not tell iterations apart by it).
 #[inline(always)]
-pub fn process<'f, P, C, F, S>(pkt: &P, stats: &mut GlobalStats, clock: C, flow_for: F, sink: &mut S) -> Verdict
+#[allow(clippy::too_many_arguments)]
+pub fn process<'f, 'r, P, C, F, S, R>(
+    pkt: &P,
+    stats: &mut GlobalStats,
+    clock: C,
+    flow_for: F,
+    sink: &mut S,
+    filter: &mut R,
+    seen: &mut Seen,
+) -> Verdict
 where
     P: Packet + ?Sized,
     C: FnOnce() -> u64,
     F: FnOnce(&FlowKey) -> Option<&'f mut FlowStats>,
     S: DataSink,
+    R: Filter<'r>,
 {
     stats.bump(Counter::Frames, 1);
-    match locate_sctp(pkt, stats) {
-        Ok(loc) => walk_sctp(pkt, &loc, stats, clock, flow_for, sink),
-        Err(outcome) => note(stats, outcome),
-    }
-    stats.bump(Counter::VerdictPass, 1);
-    Verdict::Pass
+    let verdict = match locate_sctp(pkt, stats) {
+        Ok(loc) => walk_sctp(pkt, &loc, stats, clock, flow_for, sink, filter, seen),
+        Err(outcome) => {
+            note(stats, outcome);
+            Verdict::Pass
+        }
+    };
+    stats.bump(
+        match verdict {
+            Verdict::Pass => Counter::VerdictPass,
+            Verdict::Drop => Counter::VerdictDrop,
+        },
+        1,
+    );
+    verdict
 }
 
 /// Counts an outcome, and a parse error also as `Malformed`.
@@ -86,7 +109,7 @@ fn note(stats: &mut GlobalStats, c: Counter) {
 
 /// Walks Ethernet, VLAN and IP headers to the SCTP common header.
 #[inline(always)]
-fn locate_sctp<P: Packet + ?Sized>(pkt: &P, stats: &mut GlobalStats) -> Located {
+pub fn locate_sctp<P: Packet + ?Sized, T: Tally>(pkt: &P, stats: &mut T) -> Located {
     let mut ethertype = pkt.be16_at(12).ok_or(Counter::ErrEthernetTruncated)?;
     let mut off = ETH_HLEN;
     let mut tagged = false;
@@ -202,32 +225,74 @@ fn locate_in_ipv6<P: Packet + ?Sized>(pkt: &P, off: usize) -> Located {
     })
 }
 
-/// Parses the common header and walks every chunk, accounting as it goes.
+/// The common header and the first chunk of an SCTP packet at `offset`.
 #[inline(always)]
-fn walk_sctp<'f, P, C, F, S>(pkt: &P, loc: &SctpLocation, stats: &mut GlobalStats, clock: C, flow_for: F, sink: &mut S)
+pub fn sctp_header<P: Packet + ?Sized>(pkt: &P, offset: usize) -> Option<(FlowKey, Option<FirstChunk>)> {
+    let c = pkt.read::<8>(offset)?;
+    let key = FlowKey {
+        src_port: u16::from_be_bytes([c[0], c[1]]),
+        dst_port: u16::from_be_bytes([c[2], c[3]]),
+        vtag: u32::from_be_bytes([c[4], c[5], c[6], c[7]]),
+    };
+    Some((
+        key,
+        pkt.read::<8>(offset + SCTP_COMMON_HEADER).map(FirstChunk::from_bytes),
+    ))
+}
+
+/// Parses the common header, judges the packet by the rules and walks every chunk,
+/// accounting as it goes.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn walk_sctp<'f, 'r, P, C, F, S, R>(
+    pkt: &P,
+    loc: &SctpLocation,
+    stats: &mut GlobalStats,
+    clock: C,
+    flow_for: F,
+    sink: &mut S,
+    filter: &mut R,
+    seen: &mut Seen,
+) -> Verdict
 where
     P: Packet + ?Sized,
     C: FnOnce() -> u64,
     F: FnOnce(&FlowKey) -> Option<&'f mut FlowStats>,
     S: DataSink,
+    R: Filter<'r>,
 {
-    let common = match pkt.read::<8>(loc.offset) {
-        Some(c) if loc.offset + SCTP_COMMON_HEADER <= loc.end => c,
-        _ => return note(stats, Counter::ErrSctpHeaderTruncated),
+    let (rs, gen) = filter.rules();
+    let active = rs.is_active();
+    let (key, first) = match sctp_header(pkt, loc.offset) {
+        Some(h) if loc.offset + SCTP_COMMON_HEADER <= loc.end => h,
+        _ => {
+            note(stats, Counter::ErrSctpHeaderTruncated);
+            if !active {
+                return Verdict::Pass;
+            }
+            *seen = Seen::new();
+            let end = Counter::ErrSctpHeaderTruncated as u32;
+            return judged(stats, gen, rules::judge(rs, &seen.notes, end, 0, 0));
+        }
     };
     stats.bump(Counter::Sctp, 1);
     if loc.first_fragment {
         stats.bump(Counter::FirstFragments, 1);
     }
-    let key = FlowKey {
-        src_port: u16::from_be_bytes([common[0], common[1]]),
-        dst_port: u16::from_be_bytes([common[2], common[3]]),
-        vtag: u32::from_be_bytes([common[4], common[5], common[6], common[7]]),
-    };
-    let Some(flow) = flow_for(&key) else {
-        return stats.bump(Counter::FlowUnavailable, 1);
-    };
     let now_ns = clock();
+    if active {
+        let src = Source {
+            family: loc.family,
+            addr: &loc.src_addr,
+        };
+        if let Err(d) = rules::admit(rs, gen, filter, stats, &src, &key, first, now_ns) {
+            return judged(stats, gen, Some(d));
+        }
+    }
+    let Some(flow) = flow_for(&key) else {
+        stats.bump(Counter::FlowUnavailable, 1);
+        return Verdict::Pass;
+    };
     flow.packets += 1;
     flow.bytes += loc.ip_len;
     if flow.first_seen_ns == 0 {
@@ -237,31 +302,79 @@ where
     flow.family = loc.family;
     flow.src_addr = loc.src_addr;
     flow.dst_addr = loc.dst_addr;
-    let mut data = DataEvent {
+    *seen = Seen::new();
+    seen.data = DataEvent {
         ts_ns: now_ns,
         vtag: key.vtag,
         src_port: key.src_port,
         dst_port: key.dst_port,
         ..bytemuck::Zeroable::zeroed()
     };
-    if let Some(c) = walk_chunks(pkt, loc, stats, flow, &mut data, sink) {
+    seen.stash(Crossing {
+        first,
+        active,
+        walk_end: 0,
+        chunks_before: stats.get(Counter::Chunks),
+    });
+    let walk_end = walk_chunks(pkt, loc, stats, flow, sink, rs, gen, filter, seen);
+    if let Some(c) = walk_end {
         if c.is_error() {
             flow.malformed += 1;
         }
         note(stats, c);
+        let crossing = seen.recall();
+        seen.stash(Crossing {
+            walk_end: c as u32,
+            ..crossing
+        });
+    }
+    let Crossing {
+        first,
+        active,
+        walk_end,
+        chunks_before,
+    } = seen.recall();
+    if !active {
+        return Verdict::Pass;
+    }
+    let chunks = stats.get(Counter::Chunks).wrapping_sub(chunks_before);
+    let verdict = judged(stats, gen, rules::judge(rs, &seen.notes, walk_end, chunks, key.vtag));
+    if verdict == Verdict::Drop {
+        flow.dropped += 1;
+    } else if let Some(first) = first.filter(|_| rs.flags & rules::enable::VALIDATE_VTAG != 0) {
+        if !Counter::is_error_code(walk_end) {
+            rules::track_tags(filter, stats, &key, &first, now_ns);
+        }
+    }
+    verdict
+}
+
+/// Counts a drop, if there is one, and turns it into the verdict.
+#[inline(always)]
+fn judged(stats: &mut GlobalStats, gen: u32, drop: Option<rules::Drop>) -> Verdict {
+    match drop {
+        Some(d) => {
+            rules::count_drop(stats, gen, d);
+            Verdict::Drop
+        }
+        None => Verdict::Pass,
     }
 }
 
 /// Walks the chunks after the common header. Returns the counter for how the walk ended
 /// early, or `None` when it reached the end of the packet cleanly.
 #[inline(always)]
-fn walk_chunks<P: Packet + ?Sized, S: DataSink>(
+#[allow(clippy::too_many_arguments)]
+fn walk_chunks<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     pkt: &P,
     loc: &SctpLocation,
     stats: &mut GlobalStats,
     flow: &mut FlowStats,
-    data: &mut DataEvent,
     sink: &mut S,
+    rs: &RuleSet,
+    gen: u32,
+    filter: &mut R,
+    seen: &mut Seen,
 ) -> Option<Counter> {
     // Every L3 path arrives here with its own offset ranges; forget them so the walk
     // below is verified once, not once per way of reaching it.
@@ -286,10 +399,14 @@ fn walk_chunks<P: Packet + ?Sized, S: DataSink>(
         }
         stats.bump(Counter::Chunks, 1);
         stats.chunk_types[chunk_type as usize] += 1;
+        seen.chunk_type(chunk_type);
         if let Some(n) = flow.chunks.get_mut(chunk::bucket(chunk_type)) {
             *n += 1;
         }
-        if let Err(c) = account_chunk(pkt, off, Chunk { chunk_type, flags, len }, stats, flow, data, sink) {
+        let chunk = Chunk { chunk_type, flags, len };
+        let notes = &mut seen.notes;
+        let mut on_data = |ppid| notes.data_chunk(rs, gen, filter, len, ppid);
+        if let Err(c) = account_chunk(pkt, off, chunk, stats, flow, &mut seen.data, sink, &mut on_data) {
             return Some(c);
         }
         if off + len > end {
@@ -313,9 +430,11 @@ struct Chunk {
 }
 
 /// Reads the fixed fields of the chunk types we keep state for. `data` arrives with the
-/// packet's fields filled in; a DATA chunk completes it and hands it to `sink`.
+/// packet's fields filled in; a DATA chunk completes it and hands it to `sink`, and its
+/// PPID (if it carries one) to `on_data`.
 #[inline(always)]
-fn account_chunk<P: Packet + ?Sized, S: DataSink>(
+#[allow(clippy::too_many_arguments)]
+fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
     pkt: &P,
     off: usize,
     chunk: Chunk,
@@ -323,6 +442,7 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink>(
     flow: &mut FlowStats,
     data: &mut DataEvent,
     sink: &mut S,
+    on_data: &mut D,
 ) -> Result<(), Counter> {
     let Chunk { chunk_type, flags, len } = chunk;
     match chunk_type {
@@ -373,6 +493,7 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink>(
             } else {
                 flow.data_at_or_below_highest += 1;
             }
+            on_data((!idata || flags & flag::BEGIN != 0).then_some(ppid));
         }
         ty::SACK => {
             let f = fixed::<P, 16>(pkt, off, len, 16)?;
@@ -428,6 +549,7 @@ mod tests {
     use super::*;
     use crate::{
         fixtures::{self, Chunk, SctpPacket, V4},
+        mem_filter::MemFilter,
         stats::NoEvents,
     };
 
@@ -443,6 +565,8 @@ mod tests {
                 || 1,
                 |k| Some(flows.entry(*k).or_insert_with(FlowStats::zeroed)),
                 &mut NoEvents,
+                &mut MemFilter::default(),
+                &mut Seen::new(),
             );
         }
         (stats, flows)
@@ -526,6 +650,8 @@ mod tests {
             || 123,
             |_| Some(&mut flow),
             &mut events,
+            &mut MemFilter::default(),
+            &mut Seen::new(),
         );
         assert_eq!(events.len(), 2);
         let (d, i) = (&events[0], &events[1]);

@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::chunk;
+use crate::{chunk, rules::MAX_RULES};
 
 /// Global counters, one slot each in [`GlobalStats::counters`].
 ///
@@ -74,13 +74,53 @@ pub enum Counter {
     ErrChunkWalkLimit,
     /// 1-3 bytes after the last chunk, too few for a chunk header.
     ErrTrailingBytes,
+    /// Verification tags learned (`validate-vtag`), from INIT / INIT-ACK or the learning window.
+    VtagsLearned,
+    /// Associations forgotten after an ABORT or SHUTDOWN-COMPLETE.
+    VtagsForgotten,
+    /// Tags forgotten because the association was idle longer than `vtag-idle`.
+    VtagsExpired,
+    // Drop reasons from here to the end: a dropped packet counts exactly one.
+    /// The source address matched a `deny-src` prefix.
+    DropDenySrc,
+    /// `allow-src` prefixes exist and the source matched none.
+    DropSrcNotAllowed,
+    /// `allow-port` ports exist and the destination port is not one.
+    DropPortNotAllowed,
+    /// `validate-vtag`: out of the blue, and RFC 9260 8.4/8.5 does not let it through.
+    DropVtagUnknown,
+    /// `init-rate`: the source's INIT token bucket was empty.
+    DropInitRateSource,
+    /// `global-init-rate`: the shared INIT token bucket was empty.
+    DropInitRateGlobal,
+    /// `malformed = drop`: an SCTP packet the parser rejects.
+    DropMalformed,
+    /// More chunks than `max-chunks`.
+    DropTooManyChunks,
+    /// A chunk of a `deny-chunk` type.
+    DropDenyChunk,
+    /// `deny-violations`: INIT, INIT-ACK or SHUTDOWN-COMPLETE bundled with another chunk.
+    DropBundling,
+    /// `deny-violations`: INIT in a packet whose verification tag is not 0.
+    DropInitNonzeroTag,
+    /// `deny-violations`: DATA or I-DATA in a packet whose verification tag is 0.
+    DropDataZeroTag,
+    /// A DATA or I-DATA chunk longer than `max-data-chunk`.
+    DropDataTooLarge,
+    /// A DATA or I-DATA chunk with a `deny-ppid` PPID.
+    DropDenyPpid,
 }
 
 impl Counter {
     /// Number of counters.
-    pub const COUNT: usize = Counter::ErrTrailingBytes as usize + 1;
-    /// First parse-error reason; everything from here to the end is one.
+    pub const COUNT: usize = Counter::DropDenyPpid as usize + 1;
+    /// Parse-error reasons: every counter from the first to the last.
     pub const FIRST_ERROR: Counter = Counter::ErrEthernetTruncated;
+    pub const LAST_ERROR: Counter = Counter::ErrTrailingBytes;
+    /// Drop reasons: every counter from this one to the end.
+    pub const FIRST_DROP: Counter = Counter::DropDenySrc;
+    /// Number of drop reasons.
+    pub const DROP_REASONS: usize = Self::COUNT - Self::FIRST_DROP as usize;
 
     /// Every counter in index order.
     pub const ALL: [Counter; Self::COUNT] = [
@@ -119,6 +159,23 @@ impl Counter {
         Counter::ErrChunkFieldsTruncated,
         Counter::ErrChunkWalkLimit,
         Counter::ErrTrailingBytes,
+        Counter::VtagsLearned,
+        Counter::VtagsForgotten,
+        Counter::VtagsExpired,
+        Counter::DropDenySrc,
+        Counter::DropSrcNotAllowed,
+        Counter::DropPortNotAllowed,
+        Counter::DropVtagUnknown,
+        Counter::DropInitRateSource,
+        Counter::DropInitRateGlobal,
+        Counter::DropMalformed,
+        Counter::DropTooManyChunks,
+        Counter::DropDenyChunk,
+        Counter::DropBundling,
+        Counter::DropInitNonzeroTag,
+        Counter::DropDataZeroTag,
+        Counter::DropDataTooLarge,
+        Counter::DropDenyPpid,
     ];
 
     /// snake_case name used in JSON and metric labels.
@@ -160,14 +217,73 @@ impl Counter {
             Counter::ErrChunkFieldsTruncated => "chunk_fields_truncated",
             Counter::ErrChunkWalkLimit => "chunk_walk_limit",
             Counter::ErrTrailingBytes => "trailing_bytes",
+            Counter::VtagsLearned => "vtags_learned",
+            Counter::VtagsForgotten => "vtags_forgotten",
+            Counter::VtagsExpired => "vtags_expired",
+            Counter::DropDenySrc => "drop_deny_src",
+            Counter::DropSrcNotAllowed => "drop_src_not_allowed",
+            Counter::DropPortNotAllowed => "drop_port_not_allowed",
+            Counter::DropVtagUnknown => "drop_vtag_unknown",
+            Counter::DropInitRateSource => "drop_init_rate_source",
+            Counter::DropInitRateGlobal => "drop_init_rate_global",
+            Counter::DropMalformed => "drop_malformed",
+            Counter::DropTooManyChunks => "drop_too_many_chunks",
+            Counter::DropDenyChunk => "drop_deny_chunk",
+            Counter::DropBundling => "drop_bundling",
+            Counter::DropInitNonzeroTag => "drop_init_nonzero_tag",
+            Counter::DropDataZeroTag => "drop_data_zero_tag",
+            Counter::DropDataTooLarge => "drop_data_too_large",
+            Counter::DropDenyPpid => "drop_deny_ppid",
         }
     }
 
     /// Whether this counter is a parse-error reason.
     #[must_use]
     pub fn is_error(self) -> bool {
-        self as u32 >= Self::FIRST_ERROR as u32
+        Self::is_error_code(self as u32)
     }
+
+    /// [`Counter::is_error`] of a counter's number.
+    #[inline(always)]
+    #[must_use]
+    pub fn is_error_code(code: u32) -> bool {
+        (Self::FIRST_ERROR as u32..=Self::LAST_ERROR as u32).contains(&code)
+    }
+
+    /// Whether this counter is a drop reason.
+    #[must_use]
+    pub fn is_drop(self) -> bool {
+        self as u32 >= Self::FIRST_DROP as u32
+    }
+
+    /// A drop reason's name without the `drop_` prefix (the key of `"drops"` in JSON and
+    /// the `reason` label of metrics).
+    #[must_use]
+    pub fn reason(self) -> &'static str {
+        let name = self.name();
+        name.strip_prefix("drop_").unwrap_or(name)
+    }
+}
+
+/// Where counters go: the global counters, or nowhere ([`NoTally`], for the egress
+/// program, which only learns tags).
+pub trait Tally {
+    fn bump(&mut self, c: Counter, n: u64);
+}
+
+impl Tally for GlobalStats {
+    #[inline(always)]
+    fn bump(&mut self, c: Counter, n: u64) {
+        GlobalStats::bump(self, c, n);
+    }
+}
+
+/// Counts nothing.
+pub struct NoTally;
+
+impl Tally for NoTally {
+    #[inline(always)]
+    fn bump(&mut self, _: Counter, _: u64) {}
 }
 
 /// Per-CPU global counters: the single value of the `GLOBAL` per-CPU array.
@@ -177,6 +293,9 @@ pub struct GlobalStats {
     pub counters: [u64; Counter::COUNT],
     /// Chunks by raw type, so unknown types keep their number too.
     pub chunk_types: [u64; 256],
+    /// Packets dropped per rule: rule `id` of rule-set generation `gen` at
+    /// `gen * MAX_RULES + id` (see `rules`).
+    pub rule_hits: [u64; 2 * MAX_RULES],
 }
 
 impl GlobalStats {
@@ -199,6 +318,9 @@ impl GlobalStats {
             *a += b;
         }
         for (a, b) in self.chunk_types.iter_mut().zip(other.chunk_types.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.rule_hits.iter_mut().zip(other.rule_hits.iter()) {
             *a += b;
         }
     }
@@ -279,9 +401,6 @@ pub struct FlowStats {
     /// retransmissions and duplicates as the wire shows them. Judged per CPU: exact when a
     /// flow's packets are handled on one CPU (RSS keeps a flow on one queue; replays run on
     /// one CPU); a flow spread over CPUs can be under-counted, never over-counted. The
-    /// join's duplicate count, from the DATA events of all CPUs, is exact. Judged per CPU: exact when a
-    /// flow's packets are handled on one CPU (RSS keeps a flow on one queue; replays run on
-    /// one CPU); a flow spread over CPUs can be under-counted, never over-counted. The
     /// join's duplicate count, from the DATA events of all CPUs, is exact.
     pub data_at_or_below_highest: u64,
     pub sack_gap_blocks: u64,
@@ -290,6 +409,9 @@ pub struct FlowStats {
     pub t_bit_chunks: u64,
     pub error_causes: [u64; ERROR_CAUSE_BUCKETS],
     pub malformed: u64,
+    /// Packets of this flow dropped by a rule judged after the chunk walk (rules judged
+    /// before it drop without creating a flow: a flood must not evict real flows).
+    pub dropped: u64,
     pub first_seen_ns: u64,
     pub last_seen_ns: u64,
     /// Source and destination address of the last packet (IPv4 in the first 4 bytes).
@@ -316,8 +438,15 @@ pub struct FlowStats {
 
 #[cfg(feature = "user")]
 mod user {
-    // SAFETY: all four are repr(C), padding-free plain data (bytemuck::Pod proves it).
+    use crate::rules::{AddrKey, Bucket, PpidKey, RuleSet, SrcPrefix, TagEntry};
+    // SAFETY: all are repr(C), padding-free plain data (bytemuck::Pod proves it).
     unsafe impl aya::Pod for super::GlobalStats {}
+    unsafe impl aya::Pod for RuleSet {}
+    unsafe impl aya::Pod for SrcPrefix {}
+    unsafe impl aya::Pod for PpidKey {}
+    unsafe impl aya::Pod for TagEntry {}
+    unsafe impl aya::Pod for AddrKey {}
+    unsafe impl aya::Pod for Bucket {}
     unsafe impl aya::Pod for super::FlowKey {}
     unsafe impl aya::Pod for super::FlowStats {}
     unsafe impl aya::Pod for super::DataEvent {}
@@ -376,6 +505,7 @@ impl FlowStats {
         m.sack_dup_tsns = self.sack_dup_tsns + other.sack_dup_tsns;
         m.t_bit_chunks = self.t_bit_chunks + other.t_bit_chunks;
         m.malformed = self.malformed + other.malformed;
+        m.dropped = self.dropped + other.dropped;
         for (i, c) in m.chunks.iter_mut().enumerate() {
             *c = self.chunks[i] + other.chunks[i];
         }

@@ -1,19 +1,24 @@
-//! The XDP program. It only binds the parser core in `sctp-common` to the kernel: packet
-//! reads against data/data_end, the maps, the clock. All parsing logic lives in the core.
+//! The XDP program (and its TC egress companion). It only binds the parser core and the
+//! rules in `sctp-common` to the kernel: packet reads, the maps, the clock. All parsing
+//! and judging logic lives in the core.
 #![no_std]
 #![no_main]
 
 use aya_ebpf::{
-    bindings::{xdp_action, BPF_NOEXIST, BPF_RB_NO_WAKEUP},
+    bindings::{xdp_action, BPF_NOEXIST, BPF_RB_NO_WAKEUP, TC_ACT_OK},
     helpers::bpf_ktime_get_ns,
-    macros::{map, xdp},
-    maps::{Array, LruPerCpuHashMap, PerCpuArray, RingBuf},
-    programs::XdpContext,
+    macros::{classifier, map, xdp},
+    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
+    programs::{TcContext, XdpContext},
 };
 use sctp_common::{
     packet::{Packet, MAX_OFFSET},
-    parse::{process, Verdict},
-    stats::{DataEvent, DataSink, FlowKey, FlowStats, GlobalStats},
+    parse::{locate_sctp, process, sctp_header, Verdict},
+    rules::{
+        enable, track_tags, AddrKey, Bucket, Filter, PpidKey, RuleSet, Seen, SrcPrefix, TagEntry,
+        SRC_PREFIX_HEADER_BITS,
+    },
+    stats::{DataEvent, DataSink, FlowKey, FlowStats, GlobalStats, NoTally},
 };
 
 /// Global counters (one slot, per CPU).
@@ -33,9 +38,114 @@ static ZERO_FLOW: PerCpuArray<FlowStats> = PerCpuArray::with_max_entries(1, 0);
 #[map(name = "DATA_EVENTS")]
 static DATA_EVENTS: RingBuf = RingBuf::with_byte_size(1 << 20, 0);
 
-/// Settings from user space. Index 0: record DATA events.
+/// Settings from user space. Index 0: record DATA events. Index 1: the active rule-set
+/// generation (0 or 1), flipped by user space after it filled the other one.
 #[map(name = "CONFIG")]
-static CONFIG: Array<u32> = Array::with_max_entries(1, 0);
+static CONFIG: Array<u32> = Array::with_max_entries(2, 0);
+const CONFIG_EVENTS: u32 = 0;
+const CONFIG_GENERATION: u32 = 1;
+
+/// The two rule-set generations.
+#[map(name = "RULES")]
+static RULES: Array<RuleSet> = Array::with_max_entries(2, 0);
+
+/// `deny-src` / `allow-src` prefixes of both generations: value = allow bit | rule id.
+#[map(name = "SRC_RULES")]
+static SRC_RULES: LpmTrie<SrcPrefix, u32> = LpmTrie::with_max_entries(16384, 0);
+
+/// `deny-ppid` PPIDs of both generations: value = rule id.
+#[map(name = "PPID_RULES")]
+static PPID_RULES: HashMap<PpidKey, u32> = HashMap::with_max_entries(1024, 0);
+
+/// Verification tags of live associations (`validate-vtag`). Shared by every CPU and by
+/// the egress program; LRU so a flood of handshakes cannot fill it for good.
+#[map(name = "VTAGS")]
+static VTAGS: LruHashMap<FlowKey, TagEntry> = LruHashMap::with_max_entries(65536, 0);
+
+/// INIT token bucket per source address (`init-rate`).
+#[map(name = "INIT_BUCKETS")]
+static INIT_BUCKETS: LruHashMap<AddrKey, Bucket> = LruHashMap::with_max_entries(65536, 0);
+
+/// The INIT token bucket of all sources together (`global-init-rate`).
+#[map(name = "GLOBAL_BUCKET")]
+static GLOBAL_BUCKET: Array<Bucket> = Array::with_max_entries(1, 0);
+
+/// Scratch space for the chunk walk's notes (see `sctp_common::parse::process`).
+#[map(name = "SEEN")]
+static SEEN: PerCpuArray<Seen> = PerCpuArray::with_max_entries(1, 0);
+
+/// The rules' maps, as `sctp_common::rules` asks for them.
+struct KernelFilter {
+    rules: &'static RuleSet,
+    gen: u32,
+}
+
+impl KernelFilter {
+    /// The active generation's rules, read once per packet: everything after judges by
+    /// this generation only.
+    #[inline(always)]
+    fn load() -> Option<Self> {
+        let gen = *CONFIG.get(CONFIG_GENERATION)? & 1;
+        Some(Self {
+            rules: RULES.get(gen)?,
+            gen,
+        })
+    }
+}
+
+impl Filter<'static> for KernelFilter {
+    #[inline(always)]
+    fn rules(&mut self) -> (&'static RuleSet, u32) {
+        (self.rules, self.gen)
+    }
+
+    #[inline(always)]
+    fn src_rule(&mut self, gen: u32, family: u32, addr: &[u8; 16]) -> Option<u32> {
+        let data = SrcPrefix {
+            gen: gen as u8,
+            family: family as u8,
+            addr: *addr,
+        };
+        SRC_RULES.get(Key::new(SRC_PREFIX_HEADER_BITS + 128, data)).copied()
+    }
+
+    #[inline(always)]
+    fn ppid_rule(&mut self, gen: u32, ppid: u32) -> Option<u8> {
+        // SAFETY: a plain u32 value, read once.
+        unsafe { PPID_RULES.get(&PpidKey { gen, ppid }) }.map(|id| *id as u8)
+    }
+
+    #[inline(always)]
+    fn tag(&mut self, key: &FlowKey) -> Option<&mut TagEntry> {
+        // SAFETY: a live map value; concurrent writers only store whole timestamps.
+        VTAGS.get_ptr_mut(key).map(|p| unsafe { &mut *p })
+    }
+
+    #[inline(always)]
+    fn learn(&mut self, key: &FlowKey, entry: &TagEntry) {
+        let _ = VTAGS.insert(key, entry, 0);
+    }
+
+    #[inline(always)]
+    fn forget(&mut self, key: &FlowKey) {
+        let _ = VTAGS.remove(key);
+    }
+
+    #[inline(always)]
+    fn source_bucket(&mut self, src: &AddrKey) -> Option<&mut Bucket> {
+        if INIT_BUCKETS.get_ptr_mut(src).is_none() {
+            let _ = INIT_BUCKETS.insert(src, &Bucket::default(), u64::from(BPF_NOEXIST));
+        }
+        // SAFETY: a live map value.
+        INIT_BUCKETS.get_ptr_mut(src).map(|p| unsafe { &mut *p })
+    }
+
+    #[inline(always)]
+    fn global_bucket(&mut self) -> Option<&mut Bucket> {
+        // SAFETY: a live map value.
+        GLOBAL_BUCKET.get_ptr_mut(0).map(|p| unsafe { &mut *p })
+    }
+}
 
 /// Pushes DATA events to the ring buffer; a full buffer drops the event (user space counts
 /// what it receives, so a gap shows as unmatched messages, never as wrong numbers). No
@@ -109,12 +219,15 @@ fn try_sctp_xdp(ctx: &XdpContext) -> Option<u32> {
         cursor: CURSOR.get_ptr_mut(0)?,
     };
     let mut sink = RingSink {
-        enabled: CONFIG.get(0).is_some_and(|v| *v != 0),
+        enabled: CONFIG.get(CONFIG_EVENTS).is_some_and(|v| *v != 0),
     };
     // Both ways to a flow yield a FLOWS value, so the verifier walks the chunks once.
     // SAFETY: a helper without preconditions.
     let clock = || unsafe { bpf_ktime_get_ns() };
-    let verdict = process(&pkt, stats, clock, flow_for, &mut sink);
+    let mut filter = KernelFilter::load()?;
+    // SAFETY: as for `stats`.
+    let seen = unsafe { &mut *SEEN.get_ptr_mut(0)? };
+    let verdict = process(&pkt, stats, clock, flow_for, &mut sink, &mut filter, seen);
     Some(match verdict {
         Verdict::Pass => xdp_action::XDP_PASS,
         Verdict::Drop => xdp_action::XDP_DROP,
@@ -132,6 +245,46 @@ fn flow_for(key: &FlowKey) -> Option<&'static mut FlowStats> {
     FLOWS.insert(key, unsafe { &*zero }, u64::from(BPF_NOEXIST)).ok()?;
     // SAFETY: as above.
     FLOWS.get_ptr_mut(key).map(|p| unsafe { &mut *p })
+}
+
+/// Egress companion of the XDP program: XDP sees only arriving packets, but a server's
+/// INIT-ACK (the tag its peer will use) and its own ABORT / SHUTDOWN-COMPLETE leave by
+/// this way. Learns and forgets tags when `validate-vtag` is on; never drops.
+#[classifier]
+pub fn sctp_tc_egress(ctx: TcContext) -> i32 {
+    let _ = learn_egress(&ctx);
+    TC_ACT_OK as i32
+}
+
+#[inline(always)]
+fn learn_egress(ctx: &TcContext) -> Option<()> {
+    let mut filter = KernelFilter::load()?;
+    if !filter.rules.is_active() || filter.rules.flags & enable::VALIDATE_VTAG == 0 {
+        return None;
+    }
+    let pkt = SkbPacket { ctx };
+    let loc = locate_sctp(&pkt, &mut NoTally).ok()?;
+    let (key, first) = sctp_header(&pkt, loc.offset)?;
+    // SAFETY: map value pointer valid for the run; per-CPU, so unshared.
+    let stats = unsafe { &mut *GLOBAL.get_ptr_mut(0)? };
+    // SAFETY: a helper without preconditions.
+    track_tags(&mut filter, stats, &key, &first?, unsafe { bpf_ktime_get_ns() });
+    Some(())
+}
+
+/// A socket buffer, read with bpf_skb_load_bytes (works on non-linear buffers too).
+struct SkbPacket<'a> {
+    ctx: &'a TcContext,
+}
+
+impl Packet for SkbPacket<'_> {
+    #[inline(always)]
+    fn read<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
+        if off > MAX_OFFSET {
+            return None;
+        }
+        self.ctx.load::<[u8; N]>(off).ok()
+    }
 }
 
 #[cfg(not(test))]

@@ -18,6 +18,7 @@ use crate::{
     metrics::{self, ExportConfig, Exporter},
     program::{drain_events, LoadOptions, XdpSctp},
     report,
+    rules::Compiled,
 };
 
 /// How often XDP's DATA events are drained into the join (the 1 MiB ring holds ~26,000).
@@ -36,6 +37,8 @@ pub struct RunOptions {
     pub report: Option<PathBuf>,
     /// The Prometheus / JSON exporter.
     pub metrics: Option<ExportConfig>,
+    /// The rules to start with (`sctp-user rules apply` changes them later).
+    pub rules: Compiled,
 }
 
 pub fn run(opts: RunOptions) -> Result<()> {
@@ -61,6 +64,8 @@ pub fn run(opts: RunOptions) -> Result<()> {
         std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
     }
     let mut prog = XdpSctp::load(opts.load.clone())?;
+    // Before attaching: no packet is judged without the rules asked for.
+    prog.apply_rules(&opts.rules)?;
     prog.attach(&opts.iface, opts.mode)?;
     let ring = if sock.is_some() {
         prog.set_data_events(true)?;

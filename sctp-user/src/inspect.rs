@@ -8,6 +8,7 @@ use anyhow::Result;
 use crate::{
     capture,
     program::{require_root, LoadOptions, Snapshot, XdpSctp},
+    rules::Compiled,
 };
 
 /// BPF_PROG_TEST_RUN refuses XDP input shorter than an Ethernet header.
@@ -22,10 +23,11 @@ pub struct Replay {
 }
 
 /// Replays the capture and returns what the program counted.
-pub fn replay(path: &Path, opts: LoadOptions) -> Result<Replay> {
+pub fn replay(path: &Path, opts: LoadOptions, rules: &Compiled) -> Result<Replay> {
     require_root()?;
     let frames = capture::read(path)?;
     let mut prog = XdpSctp::load(opts)?;
+    prog.apply_rules(rules)?;
     let mut too_short = frames.unconvertible;
     for frame in &frames.frames {
         if frame.len() < MIN_XDP_FRAME {

@@ -12,5 +12,6 @@ pub mod join;
 pub mod metrics;
 pub mod program;
 pub mod report;
+pub mod rules;
 pub mod sctp_socket;
 pub mod top;

@@ -6,7 +6,10 @@ use anyhow::Result;
 use aya::programs::XdpMode;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use sctp_user::{bench, client, controller, echo::EchoConfig, inspect, metrics, program::LoadOptions, report, top};
+use sctp_user::{
+    bench, client, controller, echo::EchoConfig, inspect, metrics, program::LoadOptions, report, rules,
+    rules::RuleArgs, top,
+};
 
 #[derive(Parser)]
 #[command(name = "sctp-user", version, about = "XDP-accelerated SCTP inspector and fast path")]
@@ -27,6 +30,14 @@ enum Command {
         format: Format,
         #[command(flatten)]
         load: LoadArgs,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+    /// Show or change the rules of a running instance (its pinned maps), without
+    /// detaching it.
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
     },
     /// Measure the program's cost per packet class against an empty XDP program
     /// (BPF_PROG_TEST_RUN; needs root).
@@ -132,7 +143,54 @@ enum Command {
         no_pin: bool,
         #[command(flatten)]
         load: LoadArgs,
+        #[command(flatten)]
+        rules: RuleArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum RulesAction {
+    /// The active rules and the packets each dropped since it was applied.
+    Show {
+        #[command(flatten)]
+        target: Target,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Replace the rules with those of a TOML file (and any rule flags), atomically: a
+    /// packet is judged by the old set or the new one, never a mix. An empty file
+    /// removes every rule.
+    Apply {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        rules: Box<RuleArgs>,
+    },
+}
+
+/// Which running instance.
+#[derive(clap::Args)]
+struct Target {
+    /// The interface the instance runs on (its maps are pinned under
+    /// /sys/fs/bpf/sctp-xdp/IFACE).
+    #[arg(long, required_unless_present = "pin_dir")]
+    iface: Option<String>,
+    /// The instance's --pin-dir.
+    #[arg(long)]
+    pin_dir: Option<PathBuf>,
+}
+
+impl Target {
+    fn dir(&self) -> PathBuf {
+        self.pin_dir
+            .clone()
+            .unwrap_or_else(|| default_pin_dir(self.iface.as_deref().unwrap_or_default()))
+    }
+}
+
+fn default_pin_dir(iface: &str) -> PathBuf {
+    PathBuf::from("/sys/fs/bpf/sctp-xdp").join(iface)
 }
 
 #[derive(clap::Args)]
@@ -179,8 +237,14 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Inspect { pcap, format, load } => {
-            let replay = inspect::replay(&pcap, load.options())?;
+        Command::Inspect {
+            pcap,
+            format,
+            load,
+            rules,
+        } => {
+            let rules = rules::compile(&rules.config()?)?;
+            let replay = inspect::replay(&pcap, load.options(), &rules)?;
             match format {
                 Format::Json => println!("{}", report::to_json(&replay.snapshot, replay.too_short)),
                 Format::Table => {
@@ -217,6 +281,26 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Top { metrics } => top::run(metrics),
+        Command::Rules { action } => match action {
+            RulesAction::Show { target, format } => {
+                let maps = rules::Pinned::open(&target.dir())?;
+                let (active, _) = rules::hits(&maps)?;
+                match format {
+                    Format::Json => println!("{}", serde_json::to_string_pretty(&active)?),
+                    Format::Table => print!("{}", rules::show_table(&active)),
+                }
+                Ok(())
+            }
+            RulesAction::Apply { target, rules } => {
+                let compiled = rules::compile(&rules.config()?)?;
+                let mut maps = rules::Pinned::open(&target.dir())?;
+                rules::apply(&mut maps, &compiled)?;
+                let (active, _) = rules::hits(&maps)?;
+                eprintln!("sctp-user: {} rule(s) active", active.len());
+                print!("{}", rules::show_table(&active));
+                Ok(())
+            }
+        },
         Command::Client {
             connect,
             associations,
@@ -283,15 +367,16 @@ fn run(cli: Cli) -> Result<()> {
             pin_dir,
             no_pin,
             load,
+            rules,
         } => controller::run(controller::RunOptions {
+            rules: rules::compile(&rules.config()?)?,
             metrics: (!no_metrics).then(|| metrics::ExportConfig {
                 listen: metrics,
                 top_flows: top_flows as usize,
                 state_file: (!no_pin).then(|| PathBuf::from("/run/sctp-xdp").join(format!("{iface}.json"))),
             }),
             load: LoadOptions {
-                pin_dir: (!no_pin)
-                    .then(|| pin_dir.unwrap_or_else(|| PathBuf::from("/sys/fs/bpf/sctp-xdp").join(&iface))),
+                pin_dir: (!no_pin).then(|| pin_dir.unwrap_or_else(|| default_pin_dir(&iface))),
                 ..load.options()
             },
             iface,

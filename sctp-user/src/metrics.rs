@@ -29,6 +29,7 @@ use crate::{
     join::{self, Histogram, LatencyFeed, Tally, Wire},
     program::Snapshot,
     report,
+    rules::RuleHits,
 };
 
 /// Echo counters that survive restarts (gauges are not kept).
@@ -112,7 +113,34 @@ pub struct Exporter {
     base: Saved,
     flows: FlowAccount,
     latency: LatencyFeed,
+    drops: RuleDrops,
     pub published: Arc<Mutex<Published>>,
+}
+
+/// Drops per (reason, rule) that only grow: each rule's counter is read since its rule
+/// set was applied, and a `rules apply` starts new counters (the old generation's are
+/// overwritten by the apply after), so deltas are summed per counter slot.
+#[derive(Default)]
+struct RuleDrops {
+    /// Last value read per (generation, rule id, base at apply).
+    last: BTreeMap<(u32, u8, u64), u64>,
+    totals: BTreeMap<(&'static str, String), u64>,
+}
+
+impl RuleDrops {
+    fn update(&mut self, rules: &[RuleHits]) {
+        for r in rules {
+            let last = self.last.insert(r.slot, r.drops).unwrap_or(0);
+            *self.totals.entry((r.reason, r.rule.clone())).or_default() += r.drops.saturating_sub(last);
+        }
+    }
+
+    fn series(&self) -> Vec<(Labels, u64)> {
+        self.totals
+            .iter()
+            .map(|((reason, rule), n)| (vec![("reason", (*reason).to_string()), ("rule", rule.clone())], *n))
+            .collect()
+    }
 }
 
 impl Exporter {
@@ -133,6 +161,7 @@ impl Exporter {
             base,
             flows,
             latency: LatencyFeed::default(),
+            drops: RuleDrops::default(),
             published: Arc::default(),
         })
     }
@@ -144,6 +173,8 @@ impl Exporter {
             let dst = SocketAddr::new(report::addr(f.family, &f.dst_addr), k.dst_port);
             format!("{src}->{dst}")
         });
+        self.drops.update(&snap.rules.0);
+        self.drops.update(&snap.rules.1);
         let mut saved = Saved {
             flows: self.flows.clone(),
             ..self.base.clone()
@@ -165,6 +196,7 @@ impl Exporter {
             std::fs::rename(&tmp, path)?;
         }
         let frame = Frame {
+            drops: self.drops.series(),
             snap: snap.clone(),
             flows: self.flows.series(),
             saved: saved.clone(),
@@ -208,6 +240,8 @@ impl Exporter {
 /// One build's values, encoded by prometheus-client.
 #[derive(Debug)]
 struct Frame {
+    /// sctp_xdp_drops_total series.
+    drops: Vec<(Labels, u64)>,
     snap: Snapshot,
     flows: Vec<FlowSeries>,
     saved: Saved,
@@ -284,7 +318,7 @@ impl Collector for Frame {
             &mut e,
             "sctp_xdp_drops",
             "Packets dropped at XDP, by reason and rule.",
-            &[],
+            &self.drops,
         )?;
         let chunks: Vec<_> = (0..=255u8)
             .filter(|t| g.chunk_types[*t as usize] > 0 || chunk::name(*t).is_some())

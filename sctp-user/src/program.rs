@@ -8,20 +8,30 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use aya::{
     maps::{Array, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
-    programs::{xdp::XdpLinkId, ProgramError, TestRun as _, TestRunOptions, Xdp, XdpMode},
+    programs::{
+        tc::{self, TcAttachType},
+        xdp::XdpLinkId,
+        ProgramError, SchedClassifier, TestRun as _, TestRunOptions, Xdp, XdpMode,
+    },
     Ebpf, EbpfLoader, VerifierLogLevel,
 };
 use sctp_common::stats::{DataEvent, FlowKey, FlowStats, GlobalStats};
 
+use crate::rules::RuleHits;
+
 /// The XDP object built by build.rs from sctp-ebpf.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sctp-xdp"));
 const PROGRAM: &str = "sctp_xdp";
+/// The egress companion that learns verification tags (`validate-vtag`).
+const EGRESS_PROGRAM: &str = "sctp_tc_egress";
 
 /// What the kernel-side counters say at one moment, summed over CPUs.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     pub global: GlobalStats,
     pub flows: BTreeMap<FlowKey, FlowStats>,
+    /// The active rules with their drops, then the previous generation's.
+    pub rules: (Vec<RuleHits>, Vec<RuleHits>),
 }
 
 /// The loaded XDP program and its maps.
@@ -50,8 +60,19 @@ impl Default for LoadOptions {
     }
 }
 
-/// Maps whose counters outlive the controller when pinned.
-const PINNED_MAPS: [&str; 2] = ["GLOBAL", "FLOWS"];
+/// Maps that outlive the controller when pinned: the counters, and the rules with their
+/// state (so `sctp-user rules` can change a running instance).
+pub const PINNED_MAPS: [&str; 9] = [
+    "GLOBAL",
+    "FLOWS",
+    "CONFIG",
+    "RULES",
+    "SRC_RULES",
+    "PPID_RULES",
+    "VTAGS",
+    "INIT_BUCKETS",
+    "GLOBAL_BUCKET",
+];
 
 impl XdpSctp {
     /// Loads the program into the kernel (verifier included). Needs root.
@@ -70,6 +91,7 @@ impl XdpSctp {
                 Ok(()) => anyhow::anyhow!("the XDP program failed to load, then loaded on a second try: run again"),
             });
         }
+        egress_program(&mut ebpf)?.load().map_err(explain_verifier)?;
         Ok(Self {
             ebpf,
             links: Vec::new(),
@@ -89,7 +111,18 @@ impl XdpSctp {
             other => anyhow::Error::new(other).context(format!("attaching XDP to {iface} failed")),
         })?;
         self.links.push(link);
+        // Egress: a clsact qdisc first (it may be there already; TCX on kernels >= 6.6 does
+        // not need it). The link lives as long as the program.
+        let _ = tc::qdisc_add_clsact(iface);
+        egress_program(&mut self.ebpf)?
+            .attach(iface, TcAttachType::Egress)
+            .with_context(|| format!("attaching the egress tag learner to {iface} failed"))?;
         Ok(())
+    }
+
+    /// Applies rules (see `rules::apply`).
+    pub fn apply_rules(&mut self, rules: &crate::rules::Compiled) -> Result<()> {
+        crate::rules::apply(&mut self.ebpf, rules)
     }
 
     /// Runs the program once on `frame` with BPF_PROG_TEST_RUN and returns its XDP action.
@@ -170,6 +203,7 @@ impl XdpSctp {
         Ok(Snapshot {
             global: self.global()?,
             flows: self.flows()?,
+            rules: crate::rules::hits(&self.ebpf)?,
         })
     }
 }
@@ -231,6 +265,13 @@ fn prepare_pin_dir(dir: &Path) -> Result<()> {
         );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+}
+
+fn egress_program(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier> {
+    let prog = ebpf
+        .program_mut(EGRESS_PROGRAM)
+        .context("program sctp_tc_egress missing from the object")?;
+    Ok(prog.try_into()?)
 }
 
 fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp> {

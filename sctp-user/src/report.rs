@@ -18,7 +18,10 @@ pub fn to_json(s: &Snapshot, too_short: u64) -> Value {
     let mut packets = Map::new();
     packets.insert("total".into(), (g.get(Counter::Frames) + too_short).into());
     packets.insert("too_short".into(), too_short.into());
-    for c in Counter::ALL.iter().filter(|c| !c.is_error() && **c != Counter::Frames) {
+    for c in Counter::ALL
+        .iter()
+        .filter(|c| !c.is_error() && !c.is_drop() && **c != Counter::Frames)
+    {
         packets.insert(c.name().into(), g.get(*c).into());
     }
     let chunks: Map<String, Value> = g
@@ -34,12 +37,19 @@ pub fn to_json(s: &Snapshot, too_short: u64) -> Value {
         .map(|c| (c.name().to_string(), g.get(*c).into()))
         .collect();
     let flows: Vec<Value> = s.flows.iter().map(|(k, f)| flow_json(k, f)).collect();
+    let drops: Map<String, Value> = Counter::ALL
+        .iter()
+        .filter(|c| c.is_drop())
+        .map(|c| (c.reason().to_string(), g.get(*c).into()))
+        .collect();
     json!({
         "packets": packets,
         "chunks": chunks,
         "data": { "chunks": g.get(Counter::DataChunks), "payload_bytes": g.get(Counter::DataPayloadBytes) },
         "errors": errors,
         "verdicts": { "pass": g.get(Counter::VerdictPass), "drop": g.get(Counter::VerdictDrop) },
+        "drops": drops,
+        "rules": s.rules.0,
         "flows": flows,
     })
 }
@@ -132,6 +142,17 @@ pub fn to_table(s: &Snapshot) -> String {
     }
     for c in Counter::ALL.iter().filter(|c| c.is_error() && g.get(**c) > 0) {
         let _ = writeln!(out, "malformed: {} {}", c.name(), g.get(*c));
+    }
+    if !s.rules.0.is_empty() || g.get(Counter::VerdictDrop) > 0 {
+        let _ = writeln!(
+            out,
+            "verdicts: pass {}  drop {}",
+            g.get(Counter::VerdictPass),
+            g.get(Counter::VerdictDrop)
+        );
+        for r in &s.rules.0 {
+            let _ = writeln!(out, "  {:<56} {:<18} {:>10}", r.rule, r.reason, r.drops);
+        }
     }
     let _ = writeln!(
         out,

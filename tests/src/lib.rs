@@ -7,7 +7,9 @@ use std::{collections::BTreeMap, path::PathBuf};
 
 use bytemuck::Zeroable as _;
 use sctp_common::{
+    mem_filter::MemFilter,
     parse,
+    rules::Seen,
     stats::{DataEvent, FlowKey, FlowStats, GlobalStats},
 };
 
@@ -40,20 +42,30 @@ pub struct HostRun {
     pub global: GlobalStats,
     pub flows: BTreeMap<FlowKey, FlowStats>,
     pub events: Vec<DataEvent>,
+    /// The rules and their state (none by default).
+    pub filter: MemFilter<'static>,
+    seen: Seen,
 }
 
 impl Default for HostRun {
     fn default() -> Self {
-        Self {
-            global: GlobalStats::zeroed(),
-            flows: BTreeMap::new(),
-            events: Vec::new(),
-        }
+        Self::with_filter(MemFilter::default())
     }
 }
 
 impl HostRun {
-    pub fn process(&mut self, frame: &[u8]) {
+    #[must_use]
+    pub fn with_filter(filter: MemFilter<'static>) -> Self {
+        Self {
+            global: GlobalStats::zeroed(),
+            flows: BTreeMap::new(),
+            events: Vec::new(),
+            filter,
+            seen: Seen::new(),
+        }
+    }
+
+    pub fn process(&mut self, frame: &[u8]) -> parse::Verdict {
         let flows = &mut self.flows;
         parse::process(
             frame,
@@ -61,7 +73,9 @@ impl HostRun {
             || 1,
             |k| Some(flows.entry(*k).or_insert_with(FlowStats::zeroed)),
             &mut self.events,
-        );
+            &mut self.filter,
+            &mut self.seen,
+        )
     }
 }
 

@@ -12,7 +12,7 @@ use std::{
 };
 
 use integration_tests::{captures_dir, have_root};
-use sctp_user::{inspect, program::LoadOptions, report};
+use sctp_user::{inspect, program::LoadOptions, report, rules::Compiled};
 use serde_json::Value;
 
 /// What tshark says about a capture.
@@ -77,7 +77,7 @@ fn tshark_view(file: &Path) -> View {
 
 /// What `sctp-user inspect --format json` prints for the file (the same library calls).
 fn our_json(file: &Path) -> Value {
-    let replay = inspect::replay(file, LoadOptions::default()).unwrap();
+    let replay = inspect::replay(file, LoadOptions::default(), &Compiled::none()).unwrap();
     report::to_json(&replay.snapshot, replay.too_short)
 }
 
