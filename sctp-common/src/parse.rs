@@ -234,10 +234,12 @@ pub fn sctp_header<P: Packet + ?Sized>(pkt: &P, offset: usize) -> Option<(FlowKe
         dst_port: u16::from_be_bytes([c[2], c[3]]),
         vtag: u32::from_be_bytes([c[4], c[5], c[6], c[7]]),
     };
-    Some((
-        key,
-        pkt.read::<8>(offset + SCTP_COMMON_HEADER).map(FirstChunk::from_bytes),
-    ))
+    let first = pkt.read::<4>(offset + SCTP_COMMON_HEADER).map(|h| {
+        // The word after the header (INIT's Initiate Tag); chunks may be only 4 bytes.
+        let word = pkt.read::<4>(offset + SCTP_COMMON_HEADER + 4).unwrap_or([0; 4]);
+        FirstChunk::from_bytes([h[0], h[1], h[2], h[3], word[0], word[1], word[2], word[3]])
+    });
+    Some((key, first))
 }
 
 /// Parses the common header, judges the packet by the rules and walks every chunk,
@@ -343,7 +345,7 @@ where
         flow.dropped += 1;
     } else if let Some(first) = first.filter(|_| rs.flags & rules::enable::VALIDATE_VTAG != 0) {
         if !Counter::is_error_code(walk_end) {
-            rules::track_tags(filter, stats, &key, &first, now_ns);
+            rules::track_tags(rs, filter, stats, &key, &first, now_ns);
         }
     }
     verdict

@@ -185,8 +185,15 @@ pub struct TagEntry {
     pub last_seen_ns: u64,
     /// The other direction's tag (0 until known): forgotten together.
     pub partner: u32,
-    pub _pad: u32,
+    /// Non-zero once the association is closing: the entry lives out its grace and is
+    /// not refreshed.
+    pub closing: u32,
 }
+
+/// How long the direction opposite an ABORT or SHUTDOWN-COMPLETE stays known: long
+/// enough for the other end's own SHUTDOWN-COMPLETE when both close at once (RFC 9260
+/// 9.2) and for packets already in flight.
+pub const CLOSING_GRACE_NS: u64 = 3_000_000_000;
 
 /// Key of the per-source INIT token buckets.
 #[repr(C)]
@@ -196,7 +203,7 @@ pub struct AddrKey {
     pub addr: [u8; 16],
 }
 
-/// A token bucket. All zero is a full bucket (its last refill is long ago).
+/// A token bucket. All zero is a full bucket (it was never refilled).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct Bucket {
@@ -215,7 +222,12 @@ impl Bucket {
     pub fn take(&mut self, rate: u32, burst: u32, now_ns: u64) -> bool {
         let cap = u64::from(burst.max(1)) * NANO;
         let rate = u64::from(rate.max(1));
-        let elapsed = now_ns.saturating_sub(self.last_ns);
+        // A new bucket (never refilled) is full.
+        let elapsed = if self.last_ns == 0 {
+            u64::MAX
+        } else {
+            now_ns.saturating_sub(self.last_ns)
+        };
         // Compared before multiplying: no 128-bit arithmetic in the bpf target.
         let tokens = if elapsed >= cap / rate {
             cap
@@ -354,7 +366,7 @@ fn tag_admitted<'r, F: Filter<'r>>(
         let idle = now_ns.saturating_sub(e.last_seen_ns);
         if idle <= rs.vtag_idle_ns {
             // Written at most once a second: the entry is shared by every CPU.
-            if idle > NANO {
+            if idle > NANO && e.closing == 0 {
                 e.last_seen_ns = now_ns;
             }
             return true;
@@ -367,7 +379,8 @@ fn tag_admitted<'r, F: Filter<'r>>(
             key,
             &TagEntry {
                 last_seen_ns: now_ns,
-                ..TagEntry::zeroed()
+                partner: 0,
+                closing: 0,
             },
         );
         stats.bump(Counter::VtagsLearned, 1);
@@ -378,9 +391,11 @@ fn tag_admitted<'r, F: Filter<'r>>(
 
 /// Learns and forgets associations from a packet that was let through (either direction:
 /// the XDP program on the way in, the TC program on the way out). INIT and INIT-ACK carry
-/// the tag the *other* direction will use; ABORT and SHUTDOWN-COMPLETE end both.
+/// the tag the *other* direction will use; ABORT and SHUTDOWN-COMPLETE end both: the
+/// direction the tag names at once, the other after [`CLOSING_GRACE_NS`].
 #[inline(always)]
 pub fn track_tags<'r, F: Filter<'r>>(
+    rs: &RuleSet,
     filter: &mut F,
     stats: &mut GlobalStats,
     key: &FlowKey,
@@ -392,7 +407,7 @@ pub fn track_tags<'r, F: Filter<'r>>(
             let entry = TagEntry {
                 last_seen_ns: now_ns,
                 partner: key.vtag,
-                _pad: 0,
+                closing: 0,
             };
             filter.learn(&reversed(key, first.word), &entry);
             if first.chunk_type == ty::INIT_ACK {
@@ -415,7 +430,10 @@ pub fn track_tags<'r, F: Filter<'r>>(
             };
             filter.forget(&own);
             if partner != 0 {
-                filter.forget(&reversed(&own, partner));
+                if let Some(e) = filter.tag(&reversed(&own, partner)) {
+                    e.last_seen_ns = now_ns.saturating_sub(rs.vtag_idle_ns).saturating_add(CLOSING_GRACE_NS);
+                    e.closing = 1;
+                }
             }
             stats.bump(Counter::VtagsForgotten, 1);
         }

@@ -187,3 +187,31 @@ pub fn parse_samples(text: &str) -> BTreeMap<String, f64> {
         })
         .collect()
 }
+
+/// The host twin of compiled rules installed as generation `gen` (what
+/// `rules::apply` writes into the kernel's maps), for kernel-versus-host runs.
+#[must_use]
+pub fn host_filter(c: &sctp_user::rules::Compiled, gen: u32) -> MemFilter<'static> {
+    use sctp_common::rules::{PpidKey, SrcPrefix, SRC_PREFIX_HEADER_BITS};
+    let set: &'static sctp_common::rules::RuleSet = Box::leak(c.set.clone());
+    let mut f = MemFilter::new(set, gen);
+    for (family, addr, len, value) in &c.prefixes {
+        let key = SrcPrefix {
+            gen: gen as u8,
+            family: *family as u8,
+            addr: *addr,
+        };
+        f.prefixes.push((key, SRC_PREFIX_HEADER_BITS + len, *value));
+    }
+    for (ppid, id) in &c.ppids {
+        f.ppids.insert(PpidKey { gen, ppid: *ppid }, *id);
+    }
+    f
+}
+
+/// Rules from TOML text, compiled.
+#[must_use]
+pub fn compile_rules(toml_text: &str) -> sctp_user::rules::Compiled {
+    let config = toml::from_str(toml_text).unwrap_or_else(|e| panic!("rules {toml_text:?}: {e}"));
+    sctp_user::rules::compile(&config).unwrap_or_else(|e| panic!("rules {toml_text:?}: {e:#}"))
+}

@@ -3,7 +3,7 @@
 //! counter and every flow to be identical.
 
 use bytemuck::Zeroable as _;
-use integration_tests::{flow_diff, have_root, pin_to_current_cpu, HostRun, Rng};
+use integration_tests::{compile_rules, flow_diff, have_root, host_filter, pin_to_current_cpu, HostRun, Rng};
 use sctp_common::{
     fixtures::{self, Chunk, SctpPacket, V4, V6},
     stats::Counter,
@@ -146,5 +146,58 @@ fn random_and_mutated_packets_kernel_equals_host() {
         Counter::NotSctp,
     ] {
         assert!(seen.get(c) > 100, "only {} packets reached {}", seen.get(c), c.name());
+    }
+}
+
+/// The same damaged packets judged by a rule set of every kind that does not depend on
+/// time: verdicts, drop reasons and per-rule counts must agree packet by packet.
+#[test]
+fn random_packets_under_rules_kernel_equals_host() {
+    if !have_root("random_packets_under_rules_kernel_equals_host") {
+        return;
+    }
+    const PACKETS: usize = 30_000;
+    pin_to_current_cpu();
+    let rules = compile_rules(
+        r#"
+        deny-src = ["198.18.0.2/32", "2001:db8::2/128"]
+        deny-ppid = [46, 60]
+        deny-chunk = ["HEARTBEAT", "ERROR"]
+        deny-violations = true
+        malformed = "drop"
+        max-chunks = 20
+        max-data-chunk = 100
+        "#,
+    );
+    let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
+    prog.apply_rules(&rules).unwrap();
+    prog.reset().unwrap();
+    let mut host = HostRun::with_filter(host_filter(&rules, 1));
+    let mut seeds = seeds();
+    seeds.push(SctpPacket::new(V4, 0, vec![Chunk::data(1, 0, 0, 18, 8)]).frame());
+    let mut rng = Rng(0xfeed_5eed_0bad_cafe);
+    for n in 1..=PACKETS {
+        let seed = &seeds[rng.below(seeds.len())];
+        let frame = mutate(&mut rng, seed);
+        let verdict = host.process(&frame);
+        let (action, _) = prog.test_run(&frame, 1).unwrap();
+        let want = match verdict {
+            sctp_common::parse::Verdict::Pass => 2,
+            sctp_common::parse::Verdict::Drop => 1,
+        };
+        assert_eq!(action, want, "packet {n} ({frame:02x?}): verdicts differ");
+    }
+    let kernel = prog.global().unwrap();
+    assert_eq!(kernel, host.global, "counters or per-rule counts differ");
+    for c in [
+        Counter::DropMalformed,
+        Counter::DropDenyPpid,
+        Counter::DropBundling,
+        Counter::DropDataZeroTag,
+        Counter::DropTooManyChunks,
+        Counter::DropDataTooLarge,
+        Counter::VerdictPass,
+    ] {
+        assert!(kernel.get(c) > 20, "only {} packets reached {}", kernel.get(c), c.name());
     }
 }
