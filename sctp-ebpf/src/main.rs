@@ -268,7 +268,9 @@ fn learn_egress(ctx: &TcContext) -> Option<()> {
     // SAFETY: map value pointer valid for the run; per-CPU, so unshared.
     let stats = unsafe { &mut *GLOBAL.get_ptr_mut(0)? };
     // SAFETY: a helper without preconditions.
-    track_tags(filter.rules, &mut filter, stats, &key, &first?, unsafe { bpf_ktime_get_ns() });
+    track_tags(filter.rules, &mut filter, stats, &key, &first?, unsafe {
+        bpf_ktime_get_ns()
+    });
     Some(())
 }
 

@@ -2,6 +2,7 @@
 
 pub mod echo_env;
 pub mod netns;
+pub mod raw;
 
 use std::{collections::BTreeMap, path::PathBuf};
 

@@ -198,6 +198,11 @@ fn random_packets_under_rules_kernel_equals_host() {
         Counter::DropDataTooLarge,
         Counter::VerdictPass,
     ] {
-        assert!(kernel.get(c) > 20, "only {} packets reached {}", kernel.get(c), c.name());
+        assert!(
+            kernel.get(c) > 20,
+            "only {} packets reached {}",
+            kernel.get(c),
+            c.name()
+        );
     }
 }

@@ -72,13 +72,24 @@ fn check(rules_toml: &str, cases: &[Case]) {
             assert_eq!(delta, want, "{rules_toml}: {}: drops for {}", c.what, reason.reason());
         }
         expected_drops += u64::from(c.drop.is_some());
-        assert_eq!(after.counters, host.global.counters, "{rules_toml}: {}: kernel and host counters", c.what);
+        assert_eq!(
+            after.counters, host.global.counters,
+            "{rules_toml}: {}: kernel and host counters",
+            c.what
+        );
     }
     // Every drop is charged to a rule, and `rules show` reports it.
     let snap = prog.snapshot().unwrap();
     let charged: u64 = snap.rules.0.iter().map(|r| r.drops).sum();
-    assert_eq!(charged, expected_drops, "{rules_toml}: drops charged to rules: {:?}", snap.rules.0);
-    assert_eq!(snap.global.rule_hits, host.global.rule_hits, "{rules_toml}: per-rule counts");
+    assert_eq!(
+        charged, expected_drops,
+        "{rules_toml}: drops charged to rules: {:?}",
+        snap.rules.0
+    );
+    assert_eq!(
+        snap.global.rule_hits, host.global.rule_hits,
+        "{rules_toml}: per-rule counts"
+    );
 }
 
 #[test]
@@ -101,7 +112,11 @@ fn source_prefixes_longest_match_wins() {
         "#,
         &[
             case("allowed", &data(V4, 1, 18), None),
-            case("denied inside the allowed range", &data(OTHER_V4, 1, 18), Some(Counter::DropDenySrc)),
+            case(
+                "denied inside the allowed range",
+                &data(OTHER_V4, 1, 18),
+                Some(Counter::DropDenySrc),
+            ),
             case("not allowed (IPv6)", &data(V6, 1, 18), Some(Counter::DropSrcNotAllowed)),
         ],
     );
@@ -116,7 +131,11 @@ fn ports_ppids_and_chunk_types() {
         "allow-port = [38412, 36412]",
         &[
             case("allowed port", &data(V4, 1, 18), None),
-            case("other port", &with_ports(data(V4, 1, 18), 40000, 2905), Some(Counter::DropPortNotAllowed)),
+            case(
+                "other port",
+                &with_ports(data(V4, 1, 18), 40000, 2905),
+                Some(Counter::DropPortNotAllowed),
+            ),
         ],
     );
     let idata = |ppid| SctpPacket::new(V4, 1, vec![Chunk::idata(1, 0, 0, ppid, 20)]);
@@ -131,7 +150,11 @@ fn ports_ppids_and_chunk_types() {
         ],
     );
     let heartbeat = SctpPacket::new(V4, 1, vec![Chunk::new(ty::HEARTBEAT, 0, vec![0, 1, 0, 8, 1, 2, 3, 4])]);
-    let abort_after_data = SctpPacket::new(V4, 1, vec![Chunk::data(1, 0, 0, 18, 8), Chunk::new(ty::ABORT, 0, vec![])]);
+    let abort_after_data = SctpPacket::new(
+        V4,
+        1,
+        vec![Chunk::data(1, 0, 0, 18, 8), Chunk::new(ty::ABORT, 0, vec![])],
+    );
     check(
         r#"deny-chunk = ["heartbeat", 6]"#,
         &[
@@ -148,7 +171,11 @@ fn rfc_9260_violations_malformed_and_limits() {
         return;
     }
     let init = |vtag| SctpPacket::new(V4, vtag, vec![Chunk::init(ty::INIT, 0xabc, 1000, 4, 4, 1)]);
-    let init_and_data = SctpPacket::new(V4, 0, vec![Chunk::init(ty::INIT, 5, 1000, 4, 4, 1), Chunk::data(1, 0, 0, 0, 4)]);
+    let init_and_data = SctpPacket::new(
+        V4,
+        0,
+        vec![Chunk::init(ty::INIT, 5, 1000, 4, 4, 1), Chunk::data(1, 0, 0, 0, 4)],
+    );
     let sc_and_sack = SctpPacket::new(
         V4,
         7,
@@ -187,8 +214,16 @@ fn rfc_9260_violations_malformed_and_limits() {
         &[
             case("two chunks", &datas(2), None),
             case("three chunks", &datas(3), Some(Counter::DropTooManyChunks)),
-            case("DATA of 116 bytes", &SctpPacket::new(V4, 1, vec![Chunk::data(1, 0, 0, 18, 100)]), Some(Counter::DropDataTooLarge)),
-            case("DATA of 100 bytes", &SctpPacket::new(V4, 1, vec![Chunk::data(1, 0, 0, 18, 84)]), None),
+            case(
+                "DATA of 116 bytes",
+                &SctpPacket::new(V4, 1, vec![Chunk::data(1, 0, 0, 18, 100)]),
+                Some(Counter::DropDataTooLarge),
+            ),
+            case(
+                "DATA of 100 bytes",
+                &SctpPacket::new(V4, 1, vec![Chunk::data(1, 0, 0, 18, 84)]),
+                None,
+            ),
         ],
     );
 }
@@ -237,16 +272,44 @@ fn verification_tags_are_learned_validated_and_forgotten() {
             case("DATA before any handshake", &d(0x5E4E), Some(Counter::DropVtagUnknown)),
             case("INIT (always allowed)", &init, None),
             case("INIT-ACK (the client's tag, learned from the INIT)", &init_ack, None),
-            case("COOKIE-ECHO (allowed out of the blue)", &to_server(0x1234, vec![Chunk::new(ty::COOKIE_ECHO, 0, vec![0; 8])]), None),
+            case(
+                "COOKIE-ECHO (allowed out of the blue)",
+                &to_server(0x1234, vec![Chunk::new(ty::COOKIE_ECHO, 0, vec![0; 8])]),
+                None,
+            ),
             case("DATA with the server's tag", &d(0x5E4E), None),
-            case("SACK back with the client's tag", &to_client(0xC11E, vec![Chunk::sack(1, 1000, 0, 0)]), None),
+            case(
+                "SACK back with the client's tag",
+                &to_client(0xC11E, vec![Chunk::sack(1, 1000, 0, 0)]),
+                None,
+            ),
             case("blind DATA, wrong tag", &d(0x5E4F), Some(Counter::DropVtagUnknown)),
-            case("blind ABORT, wrong tag", &to_server(0x1111, vec![Chunk::new(ty::ABORT, 0, vec![])]), Some(Counter::DropVtagUnknown)),
-            case("ABORT with the T bit (the kernel checks its tag)", &to_server(0x2222, vec![Chunk::new(ty::ABORT, flag::T_BIT, vec![])]), None),
-            case("SHUTDOWN-COMPLETE ends the association", &to_server(0x5E4E, vec![Chunk::new(ty::SHUTDOWN_COMPLETE, 0, vec![])]), None),
+            case(
+                "blind ABORT, wrong tag",
+                &to_server(0x1111, vec![Chunk::new(ty::ABORT, 0, vec![])]),
+                Some(Counter::DropVtagUnknown),
+            ),
+            case(
+                "ABORT with the T bit (the kernel checks its tag)",
+                &to_server(0x2222, vec![Chunk::new(ty::ABORT, flag::T_BIT, vec![])]),
+                None,
+            ),
+            case(
+                "SHUTDOWN-COMPLETE ends the association",
+                &to_server(0x5E4E, vec![Chunk::new(ty::SHUTDOWN_COMPLETE, 0, vec![])]),
+                None,
+            ),
             case("DATA after it: forgotten", &d(0x5E4E), Some(Counter::DropVtagUnknown)),
-            case("the other end's own SHUTDOWN-COMPLETE (closing grace)", &to_client(0xC11E, vec![Chunk::new(ty::SHUTDOWN_COMPLETE, 0, vec![])]), None),
-            case("then that direction is forgotten too", &to_client(0xC11E, vec![Chunk::sack(1, 1000, 0, 0)]), Some(Counter::DropVtagUnknown)),
+            case(
+                "the other end's own SHUTDOWN-COMPLETE (closing grace)",
+                &to_client(0xC11E, vec![Chunk::new(ty::SHUTDOWN_COMPLETE, 0, vec![])]),
+                None,
+            ),
+            case(
+                "then that direction is forgotten too",
+                &to_client(0xC11E, vec![Chunk::sack(1, 1000, 0, 0)]),
+                Some(Counter::DropVtagUnknown),
+            ),
         ],
     );
 }
@@ -258,13 +321,27 @@ fn learning_window_admits_associations_older_than_the_rules() {
     }
     pin_to_current_cpu();
     let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
-    prog.apply_rules(&compile_rules("validate-vtag = true\nvtag-learn = 60")).unwrap();
+    prog.apply_rules(&compile_rules("validate-vtag = true\nvtag-learn = 60"))
+        .unwrap();
     let d = |vtag| SctpPacket::new(V4, vtag, vec![Chunk::data(1, 0, 0, 18, 20)]).frame();
-    assert_eq!(prog.test_run(&d(0x77), 1).unwrap().0, XDP_PASS, "unknown tag inside the window");
+    assert_eq!(
+        prog.test_run(&d(0x77), 1).unwrap().0,
+        XDP_PASS,
+        "unknown tag inside the window"
+    );
     // The window closes when rules without it are applied; the tag learned stays.
-    prog.apply_rules(&compile_rules("validate-vtag = true\nvtag-learn = 0")).unwrap();
-    assert_eq!(prog.test_run(&d(0x77), 1).unwrap().0, XDP_PASS, "tag learned in the window");
-    assert_eq!(prog.test_run(&d(0x78), 1).unwrap().0, XDP_DROP, "unknown tag after the window");
+    prog.apply_rules(&compile_rules("validate-vtag = true\nvtag-learn = 0"))
+        .unwrap();
+    assert_eq!(
+        prog.test_run(&d(0x77), 1).unwrap().0,
+        XDP_PASS,
+        "tag learned in the window"
+    );
+    assert_eq!(
+        prog.test_run(&d(0x78), 1).unwrap().0,
+        XDP_DROP,
+        "unknown tag after the window"
+    );
     let g = prog.global().unwrap();
     assert_eq!(g.get(Counter::VtagsLearned), 1);
 }
@@ -278,7 +355,8 @@ fn a_new_rule_set_replaces_the_old_one_whole() {
     let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
     let ppid = |p| data(V4, 1, p).frame();
     let src = |ip| data(ip, 1, 18).frame();
-    prog.apply_rules(&compile_rules("deny-ppid = [46]\ndeny-src = [\"198.18.7.0/24\"]")).unwrap();
+    prog.apply_rules(&compile_rules("deny-ppid = [46]\ndeny-src = [\"198.18.7.0/24\"]"))
+        .unwrap();
     assert_eq!(prog.test_run(&ppid(46), 1).unwrap().0, XDP_DROP);
     assert_eq!(prog.test_run(&src(OTHER_V4), 1).unwrap().0, XDP_DROP);
     prog.apply_rules(&compile_rules("deny-ppid = [18]")).unwrap();
@@ -309,11 +387,16 @@ fn bad_rules_are_refused_with_a_clear_error() {
         ("max-chunks = 40", "max-chunks must be 1-32"),
         ("init-rate = 0", "init-rate must be at least 1"),
         ("vtag-learn = 5", "only apply with validate-vtag"),
-        (r#"allow-src = ["198.18.0.0/15"]
-deny-src = ["198.18.0.0/15"]"#, "both in deny-src and allow-src"),
+        (
+            r#"allow-src = ["198.18.0.0/15"]
+deny-src = ["198.18.0.0/15"]"#,
+            "both in deny-src and allow-src",
+        ),
     ] {
         let config: rules::RuleConfig = toml::from_str(toml_text).unwrap();
-        let err = rules::compile(&config).err().unwrap_or_else(|| panic!("{toml_text} accepted"));
+        let err = rules::compile(&config)
+            .err()
+            .unwrap_or_else(|| panic!("{toml_text} accepted"));
         assert!(format!("{err:#}").contains(want), "{toml_text}: {err:#}");
     }
     let err = toml::from_str::<rules::RuleConfig>("deny-sources = []").unwrap_err();
@@ -341,7 +424,11 @@ fn real_handshakes_pass_tag_validation_without_a_learning_window() {
         let replay = sctp_user::inspect::replay(&dir.join(file), LoadOptions::default(), &strict).unwrap();
         let g = &replay.snapshot.global;
         assert!(g.get(Counter::Sctp) > 10, "{file}: SCTP packets");
-        assert_eq!(g.get(Counter::VerdictDrop), 0, "{file}: a real association's packet was dropped");
+        assert_eq!(
+            g.get(Counter::VerdictDrop),
+            0,
+            "{file}: a real association's packet was dropped"
+        );
         assert!(g.get(Counter::VtagsLearned) >= 2 * associations, "{file}: tags learned");
     }
     // A capture that starts mid-association (no handshake) is all out of the blue.

@@ -1,0 +1,120 @@
+//! Crafted frames on a veth: sent with an AF_PACKET socket in one namespace, captured
+//! with one in the other. A frame XDP dropped never reaches the capture.
+
+use std::{
+    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use crate::netns::Netns;
+
+const ETH_P_ALL: u16 = 0x0003;
+const IPPROTO_SCTP: u8 = 132;
+
+/// The MAC address of `ifname` in `ns`.
+#[must_use]
+pub fn mac_of(ns: &Netns, ifname: &str) -> [u8; 6] {
+    let out = Command::new("ip")
+        .args(["-n", &ns.name, "-j", "link", "show", ifname])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = v[0]["address"].as_str().expect("link address");
+    let bytes: Vec<u8> = text.split(':').map(|b| u8::from_str_radix(b, 16).unwrap()).collect();
+    bytes.try_into().unwrap()
+}
+
+/// An AF_PACKET socket bound to `ifname` of the calling thread's namespace.
+fn packet_socket(ifname: &str) -> OwnedFd {
+    // SAFETY: plain socket(2); the fd is owned right away.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(ETH_P_ALL.to_be())) };
+    assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
+    // SAFETY: a fresh fd.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let name = std::ffi::CString::new(ifname).unwrap();
+    // SAFETY: a valid C string.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    assert!(index > 0, "no interface {ifname}");
+    // SAFETY: zeroed sockaddr_ll, then the fields bind needs.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = ETH_P_ALL.to_be();
+    sll.sll_ifindex = index as i32;
+    // SAFETY: bind with a sockaddr_ll of the right size.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&raw const sll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    assert_eq!(rc, 0, "bind AF_PACKET: {}", std::io::Error::last_os_error());
+    fd
+}
+
+/// Sends each frame as is out of `ifname` in `ns`.
+pub fn send_frames(ns: &Netns, ifname: &str, frames: &[Vec<u8>]) {
+    ns.run(|| {
+        let fd = packet_socket(ifname);
+        for f in frames {
+            // SAFETY: send(2) of a live buffer on our socket.
+            let n = unsafe { libc::send(fd.as_raw_fd(), f.as_ptr().cast(), f.len(), 0) };
+            assert_eq!(n, f.len() as isize, "send: {}", std::io::Error::last_os_error());
+        }
+    });
+}
+
+/// Frames arriving on an interface, as the stack sees them after XDP.
+pub struct Capture {
+    fd: OwnedFd,
+}
+
+impl Capture {
+    /// Starts capturing on `ifname` in `ns`.
+    #[must_use]
+    pub fn start(ns: &Netns, ifname: &str) -> Self {
+        let fd = ns.run(|| packet_socket(ifname));
+        Self { fd }
+    }
+
+    /// Incoming SCTP frames (IPv4 or IPv6, no extension headers), until none arrived for
+    /// `quiet`.
+    #[must_use]
+    pub fn sctp_frames(&self, quiet: Duration) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut last = Instant::now();
+        let mut buf = vec![0u8; 65536];
+        while last.elapsed() < quiet {
+            // SAFETY: zeroed sockaddr_ll filled by recvfrom.
+            let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+            // SAFETY: recvfrom into our buffer, non-blocking.
+            let n = unsafe {
+                libc::recvfrom(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                    (&raw mut from).cast(),
+                    &raw mut len,
+                )
+            };
+            if n <= 0 {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            }
+            last = Instant::now();
+            let f = &buf[..n as usize];
+            let sctp = match f.get(12..14) {
+                Some([0x08, 0x00]) => f.get(23) == Some(&IPPROTO_SCTP),
+                Some([0x86, 0xdd]) => f.get(20) == Some(&IPPROTO_SCTP),
+                _ => false,
+            };
+            if sctp && from.sll_pkttype != libc::PACKET_OUTGOING as u8 {
+                out.push(f.to_vec());
+            }
+        }
+        out
+    }
+}
