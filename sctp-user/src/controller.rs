@@ -67,6 +67,12 @@ pub fn run(opts: RunOptions) -> Result<()> {
     // Before attaching: no packet is judged without the rules asked for.
     prog.apply_rules(&opts.rules)?;
     prog.attach(&opts.iface, opts.mode)?;
+    if let Some(why) = prog.egress_missing() {
+        if opts.rules.validates_tags() {
+            anyhow::bail!("{why}: --validate-vtag needs it to learn this host's own associations");
+        }
+        eprintln!("sctp-user: warning: {why}; rules with validate-vtag would drop this host's own associations");
+    }
     let ring = if sock.is_some() {
         prog.set_data_events(true)?;
         Some(prog.take_data_events()?)

@@ -39,6 +39,8 @@ pub struct XdpSctp {
     ebpf: Ebpf,
     /// Interfaces attached to; dropping the program detaches them all.
     links: Vec<XdpLinkId>,
+    /// Set when the egress program could not be attached (see `egress_missing`).
+    egress_missing: Option<String>,
 }
 
 /// Options for loading.
@@ -95,6 +97,7 @@ impl XdpSctp {
         Ok(Self {
             ebpf,
             links: Vec::new(),
+            egress_missing: None,
         })
     }
 
@@ -114,10 +117,18 @@ impl XdpSctp {
         // Egress: a clsact qdisc first (it may be there already; TCX on kernels >= 6.6 does
         // not need it). The link lives as long as the program.
         let _ = tc::qdisc_add_clsact(iface);
-        egress_program(&mut self.ebpf)?
-            .attach(iface, TcAttachType::Egress)
-            .with_context(|| format!("attaching the egress tag learner to {iface} failed"))?;
+        if let Err(e) = egress_program(&mut self.ebpf)?.attach(iface, TcAttachType::Egress) {
+            self.egress_missing = Some(format!(
+                "the egress tag learner could not be attached to {iface} ({e}; does the kernel have sch_ingress and cls_bpf?)"
+            ));
+        }
         Ok(())
+    }
+
+    /// Why tags cannot be learned from packets leaving (a server's INIT-ACKs), if so:
+    /// `validate-vtag` would then drop a server's own associations.
+    pub fn egress_missing(&self) -> Option<&str> {
+        self.egress_missing.as_deref()
     }
 
     /// Applies rules (see `rules::apply`).

@@ -242,6 +242,12 @@ pub struct Compiled {
 }
 
 impl Compiled {
+    /// Whether `validate-vtag` is on.
+    #[must_use]
+    pub fn validates_tags(&self) -> bool {
+        self.set.flags & enable::VALIDATE_VTAG != 0
+    }
+
     /// No rules: every packet passes.
     #[must_use]
     pub fn none() -> Self {

@@ -154,7 +154,14 @@ fn require_root(what: &str) -> Result<()> {
 
 /// Test binaries that run inside the VM: the XDP program must load and agree with the host
 /// parser on every kernel, and see real kernel SCTP traffic.
-const VM_TESTS: &[&str] = &["kernel_agrees_with_host", "vm_sctp", "vm_echo", "vm_metrics"];
+const VM_TESTS: &[&str] = &[
+    "kernel_agrees_with_host",
+    "rules",
+    "vm_sctp",
+    "vm_echo",
+    "vm_metrics",
+    "vm_attack",
+];
 
 fn test(root: &Path, kernels: &[String], no_vm: bool) -> Result<()> {
     require_root("the tests")?;

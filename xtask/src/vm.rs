@@ -54,7 +54,17 @@ pub fn kernel(name: &str) -> Result<Kernel> {
 /// Modules the guest needs, by name; their dependencies are added from modules.dep.
 /// crc32c_generic is requested by name at run time by libcrc32c (SCTP's checksum), so no
 /// symbol dependency pulls it in.
-const WANTED_MODULES: &[&str] = &["crc32c_generic", "sctp", "veth", "virtio_pci", "9pnet_virtio", "9p"];
+const WANTED_MODULES: &[&str] = &[
+    "crc32c_generic",
+    "sctp",
+    "veth",
+    "virtio_pci",
+    "9pnet_virtio",
+    "9p",
+    // clsact and cls_bpf: the TC egress program that learns verification tags.
+    "sch_ingress",
+    "cls_bpf",
+];
 
 /// Printed by /init with the command's exit status.
 const MARKER: &str = "SCTP_XDP_VM_EXIT=";
