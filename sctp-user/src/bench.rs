@@ -27,6 +27,48 @@ pub struct Results {
     pub load_ms: f64,
     pub baseline_ns: f64,
     pub classes: BTreeMap<String, f64>,
+    /// Per rule kind: what one packet costs with only that rule, against the same packet
+    /// without rules (the parser's cost is that minus the empty program's).
+    pub rules: Vec<RuleCost>,
+}
+
+/// One rule kind's cost per packet.
+#[derive(Serialize)]
+pub struct RuleCost {
+    pub rule: &'static str,
+    pub packet: &'static str,
+    /// The packet without rules, minus the empty program: the parser's own cost.
+    pub parser_ns: f64,
+    /// The packet with the rule, minus without.
+    pub rule_ns: f64,
+}
+
+/// The rule kinds measured, each with a packet that it judges and lets through (the
+/// common case: a rule that drops ends the packet's processing early).
+fn rule_kinds() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
+    let data = SctpPacket::new(V4, 7, vec![Chunk::data(1, 0, 0, 18, 100)]).frame();
+    let init = SctpPacket::new(V4, 0, vec![Chunk::init(ty::INIT, 0xdead_beef, 106_496, 10, 65535, 42)]).frame();
+    let prefixes = r#"deny-src = ["10.0.0.0/8", "192.0.2.0/24", "198.51.100.0/24", "2001:db8:ffff::/48"]"#;
+    vec![
+        ("deny-src (4 prefixes)", prefixes, "one_data_chunk", data.clone()),
+        ("allow-src", r#"allow-src = ["198.18.0.0/15"]"#, "one_data_chunk", data.clone()),
+        ("allow-port", "allow-port = [38412]", "one_data_chunk", data.clone()),
+        ("deny-ppid", "deny-ppid = [46, 60]", "one_data_chunk", data.clone()),
+        ("deny-chunk", r#"deny-chunk = ["HEARTBEAT", "ABORT"]"#, "one_data_chunk", data.clone()),
+        ("deny-violations", "deny-violations = true", "one_data_chunk", data.clone()),
+        ("malformed drop", r#"malformed = "drop""#, "one_data_chunk", data.clone()),
+        ("max-chunks, max-data-chunk", "max-chunks = 8\nmax-data-chunk = 1500", "one_data_chunk", data.clone()),
+        // The learning window admits the packet's tag on its first run; every later run
+        // is a hit in the tag table.
+        ("validate-vtag", "validate-vtag = true\nvtag-learn = 3600", "one_data_chunk", data.clone()),
+        ("init-rate (per source and global)", "init-rate = 4000000000\nglobal-init-rate = 4000000000", "init", init),
+        (
+            "all of the above but init-rate",
+            "deny-ppid = [46]\ndeny-chunk = [\"ABORT\"]\ndeny-violations = true\nmalformed = \"drop\"\nmax-chunks = 8\nallow-port = [38412]\nvalidate-vtag = true\nvtag-learn = 3600",
+            "one_data_chunk",
+            data,
+        ),
+    ]
 }
 
 /// The packet classes of the benchmark table.
@@ -94,11 +136,33 @@ pub fn run(repeat: u32, rounds: usize) -> Result<Results> {
                 .push(d.as_secs_f64() * 1e9);
         }
     }
+    let mut rules = Vec::new();
+    let none = crate::rules::Compiled::none();
+    for (rule, toml_text, packet, frame) in rule_kinds() {
+        let config = toml::from_str(toml_text).context("bench rule")?;
+        let compiled = crate::rules::compile(&config)?;
+        let (mut empty_ns, mut without, mut with) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            empty_ns.push(time_empty(&frame)?.as_secs_f64() * 1e9);
+            prog.apply_rules(&none)?;
+            without.push(prog.test_run(&frame, repeat)?.1.as_secs_f64() * 1e9);
+            prog.apply_rules(&compiled)?;
+            with.push(prog.test_run(&frame, repeat)?.1.as_secs_f64() * 1e9);
+        }
+        let (e, wo, w) = (median(&mut empty_ns), median(&mut without), median(&mut with));
+        rules.push(RuleCost {
+            rule,
+            packet,
+            parser_ns: wo - e,
+            rule_ns: w - wo,
+        });
+    }
     Ok(Results {
         verified_instructions,
         load_ms,
         baseline_ns: median(&mut baseline),
         classes: per_class.into_iter().map(|(k, mut v)| (k, median(&mut v))).collect(),
+        rules,
     })
 }
 

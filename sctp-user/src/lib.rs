@@ -6,6 +6,7 @@ pub mod capture;
 pub mod client;
 pub mod controller;
 pub mod echo;
+pub mod flood;
 pub mod flow_account;
 pub mod inspect;
 pub mod join;

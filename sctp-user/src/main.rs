@@ -89,6 +89,28 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Send a crafted INIT flood out of an interface, from many source addresses (for
+    /// benchmarks and for trying --init-rate and --deny-src; needs root).
+    Flood {
+        /// Interface to send from.
+        #[arg(long)]
+        iface: String,
+        /// Destination (IPv4 ADDR:PORT).
+        #[arg(long, default_value = "198.18.0.2:36412")]
+        to: std::net::SocketAddrV4,
+        /// MAC address of the receiving interface.
+        #[arg(long, value_parser = sctp_user::flood::parse_mac)]
+        dst_mac: [u8; 6],
+        /// First source address; the next --sources - 1 addresses follow it.
+        #[arg(long, default_value = "198.18.100.1")]
+        from: std::net::Ipv4Addr,
+        /// Source addresses used in turn.
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65536))]
+        sources: u32,
+        /// INIT packets to send.
+        #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+        count: u64,
+    },
     /// A live table of a running instance (its --metrics address), refreshed every second.
     Top {
         /// Where the running `sctp-user run` serves metrics.
@@ -272,6 +294,20 @@ fn run(cli: Cli) -> Result<()> {
             for (name, ns) in &r.classes {
                 println!("{name:<28} {ns:>10.1} {:>8.2}", ns / r.baseline_ns);
             }
+            println!(
+                "\n{:<36} {:<16} {:>10} {:>10} {:>9}",
+                "rule (packet passes)", "packet", "rule ns", "parser ns", "x parser"
+            );
+            for c in &r.rules {
+                println!(
+                    "{:<36} {:<16} {:>10.1} {:>10.1} {:>9.2}",
+                    c.rule,
+                    c.packet,
+                    c.rule_ns,
+                    c.parser_ns,
+                    c.rule_ns / c.parser_ns
+                );
+            }
             if let Some(path) = json {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
@@ -281,6 +317,30 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Top { metrics } => top::run(metrics),
+        Command::Flood {
+            iface,
+            to,
+            dst_mac,
+            from,
+            sources,
+            count,
+        } => {
+            let took = sctp_user::flood::run(&sctp_user::flood::Flood {
+                iface,
+                dst: *to.ip(),
+                dst_port: to.port(),
+                dst_mac,
+                first_source: from,
+                sources,
+                count,
+            })?;
+            println!(
+                "sent {count} INIT packets in {:.3} s ({:.0} packets/s)",
+                took.as_secs_f64(),
+                count as f64 / took.as_secs_f64()
+            );
+            Ok(())
+        }
         Command::Rules { action } => match action {
             RulesAction::Show { target, format } => {
                 let maps = rules::Pinned::open(&target.dir())?;

@@ -111,7 +111,7 @@ impl Capture {
                 Some([0x86, 0xdd]) => f.get(20) == Some(&IPPROTO_SCTP),
                 _ => false,
             };
-            if sctp && from.sll_pkttype != libc::PACKET_OUTGOING as u8 {
+            if sctp && from.sll_pkttype != libc::PACKET_OUTGOING {
                 out.push(f.to_vec());
             }
         }

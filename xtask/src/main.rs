@@ -111,6 +111,7 @@ fn run(cli: Cli) -> Result<()> {
             require_root("the benchmark")?;
             build()?;
             bench::bench(&root, pcap.as_deref())?;
+            bench_flood(&root)?;
             if echo {
                 bench_echo(&root)?;
             }
@@ -252,6 +253,14 @@ fn demo(root: &Path) -> Result<()> {
         0 => Ok(()),
         code => bail!("the demo failed inside the VM (exit {code})"),
     }
+}
+
+/// An INIT flood dropped at XDP and by the same rule in nftables, on the host (no SCTP
+/// needed: the packets are dropped before any SCTP stack).
+fn bench_flood(root: &Path) -> Result<()> {
+    let script = root.join("target/bench_flood.sh");
+    std::fs::write(&script, include_str!("bench_flood.sh"))?;
+    cmd::run(Command::new("sh").arg(&script).current_dir(root))
 }
 
 /// Echo throughput of sctp-user against the textbook loop, side by side in one VM run
