@@ -449,14 +449,26 @@ impl MapSource for aya::Ebpf {
     }
 }
 
-/// A running instance's maps, opened from its pin directory.
+/// A running instance's maps, opened from its pin directory, which stays locked while
+/// they are open: two `rules apply` at once would fill the same idle generation.
 pub struct Pinned {
     maps: BTreeMap<String, Map>,
+    _lock: std::fs::File,
 }
 
 impl Pinned {
     pub fn open(dir: &Path) -> Result<Self> {
         crate::program::require_root()?;
+        let lock = std::fs::File::open(dir).map_err(|e| {
+            anyhow!(
+                "no running sctp-xdp instance pinned at {} ({e}): start one with `sctp-user run --iface IFACE`, or pass its --pin-dir",
+                dir.display()
+            )
+        })?;
+        // SAFETY: flock on a live fd; released when the file closes.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
+            bail!("cannot lock {}: {}", dir.display(), std::io::Error::last_os_error());
+        }
         let mut maps = BTreeMap::new();
         for name in crate::program::PINNED_MAPS {
             let path = dir.join(name);
@@ -468,7 +480,7 @@ impl Pinned {
             })?;
             maps.insert(name.to_string(), Map::from_map_data(data)?);
         }
-        Ok(Self { maps })
+        Ok(Self { maps, _lock: lock })
     }
 }
 
