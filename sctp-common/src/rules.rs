@@ -644,3 +644,37 @@ pub fn count_drop(stats: &mut GlobalStats, gen: u32, (reason, rule): Drop) {
         *h += 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn token_bucket_refills_at_its_rate_up_to_its_burst() {
+        let mut b = Bucket::default();
+        let t0 = 5_000 * MS;
+        // New: full (burst 2), then empty.
+        assert!(b.take(10, 2, t0));
+        assert!(b.take(10, 2, t0));
+        assert!(!b.take(10, 2, t0));
+        // 10 per second: one token after 100 ms, not before.
+        assert!(!b.take(10, 2, t0 + 99 * MS));
+        assert!(b.take(10, 2, t0 + 100 * MS));
+        assert!(!b.take(10, 2, t0 + 100 * MS));
+        // An hour idle refills to the burst, not beyond.
+        let later = t0 + 3_600_000 * MS;
+        assert!(b.take(10, 2, later));
+        assert!(b.take(10, 2, later));
+        assert!(!b.take(10, 2, later));
+    }
+
+    #[test]
+    fn a_huge_rate_never_overflows() {
+        let mut b = Bucket::default();
+        for i in 0..1000 {
+            assert!(b.take(u32::MAX, u32::MAX, 1 + i));
+        }
+    }
+}
