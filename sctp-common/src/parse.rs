@@ -5,7 +5,7 @@
 use crate::{
     chunk::{self, flag, ty},
     packet::Packet,
-    rules::{self, Crossing, Filter, FirstChunk, RuleSet, Seen, Source},
+    rules::{self, Crossing, Filter, FirstChunk, Notes, RuleSet, Seen, Source},
     stats::{
         Counter, DataEvent, DataSink, FlowKey, FlowStats, GlobalStats, Tally, ERROR_CAUSE_BUCKETS, FAMILY_IPV4,
         FAMILY_IPV6,
@@ -272,7 +272,7 @@ where
             if !active {
                 return Verdict::Pass;
             }
-            *seen = Seen::new();
+            seen.notes = Notes::new();
             let end = Counter::ErrSctpHeaderTruncated as u32;
             return judged(stats, gen, rules::judge(rs, &seen.notes, end, 0, 0));
         }
@@ -304,7 +304,9 @@ where
     flow.family = loc.family;
     flow.src_addr = loc.src_addr;
     flow.dst_addr = loc.dst_addr;
-    *seen = Seen::new();
+    // Everything else in `seen` is written before it is read: the stash just below, the
+    // event fields per DATA chunk.
+    seen.notes = Notes::new();
     seen.data = DataEvent {
         ts_ns: now_ns,
         vtag: key.vtag,
