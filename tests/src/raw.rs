@@ -58,9 +58,17 @@ pub fn send_frames(ns: &Netns, ifname: &str, frames: &[Vec<u8>]) {
     ns.run(|| {
         let fd = packet_socket(ifname);
         for f in frames {
-            // SAFETY: send(2) of a live buffer on our socket.
-            let n = unsafe { libc::send(fd.as_raw_fd(), f.as_ptr().cast(), f.len(), 0) };
-            assert_eq!(n, f.len() as isize, "send: {}", std::io::Error::last_os_error());
+            loop {
+                // SAFETY: send(2) of a live buffer on our socket.
+                let n = unsafe { libc::send(fd.as_raw_fd(), f.as_ptr().cast(), f.len(), 0) };
+                if n == f.len() as isize {
+                    break;
+                }
+                let e = std::io::Error::last_os_error();
+                // The device queue is full (a slow VM): wait for it to drain.
+                assert_eq!(e.raw_os_error(), Some(libc::ENOBUFS), "send: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
         }
     });
 }
