@@ -281,13 +281,18 @@ where
     if loc.first_fragment {
         stats.bump(Counter::FirstFragments, 1);
     }
+    let src = Source {
+        family: loc.family,
+        addr: &loc.src_addr,
+    };
+    if active {
+        if let Err(d) = rules::screen(rs, gen, filter, &src, &key) {
+            return judged(stats, gen, Some(d));
+        }
+    }
     let now_ns = clock();
     if active {
-        let src = Source {
-            family: loc.family,
-            addr: &loc.src_addr,
-        };
-        if let Err(d) = rules::admit(rs, gen, filter, stats, &src, &key, first, now_ns) {
+        if let Err(d) = rules::admit(rs, filter, stats, &src, &key, first, now_ns) {
             return judged(stats, gen, Some(d));
         }
     }

@@ -288,19 +288,15 @@ pub struct Source<'a> {
     pub addr: &'a [u8; 16],
 }
 
-/// The rules judged before the chunk walk (they need only the headers and the first
-/// chunk): source prefixes, destination port, verification tag, INIT rate.
+/// The rules judged first, on the addresses alone: source prefixes, destination port.
+/// No clock needed, so a flood they drop costs the least.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub fn admit<'r, F: Filter<'r>>(
+pub fn screen<'r, F: Filter<'r>>(
     rs: &RuleSet,
     gen: u32,
     filter: &mut F,
-    stats: &mut GlobalStats,
     src: &Source,
     key: &FlowKey,
-    first: Option<FirstChunk>,
-    now_ns: u64,
 ) -> Result<(), Drop> {
     if rs.flags & enable::SRC != 0 {
         match filter.src_rule(gen, src.family, src.addr) {
@@ -312,6 +308,22 @@ pub fn admit<'r, F: Filter<'r>>(
     if rs.flags & enable::ALLOW_PORT != 0 && !rs.port_allowed(key.dst_port) {
         return Err(charge(rs, Counter::DropPortNotAllowed));
     }
+    Ok(())
+}
+
+/// The rest of the rules judged before the chunk walk (they need the headers, the first
+/// chunk and the time): verification tag, INIT rate.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn admit<'r, F: Filter<'r>>(
+    rs: &RuleSet,
+    filter: &mut F,
+    stats: &mut GlobalStats,
+    src: &Source,
+    key: &FlowKey,
+    first: Option<FirstChunk>,
+    now_ns: u64,
+) -> Result<(), Drop> {
     // Without a first chunk the walk reports the packet as malformed.
     let Some(first) = first else { return Ok(()) };
     if rs.flags & enable::VALIDATE_VTAG != 0 && !tag_admitted(rs, filter, stats, key, &first, now_ns) {
