@@ -360,7 +360,7 @@ where
 
 /// Counts a drop, if there is one, and turns it into the verdict.
 #[inline(always)]
-fn judged(stats: &mut GlobalStats, gen: u32, drop: Option<rules::Drop>) -> Verdict {
+fn judged(stats: &mut GlobalStats, gen: u32, drop: Option<rules::Charge>) -> Verdict {
     match drop {
         Some(d) => {
             rules::count_drop(stats, gen, d);

@@ -258,7 +258,7 @@ pub trait Filter<'r> {
 }
 
 /// A drop: its reason and the rule charged.
-pub type Drop = (Counter, u8);
+pub type Charge = (Counter, u8);
 
 /// The first chunk's header and the word after it (INIT's Initiate Tag).
 #[derive(Clone, Copy, Debug)]
@@ -297,7 +297,7 @@ pub fn screen<'r, F: Filter<'r>>(
     filter: &mut F,
     src: &Source,
     key: &FlowKey,
-) -> Result<(), Drop> {
+) -> Result<(), Charge> {
     if rs.flags & enable::SRC != 0 {
         match filter.src_rule(gen, src.family, src.addr) {
             Some(v) if v & SRC_ALLOW == 0 => return Err((Counter::DropDenySrc, v as u8)),
@@ -323,7 +323,7 @@ pub fn admit<'r, F: Filter<'r>>(
     key: &FlowKey,
     first: Option<FirstChunk>,
     now_ns: u64,
-) -> Result<(), Drop> {
+) -> Result<(), Charge> {
     // Without a first chunk the walk reports the packet as malformed.
     let Some(first) = first else { return Ok(()) };
     if rs.flags & enable::VALIDATE_VTAG != 0 && !tag_admitted(rs, filter, stats, key, &first, now_ns) {
@@ -353,7 +353,7 @@ pub fn admit<'r, F: Filter<'r>>(
 }
 
 #[inline(always)]
-fn charge(rs: &RuleSet, reason: Counter) -> Drop {
+fn charge(rs: &RuleSet, reason: Counter) -> Charge {
     (reason, rs.rule_for(reason))
 }
 
@@ -614,7 +614,7 @@ impl Default for Seen {
 /// it did not; `chunks` how many chunks it walked.
 #[inline(always)]
 #[must_use]
-pub fn judge(rs: &RuleSet, notes: &Notes, walk_end: u32, chunks: u64, vtag: u32) -> Option<Drop> {
+pub fn judge(rs: &RuleSet, notes: &Notes, walk_end: u32, chunks: u64, vtag: u32) -> Option<Charge> {
     if rs.flags & enable::MALFORMED != 0 && Counter::is_error_code(walk_end) {
         return Some(charge(rs, Counter::DropMalformed));
     }
@@ -649,7 +649,7 @@ pub fn judge(rs: &RuleSet, notes: &Notes, walk_end: u32, chunks: u64, vtag: u32)
 
 /// Counts a drop: its reason, the verdict is the caller's.
 #[inline(always)]
-pub fn count_drop(stats: &mut GlobalStats, gen: u32, (reason, rule): Drop) {
+pub fn count_drop(stats: &mut GlobalStats, gen: u32, (reason, rule): Charge) {
     stats.bump(reason, 1);
     let i = (gen as usize & 1) * MAX_RULES + usize::from(rule);
     if let Some(h) = stats.rule_hits.get_mut(i) {
