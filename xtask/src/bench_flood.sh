@@ -6,6 +6,7 @@
 # sender's softirq, so the rate is of the whole path, sender included, for both.
 set -eu
 BIN="$PWD/target/release/sctp-user"
+: "${DROP_XDP_OBJ:?the drop-all XDP object (cargo xtask bench sets it)}"
 COUNT=${FLOOD_COUNT:-2000000}
 ROUNDS=${FLOOD_ROUNDS:-3}
 A=sxf-a-$$
@@ -67,6 +68,13 @@ for round in $(seq "$ROUNDS"); do
         kill -INT "$RUN"; wait "$RUN" || true; RUN=
         echo "xdp ($mode) round $round: $dropped of $COUNT dropped in $secs s: $(python3 -c "print(round($dropped/$secs))") drops/s"
     done
+
+    # The floor: a program that drops everything, on the same path (iproute2 loads it;
+    # it keeps no counter, so its rate is the packets sent over the sending time).
+    ip -n "$B" link set dev sxf1 xdpdrv obj "$DROP_XDP_OBJ" sec xdp
+    secs=$(flood)
+    ip -n "$B" link set dev sxf1 xdpdrv off
+    echo "xdp floor (drop all) round $round: $COUNT sent in $secs s: $(python3 -c "print(round($COUNT/$secs))") drops/s"
 
     ip netns exec "$B" nft -f - <<NFT
 table netdev sxf {

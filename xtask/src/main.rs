@@ -260,7 +260,26 @@ fn demo(root: &Path) -> Result<()> {
 fn bench_flood(root: &Path) -> Result<()> {
     let script = root.join("target/bench_flood.sh");
     std::fs::write(&script, include_str!("bench_flood.sh"))?;
-    cmd::run(Command::new("sh").arg(&script).current_dir(root))
+    cmd::run(
+        Command::new("sh")
+            .arg(&script)
+            .env("DROP_XDP_OBJ", newest_build_output(root, "drop-xdp")?)
+            .current_dir(root),
+    )
+}
+
+/// The newest copy of an eBPF object that sctp-user's build script built.
+fn newest_build_output(root: &Path, name: &str) -> Result<PathBuf> {
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(root.join("target/release/build"))?
+        .filter_map(Result::ok)
+        .map(|d| d.path().join("out").join(name))
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .map(|(_, p)| p)
+        .with_context(|| format!("{name} not built (cargo build --release)"))
 }
 
 /// Echo throughput of sctp-user against the textbook loop, side by side in one VM run
