@@ -59,13 +59,7 @@ pub fn run(f: &Flood) -> Result<Duration> {
     crate::program::require_root()?;
     crate::program::require_interface(&f.iface)?;
     let frames = frames(f);
-    // SAFETY: plain socket(2); owned at once.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-    if fd < 0 {
-        bail!("AF_PACKET socket: {}", std::io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = packet_socket(&f.iface, 0)?;
     let one: libc::c_int = 1;
     // SAFETY: setsockopt with an int. Bypassing the qdisc is an optimisation only.
     unsafe {
@@ -77,24 +71,6 @@ pub fn run(f: &Flood) -> Result<Duration> {
             std::mem::size_of::<libc::c_int>() as u32,
         )
     };
-    let name = std::ffi::CString::new(f.iface.as_str())?;
-    // SAFETY: a valid C string.
-    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    // SAFETY: zeroed sockaddr_ll, then the fields bind needs.
-    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sll.sll_family = libc::AF_PACKET as u16;
-    sll.sll_ifindex = index as i32;
-    // SAFETY: bind with a sockaddr_ll of the right size.
-    if unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&raw const sll).cast(),
-            std::mem::size_of_val(&sll) as u32,
-        )
-    } != 0
-    {
-        bail!("binding to {}: {}", f.iface, std::io::Error::last_os_error());
-    }
     let start = Instant::now();
     let mut sent = 0u64;
     let mut next = 0usize;
@@ -133,6 +109,41 @@ pub fn run(f: &Flood) -> Result<Duration> {
         next += rc as usize;
     }
     Ok(start.elapsed())
+}
+
+/// An AF_PACKET socket bound to `ifname` (in the calling thread's network namespace),
+/// receiving `protocol` (an EtherType, host order; 0 to only send).
+pub fn packet_socket(ifname: &str, protocol: u16) -> Result<OwnedFd> {
+    // SAFETY: plain socket(2); owned at once.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(protocol.to_be())) };
+    if fd < 0 {
+        bail!("AF_PACKET socket: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let name = std::ffi::CString::new(ifname)?;
+    // SAFETY: a valid C string.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if index == 0 {
+        bail!("no interface named {ifname:?}: list them with `ip link`");
+    }
+    // SAFETY: zeroed sockaddr_ll, then the fields bind needs.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = protocol.to_be();
+    sll.sll_ifindex = index as i32;
+    // SAFETY: bind with a sockaddr_ll of the right size.
+    if unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&raw const sll).cast(),
+            std::mem::size_of_val(&sll) as u32,
+        )
+    } != 0
+    {
+        bail!("binding to {ifname}: {}", std::io::Error::last_os_error());
+    }
+    Ok(fd)
 }
 
 /// A MAC address `aa:bb:cc:dd:ee:ff`.

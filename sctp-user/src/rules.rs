@@ -459,12 +459,13 @@ pub struct Pinned {
 impl Pinned {
     pub fn open(dir: &Path) -> Result<Self> {
         crate::program::require_root()?;
-        let lock = std::fs::File::open(dir).map_err(|e| {
+        let missing = |e: &dyn std::fmt::Display| {
             anyhow!(
                 "no running sctp-xdp instance pinned at {} ({e}): start one with `sctp-user run --iface IFACE`, or pass its --pin-dir",
                 dir.display()
             )
-        })?;
+        };
+        let lock = std::fs::File::open(dir).map_err(|e| missing(&e))?;
         // SAFETY: flock on a live fd; released when the file closes.
         if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
             bail!("cannot lock {}: {}", dir.display(), std::io::Error::last_os_error());
@@ -472,12 +473,7 @@ impl Pinned {
         let mut maps = BTreeMap::new();
         for name in crate::program::PINNED_MAPS {
             let path = dir.join(name);
-            let data = MapData::from_pin(&path).map_err(|e| {
-                anyhow!(
-                    "no running sctp-xdp instance pinned at {} ({e}): start one with `sctp-user run --iface IFACE`, or pass its --pin-dir",
-                    dir.display()
-                )
-            })?;
+            let data = MapData::from_pin(&path).map_err(|e| missing(&e))?;
             maps.insert(name.to_string(), Map::from_map_data(data)?);
         }
         Ok(Self { maps, _lock: lock })
@@ -516,14 +512,6 @@ fn rule_hits(src: &dyn MapSource) -> Result<[u64; 2 * MAX_RULES]> {
     Ok(hits)
 }
 
-fn monotonic_ns() -> u64 {
-    // SAFETY: clock_gettime into a zeroed timespec.
-    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    // SAFETY: as above; CLOCK_MONOTONIC is bpf_ktime_get_ns's clock.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 /// Installs compiled rules as the next generation, then flips to it: packets judged
 /// before the flip used the old set whole, packets after it the new one. The slots of
 /// the generation being replaced were last in use before the previous flip.
@@ -536,7 +524,8 @@ pub fn apply(src: &mut dyn MapSource, c: &Compiled) -> Result<()> {
         *base = hits[next as usize * MAX_RULES + id];
     }
     if set.flags & enable::VALIDATE_VTAG != 0 && c.vtag_learn > 0 {
-        set.vtag_learn_until_ns = monotonic_ns() + c.vtag_learn.saturating_mul(1_000_000_000);
+        // CLOCK_MONOTONIC is bpf_ktime_get_ns's clock.
+        set.vtag_learn_until_ns = crate::echo::monotonic_ns() + c.vtag_learn.saturating_mul(1_000_000_000);
     }
     {
         let mut src_rules: LpmTrie<&mut MapData, SrcPrefix, u32> = LpmTrie::try_from(src.map_mut("SRC_RULES")?)?;

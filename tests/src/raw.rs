@@ -2,7 +2,7 @@
 //! with one in the other. A frame XDP dropped never reaches the capture.
 
 use std::{
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+    os::fd::{AsRawFd as _, OwnedFd},
     process::Command,
     time::{Duration, Instant},
 };
@@ -20,37 +20,12 @@ pub fn mac_of(ns: &Netns, ifname: &str) -> [u8; 6] {
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let text = v[0]["address"].as_str().expect("link address");
-    let bytes: Vec<u8> = text.split(':').map(|b| u8::from_str_radix(b, 16).unwrap()).collect();
-    bytes.try_into().unwrap()
+    sctp_user::flood::parse_mac(v[0]["address"].as_str().expect("link address")).unwrap()
 }
 
 /// An AF_PACKET socket bound to `ifname` of the calling thread's namespace.
 fn packet_socket(ifname: &str) -> OwnedFd {
-    // SAFETY: plain socket(2); the fd is owned right away.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(ETH_P_ALL.to_be())) };
-    assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
-    // SAFETY: a fresh fd.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let name = std::ffi::CString::new(ifname).unwrap();
-    // SAFETY: a valid C string.
-    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    assert!(index > 0, "no interface {ifname}");
-    // SAFETY: zeroed sockaddr_ll, then the fields bind needs.
-    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sll.sll_family = libc::AF_PACKET as u16;
-    sll.sll_protocol = ETH_P_ALL.to_be();
-    sll.sll_ifindex = index as i32;
-    // SAFETY: bind with a sockaddr_ll of the right size.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&raw const sll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    assert_eq!(rc, 0, "bind AF_PACKET: {}", std::io::Error::last_os_error());
-    fd
+    sctp_user::flood::packet_socket(ifname, ETH_P_ALL).unwrap()
 }
 
 /// Sends each frame as is out of `ifname` in `ns`.
