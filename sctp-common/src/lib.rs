@@ -1,17 +1,21 @@
 //! The SCTP parser core and the map types shared by the XDP program (`sctp-ebpf`) and the
 //! controller (`sctp-user`). `no_std`: the same code is compiled for bpf and for the host,
 //! so the host unit tests exercise exactly what runs in the kernel.
+//!
+//! Layers, each importing only those before it: [`proto`] (wire constants) and [`abi`]
+//! (what both sides of the maps agree on) -> [`filter`] (rules and their state) ->
+//! [`parse`] (the walk over every header and chunk, and its accounting). [`builder`]
+//! crafts packets; `testing` holds the fixture table and the host twin of the maps.
 #![no_std]
 
-#[cfg(any(test, feature = "fixtures"))]
+#[cfg(any(test, feature = "builder"))]
 extern crate alloc;
 
-pub mod chunk;
-#[cfg(any(test, feature = "fixtures"))]
-pub mod fixtures;
-#[cfg(any(test, feature = "fixtures"))]
-pub mod mem_filter;
-pub mod packet;
+pub mod abi;
+#[cfg(any(test, feature = "builder"))]
+pub mod builder;
+pub mod filter;
 pub mod parse;
-pub mod rules;
-pub mod stats;
+pub mod proto;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

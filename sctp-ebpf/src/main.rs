@@ -1,6 +1,8 @@
 //! The XDP program (and its TC egress companion). It only binds the parser core and the
 //! rules in `sctp-common` to the kernel: packet reads, the maps, the clock. All parsing
-//! and judging logic lives in the core.
+//! and judging logic lives in the core. Every map is named by its static (the names,
+//! kinds and capacities are `sctp_common::abi::maps`, checked against this object by a
+//! host test).
 #![no_std]
 #![no_main]
 
@@ -12,69 +14,71 @@ use aya_ebpf::{
     programs::{TcContext, XdpContext},
 };
 use sctp_common::{
-    packet::{Packet, MAX_OFFSET},
-    parse::{locate_sctp, process, sctp_header, Verdict},
-    rules::{
-        enable, track_tags, AddrKey, Bucket, Filter, PpidKey, RuleSet, Seen, SrcPrefix, TagEntry,
-        SRC_PREFIX_HEADER_BITS,
+    abi::{
+        enable,
+        maps::{
+            CONFIG_EVENTS, CONFIG_GENERATION, CONFIG_SLOTS, DATA_EVENTS_BYTES, FLOW_CAPACITY, INIT_BUCKET_CAPACITY,
+            PPID_CAPACITY, SRC_PREFIX_CAPACITY, VTAG_CAPACITY,
+        },
+        AddrKey, Bucket, DataEvent, FlowKey, FlowStats, GlobalStats, PpidKey, RuleSet, SrcPrefix, TagEntry,
+        GENERATIONS, SRC_PREFIX_HEADER_BITS,
     },
-    stats::{DataEvent, DataSink, FlowKey, FlowStats, GlobalStats, NoTally},
+    filter::{track_tags, Filter},
+    parse::{locate_sctp, process, sctp_header, DataSink, NoTally, Packet, Seen, Verdict, MAX_OFFSET},
 };
 
 /// Global counters (one slot, per CPU).
-#[map(name = "GLOBAL")]
+#[map]
 static GLOBAL: PerCpuArray<GlobalStats> = PerCpuArray::with_max_entries(1, 0);
 
 /// Per-flow counters, LRU so a flood of new tags evicts old flows instead of failing.
 /// User space may resize it at load time.
-#[map(name = "FLOWS")]
-static FLOWS: LruPerCpuHashMap<FlowKey, FlowStats> = LruPerCpuHashMap::with_max_entries(16384, 0);
+#[map]
+static FLOWS: LruPerCpuHashMap<FlowKey, FlowStats> = LruPerCpuHashMap::with_max_entries(FLOW_CAPACITY, 0);
 
 /// An all-zero FlowStats to insert new flows from (too big for the 512-byte stack).
-#[map(name = "ZERO_FLOW")]
+#[map]
 static ZERO_FLOW: PerCpuArray<FlowStats> = PerCpuArray::with_max_entries(1, 0);
 
 /// DATA / I-DATA chunks for user space's join, written only while CONFIG[0] is non-zero.
-#[map(name = "DATA_EVENTS")]
-static DATA_EVENTS: RingBuf = RingBuf::with_byte_size(1 << 20, 0);
+#[map]
+static DATA_EVENTS: RingBuf = RingBuf::with_byte_size(DATA_EVENTS_BYTES, 0);
 
-/// Settings from user space. Index 0: record DATA events. Index 1: the active rule-set
-/// generation (0 or 1), flipped by user space after it filled the other one.
-#[map(name = "CONFIG")]
-static CONFIG: Array<u32> = Array::with_max_entries(2, 0);
-const CONFIG_EVENTS: u32 = 0;
-const CONFIG_GENERATION: u32 = 1;
+/// Settings from user space: whether to record DATA events, and the active rule-set
+/// generation, flipped by user space after it filled the other one.
+#[map]
+static CONFIG: Array<u32> = Array::with_max_entries(CONFIG_SLOTS, 0);
 
 /// The two rule-set generations.
-#[map(name = "RULES")]
-static RULES: Array<RuleSet> = Array::with_max_entries(2, 0);
+#[map]
+static RULES: Array<RuleSet> = Array::with_max_entries(GENERATIONS, 0);
 
 /// `deny-src` / `allow-src` prefixes of both generations: value = allow bit | rule id.
-#[map(name = "SRC_RULES")]
-static SRC_RULES: LpmTrie<SrcPrefix, u32> = LpmTrie::with_max_entries(16384, 0);
+#[map]
+static SRC_RULES: LpmTrie<SrcPrefix, u32> = LpmTrie::with_max_entries(SRC_PREFIX_CAPACITY, 0);
 
 /// `deny-ppid` PPIDs of both generations: value = rule id.
-#[map(name = "PPID_RULES")]
-static PPID_RULES: HashMap<PpidKey, u32> = HashMap::with_max_entries(1024, 0);
+#[map]
+static PPID_RULES: HashMap<PpidKey, u32> = HashMap::with_max_entries(PPID_CAPACITY, 0);
 
 /// Verification tags of live associations (`validate-vtag`). Shared by every CPU and by
 /// the egress program; LRU so a flood of handshakes cannot fill it for good.
-#[map(name = "VTAGS")]
-static VTAGS: LruHashMap<FlowKey, TagEntry> = LruHashMap::with_max_entries(65536, 0);
+#[map]
+static VTAGS: LruHashMap<FlowKey, TagEntry> = LruHashMap::with_max_entries(VTAG_CAPACITY, 0);
 
 /// INIT token bucket per source address (`init-rate`).
-#[map(name = "INIT_BUCKETS")]
-static INIT_BUCKETS: LruHashMap<AddrKey, Bucket> = LruHashMap::with_max_entries(65536, 0);
+#[map]
+static INIT_BUCKETS: LruHashMap<AddrKey, Bucket> = LruHashMap::with_max_entries(INIT_BUCKET_CAPACITY, 0);
 
 /// The INIT token bucket of all sources together (`global-init-rate`).
-#[map(name = "GLOBAL_BUCKET")]
+#[map]
 static GLOBAL_BUCKET: Array<Bucket> = Array::with_max_entries(1, 0);
 
 /// Scratch space for the chunk walk's notes (see `sctp_common::parse::process`).
-#[map(name = "SEEN")]
+#[map]
 static SEEN: PerCpuArray<Seen> = PerCpuArray::with_max_entries(1, 0);
 
-/// The rules' maps, as `sctp_common::rules` asks for them.
+/// The rules' maps, as `sctp_common::filter` asks for them.
 struct KernelFilter {
     rules: &'static RuleSet,
     gen: u32,
@@ -165,7 +169,7 @@ impl DataSink for RingSink {
 }
 
 /// One u64 per CPU that walk offsets pass through (see `Packet::launder`).
-#[map(name = "CURSOR")]
+#[map]
 static CURSOR: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 /// XDP's packet window.

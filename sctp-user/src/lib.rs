@@ -1,18 +1,29 @@
 //! The sctp-xdp controller as a library: the `sctp-user` binary and the integration tests
 //! share it.
+//!
+//! Layers, one folder each; a module imports only from the layers below it:
+//!
+//! ```text
+//!   cmd                      one module per subcommand (clap Args + run)
+//!    |
+//!   export   tui   bench     Prometheus/JSON over HTTP, state file | live table | cost
+//!    |
+//!   observe                  snapshots, replay, flow accounting, join, reports
+//!    |        \
+//!   rules      echo          config -> compile -> apply, hits | one-to-many echo server
+//!    |           |
+//!   bpf          |  loadgen  load, attach, maps, events | client, INIT flood
+//!    |           |   |
+//!   sys ---------+---+       SCTP sockets, AF_PACKET, bpffs, interfaces, privileges, clock
+//! ```
 
 pub mod bench;
-pub mod capture;
-pub mod client;
-pub mod controller;
+pub mod bpf;
+pub mod cmd;
 pub mod echo;
-pub mod flood;
-pub mod flow_account;
-pub mod inspect;
-pub mod join;
-pub mod metrics;
-pub mod program;
-pub mod report;
+pub mod export;
+pub mod loadgen;
+pub mod observe;
 pub mod rules;
-pub mod sctp_socket;
-pub mod top;
+pub mod sys;
+pub mod tui;

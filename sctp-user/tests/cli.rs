@@ -66,11 +66,9 @@ fn bad_arguments_are_refused_with_usage() {
 }
 
 #[test]
+#[ignore = "needs root: run by cargo xtask test"]
 fn a_missing_interface_is_named() {
-    if !is_root() {
-        eprintln!("SKIPPED a_missing_interface_is_named: needs root");
-        return;
-    }
+    assert!(is_root(), "this test needs root: run it through `cargo xtask test`");
     let o = sctp_user(&["run", "--no-echo", "--iface", "no-such-if0"]);
     assert!(!o.status.success());
     let e = stderr(&o);

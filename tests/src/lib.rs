@@ -8,34 +8,29 @@ use std::{collections::BTreeMap, path::PathBuf};
 
 use bytemuck::Zeroable as _;
 use sctp_common::{
-    mem_filter::MemFilter,
-    parse,
-    rules::Seen,
-    stats::{DataEvent, FlowKey, FlowStats, GlobalStats},
+    abi::{DataEvent, FlowKey, FlowStats, GlobalStats},
+    parse::{self, Seen},
+    testing::MemFilter,
 };
 
-/// VM tests need root and kernel SCTP; on the host (no SCTP) they say so and skip.
-#[must_use]
-pub fn ready_for_kernel_sctp(test: &str) -> bool {
-    if !have_root(test) {
-        return false;
-    }
-    if sctp_user::sctp_socket::SctpSocket::one_to_many(false).is_err() {
-        eprintln!("SKIPPED {test}: this kernel has no SCTP (runs inside the VM: cargo xtask test)");
-        return false;
-    }
-    true
-}
-
-/// Tests that load BPF need root. Says plainly when one is skipped.
-#[must_use]
-pub fn have_root(test: &str) -> bool {
+/// For tests marked `#[ignore = "needs root..."]`: run with `--ignored` as anyone else,
+/// they fail at once with the reason instead of passing without testing anything.
+pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("SKIPPED {test}: needs root to load BPF (run `cargo xtask test`)");
-    }
-    root
+    assert!(
+        root,
+        "this test loads BPF and needs root: run it through `cargo xtask test`"
+    );
+}
+
+/// For tests marked as needing kernel SCTP (they run inside the VM).
+pub fn require_kernel_sctp() {
+    require_root();
+    assert!(
+        sctp_user::sys::sctp::SctpSocket::one_to_many(false).is_ok(),
+        "this kernel has no SCTP: this test runs inside the VM (`cargo xtask test`)"
+    );
 }
 
 /// The same packets through the host copy of the parser.
@@ -193,8 +188,8 @@ pub fn parse_samples(text: &str) -> BTreeMap<String, f64> {
 /// `rules::apply` writes into the kernel's maps), for kernel-versus-host runs.
 #[must_use]
 pub fn host_filter(c: &sctp_user::rules::Compiled, gen: u32) -> MemFilter<'static> {
-    use sctp_common::rules::{PpidKey, SrcPrefix, SRC_PREFIX_HEADER_BITS};
-    let set: &'static sctp_common::rules::RuleSet = Box::leak(c.set.clone());
+    use sctp_common::abi::{PpidKey, SrcPrefix, SRC_PREFIX_HEADER_BITS};
+    let set: &'static sctp_common::abi::RuleSet = Box::leak(c.set.clone());
     let mut f = MemFilter::new(set, gen);
     for (family, addr, len, value) in &c.prefixes {
         let key = SrcPrefix {

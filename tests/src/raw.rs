@@ -20,12 +20,12 @@ pub fn mac_of(ns: &Netns, ifname: &str) -> [u8; 6] {
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    sctp_user::flood::parse_mac(v[0]["address"].as_str().expect("link address")).unwrap()
+    sctp_user::sys::iface::parse_mac(v[0]["address"].as_str().expect("link address")).unwrap()
 }
 
 /// An AF_PACKET socket bound to `ifname` of the calling thread's namespace.
 fn packet_socket(ifname: &str) -> OwnedFd {
-    sctp_user::flood::packet_socket(ifname, ETH_P_ALL).unwrap()
+    sctp_user::sys::packet::packet_socket(ifname, ETH_P_ALL).unwrap()
 }
 
 /// Sends each frame as is out of `ifname` in `ns`.

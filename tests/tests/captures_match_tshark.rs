@@ -11,8 +11,12 @@ use std::{
     process::Command,
 };
 
-use integration_tests::{captures_dir, have_root};
-use sctp_user::{inspect, program::LoadOptions, report, rules::Compiled};
+use integration_tests::{captures_dir, require_root};
+use sctp_user::{
+    bpf::LoadOptions,
+    observe::{replay, report},
+    rules::Compiled,
+};
 use serde_json::Value;
 
 /// What tshark says about a capture.
@@ -77,7 +81,7 @@ fn tshark_view(file: &Path) -> View {
 
 /// What `sctp-user inspect --format json` prints for the file (the same library calls).
 fn our_json(file: &Path) -> Value {
-    let replay = inspect::replay(file, LoadOptions::default(), &Compiled::none()).unwrap();
+    let replay = replay::replay(file, LoadOptions::default(), &Compiled::none()).unwrap();
     report::to_json(&replay.snapshot, replay.too_short)
 }
 
@@ -125,10 +129,9 @@ fn captures() -> Option<Vec<PathBuf>> {
 const MAX_CHUNKS_CAPTURE: &str = "suricata-verify__sctp-max-chunks.pcap";
 
 #[test]
+#[ignore = "needs root: run by cargo xtask test"]
 fn inspect_matches_tshark_on_every_capture() {
-    if !have_root("inspect_matches_tshark_on_every_capture") {
-        return;
-    }
+    require_root();
     let Some(files) = captures() else { return };
     assert!(
         files.len() >= 10,
@@ -163,12 +166,10 @@ fn inspect_matches_tshark_on_every_capture() {
     }
 }
 
-/// `inspect`'s JSON for one shared capture, or `None` (said plainly) without root or
-/// without the shared folder.
+/// `inspect`'s JSON for one shared capture, or `None` (said plainly) without the shared
+/// folder.
 fn replay_shared(test: &str, file: &str) -> Option<Value> {
-    if !have_root(test) {
-        return None;
-    }
+    require_root();
     let Some(dir) = captures_dir() else {
         eprintln!("SKIPPED {test}: ../shared/captures is absent");
         return None;
@@ -177,6 +178,7 @@ fn replay_shared(test: &str, file: &str) -> Option<Value> {
 }
 
 #[test]
+#[ignore = "needs root: run by cargo xtask test"]
 fn fragmented_ip_is_counted_as_first_and_later_fragment() {
     // Frame 32 of this capture is the first fragment of an SCTP packet, frame 33 the rest.
     // tshark reassembles them into one SCTP packet; we parse the first fragment and count
@@ -195,6 +197,7 @@ fn fragmented_ip_is_counted_as_first_and_later_fragment() {
 }
 
 #[test]
+#[ignore = "needs root: run by cargo xtask test"]
 fn truncated_data_chunk_is_counted_and_flagged() {
     // pcapflowlab's capture ends 1-3 bytes after the common header: the start of a chunk
     // header cut short. tshark dissects no chunk there; we flag the packet with that reason.

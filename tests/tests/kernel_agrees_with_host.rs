@@ -3,21 +3,21 @@
 //! counter and every flow to be identical.
 
 use bytemuck::Zeroable as _;
-use integration_tests::{compile_rules, flow_diff, have_root, host_filter, pin_to_current_cpu, HostRun, Rng};
+use integration_tests::{compile_rules, flow_diff, host_filter, pin_to_current_cpu, require_root, HostRun, Rng};
 use sctp_common::{
-    fixtures::{self, Chunk, SctpPacket, V4, V6},
-    stats::Counter,
+    abi::Counter,
+    builder::{Chunk, SctpPacket, V4, V6},
+    testing::fixtures,
 };
-use sctp_user::program::{drain_events, LoadOptions, XdpSctp};
+use sctp_user::bpf::{events::drain_events, LoadOptions, XdpSctp};
 
 /// BPF_PROG_TEST_RUN refuses XDP input shorter than an Ethernet header.
 const MIN_XDP_FRAME: usize = 14;
 
 #[test]
+#[ignore = "needs root: run by cargo xtask test"]
 fn fixture_table_kernel_equals_host_and_expectations() {
-    if !have_root("fixture_table_kernel_equals_host_and_expectations") {
-        return;
-    }
+    require_root();
     pin_to_current_cpu();
     let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
     prog.set_data_events(true).unwrap();
@@ -32,7 +32,7 @@ fn fixture_table_kernel_equals_host_and_expectations() {
         assert_eq!(action, 2, "{}: XDP_PASS", fx.name);
         let mut host = HostRun::default();
         host.process(&fx.frame);
-        let kernel = prog.snapshot().unwrap();
+        let kernel = sctp_user::observe::Snapshot::take(&prog).unwrap();
         assert_eq!(kernel.global, host.global, "{}: global counters differ", fx.name);
         let diff = flow_diff(&kernel.flows, &host.flows);
         assert!(diff.is_empty(), "{}: flows differ:\n{diff}", fx.name);
@@ -104,10 +104,9 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+#[ignore = "needs root: run by cargo xtask test"]
 fn random_and_mutated_packets_kernel_equals_host() {
-    if !have_root("random_and_mutated_packets_kernel_equals_host") {
-        return;
-    }
+    require_root();
     const PACKETS: usize = 100_000;
     const FLOW_CHECK_EVERY: usize = 1000;
     pin_to_current_cpu();
@@ -116,17 +115,17 @@ fn random_and_mutated_packets_kernel_equals_host() {
     let seeds = seeds();
     let mut rng = Rng(0x5ca1_ab1e_d00d_f00d);
     let mut host = HostRun::default();
-    let mut seen = sctp_common::stats::GlobalStats::zeroed();
+    let mut seen = sctp_common::abi::GlobalStats::zeroed();
     for n in 1..=PACKETS {
         let seed = &seeds[rng.below(seeds.len())];
         let frame = mutate(&mut rng, seed);
         host.process(&frame);
         prog.test_run(&frame, 1)
             .unwrap_or_else(|e| panic!("packet {n}, {} bytes: {e:#}", frame.len()));
-        let kernel = prog.global().unwrap();
+        let kernel = sctp_user::bpf::maps::global(&prog).unwrap();
         assert_eq!(kernel, host.global, "packet {n} ({frame:02x?}): global counters differ");
         if n % FLOW_CHECK_EVERY == 0 {
-            let flows = prog.flows().unwrap();
+            let flows = sctp_user::bpf::maps::flows(&prog).unwrap();
             let diff = flow_diff(&flows, &host.flows);
             assert!(diff.is_empty(), "flows differ after packet {n}:\n{diff}");
             seen.merge(&host.global);
@@ -152,10 +151,9 @@ fn random_and_mutated_packets_kernel_equals_host() {
 /// The same damaged packets judged by a rule set of every kind that does not depend on
 /// time: verdicts, drop reasons and per-rule counts must agree packet by packet.
 #[test]
+#[ignore = "needs root: run by cargo xtask test"]
 fn random_packets_under_rules_kernel_equals_host() {
-    if !have_root("random_packets_under_rules_kernel_equals_host") {
-        return;
-    }
+    require_root();
     const PACKETS: usize = 30_000;
     pin_to_current_cpu();
     let rules = compile_rules(
@@ -170,7 +168,7 @@ fn random_packets_under_rules_kernel_equals_host() {
         "#,
     );
     let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
-    prog.apply_rules(&rules).unwrap();
+    sctp_user::rules::apply(&mut prog, &rules).unwrap();
     prog.reset().unwrap();
     let mut host = HostRun::with_filter(host_filter(&rules, 1));
     let mut seeds = seeds();
@@ -187,7 +185,7 @@ fn random_packets_under_rules_kernel_equals_host() {
         };
         assert_eq!(action, want, "packet {n} ({frame:02x?}): verdicts differ");
     }
-    let kernel = prog.global().unwrap();
+    let kernel = sctp_user::bpf::maps::global(&prog).unwrap();
     assert_eq!(kernel, host.global, "counters or per-rule counts differ");
     for c in [
         Counter::DropMalformed,

@@ -2,15 +2,15 @@
 //! same code: both must give each packet the verdict and the drop reason a user expects,
 //! and count it against the rule that dropped it.
 
-use integration_tests::{compile_rules, have_root, host_filter, pin_to_current_cpu, HostRun};
+use integration_tests::{compile_rules, host_filter, pin_to_current_cpu, require_root, HostRun};
 use sctp_common::{
-    chunk::{flag, ty},
-    fixtures::{Chunk, Ip, SctpPacket, V4, V6},
+    abi::Counter,
+    builder::{Chunk, Ip, SctpPacket, V4, V6},
     parse::Verdict,
-    stats::Counter,
+    proto::chunk::{flag, ty},
 };
 use sctp_user::{
-    program::{LoadOptions, XdpSctp},
+    bpf::{LoadOptions, XdpSctp},
     rules,
 };
 
@@ -53,15 +53,15 @@ fn check(rules_toml: &str, cases: &[Case]) {
     pin_to_current_cpu();
     let compiled = compile_rules(rules_toml);
     let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
-    prog.apply_rules(&compiled).unwrap();
+    sctp_user::rules::apply(&mut prog, &compiled).unwrap();
     // A fresh program's first apply installs generation 1.
     let mut host = HostRun::with_filter(host_filter(&compiled, 1));
     let mut expected_drops = 0;
     for c in cases {
-        let before = prog.global().unwrap();
+        let before = sctp_user::bpf::maps::global(&prog).unwrap();
         let (action, _) = prog.test_run(&c.frame, 1).unwrap();
         let host_verdict = host.process(&c.frame);
-        let after = prog.global().unwrap();
+        let after = sctp_user::bpf::maps::global(&prog).unwrap();
         let want = if c.drop.is_some() { XDP_DROP } else { XDP_PASS };
         assert_eq!(action, want, "{rules_toml}: {}: kernel verdict", c.what);
         let host_want = if c.drop.is_some() { Verdict::Drop } else { Verdict::Pass };
@@ -79,7 +79,7 @@ fn check(rules_toml: &str, cases: &[Case]) {
         );
     }
     // Every drop is charged to a rule, and `rules show` reports it.
-    let snap = prog.snapshot().unwrap();
+    let snap = sctp_user::observe::Snapshot::take(&prog).unwrap();
     let charged: u64 = snap.rules.0.iter().map(|r| r.drops).sum();
     assert_eq!(
         charged, expected_drops,
@@ -93,10 +93,9 @@ fn check(rules_toml: &str, cases: &[Case]) {
 }
 
 #[test]
+#[ignore = "needs root: run by cargo xtask test"]
 fn source_prefixes_longest_match_wins() {
-    if !have_root("source_prefixes_longest_match_wins") {
-        return;
-    }
+    require_root();
     check(
         r#"deny-src = ["198.18.0.0/24", "2001:db8::/64"]"#,
         &[
@@ -123,10 +122,9 @@ fn source_prefixes_longest_match_wins() {
 }
 
 #[test]
+#[ignore = "needs root: run by cargo xtask test"]
 fn ports_ppids_and_chunk_types() {
-    if !have_root("ports_ppids_and_chunk_types") {
-        return;
-    }
+    require_root();
     check(
         "allow-port = [38412, 36412]",
         &[
@@ -166,10 +164,9 @@ fn ports_ppids_and_chunk_types() {
 }
 
 #[test]
+#[ignore = "needs root: run by cargo xtask test"]
 fn rfc_9260_violations_malformed_and_limits() {
-    if !have_root("rfc_9260_violations_malformed_and_limits") {
-        return;
-    }
+    require_root();
     let init = |vtag| SctpPacket::new(V4, vtag, vec![Chunk::init(ty::INIT, 0xabc, 1000, 4, 4, 1)]);
     let init_and_data = SctpPacket::new(
         V4,
@@ -194,7 +191,7 @@ fn rfc_9260_violations_malformed_and_limits() {
     );
     let short = SctpPacket::new(V4, 1, vec![Chunk::data(1, 0, 0, 18, 8).with_length(2)]);
     let beyond = SctpPacket::new(V4, 1, vec![Chunk::data(1, 0, 0, 18, 8).with_length(400)]);
-    let not_ip = sctp_common::fixtures::arp_frame();
+    let not_ip = sctp_common::builder::arp_frame();
     check(
         r#"malformed = "drop""#,
         &[
@@ -229,10 +226,9 @@ fn rfc_9260_violations_malformed_and_limits() {
 }
 
 #[test]
+#[ignore = "needs root: run by cargo xtask test"]
 fn init_rate_per_source_and_global() {
-    if !have_root("init_rate_per_source_and_global") {
-        return;
-    }
+    require_root();
     let init = |ip| SctpPacket::new(ip, 0, vec![Chunk::init(ty::INIT, 0xabc, 1000, 4, 4, 1)]);
     // One token per second: within this test's milliseconds no bucket refills.
     check(
@@ -255,10 +251,9 @@ fn init_rate_per_source_and_global() {
 }
 
 #[test]
+#[ignore = "needs root: run by cargo xtask test"]
 fn verification_tags_are_learned_validated_and_forgotten() {
-    if !have_root("verification_tags_are_learned_validated_and_forgotten") {
-        return;
-    }
+    require_root();
     // Client 36412 -> server 38412. The client's tag (in its INIT) is 0xC11E, the
     // server's (in its INIT-ACK) 0x5E4E: packets to the server carry 0x5E4E.
     let to_server = |vtag, chunks| SctpPacket::new(V4, vtag, chunks);
@@ -315,14 +310,12 @@ fn verification_tags_are_learned_validated_and_forgotten() {
 }
 
 #[test]
+#[ignore = "needs root: run by cargo xtask test"]
 fn learning_window_admits_associations_older_than_the_rules() {
-    if !have_root("learning_window_admits_associations_older_than_the_rules") {
-        return;
-    }
+    require_root();
     pin_to_current_cpu();
     let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
-    prog.apply_rules(&compile_rules("validate-vtag = true\nvtag-learn = 60"))
-        .unwrap();
+    sctp_user::rules::apply(&mut prog, &compile_rules("validate-vtag = true\nvtag-learn = 60")).unwrap();
     let d = |vtag| SctpPacket::new(V4, vtag, vec![Chunk::data(1, 0, 0, 18, 20)]).frame();
     assert_eq!(
         prog.test_run(&d(0x77), 1).unwrap().0,
@@ -330,8 +323,7 @@ fn learning_window_admits_associations_older_than_the_rules() {
         "unknown tag inside the window"
     );
     // The window closes when rules without it are applied; the tag learned stays.
-    prog.apply_rules(&compile_rules("validate-vtag = true\nvtag-learn = 0"))
-        .unwrap();
+    sctp_user::rules::apply(&mut prog, &compile_rules("validate-vtag = true\nvtag-learn = 0")).unwrap();
     assert_eq!(
         prog.test_run(&d(0x77), 1).unwrap().0,
         XDP_PASS,
@@ -342,38 +334,40 @@ fn learning_window_admits_associations_older_than_the_rules() {
         XDP_DROP,
         "unknown tag after the window"
     );
-    let g = prog.global().unwrap();
+    let g = sctp_user::bpf::maps::global(&prog).unwrap();
     assert_eq!(g.get(Counter::VtagsLearned), 1);
 }
 
 #[test]
+#[ignore = "needs root: run by cargo xtask test"]
 fn a_new_rule_set_replaces_the_old_one_whole() {
-    if !have_root("a_new_rule_set_replaces_the_old_one_whole") {
-        return;
-    }
+    require_root();
     pin_to_current_cpu();
     let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
     let ppid = |p| data(V4, 1, p).frame();
     let src = |ip| data(ip, 1, 18).frame();
-    prog.apply_rules(&compile_rules("deny-ppid = [46]\ndeny-src = [\"198.18.7.0/24\"]"))
-        .unwrap();
+    sctp_user::rules::apply(
+        &mut prog,
+        &compile_rules("deny-ppid = [46]\ndeny-src = [\"198.18.7.0/24\"]"),
+    )
+    .unwrap();
     assert_eq!(prog.test_run(&ppid(46), 1).unwrap().0, XDP_DROP);
     assert_eq!(prog.test_run(&src(OTHER_V4), 1).unwrap().0, XDP_DROP);
-    prog.apply_rules(&compile_rules("deny-ppid = [18]")).unwrap();
+    sctp_user::rules::apply(&mut prog, &compile_rules("deny-ppid = [18]")).unwrap();
     // Nothing of the old set is left: its PPID and its prefix pass now.
     assert_eq!(prog.test_run(&ppid(46), 1).unwrap().0, XDP_PASS);
     assert_eq!(prog.test_run(&ppid(60), 1).unwrap().0, XDP_PASS);
     assert_eq!(prog.test_run(&src(OTHER_V4), 1).unwrap().0, XDP_DROP, "PPID 18 now");
-    let snap = prog.snapshot().unwrap();
+    let snap = sctp_user::observe::Snapshot::take(&prog).unwrap();
     let active: Vec<_> = snap.rules.0.iter().map(|r| (r.rule.as_str(), r.drops)).collect();
     assert_eq!(active, [("deny-ppid 18", 1)]);
     let old: Vec<_> = snap.rules.1.iter().map(|r| (r.rule.as_str(), r.drops)).collect();
     assert_eq!(old, [("deny-src 198.18.7.0/24", 1), ("deny-ppid 46", 1)]);
     // A third set reuses the first generation's slots: its counts start at zero.
-    prog.apply_rules(&compile_rules("deny-ppid = [46]")).unwrap();
-    let snap = prog.snapshot().unwrap();
+    sctp_user::rules::apply(&mut prog, &compile_rules("deny-ppid = [46]")).unwrap();
+    let snap = sctp_user::observe::Snapshot::take(&prog).unwrap();
     assert_eq!(snap.rules.0[0].drops, 0);
-    prog.apply_rules(&rules::Compiled::none()).unwrap();
+    sctp_user::rules::apply(&mut prog, &rules::Compiled::none()).unwrap();
     assert_eq!(prog.test_run(&ppid(18), 1).unwrap().0, XDP_PASS, "no rules");
     assert_eq!(prog.test_run(&ppid(46), 1).unwrap().0, XDP_PASS, "no rules");
 }
@@ -406,11 +400,10 @@ deny-src = ["198.18.0.0/15"]"#,
 /// Real associations, captured by others, must pass tag validation with no learning
 /// window: every tag their packets carry was announced in an INIT or INIT-ACK before.
 #[test]
+#[ignore = "needs root: run by cargo xtask test"]
 fn real_handshakes_pass_tag_validation_without_a_learning_window() {
     const TEST: &str = "real_handshakes_pass_tag_validation_without_a_learning_window";
-    if !have_root(TEST) {
-        return;
-    }
+    require_root();
     let Some(dir) = integration_tests::captures_dir() else {
         eprintln!("SKIPPED {TEST}: ../shared/captures is absent");
         return;
@@ -421,7 +414,7 @@ fn real_handshakes_pass_tag_validation_without_a_learning_window() {
         ("magma__nsa_connection.pcap", 1),
         ("pkts__sctp_init_collision.cap", 1),
     ] {
-        let replay = sctp_user::inspect::replay(&dir.join(file), LoadOptions::default(), &strict).unwrap();
+        let replay = sctp_user::observe::replay::replay(&dir.join(file), LoadOptions::default(), &strict).unwrap();
         let g = &replay.snapshot.global;
         assert!(g.get(Counter::Sctp) > 10, "{file}: SCTP packets");
         assert_eq!(
@@ -433,7 +426,7 @@ fn real_handshakes_pass_tag_validation_without_a_learning_window() {
     }
     // A capture that starts mid-association (no handshake) is all out of the blue.
     let file = "open5gs__testregistration.pcapng";
-    let replay = sctp_user::inspect::replay(&dir.join(file), LoadOptions::default(), &strict).unwrap();
+    let replay = sctp_user::observe::replay::replay(&dir.join(file), LoadOptions::default(), &strict).unwrap();
     let g = &replay.snapshot.global;
     assert_eq!(g.get(Counter::DropVtagUnknown), g.get(Counter::Sctp), "{file}");
 }

@@ -2,7 +2,7 @@
 //! ncat and python3's socket module; big and oversized messages, many associations, an
 //! abrupt ABORT and a peer that stops reading. The join must account for every message.
 
-use integration_tests::{echo_env::EchoEnv, ready_for_kernel_sctp};
+use integration_tests::{echo_env::EchoEnv, require_kernel_sctp};
 use serde_json::Value;
 
 fn n(v: &Value) -> u64 {
@@ -10,10 +10,9 @@ fn n(v: &Value) -> u64 {
 }
 
 #[test]
+#[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
 fn join_accounts_for_every_message_per_stream_and_ppid() {
-    if !ready_for_kernel_sctp("join_accounts_for_every_message_per_stream_and_ppid") {
-        return;
-    }
+    require_kernel_sctp();
     let env = EchoEnv::start("ej", &[]);
     let (ok, c) = env.client(&[
         "--associations",
@@ -58,10 +57,9 @@ fn join_accounts_for_every_message_per_stream_and_ppid() {
 }
 
 #[test]
+#[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
 fn messages_bigger_than_the_receive_buffer_are_reassembled() {
-    if !ready_for_kernel_sctp("messages_bigger_than_the_receive_buffer_are_reassembled") {
-        return;
-    }
+    require_kernel_sctp();
     let env = EchoEnv::start("eb", &["--streams", "32"]);
     // 300 KB: more than the server's 256 KiB read buffer; many DATA fragments each.
     let (ok, c) = env.client(&["--streams", "32", "--messages", "4", "--size", "300000,70000"]);
@@ -76,10 +74,9 @@ fn messages_bigger_than_the_receive_buffer_are_reassembled() {
 }
 
 #[test]
+#[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
 fn an_oversized_message_aborts_only_its_association() {
-    if !ready_for_kernel_sctp("an_oversized_message_aborts_only_its_association") {
-        return;
-    }
+    require_kernel_sctp();
     let env = EchoEnv::start("eo", &["--max-message", "10000"]);
     let (ok, _) = env.client(&["--messages", "1", "--size", "20000", "--timeout", "10"]);
     assert!(!ok, "the oversized message must not be echoed");
@@ -95,10 +92,9 @@ fn an_oversized_message_aborts_only_its_association() {
 }
 
 #[test]
+#[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
 fn more_than_a_hundred_concurrent_associations() {
-    if !ready_for_kernel_sctp("more_than_a_hundred_concurrent_associations") {
-        return;
-    }
+    require_kernel_sctp();
     let env = EchoEnv::start("em", &[]);
     let (ok, c) = env.client(&["--associations", "120", "--messages", "3", "--size", "200"]);
     assert!(ok, "client: {c}");
@@ -126,10 +122,9 @@ print("python ok")
 "#;
 
 #[test]
+#[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
 fn third_party_peers_socat_ncat_and_python() {
-    if !ready_for_kernel_sctp("third_party_peers_socat_ncat_and_python") {
-        return;
-    }
+    require_kernel_sctp();
     let env = EchoEnv::start("e3", &[]);
     // SCTP has no half-close: keep stdin open until the echo is back.
     let (ok, out) = env.in_client(
@@ -173,10 +168,9 @@ print("aborted")
 "#;
 
 #[test]
+#[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
 fn an_abrupt_abort_from_a_peer_ends_only_its_association() {
-    if !ready_for_kernel_sctp("an_abrupt_abort_from_a_peer_ends_only_its_association") {
-        return;
-    }
+    require_kernel_sctp();
     let env = EchoEnv::start("ea", &[]);
     let (ok, out) = env.in_client("python3", &["-c", PY_ABORT], None);
     assert!(ok && out.contains("aborted"), "python: {out:?}");
@@ -207,10 +201,9 @@ time.sleep(3)
 "#;
 
 #[test]
+#[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
 fn a_peer_that_stops_reading_sheds_its_echoes_not_the_server() {
-    if !ready_for_kernel_sctp("a_peer_that_stops_reading_sheds_its_echoes_not_the_server") {
-        return;
-    }
+    require_kernel_sctp();
     let env = EchoEnv::start("es", &["--queue-limit", "8"]);
     let hog = std::thread::scope(|s| {
         let hog = s.spawn(|| env.in_client("python3", &["-c", PY_NO_READ], None));
@@ -237,10 +230,9 @@ fn a_peer_that_stops_reading_sheds_its_echoes_not_the_server() {
 }
 
 #[test]
+#[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
 fn a_multi_homed_dual_stack_endpoint_serves_ipv4_and_ipv6() {
-    if !ready_for_kernel_sctp("a_multi_homed_dual_stack_endpoint_serves_ipv4_and_ipv6") {
-        return;
-    }
+    require_kernel_sctp();
     // One port, two addresses of two families: one endpoint through sctp_bindx.
     let env = EchoEnv::start(
         "e6",

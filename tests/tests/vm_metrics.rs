@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeSet, process::Command, time::Duration};
 
-use integration_tests::{echo_env::EchoEnv, parse_samples, ready_for_kernel_sctp};
+use integration_tests::{echo_env::EchoEnv, parse_samples, require_kernel_sctp};
 
 /// A bpffs of the test's own, mounted outside the namespaces (where `ip netns exec`, which
 /// remounts /sys, still sees it), so the controller can pin and find its maps again.
@@ -84,10 +84,9 @@ fn dashboard_metrics() -> BTreeSet<String> {
 }
 
 #[test]
+#[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
 fn a_scrape_passes_promtool_matches_the_traffic_and_covers_the_dashboard() {
-    if !ready_for_kernel_sctp("a_scrape_passes_promtool_matches_the_traffic_and_covers_the_dashboard") {
-        return;
-    }
+    require_kernel_sctp();
     let env = EchoEnv::start("mp", &[]);
     let (ok, c) = env.client(&[
         "--associations",
@@ -147,10 +146,9 @@ fn a_scrape_passes_promtool_matches_the_traffic_and_covers_the_dashboard() {
 }
 
 #[test]
+#[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
 fn counters_carry_on_across_a_restart_of_the_controller() {
-    if !ready_for_kernel_sctp("counters_carry_on_across_a_restart_of_the_controller") {
-        return;
-    }
+    require_kernel_sctp();
     let fs = BpfFs::mount("restart");
     let pin = fs.pin_dir();
     let mut env = EchoEnv::start("mr", &["--pin-dir", &pin]);
@@ -196,10 +194,9 @@ fn counters_carry_on_across_a_restart_of_the_controller() {
 }
 
 #[test]
+#[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
 fn a_real_prometheus_scrapes_the_exporter_and_answers_promql() {
-    if !ready_for_kernel_sctp("a_real_prometheus_scrapes_the_exporter_and_answers_promql") {
-        return;
-    }
+    require_kernel_sctp();
     let env = EchoEnv::start("mq", &[]);
     let dir = std::env::temp_dir().join(format!("prom-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -6,19 +6,18 @@ use std::{net::SocketAddr, time::Duration};
 
 use integration_tests::{
     netns::{veth, Netns},
-    ready_for_kernel_sctp,
+    require_kernel_sctp,
 };
-use sctp_common::{chunk::ty, stats::Counter};
+use sctp_common::{abi::Counter, proto::chunk::ty};
 use sctp_user::{
-    program::{LoadOptions, XdpSctp},
-    sctp_socket::{Received, SctpSocket, SndInfo},
+    bpf::{LoadOptions, XdpSctp},
+    sys::sctp::{Received, SctpSocket, SndInfo},
 };
 
 #[test]
+#[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
 fn xdp_counts_a_real_association_between_namespaces() {
-    if !ready_for_kernel_sctp("xdp_counts_a_real_association_between_namespaces") {
-        return;
-    }
+    require_kernel_sctp();
     let client_ns = Netns::new("sx-cli").unwrap();
     let server_ns = Netns::new("sx-srv").unwrap();
     veth(&client_ns, "sxc0", "198.18.0.1/24", &server_ns, "sxs0", "198.18.0.2/24").unwrap();
@@ -58,13 +57,13 @@ fn xdp_counts_a_real_association_between_namespaces() {
     drop(server);
 
     // Wait for the shutdown handshake to cross the wire (slow under emulation).
-    let mut snap = prog.snapshot().unwrap();
+    let mut snap = sctp_user::observe::Snapshot::take(&prog).unwrap();
     for _ in 0..100 {
         if snap.global.chunk_types[ty::SHUTDOWN_COMPLETE as usize] > 0 {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
-        snap = prog.snapshot().unwrap();
+        snap = sctp_user::observe::Snapshot::take(&prog).unwrap();
     }
     let g = &snap.global;
     for t in [

@@ -203,6 +203,32 @@ fn module_order(modules: &Path) -> Result<Vec<PathBuf>> {
     Ok(order.into_iter().map(|p| modules.join(p)).collect())
 }
 
+/// The initramfs's `/init`, written as it is: it loads the modules in their numbered
+/// order, mounts the host root, and runs the shell command line in `/command` from the
+/// directory in `/cwd` (both plain data files, so nothing needs quoting), then prints
+/// the marker with its exit status and powers off.
+const INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in /modules/*.ko; do insmod "$m" || echo "vm: insmod $m failed"; done
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 host /host || { echo 'vm: cannot mount the host root'; poweroff -f; }
+mount -t proc proc /host/proc
+mount -t sysfs sys /host/sys
+mount -t devtmpfs dev /host/dev
+mkdir -p /host/dev/pts && mount -t devpts devpts /host/dev/pts
+mount -t tmpfs tmp /host/run
+mount -t bpf bpf /host/sys/fs/bpf
+mkdir -p /host/run/tmp /host/run/vm
+cp /command /cwd /host/run/vm/
+# The host root is read-only; /tmp is left alone (the checkout may live there): scratch
+# files go to TMPDIR on the tmpfs.
+chroot /host /bin/sh -c 'export TMPDIR=/run/tmp; ip link set lo up; cd "$(cat /run/vm/cwd)" && . /run/vm/command'
+echo "SCTP_XDP_VM_EXIT=$?"
+poweroff -f
+"#;
+
 /// Builds the initramfs that runs `command` (a shell command line) in `cwd` on the host root.
 fn initramfs(root: &Path, k: Kernel, modules: &Path, command: &str, cwd: &Path) -> Result<PathBuf> {
     let dir = vm_dir(root, k);
@@ -214,9 +240,9 @@ fn initramfs(root: &Path, k: Kernel, modules: &Path, command: &str, cwd: &Path) 
         fs::create_dir_all(stage.join(d))?;
     }
     fs::copy("/bin/busybox", stage.join("bin/busybox")).context("busybox-static is missing: cargo xtask setup")?;
-    let mut load = String::new();
     for (i, m) in module_order(modules)?.iter().enumerate() {
         let name = m.file_name().unwrap().to_string_lossy().into_owned();
+        // The index keeps modules.dep's order in /init's glob.
         let dest = stage
             .join("modules")
             .join(format!("{i:02}-{}", name.trim_end_matches(".xz")));
@@ -230,36 +256,11 @@ fn initramfs(root: &Path, k: Kernel, modules: &Path, command: &str, cwd: &Path) 
         } else {
             fs::copy(m, &dest)?;
         }
-        load.push_str(&format!(
-            "insmod /modules/{} || echo 'vm: insmod {name} failed'\n",
-            dest.file_name().unwrap().to_string_lossy()
-        ));
     }
-    let init = format!(
-        r#"#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-{load}
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 host /host || {{ echo 'vm: cannot mount the host root'; poweroff -f; }}
-mount -t proc proc /host/proc
-mount -t sysfs sys /host/sys
-mount -t devtmpfs dev /host/dev
-mkdir -p /host/dev/pts && mount -t devpts devpts /host/dev/pts
-mount -t tmpfs tmp /host/run
-mount -t bpf bpf /host/sys/fs/bpf
-mkdir -p /host/run/tmp
-# The host root is read-only; /tmp is left alone (the checkout may live there): scratch
-# files go to TMPDIR on the tmpfs.
-chroot /host /bin/sh -c 'export TMPDIR=/run/tmp; ip link set lo up; cd "$0" && eval "$1"' '{cwd}' '{command}'
-echo "{MARKER}$?"
-poweroff -f
-"#,
-        cwd = cwd.display(),
-        command = command.replace('\'', r"'\''"),
-    );
-    fs::write(stage.join("init"), init)?;
+    // /init is the same for every run; what to run, and where, are data files beside it.
+    fs::write(stage.join("init"), INIT)?;
+    fs::write(stage.join("command"), command)?;
+    fs::write(stage.join("cwd"), cwd.as_os_str().as_encoded_bytes())?;
     cmd::run(Command::new("chmod").arg("+x").arg(stage.join("init")))?;
     let image = dir.join("initramfs.cpio");
     cmd::run(
@@ -323,4 +324,14 @@ pub fn run(root: &Path, k: Kernel, command: &str, timeout: Duration) -> Result<i
     }
     let _ = child.wait();
     status.with_context(|| format!("vm ({}): the guest stopped without reporting a result", k.name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{INIT, MARKER};
+
+    #[test]
+    fn init_prints_the_marker_the_harness_waits_for() {
+        assert!(INIT.contains(&format!("echo \"{MARKER}$?\"")));
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use sctp_user::sctp_socket::{Received, SctpSocket, SndInfo};
+use sctp_user::sys::sctp::{Received, SctpSocket, SndInfo};
 
 fn main() {
     let addr: SocketAddr = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or_else(|| {

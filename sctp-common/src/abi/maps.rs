@@ -1,0 +1,150 @@
+//! The maps both sides name: names, kinds, capacities and the slots of the `CONFIG`
+//! array. The XDP program declares each map under this name (its static's identifier);
+//! user space opens, resizes and pins them by it. A host test checks every map of the
+//! built object against [`MAPS`].
+
+use core::mem::size_of;
+
+use super::{
+    rules::{AddrKey, Bucket, PpidKey, RuleSet, SrcPrefix, TagEntry, GENERATIONS},
+    stats::{FlowKey, FlowStats, GlobalStats},
+};
+
+/// Slot of `CONFIG`: non-zero while user space wants DATA events.
+pub const CONFIG_EVENTS: u32 = 0;
+/// Slot of `CONFIG`: the active rule-set generation (0 or 1).
+pub const CONFIG_GENERATION: u32 = 1;
+/// Slots of `CONFIG`.
+pub const CONFIG_SLOTS: u32 = 2;
+
+/// Default capacity of `FLOWS` (user space may resize it at load time).
+pub const FLOW_CAPACITY: u32 = 16_384;
+/// Bytes of the `DATA_EVENTS` ring buffer.
+pub const DATA_EVENTS_BYTES: u32 = 1 << 20;
+/// Source prefixes of both generations together.
+pub const SRC_PREFIX_CAPACITY: u32 = 16_384;
+/// `deny-ppid` PPIDs of both generations together.
+pub const PPID_CAPACITY: u32 = 1024;
+/// Learned verification tags.
+pub const VTAG_CAPACITY: u32 = 65_536;
+/// Per-source INIT token buckets.
+pub const INIT_BUCKET_CAPACITY: u32 = 65_536;
+
+/// Kernel map types (`enum bpf_map_type`) of the maps below.
+pub mod kind {
+    pub const HASH: u32 = 1;
+    pub const ARRAY: u32 = 2;
+    pub const PERCPU_ARRAY: u32 = 6;
+    pub const LRU_HASH: u32 = 9;
+    pub const LRU_PERCPU_HASH: u32 = 10;
+    pub const LPM_TRIE: u32 = 11;
+    pub const RINGBUF: u32 = 27;
+}
+
+/// One map of the program as both sides must see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapSpec {
+    pub name: &'static str,
+    /// A [`kind`] value.
+    pub kind: u32,
+    /// Bytes of a key (0 for the ring buffer, which has none).
+    pub key_size: usize,
+    /// Bytes of a value (0 for the ring buffer).
+    pub value_size: usize,
+    /// Capacity the object declares (bytes for the ring buffer).
+    pub max_entries: u32,
+    /// Pinned by `run`: outlives the controller (counters, rules and their state).
+    pub pinned: bool,
+}
+
+pub const GLOBAL: MapSpec = spec("GLOBAL", kind::PERCPU_ARRAY, 4, size_of::<GlobalStats>(), 1, true);
+pub const FLOWS: MapSpec = spec(
+    "FLOWS",
+    kind::LRU_PERCPU_HASH,
+    size_of::<FlowKey>(),
+    size_of::<FlowStats>(),
+    FLOW_CAPACITY,
+    true,
+);
+pub const ZERO_FLOW: MapSpec = spec("ZERO_FLOW", kind::PERCPU_ARRAY, 4, size_of::<FlowStats>(), 1, false);
+pub const DATA_EVENTS: MapSpec = spec("DATA_EVENTS", kind::RINGBUF, 0, 0, DATA_EVENTS_BYTES, false);
+pub const CONFIG: MapSpec = spec("CONFIG", kind::ARRAY, 4, size_of::<u32>(), CONFIG_SLOTS, true);
+pub const RULES: MapSpec = spec("RULES", kind::ARRAY, 4, size_of::<RuleSet>(), GENERATIONS, true);
+/// An LPM trie's key is the prefix length (a u32) and the data.
+pub const SRC_RULES: MapSpec = spec(
+    "SRC_RULES",
+    kind::LPM_TRIE,
+    4 + size_of::<SrcPrefix>(),
+    size_of::<u32>(),
+    SRC_PREFIX_CAPACITY,
+    true,
+);
+pub const PPID_RULES: MapSpec = spec(
+    "PPID_RULES",
+    kind::HASH,
+    size_of::<PpidKey>(),
+    size_of::<u32>(),
+    PPID_CAPACITY,
+    true,
+);
+pub const VTAGS: MapSpec = spec(
+    "VTAGS",
+    kind::LRU_HASH,
+    size_of::<FlowKey>(),
+    size_of::<TagEntry>(),
+    VTAG_CAPACITY,
+    true,
+);
+pub const INIT_BUCKETS: MapSpec = spec(
+    "INIT_BUCKETS",
+    kind::LRU_HASH,
+    size_of::<AddrKey>(),
+    size_of::<Bucket>(),
+    INIT_BUCKET_CAPACITY,
+    true,
+);
+pub const GLOBAL_BUCKET: MapSpec = spec("GLOBAL_BUCKET", kind::ARRAY, 4, size_of::<Bucket>(), 1, true);
+/// Per-CPU slot that walk offsets pass through (`Packet::launder`).
+pub const CURSOR: MapSpec = spec("CURSOR", kind::PERCPU_ARRAY, 4, size_of::<u64>(), 1, false);
+/// Per-CPU scratch of the chunk walk (`parse::Seen`, whose size the program's own type
+/// gives): a name only.
+pub const SEEN: &str = "SEEN";
+
+/// Every map of the program but [`SEEN`].
+pub const MAPS: [MapSpec; 12] = [
+    GLOBAL,
+    FLOWS,
+    ZERO_FLOW,
+    DATA_EVENTS,
+    CONFIG,
+    RULES,
+    SRC_RULES,
+    PPID_RULES,
+    VTAGS,
+    INIT_BUCKETS,
+    GLOBAL_BUCKET,
+    CURSOR,
+];
+
+const fn spec(
+    name: &'static str,
+    kind: u32,
+    key_size: usize,
+    value_size: usize,
+    max_entries: u32,
+    pinned: bool,
+) -> MapSpec {
+    MapSpec {
+        name,
+        kind,
+        key_size,
+        value_size,
+        max_entries,
+        pinned,
+    }
+}
+
+/// The maps `run` pins, in [`MAPS`] order.
+pub fn pinned() -> impl Iterator<Item = &'static MapSpec> {
+    MAPS.iter().filter(|m| m.pinned)
+}

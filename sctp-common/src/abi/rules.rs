@@ -1,0 +1,207 @@
+//! The rule maps' keys and values: what user space compiles rules into and the XDP
+//! program judges by. Plain data; the judging is in [`crate::filter`].
+
+use bytemuck::{Pod, Zeroable};
+
+use super::counter::Counter;
+
+/// Rules per generation (each with a label and a hit counter).
+pub const MAX_RULES: usize = 64;
+/// Rule-set generations: user space fills the idle one, then flips (see `filter`).
+pub const GENERATIONS: u32 = 2;
+
+/// Bytes of a rule's label (what `rules show` and the `rule` metric label print).
+pub const LABEL_LEN: usize = 56;
+/// "No rule" in the per-type tables.
+pub const NO_RULE: u8 = u8::MAX;
+/// `deny-chunk` types per rule set.
+pub const MAX_DENY_CHUNK: usize = 8;
+/// Bit of a source-prefix value that marks an allow prefix (low byte: the rule id).
+pub const SRC_ALLOW: u32 = 1 << 8;
+
+/// Bits of [`RuleSet::flags`].
+pub mod enable {
+    /// Source prefixes exist: look the source up.
+    pub const SRC: u32 = 1;
+    /// `allow-src` prefixes exist: a source matching none is dropped.
+    pub const ALLOW_SRC: u32 = 1 << 1;
+    /// `allow-port` ports exist.
+    pub const ALLOW_PORT: u32 = 1 << 2;
+    /// `deny-ppid` PPIDs exist: look DATA PPIDs up.
+    pub const DENY_PPID: u32 = 1 << 3;
+    /// Drop RFC 9260 bundling and tag violations.
+    pub const VIOLATIONS: u32 = 1 << 4;
+    /// Drop SCTP packets the parser rejects.
+    pub const MALFORMED: u32 = 1 << 5;
+    /// Validate verification tags against learned associations.
+    pub const VALIDATE_VTAG: u32 = 1 << 6;
+}
+
+/// Slots of [`RuleSet::reason_rule`]: one per drop reason, with room to add reasons
+/// without changing the value's size.
+pub const REASON_SLOTS: usize = 16;
+const _: () = assert!(Counter::DROP_REASONS <= REASON_SLOTS);
+
+/// One generation of rules (value of the two-slot `RULES` array). All zero: no rules.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct RuleSet {
+    /// [`enable`] bits.
+    pub flags: u32,
+    /// Most chunks a packet may carry (1..=32), 0 for no limit.
+    pub max_chunks: u32,
+    /// Longest DATA / I-DATA chunk (its length field, header included), 0 for no limit.
+    pub max_data_chunk: u32,
+    /// INIT chunks per second per source address, 0 for no limit.
+    pub init_rate: u32,
+    pub init_burst: u32,
+    /// INIT chunks per second from all sources together, 0 for no limit.
+    pub global_init_rate: u32,
+    pub global_init_burst: u32,
+    /// Rules in use (ids 0..rule_count).
+    pub rule_count: u32,
+    /// A learned tag not seen for this long is forgotten.
+    pub vtag_idle_ns: u64,
+    /// Until this time (CLOCK_MONOTONIC ns) an unknown tag is learned, not dropped.
+    pub vtag_learn_until_ns: u64,
+    /// The rule charged for each drop reason (index: reason - `Counter::FIRST_DROP`);
+    /// `deny-src`, `deny-chunk` and `deny-ppid` charge the matching entry's own rule.
+    pub reason_rule: [u8; REASON_SLOTS],
+    /// Denied chunk types, one bit each.
+    pub denied_types: [u64; 4],
+    /// The denied types and their rules ([`NO_RULE`]: unused slot).
+    pub deny_chunk_type: [u8; MAX_DENY_CHUNK],
+    pub deny_chunk_rule: [u8; MAX_DENY_CHUNK],
+    /// The drop reason each rule charges (reason - `Counter::FIRST_DROP`), for user space.
+    pub rule_reason: [u8; MAX_RULES],
+    /// Allowed destination ports, one bit each (used when `ALLOW_PORT` is set).
+    pub allowed_ports: [u64; 1024],
+    /// Each rule's hit counter when this generation was applied (counters only grow;
+    /// user space reports the difference).
+    pub hits_base: [u64; MAX_RULES],
+    /// NUL-padded label per rule id.
+    pub labels: [[u8; LABEL_LEN]; MAX_RULES],
+}
+
+/// The rule set of a program nobody gave rules.
+pub static NO_RULES: RuleSet = {
+    // SAFETY: RuleSet is Pod: all zeroes is a valid value (and an inactive set).
+    unsafe { core::mem::zeroed() }
+};
+
+impl RuleSet {
+    /// Whether any rule is set; an inactive set judges nothing.
+    #[inline(always)]
+    #[must_use]
+    pub fn is_active(&self) -> bool {
+        self.rule_count != 0
+    }
+
+    /// No rules: every table empty.
+    #[must_use]
+    pub fn empty() -> Self {
+        let mut r = Self::zeroed();
+        r.deny_chunk_rule = [NO_RULE; MAX_DENY_CHUNK];
+        r.reason_rule = [NO_RULE; REASON_SLOTS];
+        r
+    }
+
+    #[inline(always)]
+    #[must_use]
+    pub fn port_allowed(&self, port: u16) -> bool {
+        let word = self.allowed_ports.get(usize::from(port >> 6)).copied().unwrap_or(0);
+        word >> (port & 63) & 1 != 0
+    }
+
+    /// Denies a chunk type under rule `id`; false when the table is full.
+    pub fn deny_chunk(&mut self, chunk_type: u8, id: u8) -> bool {
+        let Some(slot) = self.deny_chunk_rule.iter().position(|r| *r == NO_RULE) else {
+            return false;
+        };
+        self.deny_chunk_type[slot] = chunk_type;
+        self.deny_chunk_rule[slot] = id;
+        self.denied_types[usize::from(chunk_type >> 6)] |= 1 << (chunk_type & 63);
+        true
+    }
+
+    pub fn allow_port(&mut self, port: u16) {
+        self.allowed_ports[usize::from(port >> 6)] |= 1 << (port & 63);
+        self.flags |= enable::ALLOW_PORT;
+    }
+
+    /// The rule charged for a drop reason.
+    #[inline(always)]
+    #[must_use]
+    pub fn rule_for(&self, reason: Counter) -> u8 {
+        let i = (reason as usize).wrapping_sub(Counter::FIRST_DROP as usize);
+        self.reason_rule.get(i).copied().unwrap_or(NO_RULE)
+    }
+
+    /// Adds a rule with this label; returns its id, or `None` when the set is full.
+    pub fn add_rule(&mut self, label: &str) -> Option<u8> {
+        let id = self.rule_count as usize;
+        let slot = self.labels.get_mut(id)?;
+        let n = label.len().min(LABEL_LEN);
+        slot[..n].copy_from_slice(&label.as_bytes()[..n]);
+        self.rule_count += 1;
+        Some(id as u8)
+    }
+
+    /// A rule's label.
+    #[must_use]
+    pub fn label(&self, id: u8) -> &str {
+        let raw = self.labels.get(usize::from(id)).map_or(&[][..], |l| &l[..]);
+        let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
+        core::str::from_utf8(&raw[..end]).unwrap_or("?")
+    }
+}
+
+/// Key data of the source-prefix LPM trie: generation and family lead, so one trie holds
+/// both generations and both families (the prefix length counts their 16 bits too).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct SrcPrefix {
+    pub gen: u8,
+    pub family: u8,
+    pub addr: [u8; 16],
+}
+
+/// Bits of [`SrcPrefix`] before the address.
+pub const SRC_PREFIX_HEADER_BITS: u32 = 16;
+
+/// Key of the `deny-ppid` hash.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Pod, Zeroable)]
+pub struct PpidKey {
+    pub gen: u32,
+    pub ppid: u32,
+}
+
+/// A learned verification tag, keyed by the [`FlowKey`] of the packets that carry it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct TagEntry {
+    pub last_seen_ns: u64,
+    /// The other direction's tag (0 until known): forgotten together.
+    pub partner: u32,
+    /// Non-zero once the association is closing: the entry lives out its grace and is
+    /// not refreshed.
+    pub closing: u32,
+}
+
+/// Key of the per-source INIT token buckets.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Pod, Zeroable)]
+pub struct AddrKey {
+    pub family: u32,
+    pub addr: [u8; 16],
+}
+
+/// A token bucket. All zero is a full bucket (it was never refilled).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Bucket {
+    /// Tokens in billionths: a refill of `rate` per second is `rate` per ns.
+    pub nano_tokens: u64,
+    pub last_ns: u64,
+}

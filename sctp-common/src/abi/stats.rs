@@ -1,0 +1,237 @@
+//! Map keys and values of the counters, shared by the XDP program and user space. All are
+//! `repr(C)`, fixed-width and free of padding (bytemuck's derive checks it at compile time).
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{counter::Counter, rules::MAX_RULES};
+use crate::proto::chunk;
+
+/// Per-CPU global counters: the single value of the `GLOBAL` per-CPU array.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct GlobalStats {
+    pub counters: [u64; Counter::COUNT],
+    /// Chunks by raw type, so unknown types keep their number too.
+    pub chunk_types: [u64; 256],
+    /// Packets dropped per rule: rule `id` of rule-set generation `gen` at
+    /// `gen * MAX_RULES + id` (see `rules`).
+    pub rule_hits: [u64; 2 * MAX_RULES],
+}
+
+impl GlobalStats {
+    #[inline(always)]
+    pub fn bump(&mut self, c: Counter, n: u64) {
+        // `get_mut`, not indexing: no panic path may reach the bpf object.
+        if let Some(v) = self.counters.get_mut(c as usize) {
+            *v += n;
+        }
+    }
+
+    #[must_use]
+    pub fn get(&self, c: Counter) -> u64 {
+        self.counters[c as usize]
+    }
+
+    /// Adds another CPU's (or run's) counters into this one.
+    pub fn merge(&mut self, other: &GlobalStats) {
+        for (a, b) in self.counters.iter_mut().zip(other.counters.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.chunk_types.iter_mut().zip(other.chunk_types.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.rule_hits.iter_mut().zip(other.rule_hits.iter()) {
+            *a += b;
+        }
+    }
+}
+
+/// Per-flow key: stable across the paths of a multi-homed association. The tag is the
+/// one in the common header, i.e. the receiver's; one association is two flows.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Pod, Zeroable)]
+pub struct FlowKey {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub vtag: u32,
+}
+
+/// One DATA or I-DATA chunk as the wire showed it: what user space joins with the
+/// messages the socket API delivers (by ports, tag and TSN).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct DataEvent {
+    pub ts_ns: u64,
+    pub vtag: u32,
+    pub tsn: u32,
+    /// PPID (host order); 0 for I-DATA fragments after the first, which carry none.
+    pub ppid: u32,
+    pub payload_len: u32,
+    /// SSN for DATA, MID for I-DATA.
+    pub ssn_or_mid: u32,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub stream: u16,
+    pub flags: u8,
+    pub chunk_type: u8,
+    pub _pad: u32,
+}
+
+/// Address family values for [`FlowStats::family`].
+pub const FAMILY_IPV4: u32 = 4;
+pub const FAMILY_IPV6: u32 = 6;
+
+/// ERROR cause code buckets per flow: codes 0..=14 by number, 15 and above in the last.
+pub const ERROR_CAUSE_BUCKETS: usize = 16;
+
+/// Per-flow counters and last-seen protocol state (value of the `FLOWS` LRU per-CPU hash).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct FlowStats {
+    pub packets: u64,
+    /// Sum of IP packet lengths (header included), as IP declares them.
+    pub bytes: u64,
+    pub chunks: [u64; chunk::BUCKETS],
+    pub data_chunks: u64,
+    pub data_payload_bytes: u64,
+    pub data_unordered: u64,
+    pub data_fragments: u64,
+    /// DATA / I-DATA whose TSN is at or below the highest TSN seen before it:
+    /// retransmissions and duplicates as the wire shows them. Judged per CPU: exact when a
+    /// flow's packets are handled on one CPU (RSS keeps a flow on one queue; replays run on
+    /// one CPU); a flow spread over CPUs can be under-counted, never over-counted. The
+    /// join's duplicate count, from the DATA events of all CPUs, is exact.
+    pub data_at_or_below_highest: u64,
+    pub sack_gap_blocks: u64,
+    pub sack_dup_tsns: u64,
+    /// ABORT and SHUTDOWN-COMPLETE chunks with the T bit (tag reflected, RFC 9260 8.5.1).
+    pub t_bit_chunks: u64,
+    pub error_causes: [u64; ERROR_CAUSE_BUCKETS],
+    pub malformed: u64,
+    /// Packets of this flow dropped by a rule judged after the chunk walk (rules judged
+    /// before it drop without creating a flow: a flood must not evict real flows).
+    pub dropped: u64,
+    pub first_seen_ns: u64,
+    pub last_seen_ns: u64,
+    /// Source and destination address of the last packet (IPv4 in the first 4 bytes).
+    pub src_addr: [u8; 16],
+    pub dst_addr: [u8; 16],
+    pub family: u32,
+    /// Non-zero once `highest_tsn` holds a TSN.
+    pub tsn_seen: u32,
+    pub highest_tsn: u32,
+    pub last_ppid: u32,
+    pub last_cum_tsn_ack: u32,
+    pub last_a_rwnd: u32,
+    /// From the last INIT or INIT-ACK of this flow: what pairs the two directions.
+    pub init_tag: u32,
+    pub init_a_rwnd: u32,
+    pub init_tsn: u32,
+    pub init_out_streams: u16,
+    pub init_in_streams: u16,
+    /// `ty::INIT` or `ty::INIT_ACK` once one was seen, else 0.
+    pub init_chunk_type: u32,
+    pub last_stream: u16,
+    pub _pad: u16,
+}
+
+impl FlowStats {
+    /// Folds another CPU's view of the same flow into this one. Counters add up; each group
+    /// of last-seen state (addresses, INIT, SACK, DATA) comes from the most recent CPU that
+    /// saw that kind of chunk at all: a CPU that saw only later packets of the flow knows
+    /// nothing of its INIT.
+    pub fn merge(&mut self, other: &FlowStats) {
+        if other.packets == 0 {
+            return;
+        }
+        if self.packets == 0 {
+            *self = *other;
+            return;
+        }
+        let (newer, older) = if other.last_seen_ns > self.last_seen_ns {
+            (*other, *self)
+        } else {
+            (*self, *other)
+        };
+        let mut m = newer;
+        m.first_seen_ns = self.first_seen_ns.min(other.first_seen_ns);
+        if newer.init_chunk_type == 0 {
+            m.init_chunk_type = older.init_chunk_type;
+            m.init_tag = older.init_tag;
+            m.init_a_rwnd = older.init_a_rwnd;
+            m.init_tsn = older.init_tsn;
+            m.init_out_streams = older.init_out_streams;
+            m.init_in_streams = older.init_in_streams;
+        }
+        if newer.chunks[chunk::bucket(chunk::ty::SACK)] == 0 {
+            m.last_cum_tsn_ack = older.last_cum_tsn_ack;
+            m.last_a_rwnd = older.last_a_rwnd;
+        }
+        if newer.data_chunks == 0 {
+            m.last_ppid = older.last_ppid;
+            m.last_stream = older.last_stream;
+        }
+        m.tsn_seen = newer.tsn_seen | older.tsn_seen;
+        m.highest_tsn = match (newer.tsn_seen != 0, older.tsn_seen != 0) {
+            (true, true) if (older.highest_tsn.wrapping_sub(newer.highest_tsn) as i32) > 0 => older.highest_tsn,
+            (false, true) => older.highest_tsn,
+            _ => newer.highest_tsn,
+        };
+        m.packets = self.packets + other.packets;
+        m.bytes = self.bytes + other.bytes;
+        m.data_chunks = self.data_chunks + other.data_chunks;
+        m.data_payload_bytes = self.data_payload_bytes + other.data_payload_bytes;
+        m.data_unordered = self.data_unordered + other.data_unordered;
+        m.data_fragments = self.data_fragments + other.data_fragments;
+        m.data_at_or_below_highest = self.data_at_or_below_highest + other.data_at_or_below_highest;
+        m.sack_gap_blocks = self.sack_gap_blocks + other.sack_gap_blocks;
+        m.sack_dup_tsns = self.sack_dup_tsns + other.sack_dup_tsns;
+        m.t_bit_chunks = self.t_bit_chunks + other.t_bit_chunks;
+        m.malformed = self.malformed + other.malformed;
+        m.dropped = self.dropped + other.dropped;
+        for (i, c) in m.chunks.iter_mut().enumerate() {
+            *c = self.chunks[i] + other.chunks[i];
+        }
+        for (i, c) in m.error_causes.iter_mut().enumerate() {
+            *c = self.error_causes[i] + other.error_causes[i];
+        }
+        *self = m;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytemuck::Zeroable as _;
+
+    use super::*;
+    use crate::proto::chunk::{bucket, ty};
+
+    #[test]
+    fn merge_keeps_init_state_from_the_cpu_that_saw_it() {
+        let mut cpu0 = FlowStats::zeroed();
+        cpu0.packets = 1;
+        cpu0.last_seen_ns = 10;
+        cpu0.first_seen_ns = 10;
+        cpu0.init_chunk_type = u32::from(ty::INIT_ACK);
+        cpu0.init_tag = 77;
+        let mut cpu1 = FlowStats::zeroed();
+        cpu1.packets = 3;
+        cpu1.last_seen_ns = 50;
+        cpu1.first_seen_ns = 20;
+        cpu1.data_chunks = 2;
+        cpu1.last_ppid = 60;
+        cpu1.tsn_seen = 1;
+        cpu1.highest_tsn = 5;
+        cpu1.chunks[bucket(ty::DATA)] = 2;
+        let mut total = FlowStats::zeroed();
+        total.merge(&cpu0);
+        total.merge(&cpu1);
+        assert_eq!(
+            (total.packets, total.data_chunks, total.chunks[bucket(ty::DATA)]),
+            (4, 2, 2)
+        );
+        assert_eq!((total.init_chunk_type, total.init_tag), (u32::from(ty::INIT_ACK), 77));
+        assert_eq!((total.last_ppid, total.highest_tsn, total.tsn_seen), (60, 5, 1));
+        assert_eq!((total.first_seen_ns, total.last_seen_ns), (10, 50));
+    }
+}

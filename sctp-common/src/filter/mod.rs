@@ -1,0 +1,296 @@
+//! Filtering rules: the rule set the XDP program judges packets by, the state it keeps
+//! (learned verification tags, INIT token buckets) and the judgement itself. The map
+//! lookups sit behind [`Filter`], so the host tests run the same judgement as the kernel.
+//!
+//! Atomic switch: user space keeps two generations of rules (the `RULES` array has two
+//! slots; source prefixes and PPIDs carry the generation in their keys). It fills the
+//! inactive generation, then flips one word; a packet reads that word once and judges by
+//! one generation only, so it sees the old set or the new one, never a mix.
+
+mod bucket;
+mod notes;
+
+pub use notes::Notes;
+
+use crate::{
+    abi::{enable, AddrKey, Bucket, Counter, FlowKey, GlobalStats, RuleSet, TagEntry, MAX_RULES, NO_RULE, SRC_ALLOW},
+    proto::chunk::{flag, ty},
+};
+
+/// One second: tag entries are refreshed at most this often.
+const SECOND_NS: u64 = 1_000_000_000;
+
+/// How long the direction opposite an ABORT or SHUTDOWN-COMPLETE stays known: long
+/// enough for the other end's own SHUTDOWN-COMPLETE when both close at once (RFC 9260
+/// 9.2) and for packets already in flight.
+pub const CLOSING_GRACE_NS: u64 = 3_000_000_000;
+
+/// The maps behind the rules: in the kernel BPF maps, on the host plain collections.
+pub trait Filter<'r> {
+    /// The active rule set and its generation (an inactive set when there are no rules).
+    fn rules(&mut self) -> (&'r RuleSet, u32);
+    /// The longest source prefix's value ([`SRC_ALLOW`] | rule id), if any matches.
+    fn src_rule(&mut self, gen: u32, family: u32, addr: &[u8; 16]) -> Option<u32>;
+    /// The rule denying this PPID, if any.
+    fn ppid_rule(&mut self, gen: u32, ppid: u32) -> Option<u8>;
+    fn tag(&mut self, key: &FlowKey) -> Option<&mut TagEntry>;
+    fn learn(&mut self, key: &FlowKey, entry: &TagEntry);
+    fn forget(&mut self, key: &FlowKey);
+    /// The source's INIT bucket, created full when new.
+    fn source_bucket(&mut self, src: &AddrKey) -> Option<&mut Bucket>;
+    fn global_bucket(&mut self) -> Option<&mut Bucket>;
+}
+
+/// A drop: its reason and the rule charged.
+pub type Charge = (Counter, u8);
+
+/// The first chunk's header and the word after it (INIT's Initiate Tag).
+#[derive(Clone, Copy, Debug)]
+pub struct FirstChunk {
+    pub chunk_type: u8,
+    pub flags: u8,
+    pub len: u16,
+    pub word: u32,
+}
+
+impl FirstChunk {
+    #[inline(always)]
+    #[must_use]
+    pub fn from_bytes(b: [u8; 8]) -> Self {
+        Self {
+            chunk_type: b[0],
+            flags: b[1],
+            len: u16::from_be_bytes([b[2], b[3]]),
+            word: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+        }
+    }
+}
+
+/// Where a packet comes from, for the source rules.
+pub struct Source<'a> {
+    pub family: u32,
+    pub addr: &'a [u8; 16],
+}
+
+/// The rules judged first, on the addresses alone: source prefixes, destination port.
+/// No clock needed, so a flood they drop costs the least.
+#[inline(always)]
+pub fn screen<'r, F: Filter<'r>>(
+    rs: &RuleSet,
+    gen: u32,
+    filter: &mut F,
+    src: &Source,
+    key: &FlowKey,
+) -> Result<(), Charge> {
+    if rs.flags & enable::SRC != 0 {
+        match filter.src_rule(gen, src.family, src.addr) {
+            Some(v) if v & SRC_ALLOW == 0 => return Err((Counter::DropDenySrc, v as u8)),
+            None if rs.flags & enable::ALLOW_SRC != 0 => return Err(charge(rs, Counter::DropSrcNotAllowed)),
+            _ => {}
+        }
+    }
+    if rs.flags & enable::ALLOW_PORT != 0 && !rs.port_allowed(key.dst_port) {
+        return Err(charge(rs, Counter::DropPortNotAllowed));
+    }
+    Ok(())
+}
+
+/// The rest of the rules judged before the chunk walk (they need the headers, the first
+/// chunk and the time): verification tag, INIT rate.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn admit<'r, F: Filter<'r>>(
+    rs: &RuleSet,
+    filter: &mut F,
+    stats: &mut GlobalStats,
+    src: &Source,
+    key: &FlowKey,
+    first: Option<FirstChunk>,
+    now_ns: u64,
+) -> Result<(), Charge> {
+    // Without a first chunk the walk reports the packet as malformed.
+    let Some(first) = first else { return Ok(()) };
+    if rs.flags & enable::VALIDATE_VTAG != 0 && !tag_admitted(rs, filter, stats, key, &first, now_ns) {
+        return Err(charge(rs, Counter::DropVtagUnknown));
+    }
+    if first.chunk_type == ty::INIT {
+        if rs.init_rate != 0 {
+            let addr = AddrKey {
+                family: src.family,
+                addr: *src.addr,
+            };
+            if let Some(b) = filter.source_bucket(&addr) {
+                if !b.take(rs.init_rate, rs.init_burst, now_ns) {
+                    return Err(charge(rs, Counter::DropInitRateSource));
+                }
+            }
+        }
+        if rs.global_init_rate != 0 {
+            if let Some(b) = filter.global_bucket() {
+                if !b.take(rs.global_init_rate, rs.global_init_burst, now_ns) {
+                    return Err(charge(rs, Counter::DropInitRateGlobal));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn charge(rs: &RuleSet, reason: Counter) -> Charge {
+    (reason, rs.rule_for(reason))
+}
+
+/// Whether a packet's tag belongs to a known association, or the packet is one RFC 9260
+/// lets through without one (8.4, 8.5.1): INIT, COOKIE-ECHO, and ABORT or
+/// SHUTDOWN-COMPLETE with the T bit (their tag is the sender's own; the kernel checks it).
+#[inline(always)]
+fn tag_admitted<'r, F: Filter<'r>>(
+    rs: &RuleSet,
+    filter: &mut F,
+    stats: &mut GlobalStats,
+    key: &FlowKey,
+    first: &FirstChunk,
+    now_ns: u64,
+) -> bool {
+    match first.chunk_type {
+        ty::INIT | ty::COOKIE_ECHO => return true,
+        ty::ABORT | ty::SHUTDOWN_COMPLETE if first.flags & flag::T_BIT != 0 => return true,
+        _ => {}
+    }
+    if let Some(e) = filter.tag(key) {
+        let idle = now_ns.saturating_sub(e.last_seen_ns);
+        if idle <= rs.vtag_idle_ns {
+            // Written at most once a second: the entry is shared by every CPU.
+            if idle > SECOND_NS && e.closing == 0 {
+                e.last_seen_ns = now_ns;
+            }
+            return true;
+        }
+        filter.forget(key);
+        stats.bump(Counter::VtagsExpired, 1);
+    }
+    if now_ns < rs.vtag_learn_until_ns {
+        filter.learn(
+            key,
+            &TagEntry {
+                last_seen_ns: now_ns,
+                partner: 0,
+                closing: 0,
+            },
+        );
+        stats.bump(Counter::VtagsLearned, 1);
+        return true;
+    }
+    false
+}
+
+/// Learns and forgets associations from a packet that was let through (either direction:
+/// the XDP program on the way in, the TC program on the way out). INIT and INIT-ACK carry
+/// the tag the *other* direction will use; ABORT and SHUTDOWN-COMPLETE end both: the
+/// direction the tag names at once, the other after [`CLOSING_GRACE_NS`].
+#[inline(always)]
+pub fn track_tags<'r, F: Filter<'r>>(
+    rs: &RuleSet,
+    filter: &mut F,
+    stats: &mut GlobalStats,
+    key: &FlowKey,
+    first: &FirstChunk,
+    now_ns: u64,
+) {
+    match first.chunk_type {
+        ty::INIT | ty::INIT_ACK if first.len >= 20 && first.word != 0 => {
+            let entry = TagEntry {
+                last_seen_ns: now_ns,
+                partner: key.vtag,
+                closing: 0,
+            };
+            filter.learn(&reversed(key, first.word), &entry);
+            if first.chunk_type == ty::INIT_ACK {
+                // The INIT's entry (this packet's own key) learns its partner.
+                if let Some(e) = filter.tag(key) {
+                    e.partner = first.word;
+                }
+            }
+            stats.bump(Counter::VtagsLearned, 1);
+        }
+        ty::ABORT | ty::SHUTDOWN_COMPLETE => {
+            // With the T bit the tag is the sender's own: the other direction's key.
+            let own = if first.flags & flag::T_BIT != 0 {
+                reversed(key, key.vtag)
+            } else {
+                *key
+            };
+            let Some(partner) = filter.tag(&own).map(|e| e.partner) else {
+                return;
+            };
+            filter.forget(&own);
+            if partner != 0 {
+                if let Some(e) = filter.tag(&reversed(&own, partner)) {
+                    e.last_seen_ns = now_ns.saturating_sub(rs.vtag_idle_ns).saturating_add(CLOSING_GRACE_NS);
+                    e.closing = 1;
+                }
+            }
+            stats.bump(Counter::VtagsForgotten, 1);
+        }
+        _ => {}
+    }
+}
+
+/// The key of the opposite direction with tag `vtag`.
+#[inline(always)]
+fn reversed(key: &FlowKey, vtag: u32) -> FlowKey {
+    FlowKey {
+        src_port: key.dst_port,
+        dst_port: key.src_port,
+        vtag,
+    }
+}
+
+/// The rules judged after the chunk walk, in a fixed order (a packet is charged to the
+/// first that matches). `walk_end` is how the walk ended early (a `Counter` value), 0 if
+/// it did not; `chunks` how many chunks it walked.
+#[inline(always)]
+#[must_use]
+pub fn judge(rs: &RuleSet, notes: &Notes, walk_end: u32, chunks: u64, vtag: u32) -> Option<Charge> {
+    if rs.flags & enable::MALFORMED != 0 && Counter::is_error_code(walk_end) {
+        return Some(charge(rs, Counter::DropMalformed));
+    }
+    if rs.max_chunks != 0 && (chunks > u64::from(rs.max_chunks) || walk_end == Counter::ErrChunkWalkLimit as u32) {
+        return Some(charge(rs, Counter::DropTooManyChunks));
+    }
+    for (t, id) in rs.deny_chunk_type.iter().zip(rs.deny_chunk_rule.iter()) {
+        if *id != NO_RULE && notes.has(*t) {
+            return Some((Counter::DropDenyChunk, *id));
+        }
+    }
+    if rs.flags & enable::VIOLATIONS != 0 {
+        let control = notes.has(ty::INIT) || notes.has(ty::INIT_ACK) || notes.has(ty::SHUTDOWN_COMPLETE);
+        if control && chunks > 1 {
+            return Some(charge(rs, Counter::DropBundling));
+        }
+        if notes.has(ty::INIT) && vtag != 0 {
+            return Some(charge(rs, Counter::DropInitNonzeroTag));
+        }
+        if (notes.has(ty::DATA) || notes.has(ty::I_DATA)) && vtag == 0 {
+            return Some(charge(rs, Counter::DropDataZeroTag));
+        }
+    }
+    if rs.max_data_chunk != 0 && notes.data_too_large != 0 {
+        return Some(charge(rs, Counter::DropDataTooLarge));
+    }
+    if notes.ppid_rule != u32::from(NO_RULE) {
+        return Some((Counter::DropDenyPpid, notes.ppid_rule as u8));
+    }
+    None
+}
+
+/// Counts a drop: its reason, the verdict is the caller's.
+#[inline(always)]
+pub fn count_drop(stats: &mut GlobalStats, gen: u32, (reason, rule): Charge) {
+    stats.bump(reason, 1);
+    let i = (gen as usize & 1) * MAX_RULES + usize::from(rule);
+    if let Some(h) = stats.rule_hits.get_mut(i) {
+        *h += 1;
+    }
+}

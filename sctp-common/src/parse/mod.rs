@@ -1,0 +1,748 @@
+//! The data path: Ethernet -> IPv4/IPv6 -> SCTP common header -> every chunk, with the
+//! accounting into global and per-flow counters. Context-free: the caller supplies the
+//! packet reader, the global counters and a way to find the flow's counters.
+
+mod packet;
+mod scratch;
+mod sink;
+
+pub use packet::{Packet, MAX_OFFSET};
+pub use scratch::{Crossing, Seen};
+pub use sink::{DataSink, NoEvents, NoTally, Tally};
+
+use crate::{
+    abi::{
+        enable, Counter, DataEvent, FlowKey, FlowStats, GlobalStats, RuleSet, ERROR_CAUSE_BUCKETS, FAMILY_IPV4,
+        FAMILY_IPV6,
+    },
+    filter::{self, Filter, FirstChunk, Notes, Source},
+    proto::{
+        chunk::{self, flag, ty},
+        ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_SCTP, SCTP_COMMON_HEADER,
+    },
+};
+
+/// VLAN tags (802.1Q / 802.1ad) accepted before the IP header.
+pub const MAX_VLAN_TAGS: usize = 2;
+/// IPv6 extension headers walked before giving up.
+pub const MAX_IPV6_EXT_HEADERS: usize = 6;
+/// Chunks walked per packet; a packet with more is counted as `ErrChunkWalkLimit`.
+pub const MAX_CHUNKS: usize = 32;
+
+/// What the program does with the packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Drop,
+}
+
+/// Where the SCTP part of an IP packet is, found by [`locate_sctp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SctpLocation {
+    /// Offset of the SCTP common header.
+    pub offset: usize,
+    /// End of the IP packet as its header declares it.
+    pub end: usize,
+    /// Length of the IP packet, header included.
+    pub ip_len: u64,
+    /// The packet is the first fragment of a fragmented IP packet: chunks may run past it.
+    pub first_fragment: bool,
+    pub family: u32,
+    pub src_addr: [u8; 16],
+    pub dst_addr: [u8; 16],
+}
+
+/// Why [`locate_sctp`] found no SCTP header: either a plain outcome (not IP, not SCTP, a
+/// later fragment) or a parse error, both a counter.
+type Located = Result<SctpLocation, Counter>;
+
+/// Runs the whole data path on one packet and returns the verdict.
+///
+/// `clock` gives the time in ns; it is read only for SCTP packets (in the kernel it is a
+/// helper call that costs more than the rest of a short packet's parsing).
+/// `flow_for` returns the counters of the packet's flow, created if new, or `None` when
+/// the flow table cannot hold it. `filter` holds the rules (see `rules`); only SCTP
+/// packets are judged, everything else passes. `seen` is scratch space for the walk (in
+/// the kernel a map value, so the verifier does not tell iterations apart by it).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn process<'f, 'r, P, C, F, S, R>(
+    pkt: &P,
+    stats: &mut GlobalStats,
+    clock: C,
+    flow_for: F,
+    sink: &mut S,
+    filter: &mut R,
+    seen: &mut Seen,
+) -> Verdict
+where
+    P: Packet + ?Sized,
+    C: FnOnce() -> u64,
+    F: FnOnce(&FlowKey) -> Option<&'f mut FlowStats>,
+    S: DataSink,
+    R: Filter<'r>,
+{
+    stats.bump(Counter::Frames, 1);
+    let verdict = match locate_sctp(pkt, stats) {
+        Ok(loc) => walk_sctp(pkt, &loc, stats, clock, flow_for, sink, filter, seen),
+        Err(outcome) => {
+            note(stats, outcome);
+            Verdict::Pass
+        }
+    };
+    stats.bump(
+        match verdict {
+            Verdict::Pass => Counter::VerdictPass,
+            Verdict::Drop => Counter::VerdictDrop,
+        },
+        1,
+    );
+    verdict
+}
+
+/// Counts an outcome, and a parse error also as `Malformed`.
+#[inline(always)]
+fn note(stats: &mut GlobalStats, c: Counter) {
+    if c.is_error() {
+        stats.bump(Counter::Malformed, 1);
+    }
+    stats.bump(c, 1);
+}
+
+/// Walks Ethernet, VLAN and IP headers to the SCTP common header.
+#[inline(always)]
+pub fn locate_sctp<P: Packet + ?Sized, T: Tally>(pkt: &P, stats: &mut T) -> Located {
+    let mut ethertype = pkt.be16_at(12).ok_or(Counter::ErrEthernetTruncated)?;
+    let mut off = ETH_HLEN;
+    let mut tagged = false;
+    for _ in 0..MAX_VLAN_TAGS {
+        if ethertype != ETH_P_8021Q && ethertype != ETH_P_8021AD {
+            break;
+        }
+        tagged = true;
+        ethertype = pkt.be16_at(off + 2).ok_or(Counter::ErrVlanTruncated)?;
+        off += 4;
+    }
+    if tagged {
+        stats.bump(Counter::VlanTagged, 1);
+    }
+    match ethertype {
+        ETH_P_IPV4 => {
+            stats.bump(Counter::Ipv4, 1);
+            locate_in_ipv4(pkt, off)
+        }
+        ETH_P_IPV6 => {
+            stats.bump(Counter::Ipv6, 1);
+            locate_in_ipv6(pkt, off)
+        }
+        ETH_P_8021Q | ETH_P_8021AD => Err(Counter::ErrVlanDepth),
+        _ => Err(Counter::NotIp),
+    }
+}
+
+#[inline(always)]
+fn locate_in_ipv4<P: Packet + ?Sized>(pkt: &P, off: usize) -> Located {
+    let hdr = pkt.read::<20>(off).ok_or(Counter::ErrIpv4Truncated)?;
+    let ihl = ((hdr[0] & 0x0f) as usize) * 4;
+    let total_len = u16::from_be_bytes([hdr[2], hdr[3]]) as usize;
+    if hdr[0] >> 4 != 4 || ihl < 20 || total_len < ihl {
+        return Err(Counter::ErrIpv4HeaderLength);
+    }
+    // Options must be inside the frame too (ihl >= 20, so this stays in the header).
+    pkt.read::<4>(off + ihl - 4).ok_or(Counter::ErrIpv4Truncated)?;
+    if hdr[9] != IPPROTO_SCTP {
+        return Err(Counter::NotSctp);
+    }
+    let frag = u16::from_be_bytes([hdr[6], hdr[7]]);
+    if frag & 0x1fff != 0 {
+        return Err(Counter::LaterFragments);
+    }
+    // IPv4 addresses sit in the first four bytes.
+    let src_addr = core::array::from_fn(|i| if i < 4 { hdr[12 + i] } else { 0 });
+    let dst_addr = core::array::from_fn(|i| if i < 4 { hdr[16 + i] } else { 0 });
+    Ok(SctpLocation {
+        offset: off + ihl,
+        end: off + total_len,
+        ip_len: total_len as u64,
+        first_fragment: frag & 0x2000 != 0,
+        family: FAMILY_IPV4,
+        src_addr,
+        dst_addr,
+    })
+}
+
+#[inline(always)]
+fn locate_in_ipv6<P: Packet + ?Sized>(pkt: &P, off: usize) -> Located {
+    const HOP_BY_HOP: u8 = 0;
+    const ROUTING: u8 = 43;
+    const FRAGMENT: u8 = 44;
+    const AUTH: u8 = 51;
+    const DEST_OPTS: u8 = 60;
+
+    let hdr = pkt.read::<40>(off).ok_or(Counter::ErrIpv6Truncated)?;
+    let payload_len = u16::from_be_bytes([hdr[4], hdr[5]]) as usize;
+    let mut next = hdr[6];
+    let mut l4 = off + 40;
+    let mut first_fragment = false;
+    for _ in 0..MAX_IPV6_EXT_HEADERS {
+        l4 = pkt.launder(l4);
+        // Every extension header starts with next-header and a length (or reserved) byte.
+        let [this_next, len, frag_hi, frag_lo] = match next {
+            HOP_BY_HOP | ROUTING | DEST_OPTS | AUTH | FRAGMENT => {
+                pkt.read::<4>(l4).ok_or(Counter::ErrIpv6ExtTruncated)?
+            }
+            _ => break,
+        };
+        let ext_len = match next {
+            AUTH => (len as usize + 2) * 4,
+            FRAGMENT => {
+                let frag = u16::from_be_bytes([frag_hi, frag_lo]);
+                if frag & 0xfff8 != 0 {
+                    // Offset != 0: counted as a later fragment whatever it carries.
+                    return Err(Counter::LaterFragments);
+                }
+                first_fragment = frag & 1 != 0;
+                8
+            }
+            _ => (len as usize + 1) * 8,
+        };
+        next = this_next;
+        l4 += ext_len;
+    }
+    match next {
+        IPPROTO_SCTP => {}
+        HOP_BY_HOP | ROUTING | FRAGMENT | AUTH | DEST_OPTS => return Err(Counter::ErrIpv6ExtLimit),
+        _ => return Err(Counter::NotSctp),
+    }
+    let src_addr = core::array::from_fn(|i| hdr[8 + i]);
+    let dst_addr = core::array::from_fn(|i| hdr[24 + i]);
+    Ok(SctpLocation {
+        offset: l4,
+        end: off + 40 + payload_len,
+        ip_len: 40 + payload_len as u64,
+        first_fragment,
+        family: FAMILY_IPV6,
+        src_addr,
+        dst_addr,
+    })
+}
+
+/// The common header and the first chunk of an SCTP packet at `offset`.
+#[inline(always)]
+pub fn sctp_header<P: Packet + ?Sized>(pkt: &P, offset: usize) -> Option<(FlowKey, Option<FirstChunk>)> {
+    let c = pkt.read::<8>(offset)?;
+    let key = FlowKey {
+        src_port: u16::from_be_bytes([c[0], c[1]]),
+        dst_port: u16::from_be_bytes([c[2], c[3]]),
+        vtag: u32::from_be_bytes([c[4], c[5], c[6], c[7]]),
+    };
+    let first = pkt.read::<4>(offset + SCTP_COMMON_HEADER).map(|h| {
+        // The word after the header (INIT's Initiate Tag); chunks may be only 4 bytes.
+        let word = pkt.read::<4>(offset + SCTP_COMMON_HEADER + 4).unwrap_or([0; 4]);
+        FirstChunk::from_bytes([h[0], h[1], h[2], h[3], word[0], word[1], word[2], word[3]])
+    });
+    Some((key, first))
+}
+
+/// Parses the common header, judges the packet by the rules and walks every chunk,
+/// accounting as it goes.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn walk_sctp<'f, 'r, P, C, F, S, R>(
+    pkt: &P,
+    loc: &SctpLocation,
+    stats: &mut GlobalStats,
+    clock: C,
+    flow_for: F,
+    sink: &mut S,
+    filter: &mut R,
+    seen: &mut Seen,
+) -> Verdict
+where
+    P: Packet + ?Sized,
+    C: FnOnce() -> u64,
+    F: FnOnce(&FlowKey) -> Option<&'f mut FlowStats>,
+    S: DataSink,
+    R: Filter<'r>,
+{
+    let (rs, gen) = filter.rules();
+    let active = rs.is_active();
+    let (key, first) = match sctp_header(pkt, loc.offset) {
+        Some(h) if loc.offset + SCTP_COMMON_HEADER <= loc.end => h,
+        _ => {
+            note(stats, Counter::ErrSctpHeaderTruncated);
+            if !active {
+                return Verdict::Pass;
+            }
+            seen.notes = Notes::new();
+            let end = Counter::ErrSctpHeaderTruncated as u32;
+            return judged(stats, gen, filter::judge(rs, &seen.notes, end, 0, 0));
+        }
+    };
+    stats.bump(Counter::Sctp, 1);
+    if loc.first_fragment {
+        stats.bump(Counter::FirstFragments, 1);
+    }
+    let src = Source {
+        family: loc.family,
+        addr: &loc.src_addr,
+    };
+    if active {
+        if let Err(d) = filter::screen(rs, gen, filter, &src, &key) {
+            return judged(stats, gen, Some(d));
+        }
+    }
+    let now_ns = clock();
+    if active {
+        if let Err(d) = filter::admit(rs, filter, stats, &src, &key, first, now_ns) {
+            return judged(stats, gen, Some(d));
+        }
+    }
+    let Some(flow) = flow_for(&key) else {
+        stats.bump(Counter::FlowUnavailable, 1);
+        return Verdict::Pass;
+    };
+    flow.packets += 1;
+    flow.bytes += loc.ip_len;
+    if flow.first_seen_ns == 0 {
+        flow.first_seen_ns = now_ns;
+    }
+    flow.last_seen_ns = now_ns;
+    flow.family = loc.family;
+    flow.src_addr = loc.src_addr;
+    flow.dst_addr = loc.dst_addr;
+    // Everything else in `seen` is written before it is read: the stash just below, the
+    // event fields per DATA chunk.
+    seen.notes = Notes::new();
+    seen.data = DataEvent {
+        ts_ns: now_ns,
+        vtag: key.vtag,
+        src_port: key.src_port,
+        dst_port: key.dst_port,
+        ..bytemuck::Zeroable::zeroed()
+    };
+    seen.stash(Crossing {
+        first,
+        active,
+        walk_end: 0,
+        chunks_before: stats.get(Counter::Chunks),
+    });
+    let walk_end = walk_chunks(pkt, loc, stats, flow, sink, rs, gen, filter, seen);
+    if let Some(c) = walk_end {
+        if c.is_error() {
+            flow.malformed += 1;
+        }
+        note(stats, c);
+        let crossing = seen.recall();
+        seen.stash(Crossing {
+            walk_end: c as u32,
+            ..crossing
+        });
+    }
+    let Crossing {
+        first,
+        active,
+        walk_end,
+        chunks_before,
+    } = seen.recall();
+    if !active {
+        return Verdict::Pass;
+    }
+    let chunks = stats.get(Counter::Chunks).wrapping_sub(chunks_before);
+    let verdict = judged(stats, gen, filter::judge(rs, &seen.notes, walk_end, chunks, key.vtag));
+    if verdict == Verdict::Drop {
+        flow.dropped += 1;
+    } else if let Some(first) = first.filter(|_| rs.flags & enable::VALIDATE_VTAG != 0) {
+        if !Counter::is_error_code(walk_end) {
+            filter::track_tags(rs, filter, stats, &key, &first, now_ns);
+        }
+    }
+    verdict
+}
+
+/// Counts a drop, if there is one, and turns it into the verdict.
+#[inline(always)]
+fn judged(stats: &mut GlobalStats, gen: u32, drop: Option<filter::Charge>) -> Verdict {
+    match drop {
+        Some(d) => {
+            filter::count_drop(stats, gen, d);
+            Verdict::Drop
+        }
+        None => Verdict::Pass,
+    }
+}
+
+/// Walks the chunks after the common header. Returns the counter for how the walk ended
+/// early, or `None` when it reached the end of the packet cleanly.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn walk_chunks<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
+    pkt: &P,
+    loc: &SctpLocation,
+    stats: &mut GlobalStats,
+    flow: &mut FlowStats,
+    sink: &mut S,
+    rs: &RuleSet,
+    gen: u32,
+    filter: &mut R,
+    seen: &mut Seen,
+) -> Option<Counter> {
+    // Every L3 path arrives here with its own offset ranges; forget them so the walk
+    // below is verified once, not once per way of reaching it.
+    let end = pkt.launder(loc.end);
+    let first_fragment = pkt.launder(usize::from(loc.first_fragment)) != 0;
+    let mut off = loc.offset + SCTP_COMMON_HEADER;
+    for _ in 0..MAX_CHUNKS {
+        off = pkt.launder(off);
+        if off >= end {
+            return None;
+        }
+        if off + 4 > end {
+            return Some(Counter::ErrTrailingBytes);
+        }
+        let Some(hdr) = pkt.read::<4>(off) else {
+            return Some(Counter::ErrChunkBeyondPacket);
+        };
+        let (chunk_type, flags) = (hdr[0], hdr[1]);
+        let len = u16::from_be_bytes([hdr[2], hdr[3]]) as usize;
+        if len < 4 {
+            return Some(Counter::ErrChunkTooShort);
+        }
+        stats.bump(Counter::Chunks, 1);
+        stats.chunk_types[chunk_type as usize] += 1;
+        seen.chunk_type(chunk_type);
+        if let Some(n) = flow.chunks.get_mut(chunk::bucket(chunk_type)) {
+            *n += 1;
+        }
+        let chunk = Chunk { chunk_type, flags, len };
+        let notes = &mut seen.notes;
+        let mut on_data = |ppid| notes.data_chunk(rs, gen, filter, len, ppid);
+        if let Err(c) = account_chunk(pkt, off, chunk, stats, flow, &mut seen.data, sink, &mut on_data) {
+            return Some(c);
+        }
+        if off + len > end {
+            // A first fragment ends inside a chunk by nature; anything else is malformed.
+            return Some(if first_fragment {
+                Counter::FragmentCutWalks
+            } else {
+                Counter::ErrChunkBeyondPacket
+            });
+        }
+        off += (len + 3) & !3;
+    }
+    (off < end).then_some(Counter::ErrChunkWalkLimit)
+}
+
+/// A chunk's header fields.
+struct Chunk {
+    chunk_type: u8,
+    flags: u8,
+    len: usize,
+}
+
+/// Reads the fixed fields of the chunk types we keep state for. `data` arrives with the
+/// packet's fields filled in; a DATA chunk completes it and hands it to `sink`, and its
+/// PPID (if it carries one) to `on_data`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
+    pkt: &P,
+    off: usize,
+    chunk: Chunk,
+    stats: &mut GlobalStats,
+    flow: &mut FlowStats,
+    data: &mut DataEvent,
+    sink: &mut S,
+    on_data: &mut D,
+) -> Result<(), Counter> {
+    let Chunk { chunk_type, flags, len } = chunk;
+    match chunk_type {
+        ty::DATA | ty::I_DATA => {
+            let idata = chunk_type == ty::I_DATA;
+            let header = if idata { 20 } else { 16 };
+            let fields = fixed::<P, 16>(pkt, off, len, header)?;
+            let tsn = u32::from_be_bytes([fields[4], fields[5], fields[6], fields[7]]);
+            let stream = u16::from_be_bytes([fields[8], fields[9]]);
+            let word3 = u32::from_be_bytes([fields[12], fields[13], fields[14], fields[15]]);
+            let (ssn_or_mid, ppid) = if !idata {
+                (u32::from(u16::from_be_bytes([fields[10], fields[11]])), word3)
+            } else if flags & flag::BEGIN != 0 {
+                // I-DATA carries the PPID only in a message's first fragment (else the FSN).
+                (word3, pkt.be32_at(off + 16).ok_or(Counter::ErrChunkBeyondPacket)?)
+            } else {
+                (word3, 0)
+            };
+            flow.last_stream = stream;
+            if !idata || flags & flag::BEGIN != 0 {
+                flow.last_ppid = ppid;
+            }
+            let payload = (len - header) as u64;
+            data.tsn = tsn;
+            data.stream = stream;
+            data.ssn_or_mid = ssn_or_mid;
+            data.ppid = ppid;
+            data.payload_len = payload as u32;
+            data.flags = flags;
+            data.chunk_type = chunk_type;
+            sink.data(data);
+            stats.bump(Counter::DataChunks, 1);
+            stats.bump(Counter::DataPayloadBytes, payload);
+            flow.data_chunks += 1;
+            flow.data_payload_bytes += payload;
+            if flags & flag::UNORDERED != 0 {
+                stats.bump(Counter::DataUnordered, 1);
+                flow.data_unordered += 1;
+            }
+            if flags & (flag::BEGIN | flag::END) != flag::BEGIN | flag::END {
+                stats.bump(Counter::DataFragments, 1);
+                flow.data_fragments += 1;
+            }
+            // Serial number arithmetic (RFC 1982): TSNs wrap.
+            if flow.tsn_seen == 0 || (tsn.wrapping_sub(flow.highest_tsn) as i32) > 0 {
+                flow.highest_tsn = tsn;
+                flow.tsn_seen = 1;
+            } else {
+                flow.data_at_or_below_highest += 1;
+            }
+            on_data((!idata || flags & flag::BEGIN != 0).then_some(ppid));
+        }
+        ty::SACK => {
+            let f = fixed::<P, 16>(pkt, off, len, 16)?;
+            flow.last_cum_tsn_ack = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
+            flow.last_a_rwnd = u32::from_be_bytes([f[8], f[9], f[10], f[11]]);
+            let gaps = u16::from_be_bytes([f[12], f[13]]) as u64;
+            let dups = u16::from_be_bytes([f[14], f[15]]) as u64;
+            stats.bump(Counter::SackGapBlocks, gaps);
+            stats.bump(Counter::SackDupTsns, dups);
+            flow.sack_gap_blocks += gaps;
+            flow.sack_dup_tsns += dups;
+        }
+        ty::INIT | ty::INIT_ACK => {
+            let f = fixed::<P, 20>(pkt, off, len, 20)?;
+            flow.init_chunk_type = chunk_type as u32;
+            flow.init_tag = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
+            flow.init_a_rwnd = u32::from_be_bytes([f[8], f[9], f[10], f[11]]);
+            flow.init_out_streams = u16::from_be_bytes([f[12], f[13]]);
+            flow.init_in_streams = u16::from_be_bytes([f[14], f[15]]);
+            flow.init_tsn = u32::from_be_bytes([f[16], f[17], f[18], f[19]]);
+        }
+        ty::ABORT | ty::SHUTDOWN_COMPLETE if flags & flag::T_BIT != 0 => flow.t_bit_chunks += 1,
+        // The first cause; an ERROR without one is legal and counts nothing here.
+        ty::ERROR if len >= 8 => {
+            let cause = pkt.be16_at(off + 4).ok_or(Counter::ErrChunkBeyondPacket)? as usize;
+            let bucket = if cause < ERROR_CAUSE_BUCKETS {
+                cause
+            } else {
+                ERROR_CAUSE_BUCKETS - 1
+            };
+            flow.error_causes[bucket] += 1;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The first `N` bytes of a chunk whose type needs `need` bytes of fixed fields.
+#[inline(always)]
+fn fixed<P: Packet + ?Sized, const N: usize>(pkt: &P, off: usize, len: usize, need: usize) -> Result<[u8; N], Counter> {
+    if len < need {
+        return Err(Counter::ErrChunkFieldsTruncated);
+    }
+    pkt.read::<N>(off).ok_or(Counter::ErrChunkBeyondPacket)
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::{collections::BTreeMap, vec, vec::Vec};
+
+    use bytemuck::Zeroable;
+
+    use super::*;
+    use crate::{
+        builder::{Chunk, SctpPacket, V4},
+        testing::{fixtures, MemFilter},
+    };
+
+    type Flows = BTreeMap<FlowKey, FlowStats>;
+
+    fn run(frames: &[Vec<u8>]) -> (GlobalStats, Flows) {
+        let mut stats = GlobalStats::zeroed();
+        let mut flows = Flows::new();
+        for f in frames {
+            process(
+                f.as_slice(),
+                &mut stats,
+                || 1,
+                |k| Some(flows.entry(*k).or_insert_with(FlowStats::zeroed)),
+                &mut NoEvents,
+                &mut MemFilter::default(),
+                &mut Seen::new(),
+            );
+        }
+        (stats, flows)
+    }
+
+    #[test]
+    fn fixture_table_gives_expected_counters() {
+        for fx in fixtures::table() {
+            let (stats, _) = run(core::slice::from_ref(&fx.frame));
+            for (c, want) in &fx.expect {
+                assert_eq!(stats.get(*c), *want, "{}: counter {}", fx.name, c.name());
+            }
+            assert_eq!(stats.get(Counter::Frames), 1, "{}", fx.name);
+            let errors: u64 = Counter::ALL
+                .iter()
+                .filter(|c| c.is_error())
+                .map(|c| stats.get(*c))
+                .sum();
+            assert_eq!(
+                errors,
+                stats.get(Counter::Malformed),
+                "{}: one reason per malformed packet",
+                fx.name
+            );
+        }
+    }
+
+    #[test]
+    fn per_type_counts_cover_every_chunk_walked() {
+        for fx in fixtures::table() {
+            let (stats, flows) = run(&[fx.frame]);
+            let by_type: u64 = stats.chunk_types.iter().sum();
+            assert_eq!(by_type, stats.get(Counter::Chunks), "{}", fx.name);
+            let by_flow: u64 = flows.values().flat_map(|f| f.chunks.iter()).sum();
+            assert_eq!(by_flow, stats.get(Counter::Chunks), "{}", fx.name);
+        }
+    }
+
+    #[test]
+    fn flow_keeps_init_fields_and_tsn_state() {
+        let init = SctpPacket::new(V4, 0, vec![Chunk::init(ty::INIT, 0xabcd, 5000, 10, 20, 77)]);
+        let d = |tsn| SctpPacket::new(V4, 0xabcd, vec![Chunk::data(tsn, 3, 0, 46, 10)]).frame();
+        // 77, 78, then 78 again (duplicate), 76 (old), 80: two at or below the highest.
+        let (_, flows) = run(&[init.frame(), d(77), d(78), d(78), d(76), d(80)]);
+        let init_flow = &flows[&FlowKey {
+            src_port: 36412,
+            dst_port: 38412,
+            vtag: 0,
+        }];
+        assert_eq!(init_flow.init_chunk_type, u32::from(ty::INIT));
+        assert_eq!(
+            (init_flow.init_tag, init_flow.init_a_rwnd, init_flow.init_tsn),
+            (0xabcd, 5000, 77)
+        );
+        assert_eq!((init_flow.init_out_streams, init_flow.init_in_streams), (10, 20));
+        let data = &flows[&FlowKey {
+            src_port: 36412,
+            dst_port: 38412,
+            vtag: 0xabcd,
+        }];
+        assert_eq!(data.data_chunks, 5);
+        assert_eq!(data.highest_tsn, 80);
+        assert_eq!(data.data_at_or_below_highest, 2);
+        assert_eq!((data.last_stream, data.last_ppid), (3, 46));
+        assert_eq!(data.packets, 5);
+    }
+
+    #[test]
+    fn data_events_carry_what_the_join_needs() {
+        let p = SctpPacket::new(
+            V4,
+            0xabcd,
+            vec![Chunk::data(41, 3, 9, 46, 10), Chunk::idata(42, 4, 77, 60, 5)],
+        );
+        let mut events = Vec::new();
+        let mut stats = GlobalStats::zeroed();
+        let mut flow = FlowStats::zeroed();
+        process(
+            p.frame().as_slice(),
+            &mut stats,
+            || 123,
+            |_| Some(&mut flow),
+            &mut events,
+            &mut MemFilter::default(),
+            &mut Seen::new(),
+        );
+        assert_eq!(events.len(), 2);
+        let (d, i) = (&events[0], &events[1]);
+        assert_eq!((d.ts_ns, d.vtag, d.src_port, d.dst_port), (123, 0xabcd, 36412, 38412));
+        assert_eq!(
+            (d.tsn, d.stream, d.ssn_or_mid, d.ppid, d.payload_len, d.chunk_type),
+            (41, 3, 9, 46, 10, ty::DATA)
+        );
+        assert_eq!(
+            (i.tsn, i.stream, i.ssn_or_mid, i.ppid, i.payload_len, i.chunk_type),
+            (42, 4, 77, 60, 5, ty::I_DATA)
+        );
+    }
+
+    #[test]
+    fn tsn_comparison_survives_wraparound() {
+        let d = |tsn| SctpPacket::new(V4, 1, vec![Chunk::data(tsn, 0, 0, 0, 1)]).frame();
+        let (_, flows) = run(&[d(u32::MAX - 1), d(u32::MAX), d(0), d(1)]);
+        let f = flows.values().next().unwrap();
+        assert_eq!((f.highest_tsn, f.data_at_or_below_highest), (1, 0));
+    }
+
+    #[test]
+    fn flow_bytes_are_ip_lengths_and_ethernet_padding_is_ignored() {
+        let p = SctpPacket::new(V4, 1, vec![Chunk::new(ty::COOKIE_ACK, 0, vec![])]);
+        let mut frame = p.frame();
+        let ip_len = (frame.len() - 14) as u64;
+        frame.resize(60, 0); // minimum Ethernet frame: padding after the IP packet
+        let (stats, flows) = run(&[frame]);
+        assert_eq!(stats.get(Counter::Malformed), 0);
+        assert_eq!(flows.values().next().unwrap().bytes, ip_len);
+    }
+
+    #[test]
+    fn t_bit_and_error_causes_are_counted_per_flow() {
+        let mut cause = vec![0, 6, 0, 4]; // "Unrecognized Chunk Type"-style cause, empty body
+        cause.extend_from_slice(&[0; 0]);
+        let p = SctpPacket::new(
+            V4,
+            1,
+            vec![
+                Chunk::new(ty::ERROR, 0, cause),
+                Chunk::new(ty::ABORT, flag::T_BIT, vec![]),
+            ],
+        );
+        let (_, flows) = run(&[p.frame()]);
+        let f = flows.values().next().unwrap();
+        assert_eq!(f.t_bit_chunks, 1);
+        assert_eq!(f.error_causes[6], 1);
+    }
+
+    #[test]
+    fn random_and_mutated_input_never_panics_and_stays_consistent() {
+        // xorshift: deterministic, no dependency.
+        let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let seeds: Vec<Vec<u8>> = fixtures::table().into_iter().map(|f| f.frame).collect();
+        for i in 0..20_000 {
+            let mut f = seeds[i % seeds.len()].clone();
+            for _ in 0..(next() % 4 + 1) {
+                let pos = (next() as usize) % f.len().max(1);
+                if let Some(b) = f.get_mut(pos) {
+                    *b = next() as u8;
+                }
+            }
+            if next() % 5 == 0 {
+                f.truncate((next() as usize) % (f.len() + 1));
+            }
+            let (stats, _) = run(&[f]);
+            let errors: u64 = Counter::ALL
+                .iter()
+                .filter(|c| c.is_error())
+                .map(|c| stats.get(*c))
+                .sum();
+            assert_eq!(errors, stats.get(Counter::Malformed));
+            assert!(stats.get(Counter::Chunks) <= MAX_CHUNKS as u64);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The walk's scratch state: what crosses the chunk walk through memory, so the verifier
+//! reaches the code after it in one state (see [`Seen`]).
+
+use bytemuck::Zeroable as _;
+
+use crate::{
+    abi::DataEvent,
+    filter::{FirstChunk, Notes},
+};
+
+/// What the chunk walk saw that the rules judged after it need, and what crosses the
+/// walk: the packet's first chunk, whether rules are active, how the walk ended. The
+/// crossing values go through memory with volatile accesses ([`Seen::stash`] and
+/// [`Seen::recall`]) so the verifier, which does not track map memory, reaches the code
+/// after the walk in one state instead of one per way the walk ended or began.
+#[derive(Clone, Copy)]
+pub struct Seen {
+    pub first: Option<FirstChunk>,
+    pub active: bool,
+    /// How the walk ended early: a `Counter` value, 0 if it did not.
+    pub walk_end: u32,
+    /// The global chunk count before the walk: the packet's chunks are the difference.
+    pub chunks_before: u64,
+    /// The DATA event being filled (packet fields first, then each DATA chunk's).
+    pub data: DataEvent,
+    pub notes: Notes,
+}
+
+impl Seen {
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            first: None,
+            active: false,
+            walk_end: 0,
+            chunks_before: 0,
+            data: DataEvent::zeroed(),
+            notes: Notes::new(),
+        }
+    }
+
+    /// Notes a chunk's type. Through memory, volatile: kept in registers, the notes would
+    /// tell the walk's iterations apart for the verifier.
+    #[inline(always)]
+    pub fn chunk_type(&mut self, chunk_type: u8) {
+        if let Some(w) = self.notes.types.get_mut(usize::from(chunk_type >> 6)) {
+            // SAFETY: read and write of a live &mut.
+            unsafe { core::ptr::write_volatile(w, core::ptr::read_volatile(w) | 1 << (chunk_type & 63)) };
+        }
+    }
+}
+
+/// Values that cross the chunk walk (see [`Seen`]).
+#[derive(Clone, Copy)]
+pub struct Crossing {
+    pub first: Option<FirstChunk>,
+    pub active: bool,
+    pub walk_end: u32,
+    pub chunks_before: u64,
+}
+
+impl Seen {
+    #[inline(always)]
+    pub fn stash(&mut self, c: Crossing) {
+        // SAFETY: plain writes to fields of a live &mut.
+        unsafe {
+            core::ptr::write_volatile(&raw mut self.first, c.first);
+            core::ptr::write_volatile(&raw mut self.active, c.active);
+            core::ptr::write_volatile(&raw mut self.walk_end, c.walk_end);
+            core::ptr::write_volatile(&raw mut self.chunks_before, c.chunks_before);
+        }
+    }
+
+    #[inline(always)]
+    #[must_use]
+    pub fn recall(&self) -> Crossing {
+        // SAFETY: plain reads of fields of a live reference.
+        unsafe {
+            Crossing {
+                first: core::ptr::read_volatile(&raw const self.first),
+                active: core::ptr::read_volatile(&raw const self.active),
+                walk_end: core::ptr::read_volatile(&raw const self.walk_end),
+                chunks_before: core::ptr::read_volatile(&raw const self.chunks_before),
+            }
+        }
+    }
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,211 @@
+//! The fixture table that the host unit tests, the BPF_PROG_TEST_RUN tests and the
+//! benchmark all share: named packets and the counters the parser must give each.
+
+use alloc::{vec, vec::Vec};
+
+use crate::{
+    builder::{arp_frame, Chunk, SctpPacket, V4, V6},
+    proto::chunk::{flag, ty},
+};
+
+/// One row of the fixture table: a named packet and what the parser must make of it.
+pub struct Fixture {
+    pub name: &'static str,
+    pub frame: Vec<u8>,
+    /// Counters that must be exactly these values after this packet alone.
+    pub expect: Vec<(crate::abi::Counter, u64)>,
+}
+
+/// The fixture table. Every row runs through the host parser and, in the integration
+/// tests, through the kernel with BPF_PROG_TEST_RUN; both must agree with `expect` and
+/// with each other.
+#[must_use]
+pub fn table() -> Vec<Fixture> {
+    use crate::abi::Counter as C;
+    let data1 = SctpPacket::new(V4, 0x1234_5678, vec![Chunk::data(100, 1, 0, 18, 100)]);
+    let mut rows = vec![
+        Fixture {
+            name: "one DATA chunk",
+            frame: data1.frame(),
+            expect: vec![
+                (C::Sctp, 1),
+                (C::Chunks, 1),
+                (C::DataChunks, 1),
+                (C::DataPayloadBytes, 100),
+                (C::Malformed, 0),
+            ],
+        },
+        Fixture {
+            name: "eight bundled DATA chunks",
+            frame: SctpPacket::new(V4, 7, (0..8).map(|i| Chunk::data(i, 0, i as u16, 60, 64)).collect()).frame(),
+            expect: vec![
+                (C::Chunks, 8),
+                (C::DataChunks, 8),
+                (C::DataPayloadBytes, 512),
+                (C::Malformed, 0),
+            ],
+        },
+        Fixture {
+            name: "SACK with gap blocks and dups",
+            frame: SctpPacket::new(V4, 7, vec![Chunk::sack(1000, 65536, 4, 2)]).frame(),
+            expect: vec![
+                (C::Chunks, 1),
+                (C::SackGapBlocks, 4),
+                (C::SackDupTsns, 2),
+                (C::Malformed, 0),
+            ],
+        },
+        Fixture {
+            name: "INIT",
+            frame: SctpPacket::new(V4, 0, vec![Chunk::init(ty::INIT, 0xdead_beef, 106_496, 10, 65535, 42)]).frame(),
+            expect: vec![(C::Sctp, 1), (C::Chunks, 1), (C::Malformed, 0)],
+        },
+        Fixture {
+            name: "IPv6 with DATA",
+            frame: SctpPacket::new(V6, 9, vec![Chunk::data(5, 2, 0, 60, 200)]).frame(),
+            expect: vec![
+                (C::Ipv6, 1),
+                (C::Sctp, 1),
+                (C::DataPayloadBytes, 200),
+                (C::Malformed, 0),
+            ],
+        },
+        Fixture {
+            name: "I-DATA unpadded odd payload",
+            frame: SctpPacket::new(V4, 9, vec![Chunk::idata(5, 2, 0, 60, 33)]).frame(),
+            expect: vec![(C::DataChunks, 1), (C::DataPayloadBytes, 33), (C::Malformed, 0)],
+        },
+        Fixture {
+            name: "DATA+SACK bundle with unordered fragment",
+            frame: SctpPacket::new(
+                V4,
+                3,
+                vec![
+                    Chunk::sack(9, 1000, 0, 0),
+                    Chunk::data_flags(flag::UNORDERED | flag::BEGIN, 10, 0, 0, 46, 7),
+                ],
+            )
+            .frame(),
+            expect: vec![
+                (C::Chunks, 2),
+                (C::DataUnordered, 1),
+                (C::DataFragments, 1),
+                (C::DataPayloadBytes, 7),
+            ],
+        },
+        Fixture {
+            name: "ARP is not IP",
+            frame: arp_frame(),
+            expect: vec![(C::NotIp, 1), (C::Sctp, 0), (C::Malformed, 0)],
+        },
+        Fixture {
+            name: "runt frame",
+            frame: vec![0; 10],
+            expect: vec![(C::ErrEthernetTruncated, 1), (C::Malformed, 1), (C::VerdictPass, 1)],
+        },
+        Fixture {
+            name: "chunk length below 4",
+            frame: SctpPacket::new(V4, 1, vec![Chunk::new(ty::HEARTBEAT, 0, vec![0; 8]).with_length(2)]).frame(),
+            expect: vec![(C::ErrChunkTooShort, 1), (C::Chunks, 0), (C::Malformed, 1)],
+        },
+        Fixture {
+            name: "chunk length past the packet",
+            frame: SctpPacket::new(V4, 1, vec![Chunk::new(ty::HEARTBEAT, 0, vec![0; 8]).with_length(400)]).frame(),
+            expect: vec![(C::ErrChunkBeyondPacket, 1), (C::Chunks, 1), (C::Malformed, 1)],
+        },
+        Fixture {
+            name: "DATA shorter than its fixed fields",
+            frame: SctpPacket::new(V4, 1, vec![Chunk::new(ty::DATA, 3, vec![0; 8])]).frame(),
+            expect: vec![(C::ErrChunkFieldsTruncated, 1), (C::DataChunks, 0), (C::Malformed, 1)],
+        },
+        Fixture {
+            name: "more chunks than the walk bound",
+            frame: SctpPacket::new(V4, 1, (0..40).map(|_| Chunk::new(ty::PAD, 0, vec![])).collect()).frame(),
+            expect: vec![(C::Chunks, crate::parse::MAX_CHUNKS as u64), (C::ErrChunkWalkLimit, 1)],
+        },
+        Fixture {
+            name: "unknown chunk type",
+            frame: SctpPacket::new(V4, 1, vec![Chunk::new(0x3f, 0, vec![1, 2, 3, 4])]).frame(),
+            expect: vec![(C::Chunks, 1), (C::Malformed, 0)],
+        },
+    ];
+    let mut p = data1.clone();
+    p.vlans = vec![10, 20];
+    rows.push(Fixture {
+        name: "two VLAN tags",
+        frame: p.frame(),
+        expect: vec![(C::VlanTagged, 1), (C::Sctp, 1), (C::DataChunks, 1)],
+    });
+    p.vlans = vec![10, 20, 30];
+    rows.push(Fixture {
+        name: "three VLAN tags",
+        frame: p.frame(),
+        expect: vec![(C::ErrVlanDepth, 1), (C::Sctp, 0)],
+    });
+    let mut p = data1.clone();
+    p.ipv4_options = vec![1, 1, 1, 0, 1, 1, 1, 0];
+    rows.push(Fixture {
+        name: "IPv4 with options",
+        frame: p.frame(),
+        expect: vec![(C::Sctp, 1), (C::DataPayloadBytes, 100)],
+    });
+    let mut p = data1.clone();
+    p.ipv4_frag = 0x2000;
+    let mut first = p.frame();
+    first.truncate(first.len() - 40);
+    let total = (first.len() - 14) as u16;
+    first[16..18].copy_from_slice(&total.to_be_bytes());
+    rows.push(Fixture {
+        name: "IPv4 first fragment cut inside a DATA chunk",
+        frame: first,
+        expect: vec![
+            (C::FirstFragments, 1),
+            (C::FragmentCutWalks, 1),
+            (C::DataPayloadBytes, 100),
+            (C::Malformed, 0),
+        ],
+    });
+    let mut p = data1.clone();
+    p.ipv4_frag = 185;
+    rows.push(Fixture {
+        name: "IPv4 later fragment",
+        frame: p.frame(),
+        expect: vec![(C::LaterFragments, 1), (C::Sctp, 0), (C::Malformed, 0)],
+    });
+    let mut p = SctpPacket::new(V6, 9, vec![Chunk::data(5, 2, 0, 60, 20)]);
+    p.ipv6_ext = vec![
+        (0, vec![0, 0, 1, 4, 0, 0, 0, 0]),
+        (60, vec![0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    ];
+    rows.push(Fixture {
+        name: "IPv6 hop-by-hop and destination options",
+        frame: p.frame(),
+        expect: vec![(C::Sctp, 1), (C::DataChunks, 1), (C::Malformed, 0)],
+    });
+    p.ipv6_ext = (0..8).map(|_| (60, vec![0, 0, 1, 4, 0, 0, 0, 0])).collect();
+    rows.push(Fixture {
+        name: "IPv6 extension chain too long",
+        frame: p.frame(),
+        expect: vec![(C::ErrIpv6ExtLimit, 1)],
+    });
+    p.ipv6_ext = vec![(44, vec![0, 0, 0, 1, 0, 0, 0, 7])];
+    rows.push(Fixture {
+        name: "IPv6 first fragment",
+        frame: p.frame(),
+        expect: vec![(C::FirstFragments, 1), (C::Sctp, 1)],
+    });
+    p.ipv6_ext = vec![(44, vec![0, 0, 0, 0x18, 0, 0, 0, 7])];
+    rows.push(Fixture {
+        name: "IPv6 later fragment",
+        frame: p.frame(),
+        expect: vec![(C::LaterFragments, 1), (C::Sctp, 0)],
+    });
+    let mut t = data1.frame();
+    t.truncate(14 + 20 + 12 + 10);
+    rows.push(Fixture {
+        name: "frame cut inside DATA fixed fields",
+        frame: t,
+        expect: vec![(C::ErrChunkBeyondPacket, 1), (C::Chunks, 1), (C::DataChunks, 0)],
+    });
+    rows
+}

@@ -1,0 +1,95 @@
+//! The rules' maps as plain collections, for host tests: the same lookups the kernel's
+//! maps answer (longest-prefix match, hash, LRU-less tag table).
+
+use alloc::{collections::BTreeMap, vec::Vec};
+
+use crate::{
+    abi::{AddrKey, Bucket, FlowKey, PpidKey, RuleSet, SrcPrefix, TagEntry, NO_RULES, SRC_PREFIX_HEADER_BITS},
+    filter::Filter,
+};
+
+/// Host twin of the XDP program's rule maps.
+pub struct MemFilter<'r> {
+    /// Active rule set and generation.
+    pub active: (&'r RuleSet, u32),
+    /// Source prefixes: key data, prefix length in bits (header included), value.
+    pub prefixes: Vec<(SrcPrefix, u32, u32)>,
+    pub ppids: BTreeMap<PpidKey, u8>,
+    pub tags: BTreeMap<FlowKey, TagEntry>,
+    pub buckets: BTreeMap<AddrKey, Bucket>,
+    pub global: Bucket,
+}
+
+impl<'r> MemFilter<'r> {
+    #[must_use]
+    pub fn new(rules: &'r RuleSet, gen: u32) -> Self {
+        Self {
+            active: (rules, gen),
+            prefixes: Vec::new(),
+            ppids: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            buckets: BTreeMap::new(),
+            global: Bucket::default(),
+        }
+    }
+}
+
+impl Default for MemFilter<'_> {
+    /// No rules.
+    fn default() -> Self {
+        Self::new(&NO_RULES, 0)
+    }
+}
+
+/// Whether the first `bits` bits of `a` and `b` are equal.
+fn prefix_eq(a: &[u8], b: &[u8], bits: u32) -> bool {
+    let (whole, rest) = ((bits / 8) as usize, bits % 8);
+    if a[..whole] != b[..whole] {
+        return false;
+    }
+    rest == 0 || (a[whole] ^ b[whole]) >> (8 - rest) == 0
+}
+
+impl<'r> Filter<'r> for MemFilter<'r> {
+    fn rules(&mut self) -> (&'r RuleSet, u32) {
+        self.active
+    }
+
+    fn src_rule(&mut self, gen: u32, family: u32, addr: &[u8; 16]) -> Option<u32> {
+        let probe = SrcPrefix {
+            gen: gen as u8,
+            family: family as u8,
+            addr: *addr,
+        };
+        let probe = bytemuck::bytes_of(&probe);
+        self.prefixes
+            .iter()
+            .filter(|(p, bits, _)| *bits >= SRC_PREFIX_HEADER_BITS && prefix_eq(bytemuck::bytes_of(p), probe, *bits))
+            .max_by_key(|(_, bits, _)| *bits)
+            .map(|(_, _, v)| *v)
+    }
+
+    fn ppid_rule(&mut self, gen: u32, ppid: u32) -> Option<u8> {
+        self.ppids.get(&PpidKey { gen, ppid }).copied()
+    }
+
+    fn tag(&mut self, key: &FlowKey) -> Option<&mut TagEntry> {
+        self.tags.get_mut(key)
+    }
+
+    fn learn(&mut self, key: &FlowKey, entry: &TagEntry) {
+        self.tags.insert(*key, *entry);
+    }
+
+    fn forget(&mut self, key: &FlowKey) {
+        self.tags.remove(key);
+    }
+
+    fn source_bucket(&mut self, src: &AddrKey) -> Option<&mut Bucket> {
+        Some(self.buckets.entry(*src).or_insert_with(bytemuck::Zeroable::zeroed))
+    }
+
+    fn global_bucket(&mut self) -> Option<&mut Bucket> {
+        Some(&mut self.global)
+    }
+}

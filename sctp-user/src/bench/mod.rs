@@ -1,0 +1,176 @@
+//! The measurement behind `sctp-user bench`: the XDP program's cost per packet through BPF_PROG_TEST_RUN, for a
+//! table of packet classes, next to an empty XDP program measured in the same run.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use anyhow::{Context as _, Result};
+use aya::{
+    programs::{TestRun as _, TestRunOptions, Xdp},
+    Ebpf,
+};
+use sctp_common::{
+    builder::{Chunk, SctpPacket, V4, V6},
+    proto::chunk::ty,
+};
+use serde::Serialize;
+
+use crate::{
+    bpf::{LoadOptions, XdpSctp},
+    rules::{self, Compiled},
+    sys::privilege::require_root,
+};
+
+static EMPTY: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/empty-xdp"));
+
+/// Measured results; the JSON written to `target/bench/xdp.json`.
+#[derive(Serialize)]
+pub struct Results {
+    /// Instructions the verifier processed (None before kernel 5.16).
+    pub verified_instructions: Option<u32>,
+    /// Wall time of loading the program (verification included).
+    pub load_ms: f64,
+    pub baseline_ns: f64,
+    pub classes: BTreeMap<String, f64>,
+    /// Per rule kind: what one packet costs with only that rule, against the same packet
+    /// without rules (the parser's cost is that minus the empty program's).
+    pub rules: Vec<RuleCost>,
+}
+
+/// One rule kind's cost per packet.
+#[derive(Serialize)]
+pub struct RuleCost {
+    pub rule: &'static str,
+    pub packet: &'static str,
+    /// The packet without rules, minus the empty program: the parser's own cost.
+    pub parser_ns: f64,
+    /// The packet with the rule, minus without.
+    pub rule_ns: f64,
+}
+
+/// The rule kinds measured, each with a packet that it judges and lets through (the
+/// common case: a rule that drops ends the packet's processing early).
+fn rule_kinds() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
+    let data = SctpPacket::new(V4, 7, vec![Chunk::data(1, 0, 0, 18, 100)]).frame();
+    let init = SctpPacket::new(V4, 0, vec![Chunk::init(ty::INIT, 0xdead_beef, 106_496, 10, 65535, 42)]).frame();
+    let prefixes = r#"deny-src = ["10.0.0.0/8", "192.0.2.0/24", "198.51.100.0/24", "2001:db8:ffff::/48"]"#;
+    vec![
+        ("deny-src (4 prefixes)", prefixes, "one_data_chunk", data.clone()),
+        ("allow-src", r#"allow-src = ["198.18.0.0/15"]"#, "one_data_chunk", data.clone()),
+        ("allow-port", "allow-port = [38412]", "one_data_chunk", data.clone()),
+        ("deny-ppid", "deny-ppid = [46, 60]", "one_data_chunk", data.clone()),
+        ("deny-chunk", r#"deny-chunk = ["HEARTBEAT", "ABORT"]"#, "one_data_chunk", data.clone()),
+        ("deny-violations", "deny-violations = true", "one_data_chunk", data.clone()),
+        ("malformed drop", r#"malformed = "drop""#, "one_data_chunk", data.clone()),
+        ("max-chunks, max-data-chunk", "max-chunks = 8\nmax-data-chunk = 1500", "one_data_chunk", data.clone()),
+        // The learning window admits the packet's tag on its first run; every later run
+        // is a hit in the tag table.
+        ("validate-vtag", "validate-vtag = true\nvtag-learn = 3600", "one_data_chunk", data.clone()),
+        ("init-rate (per source and global)", "init-rate = 4000000000\nglobal-init-rate = 4000000000", "init", init),
+        (
+            "all of the above but init-rate",
+            "deny-ppid = [46]\ndeny-chunk = [\"ABORT\"]\ndeny-violations = true\nmalformed = \"drop\"\nmax-chunks = 8\nallow-port = [38412]\nvalidate-vtag = true\nvtag-learn = 3600",
+            "one_data_chunk",
+            data,
+        ),
+    ]
+}
+
+/// The packet classes of the benchmark table.
+#[must_use]
+pub fn classes() -> Vec<(&'static str, Vec<u8>)> {
+    let mut malformed = SctpPacket::new(V4, 1, vec![Chunk::data(1, 0, 0, 0, 100)]).frame();
+    // Chunk length 0xfff0: runs past the packet.
+    malformed[14 + 20 + 12 + 2..14 + 20 + 12 + 4].copy_from_slice(&0xfff0u16.to_be_bytes());
+    vec![
+        (
+            "one_data_chunk",
+            SctpPacket::new(V4, 7, vec![Chunk::data(1, 0, 0, 18, 100)]).frame(),
+        ),
+        (
+            "eight_bundled_data_chunks",
+            SctpPacket::new(V4, 7, (0..8).map(|i| Chunk::data(i, 0, i as u16, 18, 100)).collect()).frame(),
+        ),
+        (
+            "sack_with_gap_blocks",
+            SctpPacket::new(V4, 7, vec![Chunk::sack(1000, 65536, 4, 2)]).frame(),
+        ),
+        (
+            "init",
+            SctpPacket::new(V4, 0, vec![Chunk::init(ty::INIT, 0xdead_beef, 106_496, 10, 65535, 42)]).frame(),
+        ),
+        (
+            "ipv6_one_data_chunk",
+            SctpPacket::new(V6, 7, vec![Chunk::data(1, 0, 0, 18, 100)]).frame(),
+        ),
+        ("malformed_chunk_length", malformed),
+    ]
+}
+
+/// Runs every class `rounds` times, each round with `repeat` runs in the kernel, the
+/// baseline interleaved; reports the median of the rounds (shared machines are noisy).
+pub fn run(repeat: u32, rounds: usize) -> Result<Results> {
+    require_root()?;
+    let start = std::time::Instant::now();
+    let mut prog = XdpSctp::load(LoadOptions::default())?;
+    let load_ms = start.elapsed().as_secs_f64() * 1e3;
+    let verified_instructions = prog.verified_instructions()?;
+    let mut empty = Ebpf::load(EMPTY).context("loading the empty XDP program")?;
+    let empty: &mut Xdp = empty
+        .program_mut("empty_xdp")
+        .context("empty_xdp missing")?
+        .try_into()?;
+    empty.load()?;
+    let time_empty = |frame: &[u8]| -> Result<Duration> {
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            repeat,
+            ..TestRunOptions::default()
+        };
+        Ok(empty.test_run(opts)?.duration)
+    };
+    let mut baseline = Vec::new();
+    let mut per_class: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for _ in 0..rounds {
+        for (name, frame) in classes() {
+            baseline.push(time_empty(&frame)?.as_secs_f64() * 1e9);
+            let (_, d) = prog.test_run(&frame, repeat)?;
+            per_class
+                .entry(name.to_string())
+                .or_default()
+                .push(d.as_secs_f64() * 1e9);
+        }
+    }
+    let mut rules = Vec::new();
+    let none = Compiled::none();
+    for (rule, toml_text, packet, frame) in rule_kinds() {
+        let config = toml::from_str(toml_text).context("bench rule")?;
+        let compiled = rules::compile(&config)?;
+        let (mut empty_ns, mut without, mut with) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            empty_ns.push(time_empty(&frame)?.as_secs_f64() * 1e9);
+            rules::apply(&mut prog, &none)?;
+            without.push(prog.test_run(&frame, repeat)?.1.as_secs_f64() * 1e9);
+            rules::apply(&mut prog, &compiled)?;
+            with.push(prog.test_run(&frame, repeat)?.1.as_secs_f64() * 1e9);
+        }
+        let (e, wo, w) = (median(&mut empty_ns), median(&mut without), median(&mut with));
+        rules.push(RuleCost {
+            rule,
+            packet,
+            parser_ns: wo - e,
+            rule_ns: w - wo,
+        });
+    }
+    Ok(Results {
+        verified_instructions,
+        load_ms,
+        baseline_ns: median(&mut baseline),
+        classes: per_class.into_iter().map(|(k, mut v)| (k, median(&mut v))).collect(),
+        rules,
+    })
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}

@@ -1,0 +1,125 @@
+//! The program's maps, wherever they come from: a program this process loaded, or a
+//! running instance's pins. Readers sum per-CPU values; names come from `abi::maps`.
+
+use std::{collections::BTreeMap, path::Path};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use aya::maps::{Array, Map, MapData, PerCpuArray, PerCpuHashMap};
+use sctp_common::abi::{
+    maps::{self, MapSpec},
+    FlowKey, FlowStats, GlobalStats, RuleSet,
+};
+
+use crate::sys::privilege::require_root;
+
+/// Where maps come from.
+pub trait MapSource {
+    fn map(&self, spec: &MapSpec) -> Result<&Map>;
+    fn map_mut(&mut self, spec: &MapSpec) -> Result<&mut Map>;
+}
+
+impl MapSource for aya::Ebpf {
+    fn map(&self, spec: &MapSpec) -> Result<&Map> {
+        aya::Ebpf::map(self, spec.name).ok_or_else(|| anyhow!("{} map missing from the XDP object", spec.name))
+    }
+
+    fn map_mut(&mut self, spec: &MapSpec) -> Result<&mut Map> {
+        aya::Ebpf::map_mut(self, spec.name).ok_or_else(|| anyhow!("{} map missing from the XDP object", spec.name))
+    }
+}
+
+/// A running instance's maps, opened from its pin directory, which stays locked while
+/// they are open: two `rules apply` at once would fill the same idle generation.
+pub struct Pinned {
+    maps: BTreeMap<&'static str, Map>,
+    _lock: std::fs::File,
+}
+
+impl Pinned {
+    pub fn open(dir: &Path) -> Result<Self> {
+        require_root()?;
+        let missing = |e: &dyn std::fmt::Display| {
+            anyhow!(
+                "no running sctp-xdp instance pinned at {} ({e}): start one with `sctp-user run --iface IFACE`, or pass its --pin-dir",
+                dir.display()
+            )
+        };
+        let lock = std::fs::File::open(dir).map_err(|e| missing(&e))?;
+        // SAFETY: flock on a live fd; released when the file closes.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
+            bail!("cannot lock {}: {}", dir.display(), std::io::Error::last_os_error());
+        }
+        let mut opened = BTreeMap::new();
+        for spec in maps::pinned() {
+            let data = MapData::from_pin(dir.join(spec.name)).map_err(|e| missing(&e))?;
+            opened.insert(spec.name, Map::from_map_data(data)?);
+        }
+        Ok(Self {
+            maps: opened,
+            _lock: lock,
+        })
+    }
+}
+
+impl MapSource for Pinned {
+    fn map(&self, spec: &MapSpec) -> Result<&Map> {
+        self.maps
+            .get(spec.name)
+            .ok_or_else(|| anyhow!("{} is not pinned", spec.name))
+    }
+
+    fn map_mut(&mut self, spec: &MapSpec) -> Result<&mut Map> {
+        self.maps
+            .get_mut(spec.name)
+            .ok_or_else(|| anyhow!("{} is not pinned", spec.name))
+    }
+}
+
+/// Global counters summed over CPUs.
+pub fn global(src: &dyn MapSource) -> Result<GlobalStats> {
+    let array: PerCpuArray<&MapData, GlobalStats> = PerCpuArray::try_from(src.map(&maps::GLOBAL)?)?;
+    let mut total: GlobalStats = bytemuck::Zeroable::zeroed();
+    for cpu in array.get(&0, 0)?.iter() {
+        total.merge(cpu);
+    }
+    Ok(total)
+}
+
+/// Every flow, each summed over CPUs.
+pub fn flows(src: &dyn MapSource) -> Result<BTreeMap<FlowKey, FlowStats>> {
+    let flows: PerCpuHashMap<&MapData, FlowKey, FlowStats> = PerCpuHashMap::try_from(src.map(&maps::FLOWS)?)?;
+    let mut out = BTreeMap::new();
+    for entry in flows.iter() {
+        let (key, per_cpu) = entry.context("reading FLOWS")?;
+        let mut total: FlowStats = bytemuck::Zeroable::zeroed();
+        for cpu in per_cpu.iter() {
+            total.merge(cpu);
+        }
+        out.insert(key, total);
+    }
+    Ok(out)
+}
+
+/// One slot of the `CONFIG` array.
+pub fn config(src: &dyn MapSource, slot: u32) -> Result<u32> {
+    let config: Array<&MapData, u32> = Array::try_from(src.map(&maps::CONFIG)?)?;
+    Ok(config.get(&slot, 0)?)
+}
+
+pub fn set_config(src: &mut dyn MapSource, slot: u32, value: u32) -> Result<()> {
+    let mut config: Array<&mut MapData, u32> = Array::try_from(src.map_mut(&maps::CONFIG)?)?;
+    config.set(slot, value, 0)?;
+    Ok(())
+}
+
+/// The rule set of generation `gen`.
+pub fn rule_set(src: &dyn MapSource, gen: u32) -> Result<RuleSet> {
+    let rules: Array<&MapData, RuleSet> = Array::try_from(src.map(&maps::RULES)?)?;
+    Ok(rules.get(&gen, 0)?)
+}
+
+pub fn set_rule_set(src: &mut dyn MapSource, gen: u32, set: RuleSet) -> Result<()> {
+    let mut rules: Array<&mut MapData, RuleSet> = Array::try_from(src.map_mut(&maps::RULES)?)?;
+    rules.set(gen, set, 0)?;
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! The XDP program in the kernel: load, attach, test runs, its maps and its events.
+//! Imports `sys` only.
+
+pub mod events;
+pub mod maps;
+pub mod program;
+
+pub use maps::{MapSource, Pinned};
+pub use program::{LoadOptions, XdpSctp};

@@ -1,0 +1,243 @@
+//! Loading the embedded XDP program, attaching it, and reading its maps.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _, Result};
+use aya::{
+    maps::{MapData, PerCpuArray, PerCpuHashMap, RingBuf},
+    programs::{
+        tc::{self, TcAttachType},
+        xdp::XdpLinkId,
+        ProgramError, SchedClassifier, TestRun as _, TestRunOptions, Xdp, XdpMode,
+    },
+    Ebpf, EbpfLoader, VerifierLogLevel,
+};
+use sctp_common::abi::{
+    maps::{self, MapSpec, CONFIG_EVENTS},
+    FlowKey, FlowStats, GlobalStats,
+};
+
+use super::maps::{set_config, MapSource};
+use crate::sys::{bpffs::prepare_pin_dir, iface::require_interface, privilege::require_root};
+
+/// The XDP object built by build.rs from sctp-ebpf.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sctp-xdp"));
+const PROGRAM: &str = "sctp_xdp";
+/// The egress companion that learns verification tags (`validate-vtag`).
+const EGRESS_PROGRAM: &str = "sctp_tc_egress";
+
+/// The loaded XDP program and its maps.
+pub struct XdpSctp {
+    ebpf: Ebpf,
+    /// Interfaces attached to; dropping the program detaches them all.
+    links: Vec<XdpLinkId>,
+    /// Set when the egress program could not be attached (see `egress_missing`).
+    egress_missing: Option<String>,
+}
+
+/// Options for loading.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Capacity of the per-flow LRU map.
+    pub flow_capacity: u32,
+    /// Pin the counter maps (GLOBAL, FLOWS) in this bpffs directory, reusing them if they
+    /// are there already: counters then survive a restart of the controller.
+    pub pin_dir: Option<PathBuf>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            flow_capacity: maps::FLOWS.max_entries,
+            pin_dir: None,
+        }
+    }
+}
+
+impl XdpSctp {
+    /// Loads the program into the kernel (verifier included). Needs root.
+    pub fn load(opts: LoadOptions) -> Result<Self> {
+        require_root()?;
+        if opts.flow_capacity == 0 {
+            bail!("--flow-capacity must be at least 1");
+        }
+        // No verifier log on the way in: logging every instruction makes verification
+        // several times slower. Only a failure is loaded again with the log, to show it.
+        let mut ebpf = load_object(&opts, VerifierLogLevel::DISABLE)?;
+        if program(&mut ebpf)?.load().is_err() {
+            let mut ebpf = load_object(&opts, VerifierLogLevel::DEBUG | VerifierLogLevel::STATS)?;
+            return Err(match program(&mut ebpf)?.load() {
+                Err(e) => explain_verifier(e),
+                Ok(()) => anyhow::anyhow!("the XDP program failed to load, then loaded on a second try: run again"),
+            });
+        }
+        egress_program(&mut ebpf)?.load().map_err(explain_verifier)?;
+        Ok(Self {
+            ebpf,
+            links: Vec::new(),
+            egress_missing: None,
+        })
+    }
+
+    /// Attaches to `iface` (in the calling thread's network namespace) in the given mode.
+    /// The interface is checked first (`require_interface`) for the one-line error.
+    /// May be called for several interfaces: they share the maps.
+    pub fn attach(&mut self, iface: &str, mode: XdpMode) -> Result<()> {
+        require_interface(iface)?;
+        let prog: &mut Xdp = program(&mut self.ebpf)?;
+        let link = prog.attach(iface, mode).map_err(|e| match e {
+            ProgramError::UnknownInterface { name } => {
+                anyhow::anyhow!("no interface named {name:?}: list them with `ip link`")
+            }
+            other => anyhow::Error::new(other).context(format!("attaching XDP to {iface} failed")),
+        })?;
+        self.links.push(link);
+        // Egress: a clsact qdisc first (it may be there already; TCX on kernels >= 6.6 does
+        // not need it). The link lives as long as the program.
+        let _ = tc::qdisc_add_clsact(iface);
+        if let Err(e) = egress_program(&mut self.ebpf)?.attach(iface, TcAttachType::Egress) {
+            self.egress_missing = Some(format!(
+                "the egress tag learner could not be attached to {iface} ({e}; does the kernel have sch_ingress and cls_bpf?)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Why tags cannot be learned from packets leaving (a server's INIT-ACKs), if so:
+    /// `validate-vtag` would then drop a server's own associations.
+    pub fn egress_missing(&self) -> Option<&str> {
+        self.egress_missing.as_deref()
+    }
+
+    /// Runs the program once on `frame` with BPF_PROG_TEST_RUN and returns its XDP action.
+    pub fn test_run(&mut self, frame: &[u8], repeat: u32) -> Result<(u32, std::time::Duration)> {
+        let prog: &mut Xdp = program(&mut self.ebpf)?;
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            repeat,
+            ..TestRunOptions::default()
+        };
+        let r = prog.test_run(opts).context("BPF_PROG_TEST_RUN failed")?;
+        Ok((r.return_value, r.duration))
+    }
+
+    /// How many instructions the verifier processed to accept the program (kernels >= 5.16).
+    pub fn verified_instructions(&mut self) -> Result<Option<u32>> {
+        Ok(program(&mut self.ebpf)?.info()?.verified_instruction_count())
+    }
+
+    /// Turns the per-DATA-chunk events (for the join) on or off.
+    pub fn set_data_events(&mut self, on: bool) -> Result<()> {
+        set_config(&mut self.ebpf, CONFIG_EVENTS, u32::from(on))
+    }
+
+    /// The ring buffer of DATA events (once; the caller keeps it).
+    pub fn take_data_events(&mut self) -> Result<RingBuf<aya::maps::MapData>> {
+        let map = self
+            .ebpf
+            .take_map(maps::DATA_EVENTS.name)
+            .context("DATA_EVENTS already taken")?;
+        Ok(RingBuf::try_from(map)?)
+    }
+
+    /// Zeroes every counter and forgets every flow.
+    pub fn reset(&mut self) -> Result<()> {
+        let map = MapSource::map_mut(&mut self.ebpf, &maps::GLOBAL)?;
+        let mut array: PerCpuArray<&mut MapData, GlobalStats> = PerCpuArray::try_from(map)?;
+        let cpus = aya::util::nr_cpus().map_err(|(what, e)| anyhow::anyhow!("{what}: {e}"))?;
+        let zeros: Vec<GlobalStats> = vec![bytemuck::Zeroable::zeroed(); cpus];
+        array.set(0, zeros.try_into()?, 0)?;
+        let map = MapSource::map_mut(&mut self.ebpf, &maps::FLOWS)?;
+        let mut flows: PerCpuHashMap<&mut MapData, FlowKey, FlowStats> = PerCpuHashMap::try_from(map)?;
+        let keys: Vec<FlowKey> = flows.keys().collect::<Result<_, _>>()?;
+        for k in keys {
+            flows.remove(&k)?;
+        }
+        Ok(())
+    }
+}
+
+fn load_object(opts: &LoadOptions, log: VerifierLogLevel) -> Result<Ebpf> {
+    let mut loader = EbpfLoader::new();
+    loader
+        .map_max_entries(maps::FLOWS.name, opts.flow_capacity)
+        .verifier_log_level(log);
+    let pins: Vec<(&str, PathBuf)> = match &opts.pin_dir {
+        Some(dir) => {
+            prepare_pin_dir(dir)?;
+            maps::pinned().map(|m| (m.name, dir.join(m.name))).collect()
+        }
+        None => Vec::new(),
+    };
+    for (name, path) in &pins {
+        loader.map_pin_path(name, path.as_path());
+    }
+    loader.load(OBJECT).context("loading the XDP object into the kernel failed (does this kernel have BPF? is the memlock limit too low on a kernel older than 5.11?)")
+}
+
+fn egress_program(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier> {
+    let prog = ebpf
+        .program_mut(EGRESS_PROGRAM)
+        .context("program sctp_tc_egress missing from the object")?;
+    Ok(prog.try_into()?)
+}
+
+fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp> {
+    let prog = ebpf
+        .program_mut(PROGRAM)
+        .context("program sctp_xdp missing from the object")?;
+    Ok(prog.try_into()?)
+}
+
+/// The verifier's log is the only useful part of a load failure: keep it whole.
+fn explain_verifier(e: ProgramError) -> anyhow::Error {
+    match e {
+        ProgramError::LoadError { io_error, verifier_log } => {
+            anyhow::anyhow!("the kernel's verifier rejected the XDP program ({io_error}):\n{verifier_log}")
+        }
+        other => anyhow::Error::new(other).context("loading the XDP program failed"),
+    }
+}
+
+impl MapSource for XdpSctp {
+    fn map(&self, spec: &MapSpec) -> Result<&aya::maps::Map> {
+        MapSource::map(&self.ebpf, spec)
+    }
+
+    fn map_mut(&mut self, spec: &MapSpec) -> Result<&mut aya::maps::Map> {
+        MapSource::map_mut(&mut self.ebpf, spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sctp_common::abi::maps::{MAPS, SEEN};
+
+    use super::OBJECT;
+
+    /// Both sides name the maps once (`abi::maps`): the object the kernel gets must have
+    /// exactly those maps, of those kinds and sizes.
+    #[test]
+    fn the_embedded_object_has_the_maps_the_abi_describes() {
+        let obj = aya_obj::Object::parse(OBJECT).expect("the embedded object parses");
+        for spec in MAPS {
+            let map = obj
+                .maps
+                .get(spec.name)
+                .unwrap_or_else(|| panic!("map {} missing from the object", spec.name));
+            let got = (
+                map.map_type(),
+                map.key_size() as usize,
+                map.value_size() as usize,
+                map.max_entries(),
+            );
+            let want = (spec.kind, spec.key_size, spec.value_size, spec.max_entries);
+            assert_eq!(got, want, "map {}: (kind, key size, value size, capacity)", spec.name);
+        }
+        let mut names: Vec<&str> = obj.maps.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let mut known: Vec<&str> = MAPS.iter().map(|m| m.name).chain([SEEN]).collect();
+        known.sort_unstable();
+        assert_eq!(names, known, "every map of the object is in abi::maps");
+    }
+}

@@ -1,0 +1,61 @@
+//! `sctp-user bench`: the program's cost per packet class and per rule.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+
+use crate::bench;
+
+/// Measure the program's cost per packet class against an empty XDP program
+/// (BPF_PROG_TEST_RUN; needs root).
+#[derive(clap::Args)]
+pub struct Args {
+    /// Runs per measurement inside the kernel.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
+    /// Measurements per class (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100))]
+    rounds: u64,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let Args { repeat, rounds, json } = args;
+    let (repeat, rounds) = (*repeat, usize::try_from(*rounds)?);
+    let r = bench::run(repeat, rounds)?;
+    println!(
+        "load: {:.0} ms; verifier processed {} instructions",
+        r.load_ms,
+        r.verified_instructions
+            .map_or_else(|| "an unknown number of".into(), |n| n.to_string())
+    );
+    println!("{:<28} {:>10} {:>8}", "class", "ns/packet", "x empty");
+    println!("{:<28} {:>10.1} {:>8.2}", "empty XDP program", r.baseline_ns, 1.0);
+    for (name, ns) in &r.classes {
+        println!("{name:<28} {ns:>10.1} {:>8.2}", ns / r.baseline_ns);
+    }
+    println!(
+        "\n{:<36} {:<16} {:>10} {:>10} {:>9}",
+        "rule (packet passes)", "packet", "rule ns", "parser ns", "x parser"
+    );
+    for c in &r.rules {
+        println!(
+            "{:<36} {:<16} {:>10.1} {:>10.1} {:>9.2}",
+            c.rule,
+            c.packet,
+            c.rule_ns,
+            c.parser_ns,
+            c.rule_ns / c.parser_ns
+        );
+    }
+    if let Some(path) = json {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, serde_json::to_string_pretty(&r)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

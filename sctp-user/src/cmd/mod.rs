@@ -1,0 +1,59 @@
+//! The subcommands: one module each, holding its clap `Args` and its `run`. The top
+//! layer: it may import every other.
+
+pub mod bench;
+pub mod client;
+pub mod flood;
+pub mod inspect;
+pub mod rules;
+pub mod run;
+pub mod top;
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::ValueEnum;
+
+use crate::bpf::LoadOptions;
+
+/// Parses `ADDR:PORT` values; IPv6 as `[addr]:port`.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not ADDR:PORT (IPv6 as [ADDR]:PORT)"))
+}
+
+/// Where `run` pins an interface's maps unless told otherwise.
+fn default_pin_dir(iface: &str) -> PathBuf {
+    PathBuf::from("/sys/fs/bpf/sctp-xdp").join(iface)
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Mode {
+    /// Let the kernel choose (native when the driver supports it).
+    Auto,
+    /// Native (driver) XDP.
+    Native,
+    /// Generic (skb) XDP: works everywhere, slower.
+    Generic,
+}
+
+#[derive(clap::Args)]
+pub struct LoadArgs {
+    /// Capacity of the per-flow LRU map (least recently seen flows are evicted).
+    #[arg(long, default_value_t = 16384, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    flow_capacity: u32,
+}
+
+impl LoadArgs {
+    fn options(&self) -> LoadOptions {
+        LoadOptions {
+            flow_capacity: self.flow_capacity,
+            pin_dir: None,
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! `sctp-user rules show|apply`: the rules of a running instance, through its pins.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use super::{default_pin_dir, Format};
+use crate::{
+    bpf::Pinned,
+    rules::{self, RuleArgs},
+};
+
+/// Show or change the rules of a running instance (its pinned maps), without detaching it.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Subcommand)]
+enum Action {
+    /// The active rules and the packets each dropped since it was applied.
+    Show {
+        #[command(flatten)]
+        target: Target,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Replace the rules with those of a TOML file (and any rule flags), atomically: a
+    /// packet is judged by the old set or the new one, never a mix. An empty file
+    /// removes every rule.
+    Apply {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        rules: Box<RuleArgs>,
+    },
+}
+
+/// Which running instance.
+#[derive(clap::Args)]
+struct Target {
+    /// The interface the instance runs on (its maps are pinned under
+    /// /sys/fs/bpf/sctp-xdp/IFACE).
+    #[arg(long, required_unless_present = "pin_dir")]
+    iface: Option<String>,
+    /// The instance's --pin-dir.
+    #[arg(long)]
+    pin_dir: Option<PathBuf>,
+}
+
+impl Target {
+    fn dir(&self) -> PathBuf {
+        self.pin_dir
+            .clone()
+            .unwrap_or_else(|| default_pin_dir(self.iface.as_deref().unwrap_or_default()))
+    }
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    match &args.action {
+        Action::Show { target, format } => {
+            let maps = Pinned::open(&target.dir())?;
+            let (active, _) = rules::hits(&maps)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&active)?),
+                Format::Table => print!("{}", rules::show_table(&active)),
+            }
+        }
+        Action::Apply { target, rules } => {
+            let compiled = rules::compile(&rules.config()?)?;
+            let mut maps = Pinned::open(&target.dir())?;
+            rules::apply(&mut maps, &compiled)?;
+            let (active, _) = rules::hits(&maps)?;
+            log::info!("{} rule(s) active", active.len());
+            print!("{}", rules::show_table(&active));
+        }
+    }
+    Ok(())
+}

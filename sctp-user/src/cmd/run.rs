@@ -1,0 +1,296 @@
+//! `sctp-user run`: attach the XDP program, run the echo server, feed XDP's DATA events
+//! into the join, export, report, and on SIGINT/SIGTERM shut down gracefully and detach.
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::{Context as _, Result};
+use aya::programs::XdpMode;
+use tokio::signal::unix::SignalKind;
+
+use super::{default_pin_dir, parse_listen, LoadArgs, Mode};
+use crate::{
+    bpf::{events::drain_events, LoadOptions, XdpSctp},
+    echo::{self, EchoConfig, EchoState},
+    export::metrics::{self, ExportConfig, Exporter},
+    observe::{
+        join::{self, Wire},
+        report, Snapshot,
+    },
+    rules::{self, Compiled, RuleArgs},
+    sys::{clock::monotonic_ns, iface::require_interface, privilege::require_root},
+};
+
+/// How often XDP's DATA events are drained into the join (the 1 MiB ring holds ~26,000).
+const EVENT_DRAIN_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Attach the XDP program to an interface and, unless --no-echo, run the one-to-many
+/// SCTP echo server; report what XDP saw joined with what the application received.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Interface to attach to.
+    #[arg(long)]
+    iface: String,
+    /// XDP attach mode.
+    #[arg(long, value_enum, default_value_t = Mode::Auto)]
+    mode: Mode,
+    /// Echo server address (repeat for a multi-homed endpoint: one port, several addresses).
+    #[arg(long, value_parser = parse_listen, default_value = "0.0.0.0:36412")]
+    listen: Vec<SocketAddr>,
+    /// Inspect only: no echo server (works on kernels without SCTP).
+    #[arg(long)]
+    no_echo: bool,
+    /// Largest message accepted; a bigger one aborts its association.
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=(64 << 20)))]
+    max_message: u64,
+    /// Echoes queued per association while the send buffer is full (more are shed).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    queue_limit: u64,
+    /// Streams offered in each direction.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    streams: u16,
+    /// Seconds between reports on stdout (0: only at exit).
+    #[arg(long, default_value_t = 0)]
+    interval: u64,
+    /// Write the final report (echo, join, XDP counters) to this file as JSON.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics and JSON at /stats.
+    #[arg(long, value_parser = parse_listen, default_value = "127.0.0.1:9464")]
+    metrics: SocketAddr,
+    /// Do not serve metrics.
+    #[arg(long)]
+    no_metrics: bool,
+    /// Flows exported with labels of their own (the rest are summed as flow="other").
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    top_flows: u64,
+    /// bpffs directory for the counter maps, reused across restarts
+    /// (default: /sys/fs/bpf/sctp-xdp/IFACE).
+    #[arg(long)]
+    pin_dir: Option<PathBuf>,
+    /// Do not pin: counters start from zero at every start.
+    #[arg(long, conflicts_with = "pin_dir")]
+    no_pin: bool,
+    #[command(flatten)]
+    load: LoadArgs,
+    #[command(flatten)]
+    rules: RuleArgs,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let Args {
+        iface,
+        mode,
+        listen,
+        no_echo,
+        max_message,
+        queue_limit,
+        streams,
+        interval,
+        report,
+        metrics,
+        no_metrics,
+        top_flows,
+        pin_dir,
+        no_pin,
+        load,
+        rules,
+    } = args;
+    serve(RunOptions {
+        rules: rules::compile(&rules.config()?)?,
+        metrics: (!no_metrics).then(|| ExportConfig {
+            listen: metrics,
+            top_flows: top_flows as usize,
+            state_file: (!no_pin).then(|| PathBuf::from("/run/sctp-xdp").join(format!("{iface}.json"))),
+        }),
+        load: LoadOptions {
+            pin_dir: (!no_pin).then(|| pin_dir.unwrap_or_else(|| default_pin_dir(&iface))),
+            ..load.options()
+        },
+        iface,
+        mode: match mode {
+            Mode::Auto => XdpMode::Default,
+            Mode::Native => XdpMode::Driver,
+            Mode::Generic => XdpMode::Skb,
+        },
+        echo: (!no_echo).then(|| EchoConfig {
+            listen,
+            max_message: max_message as usize,
+            queue_limit: queue_limit as usize,
+            streams,
+            ..EchoConfig::default()
+        }),
+        interval,
+        report,
+    })
+}
+
+/// What `run` was asked to do.
+struct RunOptions {
+    iface: String,
+    mode: XdpMode,
+    load: LoadOptions,
+    /// The echo server, or `None` for inspection only (`--no-echo`).
+    echo: Option<EchoConfig>,
+    /// Seconds between reports (0: only at exit).
+    interval: u64,
+    /// Where to write the final report as JSON.
+    report: Option<PathBuf>,
+    /// The Prometheus / JSON exporter.
+    metrics: Option<ExportConfig>,
+    /// The rules to start with (`sctp-user rules apply` changes them later).
+    rules: Compiled,
+}
+
+fn serve(opts: RunOptions) -> Result<()> {
+    require_root()?;
+    require_interface(&opts.iface)?;
+    // The socket first: on a kernel without SCTP this is the one-line error, before any
+    // XDP is attached.
+    let sock = opts.echo.as_ref().map(echo::bind).transpose()?;
+    let metrics_listener = match &opts.metrics {
+        Some(m) => Some(
+            std::net::TcpListener::bind(m.listen)
+                .with_context(|| format!("--metrics {}: cannot listen there", m.listen))?,
+        ),
+        None => None,
+    };
+    let mut exporter = opts.metrics.clone().map(Exporter::new).transpose()?;
+    if let Some(state) = opts
+        .metrics
+        .as_ref()
+        .and_then(|m| m.state_file.as_ref())
+        .and_then(|f| f.parent())
+    {
+        std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
+    }
+    let mut prog = XdpSctp::load(opts.load.clone())?;
+    // Before attaching: no packet is judged without the rules asked for.
+    rules::apply(&mut prog, &opts.rules)?;
+    prog.attach(&opts.iface, opts.mode)?;
+    if let Some(why) = prog.egress_missing() {
+        if opts.rules.validates_tags() {
+            anyhow::bail!("{why}: --validate-vtag needs it to learn this host's own associations");
+        }
+        eprintln!("sctp-user: warning: {why}; rules with validate-vtag would drop this host's own associations");
+    }
+    let ring = if sock.is_some() {
+        prog.set_data_events(true)?;
+        Some(prog.take_data_events()?)
+    } else {
+        None
+    };
+    match &opts.echo {
+        Some(cfg) => eprintln!(
+            "sctp-user: XDP attached to {}; echo server on {:?}; Ctrl-C to stop",
+            opts.iface, cfg.listen
+        ),
+        None => eprintln!(
+            "sctp-user: XDP attached to {} (no echo server); Ctrl-C to stop",
+            opts.iface
+        ),
+    }
+    let state = Arc::new(Mutex::new(EchoState::default()));
+    let wire = Arc::new(Mutex::new(Wire::default()));
+    let local_port = opts.echo.as_ref().map_or(0, |c| c.listen[0].port());
+    let sock_echo = opts.echo.is_some();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let server = sock.map(|sock| {
+            let cfg = opts.echo.clone().unwrap();
+            tokio::spawn(echo::serve(sock, cfg, state.clone(), stopped, Duration::from_secs(5)))
+        });
+        let reader = ring.map(|mut ring| {
+            let wire = wire.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                // The program does not wake us per event: drain on a timer instead.
+                let mut every = tokio::time::interval(EVENT_DRAIN_INTERVAL);
+                loop {
+                    let stopping = tokio::select! {
+                        _ = every.tick() => false,
+                        _ = stop.changed() => true,
+                    };
+                    let events = drain_events(&mut ring);
+                    let mut w = wire.lock().unwrap();
+                    for e in &events {
+                        w.ingest(e);
+                    }
+                    if stopping {
+                        return anyhow::Ok(());
+                    }
+                }
+            })
+        });
+        if let (Some(listener), Some(exp)) = (metrics_listener, exporter.as_ref()) {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            eprintln!(
+                "sctp-user: metrics on http://{}/metrics and /stats",
+                listener.local_addr()?
+            );
+            tokio::spawn(metrics::serve(listener, exp.published.clone()));
+        }
+        let export = |exporter: &mut Option<Exporter>, prog: &XdpSctp| -> Result<()> {
+            if let Some(exp) = exporter {
+                let snap = Snapshot::take(prog)?;
+                let st = state.lock().unwrap();
+                let w = wire.lock().unwrap();
+                exp.build(&snap, sock_echo.then_some((&*st, &*w, local_port)), monotonic_ns())?;
+            }
+            Ok(())
+        };
+        export(&mut exporter, &prog)?;
+        let mut every_second = tokio::time::interval(Duration::from_secs(1));
+        let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
+        let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
+        let mut tick = tokio::time::interval(Duration::from_secs(opts.interval.max(1)));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = sigint.recv() => break,
+                _ = sigterm.recv() => break,
+                _ = tick.tick(), if opts.interval > 0 => print!("{}", report::to_table(&Snapshot::take(&prog)?)),
+                _ = every_second.tick() => export(&mut exporter, &prog)?,
+            }
+        }
+        eprintln!("sctp-user: stopping: shutting associations down gracefully");
+        let _ = stop_tx.send(true);
+        if let Some(s) = server {
+            s.await.context("echo server task")??;
+        }
+        if let Some(r) = reader {
+            r.await.context("event reader task")??;
+        }
+        export(&mut exporter, &prog)?;
+        anyhow::Ok(())
+    })?;
+    let snapshot = Snapshot::take(&prog)?;
+    drop(prog); // detaches
+    eprintln!("sctp-user: XDP detached from {}", opts.iface);
+    print!("{}", report::to_table(&snapshot));
+    if opts.echo.is_some() {
+        let st = state.lock().unwrap();
+        let joined = join::join(local_port, &st, &wire.lock().unwrap(), &snapshot.flows);
+        print!("{}", join::to_table(&joined, &st.stats));
+        if let Some(path) = &opts.report {
+            let doc = serde_json::json!({ "echo": st.stats, "join": joined, "xdp": report::to_json(&snapshot, 0) });
+            std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+    } else if let Some(path) = &opts.report {
+        std::fs::write(path, serde_json::to_string_pretty(&report::to_json(&snapshot, 0))?)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,581 @@
+//! Export for dashboards: Prometheus text at `/metrics` (through prometheus-client) and
+//! JSON at `/stats`, rebuilt once a second by the controller; scrapes read the last build.
+//!
+//! Every counter only grows, across restarts too: kernel counters live in pinned maps;
+//! per-flow series follow `FlowAccount`; user-space totals are saved after every build
+//! (before it is published) and resumed from at start.
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
+
+use anyhow::{Context as _, Result};
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, NoLabelSet},
+    metrics::MetricType,
+    registry::Registry,
+};
+use sctp_common::{abi::Counter, proto::chunk};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::{
+    echo::{EchoState, EchoStats},
+    observe::{
+        flow_account::{FlowAccount, FlowSeries, FlowTotals},
+        join::{self, Histogram, LatencyFeed, Tally, Wire},
+        report, Snapshot,
+    },
+    rules::RuleHits,
+};
+
+/// Echo counters that survive restarts (gauges are not kept).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct EchoTotals {
+    pub associations: u64,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub shed: u64,
+    pub send_errors: u64,
+    pub send_failed_events: u64,
+    pub oversize_aborts: u64,
+    pub notifications: BTreeMap<String, u64>,
+}
+
+impl EchoTotals {
+    fn plus(&self, s: &EchoStats) -> Self {
+        let mut notifications = self.notifications.clone();
+        for (k, v) in &s.notifications {
+            *notifications.entry(k.clone()).or_default() += v;
+        }
+        Self {
+            associations: self.associations + s.associations_total,
+            messages_in: self.messages_in + s.messages_in,
+            messages_out: self.messages_out + s.messages_out,
+            bytes_in: self.bytes_in + s.bytes_in,
+            bytes_out: self.bytes_out + s.bytes_out,
+            shed: self.shed + s.shed,
+            send_errors: self.send_errors + s.send_errors,
+            send_failed_events: self.send_failed_events + s.send_failed_events,
+            oversize_aborts: self.oversize_aborts + s.oversize_aborts,
+            notifications,
+        }
+    }
+}
+
+/// User-space totals saved between runs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Saved {
+    pub echo: EchoTotals,
+    pub ppid: BTreeMap<String, Tally>,
+    pub stream: BTreeMap<String, Tally>,
+    pub latency: Histogram,
+    pub latency_unmatched: u64,
+    pub flows: FlowAccount,
+}
+
+fn add_tallies(base: &BTreeMap<String, Tally>, run: &BTreeMap<String, Tally>) -> BTreeMap<String, Tally> {
+    let mut out = base.clone();
+    for (k, v) in run {
+        let t = out.entry(k.clone()).or_default();
+        t.count += v.count;
+        t.bytes += v.bytes;
+    }
+    out
+}
+
+/// Settings of the exporter.
+#[derive(Clone, Debug)]
+pub struct ExportConfig {
+    pub listen: SocketAddr,
+    /// Flows with a series of their own (the rest: `other`).
+    pub top_flows: usize,
+    /// Where the user-space totals are kept between runs (None: not kept).
+    pub state_file: Option<PathBuf>,
+}
+
+/// What a scrape serves: the last build.
+#[derive(Default)]
+pub struct Published {
+    pub text: String,
+    pub stats: String,
+}
+
+/// The exporter's state across builds.
+pub struct Exporter {
+    cfg: ExportConfig,
+    /// Totals of earlier runs.
+    base: Saved,
+    flows: FlowAccount,
+    latency: LatencyFeed,
+    drops: RuleDrops,
+    pub published: Arc<Mutex<Published>>,
+}
+
+/// Drops per (reason, rule) that only grow: each rule's counter is read since its rule
+/// set was applied, and a `rules apply` starts new counters (the old generation's are
+/// overwritten by the apply after), so deltas are summed per counter slot.
+#[derive(Default)]
+struct RuleDrops {
+    /// Last value read per (generation, rule id, base at apply).
+    last: BTreeMap<(u32, u8, u64), u64>,
+    totals: BTreeMap<(&'static str, String), u64>,
+}
+
+impl RuleDrops {
+    fn update(&mut self, rules: &[RuleHits]) {
+        for r in rules {
+            let last = self.last.insert(r.slot, r.drops).unwrap_or(0);
+            *self.totals.entry((r.reason, r.rule.clone())).or_default() += r.drops.saturating_sub(last);
+        }
+    }
+
+    fn series(&self) -> Vec<(Labels, u64)> {
+        self.totals
+            .iter()
+            .map(|((reason, rule), n)| (vec![("reason", (*reason).to_string()), ("rule", rule.clone())], *n))
+            .collect()
+    }
+}
+
+impl Exporter {
+    /// Resumes from the state file if there is one.
+    pub fn new(cfg: ExportConfig) -> Result<Self> {
+        let base: Saved = match &cfg.state_file {
+            Some(path) if path.exists() => serde_json::from_slice(&std::fs::read(path)?).with_context(|| {
+                format!(
+                    "{} is not a valid state file: remove it to start from zero",
+                    path.display()
+                )
+            })?,
+            _ => Saved::default(),
+        };
+        let flows = base.flows.clone();
+        Ok(Self {
+            cfg,
+            base,
+            flows,
+            latency: LatencyFeed::default(),
+            drops: RuleDrops::default(),
+            published: Arc::default(),
+        })
+    }
+
+    /// Builds what scrapes see from the current counters; saves the totals first.
+    pub fn build(&mut self, snap: &Snapshot, echo: Option<(&EchoState, &Wire, u16)>, now_ns: u64) -> Result<()> {
+        self.flows.update(&snap.flows, self.cfg.top_flows, |k, f| {
+            let src = SocketAddr::new(report::addr(f.family, &f.src_addr), k.src_port);
+            let dst = SocketAddr::new(report::addr(f.family, &f.dst_addr), k.dst_port);
+            format!("{src}->{dst}")
+        });
+        self.drops.update(&snap.rules.0);
+        self.drops.update(&snap.rules.1);
+        let mut saved = Saved {
+            flows: self.flows.clone(),
+            ..self.base.clone()
+        };
+        let mut joined = None;
+        if let Some((state, wire, port)) = echo {
+            self.latency.feed(port, state, wire, now_ns);
+            saved.echo = self.base.echo.plus(&state.stats);
+            saved.ppid = add_tallies(&self.base.ppid, &wire.per_ppid);
+            saved.stream = add_tallies(&self.base.stream, &wire.per_stream);
+            saved.latency = self.base.latency.clone();
+            saved.latency.merge(&self.latency.histogram);
+            saved.latency_unmatched = self.base.latency_unmatched + self.latency.unmatched;
+            joined = Some((join::join(port, state, wire, &snap.flows), state.stats.clone()));
+        }
+        if let Some(path) = &self.cfg.state_file {
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, serde_json::to_vec(&saved)?)?;
+            std::fs::rename(&tmp, path)?;
+        }
+        let frame = Frame {
+            drops: self.drops.series(),
+            snap: snap.clone(),
+            flows: self.flows.series(),
+            saved: saved.clone(),
+            echo_now: joined.as_ref().map(|(_, s)| s.clone()),
+            ratios: joined
+                .as_ref()
+                .map(|(j, _)| {
+                    let mut r: Vec<_> = j
+                        .associations
+                        .iter()
+                        .filter_map(|a| {
+                            a.delivery_ratio
+                                .map(|d| (a.assoc_id, a.peer_addrs.first().copied(), a.socket.messages.count, d))
+                        })
+                        .collect();
+                    r.sort_by_key(|x| std::cmp::Reverse(x.2));
+                    r.truncate(self.cfg.top_flows);
+                    r
+                })
+                .unwrap_or_default(),
+        };
+        let stats = serde_json::json!({
+            "xdp": report::to_json(snap, 0),
+            "flows": frame.flows,
+            "echo": saved.echo,
+            "echo_current": frame.echo_now,
+            "join": joined.as_ref().map(|(j, _)| j),
+        });
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(frame));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry)?;
+        *self.published.lock().unwrap() = Published {
+            text,
+            stats: stats.to_string(),
+        };
+        Ok(())
+    }
+}
+
+/// One build's values, encoded by prometheus-client.
+#[derive(Debug)]
+struct Frame {
+    /// sctp_xdp_drops_total series.
+    drops: Vec<(Labels, u64)>,
+    snap: Snapshot,
+    flows: Vec<FlowSeries>,
+    saved: Saved,
+    echo_now: Option<EchoStats>,
+    /// (assoc_id, peer, messages, delivery ratio) of the busiest associations.
+    ratios: Vec<(i32, Option<SocketAddr>, u64, f64)>,
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+fn counter(e: &mut DescriptorEncoder, name: &str, help: &str, series: &[(Labels, u64)]) -> Result<(), std::fmt::Error> {
+    let mut m = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, v) in series {
+        m.encode_family(labels)?
+            .encode_counter::<NoLabelSet, u64, u64>(v, None)?;
+    }
+    Ok(())
+}
+
+fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, series: &[(Labels, f64)]) -> Result<(), std::fmt::Error> {
+    let mut m = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, v) in series {
+        m.encode_family(labels)?.encode_gauge(v)?;
+    }
+    Ok(())
+}
+
+fn one(v: u64) -> Vec<(Labels, u64)> {
+    vec![(Vec::new(), v)]
+}
+
+impl Collector for Frame {
+    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let g = &self.snap.global;
+        let c = |x: Counter| g.get(x);
+        counter(
+            &mut e,
+            "sctp_xdp_frames",
+            "Frames the XDP program ran on.",
+            &one(c(Counter::Frames)),
+        )?;
+        counter(
+            &mut e,
+            "sctp_xdp_packets",
+            "SCTP packets by verdict.",
+            &[
+                (vec![("verdict", "pass".into())], c(Counter::VerdictPass)),
+                (vec![("verdict", "drop".into())], c(Counter::VerdictDrop)),
+            ],
+        )?;
+        let outcomes: Vec<_> = Counter::ALL
+            .iter()
+            .filter(|x| !x.is_error() && !matches!(x, Counter::Frames | Counter::VerdictPass | Counter::VerdictDrop))
+            .map(|x| (vec![("outcome", x.name().to_string())], c(*x)))
+            .collect();
+        counter(
+            &mut e,
+            "sctp_xdp_outcomes",
+            "Frames by what the parser found (sctp, not_ip, fragments, ...).",
+            &outcomes,
+        )?;
+        let errors: Vec<_> = Counter::ALL
+            .iter()
+            .filter(|x| x.is_error())
+            .map(|x| (vec![("reason", x.name().to_string())], c(*x)))
+            .collect();
+        counter(
+            &mut e,
+            "sctp_xdp_parse_errors",
+            "Packets the parser could not walk completely, by reason.",
+            &errors,
+        )?;
+        counter(
+            &mut e,
+            "sctp_xdp_drops",
+            "Packets dropped at XDP, by reason and rule.",
+            &self.drops,
+        )?;
+        let chunks: Vec<_> = (0..=255u8)
+            .filter(|t| g.chunk_types[*t as usize] > 0 || chunk::name(*t).is_some())
+            .map(|t| {
+                let name = chunk::name(t).map_or_else(|| format!("UNKNOWN_{t}"), str::to_string);
+                (vec![("type", name)], g.chunk_types[t as usize])
+            })
+            .collect();
+        counter(&mut e, "sctp_xdp_chunks", "SCTP chunks by type.", &chunks)?;
+        counter(
+            &mut e,
+            "sctp_xdp_data_payload_bytes",
+            "User data bytes in DATA and I-DATA chunks.",
+            &one(c(Counter::DataPayloadBytes)),
+        )?;
+        let per_flow = |f: fn(&FlowTotals) -> u64| -> Vec<(Labels, u64)> {
+            self.flows
+                .iter()
+                .map(|s| (vec![("flow", s.flow.clone()), ("vtag", s.vtag.clone())], f(&s.totals)))
+                .collect()
+        };
+        counter(
+            &mut e,
+            "sctp_flow_packets",
+            "SCTP packets per flow (busiest flows; the rest: flow=\"other\").",
+            &per_flow(|t| t.packets),
+        )?;
+        counter(&mut e, "sctp_flow_bytes", "IP bytes per flow.", &per_flow(|t| t.bytes))?;
+        counter(
+            &mut e,
+            "sctp_flow_data_chunks",
+            "DATA and I-DATA chunks per flow.",
+            &per_flow(|t| t.data_chunks),
+        )?;
+        counter(
+            &mut e,
+            "sctp_flow_retransmissions",
+            "DATA chunks at or below the flow's highest TSN (retransmissions and duplicates).",
+            &per_flow(|t| t.retransmissions),
+        )?;
+        counter(
+            &mut e,
+            "sctp_flow_sack_gap_blocks",
+            "Gap ack blocks in the flow's SACKs.",
+            &per_flow(|t| t.sack_gap_blocks),
+        )?;
+        let tallies = |m: &BTreeMap<String, Tally>, label: &'static str, bytes: bool| -> Vec<(Labels, u64)> {
+            m.iter()
+                .map(|(k, t)| (vec![(label, k.clone())], if bytes { t.bytes } else { t.count }))
+                .collect()
+        };
+        counter(
+            &mut e,
+            "sctp_wire_data_chunks_by_ppid",
+            "DATA chunks seen at XDP by PPID.",
+            &tallies(&self.saved.ppid, "ppid", false),
+        )?;
+        counter(
+            &mut e,
+            "sctp_wire_data_bytes_by_ppid",
+            "DATA payload bytes seen at XDP by PPID.",
+            &tallies(&self.saved.ppid, "ppid", true),
+        )?;
+        counter(
+            &mut e,
+            "sctp_wire_data_chunks_by_stream",
+            "DATA chunks seen at XDP by stream.",
+            &tallies(&self.saved.stream, "stream", false),
+        )?;
+        let echo = &self.saved.echo;
+        if let Some(now) = &self.echo_now {
+            gauge(
+                &mut e,
+                "sctp_echo_associations_open",
+                "Associations the echo server holds now.",
+                &[(Vec::new(), now.associations_current as f64)],
+            )?;
+            gauge(
+                &mut e,
+                "sctp_echo_queue_depth",
+                "Echoes waiting for send-buffer space.",
+                &[(Vec::new(), now.queue_depth as f64)],
+            )?;
+            counter(
+                &mut e,
+                "sctp_echo_associations",
+                "Associations ever set up.",
+                &one(echo.associations),
+            )?;
+            counter(
+                &mut e,
+                "sctp_echo_messages",
+                "Messages received (in) and echoed (out).",
+                &[
+                    (vec![("direction", "in".into())], echo.messages_in),
+                    (vec![("direction", "out".into())], echo.messages_out),
+                ],
+            )?;
+            counter(
+                &mut e,
+                "sctp_echo_bytes",
+                "Message bytes received and echoed.",
+                &[
+                    (vec![("direction", "in".into())], echo.bytes_in),
+                    (vec![("direction", "out".into())], echo.bytes_out),
+                ],
+            )?;
+            let notes: Vec<_> = echo
+                .notifications
+                .iter()
+                .map(|(k, v)| (vec![("type", k.clone())], *v))
+                .collect();
+            counter(&mut e, "sctp_echo_notifications", "SCTP notifications by type.", &notes)?;
+            counter(
+                &mut e,
+                "sctp_echo_shed",
+                "Echoes dropped because their association's queue was full.",
+                &one(echo.shed),
+            )?;
+            counter(
+                &mut e,
+                "sctp_echo_send_errors",
+                "Echoes sendmsg refused.",
+                &one(echo.send_errors),
+            )?;
+            counter(
+                &mut e,
+                "sctp_echo_send_failures",
+                "Sent echoes the kernel reported undeliverable (SCTP_SEND_FAILED_EVENT).",
+                &one(echo.send_failed_events),
+            )?;
+            counter(
+                &mut e,
+                "sctp_echo_oversize_aborts",
+                "Associations aborted for a message over --max-message.",
+                &one(echo.oversize_aborts),
+            )?;
+            let ratios: Vec<_> = self
+                .ratios
+                .iter()
+                .map(|(id, peer, _, r)| {
+                    (
+                        vec![
+                            ("assoc_id", id.to_string()),
+                            ("peer", peer.map_or_else(String::new, |p| p.to_string())),
+                        ],
+                        *r,
+                    )
+                })
+                .collect();
+            gauge(
+                &mut e,
+                "sctp_join_delivery_ratio",
+                "Messages delivered per DATA chunk seen inbound, per association.",
+                &ratios,
+            )?;
+            counter(
+                &mut e,
+                "sctp_join_unmatched_messages",
+                "Messages whose DATA chunk XDP did not report.",
+                &one(self.saved.latency_unmatched),
+            )?;
+            let h = &self.saved.latency;
+            let buckets: Vec<(f64, u64)> = h
+                .counts
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (h.bounds_us.get(i).map_or(f64::INFINITY, |b| b / 1e6), *n))
+                .collect();
+            let mut m = e.encode_descriptor(
+                "sctp_wire_to_app_latency_seconds",
+                "Time from XDP seeing a message's DATA chunk to the application receiving the message.",
+                None,
+                MetricType::Histogram,
+            )?;
+            m.encode_family(&Vec::<(&str, String)>::new())?
+                .encode_histogram::<NoLabelSet>(h.sum_us / 1e6, h.count, &buckets, None)?;
+        }
+        Ok(())
+    }
+}
+
+/// The classic Prometheus text format (0.0.4) from OpenMetrics text: a counter family's
+/// HELP and TYPE name its `_total` samples, no `# EOF`, no empty label braces. For clients
+/// that do not ask for OpenMetrics (promtool, curl, older scrapers).
+#[must_use]
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let rewritten = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(name).then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match rewritten {
+            Some(l) => out.push_str(&l),
+            None => out.push_str(&line.replacen("{} ", " ", 1)),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Serves `/metrics` and `/stats` from the last build until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, published: Arc<Mutex<Published>>) {
+    loop {
+        let Ok((mut conn, _)) = listener.accept().await else {
+            continue;
+        };
+        let published = published.clone();
+        tokio::spawn(async move {
+            let mut req = Vec::new();
+            let mut buf = [0u8; 2048];
+            // Read the request head (bounded); the body, if any, is ignored.
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 16384 {
+                match tokio::time::timeout(std::time::Duration::from_secs(5), conn.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => req.extend_from_slice(&buf[..n]),
+                    _ => return,
+                }
+            }
+            let head = String::from_utf8_lossy(&req);
+            let path = head.split_whitespace().nth(1).unwrap_or("/");
+            let openmetrics = head.lines().any(|l| {
+                let l = l.to_ascii_lowercase();
+                l.starts_with("accept:") && l.contains("application/openmetrics-text")
+            });
+            let (status, ctype, body) = {
+                let p = published.lock().unwrap();
+                match path.split('?').next().unwrap_or("/") {
+                    "/metrics" if openmetrics => (
+                        "200 OK",
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        p.text.clone(),
+                    ),
+                    "/metrics" => (
+                        "200 OK",
+                        "text/plain; version=0.0.4; charset=utf-8",
+                        to_prometheus_text(&p.text),
+                    ),
+                    "/stats" => ("200 OK", "application/json", p.stats.clone()),
+                    _ => ("404 Not Found", "text/plain", "try /metrics or /stats\n".to_string()),
+                }
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes()).await;
+            let _ = conn.write_all(body.as_bytes()).await;
+        });
+    }
+}

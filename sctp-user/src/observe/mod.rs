@@ -1,0 +1,12 @@
+//! What the program saw, made into answers: counter snapshots, the capture replay,
+//! per-flow accounting, the join with the echo server's messages, and reports.
+//! Imports `rules`, `bpf`, `echo` and `sys`.
+
+pub mod capture;
+pub mod flow_account;
+pub mod join;
+pub mod replay;
+pub mod report;
+pub mod snapshot;
+
+pub use snapshot::Snapshot;

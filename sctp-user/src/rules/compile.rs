@@ -1,0 +1,210 @@
+//! Checking the rules and compiling them into the values of the rule maps.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Result};
+use sctp_common::{
+    abi::{enable, Counter, RuleSet, MAX_DENY_CHUNK, MAX_RULES, SRC_ALLOW},
+    parse::MAX_CHUNKS,
+    proto::chunk,
+};
+
+use super::config::{parse_cidr, Malformed, RuleConfig, DEFAULT_VTAG_IDLE, DEFAULT_VTAG_LEARN};
+
+/// Rules compiled for the maps: the rule set and its table entries (generation-free).
+pub struct Compiled {
+    pub set: Box<RuleSet>,
+    /// Source prefixes: family, address, length, value (allow bit | rule id).
+    pub prefixes: Vec<(u32, [u8; 16], u32, u32)>,
+    pub ppids: Vec<(u32, u8)>,
+    /// Seconds of the learning window (the deadline is set when applied).
+    pub vtag_learn: u64,
+}
+
+impl Compiled {
+    /// Whether `validate-vtag` is on.
+    #[must_use]
+    pub fn validates_tags(&self) -> bool {
+        self.set.flags & enable::VALIDATE_VTAG != 0
+    }
+
+    /// No rules: every packet passes.
+    #[must_use]
+    pub fn none() -> Self {
+        Self {
+            set: Box::new(RuleSet::empty()),
+            prefixes: Vec::new(),
+            ppids: Vec::new(),
+            vtag_learn: 0,
+        }
+    }
+}
+
+/// Adds a rule charged to `reason`; the label says what the user wrote.
+fn add(set: &mut RuleSet, reason: Counter, label: &str) -> Result<u8> {
+    let id = set.add_rule(label).ok_or_else(|| {
+        anyhow!("too many rules: at most {MAX_RULES} (deny-src prefixes, PPIDs, chunk types, limits)")
+    })?;
+    set.rule_reason[usize::from(id)] = (reason as usize - Counter::FIRST_DROP as usize) as u8;
+    Ok(id)
+}
+
+/// Charges every drop of `reason` to one rule.
+fn add_for_reason(set: &mut RuleSet, reason: Counter, label: &str) -> Result<()> {
+    let id = add(set, reason, label)?;
+    set.reason_rule[reason as usize - Counter::FIRST_DROP as usize] = id;
+    Ok(())
+}
+
+/// Checks the rules and compiles them.
+pub fn compile(c: &RuleConfig) -> Result<Compiled> {
+    let mut set = Box::new(RuleSet::empty());
+    let mut prefixes = Vec::new();
+    let mut seen_prefixes = BTreeMap::new();
+    for (flag, list, allow) in [("deny-src", &c.deny_src, false), ("allow-src", &c.allow_src, true)] {
+        for s in list {
+            let (family, addr, len) = parse_cidr(flag, s)?;
+            let canonical = masked(addr, len);
+            if let Some(other) = seen_prefixes.insert((family, canonical, len), flag) {
+                if other != flag {
+                    bail!("{s} is both in deny-src and allow-src: keep one");
+                }
+                continue;
+            }
+            let value = if allow {
+                SRC_ALLOW
+            } else {
+                u32::from(add(&mut set, Counter::DropDenySrc, &format!("deny-src {s}"))?)
+            };
+            prefixes.push((family, canonical, len, value));
+        }
+    }
+    if !prefixes.is_empty() {
+        set.flags |= enable::SRC;
+    }
+    if !c.allow_src.is_empty() {
+        set.flags |= enable::ALLOW_SRC;
+        add_for_reason(
+            &mut set,
+            Counter::DropSrcNotAllowed,
+            &format!("allow-src {}", c.allow_src.join(",")),
+        )?;
+    }
+    if !c.allow_port.is_empty() {
+        for p in &c.allow_port {
+            set.allow_port(*p);
+        }
+        let ports: Vec<String> = c.allow_port.iter().map(u16::to_string).collect();
+        add_for_reason(
+            &mut set,
+            Counter::DropPortNotAllowed,
+            &format!("allow-port {}", ports.join(",")),
+        )?;
+    }
+    let mut ppids = Vec::new();
+    for p in &c.deny_ppid {
+        if ppids.iter().any(|(q, _)| q == p) {
+            continue;
+        }
+        ppids.push((*p, add(&mut set, Counter::DropDenyPpid, &format!("deny-ppid {p}"))?));
+    }
+    if !ppids.is_empty() {
+        set.flags |= enable::DENY_PPID;
+    }
+    let mut types = Vec::new();
+    for name in &c.deny_chunk {
+        let t = name.resolve()?;
+        if types.contains(&t) {
+            continue;
+        }
+        types.push(t);
+        let label = format!(
+            "deny-chunk {}",
+            chunk::name(t).map_or_else(|| t.to_string(), str::to_string)
+        );
+        let id = add(&mut set, Counter::DropDenyChunk, &label)?;
+        if !set.deny_chunk(t, id) {
+            bail!("too many deny-chunk types: at most {MAX_DENY_CHUNK}");
+        }
+    }
+    if c.deny_violations {
+        set.flags |= enable::VIOLATIONS;
+        add_for_reason(&mut set, Counter::DropBundling, "deny-violations: bundling")?;
+        add_for_reason(&mut set, Counter::DropInitNonzeroTag, "deny-violations: INIT tag not 0")?;
+        add_for_reason(&mut set, Counter::DropDataZeroTag, "deny-violations: DATA tag 0")?;
+    }
+    if c.malformed == Some(Malformed::Drop) {
+        set.flags |= enable::MALFORMED;
+        add_for_reason(&mut set, Counter::DropMalformed, "malformed drop")?;
+    }
+    let vtag_learn = c.vtag_learn.unwrap_or(DEFAULT_VTAG_LEARN);
+    if c.validate_vtag {
+        let idle = c.vtag_idle.unwrap_or(DEFAULT_VTAG_IDLE);
+        if idle == 0 {
+            bail!("vtag-idle must be at least 1 second");
+        }
+        set.flags |= enable::VALIDATE_VTAG;
+        set.vtag_idle_ns = idle.saturating_mul(1_000_000_000);
+        add_for_reason(
+            &mut set,
+            Counter::DropVtagUnknown,
+            &format!("validate-vtag idle {idle}s"),
+        )?;
+    } else if c.vtag_learn.is_some() || c.vtag_idle.is_some() {
+        bail!("vtag-learn and vtag-idle only apply with validate-vtag");
+    }
+    let rate = |name: &str, rate: Option<u32>, burst: Option<u32>| -> Result<Option<(u32, u32)>> {
+        match (rate, burst) {
+            (Some(0), _) => bail!("{name} must be at least 1 per second"),
+            (Some(r), b) => Ok(Some((r, b.unwrap_or(r).max(1)))),
+            (None, Some(_)) => bail!("a burst needs its rate ({name})"),
+            (None, None) => Ok(None),
+        }
+    };
+    if let Some((r, b)) = rate("init-rate", c.init_rate, c.init_burst)? {
+        (set.init_rate, set.init_burst) = (r, b);
+        add_for_reason(
+            &mut set,
+            Counter::DropInitRateSource,
+            &format!("init-rate {r}/s burst {b}"),
+        )?;
+    }
+    if let Some((r, b)) = rate("global-init-rate", c.global_init_rate, c.global_init_burst)? {
+        (set.global_init_rate, set.global_init_burst) = (r, b);
+        add_for_reason(
+            &mut set,
+            Counter::DropInitRateGlobal,
+            &format!("global-init-rate {r}/s burst {b}"),
+        )?;
+    }
+    if let Some(n) = c.max_chunks {
+        if !(1..=MAX_CHUNKS as u32).contains(&n) {
+            bail!("max-chunks must be 1-{} (the walk's bound)", MAX_CHUNKS);
+        }
+        set.max_chunks = n;
+        add_for_reason(&mut set, Counter::DropTooManyChunks, &format!("max-chunks {n}"))?;
+    }
+    if let Some(n) = c.max_data_chunk {
+        if n < 17 {
+            bail!("max-data-chunk must be at least 17 bytes (a DATA chunk header is 16)");
+        }
+        set.max_data_chunk = n;
+        add_for_reason(&mut set, Counter::DropDataTooLarge, &format!("max-data-chunk {n}"))?;
+    }
+    Ok(Compiled {
+        set,
+        prefixes,
+        ppids,
+        vtag_learn,
+    })
+}
+
+/// The address with the bits after `len` cleared (the LPM trie ignores them, but equal
+/// prefixes must compare equal here).
+fn masked(mut addr: [u8; 16], len: u32) -> [u8; 16] {
+    for (i, b) in addr.iter_mut().enumerate() {
+        let keep = len.saturating_sub(i as u32 * 8).min(8);
+        *b &= !(0xffu16 >> keep) as u8;
+    }
+    addr
+}

@@ -1,0 +1,59 @@
+//! What each rule dropped, for `rules show` and the metrics.
+
+use anyhow::Result;
+use sctp_common::abi::{Counter, MAX_RULES};
+use serde::Serialize;
+
+use super::apply::{active_generation, rule_hits};
+use crate::bpf::maps::{rule_set, MapSource};
+
+/// One rule as `rules show` and the metrics report it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct RuleHits {
+    pub rule: String,
+    /// The drop reason it charges (the key of `"drops"`).
+    pub reason: &'static str,
+    /// Packets it dropped since it was applied.
+    pub drops: u64,
+    /// Generation slot and id: what identifies its counter.
+    #[serde(skip)]
+    pub slot: (u32, u8, u64),
+}
+
+/// The rules of both generations (active first) with their drops.
+pub fn hits(src: &dyn MapSource) -> Result<(Vec<RuleHits>, Vec<RuleHits>)> {
+    let active = active_generation(src)?;
+    let hits = rule_hits(src)?;
+    let mut out = [Vec::new(), Vec::new()];
+    for (slot, gen) in [active, active ^ 1].into_iter().enumerate() {
+        let set = rule_set(src, gen)?;
+        for id in 0..set.rule_count.min(MAX_RULES as u32) as u8 {
+            let i = usize::from(id);
+            let reason = Counter::ALL
+                .get(Counter::FIRST_DROP as usize + usize::from(set.rule_reason[i]))
+                .map_or("?", |c| c.reason());
+            let count = hits[gen as usize * MAX_RULES + i];
+            out[slot].push(RuleHits {
+                rule: set.label(id).to_string(),
+                reason,
+                drops: count.saturating_sub(set.hits_base[i]),
+                slot: (gen, id, set.hits_base[i]),
+            });
+        }
+    }
+    let [a, b] = out;
+    Ok((a, b))
+}
+
+/// `rules show`: the active rules and what they dropped.
+pub fn show_table(active: &[RuleHits]) -> String {
+    use std::fmt::Write as _;
+    if active.is_empty() {
+        return "no rules: every packet passes\n".into();
+    }
+    let mut s = format!("{:<56} {:<18} {:>12}\n", "rule", "reason", "drops");
+    for r in active {
+        let _ = writeln!(s, "{:<56} {:<18} {:>12}", r.rule, r.reason, r.drops);
+    }
+    s
+}

@@ -1,0 +1,14 @@
+//! Filtering rules in user space: read from flags and a TOML file ([`config`]), checked
+//! and compiled into the rule maps' values ([`compile`]), installed in a loaded or a
+//! running (pinned) program with an atomic generation flip ([`apply`]), and read back for
+//! `rules show` and the metrics ([`hits`]). Imports `bpf` and `sys`.
+
+pub mod apply;
+pub mod compile;
+pub mod config;
+pub mod hits;
+
+pub use apply::apply;
+pub use compile::{compile, Compiled};
+pub use config::{RuleArgs, RuleConfig};
+pub use hits::{hits, show_table, RuleHits};

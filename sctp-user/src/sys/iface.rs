@@ -1,0 +1,34 @@
+//! Network interfaces: names checked before anything is loaded, and MAC addresses.
+
+use anyhow::{bail, Result};
+
+/// The interface must exist (in this network namespace) before anything is loaded.
+pub fn require_interface(iface: &str) -> Result<()> {
+    if iface.is_empty() || iface.len() >= libc::IFNAMSIZ || iface.contains(['\0', '/', ' ']) {
+        bail!("{iface:?} is not a valid interface name");
+    }
+    index_of(iface).map(|_| ())
+}
+
+/// The index of interface `iface` in this network namespace.
+pub fn index_of(iface: &str) -> Result<u32> {
+    let name = std::ffi::CString::new(iface)?;
+    // SAFETY: if_nametoindex on a valid C string.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if index == 0 {
+        bail!("no interface named {iface:?}: list them with `ip link`");
+    }
+    Ok(index)
+}
+
+/// A MAC address `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
+    let bytes: Vec<u8> = s
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{s:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"))?;
+    bytes
+        .try_into()
+        .map_err(|_| format!("{s:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"))
+}
