@@ -3,8 +3,10 @@
 //! and judging logic lives in the core. Every map is named by its static (the names,
 //! kinds and capacities are `sctp_common::abi::maps`, checked against this object by a
 //! host test).
-#![no_std]
-#![no_main]
+// Built for bpf; `cargo clippy --workspace` also checks it on the host, where std is
+// linked in and a `main` is needed.
+#![cfg_attr(target_arch = "bpf", no_std)]
+#![cfg_attr(target_arch = "bpf", no_main)]
 
 use aya_ebpf::{
     bindings::{xdp_action, BPF_NOEXIST, BPF_RB_NO_WAKEUP, TC_ACT_OK},
@@ -116,7 +118,7 @@ impl Filter<'static> for KernelFilter {
     #[inline(always)]
     fn ppid_rule(&mut self, gen: u32, ppid: u32) -> Option<u8> {
         // SAFETY: a plain u32 value, read once.
-        unsafe { PPID_RULES.get(&PpidKey { gen, ppid }) }.map(|id| *id as u8)
+        unsafe { PPID_RULES.get(PpidKey { gen, ppid }) }.map(|id| *id as u8)
     }
 
     #[inline(always)]
@@ -138,7 +140,7 @@ impl Filter<'static> for KernelFilter {
     #[inline(always)]
     fn source_bucket(&mut self, src: &AddrKey) -> Option<&mut Bucket> {
         if INIT_BUCKETS.get_ptr_mut(src).is_none() {
-            let _ = INIT_BUCKETS.insert(src, &Bucket::default(), u64::from(BPF_NOEXIST));
+            let _ = INIT_BUCKETS.insert(src, Bucket::default(), u64::from(BPF_NOEXIST));
         }
         // SAFETY: a live map value.
         INIT_BUCKETS.get_ptr_mut(src).map(|p| unsafe { &mut *p })
@@ -245,8 +247,10 @@ fn flow_for(key: &FlowKey) -> Option<&'static mut FlowStats> {
         return Some(unsafe { &mut *p });
     }
     let zero = ZERO_FLOW.get_ptr(0)?;
-    // SAFETY: `zero` points at a live map value.
-    FLOWS.insert(key, unsafe { &*zero }, u64::from(BPF_NOEXIST)).ok()?;
+    // SAFETY: `zero` points at a live map value. A reference, not a copy: a FlowStats
+    // does not fit on the 512-byte BPF stack.
+    let zero: &FlowStats = unsafe { &*zero };
+    FLOWS.insert(key, zero, u64::from(BPF_NOEXIST)).ok()?;
     // SAFETY: as above.
     FLOWS.get_ptr_mut(key).map(|p| unsafe { &mut *p })
 }
@@ -257,7 +261,7 @@ fn flow_for(key: &FlowKey) -> Option<&'static mut FlowStats> {
 #[classifier]
 pub fn sctp_tc_egress(ctx: TcContext) -> i32 {
     let _ = learn_egress(&ctx);
-    TC_ACT_OK as i32
+    TC_ACT_OK
 }
 
 #[inline(always)]
@@ -293,7 +297,7 @@ impl Packet for SkbPacket<'_> {
     }
 }
 
-#[cfg(not(test))]
+#[cfg(target_arch = "bpf")]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}
@@ -302,3 +306,6 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
 #[link_section = "license"]
 #[no_mangle]
 static LICENSE: [u8; 4] = *b"GPL\0";
+
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
             use std::io::Write as _;
             match record.level() {
                 log::Level::Info => writeln!(buf, "sctp-user: {}", record.args()),
+                log::Level::Warn => writeln!(buf, "sctp-user: warning: {}", record.args()),
                 level => writeln!(buf, "sctp-user: {}: {}", level.as_str().to_lowercase(), record.args()),
             }
         })

@@ -35,6 +35,7 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 
 pub fn setup() -> Result<()> {
     apt_packages()?;
+    clippy()?;
     rust_src()?;
     bpf_linker()?;
     eprintln!("setup: done");
@@ -43,7 +44,21 @@ pub fn setup() -> Result<()> {
 
 /// Whether everything `setup` installs is present (cheap; used before build and test).
 pub fn complete() -> bool {
-    missing_apt().is_empty() && has_rust_src() && has_bpf_linker()
+    missing_apt().is_empty() && has_clippy() && has_rust_src() && has_bpf_linker()
+}
+
+fn has_clippy() -> bool {
+    succeeds(Command::new("cargo").args(["clippy", "--version"]))
+}
+
+/// `cargo xtask test` runs clippy before the tests.
+fn clippy() -> Result<()> {
+    if has_clippy() {
+        eprintln!("setup: clippy present");
+        return Ok(());
+    }
+    eprintln!("setup: installing clippy (the tests start with the lints)");
+    cmd::run(Command::new("rustup").args(["component", "add", "clippy"]))
 }
 
 fn missing_apt() -> Vec<&'static str> {

@@ -98,7 +98,6 @@ pub fn screen<'r, F: Filter<'r>>(
 /// The rest of the rules judged before the chunk walk (they need the headers, the first
 /// chunk and the time): verification tag, INIT rate.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 pub fn admit<'r, F: Filter<'r>>(
     rs: &RuleSet,
     filter: &mut F,

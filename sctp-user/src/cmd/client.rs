@@ -89,7 +89,7 @@ pub fn run(args: Args) -> Result<()> {
         ),
     }
     for f in r.failures.iter().take(20) {
-        eprintln!("sctp-user client: {f}");
+        log::warn!("client: {f}");
     }
     anyhow::ensure!(
         r.failures.is_empty() && r.mismatches == 0 && r.echoed == r.sent,

@@ -176,7 +176,7 @@ fn serve(opts: RunOptions) -> Result<()> {
         if opts.rules.validates_tags() {
             anyhow::bail!("{why}: --validate-vtag needs it to learn this host's own associations");
         }
-        eprintln!("sctp-user: warning: {why}; rules with validate-vtag would drop this host's own associations");
+        log::warn!("{why}; rules with validate-vtag would drop this host's own associations");
     }
     let ring = if sock.is_some() {
         prog.set_data_events(true)?;
@@ -185,12 +185,12 @@ fn serve(opts: RunOptions) -> Result<()> {
         None
     };
     match &opts.echo {
-        Some(cfg) => eprintln!(
-            "sctp-user: XDP attached to {}; echo server on {:?}; Ctrl-C to stop",
+        Some(cfg) => log::info!(
+            "XDP attached to {}; echo server on {:?}; Ctrl-C to stop",
             opts.iface, cfg.listen
         ),
-        None => eprintln!(
-            "sctp-user: XDP attached to {} (no echo server); Ctrl-C to stop",
+        None => log::info!(
+            "XDP attached to {} (no echo server); Ctrl-C to stop",
             opts.iface
         ),
     }
@@ -236,8 +236,8 @@ fn serve(opts: RunOptions) -> Result<()> {
         if let (Some(listener), Some(exp)) = (metrics_listener, exporter.as_ref()) {
             listener.set_nonblocking(true)?;
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            eprintln!(
-                "sctp-user: metrics on http://{}/metrics and /stats",
+            log::info!(
+                "metrics on http://{}/metrics and /stats",
                 listener.local_addr()?
             );
             tokio::spawn(metrics::serve(listener, exp.published.clone()));
@@ -265,7 +265,7 @@ fn serve(opts: RunOptions) -> Result<()> {
                 _ = every_second.tick() => export(&mut exporter, &prog)?,
             }
         }
-        eprintln!("sctp-user: stopping: shutting associations down gracefully");
+        log::info!("stopping: shutting associations down gracefully");
         let _ = stop_tx.send(true);
         if let Some(s) = server {
             s.await.context("echo server task")??;
@@ -278,7 +278,7 @@ fn serve(opts: RunOptions) -> Result<()> {
     })?;
     let snapshot = Snapshot::take(&prog)?;
     drop(prog); // detaches
-    eprintln!("sctp-user: XDP detached from {}", opts.iface);
+    log::info!("XDP detached from {}", opts.iface);
     print!("{}", report::to_table(&snapshot));
     if opts.echo.is_some() {
         let st = state.lock().unwrap();

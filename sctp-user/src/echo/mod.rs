@@ -183,7 +183,7 @@ pub async fn serve(
                 // receive_all reads until the socket would block (try_io then clears the
                 // readiness); any other error is one bad read, not the end of the server.
                 if let Ok(Err(e)) = guard.try_io(|s| receive_all(s.get_ref(), &cfg, &state, &mut buf)) {
-                    eprintln!("echo: recvmsg: {e}");
+                    log::warn!("echo: recvmsg: {e}");
                 }
                 flush(fd.get_ref(), &state);
             }
@@ -266,7 +266,7 @@ fn on_notification(sock: &SctpSocket, st: &mut EchoState, n: &Notification) {
             if let Some(a) = st.assocs.get_mut(&assoc_id) {
                 a.send_failed_events += 1;
                 if a.send_failed_events.is_power_of_two() {
-                    eprintln!(
+                    log::info!(
                         "echo: association {assoc_id}: {} sent echo(es) could not be delivered (error {error})",
                         a.send_failed_events
                     );
@@ -282,7 +282,7 @@ fn on_notification(sock: &SctpSocket, st: &mut EchoState, n: &Notification) {
         Notification::PeerAddrChange {
             assoc_id, addr, state, ..
         } => {
-            eprintln!("echo: association {assoc_id}: peer address {addr:?} changed state to {state}");
+            log::info!("echo: association {assoc_id}: peer address {addr:?} changed state to {state}");
         }
         Notification::Other { .. } => {}
     }
@@ -293,7 +293,7 @@ fn end(st: &mut EchoState, assoc_id: AssocId) {
     if let Some(mut a) = st.assocs.remove(&assoc_id) {
         let lost = a.queue.len() as u64;
         if lost > 0 {
-            eprintln!("echo: association {assoc_id} ended with {lost} echo(es) still queued; counted as shed");
+            log::info!("echo: association {assoc_id} ended with {lost} echo(es) still queued; counted as shed");
             a.shed += lost;
             st.stats.shed += lost;
             st.stats.queue_depth -= lost;
@@ -328,7 +328,7 @@ fn on_data(
         return;
     }
     if a.partial.len() + piece.len() > cfg.max_message {
-        eprintln!(
+        log::info!(
             "echo: association {}: message over the {} byte limit (--max-message); aborting the association",
             info.assoc_id, cfg.max_message
         );
@@ -337,7 +337,7 @@ fn on_data(
         a.partial_info = None;
         a.discarding = !eor;
         if let Err(e) = sock.abort_assoc(info.assoc_id) {
-            eprintln!("echo: aborting association {}: {e}", info.assoc_id);
+            log::info!("echo: aborting association {}: {e}", info.assoc_id);
         }
         return;
     }
@@ -375,7 +375,7 @@ fn on_data(
         a.shed += 1;
         stats.shed += 1;
         if a.shed.is_power_of_two() {
-            eprintln!(
+            log::info!(
                 "echo: association {}: echo queue full ({}); {} echo(es) shed so far",
                 a.assoc_id, cfg.queue_limit, a.shed
             );
@@ -405,7 +405,7 @@ fn flush(sock: &SctpSocket, state: &Mutex<EchoState>) -> bool {
                     // The association is going away (EPIPE, EINVAL): its notification ends it.
                     a.send_errors += 1;
                     stats.send_errors += 1;
-                    eprintln!("echo: echo to association {} failed: {e}", a.assoc_id);
+                    log::info!("echo: echo to association {} failed: {e}", a.assoc_id);
                 }
             }
             a.queue.pop_front();
@@ -427,13 +427,13 @@ async fn shutdown(
     let ids: Vec<AssocId> = state.lock().unwrap().assocs.keys().copied().collect();
     for id in &ids {
         if let Err(e) = fd.get_ref().shutdown_assoc(*id) {
-            eprintln!("echo: shutting down association {id}: {e}");
+            log::info!("echo: shutting down association {id}: {e}");
         }
     }
     let deadline = tokio::time::Instant::now() + grace;
     while !state.lock().unwrap().assocs.is_empty() {
         let Ok(r) = tokio::time::timeout_at(deadline, fd.readable()).await else {
-            eprintln!(
+            log::info!(
                 "echo: {} association(s) did not finish shutting down in {grace:?}",
                 state.lock().unwrap().assocs.len()
             );

@@ -33,7 +33,7 @@ pub fn prepare_pin_dir(dir: &Path) -> Result<()> {
             )
         };
         if rc == 0 {
-            eprintln!("sctp-user: mounted a bpf filesystem at {BPFFS} for the pinned counters");
+            log::info!("mounted a bpf filesystem at {BPFFS} for the pinned counters");
         }
     }
     if !on_bpffs(dir) {

@@ -336,8 +336,8 @@ impl SctpSocket {
                 _ => e,
             });
         }
-        // SAFETY: fd is a fresh descriptor that we own.
         Ok(Self {
+            // SAFETY: fd is a fresh descriptor that we own.
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
         })
     }
