@@ -246,7 +246,10 @@ pub fn sctp_header<P: Packet + ?Sized>(pkt: &P, offset: usize) -> Option<(FlowKe
 /// Parses the common header, judges the packet by the rules and walks every chunk,
 /// accounting as it goes.
 #[inline(always)]
-#[expect(clippy::too_many_arguments, reason = "the parser core takes each map and sink as its own generic argument, so kernel and host bind them differently")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parser core takes each map and sink as its own generic argument, so kernel and host bind them differently"
+)]
 fn walk_sctp<'f, 'r, P, C, F, S, R>(
     pkt: &P,
     loc: &SctpLocation,
@@ -374,7 +377,10 @@ fn judged(stats: &mut GlobalStats, gen: u32, drop: Option<filter::Charge>) -> Ve
 /// Walks the chunks after the common header. Returns the counter for how the walk ended
 /// early, or `None` when it reached the end of the packet cleanly.
 #[inline(always)]
-#[expect(clippy::too_many_arguments, reason = "the parser core takes each map and sink as its own generic argument, so kernel and host bind them differently")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parser core takes each map and sink as its own generic argument, so kernel and host bind them differently"
+)]
 fn walk_chunks<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     pkt: &P,
     loc: &SctpLocation,
@@ -443,7 +449,10 @@ struct Chunk {
 /// packet's fields filled in; a DATA chunk completes it and hands it to `sink`, and its
 /// PPID (if it carries one) to `on_data`.
 #[inline(always)]
-#[expect(clippy::too_many_arguments, reason = "the parser core takes each map and sink as its own generic argument, so kernel and host bind them differently")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parser core takes each map and sink as its own generic argument, so kernel and host bind them differently"
+)]
 fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
     pkt: &P,
     off: usize,

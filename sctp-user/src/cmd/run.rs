@@ -187,12 +187,10 @@ fn serve(opts: RunOptions) -> Result<()> {
     match &opts.echo {
         Some(cfg) => log::info!(
             "XDP attached to {}; echo server on {:?}; Ctrl-C to stop",
-            opts.iface, cfg.listen
+            opts.iface,
+            cfg.listen
         ),
-        None => log::info!(
-            "XDP attached to {} (no echo server); Ctrl-C to stop",
-            opts.iface
-        ),
+        None => log::info!("XDP attached to {} (no echo server); Ctrl-C to stop", opts.iface),
     }
     let state = Arc::new(Mutex::new(EchoState::default()));
     let wire = Arc::new(Mutex::new(Wire::default()));
@@ -236,10 +234,7 @@ fn serve(opts: RunOptions) -> Result<()> {
         if let (Some(listener), Some(exp)) = (metrics_listener, exporter.as_ref()) {
             listener.set_nonblocking(true)?;
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            log::info!(
-                "metrics on http://{}/metrics and /stats",
-                listener.local_addr()?
-            );
+            log::info!("metrics on http://{}/metrics and /stats", listener.local_addr()?);
             tokio::spawn(metrics::serve(listener, exp.published.clone()));
         }
         let export = |exporter: &mut Option<Exporter>, prog: &XdpSctp| -> Result<()> {

@@ -330,7 +330,8 @@ fn on_data(
     if a.partial.len() + piece.len() > cfg.max_message {
         log::info!(
             "echo: association {}: message over the {} byte limit (--max-message); aborting the association",
-            info.assoc_id, cfg.max_message
+            info.assoc_id,
+            cfg.max_message
         );
         stats.oversize_aborts += 1;
         a.partial = Vec::new();
@@ -377,7 +378,9 @@ fn on_data(
         if a.shed.is_power_of_two() {
             log::info!(
                 "echo: association {}: echo queue full ({}); {} echo(es) shed so far",
-                a.assoc_id, cfg.queue_limit, a.shed
+                a.assoc_id,
+                cfg.queue_limit,
+                a.shed
             );
         }
         return;

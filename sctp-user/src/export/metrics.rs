@@ -533,8 +533,15 @@ pub fn to_prometheus_text(openmetrics: &str) -> String {
 /// Serves `/metrics` and `/stats` from the last build until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, published: Arc<Mutex<Published>>) {
     loop {
-        let Ok((mut conn, _)) = listener.accept().await else {
-            continue;
+        let mut conn = match listener.accept().await {
+            Ok((conn, _)) => conn,
+            Err(e) => {
+                // Out of file descriptors (or another transient error): accepting again at
+                // once would spin; wait for connections to close.
+                log::warn!("metrics: accept failed: {e}; retrying in 100 ms");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let published = published.clone();
         tokio::spawn(async move {
