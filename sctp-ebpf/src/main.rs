@@ -42,7 +42,7 @@ static FLOWS: LruPerCpuHashMap<FlowKey, FlowStats> = LruPerCpuHashMap::with_max_
 #[map]
 static ZERO_FLOW: PerCpuArray<FlowStats> = PerCpuArray::with_max_entries(1, 0);
 
-/// DATA / I-DATA chunks for user space's join, written only while CONFIG[0] is non-zero.
+/// DATA / I-DATA chunks for user space's join, written only while the `CONFIG_EVENTS` slot is non-zero.
 #[map]
 static DATA_EVENTS: RingBuf = RingBuf::with_byte_size(DATA_EVENTS_BYTES, 0);
 

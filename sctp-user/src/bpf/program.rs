@@ -40,8 +40,9 @@ pub struct XdpSctp {
 pub struct LoadOptions {
     /// Capacity of the per-flow LRU map.
     pub flow_capacity: u32,
-    /// Pin the counter maps (GLOBAL, FLOWS) in this bpffs directory, reusing them if they
-    /// are there already: counters then survive a restart of the controller.
+    /// Pin the maps `abi::maps` marks as pinned (counters, rules and their state) in this
+    /// bpffs directory, reusing them if they are there already: counters then survive a
+    /// restart of the controller, and `rules` commands reach the running instance.
     pub pin_dir: Option<PathBuf>,
 }
 

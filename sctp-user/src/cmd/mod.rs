@@ -12,6 +12,7 @@ pub mod top;
 use std::{net::SocketAddr, path::PathBuf};
 
 use clap::ValueEnum;
+use sctp_common::abi::maps::FLOW_CAPACITY;
 
 use crate::bpf::LoadOptions;
 
@@ -45,7 +46,7 @@ pub enum Mode {
 #[derive(clap::Args)]
 pub struct LoadArgs {
     /// Capacity of the per-flow LRU map (least recently seen flows are evicted).
-    #[arg(long, default_value_t = 16384, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    #[arg(long, default_value_t = FLOW_CAPACITY, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     flow_capacity: u32,
 }
 

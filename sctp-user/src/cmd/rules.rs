@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use super::{default_pin_dir, Format};
 use crate::{
-    bpf::Pinned,
+    bpf::{self, Pinned},
     rules::{self, RuleArgs},
 };
 
@@ -63,7 +63,7 @@ pub fn run(args: &Args) -> Result<()> {
     match &args.action {
         Action::Show { target, format } => {
             let maps = Pinned::open(&target.dir())?;
-            let (active, _) = rules::hits(&maps)?;
+            let (active, _) = rules::hits(&maps, &bpf::maps::global(&maps)?)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&active)?),
                 Format::Table => print!("{}", rules::show_table(&active)),
@@ -73,7 +73,7 @@ pub fn run(args: &Args) -> Result<()> {
             let compiled = rules::compile(&rules.config()?)?;
             let mut maps = Pinned::open(&target.dir())?;
             rules::apply(&mut maps, &compiled)?;
-            let (active, _) = rules::hits(&maps)?;
+            let (active, _) = rules::hits(&maps, &bpf::maps::global(&maps)?)?;
             log::info!("{} rule(s) active", active.len());
             print!("{}", rules::show_table(&active));
         }

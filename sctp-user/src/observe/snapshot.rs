@@ -21,10 +21,11 @@ pub struct Snapshot {
 impl Snapshot {
     /// Reads every counter of a loaded program or a running instance.
     pub fn take(src: &dyn MapSource) -> Result<Self> {
+        let global = maps::global(src)?;
         Ok(Self {
-            global: maps::global(src)?,
+            rules: rules::hits(src, &global)?,
             flows: maps::flows(src)?,
-            rules: rules::hits(src)?,
+            global,
         })
     }
 }

@@ -2,34 +2,22 @@
 //! then flip one word.
 
 use anyhow::{Context as _, Result};
-use aya::maps::{lpm_trie::Key, HashMap, LpmTrie, MapData, PerCpuArray};
+use aya::maps::{lpm_trie::Key, HashMap, LpmTrie, MapData};
 use sctp_common::abi::{
     enable,
-    maps::{self, CONFIG_GENERATION},
-    GlobalStats, PpidKey, SrcPrefix, MAX_RULES, SRC_PREFIX_HEADER_BITS,
+    maps::{self as abi_maps, CONFIG_GENERATION},
+    PpidKey, SrcPrefix, MAX_RULES, SRC_PREFIX_HEADER_BITS,
 };
 
 use super::compile::Compiled;
 use crate::{
-    bpf::maps::{config, set_config, set_rule_set, MapSource},
+    bpf::maps::{self, config, set_config, set_rule_set, MapSource},
     sys::clock::monotonic_ns,
 };
 
 /// The generation packets are judged by now.
 pub fn active_generation(src: &dyn MapSource) -> Result<u32> {
     Ok(config(src, CONFIG_GENERATION)? & 1)
-}
-
-/// Per-rule drop counts of both generations, summed over CPUs.
-pub fn rule_hits(src: &dyn MapSource) -> Result<[u64; 2 * MAX_RULES]> {
-    let global: PerCpuArray<&MapData, GlobalStats> = PerCpuArray::try_from(src.map(&maps::GLOBAL)?)?;
-    let mut hits = [0u64; 2 * MAX_RULES];
-    for cpu in global.get(&0, 0)?.iter() {
-        for (h, c) in hits.iter_mut().zip(cpu.rule_hits.iter()) {
-            *h += c;
-        }
-    }
-    Ok(hits)
 }
 
 /// Installs compiled rules as the next generation, then flips to it: packets judged
@@ -39,7 +27,7 @@ pub fn apply(src: &mut dyn MapSource, c: &Compiled) -> Result<()> {
     let next = active_generation(src)? ^ 1;
     let mut set = *c.set;
     // Hit counters only grow: remember where this generation's start.
-    let hits = rule_hits(src)?;
+    let hits = maps::global(src)?.rule_hits;
     for (id, base) in set.hits_base.iter_mut().enumerate() {
         *base = hits[next as usize * MAX_RULES + id];
     }
@@ -48,7 +36,8 @@ pub fn apply(src: &mut dyn MapSource, c: &Compiled) -> Result<()> {
         set.vtag_learn_until_ns = monotonic_ns() + c.vtag_learn.saturating_mul(1_000_000_000);
     }
     {
-        let mut src_rules: LpmTrie<&mut MapData, SrcPrefix, u32> = LpmTrie::try_from(src.map_mut(&maps::SRC_RULES)?)?;
+        let mut src_rules: LpmTrie<&mut MapData, SrcPrefix, u32> =
+            LpmTrie::try_from(src.map_mut(&abi_maps::SRC_RULES)?)?;
         // A key that cannot be read must stop the apply: skipping it could leave a rule of
         // the old set in the generation about to become active.
         let keys: Vec<Key<SrcPrefix>> = src_rules
@@ -70,13 +59,14 @@ pub fn apply(src: &mut dyn MapSource, c: &Compiled) -> Result<()> {
                 .with_context(|| {
                     format!(
                         "adding a source prefix (at most {} in all)",
-                        maps::SRC_RULES.max_entries
+                        abi_maps::SRC_RULES.max_entries
                     )
                 })?;
         }
     }
     {
-        let mut ppid_rules: HashMap<&mut MapData, PpidKey, u32> = HashMap::try_from(src.map_mut(&maps::PPID_RULES)?)?;
+        let mut ppid_rules: HashMap<&mut MapData, PpidKey, u32> =
+            HashMap::try_from(src.map_mut(&abi_maps::PPID_RULES)?)?;
         let keys: Vec<PpidKey> = ppid_rules
             .keys()
             .collect::<Result<_, _>>()

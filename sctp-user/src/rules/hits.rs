@@ -1,10 +1,10 @@
 //! What each rule dropped, for `rules show` and the metrics.
 
 use anyhow::Result;
-use sctp_common::abi::{Counter, MAX_RULES};
+use sctp_common::abi::{Counter, GlobalStats, MAX_RULES};
 use serde::Serialize;
 
-use super::apply::{active_generation, rule_hits};
+use super::apply::active_generation;
 use crate::bpf::maps::{rule_set, MapSource};
 
 /// One rule as `rules show` and the metrics report it.
@@ -20,10 +20,11 @@ pub struct RuleHits {
     pub slot: (u32, u8, u64),
 }
 
-/// The rules of both generations (active first) with their drops.
-pub fn hits(src: &dyn MapSource) -> Result<(Vec<RuleHits>, Vec<RuleHits>)> {
+/// The rules of both generations (active first) with their drops, counted in `global`
+/// (the counters of the same program, summed over CPUs).
+pub fn hits(src: &dyn MapSource, global: &GlobalStats) -> Result<(Vec<RuleHits>, Vec<RuleHits>)> {
     let active = active_generation(src)?;
-    let hits = rule_hits(src)?;
+    let hits = &global.rule_hits;
     let mut out = [Vec::new(), Vec::new()];
     for (slot, gen) in [active, active ^ 1].into_iter().enumerate() {
         let set = rule_set(src, gen)?;
