@@ -2,16 +2,14 @@
 //! the setting of the echo server's VM tests.
 
 use std::{
-    io::{BufRead as _, BufReader},
     path::PathBuf,
-    process::{Child, Command, Stdio},
-    sync::mpsc,
-    time::Duration,
+    process::{Command, Stdio},
 };
 
 use serde_json::Value;
 
 use crate::{
+    instance::Instance,
     netns::{veth, Netns},
     sctp_user_bin,
 };
@@ -19,14 +17,13 @@ use crate::{
 pub const SERVER: &str = "198.18.0.2:36412";
 
 pub struct EchoEnv {
+    /// `sctp-user run`; `None` only inside `restart`. First: dropped before the namespaces.
+    run: Option<Instance>,
     pub client: Netns,
     pub server: Netns,
-    run: Child,
     report: PathBuf,
     /// The `run` arguments after the fixed ones, for `restart`.
     extra: Vec<String>,
-    /// The server's output (Mutex: the environment is shared with helper threads).
-    log: std::sync::Mutex<mpsc::Receiver<String>>,
 }
 
 impl EchoEnv {
@@ -51,23 +48,20 @@ impl EchoEnv {
         if !extra.iter().any(|a| a == "--listen") {
             extra.extend(["--listen".into(), SERVER.into()]);
         }
-        let (run, log) = spawn_run(&server, &report, &extra);
+        let run = Some(start_run(&server, &report, &extra));
         Self {
             client,
             server,
             run,
             report,
             extra,
-            log: std::sync::Mutex::new(log),
         }
     }
 
     /// Stops the controller (SIGINT) and starts it again with the same arguments.
     pub fn restart(&mut self) -> Value {
         let report = self.stop_run();
-        let (run, log) = spawn_run(&self.server, &self.report, &self.extra);
-        self.run = run;
-        self.log = std::sync::Mutex::new(log);
+        self.run = Some(start_run(&self.server, &self.report, &self.extra));
         report
     }
 
@@ -77,41 +71,10 @@ impl EchoEnv {
     }
 }
 
-fn spawn_run(server: &Netns, report: &std::path::Path, extra: &[String]) -> (Child, mpsc::Receiver<String>) {
-    {
-        let mut run = Command::new("ip")
-            .args(["netns", "exec", &server.name])
-            .arg(sctp_user_bin())
-            .args(["run", "--iface", "es0", "--report"])
-            .arg(report)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, log) = mpsc::channel();
-        for pipe in [
-            Box::new(run.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(run.stderr.take().unwrap()),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    eprintln!("  server: {line}");
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        // Loading (verification) is slow under emulation: wait for the word, not a time.
-        loop {
-            match log.recv_timeout(Duration::from_secs(120)) {
-                Ok(line) if line.contains("attached") => break,
-                Ok(_) => {}
-                Err(e) => panic!("sctp-user run did not attach: {e}"),
-            }
-        }
-        (run, log)
-    }
+fn start_run(server: &Netns, report: &std::path::Path, extra: &[String]) -> Instance {
+    let mut args = vec!["run".into(), "--iface".into(), "es0".into(), "--report".into(), report.to_string_lossy().into_owned()];
+    args.extend_from_slice(extra);
+    Instance::start(server, "server", sctp_user_bin(), &args, "attached").expect("sctp-user run attached")
 }
 
 impl EchoEnv {
@@ -153,10 +116,7 @@ impl EchoEnv {
     }
 
     fn stop_run(&mut self) -> Value {
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(self.run.id() as i32, libc::SIGINT) };
-        let status = self.run.wait().unwrap();
-        while self.log.lock().unwrap().try_recv().is_ok() {}
+        let status = self.run.take().expect("running").stop().unwrap();
         assert!(status.success(), "sctp-user run exited with {status}");
         let text = std::fs::read_to_string(&self.report).expect("report written");
         let _ = std::fs::remove_file(&self.report);

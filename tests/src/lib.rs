@@ -1,8 +1,10 @@
 //! Helpers shared by the integration tests.
 
 pub mod echo_env;
+pub mod instance;
 pub mod netns;
 pub mod raw;
+pub mod scenarios;
 
 use std::{collections::BTreeMap, path::PathBuf};
 
@@ -143,21 +145,18 @@ pub fn pin_to_current_cpu() {
     }
 }
 
-/// The release `sctp-user` binary beside this test executable (`cargo build --release`).
+/// The release `sctp-user` binary beside this executable (`sctp-harness` in
+/// target/release) or one level up (a test in target/release/deps).
 #[must_use]
 pub fn sctp_user_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .join("sctp-user");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --release` (cargo xtask test does)",
-        bin.display()
-    );
-    bin
+    let candidates: Vec<PathBuf> = exe.ancestors().skip(1).take(2).map(|d| d.join("sctp-user")).collect();
+    candidates.iter().find(|b| b.exists()).cloned().unwrap_or_else(|| {
+        panic!(
+            "{} is missing: run `cargo build --release` (cargo xtask test does)",
+            candidates[candidates.len() - 1].display()
+        )
+    })
 }
 
 /// A plain HTTP GET of `path` at `addr` (for the metrics endpoint); the body.

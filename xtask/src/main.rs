@@ -261,29 +261,32 @@ fn host_has_sctp() -> bool {
 fn demo(root: &Path) -> Result<()> {
     require_root("the demo")?;
     build()?;
-    let script = root.join("target/demo.sh");
-    std::fs::write(&script, include_str!("demo.sh"))?;
-    let command = format!("sh {}", script.display());
+    harness(root, &["demo"], "the demo", Duration::from_secs(900))
+}
+
+/// Runs `sctp-harness ARGS` (namespaced scenarios) here if this kernel has SCTP, otherwise
+/// inside the VM.
+fn harness(root: &Path, args: &[&str], what: &str, timeout: Duration) -> Result<()> {
+    let bin = root.join("target/release/sctp-harness");
     if host_has_sctp() {
-        return cmd::run(Command::new("sh").arg(&script));
+        return cmd::run(Command::new(&bin).args(args));
     }
-    eprintln!("xtask: this kernel has no SCTP; running the demo inside the VM (Debian's 6.1 kernel)");
-    match vm::run(root, vm::KERNELS[0], &command, Duration::from_secs(900))? {
+    eprintln!("xtask: this kernel has no SCTP; running {what} inside the VM (Debian's 6.1 kernel)");
+    let command = format!("{} {}", bin.display(), args.join(" "));
+    match vm::run(root, vm::KERNELS[0], &command, timeout)? {
         0 => Ok(()),
-        code => bail!("the demo failed inside the VM (exit {code})"),
+        code => bail!("{what} failed inside the VM (exit {code})"),
     }
 }
 
 /// An INIT flood dropped at XDP and by the same rule in nftables, on the host (no SCTP
 /// needed: the packets are dropped before any SCTP stack).
 fn bench_flood(root: &Path) -> Result<()> {
-    let script = root.join("target/bench_flood.sh");
-    std::fs::write(&script, include_str!("bench_flood.sh"))?;
     cmd::run(
-        Command::new("sh")
-            .arg(&script)
-            .env("DROP_XDP_OBJ", newest_build_output(root, "drop-xdp")?)
-            .current_dir(root),
+        Command::new(root.join("target/release/sctp-harness"))
+            .arg("flood-bench")
+            .arg("--drop-all")
+            .arg(newest_build_output(root, "drop-xdp")?),
     )
 }
 
@@ -301,17 +304,8 @@ fn newest_build_output(root: &Path, name: &str) -> Result<PathBuf> {
         .with_context(|| format!("{name} not built (cargo build --release)"))
 }
 
-/// Echo throughput of sctp-user against the textbook loop, side by side in one VM run
-/// (kernel SCTP: the host has none).
+/// Echo throughput of sctp-user against the textbook loop, side by side in one run
+/// (in the VM when the host has no kernel SCTP).
 fn bench_echo(root: &Path) -> Result<()> {
-    let script = root.join("target/bench_echo.sh");
-    std::fs::write(&script, include_str!("bench_echo.sh"))?;
-    let command = format!("sh {}", script.display());
-    if host_has_sctp() {
-        return cmd::run(Command::new("sh").arg(&script));
-    }
-    match vm::run(root, vm::KERNELS[0], &command, Duration::from_secs(1800))? {
-        0 => Ok(()),
-        code => bail!("the echo benchmark failed inside the VM (exit {code})"),
-    }
+    harness(root, &["echo-bench"], "the echo benchmark", Duration::from_secs(1800))
 }

@@ -1,0 +1,93 @@
+//! A long-running command (`sctp-user run`, the textbook echo server) started inside a
+//! namespace, its output forwarded line by line, ready when a word appears, stopped with
+//! SIGINT as an operator's Ctrl-C would.
+
+use std::{
+    ffi::OsStr,
+    io::{BufRead as _, BufReader},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{mpsc, Mutex},
+    time::Duration,
+};
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::netns::Netns;
+
+/// How long a command may take to print its ready word: loading (the verifier) takes
+/// seconds under emulation.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub struct Instance {
+    child: Child,
+    /// Output lines not yet read (Mutex: instances are shared with helper threads).
+    lines: Mutex<mpsc::Receiver<String>>,
+}
+
+impl Instance {
+    /// Starts `program ARGS` in `ns` and waits until a line of its output contains `ready`.
+    /// Every line is forwarded to stderr prefixed with `label`.
+    pub fn start<S: AsRef<OsStr>>(ns: &Netns, label: &str, program: impl AsRef<OsStr>, args: &[S], ready: &str) -> Result<Self> {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &ns.name])
+            .arg(program.as_ref())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", program.as_ref().to_string_lossy()))?;
+        let (tx, lines) = mpsc::channel();
+        let pipes: [Box<dyn std::io::Read + Send>; 2] = [
+            Box::new(child.stdout.take().context("stdout piped")?),
+            Box::new(child.stderr.take().context("stderr piped")?),
+        ];
+        for pipe in pipes {
+            let (tx, label) = (tx.clone(), label.to_string());
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    eprintln!("  {label}: {line}");
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        let instance = Self {
+            child,
+            lines: Mutex::new(lines),
+        };
+        instance.wait_for(ready)?;
+        Ok(instance)
+    }
+
+    /// Waits until a line of output contains `word`.
+    pub fn wait_for(&self, word: &str) -> Result<()> {
+        let lines = self.lines.lock().expect("no thread panicked holding the lines");
+        loop {
+            match lines.recv_timeout(READY_TIMEOUT) {
+                Ok(line) if line.contains(word) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => bail!("no line with {word:?} in {} s: {e}", READY_TIMEOUT.as_secs()),
+            }
+        }
+    }
+
+    /// SIGINT, then waits for the exit.
+    pub fn stop(mut self) -> Result<ExitStatus> {
+        let pid = i32::try_from(self.child.id()).context("pid out of range")?;
+        // SAFETY: kill(2) on our own child, which has not been reaped yet.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        let status = self.child.wait()?;
+        // The forwarding threads end with the pipes; what they still hold is dropped.
+        while self.lines.lock().expect("no thread panicked").try_recv().is_ok() {}
+        Ok(status)
+    }
+}
+
+impl Drop for Instance {
+    /// A test that failed half-way must not leave the command running.
+    fn drop(&mut self) {
+        if self.child.try_wait().is_ok_and(|s| s.is_none()) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The end-to-end demo: two namespaces joined by a veth; in the server's, `sctp-user run`
+//! attaches XDP to its end and runs the one-to-many echo server; in the client's,
+//! `sctp-user client` drives several associations over several streams and PPIDs (S1AP 18,
+//! NGAP 60, Diameter 46), a quarter unordered, checking every echo. On SIGINT the server
+//! shuts associations down, detaches and prints the joined report: per association,
+//! messages the application received against DATA chunks XDP saw, per stream and PPID,
+//! duplicates against the kernel's counters, and wire-to-application latency.
+
+use std::{process::Command, time::Duration};
+
+use anyhow::{bail, Context as _, Result};
+
+use super::pair;
+use crate::{instance::Instance, netns::Netns, sctp_user_bin};
+
+/// The metrics a newcomer looks at first.
+const SAMPLE: [&str; 8] = [
+    "sctp_xdp_chunks_total{type=\"DATA\"}",
+    "sctp_xdp_chunks_total{type=\"SACK\"}",
+    "sctp_xdp_chunks_total{type=\"INIT\"}",
+    "sctp_echo_messages_total",
+    "sctp_echo_associations_total",
+    "sctp_wire_data_chunks_by_ppid_total",
+    "sctp_wire_to_app_latency_seconds_",
+    "sctp_join_delivery_ratio",
+];
+
+pub fn run() -> Result<()> {
+    let (cli, srv) = pair("sxd", "sxd0", "sxd1")?;
+    let server = Instance::start(
+        &srv,
+        "server",
+        sctp_user_bin(),
+        &["run", "--no-pin", "--iface", "sxd1", "--listen", "198.18.0.2:36412"],
+        "attached",
+    )?;
+
+    println!("demo: client: 8 associations x 2000 messages at 150/s each, 4 streams, PPIDs 18/60/46, 25% unordered");
+    let mut client = Command::new("ip")
+        .args(["netns", "exec", &cli.name])
+        .arg(sctp_user_bin())
+        .args(["client", "--connect", "198.18.0.2:36412", "--associations", "8", "--streams", "4"])
+        .args(["--ppid", "18,60,46", "--unordered", "0.25", "--size", "200,1000"])
+        .args(["--messages", "2000", "--window", "4", "--rate", "150"])
+        .spawn()
+        .context("cannot start sctp-user client")?;
+    show_top(&srv);
+    let status = client.wait()?;
+    if !status.success() {
+        bail!("the client failed ({status})");
+    }
+    std::thread::sleep(Duration::from_secs(2));
+
+    println!("demo: a sample of /metrics:");
+    let metrics = srv.run(|| crate::http_get("127.0.0.1:9464", "/metrics"));
+    for line in metrics.lines().filter(|l| SAMPLE.iter().any(|s| l.starts_with(s))) {
+        println!("{line}");
+    }
+    // The report follows on the server's output as it stops.
+    let status = server.stop()?;
+    if !status.success() {
+        bail!("sctp-user run exited with {status}");
+    }
+    Ok(())
+}
+
+/// What `sctp-user top` shows while the traffic runs, through tmux when it is installed
+/// (an illustration: never fatal).
+fn show_top(srv: &Netns) {
+    let tmux = |args: &[&str]| {
+        Command::new("ip")
+            .args(["netns", "exec", &srv.name, "tmux"])
+            .args(args)
+            .env("TMUX_TMPDIR", std::env::temp_dir())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    };
+    std::thread::sleep(Duration::from_secs(4));
+    let top = format!("{} top", sctp_user_bin().display());
+    if tmux(&["new-session", "-d", "-x", "110", "-y", "28", "-s", "sxdtop", &top]).is_none() {
+        return;
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    if let Some(pane) = tmux(&["capture-pane", "-p", "-t", "sxdtop"]) {
+        println!("demo: sctp-user top, mid-run:\n{}", String::from_utf8_lossy(&pane.stdout));
+    }
+    let _ = tmux(&["kill-session", "-t", "sxdtop"]);
+}

@@ -1,0 +1,156 @@
+//! An INIT flood from 1,024 sources dropped by one rule (source prefix 198.18.100.0/22)
+//! at XDP (`sctp-user run --deny-src`, native and generic) and by the same rule in
+//! nftables (netdev ingress: its earliest hook), beside a drop-everything XDP program, on
+//! one veth in one run. The sender is `sctp-user flood` (sendmmsg, qdisc bypassed) in
+//! the other namespace; a veth delivers in the sender's softirq, so every rate is of the
+//! whole path, sender included.
+
+use std::{
+    io::Write as _,
+    path::Path,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use anyhow::{bail, Context as _, Result};
+
+use super::{pair, stats};
+use crate::{instance::Instance, netns::Netns, raw::mac_of, sctp_user_bin};
+
+const DENIED: &str = "198.18.100.0/22";
+
+pub struct Options<'a> {
+    /// The drop-everything XDP object (section `xdp`).
+    pub drop_all: &'a Path,
+    pub count: u64,
+    pub rounds: u32,
+}
+
+pub fn run(o: &Options) -> Result<()> {
+    let (a, b) = pair("sxf", "sxf0", "sxf1")?;
+    let mac = mac_of(&b, "sxf1");
+    let flood = || -> Result<f64> {
+        let mac = mac.map(|x| format!("{x:02x}")).join(":");
+        let out = Command::new("ip")
+            .args(["netns", "exec", &a.name])
+            .arg(sctp_user_bin())
+            .args(["flood", "--iface", "sxf0", "--dst-mac", &mac, "--from", "198.18.100.0"])
+            .args(["--sources", "1024", "--count", &o.count.to_string()])
+            .stderr(Stdio::inherit())
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "sent N INIT packets in S s (R packets/s)"
+        text.split(" in ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("sctp-user flood: unexpected output {text:?} ({})", out.status))
+    };
+    #[expect(clippy::cast_precision_loss, reason = "a rate to print")]
+    let rate = |n: u64, secs: f64| (n as f64 / secs).round();
+
+    println!(
+        "INIT flood, {} packets per round, {} rounds, one rule: drop source {DENIED}",
+        o.count, o.rounds
+    );
+    for round in 1..=o.rounds {
+        // Native XDP on a veth converts each socket buffer to an XDP buffer (a copy when
+        // the headroom is short); generic XDP runs on the socket buffer: both measured.
+        for mode in ["native", "generic"] {
+            let args = ["run", "--iface", "sxf1", "--mode", mode, "--no-echo", "--no-pin", "--deny-src", DENIED];
+            let run = Instance::start(&b, "run", sctp_user_bin(), &args, "metrics on")?;
+            std::thread::sleep(Duration::from_millis(1200));
+            let before = xdp_drops(&b)?;
+            let secs = flood()?;
+            let dropped = settle(|| xdp_drops(&b))? - before;
+            run.stop()?;
+            println!(
+                "xdp ({mode}) round {round}: {dropped} of {} dropped in {secs} s: {} drops/s",
+                o.count,
+                rate(dropped, secs)
+            );
+        }
+
+        // The floor: a program that drops everything, on the same path (iproute2 loads
+        // it; it keeps no counter, so its rate is the packets sent over the sending time).
+        let obj = o.drop_all.to_string_lossy();
+        b.ip(&["link", "set", "dev", "sxf1", "xdpdrv", "obj", &obj, "sec", "xdp"])?;
+        let secs = flood()?;
+        b.ip(&["link", "set", "dev", "sxf1", "xdpdrv", "off"])?;
+        println!(
+            "xdp floor (drop all) round {round}: {} sent in {secs} s: {} drops/s",
+            o.count,
+            rate(o.count, secs)
+        );
+
+        nft(
+            &b,
+            &["-f", "-"],
+            Some(&format!(
+                "table netdev sxf {{\n chain ingress {{\n  type filter hook ingress device sxf1 priority 0;\n  \
+                 ip saddr {DENIED} counter drop\n }}\n}}\n"
+            )),
+        )?;
+        let secs = flood()?;
+        let dropped = settle(|| nft_drops(&b))?;
+        nft(&b, &["delete", "table", "netdev", "sxf"], None)?;
+        println!(
+            "nftables round {round}: {dropped} of {} dropped in {secs} s: {} drops/s",
+            o.count,
+            rate(dropped, secs)
+        );
+    }
+    Ok(())
+}
+
+fn xdp_drops(ns: &Netns) -> Result<u64> {
+    stats(ns)?["xdp"]["drops"]["deny_src"]
+        .as_u64()
+        .context("/stats has no xdp.drops.deny_src")
+}
+
+/// `nft ARGS` in `ns` (the ruleset on stdin if given); its stdout.
+fn nft(ns: &Netns, args: &[&str], stdin: Option<&str>) -> Result<String> {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "nft"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("cannot run nft (apt-get install nftables)")?;
+    let mut input = child.stdin.take().context("stdin piped")?;
+    input.write_all(stdin.unwrap_or_default().as_bytes())?;
+    drop(input);
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("nft {} failed ({})", args.join(" "), out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The packets counted by the one counter of table `netdev sxf`.
+fn nft_drops(ns: &Netns) -> Result<u64> {
+    let listing: serde_json::Value = serde_json::from_str(&nft(ns, &["-j", "list", "table", "netdev", "sxf"], None)?)?;
+    listing["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["rule"]["expr"].as_array())
+        .flatten()
+        .find_map(|e| e["counter"]["packets"].as_u64())
+        .context("no counter in table netdev sxf")
+}
+
+/// Waits until a counter stops moving (the receiving side drains after the sender ends).
+fn settle(read: impl Fn() -> Result<u64>) -> Result<u64> {
+    let mut last = read()?;
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = read()?;
+        if now == last {
+            return Ok(now);
+        }
+        last = now;
+    }
+}
