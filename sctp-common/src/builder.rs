@@ -1,5 +1,10 @@
 //! Packets built by our own code, field by field: for the fixture table and tests, and
 //! for the commands that send or measure crafted packets (`flood`, `bench`).
+#![expect(
+    clippy::cast_possible_truncation,
+    reason = "crafted packets: values are cut to their wire fields as the wire would, so \
+              tests can build packets whose lengths lie"
+)]
 
 use alloc::{vec, vec::Vec};
 
@@ -118,7 +123,7 @@ pub const V4: Ip = Ip::V4 {
     src: [198, 18, 0, 1],
     dst: [198, 18, 0, 2],
 };
-/// 2001:db8::1 -> 2001:db8::2.
+/// `2001:db8::1` -> `2001:db8::2`.
 pub const V6: Ip = Ip::V6 {
     src: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
     dst: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
@@ -157,7 +162,7 @@ impl SctpPacket {
         }
     }
 
-    /// The SCTP packet alone (common header and chunks, with its CRC32c: a packet that
+    /// The SCTP packet alone (common header and chunks, with its `CRC32c`: a packet that
     /// passes XDP is one the kernel's SCTP accepts).
     #[must_use]
     pub fn sctp_bytes(&self) -> Vec<u8> {
@@ -235,7 +240,7 @@ impl SctpPacket {
     }
 }
 
-/// CRC32c (Castagnoli), the SCTP checksum (RFC 9260 appendix A).
+/// `CRC32c` (Castagnoli), the SCTP checksum (RFC 9260 appendix A).
 fn crc32c(data: &[u8]) -> u32 {
     crc::Crc::<u32>::new(&crc::CRC_32_ISCSI).checksum(data)
 }

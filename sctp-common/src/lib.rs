@@ -7,6 +7,12 @@
 //! [`parse`] (the walk over every header and chunk, and its accounting). [`builder`]
 //! crafts packets; `testing` holds the fixture table and the host twin of the maps.
 #![no_std]
+#![expect(
+    clippy::inline_always,
+    reason = "the XDP program is verified as one function: every call the compiler leaves is a \
+              BPF-to-BPF call whose state the verifier explores again, and some kernels forbid \
+              them beside tail calls; the hot path is inlined on purpose"
+)]
 
 #[cfg(any(test, feature = "builder"))]
 extern crate alloc;

@@ -7,6 +7,10 @@
 // linked in and a `main` is needed.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
+#![expect(
+    clippy::inline_always,
+    reason = "one verified function: see sctp-common's crate attribute"
+)]
 
 use aya_ebpf::{
     bindings::{xdp_action, BPF_NOEXIST, BPF_RB_NO_WAKEUP, TC_ACT_OK},
@@ -25,7 +29,7 @@ use sctp_common::{
         AddrKey, Bucket, DataEvent, FlowKey, FlowStats, GlobalStats, PpidKey, RuleSet, SrcPrefix, TagEntry,
         GENERATIONS, SRC_PREFIX_HEADER_BITS,
     },
-    filter::{track_tags, Filter},
+    filter::{track_tags, Filter, Shared},
     parse::{locate_sctp, process, sctp_header, DataSink, NoTally, Packet, Seen, Verdict, MAX_OFFSET},
 };
 
@@ -38,7 +42,7 @@ static GLOBAL: PerCpuArray<GlobalStats> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static FLOWS: LruPerCpuHashMap<FlowKey, FlowStats> = LruPerCpuHashMap::with_max_entries(FLOW_CAPACITY, 0);
 
-/// An all-zero FlowStats to insert new flows from (too big for the 512-byte stack).
+/// An all-zero `FlowStats` to insert new flows from (too big for the 512-byte stack).
 #[map]
 static ZERO_FLOW: PerCpuArray<FlowStats> = PerCpuArray::with_max_entries(1, 0);
 
@@ -107,24 +111,20 @@ impl Filter<'static> for KernelFilter {
 
     #[inline(always)]
     fn src_rule(&mut self, gen: u32, family: u32, addr: &[u8; 16]) -> Option<u32> {
-        let data = SrcPrefix {
-            gen: gen as u8,
-            family: family as u8,
-            addr: *addr,
-        };
+        let data = SrcPrefix::new(gen, family, *addr);
         SRC_RULES.get(Key::new(SRC_PREFIX_HEADER_BITS + 128, data)).copied()
     }
 
     #[inline(always)]
     fn ppid_rule(&mut self, gen: u32, ppid: u32) -> Option<u8> {
         // SAFETY: a plain u32 value, read once.
-        unsafe { PPID_RULES.get(PpidKey { gen, ppid }) }.map(|id| *id as u8)
+        unsafe { PPID_RULES.get(PpidKey { gen, ppid }) }.and_then(|id| u8::try_from(*id).ok())
     }
 
     #[inline(always)]
-    fn tag(&mut self, key: &FlowKey) -> Option<&mut TagEntry> {
-        // SAFETY: a live map value; concurrent writers only store whole timestamps.
-        VTAGS.get_ptr_mut(key).map(|p| unsafe { &mut *p })
+    fn tag(&mut self, key: &FlowKey) -> Option<Shared<'_, TagEntry>> {
+        // SAFETY: a map value stays valid while the program runs.
+        VTAGS.get_ptr_mut(key).map(|p| unsafe { Shared::new(p) })
     }
 
     #[inline(always)]
@@ -138,18 +138,18 @@ impl Filter<'static> for KernelFilter {
     }
 
     #[inline(always)]
-    fn source_bucket(&mut self, src: &AddrKey) -> Option<&mut Bucket> {
+    fn source_bucket(&mut self, src: &AddrKey) -> Option<Shared<'_, Bucket>> {
         if INIT_BUCKETS.get_ptr_mut(src).is_none() {
             let _ = INIT_BUCKETS.insert(src, Bucket::default(), u64::from(BPF_NOEXIST));
         }
-        // SAFETY: a live map value.
-        INIT_BUCKETS.get_ptr_mut(src).map(|p| unsafe { &mut *p })
+        // SAFETY: a map value stays valid while the program runs.
+        INIT_BUCKETS.get_ptr_mut(src).map(|p| unsafe { Shared::new(p) })
     }
 
     #[inline(always)]
-    fn global_bucket(&mut self) -> Option<&mut Bucket> {
-        // SAFETY: a live map value.
-        GLOBAL_BUCKET.get_ptr_mut(0).map(|p| unsafe { &mut *p })
+    fn global_bucket(&mut self) -> Option<Shared<'_, Bucket>> {
+        // SAFETY: as above.
+        GLOBAL_BUCKET.get_ptr_mut(0).map(|p| unsafe { Shared::new(p) })
     }
 }
 
@@ -198,7 +198,7 @@ impl Packet for XdpPacket {
 
     #[inline(always)]
     fn launder(&self, off: usize) -> usize {
-        /// Covers MAX_OFFSET + 1; the compiler cannot drop it, not knowing what it loads.
+        /// Covers `MAX_OFFSET` + 1; the compiler cannot drop it, not knowing what it loads.
         const MASK: u64 = 0x7fff;
         let clamped = if off > MAX_OFFSET { MAX_OFFSET + 1 } else { off };
         // SAFETY: `cursor` is this CPU's slot of CURSOR, valid for the program's run.
@@ -211,6 +211,7 @@ impl Packet for XdpPacket {
 }
 
 #[xdp]
+#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
 pub fn sctp_xdp(ctx: XdpContext) -> u32 {
     try_sctp_xdp(&ctx).unwrap_or(xdp_action::XDP_PASS)
 }
@@ -259,6 +260,7 @@ fn flow_for(key: &FlowKey) -> Option<&'static mut FlowStats> {
 /// INIT-ACK (the tag its peer will use) and its own ABORT / SHUTDOWN-COMPLETE leave by
 /// this way. Learns and forgets tags when `validate-vtag` is on; never drops.
 #[classifier]
+#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
 pub fn sctp_tc_egress(ctx: TcContext) -> i32 {
     let _ = learn_egress(&ctx);
     TC_ACT_OK
@@ -282,7 +284,7 @@ fn learn_egress(ctx: &TcContext) -> Option<()> {
     Some(())
 }
 
-/// A socket buffer, read with bpf_skb_load_bytes (works on non-linear buffers too).
+/// A socket buffer, read with `bpf_skb_load_bytes` (works on non-linear buffers too).
 struct SkbPacket<'a> {
     ctx: &'a TcContext,
 }

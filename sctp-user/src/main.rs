@@ -9,7 +9,7 @@ use sctp_user::cmd;
 #[derive(Parser)]
 #[command(name = "sctp-user", version, about = "XDP-accelerated SCTP inspector and fast path")]
 struct Cli {
-    /// More messages on stderr (-v: debug, -vv: trace); RUST_LOG overrides.
+    /// More messages on stderr (-v: debug, -vv: trace); `RUST_LOG` overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]

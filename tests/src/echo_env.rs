@@ -50,9 +50,9 @@ impl EchoEnv {
         }
         let run = Some(start_run(&server, &report, &extra));
         Self {
+            run,
             client,
             server,
-            run,
             report,
             extra,
         }

@@ -16,7 +16,7 @@ use crate::netns::Netns;
 
 /// How long a command may take to print its ready word: loading (the verifier) takes
 /// seconds under emulation.
-const READY_TIMEOUT: Duration = Duration::from_secs(120);
+const READY_TIMEOUT: Duration = Duration::from_mins(2);
 
 pub struct Instance {
     child: Child,

@@ -1,4 +1,9 @@
 //! Helpers shared by the integration tests.
+#![expect(
+    clippy::missing_errors_doc,
+    clippy::missing_panics_doc,
+    reason = "test helpers: a failure is a test failure with its message"
+)]
 
 pub mod echo_env;
 pub mod instance;
@@ -6,7 +11,7 @@ pub mod netns;
 pub mod raw;
 pub mod scenarios;
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{collections::BTreeMap, fmt::Write as _, path::PathBuf};
 
 use bytemuck::Zeroable as _;
 use sctp_common::{
@@ -99,9 +104,9 @@ pub fn flow_diff(kernel: &BTreeMap<FlowKey, FlowStats>, host: &BTreeMap<FlowKey,
     for k in kernel.keys().chain(host.keys().filter(|k| !kernel.contains_key(k))) {
         match (kernel.get(k), host.get(k)) {
             (Some(a), Some(b)) if a == b => {}
-            (Some(a), Some(b)) => out += &format!("{k:?}: kernel {a:?}\n   host {b:?}\n"),
-            (Some(_), None) => out += &format!("{k:?}: only in the kernel\n"),
-            (None, _) => out += &format!("{k:?}: only on the host (evicted or never inserted)\n"),
+            (Some(a), Some(b)) => _ = writeln!(out, "{k:?}: kernel {a:?}\n   host {b:?}"),
+            (Some(_), None) => _ = writeln!(out, "{k:?}: only in the kernel"),
+            (None, _) => _ = writeln!(out, "{k:?}: only on the host (evicted or never inserted)"),
         }
     }
     out
@@ -125,12 +130,24 @@ impl Rng {
         self.0
     }
 
+    /// The low 32 bits of the next value.
+    pub fn next_u32(&mut self) -> u32 {
+        let [a, b, c, d, ..] = self.next_u64().to_le_bytes();
+        u32::from_le_bytes([a, b, c, d])
+    }
+
+    /// The low byte of the next value.
+    pub fn next_u8(&mut self) -> u8 {
+        self.next_u64().to_le_bytes()[0]
+    }
+
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
+        let n = u64::try_from(n.max(1)).expect("usize fits u64");
+        usize::try_from(self.next_u64() % n).expect("below n")
     }
 }
 
-/// Pins the calling thread to its current CPU. BPF_PROG_TEST_RUN runs on the caller's CPU,
+/// Pins the calling thread to its current CPU. `BPF_PROG_TEST_RUN` runs on the caller's CPU,
 /// and a flow's TSN state (highest TSN, DATA at or below it) is kept per CPU: a flow whose
 /// packets run on two CPUs is judged against each CPU's own highest TSN, while the host
 /// parser sees one sequence. Tests comparing flow tables exactly pin themselves so that
@@ -138,7 +155,7 @@ impl Rng {
 pub fn pin_to_current_cpu() {
     // SAFETY: plain libc calls on this thread with a zeroed, then filled, cpu_set_t.
     unsafe {
-        let cpu = libc::sched_getcpu().max(0) as usize;
+        let cpu = usize::try_from(libc::sched_getcpu()).unwrap_or(0);
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const set);
@@ -191,11 +208,7 @@ pub fn host_filter(c: &sctp_user::rules::Compiled, gen: u32) -> MemFilter<'stati
     let set: &'static sctp_common::abi::RuleSet = Box::leak(c.set.clone());
     let mut f = MemFilter::new(set, gen);
     for (family, addr, len, value) in &c.prefixes {
-        let key = SrcPrefix {
-            gen: gen as u8,
-            family: *family as u8,
-            addr: *addr,
-        };
+        let key = SrcPrefix::new(gen, *family, *addr);
         f.prefixes.push((key, SRC_PREFIX_HEADER_BITS + len, *value));
     }
     for (ppid, id) in &c.ppids {

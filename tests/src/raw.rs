@@ -1,4 +1,4 @@
-//! Crafted frames on a veth: sent with an AF_PACKET socket in one namespace, captured
+//! Crafted frames on a veth: sent with an `AF_PACKET` socket in one namespace, captured
 //! with one in the other. A frame XDP dropped never reaches the capture.
 
 use std::{
@@ -23,7 +23,7 @@ pub fn mac_of(ns: &Netns, ifname: &str) -> [u8; 6] {
     sctp_user::sys::iface::parse_mac(v[0]["address"].as_str().expect("link address")).unwrap()
 }
 
-/// An AF_PACKET socket bound to `ifname` of the calling thread's namespace.
+/// An `AF_PACKET` socket bound to `ifname` of the calling thread's namespace.
 fn packet_socket(ifname: &str) -> OwnedFd {
     sctp_user::sys::packet::packet_socket(ifname, ETH_P_ALL).unwrap()
 }
@@ -36,7 +36,7 @@ pub fn send_frames(ns: &Netns, ifname: &str, frames: &[Vec<u8>]) {
             loop {
                 // SAFETY: send(2) of a live buffer on our socket.
                 let n = unsafe { libc::send(fd.as_raw_fd(), f.as_ptr().cast(), f.len(), 0) };
-                if n == f.len() as isize {
+                if usize::try_from(n).is_ok_and(|n| n == f.len()) {
                     break;
                 }
                 let e = std::io::Error::last_os_error();
@@ -71,7 +71,7 @@ impl Capture {
         while last.elapsed() < quiet {
             // SAFETY: zeroed sockaddr_ll filled by recvfrom.
             let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+            let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_ll>()).expect("fits socklen_t");
             // SAFETY: recvfrom into our buffer, non-blocking.
             let n = unsafe {
                 libc::recvfrom(
@@ -83,12 +83,12 @@ impl Capture {
                     &raw mut len,
                 )
             };
-            if n <= 0 {
+            let Some(n) = usize::try_from(n).ok().filter(|n| *n > 0) else {
                 std::thread::sleep(Duration::from_millis(5));
                 continue;
-            }
+            };
             last = Instant::now();
-            let f = &buf[..n as usize];
+            let f = &buf[..n];
             let sctp = match f.get(12..14) {
                 Some([0x08, 0x00]) => f.get(23) == Some(&IPPROTO_SCTP),
                 Some([0x86, 0xdd]) => f.get(20) == Some(&IPPROTO_SCTP),

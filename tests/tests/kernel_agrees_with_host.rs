@@ -1,5 +1,5 @@
 //! The parser core runs on the host and, compiled for bpf, in the kernel. These tests run
-//! the same packets through both (the kernel through BPF_PROG_TEST_RUN) and require every
+//! the same packets through both (the kernel through `BPF_PROG_TEST_RUN`) and require every
 //! counter and every flow to be identical.
 
 use bytemuck::Zeroable as _;
@@ -11,7 +11,7 @@ use sctp_common::{
 };
 use sctp_user::bpf::{events::drain_events, LoadOptions, XdpSctp};
 
-/// BPF_PROG_TEST_RUN refuses XDP input shorter than an Ethernet header.
+/// `BPF_PROG_TEST_RUN` refuses XDP input shorter than an Ethernet header.
 const MIN_XDP_FRAME: usize = 14;
 
 #[test]
@@ -19,7 +19,7 @@ const MIN_XDP_FRAME: usize = 14;
 fn fixture_table_kernel_equals_host_and_expectations() {
     require_root();
     pin_to_current_cpu();
-    let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
+    let mut prog = XdpSctp::load(&LoadOptions::default()).unwrap();
     prog.set_data_events(true).unwrap();
     let mut ring = prog.take_data_events().unwrap();
     let mut checked = 0;
@@ -75,20 +75,20 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
         0 => {
             for _ in 0..=rng.below(4) {
                 let i = rng.below(f.len());
-                f[i] = rng.next_u64() as u8;
+                f[i] = rng.next_u8();
             }
         }
         // Aim at length fields and chunk headers: past Ethernet + IP, every 4th byte.
         1 => {
             let i = (34 + 4 * rng.below(f.len().saturating_sub(34) / 4 + 1) + rng.below(4)).min(f.len() - 1);
-            f[i] = rng.next_u64() as u8;
+            f[i] = rng.next_u8();
         }
         // Truncate.
         2 => f.truncate(MIN_XDP_FRAME + rng.below(f.len() - MIN_XDP_FRAME + 1)),
         // Entirely random bytes with an IPv4 or IPv6 EtherType.
         _ => {
             let len = MIN_XDP_FRAME + rng.below(200);
-            f = (0..len).map(|_| rng.next_u64() as u8).collect();
+            f = (0..len).map(|_| rng.next_u8()).collect();
             f[12..14].copy_from_slice(if rng.below(2) == 0 {
                 &[0x08, 0x00]
             } else {
@@ -106,19 +106,19 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
 #[test]
 #[ignore = "needs root: run by cargo xtask test"]
 fn random_and_mutated_packets_kernel_equals_host() {
-    require_root();
     const PACKETS: usize = 100_000;
     const FLOW_CHECK_EVERY: usize = 1000;
+    require_root();
     pin_to_current_cpu();
-    let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
+    let mut prog = XdpSctp::load(&LoadOptions::default()).unwrap();
     prog.reset().unwrap();
     let seeds = seeds();
     let mut rng = Rng(0x5ca1_ab1e_d00d_f00d);
     let mut host = HostRun::default();
     let mut seen = sctp_common::abi::GlobalStats::zeroed();
     for n in 1..=PACKETS {
-        let seed = &seeds[rng.below(seeds.len())];
-        let frame = mutate(&mut rng, seed);
+        let base = &seeds[rng.below(seeds.len())];
+        let frame = mutate(&mut rng, base);
         host.process(&frame);
         prog.test_run(&frame, 1)
             .unwrap_or_else(|e| panic!("packet {n}, {} bytes: {e:#}", frame.len()));
@@ -153,8 +153,8 @@ fn random_and_mutated_packets_kernel_equals_host() {
 #[test]
 #[ignore = "needs root: run by cargo xtask test"]
 fn random_packets_under_rules_kernel_equals_host() {
-    require_root();
     const PACKETS: usize = 30_000;
+    require_root();
     pin_to_current_cpu();
     let rules = compile_rules(
         r#"
@@ -167,7 +167,7 @@ fn random_packets_under_rules_kernel_equals_host() {
         max-data-chunk = 100
         "#,
     );
-    let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
+    let mut prog = XdpSctp::load(&LoadOptions::default()).unwrap();
     sctp_user::rules::apply(&mut prog, &rules).unwrap();
     prog.reset().unwrap();
     let mut host = HostRun::with_filter(host_filter(&rules, 1));

@@ -1,4 +1,4 @@
-//! Every rule, judged by the XDP program (BPF_PROG_TEST_RUN) and by the host twin of the
+//! Every rule, judged by the XDP program (`BPF_PROG_TEST_RUN`) and by the host twin of the
 //! same code: both must give each packet the verdict and the drop reason a user expects,
 //! and count it against the rule that dropped it.
 
@@ -52,7 +52,7 @@ const OTHER_V4: Ip = Ip::V4 {
 fn check(rules_toml: &str, cases: &[Case]) {
     pin_to_current_cpu();
     let compiled = compile_rules(rules_toml);
-    let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
+    let mut prog = XdpSctp::load(&LoadOptions::default()).unwrap();
     sctp_user::rules::apply(&mut prog, &compiled).unwrap();
     // A fresh program's first apply installs generation 1.
     let mut host = HostRun::with_filter(host_filter(&compiled, 1));
@@ -314,7 +314,7 @@ fn verification_tags_are_learned_validated_and_forgotten() {
 fn learning_window_admits_associations_older_than_the_rules() {
     require_root();
     pin_to_current_cpu();
-    let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
+    let mut prog = XdpSctp::load(&LoadOptions::default()).unwrap();
     sctp_user::rules::apply(&mut prog, &compile_rules("validate-vtag = true\nvtag-learn = 60")).unwrap();
     let d = |vtag| SctpPacket::new(V4, vtag, vec![Chunk::data(1, 0, 0, 18, 20)]).frame();
     assert_eq!(
@@ -343,7 +343,7 @@ fn learning_window_admits_associations_older_than_the_rules() {
 fn a_new_rule_set_replaces_the_old_one_whole() {
     require_root();
     pin_to_current_cpu();
-    let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
+    let mut prog = XdpSctp::load(&LoadOptions::default()).unwrap();
     let ppid = |p| data(V4, 1, p).frame();
     let src = |ip| data(ip, 1, 18).frame();
     sctp_user::rules::apply(
@@ -414,7 +414,7 @@ fn real_handshakes_pass_tag_validation_without_a_learning_window() {
         ("magma__nsa_connection.pcap", 1),
         ("pkts__sctp_init_collision.cap", 1),
     ] {
-        let replay = sctp_user::observe::replay::replay(&dir.join(file), LoadOptions::default(), &strict).unwrap();
+        let replay = sctp_user::observe::replay::replay(&dir.join(file), &LoadOptions::default(), &strict).unwrap();
         let g = &replay.snapshot.global;
         assert!(g.get(Counter::Sctp) > 10, "{file}: SCTP packets");
         assert_eq!(
@@ -426,7 +426,7 @@ fn real_handshakes_pass_tag_validation_without_a_learning_window() {
     }
     // A capture that starts mid-association (no handshake) is all out of the blue.
     let file = "open5gs__testregistration.pcapng";
-    let replay = sctp_user::observe::replay::replay(&dir.join(file), LoadOptions::default(), &strict).unwrap();
+    let replay = sctp_user::observe::replay::replay(&dir.join(file), &LoadOptions::default(), &strict).unwrap();
     let g = &replay.snapshot.global;
     assert_eq!(g.get(Counter::DropVtagUnknown), g.get(Counter::Sctp), "{file}");
 }

@@ -113,6 +113,7 @@ fn write(path: &Path, text: &str) {
 
 #[test]
 #[ignore = "needs root: run by cargo xtask test"]
+#[expect(clippy::too_many_lines, reason = "one scenario on one live instance, step by step")]
 fn every_rule_on_a_live_veth_then_changed_at_run_time() {
     require_root();
     let bpffs = Bpffs::mount("rules-live");

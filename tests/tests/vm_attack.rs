@@ -20,7 +20,7 @@ use serde_json::Value;
 
 const FLOOD_SOURCES: u8 = 200;
 const INITS_PER_SOURCE: usize = 10;
-const BLIND: usize = 500;
+const BLIND: u32 = 500;
 const MALFORMED: usize = 200;
 const GLOBAL_INIT_RATE: u64 = 50;
 
@@ -46,6 +46,7 @@ fn to_server(src: [u8; 4], src_port: u16, vtag: u32, chunks: Vec<Chunk>, mac: [u
 
 #[test]
 #[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
+#[expect(clippy::too_many_lines, reason = "one scenario: the attack built, sent beside real traffic, then judged")]
 fn attacks_are_dropped_while_a_real_association_keeps_every_message() {
     require_kernel_sctp();
     let global = GLOBAL_INIT_RATE.to_string();
@@ -66,12 +67,12 @@ fn attacks_are_dropped_while_a_real_association_keeps_every_message() {
     );
     let mac = mac_of(&env.server, "es0");
     let mut rng = Rng(0xa77a_c4ed);
-    let port = |rng: &mut Rng| 1024 + rng.below(60000) as u16;
+    let port = |rng: &mut Rng| 1024 + u16::try_from(rng.below(60000)).expect("below 60000");
     let mut flood = Vec::new();
     for s in 0..FLOOD_SOURCES {
         let src = [198, 18, 100 + s / 100, s % 100 + 1];
         for _ in 0..INITS_PER_SOURCE {
-            let tag = rng.next_u64() as u32 | 1;
+            let tag = rng.next_u32() | 1;
             flood.push(to_server(
                 src,
                 port(&mut rng),
@@ -84,17 +85,17 @@ fn attacks_are_dropped_while_a_real_association_keeps_every_message() {
     let client_ip = [198, 18, 0, 1];
     let mut blind = Vec::new();
     for i in 0..BLIND {
-        let tag = rng.next_u64() as u32;
+        let tag = rng.next_u32();
         let abort = Chunk::new(ty::ABORT, 0, vec![]);
         blind.push(to_server(client_ip, port(&mut rng), tag, vec![abort], mac));
-        let data = Chunk::data(i as u32, 0, 0, 18, 32);
+        let data = Chunk::data(i, 0, 0, 18, 32);
         blind.push(to_server(client_ip, port(&mut rng), tag ^ 0x5555, vec![data], mac));
     }
     let malformed: Vec<Vec<u8>> = (0..MALFORMED)
         .map(|_| {
             // COOKIE-ECHO may come out of the blue: its length runs past the packet.
             let cookie = Chunk::new(ty::COOKIE_ECHO, 0, vec![0; 16]).with_length(600);
-            to_server(client_ip, port(&mut rng), rng.next_u64() as u32, vec![cookie], mac)
+            to_server(client_ip, port(&mut rng), rng.next_u32(), vec![cookie], mac)
         })
         .collect();
 
@@ -138,11 +139,17 @@ fn attacks_are_dropped_while_a_real_association_keeps_every_message() {
         }
         let drops = &r["xdp"]["drops"];
         eprintln!("drops: {drops}; attack sent in {attack_secs:.2} s");
-        assert_eq!(n(&drops["vtag_unknown"]), 2 * BLIND as u64, "blind ABORT and DATA");
+        assert_eq!(n(&drops["vtag_unknown"]), 2 * u64::from(BLIND), "blind ABORT and DATA");
         assert_eq!(n(&drops["malformed"]), MALFORMED as u64);
         let rated = n(&drops["init_rate_source"]) + n(&drops["init_rate_global"]);
         let sent = u64::from(FLOOD_SOURCES) * INITS_PER_SOURCE as u64;
         // At most the global burst plus its rate over the attack got through.
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "a rate over a few seconds: small and positive"
+        )]
         let budget = GLOBAL_INIT_RATE + (GLOBAL_INIT_RATE as f64 * (attack_secs + 1.0)) as u64;
         assert!(
             rated + budget >= sent,

@@ -1,9 +1,9 @@
 //! Observability in the VM: a live scrape checked by Debian's promtool and against the
 //! traffic sent, every dashboard expression naming a metric that exists, counters that
 //! carry on across a restart of the controller, and a real Prometheus server scraping the
-//! exporter and answering a PromQL query.
+//! exporter and answering a `PromQL` query.
 
-use std::{collections::BTreeSet, process::Command, time::Duration};
+use std::{collections::BTreeSet, io::Write as _, process::Command, time::Duration};
 
 use integration_tests::{echo_env::EchoEnv, parse_samples, require_kernel_sctp};
 
@@ -50,7 +50,6 @@ fn promtool_accepts(text: &str) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("promtool (Debian's prometheus package, cargo xtask setup)");
-    use std::io::Write as _;
     p.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let out = p.wait_with_output().unwrap();
     assert!(
@@ -83,6 +82,7 @@ fn dashboard_metrics() -> BTreeSet<String> {
     names
 }
 
+#[expect(clippy::float_cmp, reason = "integer counts written as text: exact in f64")]
 #[test]
 #[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
 fn a_scrape_passes_promtool_matches_the_traffic_and_covers_the_dashboard() {
@@ -147,6 +147,7 @@ fn a_scrape_passes_promtool_matches_the_traffic_and_covers_the_dashboard() {
 
 #[test]
 #[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
+#[expect(clippy::float_cmp, reason = "integer counts written as text: exact in f64")]
 fn counters_carry_on_across_a_restart_of_the_controller() {
     require_kernel_sctp();
     let fs = BpfFs::mount("restart");

@@ -21,7 +21,7 @@ fn xdp_counts_a_real_association_between_namespaces() {
     let client_ns = Netns::new("sx-cli").unwrap();
     let server_ns = Netns::new("sx-srv").unwrap();
     veth(&client_ns, "sxc0", "198.18.0.1/24", &server_ns, "sxs0", "198.18.0.2/24").unwrap();
-    let mut prog = XdpSctp::load(LoadOptions::default()).unwrap();
+    let mut prog = XdpSctp::load(&LoadOptions::default()).unwrap();
     // Both ends, so both directions are seen (XDP sees ingress only).
     client_ns
         .run(|| prog.attach("sxc0", aya::programs::XdpMode::Default))

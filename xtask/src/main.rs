@@ -201,7 +201,7 @@ fn test(root: &Path, kernels: &[String], no_vm: bool) -> Result<()> {
     let mut failed = Vec::new();
     for name in kernels {
         let k = vm::kernel(name)?;
-        match vm::run(root, k, &command, Duration::from_secs(1200)) {
+        match vm::run(root, k, &command, Duration::from_mins(20)) {
             Ok(0) => eprintln!("xtask: VM tests passed on Debian's {name} kernel"),
             Ok(code) => failed.push(format!("{name}: exit {code}")),
             Err(e) => failed.push(format!("{name}: {e:#}")),
@@ -261,7 +261,7 @@ fn host_has_sctp() -> bool {
 fn demo(root: &Path) -> Result<()> {
     require_root("the demo")?;
     build()?;
-    harness(root, &["demo"], "the demo", Duration::from_secs(900))
+    harness(root, &["demo"], "the demo", Duration::from_mins(15))
 }
 
 /// Runs `sctp-harness ARGS` (namespaced scenarios) here if this kernel has SCTP, otherwise
@@ -307,5 +307,5 @@ fn newest_build_output(root: &Path, name: &str) -> Result<PathBuf> {
 /// Echo throughput of sctp-user against the textbook loop, side by side in one run
 /// (in the VM when the host has no kernel SCTP).
 fn bench_echo(root: &Path) -> Result<()> {
-    harness(root, &["echo-bench"], "the echo benchmark", Duration::from_secs(1800))
+    harness(root, &["echo-bench"], "the echo benchmark", Duration::from_mins(30))
 }

@@ -52,7 +52,7 @@ pub fn kernel(name: &str) -> Result<Kernel> {
 }
 
 /// Modules the guest needs, by name; their dependencies are added from modules.dep.
-/// crc32c_generic is requested by name at run time by libcrc32c (SCTP's checksum), so no
+/// `crc32c_generic` is requested by name at run time by libcrc32c (SCTP's checksum), so no
 /// symbol dependency pulls it in.
 const WANTED_MODULES: &[&str] = &[
     "crc32c_generic",
@@ -109,12 +109,12 @@ pub fn fetch(root: &Path, k: Kernel) -> Result<(PathBuf, PathBuf)> {
         .find(|p| p.starts_with("linux-image-") && p.ends_with("-amd64") && *p != "linux-image-amd64")
         .with_context(|| format!("no kernel image package found for {}", k.suite))?
         .to_string();
-    let debs = dir.join("debs");
-    fs::create_dir_all(&debs)?;
+    let packages = dir.join("debs");
+    fs::create_dir_all(&packages)?;
     let mut download = Command::new("apt-get");
     apt_opts(&mut download);
-    cmd::run(download.current_dir(&debs).args(["download", &image]))?;
-    for deb in fs::read_dir(&debs)? {
+    cmd::run(download.current_dir(&packages).args(["download", &image]))?;
+    for deb in fs::read_dir(&packages)? {
         let deb = deb?.path();
         cmd::run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked))?;
     }
@@ -154,6 +154,19 @@ fn find_kernel(unpacked: &Path) -> Result<Option<(PathBuf, PathBuf)>> {
     Ok(None)
 }
 
+/// Appends `path` to `order` after its dependencies (depth first, each module once).
+fn visit(path: &str, table: &[(String, Vec<String>)], seen: &mut BTreeSet<String>, order: &mut Vec<String>) {
+    if !seen.insert(path.to_string()) {
+        return;
+    }
+    if let Some((_, deps)) = table.iter().find(|(m, _)| m == path) {
+        for d in deps {
+            visit(d, table, seen, order);
+        }
+    }
+    order.push(path.to_string());
+}
+
 /// Module files to load, dependencies first, from modules.dep (run depmod if needed).
 fn module_order(modules: &Path) -> Result<Vec<PathBuf>> {
     let dep_file = modules.join("modules.dep");
@@ -179,17 +192,6 @@ fn module_order(modules: &Path) -> Result<Vec<PathBuf>> {
     };
     let mut order = Vec::new();
     let mut seen = BTreeSet::new();
-    fn visit(path: &str, table: &[(String, Vec<String>)], seen: &mut BTreeSet<String>, order: &mut Vec<String>) {
-        if !seen.insert(path.to_string()) {
-            return;
-        }
-        if let Some((_, deps)) = table.iter().find(|(m, _)| m == path) {
-            for d in deps {
-                visit(d, table, seen, order);
-            }
-        }
-        order.push(path.to_string());
-    }
     for want in WANTED_MODULES {
         match table.iter().find(|(m, _)| stem(m) == *want) {
             Some((path, _)) => visit(path, &table, &mut seen, &mut order),
@@ -246,7 +248,7 @@ fn initramfs(root: &Path, k: Kernel, modules: &Path, command: &str, cwd: &Path) 
         let dest = stage
             .join("modules")
             .join(format!("{i:02}-{}", name.trim_end_matches(".xz")));
-        if name.ends_with(".xz") {
+        if Path::new(&name).extension().is_some_and(|e| e.eq_ignore_ascii_case("xz")) {
             // busybox insmod takes plain .ko files only.
             let out = Command::new("xz").arg("-dc").arg(m).output()?;
             if !out.status.success() {

@@ -10,7 +10,7 @@
 pub enum Counter {
     /// Every frame the program ran on.
     Frames,
-    /// Frames whose EtherType is neither IPv4 nor IPv6 (after up to two VLAN tags).
+    /// Frames whose `EtherType` is neither IPv4 nor IPv6 (after up to two VLAN tags).
     NotIp,
     /// IP packets whose upper-layer protocol is not SCTP.
     NotSctp,
@@ -174,7 +174,7 @@ impl Counter {
         Counter::DropDenyPpid,
     ];
 
-    /// snake_case name used in JSON and metric labels.
+    /// `snake_case` name used in JSON and metric labels.
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {

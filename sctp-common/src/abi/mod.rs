@@ -11,7 +11,7 @@ pub use counter::Counter;
 pub use maps::MapSpec;
 pub use rules::{
     enable, AddrKey, Bucket, PpidKey, RuleSet, SrcPrefix, TagEntry, GENERATIONS, LABEL_LEN, MAX_DENY_CHUNK, MAX_RULES,
-    NO_RULE, NO_RULES, REASON_SLOTS, SRC_ALLOW, SRC_PREFIX_HEADER_BITS,
+    NO_RULE, NO_RULES, REASON_SLOTS, SRC_ALLOW, SRC_PREFIX_HEADER_BITS, rule_id,
 };
 pub use stats::{DataEvent, FlowKey, FlowStats, GlobalStats, ERROR_CAUSE_BUCKETS, FAMILY_IPV4, FAMILY_IPV6};
 

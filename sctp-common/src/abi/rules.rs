@@ -58,11 +58,11 @@ pub struct RuleSet {
     /// INIT chunks per second from all sources together, 0 for no limit.
     pub global_init_rate: u32,
     pub global_init_burst: u32,
-    /// Rules in use (ids 0..rule_count).
+    /// Rules in use (ids `0..rule_count`).
     pub rule_count: u32,
     /// A learned tag not seen for this long is forgotten.
     pub vtag_idle_ns: u64,
-    /// Until this time (CLOCK_MONOTONIC ns) an unknown tag is learned, not dropped.
+    /// Until this time (`CLOCK_MONOTONIC` ns) an unknown tag is learned, not dropped.
     pub vtag_learn_until_ns: u64,
     /// The rule charged for each drop reason (index: reason - `Counter::FIRST_DROP`);
     /// `deny-src`, `deny-chunk` and `deny-ppid` charge the matching entry's own rule.
@@ -144,7 +144,7 @@ impl RuleSet {
         let n = label.len().min(LABEL_LEN);
         slot[..n].copy_from_slice(&label.as_bytes()[..n]);
         self.rule_count += 1;
-        Some(id as u8)
+        u8::try_from(id).ok()
     }
 
     /// A rule's label.
@@ -164,6 +164,29 @@ pub struct SrcPrefix {
     pub gen: u8,
     pub family: u8,
     pub addr: [u8; 16],
+}
+
+impl SrcPrefix {
+    /// The key of `addr` in generation `gen` (below [`GENERATIONS`]) of address family
+    /// `family` (an address family value of [`FlowStats::family`](super::FlowStats::family)): both fit their byte.
+    #[inline(always)]
+    #[must_use]
+    #[expect(clippy::cast_possible_truncation, reason = "both values are below 256, as documented")]
+    pub fn new(gen: u32, family: u32, addr: [u8; 16]) -> Self {
+        Self {
+            gen: gen as u8,
+            family: family as u8,
+            addr,
+        }
+    }
+}
+
+/// The rule id held in the low byte of a 32-bit value: a source-prefix value (with
+/// [`SRC_ALLOW`] above it) or a note.
+#[inline(always)]
+#[must_use]
+pub fn rule_id(value: u32) -> u8 {
+    value.to_le_bytes()[0]
 }
 
 /// Bits of [`SrcPrefix`] before the address.

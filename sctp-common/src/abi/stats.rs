@@ -74,7 +74,7 @@ pub struct DataEvent {
     pub stream: u16,
     pub flags: u8,
     pub chunk_type: u8,
-    pub _pad: u32,
+    pub pad: u32,
 }
 
 /// Address family values for [`FlowStats::family`].
@@ -132,7 +132,7 @@ pub struct FlowStats {
     /// `ty::INIT` or `ty::INIT_ACK` once one was seen, else 0.
     pub init_chunk_type: u32,
     pub last_stream: u16,
-    pub _pad: u16,
+    pub pad: u16,
 }
 
 impl FlowStats {
@@ -173,7 +173,7 @@ impl FlowStats {
         }
         m.tsn_seen = newer.tsn_seen | older.tsn_seen;
         m.highest_tsn = match (newer.tsn_seen != 0, older.tsn_seen != 0) {
-            (true, true) if (older.highest_tsn.wrapping_sub(newer.highest_tsn) as i32) > 0 => older.highest_tsn,
+            (true, true) if (older.highest_tsn.wrapping_sub(newer.highest_tsn).cast_signed()) > 0 => older.highest_tsn,
             (false, true) => older.highest_tsn,
             _ => newer.highest_tsn,
         };

@@ -9,11 +9,13 @@
 
 mod bucket;
 mod notes;
+mod shared;
 
 pub use notes::Notes;
+pub use shared::Shared;
 
 use crate::{
-    abi::{enable, AddrKey, Bucket, Counter, FlowKey, GlobalStats, RuleSet, TagEntry, MAX_RULES, NO_RULE, SRC_ALLOW},
+    abi::{enable, rule_id, AddrKey, Bucket, Counter, FlowKey, GlobalStats, RuleSet, TagEntry, MAX_RULES, NO_RULE, SRC_ALLOW},
     proto::chunk::{flag, ty},
 };
 
@@ -33,12 +35,12 @@ pub trait Filter<'r> {
     fn src_rule(&mut self, gen: u32, family: u32, addr: &[u8; 16]) -> Option<u32>;
     /// The rule denying this PPID, if any.
     fn ppid_rule(&mut self, gen: u32, ppid: u32) -> Option<u8>;
-    fn tag(&mut self, key: &FlowKey) -> Option<&mut TagEntry>;
+    fn tag(&mut self, key: &FlowKey) -> Option<Shared<'_, TagEntry>>;
     fn learn(&mut self, key: &FlowKey, entry: &TagEntry);
     fn forget(&mut self, key: &FlowKey);
     /// The source's INIT bucket, created full when new.
-    fn source_bucket(&mut self, src: &AddrKey) -> Option<&mut Bucket>;
-    fn global_bucket(&mut self) -> Option<&mut Bucket>;
+    fn source_bucket(&mut self, src: &AddrKey) -> Option<Shared<'_, Bucket>>;
+    fn global_bucket(&mut self) -> Option<Shared<'_, Bucket>>;
 }
 
 /// A drop: its reason and the rule charged.
@@ -74,6 +76,9 @@ pub struct Source<'a> {
 
 /// The rules judged first, on the addresses alone: source prefixes, destination port.
 /// No clock needed, so a flood they drop costs the least.
+///
+/// # Errors
+/// The drop's counter and rule when a rule drops the packet.
 #[inline(always)]
 pub fn screen<'r, F: Filter<'r>>(
     rs: &RuleSet,
@@ -84,7 +89,7 @@ pub fn screen<'r, F: Filter<'r>>(
 ) -> Result<(), Charge> {
     if rs.flags & enable::SRC != 0 {
         match filter.src_rule(gen, src.family, src.addr) {
-            Some(v) if v & SRC_ALLOW == 0 => return Err((Counter::DropDenySrc, v as u8)),
+            Some(v) if v & SRC_ALLOW == 0 => return Err((Counter::DropDenySrc, rule_id(v))),
             None if rs.flags & enable::ALLOW_SRC != 0 => return Err(charge(rs, Counter::DropSrcNotAllowed)),
             _ => {}
         }
@@ -97,6 +102,9 @@ pub fn screen<'r, F: Filter<'r>>(
 
 /// The rest of the rules judged before the chunk walk (they need the headers, the first
 /// chunk and the time): verification tag, INIT rate.
+///
+/// # Errors
+/// The drop's counter and rule when a rule drops the packet.
 #[inline(always)]
 pub fn admit<'r, F: Filter<'r>>(
     rs: &RuleSet,
@@ -119,20 +127,29 @@ pub fn admit<'r, F: Filter<'r>>(
                 addr: *src.addr,
             };
             if let Some(b) = filter.source_bucket(&addr) {
-                if !b.take(rs.init_rate, rs.init_burst, now_ns) {
+                if !take(&b, rs.init_rate, rs.init_burst, now_ns) {
                     return Err(charge(rs, Counter::DropInitRateSource));
                 }
             }
         }
         if rs.global_init_rate != 0 {
             if let Some(b) = filter.global_bucket() {
-                if !b.take(rs.global_init_rate, rs.global_init_burst, now_ns) {
+                if !take(&b, rs.global_init_rate, rs.global_init_burst, now_ns) {
                     return Err(charge(rs, Counter::DropInitRateGlobal));
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Takes a token from a shared bucket.
+#[inline(always)]
+fn take(bucket: &Shared<'_, Bucket>, rate: u32, burst: u32, now_ns: u64) -> bool {
+    let mut b = bucket.get();
+    let ok = b.take(rate, burst, now_ns);
+    bucket.set(b);
+    ok
 }
 
 #[inline(always)]
@@ -157,12 +174,13 @@ fn tag_admitted<'r, F: Filter<'r>>(
         ty::ABORT | ty::SHUTDOWN_COMPLETE if first.flags & flag::T_BIT != 0 => return true,
         _ => {}
     }
-    if let Some(e) = filter.tag(key) {
+    if let Some(shared) = filter.tag(key) {
+        let e = shared.get();
         let idle = now_ns.saturating_sub(e.last_seen_ns);
         if idle <= rs.vtag_idle_ns {
             // Written at most once a second: the entry is shared by every CPU.
             if idle > SECOND_NS && e.closing == 0 {
-                e.last_seen_ns = now_ns;
+                shared.set_last_seen(now_ns);
             }
             return true;
         }
@@ -208,7 +226,7 @@ pub fn track_tags<'r, F: Filter<'r>>(
             if first.chunk_type == ty::INIT_ACK {
                 // The INIT's entry (this packet's own key) learns its partner.
                 if let Some(e) = filter.tag(key) {
-                    e.partner = first.word;
+                    e.set_partner(first.word);
                 }
             }
             stats.bump(Counter::VtagsLearned, 1);
@@ -220,14 +238,13 @@ pub fn track_tags<'r, F: Filter<'r>>(
             } else {
                 *key
             };
-            let Some(partner) = filter.tag(&own).map(|e| e.partner) else {
+            let Some(partner) = filter.tag(&own).map(|e| e.get().partner) else {
                 return;
             };
             filter.forget(&own);
             if partner != 0 {
                 if let Some(e) = filter.tag(&reversed(&own, partner)) {
-                    e.last_seen_ns = now_ns.saturating_sub(rs.vtag_idle_ns).saturating_add(CLOSING_GRACE_NS);
-                    e.closing = 1;
+                    e.close(now_ns.saturating_sub(rs.vtag_idle_ns).saturating_add(CLOSING_GRACE_NS));
                 }
             }
             stats.bump(Counter::VtagsForgotten, 1);
@@ -279,7 +296,7 @@ pub fn judge(rs: &RuleSet, notes: &Notes, walk_end: u32, chunks: u64, vtag: u32)
         return Some(charge(rs, Counter::DropDataTooLarge));
     }
     if notes.ppid_rule != u32::from(NO_RULE) {
-        return Some((Counter::DropDenyPpid, notes.ppid_rule as u8));
+        return Some((Counter::DropDenyPpid, rule_id(notes.ppid_rule)));
     }
     None
 }

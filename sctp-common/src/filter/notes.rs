@@ -13,7 +13,7 @@ pub struct Notes {
     pub data_too_large: u64,
     /// The `deny-ppid` rule a DATA PPID matched, [`NO_RULE`] if none.
     pub ppid_rule: u32,
-    pub _pad: u32,
+    pub pad: u32,
 }
 
 impl Notes {
@@ -23,7 +23,7 @@ impl Notes {
             types: [0; 4],
             data_too_large: 0,
             ppid_rule: u32::from(NO_RULE),
-            _pad: 0,
+            pad: 0,
         }
     }
 

@@ -109,6 +109,9 @@ fn note(stats: &mut GlobalStats, c: Counter) {
 }
 
 /// Walks Ethernet, VLAN and IP headers to the SCTP common header.
+///
+/// # Errors
+/// The counter that says why the packet is not SCTP or not whole (also counted in `stats`).
 #[inline(always)]
 pub fn locate_sctp<P: Packet + ?Sized, T: Tally>(pkt: &P, stats: &mut T) -> Located {
     let mut ethertype = pkt.be16_at(12).ok_or(Counter::ErrEthernetTruncated)?;
@@ -419,7 +422,7 @@ fn walk_chunks<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
         if let Some(n) = flow.chunks.get_mut(chunk::bucket(chunk_type)) {
             *n += 1;
         }
-        let chunk = Chunk { chunk_type, flags, len };
+        let chunk = Chunk { kind: chunk_type, flags, len };
         let notes = &mut seen.notes;
         let mut on_data = |ppid| notes.data_chunk(rs, gen, filter, len, ppid);
         if let Err(c) = account_chunk(pkt, off, chunk, stats, flow, &mut seen.data, sink, &mut on_data) {
@@ -439,8 +442,9 @@ fn walk_chunks<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
 }
 
 /// A chunk's header fields.
+#[derive(Clone, Copy)]
 struct Chunk {
-    chunk_type: u8,
+    kind: u8,
     flags: u8,
     len: usize,
 }
@@ -463,7 +467,7 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
     sink: &mut S,
     on_data: &mut D,
 ) -> Result<(), Counter> {
-    let Chunk { chunk_type, flags, len } = chunk;
+    let Chunk { kind: chunk_type, flags, len } = chunk;
     match chunk_type {
         ty::DATA | ty::I_DATA => {
             let idata = chunk_type == ty::I_DATA;
@@ -489,7 +493,9 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
             data.stream = stream;
             data.ssn_or_mid = ssn_or_mid;
             data.ppid = ppid;
-            data.payload_len = payload as u32;
+            #[expect(clippy::cast_possible_truncation, reason = "len is a 16-bit length field's value")]
+            let payload_len = payload as u32;
+            data.payload_len = payload_len;
             data.flags = flags;
             data.chunk_type = chunk_type;
             sink.data(data);
@@ -506,7 +512,7 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
                 flow.data_fragments += 1;
             }
             // Serial number arithmetic (RFC 1982): TSNs wrap.
-            if flow.tsn_seen == 0 || (tsn.wrapping_sub(flow.highest_tsn) as i32) > 0 {
+            if flow.tsn_seen == 0 || (tsn.wrapping_sub(flow.highest_tsn).cast_signed()) > 0 {
                 flow.highest_tsn = tsn;
                 flow.tsn_seen = 1;
             } else {
@@ -518,8 +524,8 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
             let f = fixed::<P, 16>(pkt, off, len, 16)?;
             flow.last_cum_tsn_ack = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
             flow.last_a_rwnd = u32::from_be_bytes([f[8], f[9], f[10], f[11]]);
-            let gaps = u16::from_be_bytes([f[12], f[13]]) as u64;
-            let dups = u16::from_be_bytes([f[14], f[15]]) as u64;
+            let gaps = u64::from(u16::from_be_bytes([f[12], f[13]]));
+            let dups = u64::from(u16::from_be_bytes([f[14], f[15]]));
             stats.bump(Counter::SackGapBlocks, gaps);
             stats.bump(Counter::SackDupTsns, dups);
             flow.sack_gap_blocks += gaps;
@@ -527,7 +533,7 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
         }
         ty::INIT | ty::INIT_ACK => {
             let f = fixed::<P, 20>(pkt, off, len, 20)?;
-            flow.init_chunk_type = chunk_type as u32;
+            flow.init_chunk_type = u32::from(chunk_type);
             flow.init_tag = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
             flow.init_a_rwnd = u32::from_be_bytes([f[8], f[9], f[10], f[11]]);
             flow.init_out_streams = u16::from_be_bytes([f[12], f[13]]);
@@ -722,6 +728,7 @@ mod tests {
     }
 
     #[test]
+    #[expect(clippy::cast_possible_truncation, reason = "random bytes and positions: truncation is the point")]
     fn random_and_mutated_input_never_panics_and_stays_consistent() {
         // xorshift: deterministic, no dependency.
         let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -734,7 +741,7 @@ mod tests {
         let seeds: Vec<Vec<u8>> = fixtures::table().into_iter().map(|f| f.frame).collect();
         for i in 0..20_000 {
             let mut f = seeds[i % seeds.len()].clone();
-            for _ in 0..(next() % 4 + 1) {
+            for _ in 0..=(next() % 4) {
                 let pos = (next() as usize) % f.len().max(1);
                 if let Some(b) = f.get_mut(pos) {
                     *b = next() as u8;

@@ -1,4 +1,4 @@
-//! Bounds-checked reads from a packet: a byte slice on the host, XDP's data/data_end in
+//! Bounds-checked reads from a packet: a byte slice on the host, XDP's `data/data_end` in
 //! the kernel. The parser reads through this trait only, so both run the same code.
 
 /// Largest packet offset the parser reads at: bounds every offset for the verifier.

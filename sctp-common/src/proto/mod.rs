@@ -1,4 +1,4 @@
-//! Wire constants: header sizes, EtherTypes, IP protocol numbers and SCTP chunk types.
+//! Wire constants: header sizes, `EtherTypes`, IP protocol numbers and SCTP chunk types.
 
 pub mod chunk;
 

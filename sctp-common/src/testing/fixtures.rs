@@ -1,4 +1,4 @@
-//! The fixture table that the host unit tests, the BPF_PROG_TEST_RUN tests and the
+//! The fixture table that the host unit tests, the `BPF_PROG_TEST_RUN` tests and the
 //! benchmark all share: named packets and the counters the parser must give each.
 
 use alloc::{vec, vec::Vec};
@@ -17,9 +17,10 @@ pub struct Fixture {
 }
 
 /// The fixture table. Every row runs through the host parser and, in the integration
-/// tests, through the kernel with BPF_PROG_TEST_RUN; both must agree with `expect` and
+/// tests, through the kernel with `BPF_PROG_TEST_RUN`; both must agree with `expect` and
 /// with each other.
 #[must_use]
+#[expect(clippy::too_many_lines, reason = "one table, one entry per case, read top to bottom")]
 pub fn table() -> Vec<Fixture> {
     use crate::abi::Counter as C;
     let data1 = SctpPacket::new(V4, 0x1234_5678, vec![Chunk::data(100, 1, 0, 18, 100)]);
@@ -37,7 +38,7 @@ pub fn table() -> Vec<Fixture> {
         },
         Fixture {
             name: "eight bundled DATA chunks",
-            frame: SctpPacket::new(V4, 7, (0..8).map(|i| Chunk::data(i, 0, i as u16, 60, 64)).collect()).frame(),
+            frame: SctpPacket::new(V4, 7, (0..8u16).map(|i| Chunk::data(u32::from(i), 0, i, 60, 64)).collect()).frame(),
             expect: vec![
                 (C::Chunks, 8),
                 (C::DataChunks, 8),
@@ -153,7 +154,7 @@ pub fn table() -> Vec<Fixture> {
     p.ipv4_frag = 0x2000;
     let mut first = p.frame();
     first.truncate(first.len() - 40);
-    let total = (first.len() - 14) as u16;
+    let total = u16::try_from(first.len() - 14).unwrap_or(u16::MAX);
     first[16..18].copy_from_slice(&total.to_be_bytes());
     rows.push(Fixture {
         name: "IPv4 first fragment cut inside a DATA chunk",

@@ -5,7 +5,7 @@ use alloc::{collections::BTreeMap, vec::Vec};
 
 use crate::{
     abi::{AddrKey, Bucket, FlowKey, PpidKey, RuleSet, SrcPrefix, TagEntry, NO_RULES, SRC_PREFIX_HEADER_BITS},
-    filter::Filter,
+    filter::{Filter, Shared},
 };
 
 /// Host twin of the XDP program's rule maps.
@@ -56,11 +56,7 @@ impl<'r> Filter<'r> for MemFilter<'r> {
     }
 
     fn src_rule(&mut self, gen: u32, family: u32, addr: &[u8; 16]) -> Option<u32> {
-        let probe = SrcPrefix {
-            gen: gen as u8,
-            family: family as u8,
-            addr: *addr,
-        };
+        let probe = SrcPrefix::new(gen, family, *addr);
         let probe = bytemuck::bytes_of(&probe);
         self.prefixes
             .iter()
@@ -73,8 +69,8 @@ impl<'r> Filter<'r> for MemFilter<'r> {
         self.ppids.get(&PpidKey { gen, ppid }).copied()
     }
 
-    fn tag(&mut self, key: &FlowKey) -> Option<&mut TagEntry> {
-        self.tags.get_mut(key)
+    fn tag(&mut self, key: &FlowKey) -> Option<Shared<'_, TagEntry>> {
+        self.tags.get_mut(key).map(Shared::exclusive)
     }
 
     fn learn(&mut self, key: &FlowKey, entry: &TagEntry) {
@@ -85,11 +81,13 @@ impl<'r> Filter<'r> for MemFilter<'r> {
         self.tags.remove(key);
     }
 
-    fn source_bucket(&mut self, src: &AddrKey) -> Option<&mut Bucket> {
-        Some(self.buckets.entry(*src).or_insert_with(bytemuck::Zeroable::zeroed))
+    fn source_bucket(&mut self, src: &AddrKey) -> Option<Shared<'_, Bucket>> {
+        Some(Shared::exclusive(
+            self.buckets.entry(*src).or_insert_with(bytemuck::Zeroable::zeroed),
+        ))
     }
 
-    fn global_bucket(&mut self) -> Option<&mut Bucket> {
-        Some(&mut self.global)
+    fn global_bucket(&mut self) -> Option<Shared<'_, Bucket>> {
+        Some(Shared::exclusive(&mut self.global))
     }
 }

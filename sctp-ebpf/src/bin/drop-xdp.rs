@@ -1,4 +1,4 @@
-//! An XDP program that only returns XDP_DROP: the INIT-flood benchmark's floor, what
+//! An XDP program that only returns `XDP_DROP`: the INIT-flood benchmark's floor, what
 //! dropping at XDP costs on the same path before any parsing or rule.
 // Built for bpf; `cargo clippy --workspace` also checks it on the host, where std is
 // linked in and a `main` is needed.

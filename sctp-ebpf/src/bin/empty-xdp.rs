@@ -1,4 +1,4 @@
-//! An XDP program that only returns XDP_PASS: the benchmark's baseline, so the parser's
+//! An XDP program that only returns `XDP_PASS`: the benchmark's baseline, so the parser's
 //! cost is reported as a ratio measured side by side in the same run.
 // Built for bpf; `cargo clippy --workspace` also checks it on the host, where std is
 // linked in and a `main` is needed.

@@ -1,4 +1,4 @@
-//! The measurement behind `sctp-user bench`: the XDP program's cost per packet through BPF_PROG_TEST_RUN, for a
+//! The measurement behind `sctp-user bench`: the XDP program's cost per packet through `BPF_PROG_TEST_RUN`, for a
 //! table of packet classes, next to an empty XDP program measured in the same run.
 
 use std::{collections::BTreeMap, time::Duration};
@@ -88,7 +88,7 @@ pub fn classes() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "eight_bundled_data_chunks",
-            SctpPacket::new(V4, 7, (0..8).map(|i| Chunk::data(i, 0, i as u16, 18, 100)).collect()).frame(),
+            SctpPacket::new(V4, 7, (0..8u16).map(|i| Chunk::data(u32::from(i), 0, i, 18, 100)).collect()).frame(),
         ),
         (
             "sack_with_gap_blocks",
@@ -111,7 +111,7 @@ pub fn classes() -> Vec<(&'static str, Vec<u8>)> {
 pub fn run(repeat: u32, rounds: usize) -> Result<Results> {
     require_root()?;
     let start = std::time::Instant::now();
-    let mut prog = XdpSctp::load(LoadOptions::default())?;
+    let mut prog = XdpSctp::load(&LoadOptions::default())?;
     let load_ms = start.elapsed().as_secs_f64() * 1e3;
     let verified_instructions = prog.verified_instructions()?;
     let mut empty = Ebpf::load(EMPTY).context("loading the empty XDP program")?;

@@ -89,7 +89,7 @@ pub fn global(src: &dyn MapSource) -> Result<GlobalStats> {
 pub fn flows(src: &dyn MapSource) -> Result<BTreeMap<FlowKey, FlowStats>> {
     let flows: PerCpuHashMap<&MapData, FlowKey, FlowStats> = PerCpuHashMap::try_from(src.map(&maps::FLOWS)?)?;
     let mut out = BTreeMap::new();
-    for entry in flows.iter() {
+    for entry in &flows {
         let (key, per_cpu) = entry.context("reading FLOWS")?;
         let mut total: FlowStats = bytemuck::Zeroable::zeroed();
         for cpu in per_cpu.iter() {

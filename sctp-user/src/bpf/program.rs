@@ -57,16 +57,16 @@ impl Default for LoadOptions {
 
 impl XdpSctp {
     /// Loads the program into the kernel (verifier included). Needs root.
-    pub fn load(opts: LoadOptions) -> Result<Self> {
+    pub fn load(opts: &LoadOptions) -> Result<Self> {
         require_root()?;
         if opts.flow_capacity == 0 {
             bail!("--flow-capacity must be at least 1");
         }
         // No verifier log on the way in: logging every instruction makes verification
         // several times slower. Only a failure is loaded again with the log, to show it.
-        let mut ebpf = load_object(&opts, VerifierLogLevel::DISABLE)?;
+        let mut ebpf = load_object(opts, VerifierLogLevel::DISABLE)?;
         if program(&mut ebpf)?.load().is_err() {
-            let mut ebpf = load_object(&opts, VerifierLogLevel::DEBUG | VerifierLogLevel::STATS)?;
+            let mut ebpf = load_object(opts, VerifierLogLevel::DEBUG | VerifierLogLevel::STATS)?;
             return Err(match program(&mut ebpf)?.load() {
                 Err(e) => explain_verifier(e),
                 Ok(()) => anyhow::anyhow!("the XDP program failed to load, then loaded on a second try: run again"),
@@ -106,11 +106,12 @@ impl XdpSctp {
 
     /// Why tags cannot be learned from packets leaving (a server's INIT-ACKs), if so:
     /// `validate-vtag` would then drop a server's own associations.
+    #[must_use] 
     pub fn egress_missing(&self) -> Option<&str> {
         self.egress_missing.as_deref()
     }
 
-    /// Runs the program once on `frame` with BPF_PROG_TEST_RUN and returns its XDP action.
+    /// Runs the program once on `frame` with `BPF_PROG_TEST_RUN` and returns its XDP action.
     pub fn test_run(&mut self, frame: &[u8], repeat: u32) -> Result<(u32, std::time::Duration)> {
         let prog: &mut Xdp = program(&mut self.ebpf)?;
         let opts = TestRunOptions {

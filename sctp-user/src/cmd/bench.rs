@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use crate::bench;
 
 /// Measure the program's cost per packet class against an empty XDP program
-/// (BPF_PROG_TEST_RUN; needs root).
+/// (`BPF_PROG_TEST_RUN`; needs root).
 #[derive(clap::Args)]
 pub struct Args {
     /// Runs per measurement inside the kernel.

@@ -68,13 +68,13 @@ pub fn run(args: Args) -> Result<()> {
     }
     let cfg = client::ClientConfig {
         connect,
-        associations: associations as usize,
+        associations: usize::try_from(associations)?,
         streams,
         sizes: size,
         ppids: ppid,
         unordered,
         messages,
-        window: window as usize,
+        window: usize::try_from(window)?,
         rate,
         timeout: Duration::from_secs(timeout),
     };

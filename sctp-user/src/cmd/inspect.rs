@@ -10,7 +10,7 @@ use crate::{
     rules::{self, RuleArgs},
 };
 
-/// Replay a pcap/pcapng file through the XDP program (BPF_PROG_TEST_RUN; needs root).
+/// Replay a pcap/pcapng file through the XDP program (`BPF_PROG_TEST_RUN`; needs root).
 #[derive(clap::Args)]
 pub struct Args {
     /// Capture file: pcap or pcapng; Ethernet, Linux cooked SLL/SLL2 or raw IP.
@@ -27,7 +27,7 @@ pub struct Args {
 
 pub fn run(args: &Args) -> Result<()> {
     let rules = rules::compile(&args.rules.config()?)?;
-    let replay = replay::replay(&args.pcap, args.load.options(), &rules)?;
+    let replay = replay::replay(&args.pcap, &args.load.options(), &rules)?;
     match args.format {
         Format::Json => println!("{}", report::to_json(&replay.snapshot, replay.too_short)),
         Format::Table => {

@@ -100,11 +100,17 @@ pub fn run(args: Args) -> Result<()> {
         load,
         rules,
     } = args;
-    serve(RunOptions {
+    // Ranges are checked by clap; these only change the type.
+    let (top_flows, max_message, queue_limit) = (
+        usize::try_from(top_flows)?,
+        usize::try_from(max_message)?,
+        usize::try_from(queue_limit)?,
+    );
+    serve(&RunOptions {
         rules: rules::compile(&rules.config()?)?,
         metrics: (!no_metrics).then(|| ExportConfig {
             listen: metrics,
-            top_flows: top_flows as usize,
+            top_flows,
             state_file: (!no_pin).then(|| PathBuf::from("/run/sctp-xdp").join(format!("{iface}.json"))),
         }),
         load: LoadOptions {
@@ -119,8 +125,8 @@ pub fn run(args: Args) -> Result<()> {
         },
         echo: (!no_echo).then(|| EchoConfig {
             listen,
-            max_message: max_message as usize,
-            queue_limit: queue_limit as usize,
+            max_message,
+            queue_limit,
             streams,
             ..EchoConfig::default()
         }),
@@ -146,7 +152,8 @@ struct RunOptions {
     rules: Compiled,
 }
 
-fn serve(opts: RunOptions) -> Result<()> {
+#[expect(clippy::too_many_lines, reason = "a run from start to stop, in order: bind, load, attach, serve, detach, report")]
+fn serve(opts: &RunOptions) -> Result<()> {
     require_root()?;
     require_interface(&opts.iface)?;
     // The socket first: on a kernel without SCTP this is the one-line error, before any
@@ -168,7 +175,7 @@ fn serve(opts: RunOptions) -> Result<()> {
     {
         std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
     }
-    let mut prog = XdpSctp::load(opts.load.clone())?;
+    let mut prog = XdpSctp::load(&opts.load)?;
     // Before attaching: no packet is judged without the rules asked for.
     rules::apply(&mut prog, &opts.rules)?;
     prog.attach(&opts.iface, opts.mode)?;

@@ -1,5 +1,5 @@
-//! The one-to-many SCTP echo server: one SOCK_SEQPACKET socket, no accept(); associations
-//! come and go inside it and are told apart by the assoc_id of SCTP_RCVINFO and of the
+//! The one-to-many SCTP echo server: one `SOCK_SEQPACKET` socket, no `accept()`; associations
+//! come and go inside it and are told apart by the `assoc_id` of `SCTP_RCVINFO` and of the
 //! notifications. Every message is echoed to its association, on its stream, with its
 //! PPID and its unordered flag.
 
@@ -58,7 +58,7 @@ pub struct MessageRecord {
     pub cumtsn: u32,
     pub len: usize,
     pub unordered: bool,
-    /// CLOCK_MONOTONIC at delivery of the last piece (same clock as bpf_ktime_get_ns).
+    /// `CLOCK_MONOTONIC` at delivery of the last piece (same clock as `bpf_ktime_get_ns`).
     pub received_ns: u64,
 }
 
@@ -76,9 +76,9 @@ pub struct Assoc {
     pub shed: u64,
     /// Echoes sendmsg refused (never sent).
     pub send_errors: u64,
-    /// SCTP_SEND_FAILED_EVENT: echoes the kernel had accepted but could not deliver.
+    /// `SCTP_SEND_FAILED_EVENT`: echoes the kernel had accepted but could not deliver.
     pub send_failed_events: u64,
-    /// Last SCTP_STATUS and SCTP_GET_ASSOC_STATS read while the association was up (they
+    /// Last `SCTP_STATUS` and `SCTP_GET_ASSOC_STATS` read while the association was up (they
     /// are gone once it closes, so the server polls them).
     pub status: Option<Status>,
     pub kernel: Option<AssocStats>,
@@ -94,7 +94,7 @@ pub struct Assoc {
     discarding: bool,
     #[serde(skip)]
     queue: VecDeque<(Vec<u8>, SndInfo)>,
-    /// When status and kernel counters were last read (CLOCK_MONOTONIC ns).
+    /// When status and kernel counters were last read (`CLOCK_MONOTONIC` ns).
     #[serde(skip)]
     refreshed_ns: u64,
     pub closed: bool,
@@ -112,9 +112,9 @@ pub struct EchoStats {
     pub notifications: BTreeMap<String, u64>,
     /// Echoes dropped because their association's queue was full (or it ended first).
     pub shed: u64,
-    /// Echoes sendmsg refused (never sent). messages_in = messages_out + shed + send_errors.
+    /// Echoes sendmsg refused (never sent). `messages_in` = `messages_out` + shed + `send_errors`.
     pub send_errors: u64,
-    /// SCTP_SEND_FAILED_EVENT notifications: sent echoes the kernel could not deliver.
+    /// `SCTP_SEND_FAILED_EVENT` notifications: sent echoes the kernel could not deliver.
     pub send_failed_events: u64,
     pub oversize_aborts: u64,
     pub queue_depth: u64,

@@ -241,13 +241,13 @@ impl Exporter {
 /// One build's values, encoded by prometheus-client.
 #[derive(Debug)]
 struct Frame {
-    /// sctp_xdp_drops_total series.
+    /// `sctp_xdp_drops_total` series.
     drops: Vec<(Labels, u64)>,
     snap: Snapshot,
     flows: Vec<FlowSeries>,
     saved: Saved,
     echo_now: Option<EchoStats>,
-    /// (assoc_id, peer, messages, delivery ratio) of the busiest associations.
+    /// (`assoc_id`, peer, messages, delivery ratio) of the busiest associations.
     ratios: Vec<(i32, Option<SocketAddr>, u64, f64)>,
 }
 
@@ -275,6 +275,12 @@ fn one(v: u64) -> Vec<(Labels, u64)> {
 }
 
 impl Collector for Frame {
+    #[expect(
+        clippy::too_many_lines,
+        clippy::many_single_char_names,
+        reason = "the exposition: one call per metric family, read top to bottom, with one-letter \
+                  helpers so each family fits its lines"
+    )]
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let g = &self.snap.global;
         let c = |x: Counter| g.get(x);
@@ -395,13 +401,13 @@ impl Collector for Frame {
                 &mut e,
                 "sctp_echo_associations_open",
                 "Associations the echo server holds now.",
-                &[(Vec::new(), now.associations_current as f64)],
+                &[(Vec::new(), f64::from(u32::try_from(now.associations_current).unwrap_or(u32::MAX)))],
             )?;
             gauge(
                 &mut e,
                 "sctp_echo_queue_depth",
                 "Echoes waiting for send-buffer space.",
-                &[(Vec::new(), now.queue_depth as f64)],
+                &[(Vec::new(), f64::from(u32::try_from(now.queue_depth).unwrap_or(u32::MAX)))],
             )?;
             counter(
                 &mut e,
@@ -502,9 +508,9 @@ impl Collector for Frame {
     }
 }
 
-/// The classic Prometheus text format (0.0.4) from OpenMetrics text: a counter family's
+/// The classic Prometheus text format (0.0.4) from `OpenMetrics` text: a counter family's
 /// HELP and TYPE name its `_total` samples, no `# EOF`, no empty label braces. For clients
-/// that do not ask for OpenMetrics (promtool, curl, older scrapers).
+/// that do not ask for `OpenMetrics` (promtool, curl, older scrapers).
 #[must_use]
 pub fn to_prometheus_text(openmetrics: &str) -> String {
     let counters: std::collections::HashSet<&str> = openmetrics

@@ -69,7 +69,18 @@ impl Percentiles {
             return Self::default();
         }
         v.sort_by(f64::total_cmp);
-        let at = |q: f64| v[((q * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
+        // Nearest rank: the index q of the way along the sorted values.
+        let at = |q: f64| {
+            let last = v.len() - 1;
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss,
+                reason = "0 <= q <= 1: an index within the vector"
+            )]
+            let i = (q * last as f64).round() as usize;
+            v[i.min(last)]
+        };
         Self {
             p50: at(0.5),
             p90: at(0.9),
@@ -80,6 +91,11 @@ impl Percentiles {
 }
 
 /// The k-th message of association `a`: its bytes and how it is sent.
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    reason = "the message number is spread over sizes, streams, PPIDs and filler bytes by its low bits"
+)]
 fn message(cfg: &ClientConfig, a: u32, k: u64, out_streams: u16) -> (Vec<u8>, SndInfo) {
     let size = cfg.sizes[k as usize % cfg.sizes.len()].max(HEADER);
     let mut m = Vec::with_capacity(size);
@@ -107,7 +123,8 @@ pub async fn run(cfg: ClientConfig) -> Result<ClientReport> {
     let mut tasks = Vec::new();
     for a in 0..cfg.associations {
         let cfg = cfg.clone();
-        tasks.push(tokio::spawn(async move { one_association(&cfg, a as u32).await }));
+        let a = u32::try_from(a)?;
+        tasks.push(tokio::spawn(async move { one_association(&cfg, a).await }));
     }
     let mut report = ClientReport {
         associations: cfg.associations,
@@ -130,7 +147,9 @@ pub async fn run(cfg: ClientConfig) -> Result<ClientReport> {
         }
     }
     report.elapsed_s = start.elapsed().as_secs_f64();
-    report.messages_per_s = report.echoed as f64 / report.elapsed_s.max(1e-9);
+    #[expect(clippy::cast_precision_loss, reason = "a rate to report")]
+    let echoed = report.echoed as f64;
+    report.messages_per_s = echoed / report.elapsed_s.max(1e-9);
     report.latency_us = Percentiles::of(latencies);
     Ok(report)
 }
@@ -151,6 +170,7 @@ struct InFlight {
     info: SndInfo,
 }
 
+#[expect(clippy::too_many_lines, reason = "one association's life in order: connect, send and check echoes, shut down")]
 async fn one_association(cfg: &ClientConfig, a: u32) -> Result<AssocResult> {
     let sock = SctpSocket::one_to_many(cfg.connect.is_ipv6())?;
     sock.set_nonblocking()?;

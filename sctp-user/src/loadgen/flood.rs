@@ -1,5 +1,5 @@
 //! `sctp-user flood`: a crafted INIT flood out of an interface, from many source
-//! addresses, sent in batches with sendmmsg on an AF_PACKET socket (the queueing
+//! addresses, sent in batches with sendmmsg on an `AF_PACKET` socket (the queueing
 //! discipline bypassed) so the sender costs as little as possible per packet. For
 //! benchmarks and for trying `--init-rate` and `--deny-src` rules.
 
@@ -70,14 +70,14 @@ pub fn run(f: &Flood) -> Result<Duration> {
             libc::SOL_PACKET,
             libc::PACKET_QDISC_BYPASS,
             (&raw const one).cast(),
-            std::mem::size_of::<libc::c_int>() as u32,
+            libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).expect("an int fits socklen_t"),
         )
     };
     let start = Instant::now();
     let mut sent = 0u64;
     let mut next = 0usize;
     while sent < f.count {
-        let n = (f.count - sent).min(BATCH as u64) as usize;
+        let n = usize::try_from(f.count - sent).unwrap_or(BATCH).min(BATCH);
         let mut iov: Vec<libc::iovec> = (0..n)
             .map(|i| {
                 let frame = &frames[(next + i) % frames.len()];
@@ -97,18 +97,19 @@ pub fn run(f: &Flood) -> Result<Duration> {
                 m
             })
             .collect();
+        let vlen = u32::try_from(n).expect("at most BATCH messages");
         // SAFETY: sendmmsg over live headers and buffers.
-        let rc = unsafe { libc::sendmmsg(fd.as_raw_fd(), msgs.as_mut_ptr(), n as u32, 0) };
-        if rc < 0 {
+        let rc = unsafe { libc::sendmmsg(fd.as_raw_fd(), msgs.as_mut_ptr(), vlen, 0) };
+        let Ok(done) = usize::try_from(rc) else {
             let e = std::io::Error::last_os_error();
             if e.raw_os_error() == Some(libc::ENOBUFS) {
                 std::thread::yield_now();
                 continue;
             }
             return Err(e).context("sendmmsg");
-        }
-        sent += rc as u64;
-        next += rc as usize;
+        };
+        sent += done as u64;
+        next += done;
     }
     Ok(start.elapsed())
 }

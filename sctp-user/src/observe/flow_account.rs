@@ -106,7 +106,7 @@ pub struct FlowSeries {
     pub totals: FlowTotals,
 }
 
-fn key_string(k: &FlowKey) -> String {
+fn key_string(k: FlowKey) -> String {
     format!("{}:{}:{}", k.src_port, k.dst_port, k.vtag)
 }
 
@@ -120,7 +120,7 @@ impl FlowAccount {
     ) {
         let mut live = BTreeMap::new();
         for (k, f) in flows {
-            let key = key_string(k);
+            let key = key_string(*k);
             let cur = FlowTotals::of(f);
             if let Some(prev) = self.seen.get(&key) {
                 if cur.went_back_from(prev) {
@@ -143,11 +143,11 @@ impl FlowAccount {
         if self.sticky.len() < top {
             let mut candidates: Vec<(&FlowKey, &FlowStats)> = flows
                 .iter()
-                .filter(|(k, _)| !self.sticky.contains_key(&key_string(k)))
+                .filter(|(k, _)| !self.sticky.contains_key(&key_string(**k)))
                 .collect();
             candidates.sort_by_key(|(_, f)| std::cmp::Reverse(f.bytes));
             for (k, f) in candidates.into_iter().take(top - self.sticky.len()) {
-                let key = key_string(k);
+                let key = key_string(*k);
                 // A flow already published inside `other` starts its series from zero; a
                 // flow first seen now was never counted anywhere and keeps its counts.
                 let offset = if before.contains_key(&key) {

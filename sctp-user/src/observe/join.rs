@@ -1,5 +1,5 @@
 //! The join: what the wire showed (XDP's DATA events and flow counters) put side by side
-//! with what the application received (SCTP_RCVINFO per message), per association.
+//! with what the application received (`SCTP_RCVINFO` per message), per association.
 //!
 //! Definitions:
 //! - An association's **inbound flow** is the XDP flow (peer port -> our port, tag) whose
@@ -11,7 +11,7 @@
 //! - A message is **matched** when a DATA event of the inbound flow has the message's TSN
 //!   (`rcv_tsn`, the TSN of its first chunk). Its **wire-to-application latency** is the
 //!   time the application received the message's last piece minus the XDP time of that DATA
-//!   chunk (both CLOCK_MONOTONIC).
+//!   chunk (both `CLOCK_MONOTONIC`).
 //! - The **delivery ratio** is messages delivered / DATA chunks seen inbound: 1.0 with no
 //!   fragmentation, loss or duplicates; below 1 when messages span several chunks or the
 //!   wire carried retransmissions.
@@ -160,6 +160,12 @@ impl Histogram {
 
     /// The bucket bound at or below which `q` of the observations fall.
     #[must_use]
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "0 <= q <= 1: a rank among the observations"
+    )]
     pub fn quantile_bound_us(&self, q: f64) -> Option<f64> {
         let target = (q * self.count as f64).ceil() as u64;
         let mut seen = 0;
@@ -211,7 +217,7 @@ impl LatencyFeed {
                         .find_map(|(_, f)| f.tsn_time.get(&r.tsn))
                 });
                 match seen {
-                    Some(ts) if r.received_ns >= *ts => self.histogram.observe((r.received_ns - ts) as f64 / 1e3),
+                    Some(ts) if r.received_ns >= *ts => self.histogram.observe(micros(r.received_ns - ts)),
                     _ => self.unmatched += 1,
                 }
             }
@@ -226,7 +232,7 @@ pub struct SocketSide {
     pub per_stream: BTreeMap<u16, Tally>,
     pub per_ppid: BTreeMap<u32, Tally>,
     pub status: Option<Status>,
-    /// The kernel's own counters (SCTP_GET_ASSOC_STATS): retransmissions, duplicates, gaps.
+    /// The kernel's own counters (`SCTP_GET_ASSOC_STATS)`: retransmissions, duplicates, gaps.
     pub kernel: Option<AssocStats>,
 }
 
@@ -336,7 +342,7 @@ fn join_one(local_port: u16, a: &Assoc, wire: &Wire, flows: &BTreeMap<FlowKey, F
             if let Some(ts) = f.tsn_time.get(&r.tsn) {
                 matched += 1;
                 if r.received_ns >= *ts {
-                    latency.observe((r.received_ns - ts) as f64 / 1e3);
+                    latency.observe(micros(r.received_ns - ts));
                 }
             }
         }
@@ -360,7 +366,7 @@ fn join_one(local_port: u16, a: &Assoc, wire: &Wire, flows: &BTreeMap<FlowKey, F
         out_streams: a.out_streams,
         closed: a.closed,
         delivery_ratio: (wire_side.data_chunks.count > 0)
-            .then(|| a.messages_in as f64 / wire_side.data_chunks.count as f64),
+            .then(|| ratio(a.messages_in, wire_side.data_chunks.count)),
         socket,
         wire: wire_side,
         matched_messages: matched,
@@ -453,6 +459,18 @@ pub fn to_table(r: &JoinReport, echo: &EchoStats) -> String {
         }
     }
     out
+}
+
+/// Nanoseconds as microseconds, for the latency histogram.
+#[expect(clippy::cast_precision_loss, reason = "a latency to report: 52 bits of nanoseconds is 52 days")]
+fn micros(ns: u64) -> f64 {
+    ns as f64 / 1e3
+}
+
+/// `a / b` as a ratio to report.
+#[expect(clippy::cast_precision_loss, reason = "a ratio to report")]
+fn ratio(a: u64, b: u64) -> f64 {
+    a as f64 / b as f64
 }
 
 #[cfg(test)]

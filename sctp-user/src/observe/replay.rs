@@ -1,5 +1,5 @@
 //! The replay behind `sctp-user inspect --pcap FILE`: every frame through the loaded XDP program with
-//! BPF_PROG_TEST_RUN, then the counters it kept.
+//! `BPF_PROG_TEST_RUN`, then the counters it kept.
 
 use std::path::Path;
 
@@ -12,7 +12,7 @@ use crate::{
     sys::privilege::require_root,
 };
 
-/// BPF_PROG_TEST_RUN refuses XDP input shorter than an Ethernet header.
+/// `BPF_PROG_TEST_RUN` refuses XDP input shorter than an Ethernet header.
 const MIN_XDP_FRAME: usize = 14;
 
 /// What a replay saw.
@@ -24,7 +24,7 @@ pub struct Replay {
 }
 
 /// Replays the capture and returns what the program counted.
-pub fn replay(path: &Path, opts: LoadOptions, rules: &Compiled) -> Result<Replay> {
+pub fn replay(path: &Path, opts: &LoadOptions, rules: &Compiled) -> Result<Replay> {
     require_root()?;
     let frames = capture::read(path)?;
     let mut prog = XdpSctp::load(opts)?;

@@ -36,7 +36,7 @@ pub fn to_json(s: &Snapshot, too_short: u64) -> Value {
         .filter(|c| c.is_error())
         .map(|c| (c.name().to_string(), g.get(*c).into()))
         .collect();
-    let flows: Vec<Value> = s.flows.iter().map(|(k, f)| flow_json(k, f)).collect();
+    let flows: Vec<Value> = s.flows.iter().map(|(k, f)| flow_json(*k, f)).collect();
     let drops: Map<String, Value> = Counter::ALL
         .iter()
         .filter(|c| c.is_drop())
@@ -54,7 +54,7 @@ pub fn to_json(s: &Snapshot, too_short: u64) -> Value {
     })
 }
 
-fn flow_json(k: &FlowKey, f: &FlowStats) -> Value {
+fn flow_json(k: FlowKey, f: &FlowStats) -> Value {
     let chunks: Map<String, Value> = f
         .chunks
         .iter()
@@ -69,7 +69,7 @@ fn flow_json(k: &FlowKey, f: &FlowStats) -> Value {
         .collect();
     let init = (f.init_chunk_type != 0).then(|| {
         json!({
-            "chunk": chunk::name(f.init_chunk_type as u8),
+            "chunk": chunk::name(u8::try_from(f.init_chunk_type).unwrap_or(0)),
             "initiate_tag": f.init_tag,
             "a_rwnd": f.init_a_rwnd,
             "outbound_streams": f.init_out_streams,
@@ -133,7 +133,7 @@ pub fn to_table(s: &Snapshot) -> String {
         .map(|(t, n)| {
             format!(
                 "{}={n}",
-                chunk::name(t as u8).map_or_else(|| format!("type{t}"), str::to_string)
+                u8::try_from(t).ok().and_then(chunk::name).map_or_else(|| format!("type{t}"), str::to_string)
             )
         })
         .collect();

@@ -49,11 +49,7 @@ pub fn apply(src: &mut dyn MapSource, c: &Compiled) -> Result<()> {
             src_rules.remove(&k)?;
         }
         for (family, addr, len, value) in &c.prefixes {
-            let data = SrcPrefix {
-                gen: next as u8,
-                family: *family as u8,
-                addr: *addr,
-            };
+            let data = SrcPrefix::new(next, *family, *addr);
             src_rules
                 .insert(&Key::new(SRC_PREFIX_HEADER_BITS + len, data), value, 0)
                 .with_context(|| {

@@ -45,7 +45,7 @@ fn add(set: &mut RuleSet, reason: Counter, label: &str) -> Result<u8> {
     let id = set.add_rule(label).ok_or_else(|| {
         anyhow!("too many rules: at most {MAX_RULES} (deny-src prefixes, PPIDs, chunk types, limits)")
     })?;
-    set.rule_reason[usize::from(id)] = (reason as usize - Counter::FIRST_DROP as usize) as u8;
+    set.rule_reason[usize::from(id)] = reason as u8 - Counter::FIRST_DROP as u8;
     Ok(id)
 }
 
@@ -57,6 +57,7 @@ fn add_for_reason(set: &mut RuleSet, reason: Counter, label: &str) -> Result<()>
 }
 
 /// Checks the rules and compiles them.
+#[expect(clippy::too_many_lines, reason = "one check per kind of rule, in the order of the rules file")]
 pub fn compile(c: &RuleConfig) -> Result<Compiled> {
     let mut set = Box::new(RuleSet::empty());
     let mut prefixes = Vec::new();
@@ -178,8 +179,8 @@ pub fn compile(c: &RuleConfig) -> Result<Compiled> {
         )?;
     }
     if let Some(n) = c.max_chunks {
-        if !(1..=MAX_CHUNKS as u32).contains(&n) {
-            bail!("max-chunks must be 1-{} (the walk's bound)", MAX_CHUNKS);
+        if !(1..=MAX_CHUNKS).contains(&usize::try_from(n).unwrap_or(usize::MAX)) {
+            bail!("max-chunks must be 1-{MAX_CHUNKS} (the walk's bound)");
         }
         set.max_chunks = n;
         add_for_reason(&mut set, Counter::DropTooManyChunks, &format!("max-chunks {n}"))?;
@@ -202,9 +203,11 @@ pub fn compile(c: &RuleConfig) -> Result<Compiled> {
 /// The address with the bits after `len` cleared (the LPM trie ignores them, but equal
 /// prefixes must compare equal here).
 fn masked(mut addr: [u8; 16], len: u32) -> [u8; 16] {
-    for (i, b) in addr.iter_mut().enumerate() {
-        let keep = len.saturating_sub(i as u32 * 8).min(8);
-        *b &= !(0xffu16 >> keep) as u8;
+    let mut bit = 0;
+    for b in &mut addr {
+        let keep = len.saturating_sub(bit).min(8);
+        *b &= !(0xffu16 >> keep).to_le_bytes()[0];
+        bit += 8;
     }
     addr
 }

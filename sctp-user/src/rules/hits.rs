@@ -28,8 +28,8 @@ pub fn hits(src: &dyn MapSource, global: &GlobalStats) -> Result<(Vec<RuleHits>,
     let mut out = [Vec::new(), Vec::new()];
     for (slot, gen) in [active, active ^ 1].into_iter().enumerate() {
         let set = rule_set(src, gen)?;
-        for id in 0..set.rule_count.min(MAX_RULES as u32) as u8 {
-            let i = usize::from(id);
+        let rules = usize::try_from(set.rule_count).unwrap_or(MAX_RULES).min(MAX_RULES);
+        for (i, id) in (0..rules).zip(0u8..) {
             let reason = Counter::ALL
                 .get(Counter::FIRST_DROP as usize + usize::from(set.rule_reason[i]))
                 .map_or("?", |c| c.reason());
@@ -47,6 +47,7 @@ pub fn hits(src: &dyn MapSource, global: &GlobalStats) -> Result<(Vec<RuleHits>,
 }
 
 /// `rules show`: the active rules and what they dropped.
+#[must_use] 
 pub fn show_table(active: &[RuleHits]) -> String {
     use std::fmt::Write as _;
     if active.is_empty() {

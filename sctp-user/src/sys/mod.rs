@@ -1,4 +1,4 @@
-//! Every call into the kernel that is not a BPF map or program: SCTP sockets, AF_PACKET,
+//! Every call into the kernel that is not a BPF map or program: SCTP sockets, `AF_PACKET`,
 //! bpffs, interfaces, privileges, clocks. The bottom layer: it imports nothing of ours.
 
 pub mod bpffs;

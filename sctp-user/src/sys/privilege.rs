@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 
-/// Loading BPF needs CAP_BPF + CAP_NET_ADMIN (or CAP_SYS_ADMIN): say so up front.
+/// Loading BPF needs `CAP_BPF` + `CAP_NET_ADMIN` (or `CAP_SYS_ADMIN)`: say so up front.
 pub fn require_root() -> Result<()> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {

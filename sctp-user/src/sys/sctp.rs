@@ -10,24 +10,33 @@ use std::{
     os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd as _, OwnedFd, RawFd},
 };
 
-pub const IPPROTO_SCTP: i32 = 132;
-const SOL_SCTP: i32 = 132;
-const SCTP_STATUS: i32 = 14;
-const SCTP_RECVRCVINFO: i32 = 32;
+pub const IPPROTO_SCTP: i32 = libc::IPPROTO_SCTP;
+const SOL_SCTP: i32 = libc::IPPROTO_SCTP;
+/// Room for the peer addresses: `struct sctp_getaddrs` (8 bytes) and 16 IPv6 addresses.
+const PEER_ADDRS_BUF: usize = 8 + 16 * size_of::<libc::sockaddr_in6>();
+// Not in libc: the Linux-specific socket options (linux/sctp.h).
 const SCTP_SOCKOPT_BINDX_ADD: i32 = 100;
 const SCTP_GET_PEER_ADDRS: i32 = 108;
 const SCTP_GET_ASSOC_STATS: i32 = 112;
 const SCTP_EVENT: i32 = 127;
-const SCTP_INITMSG: i32 = 2;
-/// cmsg types.
-const SCTP_SNDINFO: i32 = 2;
-const SCTP_RCVINFO: i32 = 3;
 /// recvmsg flag: the data is a notification, not a user message.
-pub const MSG_NOTIFICATION: i32 = 0x8000;
-/// snd/rcv flags.
-pub const SCTP_UNORDERED: u16 = 1;
-const SCTP_ABORT: u16 = 1 << 2;
-const SCTP_EOF: u16 = libc::MSG_FIN as u16;
+pub const MSG_NOTIFICATION: i32 = libc::MSG_NOTIFICATION;
+/// snd/rcv flags (`u16` in the structs; libc has them as `c_int`).
+pub const SCTP_UNORDERED: u16 = sndrcv_flag(libc::SCTP_UNORDERED);
+const SCTP_ABORT: u16 = sndrcv_flag(libc::SCTP_ABORT);
+const SCTP_EOF: u16 = sndrcv_flag(libc::SCTP_EOF);
+
+const fn sndrcv_flag(flag: i32) -> u16 {
+    assert!(flag >= 0 && flag <= u16::MAX as i32, "an sinfo flag fits its u16 field");
+    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "range asserted above")]
+    let flag = flag as u16;
+    flag
+}
+
+/// `socklen_t` of a socket structure (all are far below its range).
+fn socklen<T>() -> libc::socklen_t {
+    libc::socklen_t::try_from(size_of::<T>()).expect("a socket structure fits socklen_t")
+}
 
 /// Notification types (`enum sctp_sn_type`).
 pub mod event {
@@ -52,7 +61,6 @@ pub mod assoc_state {
 pub type AssocId = i32;
 
 /// `struct sctp_rcvinfo`: what the kernel says about a received message.
-#[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RcvInfo {
     pub sid: u16,
@@ -63,6 +71,21 @@ pub struct RcvInfo {
     pub cumtsn: u32,
     pub context: u32,
     pub assoc_id: AssocId,
+}
+
+impl From<libc::sctp_rcvinfo> for RcvInfo {
+    fn from(r: libc::sctp_rcvinfo) -> Self {
+        Self {
+            sid: r.rcv_sid,
+            ssn: r.rcv_ssn,
+            flags: r.rcv_flags,
+            ppid: r.rcv_ppid,
+            tsn: r.rcv_tsn,
+            cumtsn: r.rcv_cumtsn,
+            context: r.rcv_context,
+            assoc_id: r.rcv_assoc_id,
+        }
+    }
 }
 
 impl RcvInfo {
@@ -78,8 +101,7 @@ impl RcvInfo {
     }
 }
 
-/// `struct sctp_sndinfo`.
-#[repr(C)]
+/// `struct sctp_sndinfo`: where and how a message is sent.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SndInfo {
     pub sid: u16,
@@ -88,6 +110,18 @@ pub struct SndInfo {
     pub ppid: u32,
     pub context: u32,
     pub assoc_id: AssocId,
+}
+
+impl From<&SndInfo> for libc::sctp_sndinfo {
+    fn from(s: &SndInfo) -> Self {
+        Self {
+            snd_sid: s.sid,
+            snd_flags: s.flags,
+            snd_ppid: s.ppid,
+            snd_context: s.context,
+            snd_assoc_id: s.assoc_id,
+        }
+    }
 }
 
 impl SndInfo {
@@ -112,13 +146,7 @@ struct Event {
     on: u8,
 }
 
-#[repr(C)]
-struct InitMsg {
-    num_ostreams: u16,
-    max_instreams: u16,
-    max_attempts: u16,
-    max_init_timeo: u16,
-}
+// The structures below are not in libc.
 
 /// `struct sctp_paddrinfo` (packed, aligned 4).
 #[repr(C, packed(4))]
@@ -147,7 +175,7 @@ struct RawStatus {
     primary: PaddrInfo,
 }
 
-/// SCTP_STATUS of one association.
+/// `SCTP_STATUS` of one association.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Status {
     pub state: i32,
@@ -164,7 +192,7 @@ pub struct Status {
     pub mtu: u32,
 }
 
-/// SCTP_GET_ASSOC_STATS: the kernel's own counters for one association.
+/// `SCTP_GET_ASSOC_STATS`: the kernel's own counters for one association.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 pub struct AssocStats {
@@ -239,6 +267,10 @@ impl Notification {
             b.get(o..o + 4)
                 .map_or(0, |s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
         };
+        let i32_at = |o: usize| {
+            b.get(o..o + 4)
+                .map_or(0, |s| i32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
+        };
         let ty = u16_at(0);
         match ty {
             event::ASSOC_CHANGE => Notification::AssocChange {
@@ -246,7 +278,7 @@ impl Notification {
                 error: u16_at(10),
                 out_streams: u16_at(12),
                 in_streams: u16_at(14),
-                assoc_id: u32_at(16) as i32,
+                assoc_id: i32_at(16),
             },
             event::PEER_ADDR_CHANGE => {
                 // type, flags, length (8 bytes), sockaddr_storage (128), state, error, assoc_id
@@ -255,18 +287,18 @@ impl Notification {
                     .and_then(sockaddr_from_bytes);
                 Notification::PeerAddrChange {
                     addr,
-                    state: u32_at(136) as i32,
-                    error: u32_at(140) as i32,
-                    assoc_id: u32_at(144) as i32,
+                    state: i32_at(136),
+                    error: i32_at(140),
+                    assoc_id: i32_at(144),
                 }
             }
             event::SHUTDOWN => Notification::Shutdown {
-                assoc_id: u32_at(8) as i32,
+                assoc_id: i32_at(8),
             },
             // struct sctp_send_failed_event: type, flags, length, error, sndinfo (16), assoc_id
             event::SEND_FAILED_EVENT => Notification::SendFailed {
                 error: u32_at(8),
-                assoc_id: u32_at(28) as i32,
+                assoc_id: i32_at(28),
             },
             _ => Notification::Other { ty },
         }
@@ -286,7 +318,7 @@ pub enum Received {
     Notification(Notification),
 }
 
-/// A one-to-many (SOCK_SEQPACKET) SCTP socket.
+/// A one-to-many (`SOCK_SEQPACKET`) SCTP socket.
 pub struct SctpSocket {
     fd: OwnedFd,
 }
@@ -315,7 +347,7 @@ fn cvt_size(rc: isize) -> io::Result<usize> {
     if rc < 0 {
         Err(io::Error::last_os_error())
     } else {
-        Ok(rc as usize)
+        Ok(rc.unsigned_abs())
     }
 }
 
@@ -349,14 +381,14 @@ impl SctpSocket {
                 self.as_raw_fd(),
                 level,
                 name,
-                (value as *const T).cast(),
-                size_of::<T>() as u32,
+                std::ptr::from_ref::<T>(value).cast(),
+                socklen::<T>(),
             )
         })
         .map(drop)
     }
 
-    /// Binds to every address (sctp_bindx ADD: several addresses of one port make a
+    /// Binds to every address (`sctp_bindx` ADD: several addresses of one port make a
     /// multi-homed endpoint).
     pub fn bindx(&self, addrs: &[SocketAddr]) -> io::Result<()> {
         let mut packed = Vec::new();
@@ -373,7 +405,7 @@ impl SctpSocket {
                 SOL_SCTP,
                 SCTP_SOCKOPT_BINDX_ADD,
                 packed.as_ptr().cast(),
-                packed.len() as u32,
+                libc::socklen_t::try_from(packed.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
             )
         })
         .map(drop)
@@ -402,10 +434,10 @@ impl SctpSocket {
         cvt(unsafe { libc::fcntl(self.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) }).map(drop)
     }
 
-    /// Blocking receives give up after `t` (SO_RCVTIMEO).
+    /// Blocking receives give up after `t` (`SO_RCVTIMEO`).
     pub fn set_recv_timeout(&self, t: std::time::Duration) -> io::Result<()> {
         let tv = libc::timeval {
-            tv_sec: t.as_secs() as libc::time_t,
+            tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
             tv_usec: libc::suseconds_t::from(t.subsec_micros()),
         };
         self.setsockopt(libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)
@@ -413,10 +445,10 @@ impl SctpSocket {
 
     /// Asks for `SCTP_RCVINFO` with every received message.
     pub fn recv_rcvinfo(&self) -> io::Result<()> {
-        self.setsockopt(SOL_SCTP, SCTP_RECVRCVINFO, &1i32)
+        self.setsockopt(SOL_SCTP, libc::SCTP_RECVRCVINFO, &1i32)
     }
 
-    /// Subscribes to the notification types (RFC 6458 SCTP_EVENT).
+    /// Subscribes to the notification types (RFC 6458 `SCTP_EVENT`).
     pub fn subscribe(&self, types: &[u16]) -> io::Result<()> {
         for ty in types {
             self.setsockopt(
@@ -434,16 +466,16 @@ impl SctpSocket {
 
     /// Streams offered to new associations.
     pub fn set_streams(&self, out: u16, max_in: u16) -> io::Result<()> {
-        let m = InitMsg {
-            num_ostreams: out,
-            max_instreams: max_in,
-            max_attempts: 0,
-            max_init_timeo: 0,
+        let m = libc::sctp_initmsg {
+            sinit_num_ostreams: out,
+            sinit_max_instreams: max_in,
+            sinit_max_attempts: 0,
+            sinit_max_init_timeo: 0,
         };
-        self.setsockopt(SOL_SCTP, SCTP_INITMSG, &m)
+        self.setsockopt(SOL_SCTP, libc::SCTP_INITMSG, &m)
     }
 
-    /// Socket buffer sizes; beyond net.core.[rw]mem_max only with CAP_NET_ADMIN (the
+    /// Socket buffer sizes; beyond net.core.[rw]`mem_max` only with `CAP_NET_ADMIN` (the
     /// FORCE options), otherwise capped by the kernel.
     pub fn set_buffers(&self, send: i32, recv: i32) -> io::Result<()> {
         for (force, plain, bytes) in [
@@ -469,7 +501,7 @@ impl SctpSocket {
         // SAFETY: as above.
         let mut msg: libc::msghdr = unsafe { zeroed() };
         msg.msg_name = (&raw mut from).cast();
-        msg.msg_namelen = size_of::<libc::sockaddr_storage>() as u32;
+        msg.msg_namelen = socklen::<libc::sockaddr_storage>();
         msg.msg_iov = &raw mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = cmsg.as_mut_ptr().cast();
@@ -484,8 +516,8 @@ impl SctpSocket {
         unsafe {
             let mut c = libc::CMSG_FIRSTHDR(&raw const msg);
             while !c.is_null() {
-                if (*c).cmsg_level == IPPROTO_SCTP && (*c).cmsg_type == SCTP_RCVINFO {
-                    info = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<RcvInfo>());
+                if (*c).cmsg_level == IPPROTO_SCTP && (*c).cmsg_type == libc::SCTP_RCVINFO {
+                    info = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::sctp_rcvinfo>()).into();
                 }
                 c = libc::CMSG_NXTHDR(&raw const msg, c);
             }
@@ -510,14 +542,14 @@ impl SctpSocket {
             iov_len: data.len(),
         };
         // SAFETY: CMSG_SPACE is a pure size computation.
-        let space = unsafe { libc::CMSG_SPACE(size_of::<SndInfo>() as u32) } as usize;
+        let space = unsafe { libc::CMSG_SPACE(socklen::<libc::sctp_sndinfo>()) } as usize;
         let mut cmsg = [0u64; 8];
         assert!(space <= size_of::<[u64; 8]>());
         // SAFETY: zeroed msghdr is valid; fields set below.
         let mut msg: libc::msghdr = unsafe { zeroed() };
         let dest = to.map(|a| sockaddr_to_raw(&a));
         if let Some((storage, len)) = &dest {
-            msg.msg_name = (storage as *const libc::sockaddr_storage).cast_mut().cast();
+            msg.msg_name = std::ptr::from_ref::<libc::sockaddr_storage>(storage).cast_mut().cast();
             msg.msg_namelen = *len;
         }
         msg.msg_iov = &raw mut iov;
@@ -528,9 +560,9 @@ impl SctpSocket {
         unsafe {
             let c = libc::CMSG_FIRSTHDR(&raw const msg);
             (*c).cmsg_level = IPPROTO_SCTP;
-            (*c).cmsg_type = SCTP_SNDINFO;
-            (*c).cmsg_len = libc::CMSG_LEN(size_of::<SndInfo>() as u32) as usize;
-            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<SndInfo>(), *info);
+            (*c).cmsg_type = libc::SCTP_SNDINFO;
+            (*c).cmsg_len = libc::CMSG_LEN(socklen::<libc::sctp_sndinfo>()) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::sctp_sndinfo>(), info.into());
         }
         // SAFETY: msg describes valid buffers for the call's duration.
         cvt_size(unsafe { libc::sendmsg(self.as_raw_fd(), &raw const msg, libc::MSG_NOSIGNAL) })
@@ -565,17 +597,17 @@ impl SctpSocket {
     }
 
     fn getsockopt<T>(&self, name: i32, value: &mut T) -> io::Result<()> {
-        let mut len = size_of::<T>() as u32;
+        let mut len = socklen::<T>();
         // SAFETY: value is a T of `len` bytes.
-        cvt(unsafe { libc::getsockopt(self.as_raw_fd(), SOL_SCTP, name, (value as *mut T).cast(), &mut len) }).map(drop)
+        cvt(unsafe { libc::getsockopt(self.as_raw_fd(), SOL_SCTP, name, std::ptr::from_mut::<T>(value).cast(), &raw mut len) }).map(drop)
     }
 
-    /// SCTP_STATUS of one association.
+    /// `SCTP_STATUS` of one association.
     pub fn status(&self, assoc_id: AssocId) -> io::Result<Status> {
         // SAFETY: all-zero is a valid RawStatus.
         let mut s: RawStatus = unsafe { zeroed() };
         s.assoc_id = assoc_id;
-        self.getsockopt(SCTP_STATUS, &mut s)?;
+        self.getsockopt(libc::SCTP_STATUS, &mut s)?;
         let p = s.primary;
         let address = p.address;
         // SAFETY: viewing a sockaddr_storage as bytes.
@@ -598,7 +630,7 @@ impl SctpSocket {
         })
     }
 
-    /// SCTP_GET_ASSOC_STATS of one association.
+    /// `SCTP_GET_ASSOC_STATS` of one association.
     pub fn assoc_stats(&self, assoc_id: AssocId) -> io::Result<AssocStats> {
         // SAFETY: all-zero is a valid RawAssocStats.
         let mut s: RawAssocStats = unsafe { zeroed() };
@@ -607,11 +639,11 @@ impl SctpSocket {
         Ok(s.stats)
     }
 
-    /// The peer's addresses (SCTP_GET_PEER_ADDRS).
+    /// The peer's addresses (`SCTP_GET_PEER_ADDRS`).
     pub fn peer_addrs(&self, assoc_id: AssocId) -> io::Result<Vec<SocketAddr>> {
-        let mut buf = vec![0u8; 8 + 16 * size_of::<libc::sockaddr_in6>()];
+        let mut buf = vec![0u8; PEER_ADDRS_BUF];
         buf[..4].copy_from_slice(&assoc_id.to_ne_bytes());
-        let mut len = buf.len() as u32;
+        let mut len: libc::socklen_t = socklen::<[u8; PEER_ADDRS_BUF]>();
         // SAFETY: buf is `len` bytes, starting with struct sctp_getaddrs.
         cvt(unsafe {
             libc::getsockopt(
@@ -619,7 +651,7 @@ impl SctpSocket {
                 SOL_SCTP,
                 SCTP_GET_PEER_ADDRS,
                 buf.as_mut_ptr().cast(),
-                &mut len,
+                &raw mut len,
             )
         })?;
         let n = u32::from_ne_bytes(buf[4..8].try_into().unwrap()) as usize;
@@ -646,7 +678,7 @@ fn sockaddr_to_raw(a: &SocketAddr) -> (libc::sockaddr_storage, u32) {
     let len = match a {
         SocketAddr::V4(v4) => {
             let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as u16,
+                sin_family: libc::sa_family_t::try_from(libc::AF_INET).expect("AF_INET fits sa_family_t"),
                 sin_port: v4.port().to_be(),
                 sin_addr: libc::in_addr {
                     s_addr: u32::from(*v4.ip()).to_be(),
@@ -655,11 +687,11 @@ fn sockaddr_to_raw(a: &SocketAddr) -> (libc::sockaddr_storage, u32) {
             };
             // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
             unsafe { std::ptr::write((&raw mut storage).cast(), sin) };
-            size_of::<libc::sockaddr_in>()
+            socklen::<libc::sockaddr_in>()
         }
         SocketAddr::V6(v6) => {
             let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as u16,
+                sin6_family: libc::sa_family_t::try_from(libc::AF_INET6).expect("AF_INET6 fits sa_family_t"),
                 sin6_port: v6.port().to_be(),
                 sin6_flowinfo: v6.flowinfo(),
                 sin6_addr: libc::in6_addr {
@@ -669,13 +701,13 @@ fn sockaddr_to_raw(a: &SocketAddr) -> (libc::sockaddr_storage, u32) {
             };
             // SAFETY: as above, for sockaddr_in6.
             unsafe { std::ptr::write((&raw mut storage).cast(), sin6) };
-            size_of::<libc::sockaddr_in6>()
+            socklen::<libc::sockaddr_in6>()
         }
     };
-    (storage, len as u32)
+    (storage, len)
 }
 
-/// Decodes a sockaddr_in / sockaddr_in6 from raw bytes (IPv4-mapped IPv6 becomes IPv4).
+/// Decodes a `sockaddr_in` / `sockaddr_in6` from raw bytes (IPv4-mapped IPv6 becomes IPv4).
 fn sockaddr_from_bytes(b: &[u8]) -> Option<SocketAddr> {
     let family = i32::from(u16::from_ne_bytes([*b.first()?, *b.get(1)?]));
     let port = u16::from_be_bytes([*b.get(2)?, *b.get(3)?]);

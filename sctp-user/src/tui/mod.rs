@@ -37,6 +37,7 @@ fn n(v: &Value) -> String {
 }
 
 /// Draws one screen from a `/stats` document.
+#[expect(clippy::too_many_lines, reason = "one screen laid out top to bottom")]
 pub fn draw(f: &mut Frame, stats: &Value, addr: SocketAddr) {
     let [head, assocs, flows] =
         Layout::vertical([Constraint::Length(4), Constraint::Percentage(55), Constraint::Fill(1)]).areas(f.area());
@@ -91,7 +92,7 @@ pub fn draw(f: &mut Frame, stats: &Value, addr: SocketAddr) {
                 n(&a["wire"]["duplicate_tsns"]),
                 a["latency"]["count"].as_u64().filter(|c| *c > 0).map_or_else(
                     || "-".into(),
-                    |c| format!("{:.0}", a["latency"]["sum_us"].as_f64().unwrap_or(0.0) / c as f64),
+                    |c| format!("{:.0}", a["latency"]["sum_us"].as_f64().unwrap_or(0.0) / f64::from(u32::try_from(c).unwrap_or(u32::MAX))),
                 ),
             ])
         });
@@ -184,7 +185,7 @@ mod tests {
         });
         let mut t = Terminal::new(TestBackend::new(120, 24)).unwrap();
         t.draw(|f| draw(f, &stats, "127.0.0.1:9464".parse().unwrap())).unwrap();
-        let screen: String = t.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+        let screen: String = t.backend().buffer().content().iter().map(ratatui::buffer::Cell::symbol).collect();
         for want in [
             "frames 120",
             "2 associations open (3 total)",
