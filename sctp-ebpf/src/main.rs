@@ -197,6 +197,11 @@ impl Packet for XdpPacket {
     }
 
     #[inline(always)]
+    fn frame_len(&self) -> usize {
+        self.end - self.start
+    }
+
+    #[inline(always)]
     fn launder(&self, off: usize) -> usize {
         /// Covers `MAX_OFFSET` + 1; the compiler cannot drop it, not knowing what it loads.
         const MASK: u64 = 0x7fff;
@@ -296,6 +301,11 @@ impl Packet for SkbPacket<'_> {
             return None;
         }
         self.ctx.load::<[u8; N]>(off).ok()
+    }
+
+    #[inline(always)]
+    fn frame_len(&self) -> usize {
+        self.ctx.len() as usize
     }
 }
 

@@ -119,11 +119,20 @@ fn random_and_mutated_packets_kernel_equals_host() {
     for n in 1..=PACKETS {
         let base = &seeds[rng.below(seeds.len())];
         let frame = mutate(&mut rng, base);
+        let before = host.global;
         host.process(&frame);
         prog.test_run(&frame, 1)
             .unwrap_or_else(|e| panic!("packet {n}, {} bytes: {e:#}", frame.len()));
         let kernel = sctp_user::bpf::maps::global(&prog).unwrap();
         assert_eq!(kernel, host.global, "packet {n} ({frame:02x?}): global counters differ");
+        // No field of a packet may make a counter count more than the packet holds.
+        let mut added = host.global;
+        for (a, b) in added.counters.iter_mut().zip(before.counters) {
+            *a -= b;
+        }
+        if let Some(broken) = sctp_common::testing::bounds_broken(frame.len(), &added, None) {
+            panic!("packet {n} ({frame:02x?}): {broken}");
+        }
         if n % FLOW_CHECK_EVERY == 0 {
             let flows = sctp_user::bpf::maps::flows(&prog).unwrap();
             let diff = flow_diff(&flows, &host.flows);

@@ -70,6 +70,8 @@ pub enum Counter {
     ErrChunkWalkLimit,
     /// 1-3 bytes after the last chunk, too few for a chunk header.
     ErrTrailingBytes,
+    /// A SACK whose gap-block and duplicate-TSN counts need more bytes than its length.
+    ErrChunkCountsBeyondLength,
     /// Verification tags learned (`validate-vtag`), from INIT / INIT-ACK or the learning window.
     VtagsLearned,
     /// Associations forgotten after an ABORT or SHUTDOWN-COMPLETE.
@@ -112,7 +114,7 @@ impl Counter {
     pub const COUNT: usize = Counter::DropDenyPpid as usize + 1;
     /// Parse-error reasons: every counter from the first to the last.
     pub const FIRST_ERROR: Counter = Counter::ErrEthernetTruncated;
-    pub const LAST_ERROR: Counter = Counter::ErrTrailingBytes;
+    pub const LAST_ERROR: Counter = Counter::ErrChunkCountsBeyondLength;
     /// Drop reasons: every counter from this one to the end.
     pub const FIRST_DROP: Counter = Counter::DropDenySrc;
     /// Number of drop reasons.
@@ -155,6 +157,7 @@ impl Counter {
         Counter::ErrChunkFieldsTruncated,
         Counter::ErrChunkWalkLimit,
         Counter::ErrTrailingBytes,
+        Counter::ErrChunkCountsBeyondLength,
         Counter::VtagsLearned,
         Counter::VtagsForgotten,
         Counter::VtagsExpired,
@@ -213,6 +216,7 @@ impl Counter {
             Counter::ErrChunkFieldsTruncated => "chunk_fields_truncated",
             Counter::ErrChunkWalkLimit => "chunk_walk_limit",
             Counter::ErrTrailingBytes => "trailing_bytes",
+            Counter::ErrChunkCountsBeyondLength => "chunk_counts_beyond_length",
             Counter::VtagsLearned => "vtags_learned",
             Counter::VtagsForgotten => "vtags_forgotten",
             Counter::VtagsExpired => "vtags_expired",

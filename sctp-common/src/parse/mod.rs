@@ -162,10 +162,12 @@ fn locate_in_ipv4<P: Packet + ?Sized>(pkt: &P, off: usize) -> Located {
     // IPv4 addresses sit in the first four bytes.
     let src_addr = core::array::from_fn(|i| if i < 4 { hdr[12 + i] } else { 0 });
     let dst_addr = core::array::from_fn(|i| if i < 4 { hdr[16 + i] } else { 0 });
+    // An IP length past the frame counts only what the frame holds.
+    let end = (off + total_len).min(pkt.frame_len());
     Ok(SctpLocation {
         offset: off + ihl,
-        end: off + total_len,
-        ip_len: total_len as u64,
+        end,
+        ip_len: (end - off) as u64,
         first_fragment: frag & 0x2000 != 0,
         family: FAMILY_IPV4,
         src_addr,
@@ -218,10 +220,11 @@ fn locate_in_ipv6<P: Packet + ?Sized>(pkt: &P, off: usize) -> Located {
     }
     let src_addr = core::array::from_fn(|i| hdr[8 + i]);
     let dst_addr = core::array::from_fn(|i| hdr[24 + i]);
+    let end = (off + 40 + payload_len).min(pkt.frame_len());
     Ok(SctpLocation {
         offset: l4,
-        end: off + 40 + payload_len,
-        ip_len: 40 + payload_len as u64,
+        end,
+        ip_len: (end - off) as u64,
         first_fragment,
         family: FAMILY_IPV6,
         src_addr,
@@ -422,19 +425,26 @@ fn walk_chunks<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
         if let Some(n) = flow.chunks.get_mut(chunk::bucket(chunk_type)) {
             *n += 1;
         }
-        let chunk = Chunk { kind: chunk_type, flags, len };
+        // A length that runs past the packet lies, and nothing is taken from it: only a
+        // first fragment ends inside a chunk by nature, and then only the bytes present
+        // count.
+        let cut = off + len > end;
+        if cut && !first_fragment {
+            return Some(Counter::ErrChunkBeyondPacket);
+        }
+        let present = if cut { end - off } else { len };
+        let chunk = Chunk {
+            kind: chunk_type,
+            flags,
+            len: present,
+        };
         let notes = &mut seen.notes;
         let mut on_data = |ppid| notes.data_chunk(rs, gen, filter, len, ppid);
         if let Err(c) = account_chunk(pkt, off, chunk, stats, flow, &mut seen.data, sink, &mut on_data) {
-            return Some(c);
+            return Some(if cut { Counter::FragmentCutWalks } else { c });
         }
-        if off + len > end {
-            // A first fragment ends inside a chunk by nature; anything else is malformed.
-            return Some(if first_fragment {
-                Counter::FragmentCutWalks
-            } else {
-                Counter::ErrChunkBeyondPacket
-            });
+        if cut {
+            return Some(Counter::FragmentCutWalks);
         }
         off += (len + 3) & !3;
     }
@@ -526,6 +536,10 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
             flow.last_a_rwnd = u32::from_be_bytes([f[8], f[9], f[10], f[11]]);
             let gaps = u64::from(u16::from_be_bytes([f[12], f[13]]));
             let dups = u64::from(u16::from_be_bytes([f[14], f[15]]));
+            // Each gap block and each duplicate TSN takes 4 bytes after the fixed fields.
+            if (gaps + dups) * 4 > (len - 16) as u64 {
+                return Err(Counter::ErrChunkCountsBeyondLength);
+            }
             stats.bump(Counter::SackGapBlocks, gaps);
             stats.bump(Counter::SackDupTsns, dups);
             flow.sack_gap_blocks += gaps;
@@ -574,7 +588,7 @@ mod tests {
     use super::*;
     use crate::{
         builder::{Chunk, SctpPacket, V4},
-        testing::{fixtures, MemFilter},
+        testing::{self, fixtures, MemFilter},
     };
 
     type Flows = BTreeMap<FlowKey, FlowStats>;
@@ -750,7 +764,10 @@ mod tests {
             if next() % 5 == 0 {
                 f.truncate((next() as usize) % (f.len() + 1));
             }
-            let (stats, _) = run(&[f]);
+            let (stats, flows) = run(&[f.clone()]);
+            if let Some(broken) = testing::bounds_broken(f.len(), &stats, flows.values().next()) {
+                panic!("{broken}: {f:02x?}");
+            }
             let errors: u64 = Counter::ALL
                 .iter()
                 .filter(|c| c.is_error())

@@ -8,6 +8,9 @@ pub trait Packet {
     /// The `N` bytes at `off`, or `None` when they are not all inside the frame.
     fn read<const N: usize>(&self, off: usize) -> Option<[u8; N]>;
 
+    /// Bytes in the frame: what an IP length may claim at most.
+    fn frame_len(&self) -> usize;
+
     /// Returns `min(off, MAX_OFFSET + 1)`: nothing at or past that offset can be read, so
     /// the result means the same for the parser. The XDP reader passes the value through
     /// memory so the verifier forgets its exact range (iterations of a walk then reach the
@@ -33,5 +36,10 @@ impl Packet for [u8] {
     #[inline]
     fn read<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
         self.get(off..off.checked_add(N)?)?.try_into().ok()
+    }
+
+    #[inline]
+    fn frame_len(&self) -> usize {
+        <[u8]>::len(self)
     }
 }

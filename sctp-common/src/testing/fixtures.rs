@@ -115,6 +115,37 @@ pub fn table() -> Vec<Fixture> {
             expect: vec![(C::ErrChunkBeyondPacket, 1), (C::Chunks, 1), (C::Malformed, 1)],
         },
         Fixture {
+            name: "DATA whose length says 65535 in a 60-byte packet",
+            frame: SctpPacket::new(V4, 1, vec![Chunk::data(1, 0, 0, 18, 4).with_length(65535)]).frame(),
+            expect: vec![
+                (C::ErrChunkBeyondPacket, 1),
+                (C::Chunks, 1),
+                (C::DataChunks, 0),
+                (C::DataPayloadBytes, 0),
+                (C::Malformed, 1),
+            ],
+        },
+        Fixture {
+            name: "16-byte SACK claiming 65535 gap blocks and 65535 duplicate TSNs",
+            frame: SctpPacket::new(
+                V4,
+                1,
+                vec![Chunk::new(ty::SACK, 0, [[0, 0, 0, 9], [0, 1, 0, 0], [0xff; 4]].concat())],
+            )
+            .frame(),
+            expect: vec![
+                (C::ErrChunkCountsBeyondLength, 1),
+                (C::SackGapBlocks, 0),
+                (C::SackDupTsns, 0),
+                (C::Malformed, 1),
+            ],
+        },
+        Fixture {
+            name: "SACK with one more gap block than its length holds",
+            frame: SctpPacket::new(V4, 1, vec![Chunk::sack(9, 4096, 2, 1).with_length(16 + 4 * 2)]).frame(),
+            expect: vec![(C::ErrChunkCountsBeyondLength, 1), (C::SackGapBlocks, 0), (C::Malformed, 1)],
+        },
+        Fixture {
             name: "DATA shorter than its fixed fields",
             frame: SctpPacket::new(V4, 1, vec![Chunk::new(ty::DATA, 3, vec![0; 8])]).frame(),
             expect: vec![(C::ErrChunkFieldsTruncated, 1), (C::DataChunks, 0), (C::Malformed, 1)],
@@ -162,7 +193,8 @@ pub fn table() -> Vec<Fixture> {
         expect: vec![
             (C::FirstFragments, 1),
             (C::FragmentCutWalks, 1),
-            (C::DataPayloadBytes, 100),
+            // 40 of the 100 payload bytes were cut off: only what is present counts.
+            (C::DataPayloadBytes, 60),
             (C::Malformed, 0),
         ],
     });
