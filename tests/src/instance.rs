@@ -70,6 +70,27 @@ impl Instance {
         }
     }
 
+    /// Waits until the command exits by itself (within the ready timeout).
+    pub fn wait_exit(mut self) -> Result<ExitStatus> {
+        let deadline = std::time::Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("still running after {} s", READY_TIMEOUT.as_secs());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL, as a crash would end it.
+    pub fn kill(mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
     /// SIGINT, then waits for the exit.
     pub fn stop(mut self) -> Result<ExitStatus> {
         let pid = i32::try_from(self.child.id()).context("pid out of range")?;

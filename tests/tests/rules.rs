@@ -382,6 +382,21 @@ fn bad_rules_are_refused_with_a_clear_error() {
         ("init-rate = 0", "init-rate must be at least 1"),
         ("vtag-learn = 5", "only apply with validate-vtag"),
         (
+            "validate-vtag = true\nvtag-learn = 9223372036854775807",
+            "vtag-learn must be 0-31536000 seconds",
+        ),
+        ("validate-vtag = true\nvtag-idle = 0", "vtag-idle must be 1-31536000"),
+        ("init-rate = 10\ninit-burst = 0", "burst of init-rate must be at least 1"),
+        ("max-data-chunk = 70000", "max-data-chunk must be 17-65535"),
+        (
+            r#"deny-src = ["10.28.6.42/8"]"#,
+            "bits set after the first 8: write 10.0.0.0/8 for the network, or /32 for the host",
+        ),
+        (
+            r#"deny-src = ["2001:db8::1/32"]"#,
+            "write 2001:db8::/32 for the network",
+        ),
+        (
             r#"allow-src = ["198.18.0.0/15"]
 deny-src = ["198.18.0.0/15"]"#,
             "both in deny-src and allow-src",
@@ -393,8 +408,23 @@ deny-src = ["198.18.0.0/15"]"#,
             .unwrap_or_else(|| panic!("{toml_text} accepted"));
         assert!(format!("{err:#}").contains(want), "{toml_text}: {err:#}");
     }
-    let err = toml::from_str::<rules::RuleConfig>("deny-sources = []").unwrap_err();
-    assert!(err.to_string().contains("unknown field"), "{err}");
+    // TOML errors name the line, the column and the line's key, on one line.
+    for (text, want) in [
+        ("deny-sources = []", "line 1, column 1 (deny-sources = []): unknown field `deny-sources`"),
+        (
+            "deny-ppid = [46]\ninit-rate = \"8\"",
+            "line 2, column 13 (init-rate = \"8\"): invalid type: string \"8\", expected u32",
+        ),
+        (
+            "deny-chunk = [true]",
+            "line 1, column 15 (deny-chunk = [true]): invalid type: boolean `true`, expected a chunk type name (DATA, INIT, ABORT, ...) or number 0-255",
+        ),
+        ("deny-chunk = [300]", "chunk type 300 is not 0-255"),
+    ] {
+        let err = rules::config::parse(text).unwrap_err();
+        assert!(err.contains(want), "{text:?}: {err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+    }
 }
 
 /// Real associations, captured by others, must pass tag validation with no learning

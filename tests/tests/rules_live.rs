@@ -243,7 +243,7 @@ fn every_rule_on_a_live_veth_then_changed_at_run_time() {
     let (ok, json) = sctp_user(&["rules", "show", "--pin-dir", pins_arg, "--format", "json"]);
     assert!(ok);
     let shown: Value = serde_json::from_str(&json).unwrap();
-    let shown: BTreeMap<String, u64> = shown
+    let shown: BTreeMap<String, u64> = shown["rules"]
         .as_array()
         .unwrap()
         .iter()

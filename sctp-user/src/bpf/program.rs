@@ -90,6 +90,9 @@ impl XdpSctp {
             ProgramError::UnknownInterface { name } => {
                 anyhow::anyhow!("no interface named {name:?}: list them with `ip link`")
             }
+            other if format!("{other:?}").contains("ResourceBusy") || other.to_string().contains("busy") => anyhow::anyhow!(
+                "{iface} already has an XDP program attached (another sctp-user run? `ip link show {iface}` shows it): stop or detach it first"
+            ),
             other => anyhow::Error::new(other).context(format!("attaching XDP to {iface} failed")),
         })?;
         self.links.push(link);

@@ -9,7 +9,7 @@ pub mod rules;
 pub mod run;
 pub mod top;
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::net::SocketAddr;
 
 use clap::ValueEnum;
 use sctp_common::abi::maps::FLOW_CAPACITY;
@@ -20,11 +20,6 @@ use crate::bpf::LoadOptions;
 pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     s.parse()
         .map_err(|_| format!("{s:?} is not ADDR:PORT (IPv6 as [ADDR]:PORT)"))
-}
-
-/// Where `run` pins an interface's maps unless told otherwise.
-fn default_pin_dir(iface: &str) -> PathBuf {
-    PathBuf::from("/sys/fs/bpf/sctp-xdp").join(iface)
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -2,12 +2,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::Subcommand;
 
-use super::{default_pin_dir, Format};
+use super::Format;
 use crate::{
     bpf::{self, Pinned},
+    sys::bpffs::default_pin_dir,
     rules::{self, RuleArgs},
 };
 
@@ -29,11 +30,14 @@ enum Action {
         format: Format,
     },
     /// Replace the rules with those of a TOML file (and any rule flags), atomically: a
-    /// packet is judged by the old set or the new one, never a mix. An empty file
-    /// removes every rule.
+    /// packet is judged by the old set or the new one, never a mix. An empty file or
+    /// --clear removes every rule.
     Apply {
         #[command(flatten)]
         target: Target,
+        /// Remove every rule (instead of a file or rule flags).
+        #[arg(long)]
+        clear: bool,
         #[command(flatten)]
         rules: Box<RuleArgs>,
     },
@@ -43,7 +47,7 @@ enum Action {
 #[derive(clap::Args)]
 struct Target {
     /// The interface the instance runs on (its maps are pinned under
-    /// /sys/fs/bpf/sctp-xdp/IFACE).
+    /// /sys/fs/bpf/sctp-xdp/IFACE, or .../sctp-xdp/netns/NAME/IFACE in a namespace).
     #[arg(long, required_unless_present = "pin_dir")]
     iface: Option<String>,
     /// The instance's --pin-dir.
@@ -52,26 +56,46 @@ struct Target {
 }
 
 impl Target {
-    fn dir(&self) -> PathBuf {
-        self.pin_dir
-            .clone()
-            .unwrap_or_else(|| default_pin_dir(self.iface.as_deref().unwrap_or_default()))
+    fn dir(&self) -> Result<PathBuf> {
+        match &self.pin_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => default_pin_dir(self.iface.as_deref().unwrap_or_default()),
+        }
     }
 }
 
 pub fn run(args: &Args) -> Result<()> {
     match &args.action {
         Action::Show { target, format } => {
-            let maps = Pinned::open(&target.dir())?;
+            let maps = Pinned::open(&target.dir()?)?;
             let (active, _) = rules::hits(&maps, &bpf::maps::global(&maps)?)?;
+            let learning = rules::learning_left(&maps)?;
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&active)?),
-                Format::Table => print!("{}", rules::show_table(&active)),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "rules": active,
+                        "vtag_learning_left_s": learning.map(|d| d.as_secs_f64()),
+                    }))?
+                ),
+                Format::Table => {
+                    print!("{}", rules::show_table(&active));
+                    if let Some(left) = learning {
+                        println!("validate-vtag learns unknown tags for {:.0} s more", left.as_secs_f64());
+                    }
+                }
             }
         }
-        Action::Apply { target, rules } => {
+        Action::Apply { target, clear, rules } => {
+            match (clear, rules.is_empty()) {
+                (true, false) => bail!("--clear removes every rule: give it without a rules file or rule flags"),
+                (false, true) => bail!(
+                    "nothing to apply: give --rules FILE or rule flags (--clear, or an empty file, removes every rule)"
+                ),
+                _ => {}
+            }
             let compiled = rules::compile(&rules.config()?)?;
-            let mut maps = Pinned::open(&target.dir())?;
+            let mut maps = Pinned::open(&target.dir()?)?;
             rules::apply(&mut maps, &compiled)?;
             let (active, _) = rules::hits(&maps, &bpf::maps::global(&maps)?)?;
             log::info!("{} rule(s) active", active.len());

@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result};
 use aya::programs::XdpMode;
 use tokio::signal::unix::SignalKind;
 
-use super::{default_pin_dir, parse_listen, LoadArgs, Mode};
+use super::{parse_listen, LoadArgs, Mode};
 use crate::{
     bpf::{events::drain_events, LoadOptions, XdpSctp},
     echo::{self, EchoConfig, EchoState},
@@ -22,7 +22,12 @@ use crate::{
         report, Snapshot,
     },
     rules::{self, Compiled, RuleArgs},
-    sys::{clock::monotonic_ns, iface::require_interface, privilege::require_root},
+    sys::{
+        bpffs::{default_pin_dir, prepare_pin_dir, state_file, InstanceLock},
+        clock::monotonic_ns,
+        iface::{index_of, require_interface},
+        privilege::require_root,
+    },
 };
 
 /// How often XDP's DATA events are drained into the join (the 1 MiB ring holds ~26,000).
@@ -106,15 +111,21 @@ pub fn run(args: Args) -> Result<()> {
         usize::try_from(max_message)?,
         usize::try_from(queue_limit)?,
     );
+    let rules = rules::compile(&rules.config()?)?;
+    let pin_dir = match (no_pin, pin_dir) {
+        (true, _) => None,
+        (false, Some(dir)) => Some(dir),
+        (false, None) => Some(default_pin_dir(&iface)?),
+    };
     serve(&RunOptions {
-        rules: rules::compile(&rules.config()?)?,
+        rules,
         metrics: (!no_metrics).then(|| ExportConfig {
             listen: metrics,
             top_flows,
-            state_file: (!no_pin).then(|| PathBuf::from("/run/sctp-xdp").join(format!("{iface}.json"))),
+            state_file: pin_dir.as_deref().map(state_file),
         }),
         load: LoadOptions {
-            pin_dir: (!no_pin).then(|| pin_dir.unwrap_or_else(|| default_pin_dir(&iface))),
+            pin_dir,
             ..load.options()
         },
         iface,
@@ -175,6 +186,14 @@ fn serve(opts: &RunOptions) -> Result<()> {
     {
         std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
     }
+    // Before anything is loaded or written: a second instance on the same pins is refused.
+    let _instance = match &opts.load.pin_dir {
+        Some(dir) => {
+            prepare_pin_dir(dir)?;
+            Some(InstanceLock::take(dir, &opts.iface)?)
+        }
+        None => None,
+    };
     let mut prog = XdpSctp::load(&opts.load)?;
     // Before attaching: no packet is judged without the rules asked for.
     rules::apply(&mut prog, &opts.rules)?;
@@ -203,8 +222,10 @@ fn serve(opts: &RunOptions) -> Result<()> {
     let wire = Arc::new(Mutex::new(Wire::default()));
     let local_port = opts.echo.as_ref().map_or(0, |c| c.listen[0].port());
     let sock_echo = opts.echo.is_some();
+    // An interface deleted (or replaced) takes its XDP program with it: noticed here.
+    let ifindex = index_of(&opts.iface)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(async {
+    let lost_interface = rt.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = {
             let mut rx = stop_rx.clone();
@@ -259,14 +280,20 @@ fn serve(opts: &RunOptions) -> Result<()> {
         let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
         let mut tick = tokio::time::interval(Duration::from_secs(opts.interval.max(1)));
         tick.tick().await;
-        loop {
+        let lost_interface = loop {
             tokio::select! {
-                _ = sigint.recv() => break,
-                _ = sigterm.recv() => break,
+                _ = sigint.recv() => break false,
+                _ = sigterm.recv() => break false,
                 _ = tick.tick(), if opts.interval > 0 => print!("{}", report::to_table(&Snapshot::take(&prog)?)),
-                _ = every_second.tick() => export(&mut exporter, &prog)?,
+                _ = every_second.tick() => {
+                    if index_of(&opts.iface).ok() != Some(ifindex) {
+                        log::error!("{} was deleted or replaced: its XDP program went with it; stopping", opts.iface);
+                        break true;
+                    }
+                    export(&mut exporter, &prog)?;
+                }
             }
-        }
+        };
         log::info!("stopping: shutting associations down gracefully");
         let _ = stop_tx.send(true);
         if let Some(s) = server {
@@ -276,7 +303,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
             r.await.context("event reader task")??;
         }
         export(&mut exporter, &prog)?;
-        anyhow::Ok(())
+        anyhow::Ok(lost_interface)
     })?;
     let snapshot = Snapshot::take(&prog)?;
     drop(prog); // detaches
@@ -293,6 +320,12 @@ fn serve(opts: &RunOptions) -> Result<()> {
         }
     } else if let Some(path) = &opts.report {
         std::fs::write(path, serde_json::to_string_pretty(&report::to_json(&snapshot, 0))?)?;
+    }
+    if lost_interface {
+        anyhow::bail!(
+            "{} disappeared while attached (deleted or replaced): start sctp-user run again once it is back",
+            opts.iface
+        );
     }
     Ok(())
 }

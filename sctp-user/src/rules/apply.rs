@@ -33,7 +33,7 @@ pub fn apply(src: &mut dyn MapSource, c: &Compiled) -> Result<()> {
     }
     if set.flags & enable::VALIDATE_VTAG != 0 && c.vtag_learn > 0 {
         // CLOCK_MONOTONIC is bpf_ktime_get_ns's clock.
-        set.vtag_learn_until_ns = monotonic_ns() + c.vtag_learn.saturating_mul(1_000_000_000);
+        set.vtag_learn_until_ns = monotonic_ns().saturating_add(c.vtag_learn.saturating_mul(1_000_000_000));
     }
     {
         let mut src_rules: LpmTrie<&mut MapData, SrcPrefix, u32> =

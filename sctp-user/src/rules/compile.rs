@@ -9,7 +9,7 @@ use sctp_common::{
     proto::chunk,
 };
 
-use super::config::{parse_cidr, Malformed, RuleConfig, DEFAULT_VTAG_IDLE, DEFAULT_VTAG_LEARN};
+use super::config::{parse_cidr, Malformed, RuleConfig, DEFAULT_VTAG_IDLE, DEFAULT_VTAG_LEARN, MAX_VTAG_SECONDS};
 
 /// Rules compiled for the maps: the rule set and its table entries (generation-free).
 pub struct Compiled {
@@ -65,7 +65,7 @@ pub fn compile(c: &RuleConfig) -> Result<Compiled> {
     for (flag, list, allow) in [("deny-src", &c.deny_src, false), ("allow-src", &c.allow_src, true)] {
         for s in list {
             let (family, addr, len) = parse_cidr(flag, s)?;
-            let canonical = masked(addr, len);
+            let canonical = addr;
             if let Some(other) = seen_prefixes.insert((family, canonical, len), flag) {
                 if other != flag {
                     bail!("{s} is both in deny-src and allow-src: keep one");
@@ -141,8 +141,11 @@ pub fn compile(c: &RuleConfig) -> Result<Compiled> {
     let vtag_learn = c.vtag_learn.unwrap_or(DEFAULT_VTAG_LEARN);
     if c.validate_vtag {
         let idle = c.vtag_idle.unwrap_or(DEFAULT_VTAG_IDLE);
-        if idle == 0 {
-            bail!("vtag-idle must be at least 1 second");
+        if !(1..=MAX_VTAG_SECONDS).contains(&idle) {
+            bail!("vtag-idle must be 1-{MAX_VTAG_SECONDS} seconds (a year)");
+        }
+        if vtag_learn > MAX_VTAG_SECONDS {
+            bail!("vtag-learn must be 0-{MAX_VTAG_SECONDS} seconds (a year)");
         }
         set.flags |= enable::VALIDATE_VTAG;
         set.vtag_idle_ns = idle.saturating_mul(1_000_000_000);
@@ -157,7 +160,8 @@ pub fn compile(c: &RuleConfig) -> Result<Compiled> {
     let rate = |name: &str, rate: Option<u32>, burst: Option<u32>| -> Result<Option<(u32, u32)>> {
         match (rate, burst) {
             (Some(0), _) => bail!("{name} must be at least 1 per second"),
-            (Some(r), b) => Ok(Some((r, b.unwrap_or(r).max(1)))),
+            (Some(_), Some(0)) => bail!("the burst of {name} must be at least 1 (0 would drop every INIT)"),
+            (Some(r), b) => Ok(Some((r, b.unwrap_or(r)))),
             (None, Some(_)) => bail!("a burst needs its rate ({name})"),
             (None, None) => Ok(None),
         }
@@ -186,8 +190,8 @@ pub fn compile(c: &RuleConfig) -> Result<Compiled> {
         add_for_reason(&mut set, Counter::DropTooManyChunks, &format!("max-chunks {n}"))?;
     }
     if let Some(n) = c.max_data_chunk {
-        if n < 17 {
-            bail!("max-data-chunk must be at least 17 bytes (a DATA chunk header is 16)");
+        if !(17..=u32::from(u16::MAX)).contains(&n) {
+            bail!("max-data-chunk must be 17-65535 bytes (a DATA chunk header is 16; a chunk length field says at most 65535)");
         }
         set.max_data_chunk = n;
         add_for_reason(&mut set, Counter::DropDataTooLarge, &format!("max-data-chunk {n}"))?;
@@ -200,14 +204,3 @@ pub fn compile(c: &RuleConfig) -> Result<Compiled> {
     })
 }
 
-/// The address with the bits after `len` cleared (the LPM trie ignores them, but equal
-/// prefixes must compare equal here).
-fn masked(mut addr: [u8; 16], len: u32) -> [u8; 16] {
-    let mut bit = 0;
-    for b in &mut addr {
-        let keep = len.saturating_sub(bit).min(8);
-        *b &= !(0xffu16 >> keep).to_le_bytes()[0];
-        bit += 8;
-    }
-    addr
-}

@@ -7,7 +7,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{anyhow, Context as _, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use sctp_common::{
     abi::{FAMILY_IPV4, FAMILY_IPV6},
     proto::chunk,
@@ -18,6 +18,9 @@ use serde::Deserialize;
 pub const DEFAULT_VTAG_IDLE: u64 = 300;
 /// Default learning window after rules with `validate-vtag` are applied.
 pub const DEFAULT_VTAG_LEARN: u64 = 30;
+/// The longest `vtag-learn` and `vtag-idle`: a year. The program keeps both in
+/// nanoseconds of the monotonic clock; anything longer is a typo, not a policy.
+pub const MAX_VTAG_SECONDS: u64 = 365 * 24 * 3600;
 
 /// The rules as a user writes them: the TOML file's keys and the flags share names.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -50,11 +53,31 @@ pub struct RuleConfig {
 }
 
 /// A chunk type by name or number (TOML accepts both).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(untagged)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum ChunkName {
     Number(u8),
     Name(String),
+}
+
+impl<'de> Deserialize<'de> for ChunkName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ChunkName;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a chunk type name (DATA, INIT, ABORT, ...) or number 0-255")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ChunkName, E> {
+                u8::try_from(v)
+                    .map(ChunkName::Number)
+                    .map_err(|_| E::custom(format!("chunk type {v} is not 0-255")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ChunkName, E> {
+                Ok(ChunkName::Name(v.to_string()))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 impl ChunkName {
@@ -76,7 +99,7 @@ pub enum Malformed {
 
 /// The rule flags shared by `run` and `inspect`; they add to (lists) or override
 /// (values) what `--rules FILE` says.
-#[derive(Clone, Debug, Default, clap::Args)]
+#[derive(Clone, Debug, Default, PartialEq, clap::Args)]
 pub struct RuleArgs {
     /// TOML file of rules (same names as these flags, e.g. `deny-src = ["198.18.5.0/24"]`).
     #[arg(long = "rules", value_name = "FILE")]
@@ -137,6 +160,12 @@ pub struct RuleArgs {
 }
 
 impl RuleArgs {
+    /// No file and no rule flag: nothing was asked for.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
     /// The file (if any) with the flags on top.
     pub fn config(&self) -> Result<RuleConfig> {
         let mut c = match &self.file {
@@ -173,8 +202,26 @@ fn over<T: Copy>(file: &mut Option<T>, flag: Option<T>) {
 
 /// Reads a TOML rules file.
 pub fn read_file(path: &Path) -> Result<RuleConfig> {
+    if path.is_dir() {
+        bail!("rules file {} is a directory: give a TOML file", path.display());
+    }
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read rules file {}", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow!("rules file {}: {}", path.display(), e.message()))
+    parse(&text).map_err(|e| anyhow!("rules file {}{e}", path.display()))
+}
+
+/// Rules from TOML text; an error names the line, the column and the line's text (so its
+/// key) in one line: ` line 3, column 13 (init-rate = "8"): invalid type: ...`.
+pub fn parse(text: &str) -> Result<RuleConfig, String> {
+    toml::from_str(text).map_err(|e| {
+        let place = e.span().map_or_else(String::new, |span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            let source = text.lines().nth(line - 1).unwrap_or_default().trim();
+            format!(" line {line}, column {column} ({source})")
+        });
+        format!("{place}: {}", e.message())
+    })
 }
 
 /// A chunk type from its name (as `chunk::KNOWN` spells it, `-` or `_`, any case) or number.
@@ -223,5 +270,25 @@ pub fn parse_cidr(flag: &str, s: &str) -> Result<(u32, [u8; 16], u32)> {
             .ok_or_else(|| anyhow!("{flag} {s}: prefix length must be 0-{max}"))?,
         None => max,
     };
+    // 10.28.6.42/8 is most likely a host written with the wrong length, not 10.0.0.0/8.
+    let network = masked(bytes, len);
+    if network != bytes {
+        let ip = match family {
+            FAMILY_IPV4 => IpAddr::from([network[0], network[1], network[2], network[3]]),
+            _ => IpAddr::from(network),
+        };
+        bail!("{flag} {s}: the address has bits set after the first {len}: write {ip}/{len} for the network, or /{max} for the host");
+    }
     Ok((family, bytes, len))
+}
+
+/// The address with the bits after `len` cleared.
+fn masked(mut addr: [u8; 16], len: u32) -> [u8; 16] {
+    let mut bit = 0;
+    for b in &mut addr {
+        let keep = len.saturating_sub(bit).min(8);
+        *b &= !(0xffu16 >> keep).to_le_bytes()[0];
+        bit += 8;
+    }
+    addr
 }

@@ -1,11 +1,25 @@
 //! What each rule dropped, for `rules show` and the metrics.
 
+use std::time::Duration;
+
 use anyhow::Result;
-use sctp_common::abi::{Counter, GlobalStats, MAX_RULES};
+use sctp_common::abi::{enable, Counter, GlobalStats, MAX_RULES};
 use serde::Serialize;
 
 use super::apply::active_generation;
-use crate::bpf::maps::{rule_set, MapSource};
+use crate::{
+    bpf::maps::{rule_set, MapSource},
+    sys::clock::monotonic_ns,
+};
+
+/// How long the active rules still learn unknown verification tags (`validate-vtag`'s
+/// learning window), if they do.
+pub fn learning_left(src: &dyn MapSource) -> Result<Option<Duration>> {
+    let set = rule_set(src, active_generation(src)?)?;
+    let now = monotonic_ns();
+    Ok((set.flags & enable::VALIDATE_VTAG != 0 && set.vtag_learn_until_ns > now)
+        .then(|| Duration::from_nanos(set.vtag_learn_until_ns - now)))
+}
 
 /// One rule as `rules show` and the metrics report it.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]

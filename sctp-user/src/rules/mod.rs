@@ -11,4 +11,4 @@ pub mod hits;
 pub use apply::apply;
 pub use compile::{compile, Compiled};
 pub use config::{RuleArgs, RuleConfig};
-pub use hits::{hits, show_table, RuleHits};
+pub use hits::{hits, learning_left, show_table, RuleHits};

@@ -38,7 +38,7 @@ fn n(v: &Value) -> String {
 
 /// Draws one screen from a `/stats` document.
 #[expect(clippy::too_many_lines, reason = "one screen laid out top to bottom")]
-pub fn draw(f: &mut Frame, stats: &Value, addr: SocketAddr) {
+pub fn draw(f: &mut Frame, stats: &Value, addr: SocketAddr, trouble: Option<&str>) {
     let [head, assocs, flows] =
         Layout::vertical([Constraint::Length(4), Constraint::Percentage(55), Constraint::Fill(1)]).areas(f.area());
     let p = &stats["xdp"]["packets"];
@@ -63,7 +63,10 @@ pub fn draw(f: &mut Frame, stats: &Value, addr: SocketAddr) {
         Paragraph::new(summary).block(
             Block::default()
                 .borders(Borders::ALL)
-                .title(format!(" sctp-user top: {addr} (q quits) ")),
+                .title(match trouble {
+                    None => format!(" sctp-user top: {addr} (q quits) "),
+                    Some(why) => format!(" sctp-user top: {addr}: {why}; retrying, the last figures shown (q quits) "),
+                }),
         ),
         head,
     );
@@ -146,10 +149,11 @@ pub fn draw(f: &mut Frame, stats: &Value, addr: SocketAddr) {
 /// The live view until `q`.
 pub fn run(addr: SocketAddr) -> Result<()> {
     let mut stats = fetch(addr)?; // fail before taking the terminal over
+    let mut trouble: Option<String> = None;
     let mut terminal = ratatui::init();
     let result = (|| -> Result<()> {
         loop {
-            terminal.draw(|f| draw(f, &stats, addr))?;
+            terminal.draw(|f| draw(f, &stats, addr, trouble.as_deref()))?;
             if event::poll(Duration::from_secs(1))? {
                 if let Event::Key(k) = event::read()? {
                     if matches!(k.code, KeyCode::Char('q') | KeyCode::Esc) {
@@ -157,7 +161,11 @@ pub fn run(addr: SocketAddr) -> Result<()> {
                     }
                 }
             }
-            stats = fetch(addr)?;
+            // An instance restarting or a dropped connection is passing: keep trying.
+            match fetch(addr) {
+                Ok(s) => (stats, trouble) = (s, None),
+                Err(e) => trouble = Some(format!("{e:#}")),
+            }
         }
     })();
     ratatui::restore();
@@ -184,7 +192,7 @@ mod tests {
                 "totals": {"packets": 50, "bytes": 9000, "data_chunks": 40, "retransmissions": 0}}]
         });
         let mut t = Terminal::new(TestBackend::new(120, 24)).unwrap();
-        t.draw(|f| draw(f, &stats, "127.0.0.1:9464".parse().unwrap())).unwrap();
+        t.draw(|f| draw(f, &stats, "127.0.0.1:9464".parse().unwrap(), None)).unwrap();
         let screen: String = t.backend().buffer().content().iter().map(ratatui::buffer::Cell::symbol).collect();
         for want in [
             "frames 120",

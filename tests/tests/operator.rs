@@ -1,0 +1,146 @@
+//! A running instance must survive its operator: a second `run` on the same interface,
+//! `rules apply` with nothing to apply, a crash and a restart under `ip netns exec` (the
+//! README's own setup), and the interface deleted under it. Live, in namespaces of the
+//! test's own; no kernel SCTP needed (`--no-echo`).
+
+use std::{path::Path, process::Command};
+
+use integration_tests::{
+    instance::Instance,
+    netns::{veth, Netns},
+    raw::send_frames,
+    require_root, sctp_user_bin,
+};
+use sctp_common::builder::{Chunk, SctpPacket, V4};
+use serde_json::Value;
+
+/// `sctp-user ARGS` inside `ns`: (success, stdout, stderr).
+fn sctp_user_in(ns: &Netns, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.name])
+        .arg(sctp_user_bin())
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn sctp_packets(ns: &Netns) -> u64 {
+    let body = ns.run(|| integration_tests::http_get("127.0.0.1:9464", "/stats"));
+    let stats: Value = serde_json::from_str(&body).unwrap();
+    stats["xdp"]["packets"]["sctp"].as_u64().unwrap()
+}
+
+/// The bpffs that commands under `ip netns exec` share with the host (/run is kept
+/// there, /sys is not), as the README says to set up; unmounted again if the test
+/// mounted it.
+const RUN_BPFFS: &str = "/run/sctp-xdp/bpffs";
+
+struct HostBpffs(bool);
+
+impl HostBpffs {
+    fn ensure() -> Self {
+        let mounted = std::fs::read_to_string("/proc/mounts")
+            .unwrap()
+            .lines()
+            .any(|l| l.split(' ').nth(1) == Some(RUN_BPFFS));
+        if !mounted {
+            std::fs::create_dir_all(RUN_BPFFS).unwrap();
+            let ok = Command::new("mount").args(["-t", "bpf", "bpf", RUN_BPFFS]).status().unwrap();
+            assert!(ok.success(), "mount -t bpf bpf {RUN_BPFFS}");
+        }
+        Self(!mounted)
+    }
+}
+
+impl Drop for HostBpffs {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = Command::new("umount").arg(RUN_BPFFS).status();
+        }
+    }
+}
+
+/// Without a shared bpffs, `run` under `ip netns exec` refuses to pin where the pins
+/// would vanish, and says what to do.
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn pins_that_would_vanish_are_refused_with_what_to_do() {
+    require_root();
+    let mounted = std::fs::read_to_string("/proc/mounts").unwrap();
+    if mounted.lines().any(|l| {
+        let at = l.split(' ').nth(1);
+        at == Some(RUN_BPFFS) || at == Some("/sys/fs/bpf")
+    }) {
+        eprintln!("SKIPPED: a bpffs is mounted on the host; the refusal cannot be shown here");
+        return;
+    }
+    let ns = Netns::new("op-np").unwrap();
+    let (ok, _, err) = sctp_user_in(&ns, &["run", "--iface", "lo", "--no-echo", "--no-metrics"]);
+    assert!(!ok);
+    assert!(err.contains("mount one on the host first"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn a_running_instance_survives_its_operator() {
+    require_root();
+    let _bpffs = HostBpffs::ensure();
+    let a = Netns::new("op-a").unwrap();
+    let b = Netns::new("op-b").unwrap();
+    veth(&a, "opa0", "198.18.0.1/24", &b, "opb0", "198.18.0.2/24").unwrap();
+    // Pins of an instance in a namespace live in the host's bpffs, under its name.
+    let pins = Path::new(RUN_BPFFS).join("netns").join(&b.name).join("opb0");
+    let _ = std::fs::remove_dir_all(&pins);
+    let run_args = ["run", "--iface", "opb0", "--no-echo"];
+    let first = Instance::start(&b, "first", sctp_user_bin(), &run_args, "metrics on").unwrap();
+    assert!(pins.join("GLOBAL").exists(), "pinned where other commands find them: {}", pins.display());
+
+    // A second run on the same interface is refused before it touches the first's maps.
+    let (ok, _, err) = sctp_user_in(
+        &b,
+        &["run", "--iface", "opb0", "--no-echo", "--no-metrics", "--deny-src", "198.18.0.0/15"],
+    );
+    assert!(!ok, "a second run must fail");
+    assert!(err.contains("already running"), "{err}");
+    let (ok, out, err) = sctp_user_in(&b, &["rules", "show", "--iface", "opb0"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("no rules"), "the first instance's rules are untouched: {out}");
+
+    // Nothing to apply is an error; removing every rule is said out loud.
+    let (ok, _, err) = sctp_user_in(&b, &["rules", "apply", "--iface", "opb0"]);
+    assert!(!ok);
+    assert!(err.contains("nothing to apply"), "{err}");
+    let (ok, _, err) = sctp_user_in(&b, &["rules", "apply", "--iface", "opb0", "--clear", "--deny-ppid", "46"]);
+    assert!(!ok);
+    assert!(err.contains("--clear removes every rule"), "{err}");
+    let (ok, _, err) = sctp_user_in(&b, &["rules", "apply", "--iface", "opb0", "--clear"]);
+    assert!(ok, "{err}");
+
+    // A crash (kill -9) and a restart: the counters carry on from the pins.
+    let frames: Vec<Vec<u8>> = (0..10u32)
+        .map(|i| SctpPacket::new(V4, 7, vec![Chunk::data(i, 0, 0, 18, 20)]).frame())
+        .collect();
+    send_frames(&a, "opa0", &frames);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let before = sctp_packets(&b);
+    assert!(before >= 10, "{before}");
+    first.kill().unwrap();
+    let second = Instance::start(&b, "second", sctp_user_bin(), &run_args, "metrics on").unwrap();
+    send_frames(&a, "opa0", &frames);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let after = sctp_packets(&b);
+    assert!(after >= before + 10, "counted on from {before}: {after}");
+
+    // The interface deleted under the instance: it says so and exits with an error.
+    b.ip(&["link", "del", "opb0"]).unwrap();
+    second.wait_for("was deleted or replaced").unwrap();
+    let status = second.wait_exit().unwrap();
+    assert!(!status.success(), "{status}");
+    let _ = std::fs::remove_dir_all(Path::new(RUN_BPFFS).join("netns").join(&b.name));
+}
