@@ -293,7 +293,7 @@ impl Collector for Frame {
         counter(
             &mut e,
             "sctp_xdp_packets",
-            "SCTP packets by verdict.",
+            "SCTP packets by verdict (the SCTP checksum is not verified at XDP: the kernel discards bad ones later).",
             &[
                 (vec![("verdict", "pass".into())], c(Counter::VerdictPass)),
                 (vec![("verdict", "drop".into())], c(Counter::VerdictDrop)),
