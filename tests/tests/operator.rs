@@ -144,3 +144,91 @@ fn a_running_instance_survives_its_operator() {
     assert!(!status.success(), "{status}");
     let _ = std::fs::remove_dir_all(Path::new(RUN_BPFFS).join("netns").join(&b.name));
 }
+
+/// The metrics endpoint behaves like an HTTP server to real clients and to hostile ones:
+/// HEAD without a body, other methods refused, bare-LF requests answered, a client that
+/// drips its head cut off, /stats bounded.
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn the_metrics_endpoint_is_a_proper_http_server() {
+    use std::{
+        io::{Read as _, Write as _},
+        net::TcpStream,
+        time::{Duration, Instant},
+    };
+    require_root();
+    let ns = Netns::new("op-http").unwrap();
+    let args = ["run", "--iface", "lo", "--no-echo", "--no-pin", "--top-flows", "3"];
+    let run = Instance::start(&ns, "run", sctp_user_bin(), &args, "metrics on").unwrap();
+    let curl = |extra: &[&str]| -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &ns.name, "curl", "-s", "--max-time", "10"])
+            .args(extra)
+            .output()
+            .expect("curl (cargo xtask setup installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let code = |extra: &[&str]| {
+        let mut a = vec!["-o", "/dev/null", "-w", "%{http_code}"];
+        a.extend_from_slice(extra);
+        curl(&a)
+    };
+    assert_eq!(code(&["http://127.0.0.1:9464/metrics"]), "200");
+    assert_eq!(code(&["-X", "POST", "http://127.0.0.1:9464/metrics"]), "405");
+    assert_eq!(code(&["http://127.0.0.1:9464/nothing"]), "404");
+    let head = curl(&["-I", "http://127.0.0.1:9464/stats"]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+
+    let raw = |request: &[u8]| -> String {
+        ns.run(|| {
+            let mut s = TcpStream::connect("127.0.0.1:9464").unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(request).unwrap();
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out);
+            String::from_utf8_lossy(&out).into_owned()
+        })
+    };
+    // HEAD: the headers only, no body after them.
+    let reply = raw(b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (_, body) = reply.split_once("\r\n\r\n").expect("a head");
+    assert!(body.is_empty(), "HEAD with a body: {body:.80}");
+    // A bare-LF request is answered at once, not after a timeout.
+    let started = Instant::now();
+    let reply = raw(b"GET /stats HTTP/1.1\nHost: x\n\n");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply:.80}");
+    assert!(started.elapsed() < Duration::from_secs(4), "answered after {:?}", started.elapsed());
+    // /stats lists the busiest --top-flows flows and says how many there are.
+    let (_, body) = reply.split_once("\r\n\r\n").unwrap();
+    let stats: Value = serde_json::from_str(body).unwrap();
+    assert!(stats["xdp"]["flows_total"].is_u64(), "{stats}");
+    assert!(stats["xdp"]["flows"].as_array().unwrap().len() <= 3);
+
+    // A client dripping one header line every 2 s is cut off (the head must arrive
+    // within 5 s), not kept forever.
+    let dripped = ns.run(|| {
+        let mut s = TcpStream::connect("127.0.0.1:9464").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let started = Instant::now();
+        s.write_all(b"GET /stats HTTP/1.1\r\n").unwrap();
+        let mut line = 0;
+        while started.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_secs(2));
+            line += 1;
+            if s.write_all(format!("X-Drip-{line}: 1\r\n").as_bytes()).is_err() {
+                break;
+            }
+            let mut buf = [0u8; 512];
+            match s.read(&mut buf) {
+                // Nothing yet: the server still waits for the head.
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                // Closed, reset or answered (408): the server ended it.
+                _ => break,
+            }
+        }
+        started.elapsed()
+    });
+    assert!(dripped < Duration::from_secs(12), "a dripping client held the connection {dripped:?}");
+    run.stop().unwrap();
+}

@@ -20,6 +20,7 @@ const APT_PACKAGES: &[&str] = &[
     "cpio",
     "kmod",
     "tshark",
+    "curl",
     "iproute2",
     "socat",
     "ncat",

@@ -29,7 +29,7 @@ pub fn run(args: &Args) -> Result<()> {
     let rules = rules::compile(&args.rules.config()?)?;
     let replay = replay::replay(&args.pcap, &args.load.options(), &rules)?;
     match args.format {
-        Format::Json => println!("{}", report::to_json(&replay.snapshot, replay.too_short)),
+        Format::Json => println!("{}", report::to_json(&replay.snapshot, replay.too_short, usize::MAX)),
         Format::Table => {
             print!("{}", report::to_table(&replay.snapshot));
             if replay.too_short > 0 {

@@ -70,7 +70,8 @@ pub struct Args {
     /// Do not serve metrics.
     #[arg(long)]
     no_metrics: bool,
-    /// Flows exported with labels of their own (the rest are summed as flow="other").
+    /// Flows exported with labels of their own (the rest are summed as flow="other"),
+    /// and the busiest flows listed in /stats (with the number in the table).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=1000))]
     top_flows: u64,
     /// bpffs directory for the counter maps, reused across restarts
@@ -314,12 +315,12 @@ fn serve(opts: &RunOptions) -> Result<()> {
         let joined = join::join(local_port, &st, &wire.lock().unwrap(), &snapshot.flows);
         print!("{}", join::to_table(&joined, &st.stats));
         if let Some(path) = &opts.report {
-            let doc = serde_json::json!({ "echo": st.stats, "join": joined, "xdp": report::to_json(&snapshot, 0) });
+            let doc = serde_json::json!({ "echo": st.stats, "join": joined, "xdp": report::to_json(&snapshot, 0, usize::MAX) });
             std::fs::write(path, serde_json::to_string_pretty(&doc)?)
                 .with_context(|| format!("writing {}", path.display()))?;
         }
     } else if let Some(path) = &opts.report {
-        std::fs::write(path, serde_json::to_string_pretty(&report::to_json(&snapshot, 0))?)?;
+        std::fs::write(path, serde_json::to_string_pretty(&report::to_json(&snapshot, 0, usize::MAX))?)?;
     }
     if lost_interface {
         anyhow::bail!(

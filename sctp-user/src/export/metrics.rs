@@ -10,6 +10,7 @@ use std::{
     net::SocketAddr,
     path::PathBuf,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use anyhow::{Context as _, Result};
@@ -21,7 +22,8 @@ use prometheus_client::{
 };
 use sctp_common::{abi::Counter, proto::chunk};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use bytes::Bytes;
+use http_body_util::Full;
 
 use crate::{
     echo::{EchoState, EchoStats},
@@ -220,7 +222,7 @@ impl Exporter {
                 .unwrap_or_default(),
         };
         let stats = serde_json::json!({
-            "xdp": report::to_json(snap, 0),
+            "xdp": report::to_json(snap, 0, self.cfg.top_flows),
             "flows": frame.flows,
             "echo": saved.echo,
             "echo_current": frame.echo_now,
@@ -536,59 +538,77 @@ pub fn to_prometheus_text(openmetrics: &str) -> String {
     out
 }
 
-/// Serves `/metrics` and `/stats` from the last build until the task is dropped.
+/// How long a client may take to send its request head: a client dripping header lines
+/// cannot hold a connection open.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one connection may live, whatever the client does.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Serves `/metrics` and `/stats` (GET and HEAD) from the last build until the task is
+/// dropped. HTTP is hyper's: one request per connection, deadlines on the head and on
+/// the connection.
 pub async fn serve(listener: tokio::net::TcpListener, published: Arc<Mutex<Published>>) {
     loop {
-        let mut conn = match listener.accept().await {
-            Ok((conn, _)) => conn,
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
             Err(e) => {
                 // Out of file descriptors (or another transient error): accepting again at
                 // once would spin; wait for connections to close.
                 log::warn!("metrics: accept failed: {e}; retrying in 100 ms");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
         let published = published.clone();
         tokio::spawn(async move {
-            let mut req = Vec::new();
-            let mut buf = [0u8; 2048];
-            // Read the request head (bounded); the body, if any, is ignored.
-            while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 16384 {
-                match tokio::time::timeout(std::time::Duration::from_secs(5), conn.read(&mut buf)).await {
-                    Ok(Ok(n)) if n > 0 => req.extend_from_slice(&buf[..n]),
-                    _ => return,
-                }
-            }
-            let head = String::from_utf8_lossy(&req);
-            let path = head.split_whitespace().nth(1).unwrap_or("/");
-            let openmetrics = head.lines().any(|l| {
-                let l = l.to_ascii_lowercase();
-                l.starts_with("accept:") && l.contains("application/openmetrics-text")
+            let service = hyper::service::service_fn(move |req| {
+                let response = respond(&req, &published);
+                async move { Ok::<_, std::convert::Infallible>(response) }
             });
-            let (status, ctype, body) = {
-                let p = published.lock().unwrap();
-                match path.split('?').next().unwrap_or("/") {
-                    "/metrics" if openmetrics => (
-                        "200 OK",
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        p.text.clone(),
-                    ),
-                    "/metrics" => (
-                        "200 OK",
-                        "text/plain; version=0.0.4; charset=utf-8",
-                        to_prometheus_text(&p.text),
-                    ),
-                    "/stats" => ("200 OK", "application/json", p.stats.clone()),
-                    _ => ("404 Not Found", "text/plain", "try /metrics or /stats\n".to_string()),
-                }
-            };
-            let head = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = conn.write_all(head.as_bytes()).await;
-            let _ = conn.write_all(body.as_bytes()).await;
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEAD_TIMEOUT)
+                .keep_alive(false)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_DEADLINE, connection).await;
         });
+    }
+}
+
+/// The answer to one request (hyper leaves out the body of a HEAD answer).
+fn respond<B>(req: &hyper::Request<B>, published: &Mutex<Published>) -> hyper::Response<Full<Bytes>> {
+    use hyper::{header, Method, StatusCode};
+    let reply = |status: StatusCode, ctype: &str, body: String| {
+        let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = status;
+        if let Ok(v) = header::HeaderValue::from_str(ctype) {
+            r.headers_mut().insert(header::CONTENT_TYPE, v);
+        }
+        r
+    };
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET or HEAD only\n".into());
+        r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    let openmetrics = req
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.contains("application/openmetrics-text")));
+    let p = published.lock().expect("no thread panicked holding the published metrics");
+    match req.uri().path() {
+        "/metrics" if openmetrics => reply(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            p.text.clone(),
+        ),
+        "/metrics" => reply(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            to_prometheus_text(&p.text),
+        ),
+        "/stats" => reply(StatusCode::OK, "application/json", p.stats.clone()),
+        _ => reply(StatusCode::NOT_FOUND, "text/plain", "try /metrics or /stats\n".into()),
     }
 }

@@ -13,7 +13,9 @@ use super::Snapshot;
 /// The JSON object `inspect --format json` prints.
 /// `too_short` frames never reached the program but count in `packets.total`.
 #[must_use]
-pub fn to_json(s: &Snapshot, too_short: u64) -> Value {
+/// The snapshot as JSON, with the `max_flows` busiest flows (by bytes; all with
+/// `usize::MAX`) and `flows_total`, the number in the table.
+pub fn to_json(s: &Snapshot, too_short: u64, max_flows: usize) -> Value {
     let g = &s.global;
     let mut packets = Map::new();
     packets.insert("total".into(), (g.get(Counter::Frames) + too_short).into());
@@ -36,7 +38,12 @@ pub fn to_json(s: &Snapshot, too_short: u64) -> Value {
         .filter(|c| c.is_error())
         .map(|c| (c.name().to_string(), g.get(*c).into()))
         .collect();
-    let flows: Vec<Value> = s.flows.iter().map(|(k, f)| flow_json(*k, f)).collect();
+    let mut busiest: Vec<_> = s.flows.iter().collect();
+    if busiest.len() > max_flows {
+        busiest.sort_by_key(|(_, f)| std::cmp::Reverse(f.bytes));
+        busiest.truncate(max_flows);
+    }
+    let flows: Vec<Value> = busiest.into_iter().map(|(k, f)| flow_json(*k, f)).collect();
     let drops: Map<String, Value> = Counter::ALL
         .iter()
         .filter(|c| c.is_drop())
@@ -51,6 +58,7 @@ pub fn to_json(s: &Snapshot, too_short: u64) -> Value {
         "drops": drops,
         "rules": s.rules.0,
         "flows": flows,
+        "flows_total": s.flows.len(),
     })
 }
 
