@@ -117,3 +117,21 @@ fn a_kernel_without_sctp_gets_one_line_saying_what_to_do() {
     );
     assert_eq!(e.trim_end().lines().count(), 1, "{e}");
 }
+
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn directories_and_missing_directories_are_named() {
+    assert!(is_root(), "run by cargo xtask test, as root");
+    let o = sctp_user(&["inspect", "--pcap", "/tmp"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("/tmp is a directory: give a pcap or pcapng file"), "{e}");
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    let o = sctp_user(&["bench", "--json", "/tmp"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--json /tmp is a directory"), "{}", stderr(&o));
+    let o = sctp_user(&["bench", "--json", "/missing/dir/x.json"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("directory /missing/dir does not exist"), "{}", stderr(&o));
+    assert!(!std::path::Path::new("/missing").exists(), "nothing created");
+}

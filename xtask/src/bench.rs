@@ -18,6 +18,7 @@ const ROUNDS: usize = 5;
 pub fn bench(root: &Path, capture: Option<&Path>) -> Result<()> {
     let bin = root.join("target/release/sctp-user");
     let json = root.join("target/bench/xdp.json");
+    std::fs::create_dir_all(root.join("target/bench"))?;
     cmd::run(Command::new(&bin).args(["bench", "--json"]).arg(&json))?;
     eprintln!("bench: wrote {}", json.display());
 

@@ -1,8 +1,8 @@
 //! `sctp-user bench`: the program's cost per packet class and per rule.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 
 use crate::bench;
 
@@ -24,6 +24,16 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<()> {
     let Args { repeat, rounds, json } = args;
     let (repeat, rounds) = (*repeat, usize::try_from(*rounds)?);
+    // Checked before the measurement, which takes a while.
+    if let Some(path) = json {
+        if path.is_dir() {
+            bail!("--json {} is a directory: give a file name", path.display());
+        }
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            bail!("--json {}: directory {} does not exist", path.display(), dir.display());
+        }
+    }
     let r = bench::run(repeat, rounds)?;
     println!(
         "load: {:.0} ms; verifier processed {} instructions",
@@ -51,9 +61,6 @@ pub fn run(args: &Args) -> Result<()> {
         );
     }
     if let Some(path) = json {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
         std::fs::write(path, serde_json::to_string_pretty(&r)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }

@@ -113,22 +113,19 @@ pub fn run(args: Args) -> Result<()> {
         usize::try_from(queue_limit)?,
     );
     let rules = rules::compile(&rules.config()?)?;
-    let pin_dir = match (no_pin, pin_dir) {
-        (true, _) => None,
-        (false, Some(dir)) => Some(dir),
-        (false, None) => Some(default_pin_dir(&iface)?),
-    };
     serve(&RunOptions {
         rules,
-        metrics: (!no_metrics).then(|| ExportConfig {
+        metrics: (!no_metrics).then_some(ExportConfig {
             listen: metrics,
             top_flows,
-            state_file: pin_dir.as_deref().map(state_file),
+            state_file: None,
         }),
-        load: LoadOptions {
-            pin_dir,
-            ..load.options()
+        pins: match (no_pin, pin_dir) {
+            (true, _) => Pins::Off,
+            (false, Some(dir)) => Pins::At(dir),
+            (false, None) => Pins::Default,
         },
+        load: load.options(),
         iface,
         mode: match mode {
             Mode::Auto => XdpMode::Default,
@@ -147,11 +144,21 @@ pub fn run(args: Args) -> Result<()> {
     })
 }
 
+/// Where `run` pins its maps.
+enum Pins {
+    Off,
+    /// Found (or mounted) once the echo socket is up: the SCTP check comes first.
+    Default,
+    At(PathBuf),
+}
+
 /// What `run` was asked to do.
 struct RunOptions {
     iface: String,
     mode: XdpMode,
+    /// What to load (its pin directory comes from `pins`).
     load: LoadOptions,
+    pins: Pins,
     /// The echo server, or `None` for inspection only (`--no-echo`).
     echo: Option<EchoConfig>,
     /// Seconds between reports (0: only at exit).
@@ -178,24 +185,33 @@ fn serve(opts: &RunOptions) -> Result<()> {
         ),
         None => None,
     };
-    let mut exporter = opts.metrics.clone().map(Exporter::new).transpose()?;
-    if let Some(state) = opts
-        .metrics
-        .as_ref()
-        .and_then(|m| m.state_file.as_ref())
-        .and_then(|f| f.parent())
-    {
-        std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
-    }
-    // Before anything is loaded or written: a second instance on the same pins is refused.
-    let _instance = match &opts.load.pin_dir {
+    let pin_dir = match &opts.pins {
+        Pins::Off => None,
+        Pins::Default => Some(default_pin_dir(&opts.iface)?),
+        Pins::At(dir) => Some(dir.clone()),
+    };
+    // Before anything is loaded, read or written: a second instance on the same pins is
+    // refused.
+    let _instance = match &pin_dir {
         Some(dir) => {
             prepare_pin_dir(dir)?;
             Some(InstanceLock::take(dir, &opts.iface)?)
         }
         None => None,
     };
-    let mut prog = XdpSctp::load(&opts.load)?;
+    let metrics = opts.metrics.clone().map(|m| ExportConfig {
+        state_file: pin_dir.as_deref().map(state_file),
+        ..m
+    });
+    if let Some(state) = metrics.as_ref().and_then(|m| m.state_file.as_ref()).and_then(|f| f.parent()) {
+        std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
+    }
+    let mut exporter = metrics.map(Exporter::new).transpose()?;
+    let load = LoadOptions {
+        pin_dir,
+        ..opts.load.clone()
+    };
+    let mut prog = XdpSctp::load(&load)?;
     // Before attaching: no packet is judged without the rules asked for.
     rules::apply(&mut prog, &opts.rules)?;
     prog.attach(&opts.iface, opts.mode)?;

@@ -66,6 +66,9 @@ pub struct Frames {
 
 /// Reads a pcap or pcapng file (told apart by their magic numbers).
 pub fn read(path: &Path) -> Result<Frames> {
+    if path.is_dir() {
+        bail!("{} is a directory: give a pcap or pcapng file", path.display());
+    }
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut magic = [0u8; 4];
     {
