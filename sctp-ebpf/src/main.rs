@@ -7,14 +7,15 @@
 // linked in and a `main` is needed.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
+#![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 #![expect(
     clippy::inline_always,
     reason = "one verified function: see sctp-common's crate attribute"
 )]
 
 use aya_ebpf::{
-    bindings::{xdp_action, BPF_NOEXIST, BPF_RB_NO_WAKEUP, TC_ACT_OK},
-    helpers::bpf_ktime_get_ns,
+    bindings::{xdp_action, xdp_md, BPF_NOEXIST, BPF_RB_NO_WAKEUP, TC_ACT_OK},
+    helpers::{bpf_ktime_get_ns, bpf_xdp_get_buff_len, bpf_xdp_load_bytes},
     macros::{classifier, map, xdp},
     maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
     programs::{TcContext, XdpContext},
@@ -174,37 +175,74 @@ impl DataSink for RingSink {
 #[map]
 static CURSOR: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
-/// XDP's packet window.
-struct XdpPacket {
+/// Largest offset read directly from XDP's linear data: the verifier allows direct packet
+/// access below 64 KiB only, and the linear part is at most a page anyway.
+const MAX_DIRECT_OFFSET: usize = 0x3fff;
+
+/// `x`, through an empty assembly block the compiler cannot see through (libbpf's
+/// `barrier_var`): a mask applied to the result stays in the program.
+#[inline(always)]
+fn opaque(mut x: usize) -> usize {
+    // SAFETY: a register moved onto itself: no memory touched.
+    unsafe { core::arch::asm!("{0} = {0}", inout(reg) x, options(nomem, nostack, preserves_flags)) };
+    x
+}
+
+/// XDP's packet. Linear (`FRAGS` false): read directly, bounds checked against
+/// `data_end`. Multi-buffer (`FRAGS`): every read through `bpf_xdp_load_bytes`, which
+/// sees the fragments too; one kind of read keeps the verifier's work to one path per
+/// read (direct reads with a helper fallback double it past the verifier's limit), at the
+/// price of a helper call per read, paid only where user space loads this variant.
+struct XdpPacket<const FRAGS: bool> {
+    ctx: *mut xdp_md,
     start: usize,
     end: usize,
+    /// The whole frame's length, fragments included.
+    len: usize,
     cursor: *mut u64,
 }
 
-impl Packet for XdpPacket {
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "offsets are below MAX_OFFSET and reads a few bytes long; the bpf target is 64-bit"
+)]
+impl<const FRAGS: bool> Packet for XdpPacket<FRAGS> {
     #[inline(always)]
     fn read<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
-        // The explicit bound keeps the offset a bounded scalar for the verifier.
-        if off > MAX_OFFSET {
+        if FRAGS {
+            if off > MAX_OFFSET || off + N > self.len {
+                return None;
+            }
+            let mut buf = [0u8; N];
+            // SAFETY: the helper copies N bytes at `off` of the whole buffer (linear part
+            // and fragments) into `buf`; inside the buffer, as checked above, it cannot
+            // fail. (Its result is not tested: a `None` after a helper call leaves the
+            // compiler a register it may store undefined, which the verifier refuses.)
+            unsafe { bpf_xdp_load_bytes(self.ctx, off as u32, buf.as_mut_ptr().cast(), N as u32) };
+            return Some(buf);
+        }
+        if off > MAX_DIRECT_OFFSET {
             return None;
         }
-        let at = self.start + off;
-        if at + N > self.end {
+        // The mask bounds the offset for the verifier on the very register added to the
+        // packet pointer (the compiler, not seeing through `opaque`, keeps it).
+        let direct = opaque(off) & MAX_DIRECT_OFFSET;
+        if self.start + direct + N > self.end {
             return None;
         }
-        // SAFETY: [at, at + N) was checked to lie inside the packet just above.
-        Some(unsafe { core::ptr::read_unaligned(at as *const [u8; N]) })
+        // SAFETY: [start + direct, + N) was checked to lie inside the linear data.
+        Some(unsafe { core::ptr::read_unaligned((self.start + direct) as *const [u8; N]) })
     }
 
     #[inline(always)]
     fn frame_len(&self) -> usize {
-        self.end - self.start
+        self.len
     }
 
     #[inline(always)]
     fn launder(&self, off: usize) -> usize {
         /// Covers `MAX_OFFSET` + 1; the compiler cannot drop it, not knowing what it loads.
-        const MASK: u64 = 0x7fff;
+        const MASK: u64 = 0x3_ffff;
         let clamped = if off > MAX_OFFSET { MAX_OFFSET + 1 } else { off };
         // SAFETY: `cursor` is this CPU's slot of CURSOR, valid for the program's run.
         // Volatile, so the compiler keeps the round trip that the verifier must see.
@@ -215,19 +253,36 @@ impl Packet for XdpPacket {
     }
 }
 
+/// The program for frames that fit their linear data (MTUs up to about 3,500 bytes, and
+/// every frame on kernels before 5.18): the fast one.
 #[xdp]
 #[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
 pub fn sctp_xdp(ctx: XdpContext) -> u32 {
-    try_sctp_xdp(&ctx).unwrap_or(xdp_action::XDP_PASS)
+    try_sctp_xdp::<false>(&ctx).unwrap_or(xdp_action::XDP_PASS)
+}
+
+/// The same program for multi-buffer frames (jumbo MTUs, large test runs): user space
+/// loads it where frames may not fit a page and the kernel has multi-buffer XDP.
+#[xdp(frags)]
+#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+pub fn sctp_xdp_frags(ctx: XdpContext) -> u32 {
+    try_sctp_xdp::<true>(&ctx).unwrap_or(xdp_action::XDP_PASS)
 }
 
 #[inline(always)]
-fn try_sctp_xdp(ctx: &XdpContext) -> Option<u32> {
+fn try_sctp_xdp<const FRAGS: bool>(ctx: &XdpContext) -> Option<u32> {
     // SAFETY: map value pointers stay valid for the program's run; per-CPU, so unshared.
     let stats = unsafe { &mut *GLOBAL.get_ptr_mut(0)? };
-    let pkt = XdpPacket {
+    let pkt = XdpPacket::<FRAGS> {
+        ctx: ctx.ctx,
         start: ctx.data(),
         end: ctx.data_end(),
+        len: if FRAGS {
+            // SAFETY: a helper on our own context.
+            usize::try_from(unsafe { bpf_xdp_get_buff_len(ctx.ctx) }).unwrap_or(0)
+        } else {
+            ctx.data_end() - ctx.data()
+        },
         cursor: CURSOR.get_ptr_mut(0)?,
     };
     let mut sink = RingSink {

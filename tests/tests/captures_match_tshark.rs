@@ -82,7 +82,7 @@ fn tshark_view(file: &Path) -> View {
 /// What `sctp-user inspect --format json` prints for the file (the same library calls).
 fn our_json(file: &Path) -> Value {
     let replay = replay::replay(file, &LoadOptions::default(), &Compiled::none()).unwrap();
-    report::to_json(&replay.snapshot, replay.too_short, usize::MAX)
+    report::to_json(&replay.snapshot, replay.unreplayed(), usize::MAX)
 }
 
 fn our_view(j: &Value) -> View {

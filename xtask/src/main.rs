@@ -160,6 +160,7 @@ const HOST_ROOT_TESTS: &[&str] = &[
     "rules",
     "rules_live",
     "operator",
+    "jumbo",
     "captures_match_tshark",
 ];
 
@@ -172,6 +173,7 @@ const VM_TESTS: &[&str] = &[
     "vm_echo",
     "vm_metrics",
     "vm_attack",
+    "jumbo",
 ];
 
 fn test(root: &Path, kernels: &[String], no_vm: bool) -> Result<()> {

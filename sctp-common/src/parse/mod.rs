@@ -612,7 +612,7 @@ mod tests {
 
     #[test]
     fn fixture_table_gives_expected_counters() {
-        for fx in fixtures::table() {
+        for fx in fixtures::table().into_iter().chain(fixtures::jumbo()) {
             let (stats, _) = run(core::slice::from_ref(&fx.frame));
             for (c, want) in &fx.expect {
                 assert_eq!(stats.get(*c), *want, "{}: counter {}", fx.name, c.name());

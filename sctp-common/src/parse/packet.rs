@@ -1,8 +1,9 @@
 //! Bounds-checked reads from a packet: a byte slice on the host, XDP's `data/data_end` in
 //! the kernel. The parser reads through this trait only, so both run the same code.
 
-/// Largest packet offset the parser reads at: bounds every offset for the verifier.
-pub const MAX_OFFSET: usize = 0x3fff;
+/// Largest packet offset the parser reads at: bounds every offset for the verifier, and
+/// covers a 64 KiB IP packet after its link-layer header (jumbo and GRO frames).
+pub const MAX_OFFSET: usize = 0x1_ffff;
 
 pub trait Packet {
     /// The `N` bytes at `off`, or `None` when they are not all inside the frame.

@@ -242,3 +242,47 @@ pub fn table() -> Vec<Fixture> {
     });
     rows
 }
+
+/// Frames larger than a page (jumbo MTUs, captured GRO frames), with chunks spread over
+/// their length: XDP gets them as fragments, so they run only on a multi-buffer program.
+#[must_use]
+pub fn jumbo() -> Vec<Fixture> {
+    use crate::abi::Counter as C;
+    // An MTU-9000 frame: eight DATA chunks of 1,000 bytes of payload, then a SACK and a
+    // HEARTBEAT near its end.
+    let mut chunks: Vec<Chunk> = (0..8u16).map(|i| Chunk::data(u32::from(i), i, i, 18, 1000)).collect();
+    chunks.push(Chunk::sack(7, 65_536, 2, 1));
+    chunks.push(Chunk::new(ty::HEARTBEAT, 0, vec![0; 700]));
+    let mtu_9000 = SctpPacket::new(V4, 0x90, chunks);
+    // A single DATA chunk larger than 16 KiB, over IPv6.
+    let one_big = SctpPacket::new(V6, 0x91, vec![Chunk::data(1, 0, 0, 46, 20_000)]);
+    // A frame near the IP limit (64 KiB): sixty DATA chunks of 1,000 bytes.
+    let near_limit = SctpPacket::new(
+        V4,
+        0x92,
+        (0..60u16).map(|i| Chunk::data(u32::from(i), 0, i, 60, 1000)).collect(),
+    );
+    vec![
+        Fixture {
+            name: "MTU 9000 frame, chunks spread across it",
+            frame: mtu_9000.frame(),
+            expect: vec![
+                (C::DataChunks, 8),
+                (C::DataPayloadBytes, 8000),
+                (C::SackGapBlocks, 2),
+                (C::Chunks, 10),
+                (C::Malformed, 0),
+            ],
+        },
+        Fixture {
+            name: "one DATA chunk over 16 KiB",
+            frame: one_big.frame(),
+            expect: vec![(C::DataChunks, 1), (C::DataPayloadBytes, 20_000), (C::Malformed, 0)],
+        },
+        Fixture {
+            name: "60 KiB frame: the walk's 32-chunk bound",
+            frame: near_limit.frame(),
+            expect: vec![(C::DataChunks, 32), (C::ErrChunkWalkLimit, 1)],
+        },
+    ]
+}

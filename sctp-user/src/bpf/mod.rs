@@ -6,4 +6,4 @@ pub mod maps;
 pub mod program;
 
 pub use maps::{MapSource, Pinned};
-pub use program::{LoadOptions, XdpSctp};
+pub use program::{LoadOptions, XdpSctp, LINEAR_FRAME_MAX};

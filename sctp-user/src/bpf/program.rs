@@ -18,17 +18,26 @@ use sctp_common::abi::{
 };
 
 use super::maps::{set_config, MapSource};
-use crate::sys::{bpffs::prepare_pin_dir, iface::require_interface, privilege::require_root};
+use crate::sys::{
+    bpffs::prepare_pin_dir,
+    iface::{mtu, require_interface},
+    privilege::require_root,
+};
 
 /// The XDP object built by build.rs from sctp-ebpf.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sctp-xdp"));
-const PROGRAM: &str = "sctp_xdp";
+/// The program for multi-buffer frames (kernels >= 5.18), and the one for linear frames
+/// only that older kernels get.
+const PROGRAM_FRAGS: &str = "sctp_xdp_frags";
+const PROGRAM_LINEAR: &str = "sctp_xdp";
 /// The egress companion that learns verification tags (`validate-vtag`).
 const EGRESS_PROGRAM: &str = "sctp_tc_egress";
 
 /// The loaded XDP program and its maps.
 pub struct XdpSctp {
     ebpf: Ebpf,
+    /// The XDP program loaded: `PROGRAM_FRAGS` where the kernel has multi-buffer XDP.
+    program: &'static str,
     /// Interfaces attached to; dropping the program detaches them all.
     links: Vec<XdpLinkId>,
     /// Set when the egress program could not be attached (see `egress_missing`).
@@ -44,13 +53,22 @@ pub struct LoadOptions {
     /// bpffs directory, reusing them if they are there already: counters then survive a
     /// restart of the controller, and `rules` commands reach the running instance.
     pub pin_dir: Option<PathBuf>,
+    /// Load the multi-buffer variant, which reads frames larger than a page whole (jumbo
+    /// MTUs, big captured frames) at the price of a helper call per read; where the kernel
+    /// lacks multi-buffer XDP (before 5.18) the linear one is loaded, with a warning.
+    pub multi_buffer: bool,
 }
+
+/// Frames up to this length fit an XDP buffer's linear data (a 4 KiB page less headroom
+/// and tail room); longer ones arrive as fragments.
+pub const LINEAR_FRAME_MAX: usize = 3_500;
 
 impl Default for LoadOptions {
     fn default() -> Self {
         Self {
             flow_capacity: maps::FLOWS.max_entries,
             pin_dir: None,
+            multi_buffer: false,
         }
     }
 }
@@ -65,9 +83,25 @@ impl XdpSctp {
         // No verifier log on the way in: logging every instruction makes verification
         // several times slower. Only a failure is loaded again with the log, to show it.
         let mut ebpf = load_object(opts, VerifierLogLevel::DISABLE)?;
-        if program(&mut ebpf)?.load().is_err() {
+        // A kernel without multi-buffer XDP refuses the variant's flag at once.
+        let frags = if opts.multi_buffer {
+            match program(&mut ebpf, PROGRAM_FRAGS)?.load() {
+                Ok(()) => true,
+                Err(e) => {
+                    log::warn!(
+                        "this kernel has no multi-buffer XDP ({e}): frames are parsed as far as their first page, \
+                         and native mode refuses MTUs above about 3,500 bytes (use --mode generic there)"
+                    );
+                    false
+                }
+            }
+        } else {
+            false
+        };
+        let name = if frags { PROGRAM_FRAGS } else { PROGRAM_LINEAR };
+        if !frags && program(&mut ebpf, PROGRAM_LINEAR)?.load().is_err() {
             let mut ebpf = load_object(opts, VerifierLogLevel::DEBUG | VerifierLogLevel::STATS)?;
-            return Err(match program(&mut ebpf)?.load() {
+            return Err(match program(&mut ebpf, PROGRAM_LINEAR)?.load() {
                 Err(e) => explain_verifier(e),
                 Ok(()) => anyhow::anyhow!("the XDP program failed to load, then loaded on a second try: run again"),
             });
@@ -75,6 +109,7 @@ impl XdpSctp {
         egress_program(&mut ebpf)?.load().map_err(explain_verifier)?;
         Ok(Self {
             ebpf,
+            program: name,
             links: Vec::new(),
             egress_missing: None,
         })
@@ -85,13 +120,23 @@ impl XdpSctp {
     /// May be called for several interfaces: they share the maps.
     pub fn attach(&mut self, iface: &str, mode: XdpMode) -> Result<()> {
         require_interface(iface)?;
-        let prog: &mut Xdp = program(&mut self.ebpf)?;
+        let multi_buffer = self.multi_buffer();
+        let prog: &mut Xdp = program(&mut self.ebpf, self.program)?;
         let link = prog.attach(iface, mode).map_err(|e| match e {
             ProgramError::UnknownInterface { name } => {
                 anyhow::anyhow!("no interface named {name:?}: list them with `ip link`")
             }
             other if format!("{other:?}").contains("ResourceBusy") || other.to_string().contains("busy") => anyhow::anyhow!(
                 "{iface} already has an XDP program attached (another sctp-user run? `ip link show {iface}` shows it): stop or detach it first"
+            ),
+            other if format!("{other:?}").contains("code: 34") => anyhow::anyhow!(
+                "native XDP on {iface} refused its MTU ({}): {}",
+                mtu(iface).map_or_else(|| "unknown".into(), |m| m.to_string()),
+                if multi_buffer {
+                    "its driver has no multi-buffer XDP; use --mode generic, or a smaller MTU"
+                } else {
+                    "this kernel has no multi-buffer XDP (5.18 or later has it); use --mode generic, or an MTU below about 3,500"
+                }
             ),
             other => anyhow::Error::new(other).context(format!("attaching XDP to {iface} failed")),
         })?;
@@ -114,9 +159,15 @@ impl XdpSctp {
         self.egress_missing.as_deref()
     }
 
+    /// Whether the loaded program reads multi-buffer frames whole (kernels >= 5.18).
+    #[must_use]
+    pub fn multi_buffer(&self) -> bool {
+        self.program == PROGRAM_FRAGS
+    }
+
     /// Runs the program once on `frame` with `BPF_PROG_TEST_RUN` and returns its XDP action.
     pub fn test_run(&mut self, frame: &[u8], repeat: u32) -> Result<(u32, std::time::Duration)> {
-        let prog: &mut Xdp = program(&mut self.ebpf)?;
+        let prog: &mut Xdp = program(&mut self.ebpf, self.program)?;
         let opts = TestRunOptions {
             data_in: Some(frame),
             repeat,
@@ -128,7 +179,7 @@ impl XdpSctp {
 
     /// How many instructions the verifier processed to accept the program (kernels >= 5.16).
     pub fn verified_instructions(&mut self) -> Result<Option<u32>> {
-        Ok(program(&mut self.ebpf)?.info()?.verified_instruction_count())
+        Ok(program(&mut self.ebpf, self.program)?.info()?.verified_instruction_count())
     }
 
     /// Turns the per-DATA-chunk events (for the join) on or off.
@@ -187,12 +238,13 @@ fn egress_program(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier> {
     Ok(prog.try_into()?)
 }
 
-fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp> {
+fn program<'e>(ebpf: &'e mut Ebpf, name: &str) -> Result<&'e mut Xdp> {
     let prog = ebpf
-        .program_mut(PROGRAM)
-        .context("program sctp_xdp missing from the object")?;
+        .program_mut(name)
+        .with_context(|| format!("program {name} missing from the object"))?;
     Ok(prog.try_into()?)
 }
+
 
 /// The verifier's log is the only useful part of a load failure: keep it whole.
 fn explain_verifier(e: ProgramError) -> anyhow::Error {

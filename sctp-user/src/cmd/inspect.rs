@@ -29,13 +29,19 @@ pub fn run(args: &Args) -> Result<()> {
     let rules = rules::compile(&args.rules.config()?)?;
     let replay = replay::replay(&args.pcap, &args.load.options(), &rules)?;
     match args.format {
-        Format::Json => println!("{}", report::to_json(&replay.snapshot, replay.too_short, usize::MAX)),
+        Format::Json => println!("{}", report::to_json(&replay.snapshot, replay.unreplayed(), usize::MAX)),
         Format::Table => {
             print!("{}", report::to_table(&replay.snapshot));
             if replay.too_short > 0 {
                 println!(
                     "{} frame(s) shorter than an Ethernet header were not replayed",
                     replay.too_short
+                );
+            }
+            if replay.too_large > 0 {
+                println!(
+                    "{} frame(s) larger than the kernel's test run takes were not replayed",
+                    replay.too_large
                 );
             }
         }

@@ -49,7 +49,7 @@ impl LoadArgs {
     fn options(&self) -> LoadOptions {
         LoadOptions {
             flow_capacity: self.flow_capacity,
-            pin_dir: None,
+            ..LoadOptions::default()
         }
     }
 }

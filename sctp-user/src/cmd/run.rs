@@ -14,7 +14,7 @@ use tokio::signal::unix::SignalKind;
 
 use super::{parse_listen, LoadArgs, Mode};
 use crate::{
-    bpf::{events::drain_events, LoadOptions, XdpSctp},
+    bpf::{events::drain_events, LoadOptions, XdpSctp, LINEAR_FRAME_MAX},
     echo::{self, EchoConfig, EchoState},
     export::metrics::{self, ExportConfig, Exporter},
     observe::{
@@ -25,7 +25,7 @@ use crate::{
     sys::{
         bpffs::{default_pin_dir, prepare_pin_dir, state_file, InstanceLock},
         clock::monotonic_ns,
-        iface::{index_of, require_interface},
+        iface::{index_of, mtu, require_interface},
         privilege::require_root,
     },
 };
@@ -207,8 +207,11 @@ fn serve(opts: &RunOptions) -> Result<()> {
         std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
     }
     let mut exporter = metrics.map(Exporter::new).transpose()?;
+    // Frames of a jumbo MTU arrive in fragments: the multi-buffer variant reads them whole.
+    let jumbo = mtu(&opts.iface).is_some_and(|m| m as usize + 14 > LINEAR_FRAME_MAX);
     let load = LoadOptions {
         pin_dir,
+        multi_buffer: jumbo,
         ..opts.load.clone()
     };
     let mut prog = XdpSctp::load(&load)?;
@@ -331,12 +334,12 @@ fn serve(opts: &RunOptions) -> Result<()> {
         let joined = join::join(local_port, &st, &wire.lock().unwrap(), &snapshot.flows);
         print!("{}", join::to_table(&joined, &st.stats));
         if let Some(path) = &opts.report {
-            let doc = serde_json::json!({ "echo": st.stats, "join": joined, "xdp": report::to_json(&snapshot, 0, usize::MAX) });
+            let doc = serde_json::json!({ "echo": st.stats, "join": joined, "xdp": report::to_json(&snapshot, report::Unreplayed::default(), usize::MAX) });
             std::fs::write(path, serde_json::to_string_pretty(&doc)?)
                 .with_context(|| format!("writing {}", path.display()))?;
         }
     } else if let Some(path) = &opts.report {
-        std::fs::write(path, serde_json::to_string_pretty(&report::to_json(&snapshot, 0, usize::MAX))?)?;
+        std::fs::write(path, serde_json::to_string_pretty(&report::to_json(&snapshot, report::Unreplayed::default(), usize::MAX))?)?;
     }
     if lost_interface {
         anyhow::bail!(

@@ -222,7 +222,7 @@ impl Exporter {
                 .unwrap_or_default(),
         };
         let stats = serde_json::json!({
-            "xdp": report::to_json(snap, 0, self.cfg.top_flows),
+            "xdp": report::to_json(snap, report::Unreplayed::default(), self.cfg.top_flows),
             "flows": frame.flows,
             "echo": saved.echo,
             "echo_current": frame.echo_now,

@@ -10,16 +10,28 @@ use serde_json::{json, Map, Value};
 
 use super::Snapshot;
 
-/// The JSON object `inspect --format json` prints.
-/// `too_short` frames never reached the program but count in `packets.total`.
-#[must_use]
+/// Frames of a capture the program never ran on (live: none).
+#[derive(Clone, Copy, Default)]
+pub struct Unreplayed {
+    /// Shorter than an Ethernet header, or cut inside their link-layer header.
+    pub too_short: u64,
+    /// Larger than the kernel's test run takes.
+    pub too_large: u64,
+}
+
+/// The JSON object `inspect --format json` prints. Frames the program never ran on count
+/// in `packets.total` and under their reason.
+///
 /// The snapshot as JSON, with the `max_flows` busiest flows (by bytes; all with
 /// `usize::MAX`) and `flows_total`, the number in the table.
-pub fn to_json(s: &Snapshot, too_short: u64, max_flows: usize) -> Value {
+#[must_use]
+pub fn to_json(s: &Snapshot, unreplayed: Unreplayed, max_flows: usize) -> Value {
+    let Unreplayed { too_short, too_large } = unreplayed;
     let g = &s.global;
     let mut packets = Map::new();
-    packets.insert("total".into(), (g.get(Counter::Frames) + too_short).into());
+    packets.insert("total".into(), (g.get(Counter::Frames) + too_short + too_large).into());
     packets.insert("too_short".into(), too_short.into());
+    packets.insert("too_large".into(), too_large.into());
     for c in Counter::ALL
         .iter()
         .filter(|c| !c.is_error() && !c.is_drop() && **c != Counter::Frames)
