@@ -1,7 +1,9 @@
-//! The measurement behind `sctp-user bench`: the XDP program's cost per packet through `BPF_PROG_TEST_RUN`, for a
-//! table of packet classes, next to an empty XDP program measured in the same run.
+//! The measurement behind `sctp-user bench`: the XDP program's cost per packet through
+//! `BPF_PROG_TEST_RUN`, for a table of packet classes, next to floors measured in the same
+//! run on the same frames: an empty program, a drop-everything program, and the per-flow
+//! floor (the least a per-flow SCTP counter does: see sctp-ebpf's `flow-floor-xdp`).
 
-use std::{collections::BTreeMap, time::Duration};
+use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
 use aya::{
@@ -21,15 +23,23 @@ use crate::{
 };
 
 static EMPTY: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/empty-xdp"));
+static DROP: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/drop-xdp"));
+static FLOW_FLOOR: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/flow-floor-xdp"));
 
 /// Measured results; the JSON written to `target/bench/xdp.json`.
 #[derive(Serialize)]
 pub struct Results {
     /// Instructions the verifier processed (None before kernel 5.16).
-    pub verified_instructions: Option<u32>,
+    pub verifier_instructions: Option<u32>,
     /// Wall time of loading the program (verification included).
     pub load_ms: f64,
+    /// The empty program (medians over every class's frame).
     pub baseline_ns: f64,
+    /// The drop-everything program.
+    pub drop_floor_ns: f64,
+    /// The per-flow floor.
+    pub flow_floor_ns: f64,
+    /// Our program per class (ns per packet, the empty program included).
     pub classes: BTreeMap<String, f64>,
     /// Per rule kind: what one packet costs with only that rule, against the same packet
     /// without rules (the parser's cost is that minus the empty program's).
@@ -113,26 +123,17 @@ pub fn run(repeat: u32, rounds: usize) -> Result<Results> {
     let start = std::time::Instant::now();
     let mut prog = XdpSctp::load(&LoadOptions::default())?;
     let load_ms = start.elapsed().as_secs_f64() * 1e3;
-    let verified_instructions = prog.verified_instructions()?;
-    let mut empty = Ebpf::load(EMPTY).context("loading the empty XDP program")?;
-    let empty: &mut Xdp = empty
-        .program_mut("empty_xdp")
-        .context("empty_xdp missing")?
-        .try_into()?;
-    empty.load()?;
-    let time_empty = |frame: &[u8]| -> Result<Duration> {
-        let opts = TestRunOptions {
-            data_in: Some(frame),
-            repeat,
-            ..TestRunOptions::default()
-        };
-        Ok(empty.test_run(opts)?.duration)
-    };
-    let mut baseline = Vec::new();
+    let verifier_instructions = prog.verified_instructions()?;
+    let mut empty = Floor::load(EMPTY, "empty_xdp")?;
+    let mut drop = Floor::load(DROP, "drop_xdp")?;
+    let mut flow_floor = Floor::load(FLOW_FLOOR, "flow_floor_xdp")?;
+    let (mut baseline, mut drop_ns, mut flow_ns) = (Vec::new(), Vec::new(), Vec::new());
     let mut per_class: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for _ in 0..rounds {
         for (name, frame) in classes() {
-            baseline.push(time_empty(&frame)?.as_secs_f64() * 1e9);
+            baseline.push(empty.time(&frame, repeat)?);
+            drop_ns.push(drop.time(&frame, repeat)?);
+            flow_ns.push(flow_floor.time(&frame, repeat)?);
             let (_, d) = prog.test_run(&frame, repeat)?;
             per_class
                 .entry(name.to_string())
@@ -147,7 +148,7 @@ pub fn run(repeat: u32, rounds: usize) -> Result<Results> {
         let compiled = rules::compile(&config)?;
         let (mut empty_ns, mut without, mut with) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
-            empty_ns.push(time_empty(&frame)?.as_secs_f64() * 1e9);
+            empty_ns.push(empty.time(&frame, repeat)?);
             rules::apply(&mut prog, &none)?;
             without.push(prog.test_run(&frame, repeat)?.1.as_secs_f64() * 1e9);
             rules::apply(&mut prog, &compiled)?;
@@ -162,12 +163,37 @@ pub fn run(repeat: u32, rounds: usize) -> Result<Results> {
         });
     }
     Ok(Results {
-        verified_instructions,
+        verifier_instructions,
         load_ms,
         baseline_ns: median(&mut baseline),
+        drop_floor_ns: median(&mut drop_ns),
+        flow_floor_ns: median(&mut flow_ns),
         classes: per_class.into_iter().map(|(k, mut v)| (k, median(&mut v))).collect(),
         rules,
     })
+}
+
+/// A reference program, loaded on its own.
+struct Floor(Ebpf, &'static str);
+
+impl Floor {
+    fn load(object: &[u8], name: &'static str) -> Result<Self> {
+        let mut ebpf = Ebpf::load(object).with_context(|| format!("loading {name}"))?;
+        let prog: &mut Xdp = ebpf.program_mut(name).with_context(|| format!("{name} missing"))?.try_into()?;
+        prog.load()?;
+        Ok(Self(ebpf, name))
+    }
+
+    /// Nanoseconds per run of `frame`, over `repeat` runs in the kernel.
+    fn time(&mut self, frame: &[u8], repeat: u32) -> Result<f64> {
+        let prog: &mut Xdp = self.0.program_mut(self.1).context("loaded above")?.try_into()?;
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            repeat,
+            ..TestRunOptions::default()
+        };
+        Ok(prog.test_run(opts)?.duration.as_secs_f64() * 1e9)
+    }
 }
 
 fn median(v: &mut [f64]) -> f64 {
