@@ -15,7 +15,7 @@
 
 use aya_ebpf::{
     bindings::{xdp_action, xdp_md, BPF_NOEXIST, BPF_RB_NO_WAKEUP, TC_ACT_OK},
-    helpers::{bpf_ktime_get_ns, bpf_xdp_get_buff_len, bpf_xdp_load_bytes},
+    helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns, bpf_xdp_get_buff_len, bpf_xdp_load_bytes},
     macros::{classifier, map, xdp},
     maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
     programs::{TcContext, XdpContext},
@@ -154,19 +154,58 @@ impl Filter<'static> for KernelFilter {
     }
 }
 
+/// Non-zero where the kernel has `bpf_ktime_get_coarse_ns` (5.11 and later): set by user
+/// space before loading. A read-only global, so the verifier knows its value and never
+/// visits the branch a kernel cannot run.
+#[no_mangle]
+static COARSE_CLOCK: u8 = 0;
+
+/// The clock of flow ages and of the time-based rules (learning window, idle tags, INIT
+/// rates): the coarse monotonic clock where the kernel has it, a tick's precision being
+/// plenty there and the precise clock costing tens of nanoseconds per packet on some
+/// machines.
+#[inline(always)]
+fn coarse_now() -> u64 {
+    // SAFETY: a read of our own global; helpers without preconditions.
+    unsafe {
+        if core::ptr::read_volatile(&raw const COARSE_CLOCK) != 0 {
+            bpf_ktime_get_coarse_ns()
+        } else {
+            bpf_ktime_get_ns()
+        }
+    }
+}
+
 /// Pushes DATA events to the ring buffer; a full buffer drops the event (user space counts
 /// what it receives, so a gap shows as unmatched messages, never as wrong numbers). No
 /// wake-up per event: user space drains on a timer, which costs far less than a wake-up
-/// per DATA chunk (the events carry their own timestamps).
+/// per DATA chunk. Events carry the precise clock (the join's wire-to-application
+/// latency), read once per packet and only when events are on.
 struct RingSink {
     enabled: bool,
+    /// The precise time of this packet, 0 until the first event reads it.
+    precise_ns: u64,
 }
 
 impl DataSink for RingSink {
     #[inline(always)]
     fn data(&mut self, ev: &DataEvent) {
-        if self.enabled {
-            let _ = DATA_EVENTS.output::<DataEvent>(ev, u64::from(BPF_RB_NO_WAKEUP));
+        if !self.enabled {
+            return;
+        }
+        if self.precise_ns == 0 {
+            // SAFETY: a helper without preconditions.
+            self.precise_ns = unsafe { bpf_ktime_get_ns() };
+        }
+        if let Some(mut entry) = DATA_EVENTS.reserve::<DataEvent>(0) {
+            // Written in place: no copy of the event on the 512-byte stack.
+            let p = entry.as_mut_ptr();
+            // SAFETY: a reserved, exclusively owned slot of the size of a DataEvent.
+            unsafe {
+                p.write(*ev);
+                (*p).ts_ns = self.precise_ns;
+            }
+            entry.submit(u64::from(BPF_RB_NO_WAKEUP));
         }
     }
 }
@@ -287,10 +326,10 @@ fn try_sctp_xdp<const FRAGS: bool>(ctx: &XdpContext) -> Option<u32> {
     };
     let mut sink = RingSink {
         enabled: CONFIG.get(CONFIG_EVENTS).is_some_and(|v| *v != 0),
+        precise_ns: 0,
     };
     // Both ways to a flow yield a FLOWS value, so the verifier walks the chunks once.
-    // SAFETY: a helper without preconditions.
-    let clock = || unsafe { bpf_ktime_get_ns() };
+    let clock = coarse_now;
     let mut filter = KernelFilter::load()?;
     // SAFETY: as for `stats`.
     let seen = unsafe { &mut *SEEN.get_ptr_mut(0)? };

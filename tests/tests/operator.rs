@@ -14,10 +14,14 @@ use integration_tests::{
 use sctp_common::builder::{Chunk, SctpPacket, V4};
 use serde_json::Value;
 
-/// `sctp-user ARGS` inside `ns`: (success, stdout, stderr).
+/// The tests below mount and look for bpf filesystems on the host: one at a time.
+static HOST_MOUNTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// `sctp-user ARGS` inside `ns`: (success, stdout, stderr). A command that should have
+/// refused but runs is stopped after a minute (and fails the test), not waited for.
 fn sctp_user_in(ns: &Netns, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", &ns.name])
+    let out = Command::new("timeout")
+        .args(["60", "ip", "netns", "exec", &ns.name])
         .arg(sctp_user_bin())
         .args(args)
         .output()
@@ -71,6 +75,7 @@ impl Drop for HostBpffs {
 #[ignore = "needs root: run by cargo xtask test"]
 fn pins_that_would_vanish_are_refused_with_what_to_do() {
     require_root();
+    let _one_at_a_time = HOST_MOUNTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mounted = std::fs::read_to_string("/proc/mounts").unwrap();
     if mounted.lines().any(|l| {
         let at = l.split(' ').nth(1);
@@ -90,6 +95,7 @@ fn pins_that_would_vanish_are_refused_with_what_to_do() {
 #[ignore = "needs root: run by cargo xtask test"]
 fn a_running_instance_survives_its_operator() {
     require_root();
+    let _one_at_a_time = HOST_MOUNTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let _bpffs = HostBpffs::ensure();
     let a = Netns::new("op-a").unwrap();
     let b = Netns::new("op-b").unwrap();

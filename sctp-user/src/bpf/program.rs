@@ -215,8 +215,12 @@ impl XdpSctp {
 
 fn load_object(opts: &LoadOptions, log: VerifierLogLevel) -> Result<Ebpf> {
     let mut loader = EbpfLoader::new();
+    // bpf_ktime_get_coarse_ns came with 5.11; the program reads the precise clock before.
+    let coarse_clock =
+        u8::from(aya::util::KernelVersion::current().is_ok_and(|v| v >= aya::util::KernelVersion::new(5, 11, 0)));
     loader
         .map_max_entries(maps::FLOWS.name, opts.flow_capacity)
+        .override_global("COARSE_CLOCK", &coarse_clock, true)
         .verifier_log_level(log);
     let pins: Vec<(&str, PathBuf)> = match &opts.pin_dir {
         Some(dir) => {
