@@ -183,7 +183,7 @@ fn coarse_now() -> u64 {
 /// latency), read once per packet and only when events are on.
 struct RingSink {
     enabled: bool,
-    /// The precise time of this packet, 0 until the first event reads it.
+    /// The precise time of this packet (read only when events are on).
     precise_ns: u64,
 }
 
@@ -192,10 +192,6 @@ impl DataSink for RingSink {
     fn data(&mut self, ev: &DataEvent) {
         if !self.enabled {
             return;
-        }
-        if self.precise_ns == 0 {
-            // SAFETY: a helper without preconditions.
-            self.precise_ns = unsafe { bpf_ktime_get_ns() };
         }
         if let Some(mut entry) = DATA_EVENTS.reserve::<DataEvent>(0) {
             // Written in place: no copy of the event on the 512-byte stack.
@@ -324,9 +320,11 @@ fn try_sctp_xdp<const FRAGS: bool>(ctx: &XdpContext) -> Option<u32> {
         },
         cursor: CURSOR.get_ptr_mut(0)?,
     };
+    let enabled = CONFIG.get(CONFIG_EVENTS).is_some_and(|v| *v != 0);
     let mut sink = RingSink {
-        enabled: CONFIG.get(CONFIG_EVENTS).is_some_and(|v| *v != 0),
-        precise_ns: 0,
+        enabled,
+        // SAFETY: a helper without preconditions.
+        precise_ns: if enabled { unsafe { bpf_ktime_get_ns() } } else { 0 },
     };
     // Both ways to a flow yield a FLOWS value, so the verifier walks the chunks once.
     let clock = coarse_now;
