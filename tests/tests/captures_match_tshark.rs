@@ -33,6 +33,9 @@ fn tshark_view(file: &Path) -> View {
     let out = Command::new("tshark")
         .args(["-r"])
         .arg(file)
+        // IP fragments as on the wire, not reassembled: inspect parses each packet alone,
+        // and a first fragment holds only the start of its last chunk.
+        .args(["-o", "ip.defragment:FALSE"])
         .args(["-Y", "sctp && !icmp && !icmpv6", "-T", "fields"])
         .args([
             "-e",
@@ -43,6 +46,7 @@ fn tshark_view(file: &Path) -> View {
             "sctp.verification_tag",
         ])
         .args(["-e", "sctp.chunk_type", "-e", "sctp.chunk_length"])
+        .args(["-e", "ip.len", "-e", "ip.hdr_len"])
         .output()
         .expect("tshark must be installed (cargo xtask setup)");
     assert!(out.status.success(), "tshark failed on {}", file.display());
@@ -65,15 +69,23 @@ fn tshark_view(file: &Path) -> View {
             .filter(|s| !s.is_empty())
             .map(|s| s.parse().unwrap())
             .collect();
+        // Bytes of SCTP chunks this IPv4 packet holds (a first fragment: fewer than its
+        // chunks' lengths say); IPv6 rows leave the fields empty.
+        let mut room = match (f.get(5).map(|x| first(x).parse::<u64>()), f.get(6).map(|x| first(x).parse::<u64>())) {
+            (Some(Ok(ip_len)), Some(Ok(hdr))) => ip_len.saturating_sub(hdr + 12),
+            _ => u64::MAX,
+        };
         for (i, t) in types.iter().enumerate() {
             *v.chunks.entry(t.to_string()).or_default() += 1;
+            let present = lens[i].min(room);
+            room = room.saturating_sub((lens[i] + 3) & !3);
             let header = match t {
                 0 => 16,
                 64 => 20,
                 _ => continue,
             };
             v.data_chunks += 1;
-            v.data_payload_bytes += lens[i] - header;
+            v.data_payload_bytes += present.saturating_sub(header);
         }
     }
     v
