@@ -298,10 +298,32 @@ pub fn sctp_xdp(ctx: XdpContext) -> u32 {
 
 /// The same program for multi-buffer frames (jumbo MTUs, large test runs): user space
 /// loads it where frames may not fit a page and the kernel has multi-buffer XDP.
+/// Frames that fit their linear data are read as `sctp_xdp` reads them.
 #[xdp(frags)]
 #[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
 pub fn sctp_xdp_frags(ctx: XdpContext) -> u32 {
-    try_sctp_xdp::<true>(&ctx).unwrap_or(xdp_action::XDP_PASS)
+    // Most frames of a jumbo link are small (SACKs, control): those take the fast linear
+    // reads; only frames that really have fragments pay a helper call per read. Two
+    // copies of the parser, each verified once.
+    // SAFETY: a helper on our own context.
+    let whole = usize::try_from(unsafe { bpf_xdp_get_buff_len(ctx.ctx) }).unwrap_or(0);
+    if whole == ctx.data_end() - ctx.data() {
+        linear_frame(&ctx)
+    } else {
+        fragmented_frame(&ctx)
+    }
+}
+
+/// The two ways of `sctp_xdp_frags`, each a function of its own (a BPF-to-BPF call): each
+/// gets its own stack frame, as two inlined copies of the parser would not fit 512 bytes.
+#[inline(never)]
+fn linear_frame(ctx: &XdpContext) -> u32 {
+    try_sctp_xdp::<false>(ctx).unwrap_or(xdp_action::XDP_PASS)
+}
+
+#[inline(never)]
+fn fragmented_frame(ctx: &XdpContext) -> u32 {
+    try_sctp_xdp::<true>(ctx).unwrap_or(xdp_action::XDP_PASS)
 }
 
 #[inline(always)]
