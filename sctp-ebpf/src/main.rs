@@ -7,7 +7,6 @@
 // linked in and a `main` is needed.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
-#![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 #![expect(
     clippy::inline_always,
     reason = "one verified function: see sctp-common's crate attribute"
@@ -214,15 +213,6 @@ static CURSOR: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 /// access below 64 KiB only, and the linear part is at most a page anyway.
 const MAX_DIRECT_OFFSET: usize = 0x3fff;
 
-/// `x`, through an empty assembly block the compiler cannot see through (libbpf's
-/// `barrier_var`): a mask applied to the result stays in the program.
-#[inline(always)]
-fn opaque(mut x: usize) -> usize {
-    // SAFETY: a register moved onto itself: no memory touched.
-    unsafe { core::arch::asm!("{0} = {0}", inout(reg) x, options(nomem, nostack, preserves_flags)) };
-    x
-}
-
 /// XDP's packet. Linear (`FRAGS` false): read directly, bounds checked against
 /// `data_end`. Multi-buffer (`FRAGS`): every read through `bpf_xdp_load_bytes`, which
 /// sees the fragments too; one kind of read keeps the verifier's work to one path per
@@ -256,17 +246,13 @@ impl<const FRAGS: bool> Packet for XdpPacket<FRAGS> {
             unsafe { bpf_xdp_load_bytes(self.ctx, off as u32, buf.as_mut_ptr().cast(), N as u32) };
             return Some(buf);
         }
-        if off > MAX_DIRECT_OFFSET {
+        // The linear data is at most a page: offsets past MAX_DIRECT_OFFSET are outside,
+        // and `launder` keeps every offset a bounded scalar below it.
+        if off > MAX_DIRECT_OFFSET || self.start + off + N > self.end {
             return None;
         }
-        // The mask bounds the offset for the verifier on the very register added to the
-        // packet pointer (the compiler, not seeing through `opaque`, keeps it).
-        let direct = opaque(off) & MAX_DIRECT_OFFSET;
-        if self.start + direct + N > self.end {
-            return None;
-        }
-        // SAFETY: [start + direct, + N) was checked to lie inside the linear data.
-        Some(unsafe { core::ptr::read_unaligned((self.start + direct) as *const [u8; N]) })
+        // SAFETY: [start + off, + N) was checked to lie inside the linear data just above.
+        Some(unsafe { core::ptr::read_unaligned((self.start + off) as *const [u8; N]) })
     }
 
     #[inline(always)]
@@ -276,14 +262,20 @@ impl<const FRAGS: bool> Packet for XdpPacket<FRAGS> {
 
     #[inline(always)]
     fn launder(&self, off: usize) -> usize {
-        /// Covers `MAX_OFFSET` + 1; the compiler cannot drop it, not knowing what it loads.
-        const MASK: u64 = 0x3_ffff;
-        let clamped = if off > MAX_OFFSET { MAX_OFFSET + 1 } else { off };
+        // Each bound is covered by its mask; the compiler cannot drop the mask, not knowing
+        // what the load returns. The linear variant keeps offsets below 16 KiB, which
+        // direct packet access needs; the multi-buffer one reads through the helper.
+        let (max, mask) = if FRAGS {
+            (MAX_OFFSET, 0x3_ffff)
+        } else {
+            (MAX_DIRECT_OFFSET, 0x7fff)
+        };
+        let clamped = if off > max { max + 1 } else { off };
         // SAFETY: `cursor` is this CPU's slot of CURSOR, valid for the program's run.
         // Volatile, so the compiler keeps the round trip that the verifier must see.
         unsafe {
             core::ptr::write_volatile(self.cursor, clamped as u64);
-            (core::ptr::read_volatile(self.cursor) & MASK) as usize
+            (core::ptr::read_volatile(self.cursor) & mask) as usize
         }
     }
 }

@@ -161,6 +161,7 @@ const HOST_ROOT_TESTS: &[&str] = &[
     "rules_live",
     "operator",
     "jumbo",
+    "verifier_budget",
     "captures_match_tshark",
 ];
 
