@@ -84,6 +84,12 @@ static GLOBAL_BUCKET: Array<Bucket> = Array::with_max_entries(1, 0);
 #[map]
 static SEEN: PerCpuArray<Seen> = PerCpuArray::with_max_entries(1, 0);
 
+/// A new source's INIT bucket (full: it was never refilled).
+static NEW_BUCKET: Bucket = Bucket {
+    nano_tokens: 0,
+    last_ns: 0,
+};
+
 /// The rules' maps, as `sctp_common::filter` asks for them.
 struct KernelFilter {
     rules: &'static RuleSet,
@@ -140,7 +146,13 @@ impl Filter<'static> for KernelFilter {
     #[inline(always)]
     fn source_bucket(&mut self, src: &AddrKey) -> Option<Shared<'_, Bucket>> {
         if INIT_BUCKETS.get_ptr_mut(src).is_none() {
-            let _ = INIT_BUCKETS.insert(src, Bucket::default(), u64::from(BPF_NOEXIST));
+            // From a static, not a zeroed temporary: the compiler makes that a call to
+            // `memset`, a frame older verifiers add to the program's (over 512 bytes).
+            #[expect(
+                clippy::needless_borrows_for_generic_args,
+                reason = "by value, the static is copied to a zeroed temporary: the memset again"
+            )]
+            let _ = INIT_BUCKETS.insert(src, &NEW_BUCKET, u64::from(BPF_NOEXIST));
         }
         // SAFETY: a map value stays valid while the program runs.
         INIT_BUCKETS.get_ptr_mut(src).map(|p| unsafe { Shared::new(p) })
@@ -222,7 +234,7 @@ struct XdpPacket<const FRAGS: bool> {
     ctx: *mut xdp_md,
     start: usize,
     end: usize,
-    /// The whole frame's length, fragments included.
+    /// The whole frame's length, fragments included (multi-buffer only).
     len: usize,
     cursor: *mut u64,
 }
@@ -238,13 +250,16 @@ impl<const FRAGS: bool> Packet for XdpPacket<FRAGS> {
             if off > MAX_OFFSET || off + N > self.len {
                 return None;
             }
-            let mut buf = [0u8; N];
-            // SAFETY: the helper copies N bytes at `off` of the whole buffer (linear part
+            // Not zeroed first: the compiler makes that a call to `memset`, a BPF-to-BPF
+            // call whose frame 6.1's verifier adds to the program's 496 bytes (refused).
+            let mut buf = core::mem::MaybeUninit::<[u8; N]>::uninit();
+            // SAFETY: the helper writes N bytes at `off` of the whole buffer (linear part
             // and fragments) into `buf`; inside the buffer, as checked above, it cannot
             // fail. (Its result is not tested: a `None` after a helper call leaves the
             // compiler a register it may store undefined, which the verifier refuses.)
             unsafe { bpf_xdp_load_bytes(self.ctx, off as u32, buf.as_mut_ptr().cast(), N as u32) };
-            return Some(buf);
+            // SAFETY: written whole by the helper just above.
+            return Some(unsafe { buf.assume_init() });
         }
         // The linear data is at most a page: offsets past MAX_DIRECT_OFFSET are outside,
         // and `launder` keeps every offset a bounded scalar below it.
@@ -257,7 +272,11 @@ impl<const FRAGS: bool> Packet for XdpPacket<FRAGS> {
 
     #[inline(always)]
     fn frame_len(&self) -> usize {
-        self.len
+        if FRAGS {
+            self.len
+        } else {
+            self.end - self.start
+        }
     }
 
     #[inline(always)]
@@ -289,33 +308,15 @@ pub fn sctp_xdp(ctx: XdpContext) -> u32 {
 }
 
 /// The same program for multi-buffer frames (jumbo MTUs, large test runs): user space
-/// loads it where frames may not fit a page and the kernel has multi-buffer XDP.
-/// Frames that fit their linear data are read as `sctp_xdp` reads them.
+/// loads it where frames may not fit a page and the kernel has multi-buffer XDP. Every
+/// read goes through the helper, also for frames that fit their linear data: a copy of
+/// the parser per kind of frame does not fit the stack limits of BPF-to-BPF calls on 6.1
+/// (measured), and mixing direct and helper reads read by read passes the verifier's
+/// instruction limit.
 #[xdp(frags)]
 #[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
 pub fn sctp_xdp_frags(ctx: XdpContext) -> u32 {
-    // Most frames of a jumbo link are small (SACKs, control): those take the fast linear
-    // reads; only frames that really have fragments pay a helper call per read. Two
-    // copies of the parser, each verified once.
-    // SAFETY: a helper on our own context.
-    let whole = usize::try_from(unsafe { bpf_xdp_get_buff_len(ctx.ctx) }).unwrap_or(0);
-    if whole == ctx.data_end() - ctx.data() {
-        linear_frame(&ctx)
-    } else {
-        fragmented_frame(&ctx)
-    }
-}
-
-/// The two ways of `sctp_xdp_frags`, each a function of its own (a BPF-to-BPF call): each
-/// gets its own stack frame, as two inlined copies of the parser would not fit 512 bytes.
-#[inline(never)]
-fn linear_frame(ctx: &XdpContext) -> u32 {
-    try_sctp_xdp::<false>(ctx).unwrap_or(xdp_action::XDP_PASS)
-}
-
-#[inline(never)]
-fn fragmented_frame(ctx: &XdpContext) -> u32 {
-    try_sctp_xdp::<true>(ctx).unwrap_or(xdp_action::XDP_PASS)
+    try_sctp_xdp::<true>(&ctx).unwrap_or(xdp_action::XDP_PASS)
 }
 
 #[inline(always)]
@@ -330,7 +331,7 @@ fn try_sctp_xdp<const FRAGS: bool>(ctx: &XdpContext) -> Option<u32> {
             // SAFETY: a helper on our own context.
             usize::try_from(unsafe { bpf_xdp_get_buff_len(ctx.ctx) }).unwrap_or(0)
         } else {
-            ctx.data_end() - ctx.data()
+            0 // unused: the linear variant's frame is its linear data
         },
         cursor: CURSOR.get_ptr_mut(0)?,
     };

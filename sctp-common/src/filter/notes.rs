@@ -27,6 +27,21 @@ impl Notes {
         }
     }
 
+    /// Back to [`Notes::new`], field by field: a whole-value assignment becomes a call to
+    /// `memset` in the bpf build, a BPF-to-BPF call whose frame older verifiers add to the
+    /// program's (over 512 bytes on 6.1).
+    #[inline(always)]
+    pub fn clear(&mut self) {
+        // SAFETY: writes of fields of a live &mut.
+        unsafe {
+            for w in &mut self.types {
+                core::ptr::write_volatile(w, 0);
+            }
+            core::ptr::write_volatile(&raw mut self.data_too_large, 0);
+            core::ptr::write_volatile(&raw mut self.ppid_rule, u32::from(NO_RULE));
+        }
+    }
+
     /// Notes a DATA / I-DATA chunk's length and PPID (if it carries one).
     #[inline(always)]
     pub fn data_chunk<'r, F: Filter<'r>>(

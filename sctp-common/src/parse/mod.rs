@@ -15,7 +15,7 @@ use crate::{
         enable, Counter, DataEvent, FlowKey, FlowStats, GlobalStats, RuleSet, ERROR_CAUSE_BUCKETS, FAMILY_IPV4,
         FAMILY_IPV6,
     },
-    filter::{self, Filter, FirstChunk, Notes, Source},
+    filter::{self, Filter, FirstChunk, Source},
     proto::{
         chunk::{self, flag, ty},
         ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_SCTP, SCTP_COMMON_HEADER,
@@ -282,7 +282,7 @@ where
             if !active {
                 return Verdict::Pass;
             }
-            seen.notes = Notes::new();
+            seen.notes.clear();
             let end = Counter::ErrSctpHeaderTruncated as u32;
             return judged(stats, gen, filter::judge(rs, &seen.notes, end, 0, 0));
         }
@@ -321,14 +321,13 @@ where
     flow.dst_addr = loc.dst_addr;
     // Everything else in `seen` is written before it is read: the stash just below, the
     // event fields per DATA chunk.
-    seen.notes = Notes::new();
-    seen.data = DataEvent {
-        ts_ns: now_ns,
-        vtag: key.vtag,
-        src_port: key.src_port,
-        dst_port: key.dst_port,
-        ..bytemuck::Zeroable::zeroed()
-    };
+    seen.notes.clear();
+    // The packet's fields of the DATA event; each DATA chunk writes the rest (the map
+    // value starts zeroed). Field by field, as `Notes::clear` says why.
+    seen.data.ts_ns = now_ns;
+    seen.data.vtag = key.vtag;
+    seen.data.src_port = key.src_port;
+    seen.data.dst_port = key.dst_port;
     seen.stash(Crossing {
         first,
         active,
