@@ -135,3 +135,57 @@ fn directories_and_missing_directories_are_named() {
     assert!(stderr(&o).contains("directory /missing/dir does not exist"), "{}", stderr(&o));
     assert!(!std::path::Path::new("/missing").exists(), "nothing created");
 }
+
+/// A pcap of our own: three DATA chunks in two packets.
+fn own_capture() -> Vec<u8> {
+    use pcap_file::pcap::{PcapPacket, PcapWriter};
+    use sctp_common::builder::{Chunk, SctpPacket, V4};
+    let mut w = PcapWriter::new(Vec::new()).unwrap();
+    for chunks in [vec![Chunk::data(1, 0, 0, 18, 10)], vec![Chunk::data(2, 0, 1, 18, 10), Chunk::data(3, 0, 2, 18, 10)]] {
+        let f = SctpPacket::new(V4, 7, chunks).frame();
+        w.write_packet(&PcapPacket::new(std::time::Duration::ZERO, u32::try_from(f.len()).unwrap(), &f))
+            .unwrap();
+    }
+    w.into_writer()
+}
+
+/// `--pcap -`, `/dev/stdin` and a FIFO: the capture is read once, in order.
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn a_capture_is_read_from_a_pipe_or_a_fifo() {
+    use std::io::Write as _;
+    assert!(is_root(), "run by cargo xtask test, as root");
+    let capture = own_capture();
+    let data_chunks = |path: &str, stdin: Option<&[u8]>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_sctp-user"))
+            .args(["inspect", "--format", "json", "--pcap", path])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = c.stdin.take().unwrap();
+        if let Some(bytes) = stdin {
+            input.write_all(bytes).unwrap();
+        }
+        drop(input);
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        j["data"]["chunks"].as_u64().unwrap()
+    };
+    assert_eq!(data_chunks("-", Some(&capture)), 3);
+    assert_eq!(data_chunks("/dev/stdin", Some(&capture)), 3);
+    let fifo = std::env::temp_dir().join(format!("capture-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let writer = {
+        let (fifo, capture) = (fifo.clone(), capture.clone());
+        std::thread::spawn(move || std::fs::write(fifo, capture).unwrap())
+    };
+    assert_eq!(data_chunks(fifo.to_str().unwrap(), None), 3);
+    writer.join().unwrap();
+    let _ = std::fs::remove_file(&fifo);
+}

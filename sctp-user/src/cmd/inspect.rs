@@ -13,7 +13,8 @@ use crate::{
 /// Replay a pcap/pcapng file through the XDP program (`BPF_PROG_TEST_RUN`; needs root).
 #[derive(clap::Args)]
 pub struct Args {
-    /// Capture file: pcap or pcapng; Ethernet, Linux cooked SLL/SLL2 or raw IP.
+    /// Capture file: pcap or pcapng; Ethernet, Linux cooked SLL/SLL2 or raw IP; `-` reads
+    /// standard input (a pipe or a FIFO works: the file is read once, in order).
     #[arg(long)]
     pcap: PathBuf,
     /// Output format.

@@ -3,7 +3,11 @@
 //! The program parses Ethernet; frames of other link types (Linux cooked SLL and SLL2,
 //! raw IP) get a synthetic Ethernet header carrying their protocol type.
 
-use std::{fs::File, io::BufReader, path::Path};
+use std::{
+    fs::File,
+    io::{BufReader, Read},
+    path::Path,
+};
 
 use anyhow::{bail, Context as _, Result};
 use pcap_file::{
@@ -64,29 +68,32 @@ pub struct Frames {
     pub unconvertible: u64,
 }
 
-/// Reads a pcap or pcapng file (told apart by their magic numbers).
+/// Reads a pcap or pcapng file (told apart by their magic numbers); `-` is standard
+/// input. The file is opened once and read in order, so a pipe or a FIFO works too.
 pub fn read(path: &Path) -> Result<Frames> {
     if path.is_dir() {
         bail!("{} is a directory: give a pcap or pcapng file", path.display());
     }
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut input: Box<dyn Read> = if path == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(File::open(path).with_context(|| format!("cannot open {}", path.display()))?)
+    };
     let mut magic = [0u8; 4];
-    {
-        use std::io::Read as _;
-        (&file)
-            .read_exact(&mut magic)
-            .with_context(|| format!("{} is too short to be a capture", path.display()))?;
-    }
-    let file = File::open(path)?;
+    input
+        .read_exact(&mut magic)
+        .with_context(|| format!("{} is too short to be a capture", path.display()))?;
+    // The readers below start at the magic number: it is put back in front.
+    let r = BufReader::new(std::io::Cursor::new(magic).chain(input));
     let what = || format!("reading {}", path.display());
     if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
-        read_pcapng(BufReader::new(file)).with_context(what)
+        read_pcapng(r).with_context(what)
     } else {
-        read_pcap(BufReader::new(file)).with_context(what)
+        read_pcap(r).with_context(what)
     }
 }
 
-fn read_pcap(r: BufReader<File>) -> Result<Frames> {
+fn read_pcap<R: Read>(r: BufReader<R>) -> Result<Frames> {
     let mut reader = PcapReader::new(r).context("not a pcap or pcapng file")?;
     let dl = reader.header().datalink;
     let Some(link) = Link::from_datalink(dl) else {
@@ -105,7 +112,7 @@ fn read_pcap(r: BufReader<File>) -> Result<Frames> {
     Ok(out)
 }
 
-fn read_pcapng(r: BufReader<File>) -> Result<Frames> {
+fn read_pcapng<R: Read>(r: BufReader<R>) -> Result<Frames> {
     let mut reader = PcapNgReader::new(r).context("not a valid pcapng file")?;
     let mut out = Frames {
         frames: Vec::new(),
