@@ -189,3 +189,24 @@ fn a_capture_is_read_from_a_pipe_or_a_fifo() {
     writer.join().unwrap();
     let _ = std::fs::remove_file(&fifo);
 }
+
+/// A capture cut short in its last record: what comes before the damage is reported, and
+/// one line says where.
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn a_damaged_capture_reports_what_came_before() {
+    assert!(is_root(), "run by cargo xtask test, as root");
+    let mut capture = own_capture();
+    capture.truncate(capture.len() - 5);
+    let path = std::env::temp_dir().join(format!("cut-{}.pcap", std::process::id()));
+    std::fs::write(&path, &capture).unwrap();
+    let o = sctp_user(&["inspect", "--format", "json", "--pcap", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["data"]["chunks"], 1, "the first packet's DATA chunk: {j}");
+    let damaged = j["damaged"].as_str().unwrap_or_default();
+    assert!(damaged.starts_with("damaged at frame 2"), "{j}");
+    let e = stderr(&o);
+    assert!(e.contains("damaged at frame 2") && e.trim_end().lines().count() == 1, "{e}");
+}

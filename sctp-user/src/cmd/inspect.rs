@@ -30,7 +30,11 @@ pub fn run(args: &Args) -> Result<()> {
     let rules = rules::compile(&args.rules.config()?)?;
     let replay = replay::replay(&args.pcap, &args.load.options(), &rules)?;
     match args.format {
-        Format::Json => println!("{}", report::to_json(&replay.snapshot, replay.unreplayed(), usize::MAX)),
+        Format::Json => {
+            let mut j = report::to_json(&replay.snapshot, replay.unreplayed(), usize::MAX);
+            j["damaged"] = replay.damaged.clone().into();
+            println!("{j}");
+        }
         Format::Table => {
             print!("{}", report::to_table(&replay.snapshot));
             if replay.too_short > 0 {

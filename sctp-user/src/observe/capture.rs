@@ -66,6 +66,9 @@ pub struct Frames {
     pub frames: Vec<Vec<u8>>,
     /// Frames whose link header was too short to convert (kept out of the replay).
     pub unconvertible: u64,
+    /// Where and why the file stopped being readable, if it did before its end: the
+    /// frames before the damage are kept.
+    pub damaged: Option<String>,
 }
 
 /// Reads a pcap or pcapng file (told apart by their magic numbers); `-` is standard
@@ -93,6 +96,12 @@ pub fn read(path: &Path) -> Result<Frames> {
     }
 }
 
+/// Where the reader stopped: after the frames read so far.
+fn damage(out: &Frames, e: &dyn std::fmt::Display) -> String {
+    let frame = out.frames.len() as u64 + out.unconvertible + 1;
+    format!("damaged at frame {frame} ({e}): the {} frame(s) before it are reported", frame - 1)
+}
+
 fn read_pcap<R: Read>(r: BufReader<R>) -> Result<Frames> {
     let mut reader = PcapReader::new(r).context("not a pcap or pcapng file")?;
     let dl = reader.header().datalink;
@@ -105,9 +114,16 @@ fn read_pcap<R: Read>(r: BufReader<R>) -> Result<Frames> {
     let mut out = Frames {
         frames: Vec::new(),
         unconvertible: 0,
+        damaged: None,
     };
     while let Some(pkt) = reader.next_packet() {
-        push(&mut out, link, &pkt?.data);
+        match pkt {
+            Ok(pkt) => push(&mut out, link, &pkt.data),
+            Err(e) => {
+                out.damaged = Some(damage(&out, &e));
+                break;
+            }
+        }
     }
     Ok(out)
 }
@@ -117,9 +133,16 @@ fn read_pcapng<R: Read>(r: BufReader<R>) -> Result<Frames> {
     let mut out = Frames {
         frames: Vec::new(),
         unconvertible: 0,
+        damaged: None,
     };
     while let Some(block) = reader.next_block() {
-        let block = block?.into_owned();
+        let block = match block {
+            Ok(block) => block.into_owned(),
+            Err(e) => {
+                out.damaged = Some(damage(&out, &e));
+                break;
+            }
+        };
         let (dl, data) = match block {
             Block::EnhancedPacket(p) => {
                 let iface = reader

@@ -24,6 +24,8 @@ pub struct Replay {
     /// Frames the kernel would not run the program on: larger than a page without
     /// multi-buffer XDP, or than a multi-buffer test run takes (about 70 KiB).
     pub too_large: u64,
+    /// Where the capture stopped being readable before its end, if it did.
+    pub damaged: Option<String>,
 }
 
 impl Replay {
@@ -65,9 +67,13 @@ pub fn replay(path: &Path, opts: &LoadOptions, rules: &Compiled) -> Result<Repla
             if prog.multi_buffer() { " (about 70 KiB at most)" } else { " (this kernel has no multi-buffer XDP: a page at most)" }
         );
     }
+    if let Some(d) = &frames.damaged {
+        log::warn!("{}: {d}", path.display());
+    }
     Ok(Replay {
         snapshot: Snapshot::take(&prog)?,
         too_short,
         too_large,
+        damaged: frames.damaged,
     })
 }
