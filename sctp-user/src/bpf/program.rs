@@ -88,10 +88,6 @@ impl XdpSctp {
             match program(&mut ebpf, PROGRAM_FRAGS)?.load() {
                 Ok(()) => true,
                 Err(e) => {
-                    // A fresh object for the linear program: on 5.10 loading it after the
-                    // refused one fails verification (seen in the VM), while a fresh load
-                    // passes.
-                    ebpf = load_object(opts, VerifierLogLevel::DISABLE)?;
                     log::warn!(
                         "this kernel has no multi-buffer XDP ({e}): frames are parsed as far as their first page, \
                          and native mode refuses MTUs above about 3,500 bytes (use --mode generic there)"
