@@ -82,6 +82,21 @@ impl HostRun {
     }
 }
 
+/// Runs `frame` alone through the kernel (the program reset first) and the host parser
+/// and asserts that every counter and flow agrees; the host run, for further checks.
+pub fn kernel_equals_host_on(prog: &mut sctp_user::bpf::XdpSctp, name: &str, frame: &[u8]) -> HostRun {
+    prog.reset().unwrap();
+    let (action, _) = prog.test_run(frame, 1).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    assert_eq!(action, 2, "{name}: XDP_PASS");
+    let mut host = HostRun::default();
+    host.process(frame);
+    let kernel = sctp_user::observe::Snapshot::take(prog).unwrap();
+    assert_eq!(kernel.global, host.global, "{name}: global counters differ");
+    let diff = flow_diff(&kernel.flows, &host.flows);
+    assert!(diff.is_empty(), "{name}: flows differ:\n{diff}");
+    host
+}
+
 /// Flows with the timestamps cleared: the kernel's clock and the host's differ.
 #[must_use]
 pub fn without_time(flows: &BTreeMap<FlowKey, FlowStats>) -> BTreeMap<FlowKey, FlowStats> {

@@ -61,6 +61,14 @@ impl Netns {
     }
 }
 
+impl Netns {
+    /// `/stats` of the `sctp-user run` in this namespace (metrics on 127.0.0.1:9464).
+    pub fn stats(&self) -> Result<serde_json::Value> {
+        let body = self.run(|| crate::http_get("127.0.0.1:9464", "/stats"));
+        serde_json::from_str(&body).context("/stats is not JSON")
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = ip(&["netns", "del", &self.name]);

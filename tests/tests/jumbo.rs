@@ -7,7 +7,7 @@
 use std::{path::PathBuf, process::Command, time::Duration};
 
 use integration_tests::{
-    flow_diff, instance::Instance, netns::{veth, Netns}, pin_to_current_cpu, raw::send_frames, require_root,
+    instance::Instance, kernel_equals_host_on, netns::{veth, Netns}, pin_to_current_cpu, raw::send_frames, require_root,
     sctp_user_bin, HostRun,
 };
 use sctp_common::{abi::Counter, testing::fixtures};
@@ -36,17 +36,9 @@ fn jumbo_frames_kernel_equals_host() {
         return;
     }
     for fx in fixtures::jumbo() {
-        prog.reset().unwrap();
-        let (action, _) = prog.test_run(&fx.frame, 1).unwrap_or_else(|e| panic!("{}: {e:#}", fx.name));
-        assert_eq!(action, 2, "{}: XDP_PASS", fx.name);
-        let mut host = HostRun::default();
-        host.process(&fx.frame);
-        let kernel = sctp_user::observe::Snapshot::take(&prog).unwrap();
-        assert_eq!(kernel.global, host.global, "{}: global counters differ", fx.name);
-        let diff = flow_diff(&kernel.flows, &host.flows);
-        assert!(diff.is_empty(), "{}: flows differ:\n{diff}", fx.name);
+        let host = kernel_equals_host_on(&mut prog, fx.name, &fx.frame);
         for (c, want) in &fx.expect {
-            assert_eq!(kernel.global.get(*c), *want, "{}: {}", fx.name, c.name());
+            assert_eq!(host.global.get(*c), *want, "{}: {}", fx.name, c.name());
         }
     }
 }
@@ -131,8 +123,7 @@ fn a_jumbo_veth_runs_natively_and_counts_every_chunk() {
     assert!(fx.frame.len() > 8_900 && fx.frame.len() <= 9_014, "{}", fx.frame.len());
     send_frames(&a, "jba0", &vec![fx.frame.clone(); 5]);
     std::thread::sleep(Duration::from_millis(1500));
-    let body = b.run(|| integration_tests::http_get("127.0.0.1:9464", "/stats"));
-    let stats: Value = serde_json::from_str(&body).unwrap();
+    let stats = b.stats().unwrap();
     assert_eq!(stats["xdp"]["data"]["chunks"], 40, "8 DATA chunks in each of 5 frames: {stats}");
     assert_eq!(stats["xdp"]["data"]["payload_bytes"], 40_000, "{stats}");
     assert_eq!(stats["xdp"]["chunks"]["3"], 5, "the SACK near each frame's end: {stats}");

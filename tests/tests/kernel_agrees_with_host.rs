@@ -3,7 +3,9 @@
 //! counter and every flow to be identical.
 
 use bytemuck::Zeroable as _;
-use integration_tests::{compile_rules, flow_diff, host_filter, pin_to_current_cpu, require_root, HostRun, Rng};
+use integration_tests::{
+    compile_rules, flow_diff, host_filter, kernel_equals_host_on, pin_to_current_cpu, require_root, HostRun, Rng,
+};
 use sctp_common::{
     abi::Counter,
     builder::{Chunk, SctpPacket, V4, V6},
@@ -27,22 +29,14 @@ fn fixture_table_kernel_equals_host_and_expectations() {
         if fx.frame.len() < MIN_XDP_FRAME {
             continue; // host-only row (covered by sctp-common's unit tests)
         }
-        prog.reset().unwrap();
-        let (action, _) = prog.test_run(&fx.frame, 1).unwrap();
-        assert_eq!(action, 2, "{}: XDP_PASS", fx.name);
-        let mut host = HostRun::default();
-        host.process(&fx.frame);
-        let kernel = sctp_user::observe::Snapshot::take(&prog).unwrap();
-        assert_eq!(kernel.global, host.global, "{}: global counters differ", fx.name);
-        let diff = flow_diff(&kernel.flows, &host.flows);
-        assert!(diff.is_empty(), "{}: flows differ:\n{diff}", fx.name);
+        let host = kernel_equals_host_on(&mut prog, fx.name, &fx.frame);
         let mut events = drain_events(&mut ring);
         for e in &mut events {
             e.ts_ns = 1; // the host run's clock
         }
         assert_eq!(events, host.events, "{}: DATA events differ", fx.name);
         for (c, want) in &fx.expect {
-            assert_eq!(kernel.global.get(*c), *want, "{}: {}", fx.name, c.name());
+            assert_eq!(host.global.get(*c), *want, "{}: {}", fx.name, c.name());
         }
         checked += 1;
     }

@@ -34,9 +34,7 @@ fn sctp_user_in(ns: &Netns, args: &[&str]) -> (bool, String, String) {
 }
 
 fn sctp_packets(ns: &Netns) -> u64 {
-    let body = ns.run(|| integration_tests::http_get("127.0.0.1:9464", "/stats"));
-    let stats: Value = serde_json::from_str(&body).unwrap();
-    stats["xdp"]["packets"]["sctp"].as_u64().unwrap()
+    ns.stats().unwrap()["xdp"]["packets"]["sctp"].as_u64().unwrap()
 }
 
 /// The bpffs that commands under `ip netns exec` share with the host (/run is kept

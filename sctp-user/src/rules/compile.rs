@@ -65,8 +65,8 @@ pub fn compile(c: &RuleConfig) -> Result<Compiled> {
     for (flag, list, allow) in [("deny-src", &c.deny_src, false), ("allow-src", &c.allow_src, true)] {
         for s in list {
             let (family, addr, len) = parse_cidr(flag, s)?;
-            let canonical = addr;
-            if let Some(other) = seen_prefixes.insert((family, canonical, len), flag) {
+            // parse_cidr refuses host bits: equal prefixes have equal addresses.
+            if let Some(other) = seen_prefixes.insert((family, addr, len), flag) {
                 if other != flag {
                     bail!("{s} is both in deny-src and allow-src: keep one");
                 }
@@ -77,7 +77,7 @@ pub fn compile(c: &RuleConfig) -> Result<Compiled> {
             } else {
                 u32::from(add(&mut set, Counter::DropDenySrc, &format!("deny-src {s}"))?)
             };
-            prefixes.push((family, canonical, len, value));
+            prefixes.push((family, addr, len, value));
         }
     }
     if !prefixes.is_empty() {

@@ -14,7 +14,7 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 
-use super::{pair, stats};
+use super::pair;
 use crate::{instance::Instance, netns::Netns, raw::mac_of, sctp_user_bin};
 
 const DENIED: &str = "198.18.100.0/22";
@@ -104,7 +104,7 @@ pub fn run(o: &Options) -> Result<()> {
 }
 
 fn xdp_drops(ns: &Netns) -> Result<u64> {
-    stats(ns)?["xdp"]["drops"]["deny_src"]
+    ns.stats()?["xdp"]["drops"]["deny_src"]
         .as_u64()
         .context("/stats has no xdp.drops.deny_src")
 }

@@ -37,9 +37,3 @@ fn client_json(ns: &Netns, args: &[&str]) -> Result<Value> {
     }
     serde_json::from_slice(&out.stdout).context("sctp-user client printed no JSON report")
 }
-
-/// `/stats` of the metrics endpoint of an instance in `ns`, as JSON.
-fn stats(ns: &Netns) -> Result<Value> {
-    let body = ns.run(|| crate::http_get("127.0.0.1:9464", "/stats"));
-    serde_json::from_str(&body).context("/stats is not JSON")
-}
