@@ -5,7 +5,8 @@
 //! Layers, each importing only those before it: [`proto`] (wire constants) and [`abi`]
 //! (what both sides of the maps agree on) -> [`filter`] (rules and their state) ->
 //! [`parse`] (the walk over every header and chunk, and its accounting). [`builder`]
-//! crafts packets; `testing` holds the fixture table and the host twin of the maps.
+//! crafts packets; `host` holds the host twin of the rule maps; `testing` the fixture
+//! table.
 #![no_std]
 #![expect(
     clippy::inline_always,
@@ -14,13 +15,15 @@
               them beside tail calls; the hot path is inlined on purpose"
 )]
 
-#[cfg(any(test, feature = "builder"))]
+#[cfg(any(test, feature = "builder", feature = "host"))]
 extern crate alloc;
 
 pub mod abi;
 #[cfg(any(test, feature = "builder"))]
 pub mod builder;
 pub mod filter;
+#[cfg(any(test, feature = "host"))]
+pub mod host;
 pub mod parse;
 pub mod proto;
 #[cfg(any(test, feature = "testing"))]

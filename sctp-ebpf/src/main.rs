@@ -171,12 +171,35 @@ impl Filter<'static> for KernelFilter {
 #[no_mangle]
 static COARSE_CLOCK: u8 = 0;
 
+/// Non-zero when loaded to replay a capture: the clock is then `REPLAY_CLOCK`, the
+/// capture time user space writes before each frame. Read-only, so a live program has no
+/// trace of it after verification.
+#[no_mangle]
+static REPLAY: u8 = 0;
+
+/// The capture time of the frame being replayed.
+#[map]
+static REPLAY_CLOCK: Array<u64> = Array::with_max_entries(1, 0);
+
+/// The replay clock, when loaded for replay.
+#[inline(always)]
+fn replay_now() -> Option<u64> {
+    // SAFETY: a read of our own global.
+    if unsafe { core::ptr::read_volatile(&raw const REPLAY) } == 0 {
+        return None;
+    }
+    Some(REPLAY_CLOCK.get(0).copied().unwrap_or(0))
+}
+
 /// The clock of flow ages and of the time-based rules (learning window, idle tags, INIT
 /// rates): the coarse monotonic clock where the kernel has it, a tick's precision being
 /// plenty there and the precise clock costing tens of nanoseconds per packet on some
 /// machines.
 #[inline(always)]
 fn coarse_now() -> u64 {
+    if let Some(now) = replay_now() {
+        return now;
+    }
     // SAFETY: a read of our own global; helpers without preconditions.
     unsafe {
         if core::ptr::read_volatile(&raw const COARSE_CLOCK) != 0 {
@@ -302,7 +325,10 @@ impl<const FRAGS: bool> Packet for XdpPacket<FRAGS> {
 /// The program for frames that fit their linear data (MTUs up to about 3,500 bytes, and
 /// every frame on kernels before 5.18): the fast one.
 #[xdp]
-#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "the signature aya's entry point macro expects"
+)]
 pub fn sctp_xdp(ctx: XdpContext) -> u32 {
     try_sctp_xdp::<false>(&ctx).unwrap_or(xdp_action::XDP_PASS)
 }
@@ -314,7 +340,10 @@ pub fn sctp_xdp(ctx: XdpContext) -> u32 {
 /// (measured), and mixing direct and helper reads read by read passes the verifier's
 /// instruction limit.
 #[xdp(frags)]
-#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "the signature aya's entry point macro expects"
+)]
 pub fn sctp_xdp_frags(ctx: XdpContext) -> u32 {
     try_sctp_xdp::<true>(&ctx).unwrap_or(xdp_action::XDP_PASS)
 }
@@ -338,8 +367,12 @@ fn try_sctp_xdp<const FRAGS: bool>(ctx: &XdpContext) -> Option<u32> {
     let enabled = CONFIG.get(CONFIG_EVENTS).is_some_and(|v| *v != 0);
     let mut sink = RingSink {
         enabled,
-        // SAFETY: a helper without preconditions.
-        precise_ns: if enabled { unsafe { bpf_ktime_get_ns() } } else { 0 },
+        precise_ns: if enabled {
+            // SAFETY: a helper without preconditions.
+            replay_now().unwrap_or_else(|| unsafe { bpf_ktime_get_ns() })
+        } else {
+            0
+        },
     };
     // Both ways to a flow yield a FLOWS value, so the verifier walks the chunks once.
     let clock = coarse_now;
@@ -372,7 +405,10 @@ fn flow_for(key: &FlowKey) -> Option<&'static mut FlowStats> {
 /// INIT-ACK (the tag its peer will use) and its own ABORT / SHUTDOWN-COMPLETE leave by
 /// this way. Learns and forgets tags when `validate-vtag` is on; never drops.
 #[classifier]
-#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "the signature aya's entry point macro expects"
+)]
 pub fn sctp_tc_egress(ctx: TcContext) -> i32 {
     let _ = learn_egress(&ctx);
     TC_ACT_OK

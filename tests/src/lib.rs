@@ -16,8 +16,8 @@ use std::{collections::BTreeMap, fmt::Write as _, path::PathBuf};
 use bytemuck::Zeroable as _;
 use sctp_common::{
     abi::{DataEvent, FlowKey, FlowStats, GlobalStats},
+    host::MemFilter,
     parse::{self, Seen},
-    testing::MemFilter,
 };
 
 /// For tests marked `#[ignore = "needs root..."]`: run with `--ignored` as anyone else,
@@ -162,19 +162,10 @@ impl Rng {
     }
 }
 
-/// Pins the calling thread to its current CPU. `BPF_PROG_TEST_RUN` runs on the caller's CPU,
-/// and a flow's TSN state (highest TSN, DATA at or below it) is kept per CPU: a flow whose
-/// packets run on two CPUs is judged against each CPU's own highest TSN, while the host
-/// parser sees one sequence. Tests comparing flow tables exactly pin themselves so that
-/// they compare the parsers, not CPU placement.
+/// Pins the calling thread to its current CPU (see `sctp_user::sys::cpu`): tests
+/// comparing flow tables exactly compare the parsers, not CPU placement.
 pub fn pin_to_current_cpu() {
-    // SAFETY: plain libc calls on this thread with a zeroed, then filled, cpu_set_t.
-    unsafe {
-        let cpu = usize::try_from(libc::sched_getcpu()).unwrap_or(0);
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const set);
-    }
+    sctp_user::sys::cpu::pin_to_current();
 }
 
 /// The release `sctp-user` binary beside this executable (`sctp-harness` in
@@ -215,21 +206,12 @@ pub fn parse_samples(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-/// The host twin of compiled rules installed as generation `gen` (what
-/// `rules::apply` writes into the kernel's maps), for kernel-versus-host runs.
+/// The host twin of compiled rules installed as generation `gen` as compiled (no
+/// learning window's deadline set), for kernel-versus-host runs.
 #[must_use]
 pub fn host_filter(c: &sctp_user::rules::Compiled, gen: u32) -> MemFilter<'static> {
-    use sctp_common::abi::{PpidKey, SrcPrefix, SRC_PREFIX_HEADER_BITS};
     let set: &'static sctp_common::abi::RuleSet = Box::leak(c.set.clone());
-    let mut f = MemFilter::new(set, gen);
-    for (family, addr, len, value) in &c.prefixes {
-        let key = SrcPrefix::new(gen, *family, *addr);
-        f.prefixes.push((key, SRC_PREFIX_HEADER_BITS + len, *value));
-    }
-    for (ppid, id) in &c.ppids {
-        f.ppids.insert(PpidKey { gen, ppid: *ppid }, *id);
-    }
-    f
+    c.host_filter(set, gen)
 }
 
 /// Rules from TOML text, compiled.

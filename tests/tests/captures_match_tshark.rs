@@ -1,6 +1,7 @@
 //! `sctp-user inspect` against tshark, the reference dissector, on every real capture in
-//! ../shared/captures: SCTP packets, chunks per type, DATA chunks and payload bytes, and
-//! packets per flow must be exactly equal.
+//! ../shared/captures: SCTP packets, chunks per type, DATA chunks and payload bytes,
+//! packets per flow and bad checksums must be exactly equal; and the two engines (host
+//! and kernel) must print the same JSON.
 //!
 //! tshark is asked for SCTP that is not inside an ICMP error (`!icmp && !icmpv6`): the
 //! XDP program looks at packets, not at headers quoted inside ICMP errors.
@@ -14,7 +15,7 @@ use std::{
 use integration_tests::{captures_dir, require_root};
 use sctp_user::{
     bpf::LoadOptions,
-    observe::{replay, report},
+    observe::{engine::Kind, replay, report},
     rules::Compiled,
 };
 use serde_json::Value;
@@ -27,6 +28,7 @@ struct View {
     data_chunks: u64,
     data_payload_bytes: u64,
     flows: BTreeMap<(u64, u64, u64), u64>,
+    bad_checksums: u64,
 }
 
 fn tshark_view(file: &Path) -> View {
@@ -35,7 +37,7 @@ fn tshark_view(file: &Path) -> View {
         .arg(file)
         // IP fragments as on the wire, not reassembled: inspect parses each packet alone,
         // and a first fragment holds only the start of its last chunk.
-        .args(["-o", "ip.defragment:FALSE"])
+        .args(["-o", "ip.defragment:FALSE", "-o", "sctp.checksum:crc-32c"])
         .args(["-Y", "sctp && !icmp && !icmpv6", "-T", "fields"])
         .args([
             "-e",
@@ -46,7 +48,16 @@ fn tshark_view(file: &Path) -> View {
             "sctp.verification_tag",
         ])
         .args(["-e", "sctp.chunk_type", "-e", "sctp.chunk_length"])
-        .args(["-e", "ip.len", "-e", "ip.hdr_len"])
+        .args([
+            "-e",
+            "ip.len",
+            "-e",
+            "ip.hdr_len",
+            "-e",
+            "sctp.checksum.status",
+            "-e",
+            "ip.flags.mf",
+        ])
         .output()
         .expect("tshark must be installed (cargo xtask setup)");
     assert!(out.status.success(), "tshark failed on {}", file.display());
@@ -59,6 +70,10 @@ fn tshark_view(file: &Path) -> View {
             .entry((first(f[0]).parse().unwrap(), first(f[1]).parse().unwrap(), vtag))
             .or_default() += 1;
         v.sctp_packets += 1;
+        // 0: bad, 1: good, empty: not checked (the packet is cut short). tshark also checks
+        // a first IP fragment (it cannot match), which we leave unchecked.
+        let first_fragment = f.get(8).is_some_and(|mf| mf.starts_with('1') || mf.starts_with('T'));
+        v.bad_checksums += u64::from(f.get(7) == Some(&"0") && !first_fragment);
         let types: Vec<u64> = f[3]
             .split(',')
             .filter(|s| !s.is_empty())
@@ -71,7 +86,10 @@ fn tshark_view(file: &Path) -> View {
             .collect();
         // Bytes of SCTP chunks this IPv4 packet holds (a first fragment: fewer than its
         // chunks' lengths say); IPv6 rows leave the fields empty.
-        let mut room = match (f.get(5).map(|x| first(x).parse::<u64>()), f.get(6).map(|x| first(x).parse::<u64>())) {
+        let mut room = match (
+            f.get(5).map(|x| first(x).parse::<u64>()),
+            f.get(6).map(|x| first(x).parse::<u64>()),
+        ) {
             (Some(Ok(ip_len)), Some(Ok(hdr))) => ip_len.saturating_sub(hdr + 12),
             _ => u64::MAX,
         };
@@ -91,10 +109,17 @@ fn tshark_view(file: &Path) -> View {
     v
 }
 
-/// What `sctp-user inspect --format json` prints for the file (the same library calls).
-fn our_json(file: &Path) -> Value {
-    let replay = replay::replay(file, &LoadOptions::default(), &Compiled::none()).unwrap();
-    report::to_json(&replay.snapshot, replay.unreplayed(), usize::MAX)
+/// What `sctp-user inspect --format json` counts for the file (the same library calls).
+fn our_json(file: &Path, engine: Kind) -> Value {
+    let opts = replay::Options {
+        engine,
+        load: LoadOptions::default(),
+        checksums: true,
+    };
+    let replay = replay::replay(file, &opts, &Compiled::none()).unwrap();
+    let mut j = report::to_json(&replay.snapshot, replay.unreplayed(), usize::MAX);
+    j["bad_checksums"] = replay.checksums.unwrap().bad.into();
+    j
 }
 
 fn our_view(j: &Value) -> View {
@@ -115,6 +140,7 @@ fn our_view(j: &Value) -> View {
             .iter()
             .map(|f| ((n(&f["src_port"]), n(&f["dst_port"]), n(&f["vtag"])), n(&f["packets"])))
             .collect(),
+        bad_checksums: n(&j["bad_checksums"]),
     }
 }
 
@@ -141,9 +167,7 @@ fn captures() -> Option<Vec<PathBuf>> {
 const MAX_CHUNKS_CAPTURE: &str = "suricata-verify__sctp-max-chunks.pcap";
 
 #[test]
-#[ignore = "needs root: run by cargo xtask test"]
 fn inspect_matches_tshark_on_every_capture() {
-    require_root();
     let Some(files) = captures() else { return };
     assert!(
         files.len() >= 10,
@@ -153,7 +177,7 @@ fn inspect_matches_tshark_on_every_capture() {
     for file in &files {
         let name = file.file_name().unwrap().to_str().unwrap();
         let theirs = tshark_view(file);
-        let json = our_json(file);
+        let json = our_json(file, Kind::Host);
         let mut ours = our_view(&json);
         if name == MAX_CHUNKS_CAPTURE {
             let limit = sctp_common::parse::MAX_CHUNKS as u64;
@@ -178,19 +202,32 @@ fn inspect_matches_tshark_on_every_capture() {
     }
 }
 
+/// The host engine and the kernel's (the XDP program itself) count the same on every
+/// capture, on the capture's clock.
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn both_engines_agree_on_every_capture() {
+    require_root();
+    let Some(files) = captures() else { return };
+    for file in &files {
+        let host = our_json(file, Kind::Host);
+        let kernel = our_json(file, Kind::Kernel);
+        assert_eq!(host, kernel, "{}: the engines disagree", file.display());
+    }
+    eprintln!("{} captures: host and kernel engines agree", files.len());
+}
+
 /// `inspect`'s JSON for one shared capture, or `None` (said plainly) without the shared
 /// folder.
 fn replay_shared(test: &str, file: &str) -> Option<Value> {
-    require_root();
     let Some(dir) = captures_dir() else {
         eprintln!("SKIPPED {test}: ../shared/captures is absent");
         return None;
     };
-    Some(our_json(&dir.join(file)))
+    Some(our_json(&dir.join(file), Kind::Host))
 }
 
 #[test]
-#[ignore = "needs root: run by cargo xtask test"]
 fn fragmented_ip_is_counted_as_first_and_later_fragment() {
     // Frame 32 of this capture is the first fragment of an SCTP packet, frame 33 the rest.
     // tshark reassembles them into one SCTP packet; we parse the first fragment and count
@@ -209,7 +246,6 @@ fn fragmented_ip_is_counted_as_first_and_later_fragment() {
 }
 
 #[test]
-#[ignore = "needs root: run by cargo xtask test"]
 fn truncated_data_chunk_is_counted_and_flagged() {
     // pcapflowlab's capture ends 1-3 bytes after the common header: the start of a chunk
     // header cut short. tshark dissects no chunk there; we flag the packet with that reason.

@@ -11,6 +11,7 @@ use sctp_common::{
 };
 use sctp_user::{
     bpf::{LoadOptions, XdpSctp},
+    observe::engine::Kind,
     rules,
 };
 
@@ -386,7 +387,10 @@ fn bad_rules_are_refused_with_a_clear_error() {
             "vtag-learn must be 0-31536000 seconds",
         ),
         ("validate-vtag = true\nvtag-idle = 0", "vtag-idle must be 1-31536000"),
-        ("init-rate = 10\ninit-burst = 0", "burst of init-rate must be at least 1"),
+        (
+            "init-rate = 10\ninit-burst = 0",
+            "burst of init-rate must be at least 1",
+        ),
         ("max-data-chunk = 70000", "max-data-chunk must be 17-65535"),
         (
             r#"deny-src = ["10.28.6.42/8"]"#,
@@ -427,8 +431,23 @@ deny-src = ["198.18.0.0/15"]"#,
     }
 }
 
+/// `inspect` of a shared capture with rules, through `engine`.
+fn replay_with(
+    file: &std::path::Path,
+    engine: Kind,
+    rules: &sctp_user::rules::Compiled,
+) -> sctp_user::observe::replay::Replay {
+    let opts = sctp_user::observe::replay::Options {
+        engine,
+        load: LoadOptions::default(),
+        checksums: false,
+    };
+    sctp_user::observe::replay::replay(file, &opts, rules).unwrap()
+}
+
 /// Real associations, captured by others, must pass tag validation with no learning
 /// window: every tag their packets carry was announced in an INIT or INIT-ACK before.
+/// Both engines.
 #[test]
 #[ignore = "needs root: run by cargo xtask test"]
 fn real_handshakes_pass_tag_validation_without_a_learning_window() {
@@ -444,19 +463,22 @@ fn real_handshakes_pass_tag_validation_without_a_learning_window() {
         ("magma__nsa_connection.pcap", 1),
         ("pkts__sctp_init_collision.cap", 1),
     ] {
-        let replay = sctp_user::observe::replay::replay(&dir.join(file), &LoadOptions::default(), &strict).unwrap();
-        let g = &replay.snapshot.global;
-        assert!(g.get(Counter::Sctp) > 10, "{file}: SCTP packets");
-        assert_eq!(
-            g.get(Counter::VerdictDrop),
-            0,
-            "{file}: a real association's packet was dropped"
-        );
-        assert!(g.get(Counter::VtagsLearned) >= 2 * associations, "{file}: tags learned");
+        for engine in [Kind::Host, Kind::Kernel] {
+            let replay = replay_with(&dir.join(file), engine, &strict);
+            let g = &replay.snapshot.global;
+            assert!(g.get(Counter::Sctp) > 10, "{file}: SCTP packets");
+            assert_eq!(
+                g.get(Counter::VerdictDrop),
+                0,
+                "{file}: a real association's packet was dropped"
+            );
+            assert!(g.get(Counter::VtagsLearned) >= 2 * associations, "{file}: tags learned");
+        }
     }
     // A capture that starts mid-association (no handshake) is all out of the blue.
     let file = "open5gs__testregistration.pcapng";
-    let replay = sctp_user::observe::replay::replay(&dir.join(file), &LoadOptions::default(), &strict).unwrap();
-    let g = &replay.snapshot.global;
-    assert_eq!(g.get(Counter::DropVtagUnknown), g.get(Counter::Sctp), "{file}");
+    for engine in [Kind::Host, Kind::Kernel] {
+        let g = replay_with(&dir.join(file), engine, &strict).snapshot.global;
+        assert_eq!(g.get(Counter::DropVtagUnknown), g.get(Counter::Sctp), "{file}");
+    }
 }

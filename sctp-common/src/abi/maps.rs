@@ -106,12 +106,15 @@ pub const INIT_BUCKETS: MapSpec = spec(
 pub const GLOBAL_BUCKET: MapSpec = spec("GLOBAL_BUCKET", kind::ARRAY, 4, size_of::<Bucket>(), 1, true);
 /// Per-CPU slot that walk offsets pass through (`Packet::launder`).
 pub const CURSOR: MapSpec = spec("CURSOR", kind::PERCPU_ARRAY, 4, size_of::<u64>(), 1, false);
+/// The replay clock (`inspect --engine kernel`): the capture time of the frame being
+/// replayed, read instead of the kernel's clock when the program was loaded for replay.
+pub const REPLAY_CLOCK: MapSpec = spec("REPLAY_CLOCK", kind::ARRAY, 4, size_of::<u64>(), 1, false);
 /// Per-CPU scratch of the chunk walk (`parse::Seen`, whose size the program's own type
 /// gives): a name only.
 pub const SEEN: &str = "SEEN";
 
 /// Every map of the program but [`SEEN`].
-pub const MAPS: [MapSpec; 12] = [
+pub const MAPS: [MapSpec; 13] = [
     GLOBAL,
     FLOWS,
     ZERO_FLOW,
@@ -124,6 +127,7 @@ pub const MAPS: [MapSpec; 12] = [
     INIT_BUCKETS,
     GLOBAL_BUCKET,
     CURSOR,
+    REPLAY_CLOCK,
 ];
 
 const fn spec(

@@ -587,7 +587,8 @@ mod tests {
     use super::*;
     use crate::{
         builder::{Chunk, SctpPacket, V4},
-        testing::{self, fixtures, MemFilter},
+        host::MemFilter,
+        testing::{self, fixtures},
     };
 
     type Flows = BTreeMap<FlowKey, FlowStats>;

@@ -1,10 +1,7 @@
-//! For tests only (feature `testing`): the fixture table and the host twin of the rule
-//! maps. Neither is in the release binary.
+//! For tests only (feature `testing`): the fixture table and the bounds every packet's
+//! counters keep. Neither is in the release binary.
 
 pub mod fixtures;
-mod mem_filter;
-
-pub use mem_filter::MemFilter;
 
 use crate::abi::{Counter, FlowStats, GlobalStats};
 
@@ -18,9 +15,15 @@ pub fn bounds_broken(frame_len: usize, stats: &GlobalStats, flow: Option<&FlowSt
     let len = frame_len as u64;
     let c = |x| stats.get(x);
     let checks = [
-        ("DATA payload + 16 per DATA chunk", c(Counter::DataPayloadBytes) + 16 * c(Counter::DataChunks)),
+        (
+            "DATA payload + 16 per DATA chunk",
+            c(Counter::DataPayloadBytes) + 16 * c(Counter::DataChunks),
+        ),
         ("4 per chunk", 4 * c(Counter::Chunks)),
-        ("4 per SACK gap block and duplicate TSN", 4 * (c(Counter::SackGapBlocks) + c(Counter::SackDupTsns))),
+        (
+            "4 per SACK gap block and duplicate TSN",
+            4 * (c(Counter::SackGapBlocks) + c(Counter::SackDupTsns)),
+        ),
         ("flow bytes", flow.map_or(0, |f| f.bytes)),
         ("flow DATA payload", flow.map_or(0, |f| f.data_payload_bytes)),
     ];

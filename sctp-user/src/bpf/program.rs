@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
 use aya::{
-    maps::{MapData, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{
         tc::{self, TcAttachType},
         xdp::XdpLinkId,
@@ -57,6 +57,9 @@ pub struct LoadOptions {
     /// MTUs, big captured frames) at the price of a helper call per read; where the kernel
     /// lacks multi-buffer XDP (before 5.18) the linear one is loaded, with a warning.
     pub multi_buffer: bool,
+    /// Loaded to replay a capture: the program's clock is then the capture time user
+    /// space sets before each frame ([`XdpSctp::set_replay_clock`]), not the kernel's.
+    pub replay: bool,
 }
 
 /// Frames up to this length fit an XDP buffer's linear data (a 4 KiB page less headroom
@@ -69,6 +72,7 @@ impl Default for LoadOptions {
             flow_capacity: maps::FLOWS.max_entries,
             pin_dir: None,
             multi_buffer: false,
+            replay: false,
         }
     }
 }
@@ -154,7 +158,7 @@ impl XdpSctp {
 
     /// Why tags cannot be learned from packets leaving (a server's INIT-ACKs), if so:
     /// `validate-vtag` would then drop a server's own associations.
-    #[must_use] 
+    #[must_use]
     pub fn egress_missing(&self) -> Option<&str> {
         self.egress_missing.as_deref()
     }
@@ -179,7 +183,9 @@ impl XdpSctp {
 
     /// How many instructions the verifier processed to accept the program (kernels >= 5.16).
     pub fn verified_instructions(&mut self) -> Result<Option<u32>> {
-        Ok(program(&mut self.ebpf, self.program)?.info()?.verified_instruction_count())
+        Ok(program(&mut self.ebpf, self.program)?
+            .info()?
+            .verified_instruction_count())
     }
 
     /// Turns the per-DATA-chunk events (for the join) on or off.
@@ -194,6 +200,14 @@ impl XdpSctp {
             .take_map(maps::DATA_EVENTS.name)
             .context("DATA_EVENTS already taken")?;
         Ok(RingBuf::try_from(map)?)
+    }
+
+    /// The time the program reads for the next frames (loaded with `replay` only).
+    pub fn set_replay_clock(&mut self, now_ns: u64) -> Result<()> {
+        let map = MapSource::map_mut(&mut self.ebpf, &maps::REPLAY_CLOCK)?;
+        let mut clock: Array<&mut MapData, u64> = Array::try_from(map)?;
+        clock.set(0, now_ns, 0)?;
+        Ok(())
     }
 
     /// Zeroes every counter and forgets every flow.
@@ -218,9 +232,11 @@ fn load_object(opts: &LoadOptions, log: VerifierLogLevel) -> Result<Ebpf> {
     // bpf_ktime_get_coarse_ns came with 5.11; the program reads the precise clock before.
     let coarse_clock =
         u8::from(aya::util::KernelVersion::current().is_ok_and(|v| v >= aya::util::KernelVersion::new(5, 11, 0)));
+    let replay = u8::from(opts.replay);
     loader
         .map_max_entries(maps::FLOWS.name, opts.flow_capacity)
         .override_global("COARSE_CLOCK", &coarse_clock, true)
+        .override_global("REPLAY", &replay, true)
         .verifier_log_level(log);
     let pins: Vec<(&str, PathBuf)> = match &opts.pin_dir {
         Some(dir) => {
@@ -248,7 +264,6 @@ fn program<'e>(ebpf: &'e mut Ebpf, name: &str) -> Result<&'e mut Xdp> {
         .with_context(|| format!("program {name} missing from the object"))?;
     Ok(prog.try_into()?)
 }
-
 
 /// The verifier's log is the only useful part of a load failure: keep it whole.
 fn explain_verifier(e: ProgramError) -> anyhow::Error {
@@ -295,9 +310,14 @@ mod tests {
             let want = (spec.kind, spec.key_size, spec.value_size, spec.max_entries);
             assert_eq!(got, want, "map {}: (kind, key size, value size, capacity)", spec.name);
         }
-        // `.rodata` holds the globals user space sets at load (`COARSE_CLOCK`), not a map
+        // `.rodata` holds the globals user space sets at load (`COARSE_CLOCK`, `REPLAY`), not a map
         // of the ABI.
-        let mut names: Vec<&str> = obj.maps.keys().map(String::as_str).filter(|n| !n.starts_with('.')).collect();
+        let mut names: Vec<&str> = obj
+            .maps
+            .keys()
+            .map(String::as_str)
+            .filter(|n| !n.starts_with('.'))
+            .collect();
         names.sort_unstable();
         let mut known: Vec<&str> = MAPS.iter().map(|m| m.name).chain([SEEN]).collect();
         known.sort_unstable();

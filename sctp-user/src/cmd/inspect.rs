@@ -1,25 +1,48 @@
-//! `sctp-user inspect`: replay a capture and print what the program counted.
+//! `sctp-user inspect`: replay a capture and print what the parser counted.
 
-use std::path::PathBuf;
+use std::{
+    io::{BufWriter, Write},
+    path::PathBuf,
+    time::Duration,
+};
 
 use anyhow::Result;
+use serde_json::{json, Map, Value};
 
 use super::{Format, LoadArgs};
 use crate::{
-    observe::{replay, report},
+    observe::{
+        engine::Kind,
+        replay::{self, Replay},
+        report,
+    },
     rules::{self, RuleArgs},
 };
 
-/// Replay a pcap/pcapng file through the XDP program (`BPF_PROG_TEST_RUN`; needs root).
+/// Flows the table shows unless `--top` says otherwise.
+const TABLE_TOP: usize = 20;
+
+/// Replay a capture through the parser and the rules, on the capture's own clock.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Capture file: pcap or pcapng; Ethernet, Linux cooked SLL/SLL2 or raw IP; `-` reads
-    /// standard input (a pipe or a FIFO works: the file is read once, in order).
+    /// Capture file: pcap or pcapng (gzip- or zstd-compressed too); Ethernet, Linux cooked
+    /// SLL/SLL2, raw IP or BSD loopback. `-` reads standard input (a pipe or a FIFO works:
+    /// the file is read once, in order, as it comes).
     #[arg(long)]
     pcap: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// `host`: the parser and rules compiled for this machine (no root). `kernel`: the XDP
+    /// program itself, through `BPF_PROG_TEST_RUN` (needs root). Both give the same answer.
+    #[arg(long, value_enum, default_value_t = Kind::Host)]
+    engine: Kind,
+    /// Show the N busiest flows (the table shows 20 by default, the JSON every flow).
+    #[arg(long, value_name = "N")]
+    top: Option<usize>,
+    /// Do not check the SCTP checksums (`CRC32c`) of the packets.
+    #[arg(long)]
+    no_checksum: bool,
     #[command(flatten)]
     load: LoadArgs,
     #[command(flatten)]
@@ -28,28 +51,118 @@ pub struct Args {
 
 pub fn run(args: &Args) -> Result<()> {
     let rules = rules::compile(&args.rules.config()?)?;
-    let replay = replay::replay(&args.pcap, &args.load.options(), &rules)?;
+    let opts = replay::Options {
+        engine: args.engine,
+        load: args.load.options(),
+        checksums: !args.no_checksum,
+    };
+    let replay = replay::replay(&args.pcap, &opts, &rules)?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
     match args.format {
-        Format::Json => {
-            let mut j = report::to_json(&replay.snapshot, replay.unreplayed(), usize::MAX);
-            j["damaged"] = replay.damaged.clone().into();
-            println!("{j}");
+        Format::Json => write_json(&mut out, &replay, args.top.unwrap_or(usize::MAX))?,
+        Format::Table => write_table(&mut out, &replay, args.top.unwrap_or(TABLE_TOP))?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Nanoseconds as seconds, for people (a microsecond's precision is plenty).
+fn seconds(ns: u64) -> f64 {
+    Duration::from_nanos(ns).as_secs_f64()
+}
+
+/// What the replay knows besides the counters: the engine, the capture, the checksums.
+fn replay_json(r: &Replay) -> Map<String, Value> {
+    let read = &r.read;
+    let mut m = Map::new();
+    m.insert("engine".into(), r.engine.name().into());
+    m.insert("damaged".into(), read.damaged.clone().into());
+    let (first, last) = r.span_ns.unwrap_or_default();
+    m.insert(
+        "capture".into(),
+        json!({
+            "records": read.records,
+            "skipped_blocks": read.skipped_blocks,
+            "unsupported_link": read.unsupported_link,
+            "timestamps_backwards": read.ts_backwards,
+            "first_ns": r.span_ns.map(|_| first),
+            "last_ns": r.span_ns.map(|_| last),
+            "duration_s": seconds(last - first),
+        }),
+    );
+    m.insert(
+        "checksums".into(),
+        r.checksums
+            .as_ref()
+            .map(|c| json!({ "checked": c.checked, "bad": c.bad, "unverifiable": c.unverifiable }))
+            .into(),
+    );
+    m
+}
+
+/// The JSON object, written as it is made: the flows one at a time, so that a capture of
+/// a million flows does not build a million-element document first.
+fn write_json(out: &mut dyn Write, r: &Replay, top: usize) -> Result<()> {
+    let mut head = report::summary_json(&r.snapshot, r.unreplayed());
+    head.extend(replay_json(r));
+    write!(out, "{{")?;
+    for (k, v) in &head {
+        write!(out, "{}:{v},", Value::from(k.as_str()))?;
+    }
+    write!(out, "\"flows\":[")?;
+    for (i, (k, f)) in report::busiest(&r.snapshot.flows, top).enumerate() {
+        let mut flow = report::flow_json(*k, f);
+        if let Some(c) = &r.checksums {
+            flow["bad_checksums"] = c.bad_by_flow.get(k).copied().unwrap_or(0).into();
         }
-        Format::Table => {
-            print!("{}", report::to_table(&replay.snapshot));
-            if replay.too_short > 0 {
-                println!(
-                    "{} frame(s) shorter than an Ethernet header were not replayed",
-                    replay.too_short
-                );
-            }
-            if replay.too_large > 0 {
-                println!(
-                    "{} frame(s) larger than the kernel's test run takes were not replayed",
-                    replay.too_large
-                );
-            }
-        }
+        write!(out, "{}{flow}", if i > 0 { "," } else { "" })?;
+    }
+    writeln!(out, "]}}")?;
+    Ok(())
+}
+
+fn write_table(out: &mut dyn Write, r: &Replay, top: usize) -> Result<()> {
+    write!(out, "{}", report::to_table(&r.snapshot, top))?;
+    if let Some((first, last)) = r.span_ns {
+        writeln!(
+            out,
+            "capture: {} record(s) over {:.3} s ({} engine)",
+            r.read.records,
+            seconds(last - first),
+            r.engine.name()
+        )?;
+    }
+    if let Some(c) = &r.checksums {
+        writeln!(
+            out,
+            "checksums: {} checked, {} bad, {} not checkable (cut short)",
+            c.checked, c.bad, c.unverifiable
+        )?;
+    }
+    let notes = [
+        (
+            r.too_short,
+            "frame(s) shorter than an Ethernet header were not replayed",
+        ),
+        (
+            r.too_large,
+            "frame(s) larger than the kernel's test run takes were not replayed",
+        ),
+        (
+            r.read.unsupported_link,
+            "frame(s) of a link type inspect cannot read were skipped",
+        ),
+        (r.read.skipped_blocks, "pcapng block(s) without packets were skipped"),
+        (
+            r.read.ts_backwards,
+            "frame(s) stamped earlier than a frame before them (replayed at the latest time seen)",
+        ),
+    ];
+    for (n, what) in notes.iter().filter(|(n, _)| *n > 0) {
+        writeln!(out, "{n} {what}")?;
+    }
+    if let Some(d) = &r.read.damaged {
+        writeln!(out, "capture {d}")?;
     }
     Ok(())
 }

@@ -304,7 +304,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
             tokio::select! {
                 _ = sigint.recv() => break false,
                 _ = sigterm.recv() => break false,
-                _ = tick.tick(), if opts.interval > 0 => print!("{}", report::to_table(&Snapshot::take(&prog)?)),
+                _ = tick.tick(), if opts.interval > 0 => print!("{}", report::to_table(&Snapshot::take(&prog)?, usize::MAX)),
                 _ = every_second.tick() => {
                     if index_of(&opts.iface).ok() != Some(ifindex) {
                         log::error!("{} was deleted or replaced: its XDP program went with it; stopping", opts.iface);
@@ -328,7 +328,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
     let snapshot = Snapshot::take(&prog)?;
     drop(prog); // detaches
     log::info!("XDP detached from {}", opts.iface);
-    print!("{}", report::to_table(&snapshot));
+    print!("{}", report::to_table(&snapshot, usize::MAX));
     if opts.echo.is_some() {
         let st = state.lock().unwrap();
         let joined = join::join(local_port, &st, &wire.lock().unwrap(), &snapshot.flows);

@@ -3,6 +3,8 @@
 //! Imports `rules`, `bpf`, `echo` and `sys`.
 
 pub mod capture;
+pub mod checksum;
+pub mod engine;
 pub mod flow_account;
 pub mod join;
 pub mod replay;

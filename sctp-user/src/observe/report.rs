@@ -1,6 +1,6 @@
 //! Turning a counter snapshot into the JSON of DESIGN.md's contract 2 and into a table.
 
-use std::{fmt::Write as _, net::IpAddr};
+use std::{collections::BTreeMap, fmt::Write as _, net::IpAddr};
 
 use sctp_common::{
     abi::{Counter, FlowKey, FlowStats, FAMILY_IPV6},
@@ -19,13 +19,21 @@ pub struct Unreplayed {
     pub too_large: u64,
 }
 
-/// The JSON object `inspect --format json` prints. Frames the program never ran on count
-/// in `packets.total` and under their reason.
-///
-/// The snapshot as JSON, with the `max_flows` busiest flows (by bytes; all with
-/// `usize::MAX`) and `flows_total`, the number in the table.
+/// The JSON object of a snapshot (`/stats`, `run --json`): every counter and the
+/// `max_flows` busiest flows (by packets; all with `usize::MAX`), with `flows_total`, the
+/// number in the table. Frames the program never ran on count in `packets.total` and
+/// under their reason.
 #[must_use]
 pub fn to_json(s: &Snapshot, unreplayed: Unreplayed, max_flows: usize) -> Value {
+    let mut j = summary_json(s, unreplayed);
+    let flows: Vec<Value> = busiest(&s.flows, max_flows).map(|(k, f)| flow_json(*k, f)).collect();
+    j.insert("flows".into(), flows.into());
+    j.into()
+}
+
+/// Every counter of a snapshot but the flows (`flows_total` says how many there are).
+#[must_use]
+pub fn summary_json(s: &Snapshot, unreplayed: Unreplayed) -> Map<String, Value> {
     let Unreplayed { too_short, too_large } = unreplayed;
     let g = &s.global;
     let mut packets = Map::new();
@@ -50,18 +58,12 @@ pub fn to_json(s: &Snapshot, unreplayed: Unreplayed, max_flows: usize) -> Value 
         .filter(|c| c.is_error())
         .map(|c| (c.name().to_string(), g.get(*c).into()))
         .collect();
-    let mut busiest: Vec<_> = s.flows.iter().collect();
-    if busiest.len() > max_flows {
-        busiest.sort_by_key(|(_, f)| std::cmp::Reverse(f.bytes));
-        busiest.truncate(max_flows);
-    }
-    let flows: Vec<Value> = busiest.into_iter().map(|(k, f)| flow_json(*k, f)).collect();
     let drops: Map<String, Value> = Counter::ALL
         .iter()
         .filter(|c| c.is_drop())
         .map(|c| (c.reason().to_string(), g.get(*c).into()))
         .collect();
-    json!({
+    let j = json!({
         "packets": packets,
         "chunks": chunks,
         "data": { "chunks": g.get(Counter::DataChunks), "payload_bytes": g.get(Counter::DataPayloadBytes) },
@@ -69,12 +71,30 @@ pub fn to_json(s: &Snapshot, unreplayed: Unreplayed, max_flows: usize) -> Value 
         "verdicts": { "pass": g.get(Counter::VerdictPass), "drop": g.get(Counter::VerdictDrop) },
         "drops": drops,
         "rules": s.rules.0,
-        "flows": flows,
         "flows_total": s.flows.len(),
-    })
+    });
+    let Value::Object(map) = j else {
+        unreachable!("json! of an object")
+    };
+    map
 }
 
-fn flow_json(k: FlowKey, f: &FlowStats) -> Value {
+/// The `top` busiest flows, busiest first: by packets, then bytes, then key (so the
+/// order is the same whichever engine counted them).
+pub fn busiest(flows: &BTreeMap<FlowKey, FlowStats>, top: usize) -> impl Iterator<Item = (&FlowKey, &FlowStats)> {
+    let mut all: Vec<_> = flows.iter().collect();
+    let rank = |(k, f): &(&FlowKey, &FlowStats)| (std::cmp::Reverse(f.packets), std::cmp::Reverse(f.bytes), **k);
+    if all.len() > top {
+        all.select_nth_unstable_by_key(top, rank);
+        all.truncate(top);
+    }
+    all.sort_unstable_by_key(rank);
+    all.into_iter()
+}
+
+/// One flow as JSON.
+#[must_use]
+pub fn flow_json(k: FlowKey, f: &FlowStats) -> Value {
     let chunks: Map<String, Value> = f
         .chunks
         .iter()
@@ -130,9 +150,9 @@ pub fn addr(family: u32, bytes: &[u8; 16]) -> IpAddr {
     }
 }
 
-/// A human-readable summary: totals, then one line per flow.
+/// A human-readable summary: totals, then one line per flow, the `top` busiest first.
 #[must_use]
-pub fn to_table(s: &Snapshot) -> String {
+pub fn to_table(s: &Snapshot, top: usize) -> String {
     let g = &s.global;
     let mut out = String::new();
     let _ = writeln!(
@@ -153,7 +173,10 @@ pub fn to_table(s: &Snapshot) -> String {
         .map(|(t, n)| {
             format!(
                 "{}={n}",
-                u8::try_from(t).ok().and_then(chunk::name).map_or_else(|| format!("type{t}"), str::to_string)
+                u8::try_from(t)
+                    .ok()
+                    .and_then(chunk::name)
+                    .map_or_else(|| format!("type{t}"), str::to_string)
             )
         })
         .collect();
@@ -179,7 +202,7 @@ pub fn to_table(s: &Snapshot) -> String {
         "\n{:<40} {:>12} {:>8} {:>10} {:>7} {:>11} {:>7}",
         "flow (src -> dst)", "vtag", "packets", "bytes", "DATA", "data bytes", "retx"
     );
-    for (k, f) in &s.flows {
+    for (k, f) in busiest(&s.flows, top) {
         let ends = format!(
             "{}:{} -> {}:{}",
             addr(f.family, &f.src_addr),
@@ -192,6 +215,9 @@ pub fn to_table(s: &Snapshot) -> String {
             "{ends:<40} {:>#12x} {:>8} {:>10} {:>7} {:>11} {:>7}",
             k.vtag, f.packets, f.bytes, f.data_chunks, f.data_payload_bytes, f.data_at_or_below_highest
         );
+    }
+    if s.flows.len() > top {
+        let _ = writeln!(out, "... and {} more flow(s) (--top N shows more)", s.flows.len() - top);
     }
     out
 }

@@ -4,7 +4,6 @@
 use anyhow::{Context as _, Result};
 use aya::maps::{lpm_trie::Key, HashMap, LpmTrie, MapData};
 use sctp_common::abi::{
-    enable,
     maps::{self as abi_maps, CONFIG_GENERATION},
     PpidKey, SrcPrefix, MAX_RULES, SRC_PREFIX_HEADER_BITS,
 };
@@ -24,16 +23,18 @@ pub fn active_generation(src: &dyn MapSource) -> Result<u32> {
 /// before the flip used the old set whole, packets after it the new one. The slots of
 /// the generation being replaced were last in use before the previous flip.
 pub fn apply(src: &mut dyn MapSource, c: &Compiled) -> Result<()> {
+    // CLOCK_MONOTONIC is bpf_ktime_get_ns's clock.
+    apply_at(src, c, monotonic_ns())
+}
+
+/// [`apply`], for a program whose clock reads `now_ns` now (a replay's capture time).
+pub fn apply_at(src: &mut dyn MapSource, c: &Compiled, now_ns: u64) -> Result<()> {
     let next = active_generation(src)? ^ 1;
-    let mut set = *c.set;
+    let mut set = c.set_at(now_ns);
     // Hit counters only grow: remember where this generation's start.
     let hits = maps::global(src)?.rule_hits;
     for (id, base) in set.hits_base.iter_mut().enumerate() {
         *base = hits[next as usize * MAX_RULES + id];
-    }
-    if set.flags & enable::VALIDATE_VTAG != 0 && c.vtag_learn > 0 {
-        // CLOCK_MONOTONIC is bpf_ktime_get_ns's clock.
-        set.vtag_learn_until_ns = monotonic_ns().saturating_add(c.vtag_learn.saturating_mul(1_000_000_000));
     }
     {
         let mut src_rules: LpmTrie<&mut MapData, SrcPrefix, u32> =

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Result};
 use sctp_common::{
-    abi::{enable, Counter, RuleSet, MAX_DENY_CHUNK, MAX_RULES, SRC_ALLOW},
+    abi::{enable, Counter, PpidKey, RuleSet, SrcPrefix, MAX_DENY_CHUNK, MAX_RULES, SRC_ALLOW, SRC_PREFIX_HEADER_BITS},
+    host::MemFilter,
     parse::MAX_CHUNKS,
     proto::chunk,
 };
@@ -26,6 +27,35 @@ impl Compiled {
     #[must_use]
     pub fn validates_tags(&self) -> bool {
         self.set.flags & enable::VALIDATE_VTAG != 0
+    }
+
+    /// The rule set as applied at `now_ns` (on the program's clock): the learning window
+    /// of `validate-vtag` starts then.
+    #[must_use]
+    pub fn set_at(&self, now_ns: u64) -> RuleSet {
+        let mut set = *self.set;
+        if self.validates_tags() && self.vtag_learn > 0 {
+            set.vtag_learn_until_ns = now_ns.saturating_add(self.vtag_learn.saturating_mul(1_000_000_000));
+        }
+        set
+    }
+
+    /// The host twin of these rules installed as generation `gen` (what [`super::apply`]
+    /// writes into the kernel's maps), judging by `set` (see [`Compiled::set_at`]).
+    #[must_use]
+    pub fn host_filter<'r>(&self, set: &'r RuleSet, gen: u32) -> MemFilter<'r> {
+        let mut f = MemFilter::new(set, gen);
+        for (family, addr, len, value) in &self.prefixes {
+            f.prefixes.push((
+                SrcPrefix::new(gen, *family, *addr),
+                SRC_PREFIX_HEADER_BITS + len,
+                *value,
+            ));
+        }
+        for (ppid, id) in &self.ppids {
+            f.ppids.insert(PpidKey { gen, ppid: *ppid }, *id);
+        }
+        f
     }
 
     /// No rules: every packet passes.
@@ -57,7 +87,10 @@ fn add_for_reason(set: &mut RuleSet, reason: Counter, label: &str) -> Result<()>
 }
 
 /// Checks the rules and compiles them.
-#[expect(clippy::too_many_lines, reason = "one check per kind of rule, in the order of the rules file")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one check per kind of rule, in the order of the rules file"
+)]
 pub fn compile(c: &RuleConfig) -> Result<Compiled> {
     let mut set = Box::new(RuleSet::empty());
     let mut prefixes = Vec::new();
@@ -203,4 +236,3 @@ pub fn compile(c: &RuleConfig) -> Result<Compiled> {
         vtag_learn,
     })
 }
-

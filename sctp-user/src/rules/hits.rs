@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use sctp_common::abi::{enable, Counter, GlobalStats, MAX_RULES};
+use sctp_common::abi::{enable, Counter, GlobalStats, RuleSet, MAX_RULES};
 use serde::Serialize;
 
 use super::apply::active_generation;
@@ -17,8 +17,10 @@ use crate::{
 pub fn learning_left(src: &dyn MapSource) -> Result<Option<Duration>> {
     let set = rule_set(src, active_generation(src)?)?;
     let now = monotonic_ns();
-    Ok((set.flags & enable::VALIDATE_VTAG != 0 && set.vtag_learn_until_ns > now)
-        .then(|| Duration::from_nanos(set.vtag_learn_until_ns - now)))
+    Ok(
+        (set.flags & enable::VALIDATE_VTAG != 0 && set.vtag_learn_until_ns > now)
+            .then(|| Duration::from_nanos(set.vtag_learn_until_ns - now)),
+    )
 }
 
 /// One rule as `rules show` and the metrics report it.
@@ -38,10 +40,17 @@ pub struct RuleHits {
 /// (the counters of the same program, summed over CPUs).
 pub fn hits(src: &dyn MapSource, global: &GlobalStats) -> Result<(Vec<RuleHits>, Vec<RuleHits>)> {
     let active = active_generation(src)?;
+    let (this, other) = (rule_set(src, active)?, rule_set(src, active ^ 1)?);
+    Ok(hits_of(global, active, [&this, &other]))
+}
+
+/// [`hits`] of rule sets at hand: `sets` are the active generation `active`'s and the
+/// other's.
+#[must_use]
+pub fn hits_of(global: &GlobalStats, active: u32, sets: [&RuleSet; 2]) -> (Vec<RuleHits>, Vec<RuleHits>) {
     let hits = &global.rule_hits;
     let mut out = [Vec::new(), Vec::new()];
-    for (slot, gen) in [active, active ^ 1].into_iter().enumerate() {
-        let set = rule_set(src, gen)?;
+    for ((slot, gen), set) in [active, active ^ 1].into_iter().enumerate().zip(sets) {
         let rules = usize::try_from(set.rule_count).unwrap_or(MAX_RULES).min(MAX_RULES);
         for (i, id) in (0..rules).zip(0u8..) {
             let reason = Counter::ALL
@@ -57,11 +66,11 @@ pub fn hits(src: &dyn MapSource, global: &GlobalStats) -> Result<(Vec<RuleHits>,
         }
     }
     let [a, b] = out;
-    Ok((a, b))
+    (a, b)
 }
 
 /// `rules show`: the active rules and what they dropped.
-#[must_use] 
+#[must_use]
 pub fn show_table(active: &[RuleHits]) -> String {
     use std::fmt::Write as _;
     if active.is_empty() {

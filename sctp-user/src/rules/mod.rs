@@ -8,7 +8,7 @@ pub mod compile;
 pub mod config;
 pub mod hits;
 
-pub use apply::apply;
+pub use apply::{apply, apply_at};
 pub use compile::{compile, Compiled};
 pub use config::{RuleArgs, RuleConfig};
-pub use hits::{hits, learning_left, show_table, RuleHits};
+pub use hits::{hits, hits_of, learning_left, show_table, RuleHits};

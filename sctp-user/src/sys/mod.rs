@@ -3,6 +3,7 @@
 
 pub mod bpffs;
 pub mod clock;
+pub mod cpu;
 pub mod iface;
 pub mod packet;
 pub mod privilege;

@@ -1,5 +1,6 @@
-//! The rules' maps as plain collections, for host tests: the same lookups the kernel's
-//! maps answer (longest-prefix match, hash, LRU-less tag table).
+//! The rules' maps as plain collections (feature `host`), for `inspect`'s host engine and
+//! the tests: the same lookups the kernel's maps answer (longest-prefix match, hash,
+//! LRU-less tag table).
 
 use alloc::{collections::BTreeMap, vec::Vec};
 
