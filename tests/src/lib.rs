@@ -5,6 +5,7 @@
     reason = "test helpers: a failure is a test failure with its message"
 )]
 
+pub mod corpus;
 pub mod echo_env;
 pub mod instance;
 pub mod netns;
@@ -219,4 +220,50 @@ pub fn host_filter(c: &sctp_user::rules::Compiled, gen: u32) -> MemFilter<'stati
 pub fn compile_rules(toml_text: &str) -> sctp_user::rules::Compiled {
     let config = toml::from_str(toml_text).unwrap_or_else(|e| panic!("rules {toml_text:?}: {e}"));
     sctp_user::rules::compile(&config).unwrap_or_else(|e| panic!("rules {toml_text:?}: {e:#}"))
+}
+
+/// What `sctp-user inspect --format json` counts for a capture (the same library calls),
+/// with every flow and the number of bad checksums.
+#[must_use]
+pub fn inspect_json(file: &std::path::Path, engine: sctp_user::observe::engine::Kind, rules: &sctp_user::rules::Compiled) -> serde_json::Value {
+    use sctp_user::observe::{replay, report};
+    let opts = replay::Options {
+        engine,
+        load: sctp_user::bpf::LoadOptions::default(),
+        checksums: true,
+    };
+    let replay = replay::replay(file, &opts, rules).unwrap_or_else(|e| panic!("{}: {e:#}", file.display()));
+    let mut j = report::to_json(&replay.snapshot, replay.unreplayed(), usize::MAX);
+    j["bad_checksums"] = replay.checksums.map_or(0, |c| c.bad).into();
+    j["timestamps_backwards"] = replay.read.ts_backwards.into();
+    j
+}
+
+/// A nanosecond pcap of Ethernet frames at their times (ns since the epoch), written to a
+/// file of its own in the temporary directory, removed when the value is dropped.
+pub struct TempCapture(pub PathBuf);
+
+impl TempCapture {
+    #[must_use]
+    pub fn new(name: &str, frames: &[(u64, Vec<u8>)]) -> Self {
+        use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+        let header = PcapHeader {
+            ts_resolution: pcap_file::TsResolution::NanoSecond,
+            ..PcapHeader::default()
+        };
+        let mut w = PcapWriter::with_header(Vec::new(), header).unwrap();
+        for (ts, f) in frames {
+            let len = u32::try_from(f.len()).unwrap();
+            w.write_packet(&PcapPacket::new(std::time::Duration::from_nanos(*ts), len, f)).unwrap();
+        }
+        let path = std::env::temp_dir().join(format!("{name}-{}.pcap", std::process::id()));
+        std::fs::write(&path, w.into_writer()).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempCapture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }

@@ -12,12 +12,8 @@ use std::{
     process::Command,
 };
 
-use integration_tests::{captures_dir, require_root};
-use sctp_user::{
-    bpf::LoadOptions,
-    observe::{engine::Kind, replay, report},
-    rules::Compiled,
-};
+use integration_tests::{captures_dir, inspect_json, require_root};
+use sctp_user::{observe::engine::Kind, rules::Compiled};
 use serde_json::Value;
 
 /// What tshark says about a capture.
@@ -109,17 +105,8 @@ fn tshark_view(file: &Path) -> View {
     v
 }
 
-/// What `sctp-user inspect --format json` counts for the file (the same library calls).
 fn our_json(file: &Path, engine: Kind) -> Value {
-    let opts = replay::Options {
-        engine,
-        load: LoadOptions::default(),
-        checksums: true,
-    };
-    let replay = replay::replay(file, &opts, &Compiled::none()).unwrap();
-    let mut j = report::to_json(&replay.snapshot, replay.unreplayed(), usize::MAX);
-    j["bad_checksums"] = replay.checksums.unwrap().bad.into();
-    j
+    inspect_json(file, engine, &Compiled::none())
 }
 
 fn our_view(j: &Value) -> View {

@@ -163,6 +163,7 @@ const HOST_ROOT_TESTS: &[&str] = &[
     "jumbo",
     "verifier_budget",
     "captures_match_tshark",
+    "inspect_engines",
 ];
 
 /// Test binaries that run inside the VM: the XDP program must load and agree with the host
@@ -175,6 +176,7 @@ const VM_TESTS: &[&str] = &[
     "vm_metrics",
     "vm_attack",
     "jumbo",
+    "inspect_engines",
 ];
 
 fn test(root: &Path, kernels: &[String], no_vm: bool) -> Result<()> {
