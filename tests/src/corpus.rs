@@ -12,6 +12,7 @@ use crate::Rng;
 pub const MIN_XDP_FRAME: usize = 14;
 
 /// Seeds: well-formed packets of many shapes, which the mutator then damages.
+#[must_use]
 pub fn seeds() -> Vec<Vec<u8>> {
     let mut seeds: Vec<Vec<u8>> = fixtures::table()
         .into_iter()
