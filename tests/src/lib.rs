@@ -5,12 +5,14 @@
     reason = "test helpers: a failure is a test failure with its message"
 )]
 
+pub mod capture_writer;
 pub mod corpus;
 pub mod echo_env;
 pub mod instance;
 pub mod netns;
 pub mod raw;
 pub mod scenarios;
+pub mod tshark;
 
 use std::{collections::BTreeMap, fmt::Write as _, path::PathBuf};
 
@@ -236,6 +238,9 @@ pub fn inspect_json(file: &std::path::Path, engine: sctp_user::observe::engine::
     let mut j = report::to_json(&replay.snapshot, replay.unreplayed(), usize::MAX);
     j["bad_checksums"] = replay.checksums.map_or(0, |c| c.bad).into();
     j["timestamps_backwards"] = replay.read.ts_backwards.into();
+    j["first_ns"] = replay.span_ns.map(|s| s.0).into();
+    j["last_ns"] = replay.span_ns.map(|s| s.1).into();
+    j["damaged"] = replay.read.damaged.into();
     j
 }
 
