@@ -228,11 +228,23 @@ pub fn compile_rules(toml_text: &str) -> sctp_user::rules::Compiled {
 /// with every flow and the number of bad checksums.
 #[must_use]
 pub fn inspect_json(file: &std::path::Path, engine: sctp_user::observe::engine::Kind, rules: &sctp_user::rules::Compiled) -> serde_json::Value {
+    inspect_json_on(file, engine, rules, 1)
+}
+
+/// [`inspect_json`] with the host engine on `threads` threads.
+#[must_use]
+pub fn inspect_json_on(
+    file: &std::path::Path,
+    engine: sctp_user::observe::engine::Kind,
+    rules: &sctp_user::rules::Compiled,
+    threads: usize,
+) -> serde_json::Value {
     use sctp_user::observe::{replay, report};
     let opts = replay::Options {
         engine,
         load: sctp_user::bpf::LoadOptions::default(),
         checksums: true,
+        threads,
     };
     let replay = replay::replay(file, &opts, rules).unwrap_or_else(|e| panic!("{}: {e:#}", file.display()));
     let mut j = report::to_json(&replay.snapshot, replay.unreplayed(), usize::MAX);
@@ -261,7 +273,10 @@ impl TempCapture {
             let len = u32::try_from(f.len()).unwrap();
             w.write_packet(&PcapPacket::new(std::time::Duration::from_nanos(*ts), len, f)).unwrap();
         }
-        let path = std::env::temp_dir().join(format!("{name}-{}.pcap", std::process::id()));
+        // Unique per call: tests of one binary run at once.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("{name}-{}-{n}.pcap", std::process::id()));
         std::fs::write(&path, w.into_writer()).unwrap();
         Self(path)
     }

@@ -4,9 +4,9 @@
 //! the capture's timestamps, not on the replay's own clock.
 
 use integration_tests::{
-    compile_rules,
+    captures_dir, compile_rules,
     corpus::{mutate, seeds},
-    inspect_json, require_root, Rng, TempCapture,
+    inspect_json, inspect_json_on, require_root, Rng, TempCapture,
 };
 use sctp_common::builder::{Chunk, SctpPacket, V4};
 use sctp_user::{observe::engine::Kind, rules::Compiled};
@@ -67,13 +67,9 @@ fn timestamps_going_backwards_are_counted_and_never_turn_the_clock_back() {
     assert_eq!(drops(&j), 4, "{j}");
 }
 
-/// Random and mutated packets (with tags, INITs and rates in play), a few ms apart: both
-/// engines print the same JSON.
-#[test]
-#[ignore = "needs root: run by cargo xtask test"]
-fn engines_agree_on_random_and_mutated_packets_under_rules() {
+/// 20,000 random and mutated packets, 3 ms apart.
+fn mutated_capture() -> TempCapture {
     const PACKETS: u64 = 20_000;
-    require_root();
     let seeds = seeds();
     let mut rng = Rng(0x1a5e_c0de_0bad_cafe);
     let frames: Vec<(u64, Vec<u8>)> = (0..PACKETS)
@@ -82,14 +78,46 @@ fn engines_agree_on_random_and_mutated_packets_under_rules() {
             (T0 + i * 3_000_000, mutate(&mut rng, seed))
         })
         .collect();
-    let cap = TempCapture::new("mutated", &frames);
+    TempCapture::new("mutated", &frames)
+}
+
+/// Random and mutated packets (with tags, INITs and rates in play): both engines print
+/// the same JSON.
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn engines_agree_on_random_and_mutated_packets_under_rules() {
+    require_root();
+    let cap = mutated_capture();
     for rules in [
         Compiled::none(),
         compile_rules("validate-vtag = true\nvtag-learn = 5\ninit-rate = 20\nglobal-init-rate = 100\nmax-chunks = 16"),
     ] {
         let host = inspect_json(&cap.0, Kind::Host, &rules);
         let kernel = inspect_json(&cap.0, Kind::Kernel, &rules);
-        assert_eq!(host["packets"]["total"], PACKETS, "every frame replayed");
+        assert_eq!(host["packets"]["total"], 20_000, "every frame replayed");
         assert_eq!(host, kernel, "the engines disagree");
+    }
+}
+
+/// The host engine spread over threads (associations dealt out by their ports) counts
+/// exactly as on one, flows, tags and checksums included.
+#[test]
+fn host_engine_on_several_threads_counts_as_on_one() {
+    let cap = mutated_capture();
+    let mut files = vec![cap.0.clone()];
+    if let Some(dir) = captures_dir() {
+        files.extend(std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| {
+            p.extension().is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap")
+        }));
+    } else {
+        eprintln!("../shared/captures is absent: the random and mutated packets only");
+    }
+    let rules = compile_rules("validate-vtag = true\nvtag-learn = 5\nmax-chunks = 16");
+    for file in &files {
+        let one = inspect_json_on(file, Kind::Host, &rules, 1);
+        for threads in [2, 4] {
+            let many = inspect_json_on(file, Kind::Host, &rules, threads);
+            assert_eq!(one, many, "{}: {threads} threads count otherwise than one", file.display());
+        }
     }
 }

@@ -441,6 +441,7 @@ fn replay_with(
         engine,
         load: LoadOptions::default(),
         checksums: false,
+        threads: 1,
     };
     sctp_user::observe::replay::replay(file, &opts, rules).unwrap()
 }

@@ -40,6 +40,10 @@ pub struct Args {
     /// Show the N busiest flows (the table shows 20 by default, the JSON every flow).
     #[arg(long, value_name = "N")]
     top: Option<usize>,
+    /// Threads of the host engine [default: one per core]; associations are spread over
+    /// them and the result is the same as on one.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
     /// Do not check the SCTP checksums (`CRC32c`) of the packets.
     #[arg(long)]
     no_checksum: bool,
@@ -55,6 +59,10 @@ pub fn run(args: &Args) -> Result<()> {
         engine: args.engine,
         load: args.load.options(),
         checksums: !args.no_checksum,
+        threads: args.threads.map_or_else(
+            || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            usize::from,
+        ),
     };
     let replay = replay::replay(&args.pcap, &opts, &rules)?;
     let mut out = BufWriter::new(std::io::stdout().lock());
@@ -76,6 +84,7 @@ fn replay_json(r: &Replay) -> Map<String, Value> {
     let read = &r.read;
     let mut m = Map::new();
     m.insert("engine".into(), r.engine.name().into());
+    m.insert("threads".into(), r.threads.into());
     m.insert("damaged".into(), read.damaged.clone().into());
     let (first, last) = r.span_ns.unwrap_or_default();
     m.insert(

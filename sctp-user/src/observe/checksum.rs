@@ -3,8 +3,6 @@
 //! engine (the XDP program leaves it to the kernel's SCTP stack), by the `crc32c` crate,
 //! which uses the CPU's CRC instructions.
 
-use std::collections::HashMap;
-
 use sctp_common::{
     abi::FlowKey,
     parse::{locate_sctp, sctp_header, NoTally},
@@ -21,10 +19,20 @@ pub struct Checksums {
     /// length, or a first IP fragment.
     pub unverifiable: u64,
     /// Bad checksums by flow.
-    pub bad_by_flow: HashMap<FlowKey, u64>,
+    pub bad_by_flow: foldhash::HashMap<FlowKey, u64>,
 }
 
 impl Checksums {
+    /// Adds another count (a shard of the same capture).
+    pub fn merge(&mut self, other: &Checksums) {
+        self.checked += other.checked;
+        self.bad += other.bad;
+        self.unverifiable += other.unverifiable;
+        for (k, n) in &other.bad_by_flow {
+            *self.bad_by_flow.entry(*k).or_default() += n;
+        }
+    }
+
     /// Checks the frame's SCTP packet, if it has one; `cut` when the capture kept less of
     /// the frame than was on the wire.
     pub fn check(&mut self, frame: &[u8], cut: bool) {

@@ -2,8 +2,6 @@
 //! compiled for the host (no root, no BPF), or the loaded XDP program itself with
 //! `BPF_PROG_TEST_RUN` (the exact kernel behaviour). Both run on the capture's clock.
 
-use std::collections::HashMap;
-
 use anyhow::Result;
 use bytemuck::Zeroable as _;
 use sctp_common::{
@@ -54,7 +52,7 @@ pub enum Fed {
 /// its maps. It keeps every flow (the kernel's LRU table evicts beyond its capacity).
 pub struct HostEngine<'r> {
     global: GlobalStats,
-    flows: HashMap<FlowKey, FlowStats>,
+    flows: foldhash::HashMap<FlowKey, FlowStats>,
     filter: MemFilter<'r>,
     set: &'r RuleSet,
     seen: Seen,
@@ -66,7 +64,7 @@ impl<'r> HostEngine<'r> {
     pub fn new(rules: &Compiled, set: &'r RuleSet) -> Self {
         Self {
             global: GlobalStats::zeroed(),
-            flows: HashMap::new(),
+            flows: foldhash::HashMap::default(),
             filter: rules.host_filter(set, 0),
             set,
             seen: Seen::new(),
@@ -84,6 +82,14 @@ impl<'r> HostEngine<'r> {
             &mut self.filter,
             &mut self.seen,
         );
+    }
+
+    /// Adds what another engine counted on other flows (a shard of the same capture).
+    pub fn merge(&mut self, other: &HostEngine) {
+        self.global.merge(&other.global);
+        for (k, f) in &other.flows {
+            self.flows.entry(*k).or_insert_with(FlowStats::zeroed).merge(f);
+        }
     }
 
     #[must_use]

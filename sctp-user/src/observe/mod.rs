@@ -9,6 +9,7 @@ pub mod flow_account;
 pub mod join;
 pub mod replay;
 pub mod report;
+pub mod sharded;
 pub mod snapshot;
 
 pub use snapshot::Snapshot;

@@ -1,16 +1,17 @@
 //! The replay behind `sctp-user inspect`: every frame of a capture, as it is read, through
-//! one engine on the capture's clock, then the counters it kept.
+//! one engine on the capture's clock, then the counters it kept. The host engine may
+//! spread the work over threads ([`super::sharded`]).
 
-use std::{cell::OnceCell, path::Path};
+use std::path::Path;
 
 use anyhow::Result;
 
 use super::{
-    capture::{Capture, ReadStats},
+    capture::{Capture, Frame, ReadStats},
     checksum::Checksums,
     engine::{Fed, HostEngine, KernelEngine, Kind, MIN_FRAME},
     report::Unreplayed,
-    Snapshot,
+    sharded, Snapshot,
 };
 use crate::{bpf::LoadOptions, rules::Compiled};
 
@@ -21,11 +22,15 @@ pub struct Options {
     pub load: LoadOptions,
     /// Check every SCTP packet's `CRC32c`.
     pub checksums: bool,
+    /// Threads the host engine may use (1: all in this one).
+    pub threads: usize,
 }
 
 /// What a replay saw.
 pub struct Replay {
     pub engine: Kind,
+    /// Threads the engine ran on.
+    pub threads: usize,
     pub snapshot: Snapshot,
     /// Frames that could not be given to the engine: shorter than an Ethernet header
     /// (no NIC delivers those to XDP) or cut inside their link-layer header.
@@ -51,71 +56,132 @@ impl Replay {
     }
 }
 
+/// What every frame goes through before an engine, whichever it is: its checksum, and
+/// the check that an engine takes it at all.
+pub struct FrameChecks {
+    pub checksums: Option<Checksums>,
+    pub too_short: u64,
+}
+
+impl FrameChecks {
+    #[must_use]
+    pub fn new(checksums: bool) -> Self {
+        Self {
+            checksums: checksums.then(Checksums::default),
+            too_short: 0,
+        }
+    }
+
+    /// Whether the frame goes on to the engine.
+    pub fn admit(&mut self, data: &[u8], cut: bool) -> bool {
+        if let Some(c) = &mut self.checksums {
+            c.check(data, cut);
+        }
+        let long_enough = data.len() >= MIN_FRAME;
+        self.too_short += u64::from(!long_enough);
+        long_enough
+    }
+
+    /// Adds another shard's checks.
+    pub fn merge(&mut self, other: &FrameChecks) {
+        if let (Some(a), Some(b)) = (&mut self.checksums, &other.checksums) {
+            a.merge(b);
+        }
+        self.too_short += other.too_short;
+    }
+}
+
+/// The capture's first and last frame times so far.
+pub(super) fn extend_span(span: &mut Option<(u64, u64)>, frame: &Frame) {
+    *span = Some((span.map_or(frame.ts_ns, |(first, _)| first), frame.ts_ns));
+}
+
 /// Replays the capture at `path` and returns what the engine counted.
 pub fn replay(path: &Path, opts: &Options, rules: &Compiled) -> Result<Replay> {
     // The program is loaded before the capture is read: a missing privilege says so at once.
-    let mut kernel = match opts.engine {
+    let kernel = match opts.engine {
         Kind::Kernel => Some(KernelEngine::load(&opts.load)?),
         Kind::Host => None,
     };
     let mut capture = Capture::open(path)?;
-    // The rules start with the capture: the learning window opens at its first frame.
-    let start = OnceCell::new();
-    let mut host = None;
-    let mut checksums = opts.checksums.then(Checksums::default);
-    let (mut too_short, mut too_large) = (0, 0);
     let mut span_ns = None;
-    while let Some(frame) = capture.next_frame() {
-        let set = start.get_or_init(|| rules.set_at(frame.ts_ns));
-        span_ns = Some((span_ns.map_or(frame.ts_ns, |(first, _)| first), frame.ts_ns));
-        if let Some(c) = &mut checksums {
-            c.check(frame.data, frame.cut);
-        }
-        if frame.data.len() < MIN_FRAME {
-            too_short += 1;
-            continue;
-        }
-        match &mut kernel {
-            Some(k) => {
-                if k.run(rules, frame.data, frame.ts_ns)? == Fed::TooLarge {
-                    too_large += 1;
-                }
-            }
-            None => host
-                .get_or_insert_with(|| HostEngine::new(rules, set))
-                .run(frame.data, frame.ts_ns),
-        }
-    }
+    let (snapshot, checks, too_large, threads) = if let Some(mut k) = kernel {
+        let (checks, too_large) = replay_kernel(&mut capture, &mut k, opts, rules, &mut span_ns)?;
+        (k.snapshot(rules)?, checks, too_large, 1)
+    } else {
+        let threads = if rules.limits_init_rates() && opts.threads > 1 {
+            log::info!("INIT rate rules judge every INIT in capture order: the replay runs on one thread");
+            1
+        } else {
+            opts.threads.max(1)
+        };
+        let (snapshot, checks) = replay_host(&mut capture, threads, opts, rules, &mut span_ns);
+        (snapshot, checks, 0, threads)
+    };
     let read = capture.stats.clone();
     if let Some(d) = &read.damaged {
         log::warn!("{}: {d}", path.display());
     }
-    let snapshot = match &mut kernel {
-        Some(k) => {
-            if too_large > 0 {
-                log::warn!(
-                    "{too_large} frame(s) too large for the kernel's test run{} were not replayed",
-                    if k.multi_buffer() {
-                        " (about 70 KiB at most)"
-                    } else {
-                        " (this kernel has no multi-buffer XDP: a page at most)"
-                    }
-                );
-            }
-            k.snapshot(rules)?
-        }
-        None => match &host {
-            Some(h) => h.snapshot(),
-            None => HostEngine::new(rules, start.get_or_init(|| rules.set_at(0))).snapshot(),
-        },
-    };
     Ok(Replay {
         engine: opts.engine,
+        threads,
         snapshot,
-        too_short: too_short + read.unconvertible,
+        too_short: checks.too_short + read.unconvertible,
         too_large,
         read,
-        checksums,
+        checksums: checks.checksums,
         span_ns,
     })
+}
+
+/// Every frame through the host engine, on `threads` threads.
+fn replay_host(
+    capture: &mut Capture,
+    threads: usize,
+    opts: &Options,
+    rules: &Compiled,
+    span_ns: &mut Option<(u64, u64)>,
+) -> (Snapshot, FrameChecks) {
+    // The rules start with the capture: the learning window opens at its first frame,
+    // which is then given once more for the replay.
+    let first = capture.next_frame().map(|f| f.ts_ns);
+    let set = rules.set_at(first.unwrap_or(0));
+    capture.rewind_one();
+    if threads > 1 {
+        return sharded::replay(capture, threads, rules, &set, opts.checksums, span_ns);
+    }
+    let mut engine = HostEngine::new(rules, &set);
+    let mut checks = FrameChecks::new(opts.checksums);
+    while let Some(frame) = capture.next_frame() {
+        extend_span(span_ns, &frame);
+        if checks.admit(frame.data, frame.cut) {
+            engine.run(frame.data, frame.ts_ns);
+        }
+    }
+    (engine.snapshot(), checks)
+}
+
+/// Every frame through the XDP program; the frame checks and the frames too large.
+fn replay_kernel(
+    capture: &mut Capture,
+    k: &mut KernelEngine,
+    opts: &Options,
+    rules: &Compiled,
+    span_ns: &mut Option<(u64, u64)>,
+) -> Result<(FrameChecks, u64)> {
+    let mut checks = FrameChecks::new(opts.checksums);
+    let mut too_large = 0;
+    while let Some(frame) = capture.next_frame() {
+        extend_span(span_ns, &frame);
+        if checks.admit(frame.data, frame.cut) && k.run(rules, frame.data, frame.ts_ns)? == Fed::TooLarge {
+            too_large += 1;
+        }
+    }
+    if too_large > 0 {
+        log::warn!(
+            "{too_large} frame(s) too large for the kernel's test run{} were not replayed",
+            if k.multi_buffer() { " (about 70 KiB at most)" } else { " (this kernel has no multi-buffer XDP: a page at most)" }
+        );
+    }
+    Ok((checks, too_large))
 }

@@ -29,6 +29,13 @@ impl Compiled {
         self.set.flags & enable::VALIDATE_VTAG != 0
     }
 
+    /// Whether INIT rates are limited (per source or for all): their buckets are shared
+    /// by every association, so INITs must be judged in capture order.
+    #[must_use]
+    pub fn limits_init_rates(&self) -> bool {
+        self.set.init_rate != 0 || self.set.global_init_rate != 0
+    }
+
     /// The rule set as applied at `now_ns` (on the program's clock): the learning window
     /// of `validate-vtag` starts then.
     #[must_use]
