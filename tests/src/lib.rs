@@ -256,6 +256,9 @@ pub fn inspect_json_on(
     j
 }
 
+/// Numbers the temporary captures: tests of one binary run at once.
+static NEXT_CAPTURE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// A nanosecond pcap of Ethernet frames at their times (ns since the epoch), written to a
 /// file of its own in the temporary directory, removed when the value is dropped.
 pub struct TempCapture(pub PathBuf);
@@ -273,9 +276,7 @@ impl TempCapture {
             let len = u32::try_from(f.len()).unwrap();
             w.write_packet(&PcapPacket::new(std::time::Duration::from_nanos(*ts), len, f)).unwrap();
         }
-        // Unique per call: tests of one binary run at once.
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = NEXT_CAPTURE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("{name}-{}-{n}.pcap", std::process::id()));
         std::fs::write(&path, w.into_writer()).unwrap();
         Self(path)
