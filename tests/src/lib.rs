@@ -245,6 +245,7 @@ pub fn inspect_json_on(
         load: sctp_user::bpf::LoadOptions::default(),
         checksums: true,
         threads,
+        trace: false,
     };
     let replay = replay::replay(file, &opts, rules).unwrap_or_else(|e| panic!("{}: {e:#}", file.display()));
     let mut j = report::to_json(&replay.snapshot, replay.unreplayed(), usize::MAX);

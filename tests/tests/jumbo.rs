@@ -71,7 +71,7 @@ fn inspect_replays_jumbo_frames_whole() {
     frames.push(huge);
     let path = write_capture(&frames);
     let out = Command::new(sctp_user_bin())
-        .args(["inspect", "--format", "json", "--pcap"])
+        .args(["inspect", "--engine", "kernel", "--format", "json", "--pcap"])
         .arg(&path)
         .output()
         .unwrap();

@@ -442,6 +442,7 @@ fn replay_with(
         load: LoadOptions::default(),
         checksums: false,
         threads: 1,
+        trace: false,
     };
     sctp_user::observe::replay::replay(file, &opts, rules).unwrap()
 }

@@ -10,7 +10,8 @@ use crate::cmd::{self, have, succeeds};
 /// Debian packages: LLVM 22 for bpf-linker; QEMU, busybox, cpio and kmod for the VM;
 /// tshark as the reference dissector; iproute2 for namespaces; real SCTP peers for the
 /// VM tests (socat, ncat, lksctp-tools); xz-utils for 6.12's compressed modules;
-/// nftables for the benchmark that drops an INIT flood at XDP and in nftables.
+/// nftables for the benchmark that drops an INIT flood at XDP and in nftables; chromium
+/// to render `inspect --html` reports headless in their test.
 const APT_PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libpolly-22-dev",
@@ -30,6 +31,7 @@ const APT_PACKAGES: &[&str] = &[
     "tmux",
     "python3",
     "nftables",
+    "chromium",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

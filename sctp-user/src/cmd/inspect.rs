@@ -1,18 +1,20 @@
 //! `sctp-user inspect`: replay a capture and print what the parser counted.
 
 use std::{
+    fs::File,
     io::{BufWriter, Write},
     path::PathBuf,
     time::Duration,
 };
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use serde_json::{json, Map, Value};
 
 use super::{Format, LoadArgs};
 use crate::{
     observe::{
         engine::Kind,
+        html,
         replay::{self, Replay},
         report,
     },
@@ -44,6 +46,10 @@ pub struct Args {
     /// them and the result is the same as on one.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
+    /// Also write an HTML report to FILE: summary, chunk mix, and for the busiest
+    /// conversations their TSN graph, round trips and throughput over time.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Do not check the SCTP checksums (`CRC32c`) of the packets.
     #[arg(long)]
     no_checksum: bool,
@@ -63,8 +69,18 @@ pub fn run(args: &Args) -> Result<()> {
             || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             usize::from,
         ),
+        trace: args.html.is_some(),
     };
+    // A report that cannot be written says so before the replay, not after.
+    if let Some(path) = &args.html {
+        File::create(path).with_context(|| format!("--html: cannot write {}", path.display()))?;
+    }
     let replay = replay::replay(&args.pcap, &opts, &rules)?;
+    if let (Some(path), Some(traces)) = (&args.html, &replay.traces) {
+        let title = args.pcap.file_name().map_or_else(|| "standard input".into(), |n| n.to_string_lossy());
+        std::fs::write(path, html::render(&replay, traces, &title)?)
+            .with_context(|| format!("--html: cannot write {}", path.display()))?;
+    }
     let mut out = BufWriter::new(std::io::stdout().lock());
     match args.format {
         Format::Json => write_json(&mut out, &replay, args.top.unwrap_or(usize::MAX))?,

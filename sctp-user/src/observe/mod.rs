@@ -6,10 +6,12 @@ pub mod capture;
 pub mod checksum;
 pub mod engine;
 pub mod flow_account;
+pub mod html;
 pub mod join;
 pub mod replay;
 pub mod report;
 pub mod sharded;
+pub mod trace;
 pub mod snapshot;
 
 pub use snapshot::Snapshot;

@@ -11,6 +11,7 @@ use super::{
     checksum::Checksums,
     engine::{Fed, HostEngine, KernelEngine, Kind, MIN_FRAME},
     report::Unreplayed,
+    trace::Traces,
     sharded, Snapshot,
 };
 use crate::{bpf::LoadOptions, rules::Compiled};
@@ -24,6 +25,8 @@ pub struct Options {
     pub checksums: bool,
     /// Threads the host engine may use (1: all in this one).
     pub threads: usize,
+    /// Trace the conversations for a report's charts.
+    pub trace: bool,
 }
 
 /// What a replay saw.
@@ -44,6 +47,8 @@ pub struct Replay {
     pub checksums: Option<Checksums>,
     /// Capture time of the first and the last frame, in ns since the epoch.
     pub span_ns: Option<(u64, u64)>,
+    /// The conversations traced, when asked for.
+    pub traces: Option<Traces>,
 }
 
 impl Replay {
@@ -56,26 +61,31 @@ impl Replay {
     }
 }
 
-/// What every frame goes through before an engine, whichever it is: its checksum, and
-/// the check that an engine takes it at all.
+/// What every frame goes through before an engine, whichever it is: its checksum, its
+/// trace, and the check that an engine takes it at all.
 pub struct FrameChecks {
     pub checksums: Option<Checksums>,
+    pub traces: Option<Traces>,
     pub too_short: u64,
 }
 
 impl FrameChecks {
     #[must_use]
-    pub fn new(checksums: bool) -> Self {
+    pub fn new(opts: &Options) -> Self {
         Self {
-            checksums: checksums.then(Checksums::default),
+            checksums: opts.checksums.then(Checksums::default),
+            traces: opts.trace.then(Traces::default),
             too_short: 0,
         }
     }
 
     /// Whether the frame goes on to the engine.
-    pub fn admit(&mut self, data: &[u8], cut: bool) -> bool {
+    pub fn admit(&mut self, data: &[u8], cut: bool, ts_ns: u64) -> bool {
         if let Some(c) = &mut self.checksums {
             c.check(data, cut);
+        }
+        if let Some(t) = &mut self.traces {
+            t.add(data, ts_ns);
         }
         let long_enough = data.len() >= MIN_FRAME;
         self.too_short += u64::from(!long_enough);
@@ -83,8 +93,11 @@ impl FrameChecks {
     }
 
     /// Adds another shard's checks.
-    pub fn merge(&mut self, other: &FrameChecks) {
+    pub fn merge(&mut self, other: FrameChecks) {
         if let (Some(a), Some(b)) = (&mut self.checksums, &other.checksums) {
+            a.merge(b);
+        }
+        if let (Some(a), Some(b)) = (&mut self.traces, other.traces) {
             a.merge(b);
         }
         self.too_short += other.too_short;
@@ -131,6 +144,7 @@ pub fn replay(path: &Path, opts: &Options, rules: &Compiled) -> Result<Replay> {
         read,
         checksums: checks.checksums,
         span_ns,
+        traces: checks.traces,
     })
 }
 
@@ -148,13 +162,13 @@ fn replay_host(
     let set = rules.set_at(first.unwrap_or(0));
     capture.rewind_one();
     if threads > 1 {
-        return sharded::replay(capture, threads, rules, &set, opts.checksums, span_ns);
+        return sharded::replay(capture, threads, rules, &set, opts, span_ns);
     }
     let mut engine = HostEngine::new(rules, &set);
-    let mut checks = FrameChecks::new(opts.checksums);
+    let mut checks = FrameChecks::new(opts);
     while let Some(frame) = capture.next_frame() {
         extend_span(span_ns, &frame);
-        if checks.admit(frame.data, frame.cut) {
+        if checks.admit(frame.data, frame.cut, frame.ts_ns) {
             engine.run(frame.data, frame.ts_ns);
         }
     }
@@ -169,11 +183,11 @@ fn replay_kernel(
     rules: &Compiled,
     span_ns: &mut Option<(u64, u64)>,
 ) -> Result<(FrameChecks, u64)> {
-    let mut checks = FrameChecks::new(opts.checksums);
+    let mut checks = FrameChecks::new(opts);
     let mut too_large = 0;
     while let Some(frame) = capture.next_frame() {
         extend_span(span_ns, &frame);
-        if checks.admit(frame.data, frame.cut) && k.run(rules, frame.data, frame.ts_ns)? == Fed::TooLarge {
+        if checks.admit(frame.data, frame.cut, frame.ts_ns) && k.run(rules, frame.data, frame.ts_ns)? == Fed::TooLarge {
             too_large += 1;
         }
     }

@@ -16,7 +16,7 @@ use sctp_common::{
 use super::{
     capture::Capture,
     engine::HostEngine,
-    replay::{extend_span, FrameChecks},
+    replay::{extend_span, FrameChecks, Options},
     Snapshot,
 };
 use crate::rules::Compiled;
@@ -69,7 +69,7 @@ pub fn replay(
     threads: usize,
     rules: &Compiled,
     set: &RuleSet,
-    checksums: bool,
+    opts: &Options,
     span_ns: &mut Option<(u64, u64)>,
 ) -> (Snapshot, FrameChecks) {
     std::thread::scope(|s| {
@@ -83,12 +83,12 @@ pub fn replay(
             senders.push(tx);
             workers.push(s.spawn(move || {
                 let mut engine = HostEngine::new(rules, set);
-                let mut checks = FrameChecks::new(checksums);
+                let mut checks = FrameChecks::new(opts);
                 for mut batch in rx {
                     let mut start = 0;
                     for &(ts_ns, end, cut) in &batch.frames {
                         let data = &batch.bytes[start..end];
-                        if checks.admit(data, cut) {
+                        if checks.admit(data, cut, ts_ns) {
                             engine.run(data, ts_ns);
                         }
                         start = end;
@@ -122,7 +122,7 @@ pub fn replay(
         let (mut engine, mut checks) = results.next().expect("at least one worker");
         for (e, c) in results {
             engine.merge(&e);
-            checks.merge(&c);
+            checks.merge(c);
         }
         (engine.snapshot(), checks)
     })

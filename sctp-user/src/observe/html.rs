@@ -1,0 +1,267 @@
+//! `inspect --html FILE`: one self-contained HTML report (no script, no network): the
+//! summary, the chunk mix, and per conversation its TSN graph (each direction's DATA TSNs
+//! with the other side's SACK cumulative TSN, as Wireshark's TSN graph), round-trip times
+//! and throughput over time. Charts are drawn by `plotters` as SVG and embedded inline.
+
+use std::fmt::Write as _;
+
+use anyhow::{anyhow, Result};
+use plotters::{coord::Shift, prelude::*};
+use sctp_common::{abi::Counter, proto::chunk};
+
+use super::{
+    replay::Replay,
+    trace::{Conversation, Direction, Traces},
+};
+
+/// Conversations the report draws.
+const CONVERSATIONS: usize = 10;
+const SIZE: (u32, u32) = (560, 280);
+const COLORS: [RGBColor; 2] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40)];
+
+/// The report as one HTML document.
+pub fn render(r: &Replay, traces: &Traces, title: &str) -> Result<String> {
+    let g = &r.snapshot.global;
+    let mut html = String::new();
+    let esc = escape(title);
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>sctp-xdp inspect: {esc}</title>\n<style>{STYLE}</style></head><body>\n<h1>sctp-xdp inspect: {esc}</h1>\n"
+    );
+    let (first, last) = r.span_ns.unwrap_or_default();
+    let rows = [
+        ("frames", (g.get(Counter::Frames) + r.too_short + r.too_large).to_string()),
+        ("SCTP packets", g.get(Counter::Sctp).to_string()),
+        ("chunks", g.get(Counter::Chunks).to_string()),
+        ("DATA chunks", g.get(Counter::DataChunks).to_string()),
+        ("DATA payload bytes", g.get(Counter::DataPayloadBytes).to_string()),
+        ("malformed", g.get(Counter::Malformed).to_string()),
+        ("dropped by rules", g.get(Counter::VerdictDrop).to_string()),
+        ("bad checksums", r.checksums.as_ref().map_or_else(|| "not checked".into(), |c| c.bad.to_string())),
+        ("flows", r.snapshot.flows.len().to_string()),
+        ("conversations", (traces.conversations.len()).to_string()),
+        ("capture duration", format!("{:.3} s", seconds(last.saturating_sub(first)))),
+        ("engine", format!("{} ({} thread(s))", r.engine.name(), r.threads)),
+    ];
+    html.push_str("<section id=\"summary\"><h2>Summary</h2><table>");
+    for (k, v) in rows {
+        let _ = write!(html, "<tr><th>{k}</th><td>{}</td></tr>", escape(&v));
+    }
+    html.push_str("</table></section>\n<section id=\"chunks\"><h2>Chunk mix</h2>");
+    figure(&mut html, "chunk-mix", &chunk_mix(&g.chunk_types)?);
+    html.push_str("</section>\n");
+    for (i, c) in traces.busiest(CONVERSATIONS).into_iter().enumerate() {
+        let (a, b) = (endpoint(c.ends.0), endpoint(c.ends.1));
+        let _ = write!(
+            html,
+            "<section class=\"conversation\"><h2>{a} &harr; {b}</h2><p>{} packets over {:.3} s</p><div class=\"grid\">",
+            c.packets,
+            seconds(c.last_ns - c.first_ns)
+        );
+        for (d, name) in [(0, format!("{a} \u{2192} {b}")), (1, format!("{b} \u{2192} {a}"))] {
+            figure(&mut html, &format!("tsn-{i}-{d}"), &tsn_chart(c, d, &format!("TSN {name}"))?);
+        }
+        figure(&mut html, &format!("rtt-{i}"), &rtt_chart(c)?);
+        figure(&mut html, &format!("throughput-{i}"), &throughput_chart(c)?);
+        html.push_str("</div></section>\n");
+    }
+    if traces.conversations.len() > CONVERSATIONS {
+        let _ = write!(
+            html,
+            "<p>{} more conversation(s) not drawn.</p>",
+            traces.conversations.len() - CONVERSATIONS
+        );
+    }
+    html.push_str("</body></html>\n");
+    Ok(html)
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}\
+th,td{padding:.2em 1em;border-bottom:1px solid #ddd;text-align:left}\
+.grid{display:grid;grid-template-columns:repeat(2,580px);gap:8px}figure{margin:0}";
+
+fn figure(html: &mut String, id: &str, svg: &str) {
+    let _ = write!(html, "<figure class=\"chart\" id=\"{id}\">{svg}</figure>");
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn endpoint((ip, port): (std::net::IpAddr, u16)) -> String {
+    match ip {
+        std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+        std::net::IpAddr::V4(v4) => format!("{v4}:{port}"),
+    }
+}
+
+#[expect(clippy::cast_precision_loss, reason = "times and rates to draw")]
+fn seconds(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+/// Draws into an SVG string.
+fn svg(draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<(), String>) -> Result<String> {
+    let mut s = String::new();
+    {
+        let root = SVGBackend::with_string(&mut s, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("drawing: {e}"))?;
+        draw(&root).map_err(|e| anyhow!("drawing: {e}"))?;
+        root.present().map_err(|e| anyhow!("drawing: {e}"))?;
+    }
+    Ok(s)
+}
+
+/// Chunks of each type seen, one bar per type.
+fn chunk_mix(types: &[u64]) -> Result<String> {
+    let seen: Vec<(String, u64)> = types
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(t, n)| {
+            let t = u8::try_from(t).unwrap_or(u8::MAX);
+            (chunk::name(t).map_or_else(|| format!("type {t}"), str::to_string), *n)
+        })
+        .collect();
+    svg(|root| {
+        let max = seen.iter().map(|s| s.1).max().unwrap_or(1).max(1);
+        let n = u32::try_from(seen.len().max(1)).unwrap_or(1);
+        let mut c = ChartBuilder::on(root)
+            .caption("Chunks by type", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(140)
+            .build_cartesian_2d(0..max + max / 10, (0..n).into_segmented())
+            .map_err(|e| e.to_string())?;
+        let label = |v: &SegmentValue<u32>| match v {
+            SegmentValue::CenterOf(i) => seen.get(*i as usize).map(|s| s.0.clone()).unwrap_or_default(),
+            _ => String::new(),
+        };
+        c.configure_mesh()
+            .disable_y_mesh()
+            .y_labels(seen.len().max(1))
+            .y_label_formatter(&label)
+            .x_desc("chunks")
+            .draw()
+            .map_err(|e| e.to_string())?;
+        c.draw_series(
+            Histogram::horizontal(&c)
+                .style(COLORS[0].filled())
+                .margin(3)
+                .data(seen.iter().zip(0u32..).map(|((_, n), i)| (i, *n))),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+/// Seconds since the conversation's start, for the x axes.
+fn since(c: &Conversation, ts: u64) -> f64 {
+    seconds(ts.saturating_sub(c.first_ns))
+}
+
+fn x_range(c: &Conversation) -> std::ops::Range<f64> {
+    0.0..seconds(c.last_ns - c.first_ns).max(1e-3)
+}
+
+/// Direction `d`'s DATA TSNs and the other side's SACK cumulative TSN, relative to the
+/// first TSN of `d`.
+fn tsn_chart(c: &Conversation, d: usize, title: &str) -> Result<String> {
+    let (sent, acks) = (&c.dirs[d], &c.dirs[1 - d]);
+    let base = sent.data.points.first().map(|p| p.1).or(acks.sack.points.first().map(|p| p.1)).unwrap_or(0);
+    let rel = |tsn: u32| i64::from(tsn.wrapping_sub(base).cast_signed());
+    let data: Vec<(f64, i64)> = sent.data.points.iter().map(|&(t, tsn)| (since(c, t), rel(tsn))).collect();
+    let sacks: Vec<(f64, i64)> = acks.sack.points.iter().map(|&(t, tsn)| (since(c, t), rel(tsn))).collect();
+    let (lo, hi) = data.iter().chain(&sacks).fold((0i64, 1i64), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
+    svg(|root| {
+        let mut ch = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 14))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x_range(c), lo..hi + 1)
+            .map_err(|e| e.to_string())?;
+        ch.configure_mesh().x_desc("seconds").y_desc(format!("TSN - {base}")).draw().map_err(|e| e.to_string())?;
+        ch.draw_series(data.iter().map(|p| Circle::new(*p, 2, COLORS[0].filled())))
+            .map_err(|e| e.to_string())?
+            .label("DATA")
+            .legend(|(x, y)| Circle::new((x, y), 3, COLORS[0].filled()));
+        ch.draw_series(LineSeries::new(sacks.iter().copied(), COLORS[1]))
+            .map_err(|e| e.to_string())?
+            .label("SACK cumulative TSN")
+            .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], COLORS[1]));
+        ch.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+/// DATA-to-SACK round trips over time, both directions, in ms.
+fn rtt_chart(c: &Conversation) -> Result<String> {
+    #[expect(clippy::cast_precision_loss, reason = "a time to draw")]
+    let series = |d: &Direction| -> Vec<(f64, f64)> {
+        d.rtt.points.iter().map(|&(t, rtt)| (since(c, t), rtt as f64 / 1e6)).collect()
+    };
+    let all = [series(&c.dirs[0]), series(&c.dirs[1])];
+    let top = all.iter().flatten().map(|p| p.1).fold(1e-3, f64::max);
+    svg(|root| {
+        let mut ch = ChartBuilder::on(root)
+            .caption("Round trip, DATA to SACK (ms)", ("sans-serif", 14))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x_range(c), 0.0..top * 1.1)
+            .map_err(|e| e.to_string())?;
+        ch.configure_mesh().x_desc("seconds").y_desc("ms").draw().map_err(|e| e.to_string())?;
+        for (d, points) in all.iter().enumerate() {
+            let color = COLORS[d];
+            ch.draw_series(points.iter().map(|p| Cross::new(*p, 3, color)))
+                .map_err(|e| e.to_string())?
+                .label(format!("DATA sent by {}", endpoint(if d == 0 { c.ends.0 } else { c.ends.1 })))
+                .legend(move |(x, y)| Cross::new((x, y), 3, color));
+        }
+        ch.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+/// Points of a throughput line at most: the bins are merged down to this many.
+const THROUGHPUT_POINTS: usize = 100;
+
+/// DATA payload throughput over time, both directions, in kB/s.
+fn throughput_chart(c: &Conversation) -> Result<String> {
+    let span = c.last_ns - c.first_ns;
+    #[expect(clippy::cast_precision_loss, reason = "a rate to draw")]
+    let series = |d: &Direction| -> Vec<(f64, f64)> {
+        let b = &d.bytes;
+        // Bins past the conversation's end are empty: leave them out, then merge.
+        let used = usize::try_from(span / b.width_ns + 1).unwrap_or(usize::MAX).min(b.bytes.len());
+        let merge = used.div_ceil(THROUGHPUT_POINTS).max(1);
+        let width = seconds(b.width_ns) * merge as f64;
+        b.bytes[..used]
+            .chunks(merge)
+            .enumerate()
+            .map(|(i, n)| (i as f64 * width, n.iter().sum::<u64>() as f64 / width / 1e3))
+            .collect()
+    };
+    let all = [series(&c.dirs[0]), series(&c.dirs[1])];
+    let top = all.iter().flatten().map(|p| p.1).fold(1e-3, f64::max);
+    svg(|root| {
+        let mut ch = ChartBuilder::on(root)
+            .caption("Throughput, DATA payload (kB/s)", ("sans-serif", 14))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x_range(c), 0.0..top * 1.1)
+            .map_err(|e| e.to_string())?;
+        ch.configure_mesh().x_desc("seconds").y_desc("kB/s").draw().map_err(|e| e.to_string())?;
+        for (d, points) in all.iter().enumerate() {
+            let color = COLORS[d];
+            ch.draw_series(LineSeries::new(points.iter().copied(), color))
+                .map_err(|e| e.to_string())?
+                .label(format!("sent by {}", endpoint(if d == 0 { c.ends.0 } else { c.ends.1 })))
+                .legend(move |(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], color));
+        }
+        ch.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}

@@ -1,0 +1,279 @@
+//! What `inspect --html` draws, gathered while the capture is replayed: per conversation
+//! (two endpoints, address and port, either way round), the DATA TSNs and SACK cumulative
+//! TSNs over time of both directions, DATA-to-SACK round-trip times, and payload bytes
+//! over time. Bounded whatever the capture: series are thinned as they grow, bytes go
+//! into bins that widen, and only the first `MAX_CONVERSATIONS` are traced.
+
+use std::{collections::BTreeMap, net::IpAddr};
+
+use sctp_common::parse::{locate_sctp, NoTally, Packet as _};
+
+use super::report::addr;
+
+/// Points a series keeps: beyond, every other one is dropped and the stride doubles.
+const MAX_POINTS: usize = 4096;
+/// Bins of the bytes-over-time histogram.
+const BINS: usize = 512;
+/// Conversations traced; later ones are counted only.
+const MAX_CONVERSATIONS: usize = 10_000;
+/// DATA chunks awaiting their SACK, per direction (the oldest go first).
+const MAX_OUTSTANDING: usize = 65_536;
+
+/// Values in arrival order, thinned evenly as they grow.
+#[derive(Clone, Debug)]
+pub struct Series<T> {
+    pub points: Vec<T>,
+    stride: usize,
+    skip: usize,
+}
+
+impl<T> Default for Series<T> {
+    fn default() -> Self {
+        Self { points: Vec::new(), stride: 1, skip: 0 }
+    }
+}
+
+impl<T> Series<T> {
+    fn push(&mut self, v: T) {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return;
+        }
+        self.points.push(v);
+        self.skip = self.stride - 1;
+        if self.points.len() == MAX_POINTS {
+            let mut i = 0;
+            self.points.retain(|_| {
+                i += 1;
+                i % 2 == 1
+            });
+            self.stride *= 2;
+        }
+    }
+}
+
+/// Bytes over time from `start_ns`: `BINS` bins that double in width when time runs
+/// past them (neighbours merged), so every byte stays counted.
+#[derive(Clone, Debug)]
+pub struct Bins {
+    pub start_ns: u64,
+    pub width_ns: u64,
+    pub bytes: Vec<u64>,
+}
+
+impl Bins {
+    fn new(start_ns: u64) -> Self {
+        Self { start_ns, width_ns: 1_000_000, bytes: vec![0; BINS] }
+    }
+
+    fn add(&mut self, ts_ns: u64, n: u64) {
+        let at = ts_ns.saturating_sub(self.start_ns);
+        while at / self.width_ns >= BINS as u64 {
+            for i in 0..BINS / 2 {
+                self.bytes[i] = self.bytes[2 * i] + self.bytes[2 * i + 1];
+            }
+            self.bytes[BINS / 2..].fill(0);
+            self.width_ns *= 2;
+        }
+        self.bytes[usize::try_from(at / self.width_ns).unwrap_or(0)] += n;
+    }
+}
+
+/// One direction of a conversation.
+#[derive(Clone, Debug)]
+pub struct Direction {
+    /// (time, TSN) of each DATA or I-DATA chunk.
+    pub data: Series<(u64, u32)>,
+    /// (time, cumulative TSN ack) of each SACK this direction sent.
+    pub sack: Series<(u64, u32)>,
+    /// (time of the SACK, round trip in ns) for DATA this direction sent.
+    pub rtt: Series<(u64, u64)>,
+    /// DATA payload bytes this direction sent.
+    pub bytes: Bins,
+    /// DATA sent and not yet acknowledged: TSN -> (time, sent again). Karn's rule: a
+    /// TSN sent twice gives no round trip.
+    outstanding: BTreeMap<u32, (u64, bool)>,
+}
+
+impl Direction {
+    fn new(start_ns: u64) -> Self {
+        Self {
+            data: Series::default(),
+            sack: Series::default(),
+            rtt: Series::default(),
+            bytes: Bins::new(start_ns),
+            outstanding: BTreeMap::new(),
+        }
+    }
+
+    fn data(&mut self, ts_ns: u64, tsn: u32, payload: u64) {
+        self.data.push((ts_ns, tsn));
+        self.bytes.add(ts_ns, payload);
+        if let Some(o) = self.outstanding.get_mut(&tsn) {
+            o.1 = true;
+        } else {
+            if self.outstanding.len() == MAX_OUTSTANDING {
+                self.outstanding.pop_first();
+            }
+            self.outstanding.insert(tsn, (ts_ns, false));
+        }
+    }
+
+    /// The other direction acknowledged up to `cum`: one round trip, from the newest
+    /// TSN this acknowledges that was sent once.
+    fn acked(&mut self, ts_ns: u64, cum: u32) {
+        // TSNs are serial numbers (RFC 1982): "at or before cum" wraps.
+        let covered: Vec<u32> = self
+            .outstanding
+            .keys()
+            .copied()
+            .filter(|t| cum.wrapping_sub(*t) < 1 << 31)
+            .collect();
+        let newest = covered.iter().min_by_key(|t| cum.wrapping_sub(**t));
+        if let Some((sent, false)) = newest.and_then(|t| self.outstanding.get(t)).copied() {
+            self.rtt.push((ts_ns, ts_ns.saturating_sub(sent)));
+        }
+        for t in covered {
+            self.outstanding.remove(&t);
+        }
+    }
+}
+
+/// An endpoint: address and port.
+pub type Endpoint = (IpAddr, u16);
+
+/// Two endpoints talking, and what went each way (`dirs[0]`: sent by `ends.0`).
+#[derive(Clone, Debug)]
+pub struct Conversation {
+    pub ends: (Endpoint, Endpoint),
+    pub packets: u64,
+    pub first_ns: u64,
+    pub last_ns: u64,
+    pub dirs: [Direction; 2],
+}
+
+/// Every conversation of the capture (the first `MAX_CONVERSATIONS`).
+#[derive(Clone, Debug, Default)]
+pub struct Traces {
+    pub conversations: foldhash::HashMap<(Endpoint, Endpoint), Conversation>,
+    /// SCTP packets of conversations beyond the bound.
+    pub untraced: u64,
+}
+
+impl Traces {
+    /// Notes the frame's SCTP packet, if it has one.
+    pub fn add(&mut self, frame: &[u8], ts_ns: u64) {
+        let Ok(loc) = locate_sctp(frame, &mut NoTally) else { return };
+        let (Some(sport), Some(dport)) = (frame.be16_at(loc.offset), frame.be16_at(loc.offset + 2)) else {
+            return;
+        };
+        let src = (addr(loc.family, &loc.src_addr), sport);
+        let dst = (addr(loc.family, &loc.dst_addr), dport);
+        let (key, dir) = if src <= dst { ((src, dst), 0) } else { ((dst, src), 1) };
+        if !self.conversations.contains_key(&key) && self.conversations.len() >= MAX_CONVERSATIONS {
+            self.untraced += 1;
+            return;
+        }
+        let c = self.conversations.entry(key).or_insert_with(|| Conversation {
+            ends: key,
+            packets: 0,
+            first_ns: ts_ns,
+            last_ns: ts_ns,
+            dirs: [Direction::new(ts_ns), Direction::new(ts_ns)],
+        });
+        c.packets += 1;
+        c.last_ns = ts_ns;
+        let end = loc.end.min(frame.len());
+        let mut off = loc.offset + 12;
+        while off + 4 <= end {
+            let (Some(ty), Some(len)) = (frame.get(off).copied(), frame.be16_at(off + 2)) else { break };
+            let len = usize::from(len);
+            if len < 4 {
+                break;
+            }
+            let word = frame.be32_at(off + 4).filter(|_| off + 8 <= end);
+            match (ty, word) {
+                (0, Some(tsn)) => c.dirs[dir].data(ts_ns, tsn, len.saturating_sub(16) as u64),
+                (64, Some(tsn)) => c.dirs[dir].data(ts_ns, tsn, len.saturating_sub(20) as u64),
+                (3, Some(cum)) => {
+                    c.dirs[dir].sack.push((ts_ns, cum));
+                    c.dirs[1 - dir].acked(ts_ns, cum);
+                }
+                _ => {}
+            }
+            off += (len + 3) & !3;
+        }
+    }
+
+    /// Adds another shard's conversations (each conversation is in one shard: its ports
+    /// choose it).
+    pub fn merge(&mut self, other: Traces) {
+        self.untraced += other.untraced;
+        for (k, c) in other.conversations {
+            if self.conversations.len() < MAX_CONVERSATIONS {
+                self.conversations.insert(k, c);
+            } else {
+                self.untraced += c.packets;
+            }
+        }
+    }
+
+    /// The `n` busiest conversations, busiest first.
+    #[must_use]
+    pub fn busiest(&self, n: usize) -> Vec<&Conversation> {
+        let mut all: Vec<&Conversation> = self.conversations.values().collect();
+        all.sort_by_key(|c| (std::cmp::Reverse(c.packets), c.ends));
+        all.truncate(n);
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sctp_common::builder::{Chunk, SctpPacket, V4};
+
+    use super::*;
+
+    fn frame(reverse: bool, chunks: Vec<Chunk>) -> Vec<u8> {
+        let mut p = SctpPacket::new(V4, 1, chunks);
+        if reverse {
+            (p.src_port, p.dst_port) = (p.dst_port, p.src_port);
+            p.ip = sctp_common::builder::Ip::V4 { src: [198, 18, 0, 2], dst: [198, 18, 0, 1] };
+        }
+        p.frame()
+    }
+
+    #[test]
+    fn data_and_its_sack_give_one_round_trip_and_a_retransmission_none() {
+        let mut t = Traces::default();
+        t.add(&frame(false, vec![Chunk::data(10, 0, 0, 0, 100)]), 1_000);
+        t.add(&frame(false, vec![Chunk::data(11, 0, 0, 0, 100)]), 2_000);
+        t.add(&frame(true, vec![Chunk::sack(11, 1000, 0, 0)]), 5_000);
+        // TSN 12 is sent twice: Karn's rule, no sample from it.
+        t.add(&frame(false, vec![Chunk::data(12, 0, 0, 0, 50)]), 6_000);
+        t.add(&frame(false, vec![Chunk::data(12, 0, 0, 0, 50)]), 9_000);
+        t.add(&frame(true, vec![Chunk::sack(12, 1000, 0, 0)]), 10_000);
+        let c = t.busiest(1)[0];
+        assert_eq!(c.packets, 6);
+        let sent = &c.dirs[0];
+        assert_eq!(sent.data.points.len(), 4);
+        assert_eq!(sent.rtt.points, vec![(5_000, 3_000)], "from TSN 11, the newest acknowledged");
+        assert_eq!(c.dirs[1].sack.points.len(), 2);
+        assert_eq!(sent.bytes.bytes.iter().sum::<u64>(), 300);
+    }
+
+    #[test]
+    fn series_and_bins_stay_bounded_and_keep_every_byte() {
+        let mut s = Series::default();
+        for i in 0..100_000u32 {
+            s.push(i);
+        }
+        assert!(s.points.len() < MAX_POINTS, "{}", s.points.len());
+        assert_eq!(s.points[0], 0);
+        let mut b = Bins::new(0);
+        for i in 0..10_000u64 {
+            b.add(i * 1_000_000_000, 1);
+        }
+        assert_eq!(b.bytes.iter().sum::<u64>(), 10_000);
+    }
+}
