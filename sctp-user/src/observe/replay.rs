@@ -172,7 +172,7 @@ fn replay_host(
             engine.run(frame.data, frame.ts_ns);
         }
     }
-    (engine.snapshot(), checks)
+    (engine.into_snapshot(), checks)
 }
 
 /// Every frame through the XDP program; the frame checks and the frames too large.

@@ -121,9 +121,9 @@ pub fn replay(
         let mut results = workers.into_iter().map(|w| w.join().expect("a replay worker panicked"));
         let (mut engine, mut checks) = results.next().expect("at least one worker");
         for (e, c) in results {
-            engine.merge(&e);
+            engine.merge(e);
             checks.merge(c);
         }
-        (engine.snapshot(), checks)
+        (engine.into_snapshot(), checks)
     })
 }
