@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use super::{Format, LoadArgs};
 use crate::{
     observe::{
+        assoc,
         engine::Kind,
         html,
         replay::{self, Replay},
@@ -90,6 +91,38 @@ pub fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// One line per association, the busiest first: endpoints, tags, state, packets each
+/// way, paths, round trip, retransmissions.
+fn assoc_table(r: &Replay, top: usize) -> String {
+    use std::fmt::Write as _;
+    let all = r.associations.iter().count();
+    let mut s = format!(
+        "{:<46} {:<21} {:<13} {:>9} {:>9} {:>5} {:>9} {:>6}\n",
+        "association (endpoint 0 <-> endpoint 1)", "tags", "state", "packets >", "packets <", "paths", "rtt ms", "retx"
+    );
+    for a in r.associations.busiest(top) {
+        let [e0, e1] = &a.endpoints;
+        let first = |e: &assoc::EndpointInfo| e.addresses.iter().next().map_or_else(|| "?".into(), ToString::to_string);
+        let ends = format!("{}:{} <-> {}:{}", first(e0), e0.port, first(e1), e1.port);
+        let rtt = a.rtt.sum_ns.checked_div(a.rtt.count).map_or_else(|| "-".into(), |ns| format!("{:.3}", seconds(ns) * 1e3));
+        let _ = writeln!(
+            s,
+            "{ends:<46} {:<21} {:<13} {:>9} {:>9} {:>5} {rtt:>9} {:>6}",
+            format!("{:#x}/{:#x}", e0.vtag, e1.vtag),
+            a.state.name(),
+            a.directions[0].packets,
+            a.directions[1].packets,
+            a.paths.len(),
+            a.directions[0].retransmissions + a.directions[1].retransmissions,
+        );
+    }
+    if all > top {
+        let _ = writeln!(s, "... and {} more association(s) (--top N shows more)", all - top);
+    }
+    s.push('\n');
+    s
+}
+
 /// Nanoseconds as seconds, for people (a microsecond's precision is plenty).
 fn seconds(ns: u64) -> f64 {
     Duration::from_nanos(ns).as_secs_f64()
@@ -130,11 +163,16 @@ fn replay_json(r: &Replay) -> Map<String, Value> {
 fn write_json(out: &mut dyn Write, r: &Replay, top: usize) -> Result<()> {
     let mut head = report::summary_json(&r.snapshot, r.unreplayed());
     head.extend(replay_json(r));
+    head.insert("associations_total".into(), r.associations.iter().count().into());
     write!(out, "{{")?;
     for (k, v) in &head {
         write!(out, "{}:{v},", Value::from(k.as_str()))?;
     }
-    write!(out, "\"flows\":[")?;
+    write!(out, "\"associations\":[")?;
+    for (i, a) in r.associations.busiest(top).into_iter().enumerate() {
+        write!(out, "{}{}", if i > 0 { "," } else { "" }, a.json())?;
+    }
+    write!(out, "],\"flows\":[")?;
     for (i, (k, f)) in report::busiest(&r.snapshot.flows, top).enumerate() {
         let mut flow = report::flow_json(*k, f);
         if let Some(c) = &r.checksums {
@@ -147,6 +185,7 @@ fn write_json(out: &mut dyn Write, r: &Replay, top: usize) -> Result<()> {
 }
 
 fn write_table(out: &mut dyn Write, r: &Replay, top: usize) -> Result<()> {
+    write!(out, "{}", assoc_table(r, top))?;
     write!(out, "{}", report::to_table(&r.snapshot, top))?;
     if let Some((first, last)) = r.span_ns {
         writeln!(

@@ -2,12 +2,14 @@
 //! per-flow accounting, the join with the echo server's messages, and reports.
 //! Imports `rules`, `bpf`, `echo` and `sys`.
 
+pub mod assoc;
 pub mod capture;
 pub mod checksum;
 pub mod engine;
 pub mod flow_account;
 pub mod html;
 pub mod join;
+pub mod packet_view;
 pub mod replay;
 pub mod report;
 pub mod sharded;

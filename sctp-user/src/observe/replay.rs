@@ -7,9 +7,11 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::{
+    assoc::Associations,
     capture::{Capture, Frame, ReadStats},
     checksum::Checksums,
     engine::{Fed, HostEngine, KernelEngine, Kind, MIN_FRAME},
+    packet_view,
     report::Unreplayed,
     trace::Traces,
     sharded, Snapshot,
@@ -49,6 +51,7 @@ pub struct Replay {
     pub span_ns: Option<(u64, u64)>,
     /// The conversations traced, when asked for.
     pub traces: Option<Traces>,
+    pub associations: Associations,
 }
 
 impl Replay {
@@ -66,6 +69,7 @@ impl Replay {
 pub struct FrameChecks {
     pub checksums: Option<Checksums>,
     pub traces: Option<Traces>,
+    pub associations: Associations,
     pub too_short: u64,
 }
 
@@ -75,6 +79,7 @@ impl FrameChecks {
         Self {
             checksums: opts.checksums.then(Checksums::default),
             traces: opts.trace.then(Traces::default),
+            associations: Associations::default(),
             too_short: 0,
         }
     }
@@ -84,8 +89,11 @@ impl FrameChecks {
         if let Some(c) = &mut self.checksums {
             c.check(data, cut);
         }
-        if let Some(t) = &mut self.traces {
-            t.add(data, ts_ns);
+        if let Some(p) = packet_view::view(data) {
+            let _ = self.associations.add(&p, ts_ns);
+            if let Some(t) = &mut self.traces {
+                t.add(&p, ts_ns);
+            }
         }
         let long_enough = data.len() >= MIN_FRAME;
         self.too_short += u64::from(!long_enough);
@@ -100,6 +108,7 @@ impl FrameChecks {
         if let (Some(a), Some(b)) = (&mut self.traces, other.traces) {
             a.merge(b);
         }
+        self.associations.merge(other.associations);
         self.too_short += other.too_short;
     }
 }
@@ -145,6 +154,7 @@ pub fn replay(path: &Path, opts: &Options, rules: &Compiled) -> Result<Replay> {
         checksums: checks.checksums,
         span_ns,
         traces: checks.traces,
+        associations: checks.associations,
     })
 }
 

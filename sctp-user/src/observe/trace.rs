@@ -6,9 +6,7 @@
 
 use std::{collections::BTreeMap, net::IpAddr};
 
-use sctp_common::parse::{locate_sctp, NoTally, Packet as _};
-
-use super::report::addr;
+use super::packet_view::{ChunkView, PacketView};
 
 /// Points a series keeps: beyond, every other one is dropped and the stride doubles.
 const MAX_POINTS: usize = 4096;
@@ -161,15 +159,9 @@ pub struct Traces {
 }
 
 impl Traces {
-    /// Notes the frame's SCTP packet, if it has one.
-    pub fn add(&mut self, frame: &[u8], ts_ns: u64) {
-        let Ok(loc) = locate_sctp(frame, &mut NoTally) else { return };
-        let (Some(sport), Some(dport)) = (frame.be16_at(loc.offset), frame.be16_at(loc.offset + 2)) else {
-            return;
-        };
-        let src = (addr(loc.family, &loc.src_addr), sport);
-        let dst = (addr(loc.family, &loc.dst_addr), dport);
-        let (key, dir) = if src <= dst { ((src, dst), 0) } else { ((dst, src), 1) };
+    /// Notes an SCTP packet.
+    pub fn add(&mut self, p: &PacketView, ts_ns: u64) {
+        let (key, dir) = if p.src <= p.dst { ((p.src, p.dst), 0) } else { ((p.dst, p.src), 1) };
         if !self.conversations.contains_key(&key) && self.conversations.len() >= MAX_CONVERSATIONS {
             self.untraced += 1;
             return;
@@ -183,25 +175,15 @@ impl Traces {
         });
         c.packets += 1;
         c.last_ns = ts_ns;
-        let end = loc.end.min(frame.len());
-        let mut off = loc.offset + 12;
-        while off + 4 <= end {
-            let (Some(ty), Some(len)) = (frame.get(off).copied(), frame.be16_at(off + 2)) else { break };
-            let len = usize::from(len);
-            if len < 4 {
-                break;
-            }
-            let word = frame.be32_at(off + 4).filter(|_| off + 8 <= end);
-            match (ty, word) {
-                (0, Some(tsn)) => c.dirs[dir].data(ts_ns, tsn, len.saturating_sub(16) as u64),
-                (64, Some(tsn)) => c.dirs[dir].data(ts_ns, tsn, len.saturating_sub(20) as u64),
-                (3, Some(cum)) => {
-                    c.dirs[dir].sack.push((ts_ns, cum));
-                    c.dirs[1 - dir].acked(ts_ns, cum);
+        for chunk in &p.chunks {
+            match *chunk {
+                ChunkView::Data { tsn, payload } => c.dirs[dir].data(ts_ns, tsn, u64::from(payload)),
+                ChunkView::Sack { cum_tsn, .. } => {
+                    c.dirs[dir].sack.push((ts_ns, cum_tsn));
+                    c.dirs[1 - dir].acked(ts_ns, cum_tsn);
                 }
                 _ => {}
             }
-            off += (len + 3) & !3;
         }
     }
 
@@ -234,13 +216,13 @@ mod tests {
 
     use super::*;
 
-    fn frame(reverse: bool, chunks: Vec<Chunk>) -> Vec<u8> {
+    fn frame(reverse: bool, chunks: Vec<Chunk>) -> PacketView {
         let mut p = SctpPacket::new(V4, 1, chunks);
         if reverse {
             (p.src_port, p.dst_port) = (p.dst_port, p.src_port);
             p.ip = sctp_common::builder::Ip::V4 { src: [198, 18, 0, 2], dst: [198, 18, 0, 1] };
         }
-        p.frame()
+        crate::observe::packet_view::view(&p.frame()).unwrap()
     }
 
     #[test]

@@ -1,0 +1,753 @@
+//! Associations from a capture: the two directions of each paired by their tags (an
+//! INIT's initiate tag is the tag of every packet to the initiator, an INIT-ACK's of every
+//! packet to the responder; an association seen mid-way is paired by reversed ports and
+//! addresses), with its state, every path of a multi-homed peer, retransmissions, windows
+//! and round trips. Built by `inspect` from the packets it replays.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+};
+
+use serde_json::{json, Value};
+
+use super::packet_view::{ChunkView, PacketView};
+
+/// Paths kept per association (a peer with more addresses has its further paths merged
+/// into the last).
+const MAX_PATHS: usize = 16;
+/// DATA awaiting its SACK, per direction: the oldest go first.
+const MAX_OUTSTANDING: usize = 65_536;
+
+/// An address and a port.
+pub type Endpoint = (IpAddr, u16);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum State {
+    Handshake,
+    Established,
+    ShuttingDown,
+    Closed,
+    Aborted,
+}
+
+impl State {
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Handshake => "handshake",
+            State::Established => "established",
+            State::ShuttingDown => "shutting_down",
+            State::Closed => "closed",
+            State::Aborted => "aborted",
+        }
+    }
+}
+
+/// Min, mean, max and count of round trips, in ns.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rtt {
+    pub count: u64,
+    pub sum_ns: u64,
+    pub min_ns: u64,
+    pub max_ns: u64,
+}
+
+impl Rtt {
+    pub fn add(&mut self, ns: u64) {
+        self.min_ns = if self.count == 0 { ns } else { self.min_ns.min(ns) };
+        self.max_ns = self.max_ns.max(ns);
+        self.sum_ns += ns;
+        self.count += 1;
+    }
+
+    pub fn merge(&mut self, other: &Rtt) {
+        if other.count > 0 {
+            self.min_ns = if self.count == 0 { other.min_ns } else { self.min_ns.min(other.min_ns) };
+            self.max_ns = self.max_ns.max(other.max_ns);
+            self.sum_ns += other.sum_ns;
+            self.count += other.count;
+        }
+    }
+
+    #[must_use]
+    pub fn json(&self) -> Value {
+        if self.count == 0 {
+            return json!({ "count": 0, "min": null, "mean": null, "max": null });
+        }
+        json!({
+            "count": self.count,
+            "min": self.min_ns / 1000,
+            "mean": self.sum_ns / self.count / 1000,
+            "max": self.max_ns / 1000,
+        })
+    }
+}
+
+/// DATA sent and not yet acknowledged, for DATA-to-SACK round trips with Karn's rule (a
+/// TSN sent twice gives none).
+#[derive(Clone, Debug, Default)]
+pub struct Outstanding {
+    /// TSN -> (time sent, sent again).
+    sent: BTreeMap<u32, (u64, bool)>,
+}
+
+impl Outstanding {
+    /// A DATA chunk; whether its TSN was sent before (a retransmission).
+    pub fn sent(&mut self, tsn: u32, ts_ns: u64) -> bool {
+        if let Some(o) = self.sent.get_mut(&tsn) {
+            o.1 = true;
+            return true;
+        }
+        if self.sent.len() == MAX_OUTSTANDING {
+            self.sent.pop_first();
+        }
+        self.sent.insert(tsn, (ts_ns, false));
+        false
+    }
+
+    /// The other side acknowledged up to `cum`: the round trip of the newest TSN this
+    /// acknowledges, if it was sent once.
+    pub fn acked(&mut self, cum: u32, ts_ns: u64) -> Option<u64> {
+        // TSNs are serial numbers (RFC 1982): "at or before cum" wraps.
+        let covered: Vec<u32> = self.sent.keys().copied().filter(|t| cum.wrapping_sub(*t) < 1 << 31).collect();
+        let newest = covered.iter().min_by_key(|t| cum.wrapping_sub(**t));
+        let rtt = match newest.and_then(|t| self.sent.get(t)) {
+            Some(&(sent, false)) => Some(ts_ns.saturating_sub(sent)),
+            _ => None,
+        };
+        for t in covered {
+            self.sent.remove(&t);
+        }
+        rtt
+    }
+}
+
+/// What one endpoint sent.
+#[derive(Clone, Debug, Default)]
+pub struct DirStats {
+    pub packets: u64,
+    pub bytes: u64,
+    pub data_chunks: u64,
+    pub data_bytes: u64,
+    /// DATA whose TSN this direction had sent before.
+    pub retransmissions: u64,
+    pub sacks: u64,
+    pub gap_blocks: u64,
+    pub dup_tsns: u64,
+    pub heartbeats: u64,
+    pub heartbeat_acks: u64,
+    pub a_rwnd_last: Option<u32>,
+    pub a_rwnd_min: Option<u32>,
+    /// SACKs announcing a zero window after a non-zero one.
+    pub zero_windows: u64,
+    /// The path of its last DATA, and how often that changed.
+    pub data_path: Option<(IpAddr, IpAddr)>,
+    pub path_switches: u64,
+    outstanding: Outstanding,
+}
+
+/// One (source, destination) address pair, either direction's.
+#[derive(Clone, Debug, Default)]
+pub struct PathStats {
+    pub packets: u64,
+    pub bytes: u64,
+    pub data_chunks: u64,
+    pub heartbeats: u64,
+    pub heartbeat_acks: u64,
+    pub last_ns: u64,
+    pub rtt: Rtt,
+    heartbeat_sent: Option<u64>,
+}
+
+/// One endpoint: port, the tag it chose (0 until seen), its addresses.
+#[derive(Clone, Debug, Default)]
+pub struct EndpointInfo {
+    pub port: u16,
+    pub vtag: u32,
+    pub addresses: BTreeSet<IpAddr>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Association {
+    pub endpoints: [EndpointInfo; 2],
+    pub state: State,
+    /// Each state entered, with its time.
+    pub transitions: Vec<(State, u64)>,
+    pub packets: u64,
+    pub directions: [DirStats; 2],
+    pub paths: BTreeMap<(IpAddr, IpAddr), PathStats>,
+    /// DATA to SACK, both directions.
+    pub rtt: Rtt,
+    /// INIT to INIT-ACK, and COOKIE-ECHO to COOKIE-ACK.
+    pub init_rtt: Option<u64>,
+    pub cookie_rtt: Option<u64>,
+    /// A new INIT from these endpoints while this one was established: the association
+    /// that follows is a restart.
+    pub restarted: bool,
+    /// INITs that crossed another INIT of these endpoints in the handshake.
+    pub init_collisions: u64,
+    pub first_ns: u64,
+    pub last_ns: u64,
+    /// Found to be part of another (see [`Associations::add`]): counted there.
+    pub merged_into: Option<usize>,
+    init_sent: Option<u64>,
+    cookie_sent: Option<u64>,
+}
+
+impl Association {
+    fn new(endpoints: [EndpointInfo; 2], state: State, ts_ns: u64) -> Self {
+        Self {
+            endpoints,
+            state,
+            transitions: vec![(state, ts_ns)],
+            packets: 0,
+            directions: [DirStats::default(), DirStats::default()],
+            paths: BTreeMap::new(),
+            rtt: Rtt::default(),
+            init_rtt: None,
+            cookie_rtt: None,
+            restarted: false,
+            init_collisions: 0,
+            first_ns: ts_ns,
+            last_ns: ts_ns,
+            merged_into: None,
+            init_sent: None,
+            cookie_sent: None,
+        }
+    }
+
+    /// Adds `other`, the same association seen as another one so far, whose endpoint `i`
+    /// is this one's `map[i]`.
+    fn absorb(&mut self, other: &Association, map: [usize; 2]) {
+        for (i, e) in other.endpoints.iter().enumerate() {
+            let mine = &mut self.endpoints[map[i]];
+            mine.addresses.extend(e.addresses.iter().copied());
+            if mine.vtag == 0 {
+                mine.vtag = e.vtag;
+            }
+            let (d, o) = (&mut self.directions[map[i]], &other.directions[i]);
+            d.packets += o.packets;
+            d.bytes += o.bytes;
+            d.data_chunks += o.data_chunks;
+            d.data_bytes += o.data_bytes;
+            d.retransmissions += o.retransmissions;
+            d.sacks += o.sacks;
+            d.gap_blocks += o.gap_blocks;
+            d.dup_tsns += o.dup_tsns;
+            d.heartbeats += o.heartbeats;
+            d.heartbeat_acks += o.heartbeat_acks;
+            d.zero_windows += o.zero_windows;
+            d.path_switches += o.path_switches;
+            d.a_rwnd_min = match (d.a_rwnd_min, o.a_rwnd_min) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            d.a_rwnd_last = d.a_rwnd_last.or(o.a_rwnd_last);
+            d.data_path = d.data_path.or(o.data_path);
+        }
+        for (k, p) in &other.paths {
+            let mine = self.paths.entry(*k).or_default();
+            mine.packets += p.packets;
+            mine.bytes += p.bytes;
+            mine.data_chunks += p.data_chunks;
+            mine.heartbeats += p.heartbeats;
+            mine.heartbeat_acks += p.heartbeat_acks;
+            mine.last_ns = mine.last_ns.max(p.last_ns);
+            mine.rtt.merge(&p.rtt);
+        }
+        self.packets += other.packets;
+        self.rtt.merge(&other.rtt);
+        self.first_ns = self.first_ns.min(other.first_ns);
+        self.last_ns = self.last_ns.max(other.last_ns);
+    }
+
+    fn enter(&mut self, state: State, ts_ns: u64) {
+        if self.state != state {
+            self.state = state;
+            self.transitions.push((state, ts_ns));
+        }
+    }
+
+    /// Which endpoint sent `p`: the one whose tag it does not carry (packets carry their
+    /// receiver's tag), else the one on its source port.
+    fn sender(&self, p: &PacketView, reflected: bool) -> usize {
+        let [a, b] = &self.endpoints;
+        let to = |e: &EndpointInfo| e.vtag != 0 && e.vtag == p.vtag;
+        match (to(a), to(b)) {
+            (true, false) => usize::from(!reflected),
+            (false, true) => usize::from(reflected),
+            _ => usize::from(!(a.port == p.src.1 && (a.addresses.is_empty() || a.addresses.contains(&p.src.0)))),
+        }
+    }
+
+    /// Counts the packet, sent by endpoint `from`.
+    fn count(&mut self, p: &PacketView, from: usize, ts_ns: u64) {
+        self.packets += 1;
+        self.last_ns = ts_ns;
+        self.endpoints[from].addresses.insert(p.src.0);
+        self.endpoints[1 - from].addresses.insert(p.dst.0);
+        let path_key = (p.src.0, p.dst.0);
+        // Beyond the bound, a new path is folded into the last one.
+        let path_key = if self.paths.len() >= MAX_PATHS && !self.paths.contains_key(&path_key) {
+            *self.paths.keys().next_back().expect("MAX_PATHS > 0")
+        } else {
+            path_key
+        };
+        let path = self.paths.entry(path_key).or_default();
+        path.packets += 1;
+        path.bytes += p.ip_len;
+        path.last_ns = ts_ns;
+        let d = &mut self.directions[from];
+        d.packets += 1;
+        d.bytes += p.ip_len;
+        for chunk in &p.chunks {
+            match chunk {
+                ChunkView::Data { tsn, payload } => {
+                    let d = &mut self.directions[from];
+                    d.data_chunks += 1;
+                    d.data_bytes += u64::from(*payload);
+                    d.retransmissions += u64::from(d.outstanding.sent(*tsn, ts_ns));
+                    if d.data_path != Some(path_key) {
+                        d.path_switches += u64::from(d.data_path.is_some());
+                        d.data_path = Some(path_key);
+                    }
+                    self.paths.get_mut(&path_key).expect("inserted above").data_chunks += 1;
+                    if self.state == State::Handshake {
+                        self.enter(State::Established, ts_ns);
+                    }
+                }
+                ChunkView::Sack { cum_tsn, a_rwnd, gaps, dups } => {
+                    let d = &mut self.directions[from];
+                    d.sacks += 1;
+                    d.gap_blocks += u64::from(*gaps);
+                    d.dup_tsns += u64::from(*dups);
+                    if *a_rwnd == 0 && d.a_rwnd_last != Some(0) {
+                        d.zero_windows += 1;
+                    }
+                    d.a_rwnd_last = Some(*a_rwnd);
+                    d.a_rwnd_min = Some(d.a_rwnd_min.map_or(*a_rwnd, |m| m.min(*a_rwnd)));
+                    if let Some(rtt) = self.directions[1 - from].outstanding.acked(*cum_tsn, ts_ns) {
+                        self.rtt.add(rtt);
+                    }
+                }
+                ChunkView::Heartbeat { ack: false } => {
+                    self.directions[from].heartbeats += 1;
+                    let path = self.paths.get_mut(&path_key).expect("inserted above");
+                    path.heartbeats += 1;
+                    path.heartbeat_sent = Some(ts_ns);
+                }
+                ChunkView::Heartbeat { ack: true } => {
+                    self.directions[from].heartbeat_acks += 1;
+                    self.paths.get_mut(&path_key).expect("inserted above").heartbeat_acks += 1;
+                    // The HEARTBEAT went the other way on this address pair.
+                    if let Some(hb) = self.paths.get_mut(&(p.dst.0, p.src.0)) {
+                        if let Some(sent) = hb.heartbeat_sent.take() {
+                            hb.rtt.add(ts_ns.saturating_sub(sent));
+                        }
+                    }
+                }
+                ChunkView::Init { ack, addresses, .. } => {
+                    self.endpoints[from].addresses.extend(addresses.iter().copied());
+                    if *ack {
+                        self.init_rtt = self.init_sent.map(|t| ts_ns.saturating_sub(t));
+                    } else {
+                        self.init_sent.get_or_insert(ts_ns);
+                    }
+                }
+                ChunkView::CookieEcho => _ = self.cookie_sent.get_or_insert(ts_ns),
+                ChunkView::CookieAck => {
+                    self.cookie_rtt = self.cookie_sent.map(|t| ts_ns.saturating_sub(t));
+                    self.enter(State::Established, ts_ns);
+                }
+                ChunkView::Shutdown { .. } => self.enter(State::ShuttingDown, ts_ns),
+                ChunkView::Close { abort, .. } => {
+                    self.enter(if *abort { State::Aborted } else { State::Closed }, ts_ns);
+                }
+                ChunkView::Asconf { added } => self.endpoints[from].addresses.extend(added.iter().copied()),
+                ChunkView::Other => {}
+            }
+        }
+    }
+
+    /// The association as in `inspect --format json` and `/stats` (DESIGN.md contract 2).
+    #[must_use]
+    pub fn json(&self) -> Value {
+        let endpoint = |e: &EndpointInfo| {
+            json!({
+                "port": e.port,
+                "vtag": e.vtag,
+                "addresses": e.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })
+        };
+        let direction = |d: &DirStats| {
+            json!({
+                "packets": d.packets,
+                "bytes": d.bytes,
+                "data_chunks": d.data_chunks,
+                "data_bytes": d.data_bytes,
+                "retransmissions": d.retransmissions,
+                "sacks": d.sacks,
+                "gap_blocks": d.gap_blocks,
+                "dup_tsns": d.dup_tsns,
+                "heartbeats": d.heartbeats,
+                "heartbeat_acks": d.heartbeat_acks,
+                "a_rwnd_last": d.a_rwnd_last,
+                "a_rwnd_min": d.a_rwnd_min,
+                "zero_windows": d.zero_windows,
+                "data_path": d.data_path.map(|(s, t)| json!({ "src": s.to_string(), "dst": t.to_string() })),
+                "path_switches": d.path_switches,
+            })
+        };
+        let paths: Vec<Value> = self
+            .paths
+            .iter()
+            .map(|((src, dst), p)| {
+                json!({
+                    "src": src.to_string(),
+                    "dst": dst.to_string(),
+                    "packets": p.packets,
+                    "bytes": p.bytes,
+                    "data_chunks": p.data_chunks,
+                    "heartbeats": p.heartbeats,
+                    "heartbeat_acks": p.heartbeat_acks,
+                    "last_seen_ns": p.last_ns,
+                    "rtt_us": p.rtt.json(),
+                })
+            })
+            .collect();
+        json!({
+            "endpoints": [endpoint(&self.endpoints[0]), endpoint(&self.endpoints[1])],
+            "state": self.state.name(),
+            "transitions": self.transitions.iter().map(|(s, t)| json!({ "state": s.name(), "at_ns": t })).collect::<Vec<_>>(),
+            "packets": self.packets,
+            "directions": [direction(&self.directions[0]), direction(&self.directions[1])],
+            "paths": paths,
+            "rtt_us": self.rtt.json(),
+            "handshake_rtt_us": {
+                "init": self.init_rtt.map(|t| t / 1000),
+                "cookie": self.cookie_rtt.map(|t| t / 1000),
+            },
+            "restart": self.restarted,
+            "init_collisions": self.init_collisions,
+            "first_ns": self.first_ns,
+            "last_ns": self.last_ns,
+        })
+    }
+}
+
+/// A direction waiting to learn its tag.
+#[derive(Clone, Copy, Debug)]
+struct Half {
+    from: Endpoint,
+    to: Endpoint,
+    id: usize,
+    /// The endpoint its packets go to.
+    receiver: usize,
+}
+
+/// Every association of a capture.
+#[derive(Clone, Debug, Default)]
+pub struct Associations {
+    pub list: Vec<Association>,
+    /// (source port, destination port, tag) of a direction -> its association.
+    by_flow: foldhash::HashMap<(u16, u16, u32), usize>,
+    /// Directions whose tag is not known yet (the other side's INIT-ACK was not seen, or
+    /// the association was met mid-way), by (source port, destination port): from, to,
+    /// the association and the endpoint they go to. A packet pairs with the one of its
+    /// addresses only: a server on one port talks to many peers on another (NGAP's
+    /// 38412/38421), so ports alone would join strangers. A multi-homed peer's further
+    /// addresses wait too, from the first packet to them.
+    half: foldhash::HashMap<(u16, u16), Vec<Half>>,
+    /// The latest association of two endpoints (either way round), for restarts and
+    /// collisions.
+    latest: foldhash::HashMap<(Endpoint, Endpoint), usize>,
+}
+
+fn unordered(a: Endpoint, b: Endpoint) -> (Endpoint, Endpoint) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+impl Associations {
+    /// Counts an SCTP packet in its association, making one if it starts one (an INIT) or
+    /// belongs to none known (met mid-way); which one, as an index of `list`.
+    pub fn add(&mut self, p: &PacketView, ts_ns: u64) -> usize {
+        let init = p.chunks.first().and_then(|c| match c {
+            ChunkView::Init { ack: false, initiate_tag, .. } => Some(*initiate_tag),
+            _ => None,
+        });
+        let reflected = p.chunks.iter().any(|c| matches!(c, ChunkView::Close { reflected: true, .. }));
+        let id = match init {
+            Some(tag) => self.init(p, tag, ts_ns),
+            None => self
+                .by_flow
+                .get(&(p.src.1, p.dst.1, p.vtag))
+                .copied()
+                .or_else(|| reflected.then(|| self.by_flow.get(&(p.dst.1, p.src.1, p.vtag)).copied()).flatten())
+                .or_else(|| self.learn_half(p))
+                .unwrap_or_else(|| self.midway(p, ts_ns)),
+        };
+        let from = if init.is_some() { 0 } else { self.list[id].sender(p, reflected) };
+        // An INIT carries no tag yet: it pairs with no one waiting for one.
+        if init.is_none() {
+            self.join_waiting(p, id, from);
+        }
+        // Packets back to the sender carry a tag not known yet: they may come from here.
+        if self.list[id].endpoints[from].vtag == 0 {
+            let back = Half { from: p.dst, to: p.src, id, receiver: from };
+            let waiting = self.half.entry((p.dst.1, p.src.1)).or_default();
+            if !waiting.iter().any(|h| h.id == id && h.from == back.from && h.to == back.to) {
+                waiting.push(back);
+            }
+        }
+        for c in &p.chunks {
+            if let ChunkView::Init { ack: true, initiate_tag, .. } = c {
+                // The responder's tag: carried from now on by packets to it.
+                let a = &mut self.list[id];
+                a.endpoints[from].vtag = *initiate_tag;
+                self.by_flow.insert((p.dst.1, p.src.1, *initiate_tag), id);
+                self.forget_half(id, p.dst.1, p.src.1);
+            }
+        }
+        self.list[id].count(p, from, ts_ns);
+        if matches!(self.list[id].state, State::Closed | State::Aborted) {
+            // Over: no packet waits to join it any more.
+            for w in self.half.values_mut() {
+                w.retain(|h| h.id != id);
+            }
+        }
+        id
+    }
+
+    /// A packet of association `id` (sent by its endpoint `from`) that another one met
+    /// mid-way was waiting for, on these very addresses: the other is this one, seen
+    /// from a peer's other address before its tags told (a multi-homed peer met mid-way).
+    fn join_waiting(&mut self, p: &PacketView, id: usize, from: usize) {
+        let Some(waiting) = self.half.get_mut(&(p.src.1, p.dst.1)) else { return };
+        // Only an association met mid-way can turn out to be another's other half.
+        let list = &self.list;
+        let Some(at) = waiting
+            .iter()
+            .position(|h| h.id != id && h.from == p.src && h.to == p.dst && list[h.id].transitions[0].0 == State::Established)
+        else {
+            return;
+        };
+        let Half { id: other, receiver, .. } = waiting.swap_remove(at);
+        let mut map = [from, 1 - from];
+        map[receiver] = 1 - from;
+        map[1 - receiver] = from;
+        let absorbed = std::mem::replace(&mut self.list[other], Association::new(Default::default(), State::Closed, 0));
+        self.list[id].absorb(&absorbed, map);
+        self.list[other].merged_into = Some(id);
+        for v in self.by_flow.values_mut().filter(|v| **v == other) {
+            *v = id;
+        }
+        for w in self.half.values_mut() {
+            w.retain(|h| h.id != other);
+        }
+        for v in self.latest.values_mut().filter(|v| **v == other) {
+            *v = id;
+        }
+    }
+
+    /// The association `id` was counted in, after any merge since.
+    #[must_use]
+    pub fn resolve(&self, mut id: usize) -> usize {
+        while let Some(into) = self.list[id].merged_into {
+            id = into;
+        }
+        id
+    }
+
+    /// The associations, without those merged into others.
+    pub fn iter(&self) -> impl Iterator<Item = &Association> {
+        self.list.iter().filter(|a| a.merged_into.is_none())
+    }
+
+    /// An INIT: a retransmission of one seen, or a new association (a restart when these
+    /// endpoints had one established, a collision when theirs was in its handshake).
+    fn init(&mut self, p: &PacketView, tag: u32, ts_ns: u64) -> usize {
+        if let Some(&id) = self.by_flow.get(&(p.dst.1, p.src.1, tag)) {
+            return id;
+        }
+        let id = self.list.len();
+        let mut new = Association::new(
+            [
+                EndpointInfo { port: p.src.1, vtag: tag, addresses: BTreeSet::new() },
+                EndpointInfo { port: p.dst.1, vtag: 0, addresses: BTreeSet::new() },
+            ],
+            State::Handshake,
+            ts_ns,
+        );
+        if let Some(&old) = self.latest.get(&unordered(p.src, p.dst)) {
+            match self.list[old].state {
+                State::Established => new.restarted = true,
+                State::Handshake => {
+                    self.list[old].init_collisions += 1;
+                    new.init_collisions += 1;
+                }
+                _ => {}
+            }
+        }
+        self.list.push(new);
+        self.by_flow.insert((p.dst.1, p.src.1, tag), id);
+        self.wait_half(Half { from: p.src, to: p.dst, id, receiver: 1 });
+        self.latest.insert(unordered(p.src, p.dst), id);
+        id
+    }
+
+    /// A packet whose tag is not known, on a direction waiting to learn it.
+    fn learn_half(&mut self, p: &PacketView) -> Option<usize> {
+        let waiting = self.half.get_mut(&(p.src.1, p.dst.1))?;
+        let at = waiting.iter().position(|h| h.from == p.src && h.to == p.dst)?;
+        let Half { id, receiver, .. } = waiting.swap_remove(at);
+        self.list[id].endpoints[receiver].vtag = p.vtag;
+        // Its other addresses wait no more either.
+        self.forget_half(id, p.src.1, p.dst.1);
+        self.by_flow.insert((p.src.1, p.dst.1, p.vtag), id);
+        Some(id)
+    }
+
+    fn wait_half(&mut self, h: Half) {
+        self.half.entry((h.from.1, h.to.1)).or_default().push(h);
+    }
+
+    /// The direction src port -> dst port of association `id` learned its tag.
+    fn forget_half(&mut self, id: usize, src_port: u16, dst_port: u16) {
+        if let Some(waiting) = self.half.get_mut(&(src_port, dst_port)) {
+            waiting.retain(|h| h.id != id);
+        }
+    }
+
+    /// An association met mid-way: its first packet's sender is endpoint 0.
+    fn midway(&mut self, p: &PacketView, ts_ns: u64) -> usize {
+        let id = self.list.len();
+        self.list.push(Association::new(
+            [
+                EndpointInfo { port: p.src.1, vtag: 0, addresses: BTreeSet::new() },
+                EndpointInfo { port: p.dst.1, vtag: p.vtag, addresses: BTreeSet::new() },
+            ],
+            State::Established,
+            ts_ns,
+        ));
+        self.by_flow.insert((p.src.1, p.dst.1, p.vtag), id);
+        self.wait_half(Half { from: p.dst, to: p.src, id, receiver: 0 });
+        self.latest.insert(unordered(p.src, p.dst), id);
+        id
+    }
+
+    /// Adds another shard's associations (an association is in one shard: its ports
+    /// choose it).
+    pub fn merge(&mut self, other: Associations) {
+        let base = self.list.len();
+        self.list.extend(other.list.into_iter().map(|mut a| {
+            a.merged_into = a.merged_into.map(|i| i + base);
+            a
+        }));
+    }
+
+    /// The `n` busiest associations, busiest first.
+    #[must_use]
+    pub fn busiest(&self, n: usize) -> Vec<&Association> {
+        let mut all: Vec<&Association> = self.iter().collect();
+        all.sort_by_key(|a| (std::cmp::Reverse(a.packets), a.first_ns, a.endpoints[0].port, a.endpoints[1].port));
+        all.truncate(n);
+        all
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use sctp_common::{
+        builder::{Chunk, Ip, SctpPacket, V4},
+        proto::chunk::ty,
+    };
+
+    use super::*;
+    use crate::observe::packet_view::view;
+
+    const MS: u64 = 1_000_000;
+    const BACK: Ip = Ip::V4 { src: [198, 18, 0, 2], dst: [198, 18, 0, 1] };
+
+    /// A packet from the client (198.18.0.1:5000) or back from the server (:36412).
+    fn pkt(back: bool, vtag: u32, chunks: Vec<Chunk>) -> PacketView {
+        let mut p = SctpPacket::new(if back { BACK } else { V4 }, vtag, chunks);
+        (p.src_port, p.dst_port) = if back { (36412, 5000) } else { (5000, 36412) };
+        view(&p.frame()).unwrap()
+    }
+
+    fn handshake(a: &mut Associations, t0: u64, client_tag: u32, server_tag: u32) {
+        a.add(&pkt(false, 0, vec![Chunk::init(ty::INIT, client_tag, 65_536, 4, 4, 1)]), t0);
+        a.add(&pkt(true, client_tag, vec![Chunk::init(ty::INIT_ACK, server_tag, 65_536, 4, 4, 100)]), t0 + 2 * MS);
+        a.add(&pkt(false, server_tag, vec![Chunk::new(ty::COOKIE_ECHO, 0, vec![0; 8])]), t0 + 3 * MS);
+        a.add(&pkt(true, client_tag, vec![Chunk::new(ty::COOKIE_ACK, 0, vec![])]), t0 + 6 * MS);
+    }
+
+    #[test]
+    fn a_handshake_pairs_both_tags_and_times_every_round_trip() {
+        let mut a = Associations::default();
+        handshake(&mut a, 0, 0xc1, 0x51);
+        a.add(&pkt(false, 0x51, vec![Chunk::data(1, 0, 0, 18, 100)]), 10 * MS);
+        a.add(&pkt(false, 0x51, vec![Chunk::data(1, 0, 0, 18, 100)]), 15 * MS);
+        a.add(&pkt(false, 0x51, vec![Chunk::data(2, 0, 0, 18, 100)]), 16 * MS);
+        a.add(&pkt(true, 0xc1, vec![Chunk::sack(2, 1000, 0, 0)]), 20 * MS);
+        let all: Vec<&Association> = a.iter().collect();
+        assert_eq!(all.len(), 1);
+        let x = all[0];
+        assert_eq!((x.endpoints[0].vtag, x.endpoints[1].vtag), (0xc1, 0x51));
+        assert_eq!((x.endpoints[0].port, x.endpoints[1].port), (5000, 36412));
+        assert_eq!(x.state, State::Established);
+        assert_eq!((x.init_rtt, x.cookie_rtt), (Some(2 * MS), Some(3 * MS)));
+        assert_eq!(x.packets, 8);
+        assert_eq!((x.directions[0].packets, x.directions[1].packets), (5, 3));
+        assert_eq!(x.directions[0].retransmissions, 1, "TSN 1 sent twice");
+        assert_eq!((x.rtt.count, x.rtt.min_ns), (1, 4 * MS), "from TSN 2, sent once");
+        assert_eq!(x.directions[1].a_rwnd_last, Some(1000));
+        assert_eq!(x.paths.len(), 2, "one each way");
+    }
+
+    #[test]
+    fn a_new_init_after_an_established_one_is_a_restart_and_a_new_association() {
+        let mut a = Associations::default();
+        handshake(&mut a, 0, 0xc1, 0x51);
+        handshake(&mut a, 100 * MS, 0xc2, 0x52);
+        let all: Vec<&Association> = a.iter().collect();
+        assert_eq!(all.len(), 2);
+        assert!(!all[0].restarted && all[1].restarted);
+        assert_eq!(all[1].packets, 4);
+    }
+
+    #[test]
+    fn an_association_met_mid_way_learns_both_tags_from_both_directions() {
+        let mut a = Associations::default();
+        a.add(&pkt(false, 0x51, vec![Chunk::data(7, 0, 0, 18, 10)]), 0);
+        a.add(&pkt(true, 0xc1, vec![Chunk::sack(7, 1000, 0, 0)]), MS);
+        a.add(&pkt(false, 0x51, vec![Chunk::data(8, 0, 0, 18, 10)]), 2 * MS);
+        // Another peer on the same ports: an association of its own.
+        let mut other = SctpPacket::new(Ip::V4 { src: [198, 18, 0, 9], dst: [198, 18, 0, 2] }, 0x99, vec![Chunk::data(1, 0, 0, 18, 10)]);
+        (other.src_port, other.dst_port) = (5000, 36412);
+        a.add(&view(&other.frame()).unwrap(), 3 * MS);
+        let all = a.busiest(10);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].packets, 3);
+        assert_eq!((all[0].endpoints[0].vtag, all[0].endpoints[1].vtag), (0xc1, 0x51));
+        assert_eq!(all[0].rtt.count, 1);
+    }
+
+    #[test]
+    fn an_abort_closes_and_shutdown_walks_the_states() {
+        let mut a = Associations::default();
+        handshake(&mut a, 0, 0xc1, 0x51);
+        a.add(&pkt(false, 0x51, vec![Chunk::new(ty::SHUTDOWN, 0, vec![0; 4])]), 10 * MS);
+        a.add(&pkt(true, 0xc1, vec![Chunk::new(ty::SHUTDOWN_ACK, 0, vec![])]), 11 * MS);
+        a.add(&pkt(false, 0x51, vec![Chunk::new(ty::SHUTDOWN_COMPLETE, 0, vec![])]), 12 * MS);
+        let x = a.busiest(1)[0];
+        let states: Vec<State> = x.transitions.iter().map(|t| t.0).collect();
+        assert_eq!(states, [State::Handshake, State::Established, State::ShuttingDown, State::Closed]);
+    }
+}

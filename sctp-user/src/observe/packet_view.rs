@@ -1,0 +1,157 @@
+//! One SCTP packet as the replay's per-conversation and per-association accounting sees
+//! it: endpoints, tag, and per chunk the fields those need (TSNs, SACK fields, initiate
+//! tags and announced addresses). The counters of the engines come from `sctp-common`'s
+//! walk; this is the user-space view on top, for what the XDP program does not keep.
+
+use std::net::IpAddr;
+
+use sctp_common::{
+    parse::{locate_sctp, NoTally, Packet as _},
+    proto::chunk::{flag, ty},
+};
+
+use super::report::addr;
+
+/// Chunks of one packet looked at, at most (as the XDP program's walk).
+const MAX_CHUNKS: usize = sctp_common::parse::MAX_CHUNKS;
+
+/// What one chunk says, as far as associations and charts care.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChunkView {
+    /// DATA or I-DATA: TSN and payload bytes.
+    Data { tsn: u32, payload: u32 },
+    /// INIT or INIT-ACK: the initiate tag and the addresses announced.
+    Init { ack: bool, initiate_tag: u32, addresses: Vec<IpAddr> },
+    Sack { cum_tsn: u32, a_rwnd: u32, gaps: u16, dups: u16 },
+    Heartbeat { ack: bool },
+    /// ABORT or SHUTDOWN-COMPLETE; `reflected`: the T bit (the tag is the sender's own).
+    Close { abort: bool, reflected: bool },
+    Shutdown { ack: bool },
+    CookieEcho,
+    CookieAck,
+    /// ASCONF: the addresses it adds.
+    Asconf { added: Vec<IpAddr> },
+    Other,
+}
+
+/// An SCTP packet.
+#[derive(Clone, Debug)]
+pub struct PacketView {
+    pub src: (IpAddr, u16),
+    pub dst: (IpAddr, u16),
+    pub vtag: u32,
+    /// The IP packet's length as it declares it.
+    pub ip_len: u64,
+    pub chunks: Vec<ChunkView>,
+}
+
+/// The frame's SCTP packet, if it has one.
+#[must_use]
+pub fn view(frame: &[u8]) -> Option<PacketView> {
+    let loc = locate_sctp(frame, &mut NoTally).ok()?;
+    let at = loc.offset;
+    let (sport, dport, vtag) = (frame.be16_at(at)?, frame.be16_at(at + 2)?, frame.be32_at(at + 4)?);
+    let end = loc.end.min(frame.len());
+    let mut chunks = Vec::new();
+    let mut off = at + 12;
+    while off + 4 <= end && chunks.len() < MAX_CHUNKS {
+        let (Some(t), Some(flags), Some(len)) = (frame.get(off).copied(), frame.get(off + 1).copied(), frame.be16_at(off + 2))
+        else {
+            break;
+        };
+        let len = usize::from(len);
+        if len < 4 {
+            break;
+        }
+        let body = &frame[off + 4..(off + len).min(end)];
+        chunks.push(chunk(t, flags, body));
+        off += (len + 3) & !3;
+    }
+    Some(PacketView {
+        src: (addr(loc.family, &loc.src_addr), sport),
+        dst: (addr(loc.family, &loc.dst_addr), dport),
+        vtag,
+        ip_len: loc.ip_len,
+        chunks,
+    })
+}
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    b.get(at..at + 4).map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    b.get(at..at + 2).map(|w| u16::from_be_bytes([w[0], w[1]]))
+}
+
+/// IPv4 (type 5) and IPv6 (type 6) address parameters in a parameter list.
+fn addresses(mut params: &[u8]) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    while let (Some(t), Some(len)) = (be16(params, 0), be16(params, 2)) {
+        let len = usize::from(len);
+        if len < 4 || len > params.len() {
+            break;
+        }
+        match (t, &params[4..len]) {
+            (5, v) if v.len() == 4 => out.push(IpAddr::from([v[0], v[1], v[2], v[3]])),
+            (6, v) if v.len() == 16 => out.push(IpAddr::from(<[u8; 16]>::try_from(v).unwrap_or([0; 16]))),
+            _ => {}
+        }
+        params = params.get((len + 3) & !3..).unwrap_or_default();
+    }
+    out
+}
+
+fn chunk(t: u8, flags: u8, body: &[u8]) -> ChunkView {
+    let word = be32(body, 0);
+    match t {
+        ty::DATA | ty::I_DATA => {
+            let header = if t == ty::DATA { 12 } else { 16 };
+            word.map_or(ChunkView::Other, |tsn| ChunkView::Data {
+                tsn,
+                payload: u32::try_from(body.len().saturating_sub(header)).unwrap_or(u32::MAX),
+            })
+        }
+        ty::INIT | ty::INIT_ACK => word.map_or(ChunkView::Other, |initiate_tag| ChunkView::Init {
+            ack: t == ty::INIT_ACK,
+            initiate_tag,
+            addresses: addresses(body.get(16..).unwrap_or_default()),
+        }),
+        ty::SACK => match (word, be32(body, 4), be16(body, 8), be16(body, 10)) {
+            (Some(cum_tsn), Some(a_rwnd), Some(gaps), Some(dups)) => ChunkView::Sack { cum_tsn, a_rwnd, gaps, dups },
+            _ => ChunkView::Other,
+        },
+        ty::HEARTBEAT => ChunkView::Heartbeat { ack: false },
+        ty::HEARTBEAT_ACK => ChunkView::Heartbeat { ack: true },
+        ty::ABORT | ty::SHUTDOWN_COMPLETE => ChunkView::Close {
+            abort: t == ty::ABORT,
+            reflected: flags & flag::T_BIT != 0,
+        },
+        ty::SHUTDOWN => ChunkView::Shutdown { ack: false },
+        ty::SHUTDOWN_ACK => ChunkView::Shutdown { ack: true },
+        ty::COOKIE_ECHO => ChunkView::CookieEcho,
+        ty::COOKIE_ACK => ChunkView::CookieAck,
+        // ASCONF: serial number, then the address parameter, then the requests, each an
+        // add (0xC001) wrapping a correlation id and an address parameter.
+        ty::ASCONF => {
+            let mut added = Vec::new();
+            let mut rest = body.get(4..).unwrap_or_default();
+            // Skip the ASCONF's own address parameter.
+            if let Some(len) = be16(rest, 2) {
+                rest = rest.get((usize::from(len) + 3) & !3..).unwrap_or_default();
+            }
+            while let (Some(pt), Some(len)) = (be16(rest, 0), be16(rest, 2)) {
+                let len = usize::from(len);
+                if len < 8 || len > rest.len() {
+                    break;
+                }
+                if pt == 0xC001 {
+                    added.extend(addresses(&rest[8..len]));
+                }
+                rest = rest.get((len + 3) & !3..).unwrap_or_default();
+            }
+            ChunkView::Asconf { added }
+        }
+        _ => ChunkView::Other,
+    }
+}
