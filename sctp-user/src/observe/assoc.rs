@@ -109,8 +109,14 @@ impl Outstanding {
     /// The other side acknowledged up to `cum`: the round trip of the newest TSN this
     /// acknowledges, if it was sent once.
     pub fn acked(&mut self, cum: u32, ts_ns: u64) -> Option<u64> {
-        // TSNs are serial numbers (RFC 1982): "at or before cum" wraps.
-        let covered: Vec<u32> = self.sent.keys().copied().filter(|t| cum.wrapping_sub(*t) < 1 << 31).collect();
+        // TSNs are serial numbers (RFC 1982): "at or before cum" is the half of the
+        // number circle behind it, which wraps below 2^31.
+        let behind = cum.wrapping_sub((1 << 31) - 1);
+        let covered: Vec<u32> = if behind <= cum {
+            self.sent.range(behind..=cum).map(|(t, _)| *t).collect()
+        } else {
+            self.sent.range(..=cum).chain(self.sent.range(behind..)).map(|(t, _)| *t).collect()
+        };
         let newest = covered.iter().min_by_key(|t| cum.wrapping_sub(**t));
         let rtt = match newest.and_then(|t| self.sent.get(t)) {
             Some(&(sent, false)) => Some(ts_ns.saturating_sub(sent)),
@@ -176,7 +182,8 @@ pub struct Association {
     pub transitions: Vec<(State, u64)>,
     pub packets: u64,
     pub directions: [DirStats; 2],
-    pub paths: BTreeMap<(IpAddr, IpAddr), PathStats>,
+    /// Hashed: looked up for every packet (the JSON sorts them).
+    pub paths: foldhash::HashMap<(IpAddr, IpAddr), PathStats>,
     /// DATA to SACK, both directions.
     pub rtt: Rtt,
     /// INIT to INIT-ACK, and COOKIE-ECHO to COOKIE-ACK.
@@ -191,6 +198,8 @@ pub struct Association {
     pub last_ns: u64,
     /// Found to be part of another (see [`Associations::add`]): counted there.
     pub merged_into: Option<usize>,
+    /// Its directions waiting to learn their tag (keys of `Associations::half`).
+    waiting: Vec<(Endpoint, Endpoint)>,
     init_sent: Option<u64>,
     cookie_sent: Option<u64>,
 }
@@ -203,7 +212,7 @@ impl Association {
             transitions: vec![(state, ts_ns)],
             packets: 0,
             directions: [DirStats::default(), DirStats::default()],
-            paths: BTreeMap::new(),
+            paths: foldhash::HashMap::default(),
             rtt: Rtt::default(),
             init_rtt: None,
             cookie_rtt: None,
@@ -212,6 +221,7 @@ impl Association {
             first_ns: ts_ns,
             last_ns: ts_ns,
             merged_into: None,
+            waiting: Vec::new(),
             init_sent: None,
             cookie_sent: None,
         }
@@ -290,7 +300,7 @@ impl Association {
         let path_key = (p.src.0, p.dst.0);
         // Beyond the bound, a new path is folded into the last one.
         let path_key = if self.paths.len() >= MAX_PATHS && !self.paths.contains_key(&path_key) {
-            *self.paths.keys().next_back().expect("MAX_PATHS > 0")
+            *self.paths.keys().max().expect("MAX_PATHS > 0")
         } else {
             path_key
         };
@@ -399,9 +409,10 @@ impl Association {
                 "path_switches": d.path_switches,
             })
         };
-        let paths: Vec<Value> = self
-            .paths
-            .iter()
+        let mut paths: Vec<_> = self.paths.iter().collect();
+        paths.sort_unstable_by_key(|(k, _)| **k);
+        let paths: Vec<Value> = paths
+            .into_iter()
             .map(|((src, dst), p)| {
                 json!({
                     "src": src.to_string(),
@@ -453,12 +464,11 @@ pub struct Associations {
     /// (source port, destination port, tag) of a direction -> its association.
     by_flow: foldhash::HashMap<(u16, u16, u32), usize>,
     /// Directions whose tag is not known yet (the other side's INIT-ACK was not seen, or
-    /// the association was met mid-way), by (source port, destination port): from, to,
-    /// the association and the endpoint they go to. A packet pairs with the one of its
-    /// addresses only: a server on one port talks to many peers on another (NGAP's
+    /// the association was met mid-way), by their (source, destination) endpoints,
+    /// addresses included: a server on one port talks to many peers on another (NGAP's
     /// 38412/38421), so ports alone would join strangers. A multi-homed peer's further
     /// addresses wait too, from the first packet to them.
-    half: foldhash::HashMap<(u16, u16), Vec<Half>>,
+    half: foldhash::HashMap<(Endpoint, Endpoint), Vec<Half>>,
     /// The latest association of two endpoints (either way round), for restarts and
     /// collisions.
     latest: foldhash::HashMap<(Endpoint, Endpoint), usize>,
@@ -498,11 +508,7 @@ impl Associations {
         }
         // Packets back to the sender carry a tag not known yet: they may come from here.
         if self.list[id].endpoints[from].vtag == 0 {
-            let back = Half { from: p.dst, to: p.src, id, receiver: from };
-            let waiting = self.half.entry((p.dst.1, p.src.1)).or_default();
-            if !waiting.iter().any(|h| h.id == id && h.from == back.from && h.to == back.to) {
-                waiting.push(back);
-            }
+            self.wait_half(Half { from: p.dst, to: p.src, id, receiver: from });
         }
         for c in &p.chunks {
             if let ChunkView::Init { ack: true, initiate_tag, .. } = c {
@@ -510,15 +516,13 @@ impl Associations {
                 let a = &mut self.list[id];
                 a.endpoints[from].vtag = *initiate_tag;
                 self.by_flow.insert((p.dst.1, p.src.1, *initiate_tag), id);
-                self.forget_half(id, p.dst.1, p.src.1);
+                self.forget_halves(id);
             }
         }
         self.list[id].count(p, from, ts_ns);
         if matches!(self.list[id].state, State::Closed | State::Aborted) {
             // Over: no packet waits to join it any more.
-            for w in self.half.values_mut() {
-                w.retain(|h| h.id != id);
-            }
+            self.forget_halves(id);
         }
         id
     }
@@ -527,16 +531,15 @@ impl Associations {
     /// mid-way was waiting for, on these very addresses: the other is this one, seen
     /// from a peer's other address before its tags told (a multi-homed peer met mid-way).
     fn join_waiting(&mut self, p: &PacketView, id: usize, from: usize) {
-        let Some(waiting) = self.half.get_mut(&(p.src.1, p.dst.1)) else { return };
+        let Some(waiting) = self.half.get(&(p.src, p.dst)) else { return };
         // Only an association met mid-way can turn out to be another's other half.
         let list = &self.list;
-        let Some(at) = waiting
-            .iter()
-            .position(|h| h.id != id && h.from == p.src && h.to == p.dst && list[h.id].transitions[0].0 == State::Established)
+        let Some(&Half { id: other, receiver, .. }) =
+            waiting.iter().find(|h| h.id != id && list[h.id].transitions[0].0 == State::Established)
         else {
             return;
         };
-        let Half { id: other, receiver, .. } = waiting.swap_remove(at);
+        self.forget_halves(other);
         let mut map = [from, 1 - from];
         map[receiver] = 1 - from;
         map[1 - receiver] = from;
@@ -545,9 +548,6 @@ impl Associations {
         self.list[other].merged_into = Some(id);
         for v in self.by_flow.values_mut().filter(|v| **v == other) {
             *v = id;
-        }
-        for w in self.half.values_mut() {
-            w.retain(|h| h.id != other);
         }
         for v in self.latest.values_mut().filter(|v| **v == other) {
             *v = id;
@@ -602,24 +602,33 @@ impl Associations {
 
     /// A packet whose tag is not known, on a direction waiting to learn it.
     fn learn_half(&mut self, p: &PacketView) -> Option<usize> {
-        let waiting = self.half.get_mut(&(p.src.1, p.dst.1))?;
-        let at = waiting.iter().position(|h| h.from == p.src && h.to == p.dst)?;
-        let Half { id, receiver, .. } = waiting.swap_remove(at);
+        // The latest association waiting on these endpoints.
+        let &Half { id, receiver, .. } = self.half.get(&(p.src, p.dst))?.last()?;
         self.list[id].endpoints[receiver].vtag = p.vtag;
         // Its other addresses wait no more either.
-        self.forget_half(id, p.src.1, p.dst.1);
+        self.forget_halves(id);
         self.by_flow.insert((p.src.1, p.dst.1, p.vtag), id);
         Some(id)
     }
 
     fn wait_half(&mut self, h: Half) {
-        self.half.entry((h.from.1, h.to.1)).or_default().push(h);
+        let key = (h.from, h.to);
+        let waiting = self.half.entry(key).or_default();
+        if !waiting.iter().any(|w| w.id == h.id) {
+            waiting.push(h);
+            self.list[h.id].waiting.push(key);
+        }
     }
 
-    /// The direction src port -> dst port of association `id` learned its tag.
-    fn forget_half(&mut self, id: usize, src_port: u16, dst_port: u16) {
-        if let Some(waiting) = self.half.get_mut(&(src_port, dst_port)) {
-            waiting.retain(|h| h.id != id);
+    /// Association `id` waits for no tag any more (learned, merged or over).
+    fn forget_halves(&mut self, id: usize) {
+        for key in std::mem::take(&mut self.list[id].waiting) {
+            if let Some(waiting) = self.half.get_mut(&key) {
+                waiting.retain(|h| h.id != id);
+                if waiting.is_empty() {
+                    self.half.remove(&key);
+                }
+            }
         }
     }
 
