@@ -3,7 +3,7 @@
 use std::{
     fs::File,
     io::{BufWriter, Write},
-    path::PathBuf,
+    path::{Path, PathBuf},
     time::Duration,
 };
 
@@ -43,8 +43,8 @@ pub struct Args {
     /// Show the N busiest flows (the table shows 20 by default, the JSON every flow).
     #[arg(long, value_name = "N")]
     top: Option<usize>,
-    /// Threads of the host engine [default: one per core]; associations are spread over
-    /// them and the result is the same as on one.
+    /// Threads of the host engine [default: one per core, one for a file under 16 MiB];
+    /// associations are spread over them and the result is the same as on one.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
     /// Also write an HTML report to FILE: summary, chunk mix, and for the busiest
@@ -66,10 +66,7 @@ pub fn run(args: &Args) -> Result<()> {
         engine: args.engine,
         load: args.load.options(),
         checksums: !args.no_checksum,
-        threads: args.threads.map_or_else(
-            || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-            usize::from,
-        ),
+        threads: args.threads.map_or_else(|| default_threads(&args.pcap), usize::from),
         trace: args.html.is_some(),
     };
     // A report that cannot be written says so before the replay, not after.
@@ -121,6 +118,19 @@ fn assoc_table(r: &Replay, top: usize) -> String {
     }
     s.push('\n');
     s
+}
+
+/// A file this small replays faster on one thread than it takes to start more.
+const ONE_THREAD_BELOW: u64 = 16 << 20;
+
+/// One thread per core, but one for a small file.
+fn default_threads(pcap: &Path) -> usize {
+    let small = std::fs::metadata(pcap).is_ok_and(|m| m.is_file() && m.len() < ONE_THREAD_BELOW);
+    if small {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    }
 }
 
 /// Nanoseconds as seconds, for people (a microsecond's precision is plenty).
