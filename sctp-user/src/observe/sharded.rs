@@ -55,9 +55,8 @@ fn worker_for(frame: &[u8], index: usize, workers: usize) -> usize {
         && frame[12..14] == [0x08, 0x00]
         && frame[14] == 0x45
         && frame[23] == 132
-        // Fragment offset (the low 13 bits of bytes 20-21) zero.
-        && frame[20] & 0x1f == 0
-        && frame[21] == 0;
+        // The fragment offset, the low 13 bits of bytes 20-21, is zero.
+        && u16::from_be_bytes([frame[20], frame[21]]).trailing_zeros() >= 13;
     let ports = if plain {
         Some((u16::from_be_bytes([frame[34], frame[35]]), u16::from_be_bytes([frame[36], frame[37]])))
     } else {
