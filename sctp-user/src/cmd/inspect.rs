@@ -40,9 +40,13 @@ pub struct Args {
     /// program itself, through `BPF_PROG_TEST_RUN` (needs root). Both give the same answer.
     #[arg(long, value_enum, default_value_t = Kind::Host)]
     engine: Kind,
-    /// Show the N busiest flows (the table shows 20 by default, the JSON every flow).
+    /// Show the N busiest associations and flows (the table shows 20 by default, the
+    /// JSON every one).
     #[arg(long, value_name = "N")]
     top: Option<usize>,
+    /// The table lists flows (one per direction and tag) after the associations.
+    #[arg(long)]
+    flows: bool,
     /// Threads of the host engine [default: one per core, one for a file under 16 MiB];
     /// associations are spread over them and the result is the same as on one.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -82,7 +86,7 @@ pub fn run(args: &Args) -> Result<()> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     match args.format {
         Format::Json => write_json(&mut out, &replay, args.top.unwrap_or(usize::MAX))?,
-        Format::Table => write_table(&mut out, &replay, args.top.unwrap_or(TABLE_TOP))?,
+        Format::Table => write_table(&mut out, &replay, args.top.unwrap_or(TABLE_TOP), args.flows)?,
     }
     out.flush()?;
     Ok(())
@@ -194,9 +198,9 @@ fn write_json(out: &mut dyn Write, r: &Replay, top: usize) -> Result<()> {
     Ok(())
 }
 
-fn write_table(out: &mut dyn Write, r: &Replay, top: usize) -> Result<()> {
+fn write_table(out: &mut dyn Write, r: &Replay, top: usize, flows: bool) -> Result<()> {
     write!(out, "{}", assoc_table(r, top))?;
-    write!(out, "{}", report::to_table(&r.snapshot, top))?;
+    write!(out, "{}", report::to_table(&r.snapshot, if flows { top } else { 0 }))?;
     if let Some((first, last)) = r.span_ns {
         writeln!(
             out,

@@ -150,7 +150,8 @@ pub fn addr(family: u32, bytes: &[u8; 16]) -> IpAddr {
     }
 }
 
-/// A human-readable summary: totals, then one line per flow, the `top` busiest first.
+/// A human-readable summary: totals, then one line per flow, the `top` busiest first
+/// (with `top` 0, only how many flows there are).
 #[must_use]
 pub fn to_table(s: &Snapshot, top: usize) -> String {
     let g = &s.global;
@@ -196,6 +197,10 @@ pub fn to_table(s: &Snapshot, top: usize) -> String {
         for r in &s.rules.0 {
             let _ = writeln!(out, "  {:<56} {:<18} {:>10}", r.rule, r.reason, r.drops);
         }
+    }
+    if top == 0 {
+        let _ = writeln!(out, "{} flow(s) (one per direction and tag): --flows lists them", s.flows.len());
+        return out;
     }
     let _ = writeln!(
         out,
