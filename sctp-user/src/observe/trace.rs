@@ -4,9 +4,10 @@
 //! over time. Bounded whatever the capture: series are thinned as they grow, bytes go
 //! into bins that widen, and only the first `MAX_CONVERSATIONS` are traced.
 
-use std::{collections::BTreeMap, net::IpAddr};
-
-use super::packet_view::{ChunkView, PacketView};
+use super::{
+    assoc::{Endpoint, Outstanding},
+    packet_view::{ChunkView, PacketView},
+};
 
 /// Points a series keeps: beyond, every other one is dropped and the stride doubles.
 const MAX_POINTS: usize = 4096;
@@ -14,8 +15,6 @@ const MAX_POINTS: usize = 4096;
 const BINS: usize = 512;
 /// Conversations traced; later ones are counted only.
 const MAX_CONVERSATIONS: usize = 10_000;
-/// DATA chunks awaiting their SACK, per direction (the oldest go first).
-const MAX_OUTSTANDING: usize = 65_536;
 
 /// Values in arrival order, thinned evenly as they grow.
 #[derive(Clone, Debug)]
@@ -88,9 +87,7 @@ pub struct Direction {
     pub rtt: Series<(u64, u64)>,
     /// DATA payload bytes this direction sent.
     pub bytes: Bins,
-    /// DATA sent and not yet acknowledged: TSN -> (time, sent again). Karn's rule: a
-    /// TSN sent twice gives no round trip.
-    outstanding: BTreeMap<u32, (u64, bool)>,
+    outstanding: Outstanding,
 }
 
 impl Direction {
@@ -100,45 +97,23 @@ impl Direction {
             sack: Series::default(),
             rtt: Series::default(),
             bytes: Bins::new(start_ns),
-            outstanding: BTreeMap::new(),
+            outstanding: Outstanding::default(),
         }
     }
 
     fn data(&mut self, ts_ns: u64, tsn: u32, payload: u64) {
         self.data.push((ts_ns, tsn));
         self.bytes.add(ts_ns, payload);
-        if let Some(o) = self.outstanding.get_mut(&tsn) {
-            o.1 = true;
-        } else {
-            if self.outstanding.len() == MAX_OUTSTANDING {
-                self.outstanding.pop_first();
-            }
-            self.outstanding.insert(tsn, (ts_ns, false));
-        }
+        self.outstanding.sent(tsn, ts_ns);
     }
 
-    /// The other direction acknowledged up to `cum`: one round trip, from the newest
-    /// TSN this acknowledges that was sent once.
+    /// The other direction acknowledged up to `cum`.
     fn acked(&mut self, ts_ns: u64, cum: u32) {
-        // TSNs are serial numbers (RFC 1982): "at or before cum" wraps.
-        let covered: Vec<u32> = self
-            .outstanding
-            .keys()
-            .copied()
-            .filter(|t| cum.wrapping_sub(*t) < 1 << 31)
-            .collect();
-        let newest = covered.iter().min_by_key(|t| cum.wrapping_sub(**t));
-        if let Some((sent, false)) = newest.and_then(|t| self.outstanding.get(t)).copied() {
-            self.rtt.push((ts_ns, ts_ns.saturating_sub(sent)));
-        }
-        for t in covered {
-            self.outstanding.remove(&t);
+        if let Some(rtt) = self.outstanding.acked(cum, ts_ns) {
+            self.rtt.push((ts_ns, rtt));
         }
     }
 }
-
-/// An endpoint: address and port.
-pub type Endpoint = (IpAddr, u16);
 
 /// Two endpoints talking, and what went each way (`dirs[0]`: sent by `ends.0`).
 #[derive(Clone, Debug)]
