@@ -2,6 +2,7 @@
 
 use std::{
     ffi::OsStr,
+    fmt::Write as _,
     process::{Command, Stdio},
 };
 
@@ -42,11 +43,18 @@ pub fn have(program: impl AsRef<OsStr>) -> bool {
     succeeds(Command::new("sh").arg("-c").arg("command -v \"$0\"").arg(program))
 }
 
+/// Arguments shown of a long command line (mergecap of a hundred copies of one file).
+const SHOWN_ARGS: usize = 8;
+
 fn show(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
+    for a in cmd.get_args().take(SHOWN_ARGS) {
         s.push(' ');
         s.push_str(&a.to_string_lossy());
+    }
+    let more = cmd.get_args().len().saturating_sub(SHOWN_ARGS);
+    if more > 0 {
+        let _ = write!(s, " ... ({more} more arguments)");
     }
     s
 }
