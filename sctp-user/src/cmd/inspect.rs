@@ -178,6 +178,7 @@ fn write_json(out: &mut dyn Write, r: &Replay, top: usize) -> Result<()> {
     let mut head = report::summary_json(&r.snapshot, r.unreplayed());
     head.extend(replay_json(r));
     head.insert("associations_total".into(), r.associations.iter().count().into());
+    head.insert("associations_untracked_packets".into(), r.associations.untracked.into());
     write!(out, "{{")?;
     for (k, v) in &head {
         write!(out, "{}:{v},", Value::from(k.as_str()))?;

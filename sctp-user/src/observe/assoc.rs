@@ -18,6 +18,11 @@ use super::packet_view::{ChunkView, PacketView};
 const MAX_PATHS: usize = 16;
 /// DATA awaiting its SACK, per direction: the oldest go first.
 const MAX_OUTSTANDING: usize = 65_536;
+/// Associations waiting for a tag on the very same endpoints, the newest kept.
+const MAX_WAITING: usize = 8;
+/// Associations tracked; packets of further new ones are counted in
+/// [`Associations::untracked`] (an INIT flood cannot take all memory).
+pub const MAX_ASSOCIATIONS: usize = 1 << 18;
 
 /// An address and a port.
 pub type Endpoint = (IpAddr, u16);
@@ -461,6 +466,8 @@ struct Half {
 #[derive(Clone, Debug, Default)]
 pub struct Associations {
     pub list: Vec<Association>,
+    /// Packets that would have made an association beyond [`MAX_ASSOCIATIONS`].
+    pub untracked: u64,
     /// (source port, destination port, tag) of a direction -> its association.
     by_flow: foldhash::HashMap<(u16, u16, u32), usize>,
     /// Directions whose tag is not known yet (the other side's INIT-ACK was not seen, or
@@ -484,22 +491,31 @@ fn unordered(a: Endpoint, b: Endpoint) -> (Endpoint, Endpoint) {
 
 impl Associations {
     /// Counts an SCTP packet in its association, making one if it starts one (an INIT) or
-    /// belongs to none known (met mid-way); which one, as an index of `list`.
-    pub fn add(&mut self, p: &PacketView, ts_ns: u64) -> usize {
+    /// belongs to none known (met mid-way); which one, as an index of `list` (`None`:
+    /// past the bound, counted in `untracked`).
+    pub fn add(&mut self, p: &PacketView, ts_ns: u64) -> Option<usize> {
         let init = p.chunks.first().and_then(|c| match c {
             ChunkView::Init { ack: false, initiate_tag, .. } => Some(*initiate_tag),
             _ => None,
         });
         let reflected = p.chunks.iter().any(|c| matches!(c, ChunkView::Close { reflected: true, .. }));
-        let id = match init {
-            Some(tag) => self.init(p, tag, ts_ns),
+        let known = match init {
+            Some(tag) => self.by_flow.get(&(p.dst.1, p.src.1, tag)).copied(),
             None => self
                 .by_flow
                 .get(&(p.src.1, p.dst.1, p.vtag))
                 .copied()
                 .or_else(|| reflected.then(|| self.by_flow.get(&(p.dst.1, p.src.1, p.vtag)).copied()).flatten())
-                .or_else(|| self.learn_half(p))
-                .unwrap_or_else(|| self.midway(p, ts_ns)),
+                .or_else(|| self.learn_half(p)),
+        };
+        let id = match (known, init) {
+            (Some(id), _) => self.resolve(id),
+            _ if self.list.len() >= MAX_ASSOCIATIONS => {
+                self.untracked += 1;
+                return None;
+            }
+            (None, Some(tag)) => self.init(p, tag, ts_ns),
+            (None, None) => self.midway(p, ts_ns),
         };
         let from = if init.is_some() { 0 } else { self.list[id].sender(p, reflected) };
         // An INIT carries no tag yet: it pairs with no one waiting for one.
@@ -524,7 +540,7 @@ impl Associations {
             // Over: no packet waits to join it any more.
             self.forget_halves(id);
         }
-        id
+        Some(id)
     }
 
     /// A packet of association `id` (sent by its endpoint `from`) that another one met
@@ -545,13 +561,8 @@ impl Associations {
         map[1 - receiver] = from;
         let absorbed = std::mem::replace(&mut self.list[other], Association::new(Default::default(), State::Closed, 0));
         self.list[id].absorb(&absorbed, map);
+        // Its entries in `by_flow` and `latest` lead here from now on (`resolve`).
         self.list[other].merged_into = Some(id);
-        for v in self.by_flow.values_mut().filter(|v| **v == other) {
-            *v = id;
-        }
-        for v in self.latest.values_mut().filter(|v| **v == other) {
-            *v = id;
-        }
     }
 
     /// The association `id` was counted in, after any merge since.
@@ -568,12 +579,10 @@ impl Associations {
         self.list.iter().filter(|a| a.merged_into.is_none())
     }
 
-    /// An INIT: a retransmission of one seen, or a new association (a restart when these
-    /// endpoints had one established, a collision when theirs was in its handshake).
+    /// An INIT not seen before (a retransmission finds its association by its tag): a new
+    /// association, a restart when these endpoints had one established, a collision when
+    /// theirs was in its handshake.
     fn init(&mut self, p: &PacketView, tag: u32, ts_ns: u64) -> usize {
-        if let Some(&id) = self.by_flow.get(&(p.dst.1, p.src.1, tag)) {
-            return id;
-        }
         let id = self.list.len();
         let mut new = Association::new(
             [
@@ -584,6 +593,7 @@ impl Associations {
             ts_ns,
         );
         if let Some(&old) = self.latest.get(&unordered(p.src, p.dst)) {
+            let old = self.resolve(old);
             match self.list[old].state {
                 State::Established => new.restarted = true,
                 State::Handshake => {
@@ -613,11 +623,17 @@ impl Associations {
 
     fn wait_half(&mut self, h: Half) {
         let key = (h.from, h.to);
-        let waiting = self.half.entry(key).or_default();
-        if !waiting.iter().any(|w| w.id == h.id) {
-            waiting.push(h);
-            self.list[h.id].waiting.push(key);
+        if self.list[h.id].waiting.contains(&key) {
+            return;
         }
+        self.list[h.id].waiting.push(key);
+        let waiting = self.half.entry(key).or_default();
+        // The newest few on the very same endpoints: an older one still waiting there is
+        // stale (and a flood of INITs must not make every packet scan all of them).
+        if waiting.len() == MAX_WAITING {
+            waiting.remove(0);
+        }
+        waiting.push(h);
     }
 
     /// Association `id` waits for no tag any more (learned, merged or over).
@@ -652,6 +668,7 @@ impl Associations {
     /// Adds another shard's associations (an association is in one shard: its ports
     /// choose it).
     pub fn merge(&mut self, other: Associations) {
+        self.untracked += other.untracked;
         let base = self.list.len();
         self.list.extend(other.list.into_iter().map(|mut a| {
             a.merged_into = a.merged_into.map(|i| i + base);
@@ -691,20 +708,20 @@ mod tests {
     }
 
     fn handshake(a: &mut Associations, t0: u64, client_tag: u32, server_tag: u32) {
-        a.add(&pkt(false, 0, vec![Chunk::init(ty::INIT, client_tag, 65_536, 4, 4, 1)]), t0);
-        a.add(&pkt(true, client_tag, vec![Chunk::init(ty::INIT_ACK, server_tag, 65_536, 4, 4, 100)]), t0 + 2 * MS);
-        a.add(&pkt(false, server_tag, vec![Chunk::new(ty::COOKIE_ECHO, 0, vec![0; 8])]), t0 + 3 * MS);
-        a.add(&pkt(true, client_tag, vec![Chunk::new(ty::COOKIE_ACK, 0, vec![])]), t0 + 6 * MS);
+        let _ = a.add(&pkt(false, 0, vec![Chunk::init(ty::INIT, client_tag, 65_536, 4, 4, 1)]), t0);
+        let _ = a.add(&pkt(true, client_tag, vec![Chunk::init(ty::INIT_ACK, server_tag, 65_536, 4, 4, 100)]), t0 + 2 * MS);
+        let _ = a.add(&pkt(false, server_tag, vec![Chunk::new(ty::COOKIE_ECHO, 0, vec![0; 8])]), t0 + 3 * MS);
+        let _ = a.add(&pkt(true, client_tag, vec![Chunk::new(ty::COOKIE_ACK, 0, vec![])]), t0 + 6 * MS);
     }
 
     #[test]
     fn a_handshake_pairs_both_tags_and_times_every_round_trip() {
         let mut a = Associations::default();
         handshake(&mut a, 0, 0xc1, 0x51);
-        a.add(&pkt(false, 0x51, vec![Chunk::data(1, 0, 0, 18, 100)]), 10 * MS);
-        a.add(&pkt(false, 0x51, vec![Chunk::data(1, 0, 0, 18, 100)]), 15 * MS);
-        a.add(&pkt(false, 0x51, vec![Chunk::data(2, 0, 0, 18, 100)]), 16 * MS);
-        a.add(&pkt(true, 0xc1, vec![Chunk::sack(2, 1000, 0, 0)]), 20 * MS);
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(1, 0, 0, 18, 100)]), 10 * MS);
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(1, 0, 0, 18, 100)]), 15 * MS);
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(2, 0, 0, 18, 100)]), 16 * MS);
+        let _ = a.add(&pkt(true, 0xc1, vec![Chunk::sack(2, 1000, 0, 0)]), 20 * MS);
         let all: Vec<&Association> = a.iter().collect();
         assert_eq!(all.len(), 1);
         let x = all[0];
@@ -734,13 +751,13 @@ mod tests {
     #[test]
     fn an_association_met_mid_way_learns_both_tags_from_both_directions() {
         let mut a = Associations::default();
-        a.add(&pkt(false, 0x51, vec![Chunk::data(7, 0, 0, 18, 10)]), 0);
-        a.add(&pkt(true, 0xc1, vec![Chunk::sack(7, 1000, 0, 0)]), MS);
-        a.add(&pkt(false, 0x51, vec![Chunk::data(8, 0, 0, 18, 10)]), 2 * MS);
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(7, 0, 0, 18, 10)]), 0);
+        let _ = a.add(&pkt(true, 0xc1, vec![Chunk::sack(7, 1000, 0, 0)]), MS);
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(8, 0, 0, 18, 10)]), 2 * MS);
         // Another peer on the same ports: an association of its own.
         let mut other = SctpPacket::new(Ip::V4 { src: [198, 18, 0, 9], dst: [198, 18, 0, 2] }, 0x99, vec![Chunk::data(1, 0, 0, 18, 10)]);
         (other.src_port, other.dst_port) = (5000, 36412);
-        a.add(&view(&other.frame()).unwrap(), 3 * MS);
+        let _ = a.add(&view(&other.frame()).unwrap(), 3 * MS);
         let all = a.busiest(10);
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].packets, 3);
@@ -752,11 +769,30 @@ mod tests {
     fn an_abort_closes_and_shutdown_walks_the_states() {
         let mut a = Associations::default();
         handshake(&mut a, 0, 0xc1, 0x51);
-        a.add(&pkt(false, 0x51, vec![Chunk::new(ty::SHUTDOWN, 0, vec![0; 4])]), 10 * MS);
-        a.add(&pkt(true, 0xc1, vec![Chunk::new(ty::SHUTDOWN_ACK, 0, vec![])]), 11 * MS);
-        a.add(&pkt(false, 0x51, vec![Chunk::new(ty::SHUTDOWN_COMPLETE, 0, vec![])]), 12 * MS);
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::new(ty::SHUTDOWN, 0, vec![0; 4])]), 10 * MS);
+        let _ = a.add(&pkt(true, 0xc1, vec![Chunk::new(ty::SHUTDOWN_ACK, 0, vec![])]), 11 * MS);
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::new(ty::SHUTDOWN_COMPLETE, 0, vec![])]), 12 * MS);
         let x = a.busiest(1)[0];
         let states: Vec<State> = x.transitions.iter().map(|t| t.0).collect();
         assert_eq!(states, [State::Handshake, State::Established, State::ShuttingDown, State::Closed]);
+    }
+
+    #[test]
+    fn an_init_flood_makes_at_most_the_bound_of_associations() {
+        let mut a = Associations::default();
+        let src = IpAddr::from([198, 18, 0, 1]);
+        let dst = IpAddr::from([198, 18, 0, 2]);
+        for tag in 1..=u32::try_from(MAX_ASSOCIATIONS).unwrap() + 10 {
+            let init = PacketView {
+                src: (src, 5000),
+                dst: (dst, 36412),
+                vtag: 0,
+                ip_len: 68,
+                chunks: vec![ChunkView::Init { ack: false, initiate_tag: tag, addresses: Vec::new() }],
+            };
+            let _ = a.add(&init, u64::from(tag));
+        }
+        assert_eq!(a.iter().count(), MAX_ASSOCIATIONS);
+        assert_eq!(a.untracked, 10);
     }
 }

@@ -40,6 +40,9 @@ impl Kind {
     }
 }
 
+/// Flows the host engine keeps at most (the largest `--flow-capacity`): about 500 MB.
+pub const MAX_FLOWS: usize = 1 << 20;
+
 /// What became of a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fed {
@@ -49,7 +52,8 @@ pub enum Fed {
 }
 
 /// The host engine: the same `process` the XDP program runs, with plain collections for
-/// its maps. It keeps every flow (the kernel's LRU table evicts beyond its capacity).
+/// its maps. It keeps every flow up to [`MAX_FLOWS`] (the kernel's LRU table evicts
+/// beyond its capacity).
 pub struct HostEngine<'r> {
     global: GlobalStats,
     /// Hashed: a lookup per packet costs a third of an ordered map's (measured).
@@ -74,11 +78,21 @@ impl<'r> HostEngine<'r> {
 
     pub fn run(&mut self, frame: &[u8], now_ns: u64) {
         let flows = &mut self.flows;
+        // Beyond the bound a new flow is not kept (`flow_unavailable`, as when the
+        // kernel's table cannot take one): a capture of endless new tags cannot take all
+        // memory.
+        let room = flows.len() < MAX_FLOWS;
         parse::process(
             frame,
             &mut self.global,
             || now_ns,
-            |k| Some(flows.entry(*k).or_insert_with(FlowStats::zeroed)),
+            |k| {
+                if room || flows.contains_key(k) {
+                    Some(flows.entry(*k).or_insert_with(FlowStats::zeroed))
+                } else {
+                    None
+                }
+            },
             &mut NoEvents,
             &mut self.filter,
             &mut self.seen,
