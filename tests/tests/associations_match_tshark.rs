@@ -76,7 +76,7 @@ fn our_assocs(file: &Path) -> (BTreeMap<u64, usize>, Associations) {
     while let Some(frame) = cap.next_frame() {
         let (ts, view) = (frame.ts_ns, packet_view::view(frame.data));
         if let Some(p) = view {
-            ids.insert(cap.stats.records, assocs.add(&p, ts).expect("within the bound"));
+            ids.insert(cap.stats.records, assocs.add(&p, ts).expect("within the bound").0);
         }
     }
     (ids, assocs)

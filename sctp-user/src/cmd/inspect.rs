@@ -52,7 +52,7 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
     /// Also write an HTML report to FILE: summary, chunk mix, and for the busiest
-    /// conversations their TSN graph, round trips and throughput over time.
+    /// associations their TSN graph, round trips and throughput over time.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
     /// Do not check the SCTP checksums (`CRC32c`) of the packets.

@@ -491,9 +491,9 @@ fn unordered(a: Endpoint, b: Endpoint) -> (Endpoint, Endpoint) {
 
 impl Associations {
     /// Counts an SCTP packet in its association, making one if it starts one (an INIT) or
-    /// belongs to none known (met mid-way); which one, as an index of `list` (`None`:
-    /// past the bound, counted in `untracked`).
-    pub fn add(&mut self, p: &PacketView, ts_ns: u64) -> Option<usize> {
+    /// belongs to none known (met mid-way); which one, as an index of `list`, and which of
+    /// its endpoints sent it (`None`: past the bound, counted in `untracked`).
+    pub fn add(&mut self, p: &PacketView, ts_ns: u64) -> Option<(usize, usize)> {
         let init = p.chunks.first().and_then(|c| match c {
             ChunkView::Init { ack: false, initiate_tag, .. } => Some(*initiate_tag),
             _ => None,
@@ -540,7 +540,7 @@ impl Associations {
             // Over: no packet waits to join it any more.
             self.forget_halves(id);
         }
-        Some(id)
+        Some((id, from))
     }
 
     /// A packet of association `id` (sent by its endpoint `from`) that another one met

@@ -1,5 +1,5 @@
 //! `inspect --html FILE`: one self-contained HTML report (no script, no network): the
-//! summary, the chunk mix, and per conversation its TSN graph (each direction's DATA TSNs
+//! summary, the chunk mix, and per association its TSN graph (each direction's DATA TSNs
 //! with the other side's SACK cumulative TSN, as Wireshark's TSN graph), round-trip times
 //! and throughput over time. Charts are drawn by `plotters` as SVG and embedded inline.
 
@@ -10,12 +10,13 @@ use plotters::{coord::Shift, prelude::*};
 use sctp_common::{abi::Counter, proto::chunk};
 
 use super::{
+    assoc::EndpointInfo,
     replay::Replay,
     trace::{Conversation, Direction, Traces},
 };
 
-/// Conversations the report draws.
-const CONVERSATIONS: usize = 10;
+/// Associations the report draws.
+const ASSOCIATIONS: usize = 10;
 const SIZE: (u32, u32) = (560, 280);
 const COLORS: [RGBColor; 2] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40)];
 
@@ -39,7 +40,7 @@ pub fn render(r: &Replay, traces: &Traces, title: &str) -> Result<String> {
         ("dropped by rules", g.get(Counter::VerdictDrop).to_string()),
         ("bad checksums", r.checksums.as_ref().map_or_else(|| "not checked".into(), |c| c.bad.to_string())),
         ("flows", r.snapshot.flows.len().to_string()),
-        ("conversations", (traces.conversations.len()).to_string()),
+        ("associations", r.associations.iter().count().to_string()),
         ("capture duration", format!("{:.3} s", seconds(last.saturating_sub(first)))),
         ("engine", format!("{} ({} thread(s))", r.engine.name(), r.threads)),
     ];
@@ -50,27 +51,36 @@ pub fn render(r: &Replay, traces: &Traces, title: &str) -> Result<String> {
     html.push_str("</table></section>\n<section id=\"chunks\"><h2>Chunk mix</h2>");
     figure(&mut html, "chunk-mix", &chunk_mix(&g.chunk_types)?);
     html.push_str("</section>\n");
-    for (i, c) in traces.busiest(CONVERSATIONS).into_iter().enumerate() {
-        let (a, b) = (endpoint(c.ends.0), endpoint(c.ends.1));
+    // Traces of an association merged into another since are left out (a multi-homed
+    // peer met mid-way: its first packets are in the other's counters, not drawn).
+    let drawn: Vec<&Conversation> = traces
+        .busiest(usize::MAX)
+        .into_iter()
+        .filter(|c| r.associations.list[c.association].merged_into.is_none())
+        .take(ASSOCIATIONS)
+        .collect();
+    for (i, c) in drawn.into_iter().enumerate() {
+        let assoc = &r.associations.list[c.association];
+        let (a, b) = (endpoint(&assoc.endpoints[0]), endpoint(&assoc.endpoints[1]));
         let _ = write!(
             html,
-            "<section class=\"conversation\"><h2>{a} &harr; {b}</h2><p>{} packets over {:.3} s</p><div class=\"grid\">",
+            "<section class=\"association\"><h2>{} &harr; {} ({})</h2><p>{} packets over {:.3} s</p><div class=\"grid\">",
+            escape(&a),
+            escape(&b),
+            assoc.state.name(),
             c.packets,
             seconds(c.last_ns - c.first_ns)
         );
         for (d, name) in [(0, format!("{a} \u{2192} {b}")), (1, format!("{b} \u{2192} {a}"))] {
             figure(&mut html, &format!("tsn-{i}-{d}"), &tsn_chart(c, d, &format!("TSN {name}"))?);
         }
-        figure(&mut html, &format!("rtt-{i}"), &rtt_chart(c)?);
-        figure(&mut html, &format!("throughput-{i}"), &throughput_chart(c)?);
+        figure(&mut html, &format!("rtt-{i}"), &rtt_chart(c, [&a, &b])?);
+        figure(&mut html, &format!("throughput-{i}"), &throughput_chart(c, [&a, &b])?);
         html.push_str("</div></section>\n");
     }
-    if traces.conversations.len() > CONVERSATIONS {
-        let _ = write!(
-            html,
-            "<p>{} more conversation(s) not drawn.</p>",
-            traces.conversations.len() - CONVERSATIONS
-        );
+    let all = r.associations.iter().count();
+    if all > ASSOCIATIONS {
+        let _ = write!(html, "<p>{} more association(s) not drawn.</p>", all - ASSOCIATIONS);
     }
     html.push_str("</body></html>\n");
     Ok(html)
@@ -88,10 +98,18 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn endpoint((ip, port): (std::net::IpAddr, u16)) -> String {
-    match ip {
-        std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
-        std::net::IpAddr::V4(v4) => format!("{v4}:{port}"),
+/// An endpoint as `address:port` (its first address; `+N` more when multi-homed).
+fn endpoint(e: &EndpointInfo) -> String {
+    let first = match e.addresses.iter().next() {
+        Some(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
+        Some(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        None => "?".into(),
+    };
+    let more = e.addresses.len().saturating_sub(1);
+    if more > 0 {
+        format!("{first}:{} (+{more})", e.port)
+    } else {
+        format!("{first}:{}", e.port)
     }
 }
 
@@ -155,7 +173,7 @@ fn chunk_mix(types: &[u64]) -> Result<String> {
     })
 }
 
-/// Seconds since the conversation's start, for the x axes.
+/// Seconds since the association's first packet, for the x axes.
 fn since(c: &Conversation, ts: u64) -> f64 {
     seconds(ts.saturating_sub(c.first_ns))
 }
@@ -196,7 +214,7 @@ fn tsn_chart(c: &Conversation, d: usize, title: &str) -> Result<String> {
 }
 
 /// DATA-to-SACK round trips over time, both directions, in ms.
-fn rtt_chart(c: &Conversation) -> Result<String> {
+fn rtt_chart(c: &Conversation, ends: [&str; 2]) -> Result<String> {
     #[expect(clippy::cast_precision_loss, reason = "a time to draw")]
     let series = |d: &Direction| -> Vec<(f64, f64)> {
         d.rtt.points.iter().map(|&(t, rtt)| (since(c, t), rtt as f64 / 1e6)).collect()
@@ -216,7 +234,7 @@ fn rtt_chart(c: &Conversation) -> Result<String> {
             let color = COLORS[d];
             ch.draw_series(points.iter().map(|p| Cross::new(*p, 3, color)))
                 .map_err(|e| e.to_string())?
-                .label(format!("DATA sent by {}", endpoint(if d == 0 { c.ends.0 } else { c.ends.1 })))
+                .label(format!("DATA sent by {}", ends[d]))
                 .legend(move |(x, y)| Cross::new((x, y), 3, color));
         }
         ch.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| e.to_string())?;
@@ -228,12 +246,12 @@ fn rtt_chart(c: &Conversation) -> Result<String> {
 const THROUGHPUT_POINTS: usize = 100;
 
 /// DATA payload throughput over time, both directions, in kB/s.
-fn throughput_chart(c: &Conversation) -> Result<String> {
+fn throughput_chart(c: &Conversation, ends: [&str; 2]) -> Result<String> {
     let span = c.last_ns - c.first_ns;
     #[expect(clippy::cast_precision_loss, reason = "a rate to draw")]
     let series = |d: &Direction| -> Vec<(f64, f64)> {
         let b = &d.bytes;
-        // Bins past the conversation's end are empty: leave them out, then merge.
+        // Bins past the association's last packet are empty: leave them out, then merge.
         let used = usize::try_from(span / b.width_ns + 1).unwrap_or(usize::MAX).min(b.bytes.len());
         let merge = used.div_ceil(THROUGHPUT_POINTS).max(1);
         let width = seconds(b.width_ns) * merge as f64;
@@ -258,7 +276,7 @@ fn throughput_chart(c: &Conversation) -> Result<String> {
             let color = COLORS[d];
             ch.draw_series(LineSeries::new(points.iter().copied(), color))
                 .map_err(|e| e.to_string())?
-                .label(format!("sent by {}", endpoint(if d == 0 { c.ends.0 } else { c.ends.1 })))
+                .label(format!("sent by {}", ends[d]))
                 .legend(move |(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], color));
         }
         ch.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| e.to_string())?;

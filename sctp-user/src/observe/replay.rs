@@ -90,9 +90,8 @@ impl FrameChecks {
             c.check(data, cut);
         }
         if let Some(p) = packet_view::view(data) {
-            let _ = self.associations.add(&p, ts_ns);
-            if let Some(t) = &mut self.traces {
-                t.add(&p, ts_ns);
+            if let (Some((id, from)), Some(t)) = (self.associations.add(&p, ts_ns), &mut self.traces) {
+                t.add(&p, ts_ns, id, from);
             }
         }
         let long_enough = data.len() >= MIN_FRAME;
@@ -106,7 +105,7 @@ impl FrameChecks {
             a.merge(b);
         }
         if let (Some(a), Some(b)) = (&mut self.traces, other.traces) {
-            a.merge(b);
+            a.merge(b, self.associations.list.len());
         }
         self.associations.merge(other.associations);
         self.too_short += other.too_short;

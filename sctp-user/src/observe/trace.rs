@@ -1,11 +1,11 @@
-//! What `inspect --html` draws, gathered while the capture is replayed: per conversation
-//! (two endpoints, address and port, either way round), the DATA TSNs and SACK cumulative
+//! What `inspect --html` draws, gathered while the capture is replayed: per association,
+//! the DATA TSNs and SACK cumulative
 //! TSNs over time of both directions, DATA-to-SACK round-trip times, and payload bytes
 //! over time. Bounded whatever the capture: series are thinned as they grow, bytes go
 //! into bins that widen, and only the first `MAX_CONVERSATIONS` are traced.
 
 use super::{
-    assoc::{Endpoint, Outstanding},
+    assoc::Outstanding,
     packet_view::{ChunkView, PacketView},
 };
 
@@ -13,7 +13,7 @@ use super::{
 const MAX_POINTS: usize = 4096;
 /// Bins of the bytes-over-time histogram.
 const BINS: usize = 512;
-/// Conversations traced; later ones are counted only.
+/// Associations traced; later ones are counted only.
 const MAX_CONVERSATIONS: usize = 10_000;
 
 /// Values in arrival order, thinned evenly as they grow.
@@ -115,34 +115,34 @@ impl Direction {
     }
 }
 
-/// Two endpoints talking, and what went each way (`dirs[0]`: sent by `ends.0`).
+/// One association's traces (`dirs[i]`: what its endpoint `i` sent).
 #[derive(Clone, Debug)]
 pub struct Conversation {
-    pub ends: (Endpoint, Endpoint),
+    /// Its index in the replay's associations.
+    pub association: usize,
     pub packets: u64,
     pub first_ns: u64,
     pub last_ns: u64,
     pub dirs: [Direction; 2],
 }
 
-/// Every conversation of the capture (the first `MAX_CONVERSATIONS`).
+/// Every association's traces (the first `MAX_CONVERSATIONS`).
 #[derive(Clone, Debug, Default)]
 pub struct Traces {
-    pub conversations: foldhash::HashMap<(Endpoint, Endpoint), Conversation>,
-    /// SCTP packets of conversations beyond the bound.
+    pub conversations: foldhash::HashMap<usize, Conversation>,
+    /// SCTP packets of associations beyond the bound.
     pub untraced: u64,
 }
 
 impl Traces {
-    /// Notes an SCTP packet.
-    pub fn add(&mut self, p: &PacketView, ts_ns: u64) {
-        let (key, dir) = if p.src <= p.dst { ((p.src, p.dst), 0) } else { ((p.dst, p.src), 1) };
-        if !self.conversations.contains_key(&key) && self.conversations.len() >= MAX_CONVERSATIONS {
+    /// Notes an SCTP packet of association `id`, sent by its endpoint `from`.
+    pub fn add(&mut self, p: &PacketView, ts_ns: u64, id: usize, from: usize) {
+        if !self.conversations.contains_key(&id) && self.conversations.len() >= MAX_CONVERSATIONS {
             self.untraced += 1;
             return;
         }
-        let c = self.conversations.entry(key).or_insert_with(|| Conversation {
-            ends: key,
+        let c = self.conversations.entry(id).or_insert_with(|| Conversation {
+            association: id,
             packets: 0,
             first_ns: ts_ns,
             last_ns: ts_ns,
@@ -152,34 +152,35 @@ impl Traces {
         c.last_ns = ts_ns;
         for chunk in &p.chunks {
             match *chunk {
-                ChunkView::Data { tsn, payload } => c.dirs[dir].data(ts_ns, tsn, u64::from(payload)),
+                ChunkView::Data { tsn, payload } => c.dirs[from].data(ts_ns, tsn, u64::from(payload)),
                 ChunkView::Sack { cum_tsn, .. } => {
-                    c.dirs[dir].sack.push((ts_ns, cum_tsn));
-                    c.dirs[1 - dir].acked(ts_ns, cum_tsn);
+                    c.dirs[from].sack.push((ts_ns, cum_tsn));
+                    c.dirs[1 - from].acked(ts_ns, cum_tsn);
                 }
                 _ => {}
             }
         }
     }
 
-    /// Adds another shard's conversations (each conversation is in one shard: its ports
-    /// choose it).
-    pub fn merge(&mut self, other: Traces) {
+    /// Adds another shard's traces, whose associations are numbered from `base` in the
+    /// merged list (an association is in one shard: its ports choose it).
+    pub fn merge(&mut self, other: Traces, base: usize) {
         self.untraced += other.untraced;
-        for (k, c) in other.conversations {
+        for (id, mut c) in other.conversations {
             if self.conversations.len() < MAX_CONVERSATIONS {
-                self.conversations.insert(k, c);
+                c.association += base;
+                self.conversations.insert(id + base, c);
             } else {
                 self.untraced += c.packets;
             }
         }
     }
 
-    /// The `n` busiest conversations, busiest first.
+    /// The `n` busiest associations' traces, busiest first.
     #[must_use]
     pub fn busiest(&self, n: usize) -> Vec<&Conversation> {
         let mut all: Vec<&Conversation> = self.conversations.values().collect();
-        all.sort_by_key(|c| (std::cmp::Reverse(c.packets), c.ends));
+        all.sort_by_key(|c| (std::cmp::Reverse(c.packets), c.association));
         all.truncate(n);
         all
     }
@@ -191,25 +192,30 @@ mod tests {
 
     use super::*;
 
-    fn frame(reverse: bool, chunks: Vec<Chunk>) -> PacketView {
+    /// A packet of association 0, and which endpoint sent it.
+    fn frame(reverse: bool, chunks: Vec<Chunk>) -> (PacketView, usize) {
         let mut p = SctpPacket::new(V4, 1, chunks);
         if reverse {
             (p.src_port, p.dst_port) = (p.dst_port, p.src_port);
             p.ip = sctp_common::builder::Ip::V4 { src: [198, 18, 0, 2], dst: [198, 18, 0, 1] };
         }
-        crate::observe::packet_view::view(&p.frame()).unwrap()
+        (crate::observe::packet_view::view(&p.frame()).unwrap(), usize::from(reverse))
+    }
+
+    fn add(t: &mut Traces, (p, from): (PacketView, usize), ts_ns: u64) {
+        t.add(&p, ts_ns, 0, from);
     }
 
     #[test]
     fn data_and_its_sack_give_one_round_trip_and_a_retransmission_none() {
         let mut t = Traces::default();
-        t.add(&frame(false, vec![Chunk::data(10, 0, 0, 0, 100)]), 1_000);
-        t.add(&frame(false, vec![Chunk::data(11, 0, 0, 0, 100)]), 2_000);
-        t.add(&frame(true, vec![Chunk::sack(11, 1000, 0, 0)]), 5_000);
+        add(&mut t, frame(false, vec![Chunk::data(10, 0, 0, 0, 100)]), 1_000);
+        add(&mut t, frame(false, vec![Chunk::data(11, 0, 0, 0, 100)]), 2_000);
+        add(&mut t, frame(true, vec![Chunk::sack(11, 1000, 0, 0)]), 5_000);
         // TSN 12 is sent twice: Karn's rule, no sample from it.
-        t.add(&frame(false, vec![Chunk::data(12, 0, 0, 0, 50)]), 6_000);
-        t.add(&frame(false, vec![Chunk::data(12, 0, 0, 0, 50)]), 9_000);
-        t.add(&frame(true, vec![Chunk::sack(12, 1000, 0, 0)]), 10_000);
+        add(&mut t, frame(false, vec![Chunk::data(12, 0, 0, 0, 50)]), 6_000);
+        add(&mut t, frame(false, vec![Chunk::data(12, 0, 0, 0, 50)]), 9_000);
+        add(&mut t, frame(true, vec![Chunk::sack(12, 1000, 0, 0)]), 10_000);
         let c = t.busiest(1)[0];
         assert_eq!(c.packets, 6);
         let sent = &c.dirs[0];
