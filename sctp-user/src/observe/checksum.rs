@@ -5,7 +5,7 @@
 
 use sctp_common::{
     abi::FlowKey,
-    parse::{locate_sctp, sctp_header, NoTally},
+    parse::{sctp_header, SctpLocation},
 };
 
 /// What the checksums said.
@@ -33,12 +33,9 @@ impl Checksums {
         }
     }
 
-    /// Checks the frame's SCTP packet, if it has one; `cut` when the capture kept less of
-    /// the frame than was on the wire.
-    pub fn check(&mut self, frame: &[u8], cut: bool) {
-        let Ok(loc) = locate_sctp(frame, &mut NoTally) else {
-            return;
-        };
+    /// Checks the SCTP packet `loc` found in the frame; `cut` when the capture kept less
+    /// of the frame than was on the wire.
+    pub fn check(&mut self, frame: &[u8], loc: &SctpLocation, cut: bool) {
         let Some(sctp) = frame
             .get(loc.offset..loc.end)
             .filter(|p| p.len() >= 12 && !cut && !loc.first_fragment)
@@ -60,23 +57,30 @@ impl Checksums {
 
 #[cfg(test)]
 mod tests {
-    use sctp_common::builder::{Chunk, SctpPacket, V4};
+    use sctp_common::{
+        builder::{Chunk, SctpPacket, V4},
+        parse::{locate_sctp, NoTally},
+    };
 
     use super::*;
+
+    fn check(c: &mut Checksums, frame: &[u8], cut: bool) {
+        c.check(frame, &locate_sctp(frame, &mut NoTally).unwrap(), cut);
+    }
 
     #[test]
     fn a_good_checksum_passes_and_a_flipped_bit_is_counted_on_its_flow() {
         let frame = SctpPacket::new(V4, 7, vec![Chunk::data(1, 0, 0, 0, 5)]).frame();
         let mut c = Checksums::default();
-        c.check(&frame, false);
+        check(&mut c, &frame, false);
         assert_eq!((c.checked, c.bad), (1, 0));
         let mut bad = frame.clone();
         *bad.last_mut().unwrap() ^= 1;
-        c.check(&bad, false);
+        check(&mut c, &bad, false);
         assert_eq!((c.checked, c.bad), (2, 1));
         assert_eq!(c.bad_by_flow.values().sum::<u64>(), 1);
         let cut = &frame[..frame.len() - 2];
-        c.check(cut, true);
+        check(&mut c, cut, true);
         assert_eq!(c.unverifiable, 1);
     }
 }

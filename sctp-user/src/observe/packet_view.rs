@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use sctp_common::{
-    parse::{locate_sctp, NoTally, Packet as _},
+    parse::{locate_sctp, NoTally, Packet as _, SctpLocation},
     proto::chunk::{flag, ty},
 };
 
@@ -48,7 +48,12 @@ pub struct PacketView {
 /// The frame's SCTP packet, if it has one.
 #[must_use]
 pub fn view(frame: &[u8]) -> Option<PacketView> {
-    let loc = locate_sctp(frame, &mut NoTally).ok()?;
+    view_at(frame, &locate_sctp(frame, &mut NoTally).ok()?)
+}
+
+/// The SCTP packet `loc` found in the frame, if its common header is whole.
+#[must_use]
+pub fn view_at(frame: &[u8], loc: &SctpLocation) -> Option<PacketView> {
     let at = loc.offset;
     let (sport, dport, vtag) = (frame.be16_at(at)?, frame.be16_at(at + 2)?, frame.be32_at(at + 4)?);
     let end = loc.end.min(frame.len());
@@ -76,18 +81,10 @@ pub fn view(frame: &[u8]) -> Option<PacketView> {
     })
 }
 
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at + 4).map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
-}
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..at + 2).map(|w| u16::from_be_bytes([w[0], w[1]]))
-}
-
 /// IPv4 (type 5) and IPv6 (type 6) address parameters in a parameter list.
 fn addresses(mut params: &[u8]) -> Vec<IpAddr> {
     let mut out = Vec::new();
-    while let (Some(t), Some(len)) = (be16(params, 0), be16(params, 2)) {
+    while let (Some(t), Some(len)) = (params.be16_at(0), params.be16_at(2)) {
         let len = usize::from(len);
         if len < 4 || len > params.len() {
             break;
@@ -103,7 +100,7 @@ fn addresses(mut params: &[u8]) -> Vec<IpAddr> {
 }
 
 fn chunk(t: u8, flags: u8, body: &[u8]) -> ChunkView {
-    let word = be32(body, 0);
+    let word = body.be32_at(0);
     match t {
         ty::DATA | ty::I_DATA => {
             let header = if t == ty::DATA { 12 } else { 16 };
@@ -117,7 +114,7 @@ fn chunk(t: u8, flags: u8, body: &[u8]) -> ChunkView {
             initiate_tag,
             addresses: addresses(body.get(16..).unwrap_or_default()),
         }),
-        ty::SACK => match (word, be32(body, 4), be16(body, 8), be16(body, 10)) {
+        ty::SACK => match (word, body.be32_at(4), body.be16_at(8), body.be16_at(10)) {
             (Some(cum_tsn), Some(a_rwnd), Some(gaps), Some(dups)) => ChunkView::Sack { cum_tsn, a_rwnd, gaps, dups },
             _ => ChunkView::Other,
         },
@@ -137,10 +134,10 @@ fn chunk(t: u8, flags: u8, body: &[u8]) -> ChunkView {
             let mut added = Vec::new();
             let mut rest = body.get(4..).unwrap_or_default();
             // Skip the ASCONF's own address parameter.
-            if let Some(len) = be16(rest, 2) {
+            if let Some(len) = rest.be16_at(2) {
                 rest = rest.get((usize::from(len) + 3) & !3..).unwrap_or_default();
             }
-            while let (Some(pt), Some(len)) = (be16(rest, 0), be16(rest, 2)) {
+            while let (Some(pt), Some(len)) = (rest.be16_at(0), rest.be16_at(2)) {
                 let len = usize::from(len);
                 if len < 8 || len > rest.len() {
                     break;

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::Result;
+use sctp_common::parse::{locate_sctp, NoTally};
 
 use super::{
     assoc::Associations,
@@ -86,12 +87,15 @@ impl FrameChecks {
 
     /// Whether the frame goes on to the engine.
     pub fn admit(&mut self, data: &[u8], cut: bool, ts_ns: u64) -> bool {
-        if let Some(c) = &mut self.checksums {
-            c.check(data, cut);
-        }
-        if let Some(p) = packet_view::view(data) {
-            if let (Some((id, from)), Some(t)) = (self.associations.add(&p, ts_ns), &mut self.traces) {
-                t.add(&p, ts_ns, id, from);
+        // One search for the SCTP header serves the checksum and the packet's view.
+        if let Ok(loc) = locate_sctp(data, &mut NoTally) {
+            if let Some(c) = &mut self.checksums {
+                c.check(data, &loc, cut);
+            }
+            if let Some(p) = packet_view::view_at(data, &loc) {
+                if let (Some((id, from)), Some(t)) = (self.associations.add(&p, ts_ns), &mut self.traces) {
+                    t.add(&p, ts_ns, id, from);
+                }
             }
         }
         let long_enough = data.len() >= MIN_FRAME;
