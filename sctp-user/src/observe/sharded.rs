@@ -49,21 +49,9 @@ impl Batch {
 /// (not SCTP, malformed) count only in the totals, so any worker does: by their place in
 /// the capture.
 fn worker_for(frame: &[u8], index: usize, workers: usize) -> usize {
-    // The common case read at fixed places (this thread is the one that cannot be
-    // shared): Ethernet, IPv4 without options, SCTP, not a later fragment.
-    let plain = frame.len() >= 38
-        && frame[12..14] == [0x08, 0x00]
-        && frame[14] == 0x45
-        && frame[23] == 132
-        // The fragment offset, the low 13 bits of bytes 20-21, is zero.
-        && u16::from_be_bytes([frame[20], frame[21]]).trailing_zeros() >= 13;
-    let ports = if plain {
-        Some((u16::from_be_bytes([frame[34], frame[35]]), u16::from_be_bytes([frame[36], frame[37]])))
-    } else {
-        locate_sctp(frame, &mut NoTally)
-            .ok()
-            .and_then(|loc| Some((frame.be16_at(loc.offset)?, frame.be16_at(loc.offset + 2)?)))
-    };
+    let ports = locate_sctp(frame, &mut NoTally)
+        .ok()
+        .and_then(|loc| Some((frame.be16_at(loc.offset)?, frame.be16_at(loc.offset + 2)?)));
     match ports {
         Some((a, b)) => {
             let pair = (u32::from(a.min(b)) << 16) | u32::from(a.max(b));
