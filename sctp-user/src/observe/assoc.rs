@@ -158,6 +158,31 @@ pub struct DirStats {
     outstanding: Outstanding,
 }
 
+impl DirStats {
+    /// Adds what the same endpoint sent while seen as another association: counts add
+    /// up; the last window and DATA path are this one's, the other's where this has none.
+    fn merge(&mut self, o: &DirStats) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.data_chunks += o.data_chunks;
+        self.data_bytes += o.data_bytes;
+        self.retransmissions += o.retransmissions;
+        self.sacks += o.sacks;
+        self.gap_blocks += o.gap_blocks;
+        self.dup_tsns += o.dup_tsns;
+        self.heartbeats += o.heartbeats;
+        self.heartbeat_acks += o.heartbeat_acks;
+        self.zero_windows += o.zero_windows;
+        self.path_switches += o.path_switches;
+        self.a_rwnd_min = match (self.a_rwnd_min, o.a_rwnd_min) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.a_rwnd_last = self.a_rwnd_last.or(o.a_rwnd_last);
+        self.data_path = self.data_path.or(o.data_path);
+    }
+}
+
 /// One (source, destination) address pair, either direction's.
 #[derive(Clone, Debug, Default)]
 pub struct PathStats {
@@ -169,6 +194,19 @@ pub struct PathStats {
     pub last_ns: u64,
     pub rtt: Rtt,
     heartbeat_sent: Option<u64>,
+}
+
+impl PathStats {
+    /// Adds the same path's counts seen under another association.
+    fn merge(&mut self, p: &PathStats) {
+        self.packets += p.packets;
+        self.bytes += p.bytes;
+        self.data_chunks += p.data_chunks;
+        self.heartbeats += p.heartbeats;
+        self.heartbeat_acks += p.heartbeat_acks;
+        self.last_ns = self.last_ns.max(p.last_ns);
+        self.rtt.merge(&p.rtt);
+    }
 }
 
 /// One endpoint: port, the tag it chose (0 until seen), its addresses.
@@ -241,35 +279,10 @@ impl Association {
             if mine.vtag == 0 {
                 mine.vtag = e.vtag;
             }
-            let (d, o) = (&mut self.directions[map[i]], &other.directions[i]);
-            d.packets += o.packets;
-            d.bytes += o.bytes;
-            d.data_chunks += o.data_chunks;
-            d.data_bytes += o.data_bytes;
-            d.retransmissions += o.retransmissions;
-            d.sacks += o.sacks;
-            d.gap_blocks += o.gap_blocks;
-            d.dup_tsns += o.dup_tsns;
-            d.heartbeats += o.heartbeats;
-            d.heartbeat_acks += o.heartbeat_acks;
-            d.zero_windows += o.zero_windows;
-            d.path_switches += o.path_switches;
-            d.a_rwnd_min = match (d.a_rwnd_min, o.a_rwnd_min) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            d.a_rwnd_last = d.a_rwnd_last.or(o.a_rwnd_last);
-            d.data_path = d.data_path.or(o.data_path);
+            self.directions[map[i]].merge(&other.directions[i]);
         }
         for (k, p) in &other.paths {
-            let mine = self.paths.entry(*k).or_default();
-            mine.packets += p.packets;
-            mine.bytes += p.bytes;
-            mine.data_chunks += p.data_chunks;
-            mine.heartbeats += p.heartbeats;
-            mine.heartbeat_acks += p.heartbeat_acks;
-            mine.last_ns = mine.last_ns.max(p.last_ns);
-            mine.rtt.merge(&p.rtt);
+            self.paths.entry(*k).or_default().merge(p);
         }
         self.packets += other.packets;
         self.rtt.merge(&other.rtt);
