@@ -254,7 +254,7 @@ pub fn inspect_json_on(
     j["first_ns"] = replay.span_ns.map(|s| s.0).into();
     j["last_ns"] = replay.span_ns.map(|s| s.1).into();
     j["damaged"] = replay.read.damaged.into();
-    j["associations"] = replay.associations.busiest(usize::MAX).iter().map(|a| a.json()).collect();
+    j["associations"] = replay.associations.busiest(usize::MAX).iter().map(|(_, a)| a.json()).collect();
     j
 }
 

@@ -101,7 +101,7 @@ fn assoc_table(r: &Replay, top: usize) -> String {
         "{:<46} {:<21} {:<13} {:>9} {:>9} {:>5} {:>9} {:>6}\n",
         "association (endpoint 0 <-> endpoint 1)", "tags", "state", "packets >", "packets <", "paths", "rtt ms", "retx"
     );
-    for a in r.associations.busiest(top) {
+    for (_, a) in r.associations.busiest(top) {
         let [e0, e1] = &a.endpoints;
         let first = |e: &assoc::EndpointInfo| e.addresses.iter().next().map_or_else(|| "?".into(), ToString::to_string);
         let ends = format!("{}:{} <-> {}:{}", first(e0), e0.port, first(e1), e1.port);
@@ -184,7 +184,7 @@ fn write_json(out: &mut dyn Write, r: &Replay, top: usize) -> Result<()> {
         write!(out, "{}:{v},", Value::from(k.as_str()))?;
     }
     write!(out, "\"associations\":[")?;
-    for (i, a) in r.associations.busiest(top).into_iter().enumerate() {
+    for (i, (_, a)) in r.associations.busiest(top).into_iter().enumerate() {
         write!(out, "{}{}", if i > 0 { "," } else { "" }, a.json())?;
     }
     write!(out, "],\"flows\":[")?;

@@ -689,11 +689,12 @@ impl Associations {
         }));
     }
 
-    /// The `n` busiest associations, busiest first.
+    /// The `n` busiest associations, busiest first, with their index in `list`.
     #[must_use]
-    pub fn busiest(&self, n: usize) -> Vec<&Association> {
-        let mut all: Vec<&Association> = self.iter().collect();
-        all.sort_by_key(|a| (std::cmp::Reverse(a.packets), a.first_ns, a.endpoints[0].port, a.endpoints[1].port));
+    pub fn busiest(&self, n: usize) -> Vec<(usize, &Association)> {
+        let mut all: Vec<(usize, &Association)> =
+            self.list.iter().enumerate().filter(|(_, a)| a.merged_into.is_none()).collect();
+        all.sort_by_key(|(_, a)| (std::cmp::Reverse(a.packets), a.first_ns, a.endpoints[0].port, a.endpoints[1].port));
         all.truncate(n);
         all
     }
@@ -771,7 +772,7 @@ mod tests {
         let mut other = SctpPacket::new(Ip::V4 { src: [198, 18, 0, 9], dst: [198, 18, 0, 2] }, 0x99, vec![Chunk::data(1, 0, 0, 18, 10)]);
         (other.src_port, other.dst_port) = (5000, 36412);
         let _ = a.add(&view(&other.frame()).unwrap(), 3 * MS);
-        let all = a.busiest(10);
+        let all: Vec<&Association> = a.busiest(10).into_iter().map(|(_, x)| x).collect();
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].packets, 3);
         assert_eq!((all[0].endpoints[0].vtag, all[0].endpoints[1].vtag), (0xc1, 0x51));
@@ -785,7 +786,7 @@ mod tests {
         let _ = a.add(&pkt(false, 0x51, vec![Chunk::new(ty::SHUTDOWN, 0, vec![0; 4])]), 10 * MS);
         let _ = a.add(&pkt(true, 0xc1, vec![Chunk::new(ty::SHUTDOWN_ACK, 0, vec![])]), 11 * MS);
         let _ = a.add(&pkt(false, 0x51, vec![Chunk::new(ty::SHUTDOWN_COMPLETE, 0, vec![])]), 12 * MS);
-        let x = a.busiest(1)[0];
+        let x = a.busiest(1)[0].1;
         let states: Vec<State> = x.transitions.iter().map(|t| t.0).collect();
         assert_eq!(states, [State::Handshake, State::Established, State::ShuttingDown, State::Closed]);
     }

@@ -10,9 +10,9 @@ use plotters::{coord::Shift, prelude::*};
 use sctp_common::{abi::Counter, proto::chunk};
 
 use super::{
-    assoc::EndpointInfo,
+    assoc::{Association, EndpointInfo},
     replay::Replay,
-    trace::{Conversation, Direction, Traces},
+    trace::{Direction, Traces},
 };
 
 /// Associations the report draws.
@@ -51,16 +51,16 @@ pub fn render(r: &Replay, traces: &Traces, title: &str) -> Result<String> {
     html.push_str("</table></section>\n<section id=\"chunks\"><h2>Chunk mix</h2>");
     figure(&mut html, "chunk-mix", &chunk_mix(&g.chunk_types)?);
     html.push_str("</section>\n");
-    // Traces of an association merged into another since are left out (a multi-homed
-    // peer met mid-way: its first packets are in the other's counters, not drawn).
-    let drawn: Vec<&Conversation> = traces
+    // The busiest associations with a trace (one merged into another since keeps its
+    // own: a multi-homed peer met mid-way has its first packets counted, not drawn).
+    let drawn = r
+        .associations
         .busiest(usize::MAX)
         .into_iter()
-        .filter(|c| r.associations.list[c.association].merged_into.is_none())
-        .take(ASSOCIATIONS)
-        .collect();
-    for (i, c) in drawn.into_iter().enumerate() {
-        let assoc = &r.associations.list[c.association];
+        .filter_map(|(id, assoc)| Some((assoc, traces.by_association.get(&id)?)))
+        .take(ASSOCIATIONS);
+    for (i, (assoc, dirs)) in drawn.enumerate() {
+        let drawn = Drawn { assoc, dirs };
         let (a, b) = (endpoint(&assoc.endpoints[0]), endpoint(&assoc.endpoints[1]));
         let _ = write!(
             html,
@@ -68,14 +68,14 @@ pub fn render(r: &Replay, traces: &Traces, title: &str) -> Result<String> {
             escape(&a),
             escape(&b),
             assoc.state.name(),
-            c.packets,
-            seconds(c.last_ns - c.first_ns)
+            assoc.packets,
+            seconds(assoc.last_ns - assoc.first_ns)
         );
         for (d, name) in [(0, format!("{a} \u{2192} {b}")), (1, format!("{b} \u{2192} {a}"))] {
-            figure(&mut html, &format!("tsn-{i}-{d}"), &tsn_chart(c, d, &format!("TSN {name}"))?);
+            figure(&mut html, &format!("tsn-{i}-{d}"), &tsn_chart(&drawn, d, &format!("TSN {name}"))?);
         }
-        figure(&mut html, &format!("rtt-{i}"), &rtt_chart(c, [&a, &b])?);
-        figure(&mut html, &format!("throughput-{i}"), &throughput_chart(c, [&a, &b])?);
+        figure(&mut html, &format!("rtt-{i}"), &rtt_chart(&drawn, [&a, &b])?);
+        figure(&mut html, &format!("throughput-{i}"), &throughput_chart(&drawn, [&a, &b])?);
         html.push_str("</div></section>\n");
     }
     let all = r.associations.iter().count();
@@ -173,18 +173,24 @@ fn chunk_mix(types: &[u64]) -> Result<String> {
     })
 }
 
-/// Seconds since the association's first packet, for the x axes.
-fn since(c: &Conversation, ts: u64) -> f64 {
-    seconds(ts.saturating_sub(c.first_ns))
+/// An association and its traces, as drawn.
+struct Drawn<'a> {
+    assoc: &'a Association,
+    dirs: &'a [Direction; 2],
 }
 
-fn x_range(c: &Conversation) -> std::ops::Range<f64> {
-    0.0..seconds(c.last_ns - c.first_ns).max(1e-3)
+/// Seconds since the association's first packet, for the x axes.
+fn since(c: &Drawn, ts: u64) -> f64 {
+    seconds(ts.saturating_sub(c.assoc.first_ns))
+}
+
+fn x_range(c: &Drawn) -> std::ops::Range<f64> {
+    0.0..seconds(c.assoc.last_ns - c.assoc.first_ns).max(1e-3)
 }
 
 /// Direction `d`'s DATA TSNs and the other side's SACK cumulative TSN, relative to the
 /// first TSN of `d`.
-fn tsn_chart(c: &Conversation, d: usize, title: &str) -> Result<String> {
+fn tsn_chart(c: &Drawn, d: usize, title: &str) -> Result<String> {
     let (sent, acks) = (&c.dirs[d], &c.dirs[1 - d]);
     let base = sent.data.points.first().map(|p| p.1).or(acks.sack.points.first().map(|p| p.1)).unwrap_or(0);
     let rel = |tsn: u32| i64::from(tsn.wrapping_sub(base).cast_signed());
@@ -214,7 +220,7 @@ fn tsn_chart(c: &Conversation, d: usize, title: &str) -> Result<String> {
 }
 
 /// DATA-to-SACK round trips over time, both directions, in ms.
-fn rtt_chart(c: &Conversation, ends: [&str; 2]) -> Result<String> {
+fn rtt_chart(c: &Drawn, ends: [&str; 2]) -> Result<String> {
     #[expect(clippy::cast_precision_loss, reason = "a time to draw")]
     let series = |d: &Direction| -> Vec<(f64, f64)> {
         d.rtt.points.iter().map(|&(t, rtt)| (since(c, t), rtt as f64 / 1e6)).collect()
@@ -246,8 +252,8 @@ fn rtt_chart(c: &Conversation, ends: [&str; 2]) -> Result<String> {
 const THROUGHPUT_POINTS: usize = 100;
 
 /// DATA payload throughput over time, both directions, in kB/s.
-fn throughput_chart(c: &Conversation, ends: [&str; 2]) -> Result<String> {
-    let span = c.last_ns - c.first_ns;
+fn throughput_chart(c: &Drawn, ends: [&str; 2]) -> Result<String> {
+    let span = c.assoc.last_ns - c.assoc.first_ns;
     #[expect(clippy::cast_precision_loss, reason = "a rate to draw")]
     let series = |d: &Direction| -> Vec<(f64, f64)> {
         let b = &d.bytes;

@@ -1,8 +1,8 @@
 //! What `inspect --html` draws, gathered while the capture is replayed: per association,
-//! the DATA TSNs and SACK cumulative
-//! TSNs over time of both directions, DATA-to-SACK round-trip times, and payload bytes
-//! over time. Bounded whatever the capture: series are thinned as they grow, bytes go
-//! into bins that widen, and only the first `MAX_CONVERSATIONS` are traced.
+//! the DATA TSNs and SACK cumulative TSNs over time of both directions, DATA-to-SACK
+//! round-trip times, and payload bytes over time. Bounded whatever the capture: series
+//! are thinned as they grow, bytes go into bins that widen, and only the first
+//! `MAX_TRACED` associations are traced.
 
 use super::{
     assoc::Outstanding,
@@ -14,7 +14,7 @@ const MAX_POINTS: usize = 4096;
 /// Bins of the bytes-over-time histogram.
 const BINS: usize = 512;
 /// Associations traced; later ones are counted only.
-const MAX_CONVERSATIONS: usize = 10_000;
+const MAX_TRACED: usize = 10_000;
 
 /// Values in arrival order, thinned evenly as they grow.
 #[derive(Clone, Debug)]
@@ -115,47 +115,30 @@ impl Direction {
     }
 }
 
-/// One association's traces (`dirs[i]`: what its endpoint `i` sent).
-#[derive(Clone, Debug)]
-pub struct Conversation {
-    /// Its index in the replay's associations.
-    pub association: usize,
-    pub packets: u64,
-    pub first_ns: u64,
-    pub last_ns: u64,
-    pub dirs: [Direction; 2],
-}
-
-/// Every association's traces (the first `MAX_CONVERSATIONS`).
+/// Every association's traces, by its index in the replay's associations (the first
+/// `MAX_TRACED`; later ones are not traced): `[i]` is what its endpoint `i` sent. Its
+/// packets and times are the association's own.
 #[derive(Clone, Debug, Default)]
 pub struct Traces {
-    pub conversations: foldhash::HashMap<usize, Conversation>,
-    /// SCTP packets of associations beyond the bound.
-    pub untraced: u64,
+    pub by_association: foldhash::HashMap<usize, [Direction; 2]>,
 }
 
 impl Traces {
     /// Notes an SCTP packet of association `id`, sent by its endpoint `from`.
     pub fn add(&mut self, p: &PacketView, ts_ns: u64, id: usize, from: usize) {
-        if !self.conversations.contains_key(&id) && self.conversations.len() >= MAX_CONVERSATIONS {
-            self.untraced += 1;
+        if !self.by_association.contains_key(&id) && self.by_association.len() >= MAX_TRACED {
             return;
         }
-        let c = self.conversations.entry(id).or_insert_with(|| Conversation {
-            association: id,
-            packets: 0,
-            first_ns: ts_ns,
-            last_ns: ts_ns,
-            dirs: [Direction::new(ts_ns), Direction::new(ts_ns)],
-        });
-        c.packets += 1;
-        c.last_ns = ts_ns;
+        let dirs = self
+            .by_association
+            .entry(id)
+            .or_insert_with(|| [Direction::new(ts_ns), Direction::new(ts_ns)]);
         for chunk in &p.chunks {
             match *chunk {
-                ChunkView::Data { tsn, payload } => c.dirs[from].data(ts_ns, tsn, u64::from(payload)),
+                ChunkView::Data { tsn, payload } => dirs[from].data(ts_ns, tsn, u64::from(payload)),
                 ChunkView::Sack { cum_tsn, .. } => {
-                    c.dirs[from].sack.push((ts_ns, cum_tsn));
-                    c.dirs[1 - from].acked(ts_ns, cum_tsn);
+                    dirs[from].sack.push((ts_ns, cum_tsn));
+                    dirs[1 - from].acked(ts_ns, cum_tsn);
                 }
                 _ => {}
             }
@@ -165,24 +148,9 @@ impl Traces {
     /// Adds another shard's traces, whose associations are numbered from `base` in the
     /// merged list (an association is in one shard: its ports choose it).
     pub fn merge(&mut self, other: Traces, base: usize) {
-        self.untraced += other.untraced;
-        for (id, mut c) in other.conversations {
-            if self.conversations.len() < MAX_CONVERSATIONS {
-                c.association += base;
-                self.conversations.insert(id + base, c);
-            } else {
-                self.untraced += c.packets;
-            }
-        }
-    }
-
-    /// The `n` busiest associations' traces, busiest first.
-    #[must_use]
-    pub fn busiest(&self, n: usize) -> Vec<&Conversation> {
-        let mut all: Vec<&Conversation> = self.conversations.values().collect();
-        all.sort_by_key(|c| (std::cmp::Reverse(c.packets), c.association));
-        all.truncate(n);
-        all
+        let room = MAX_TRACED.saturating_sub(self.by_association.len());
+        self.by_association
+            .extend(other.by_association.into_iter().take(room).map(|(id, dirs)| (id + base, dirs)));
     }
 }
 
@@ -216,12 +184,11 @@ mod tests {
         add(&mut t, frame(false, vec![Chunk::data(12, 0, 0, 0, 50)]), 6_000);
         add(&mut t, frame(false, vec![Chunk::data(12, 0, 0, 0, 50)]), 9_000);
         add(&mut t, frame(true, vec![Chunk::sack(12, 1000, 0, 0)]), 10_000);
-        let c = t.busiest(1)[0];
-        assert_eq!(c.packets, 6);
-        let sent = &c.dirs[0];
+        let dirs = &t.by_association[&0];
+        let sent = &dirs[0];
         assert_eq!(sent.data.points.len(), 4);
         assert_eq!(sent.rtt.points, vec![(5_000, 3_000)], "from TSN 11, the newest acknowledged");
-        assert_eq!(c.dirs[1].sack.points.len(), 2);
+        assert_eq!(dirs[1].sack.points.len(), 2);
         assert_eq!(sent.bytes.bytes.iter().sum::<u64>(), 300);
     }
 
