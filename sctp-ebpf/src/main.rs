@@ -14,7 +14,9 @@
 
 use aya_ebpf::{
     bindings::{xdp_action, xdp_md, BPF_NOEXIST, BPF_RB_NO_WAKEUP, TC_ACT_OK},
-    helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns, bpf_xdp_get_buff_len, bpf_xdp_load_bytes},
+    helpers::{
+        bpf_ktime_get_coarse_ns, bpf_ktime_get_ns, bpf_xdp_get_buff_len, bpf_loop, bpf_xdp_load_bytes,
+    },
     macros::{classifier, map, xdp},
     maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
     programs::{TcContext, XdpContext},
@@ -253,7 +255,11 @@ const MAX_DIRECT_OFFSET: usize = 0x3fff;
 /// sees the fragments too; one kind of read keeps the verifier's work to one path per
 /// read (direct reads with a helper fallback double it past the verifier's limit), at the
 /// price of a helper call per read, paid only where user space loads this variant.
-struct XdpPacket<const FRAGS: bool> {
+///
+/// `KERNEL_LOOP`: the chunk walk runs under `bpf_loop` (kernels >= 5.17), whose callback
+/// the verifier checks once; without it the walk is a bounded loop, checked once per
+/// iteration (some 30 times the instructions).
+struct XdpPacket<const FRAGS: bool, const KERNEL_LOOP: bool> {
     ctx: *mut xdp_md,
     start: usize,
     end: usize,
@@ -266,7 +272,7 @@ struct XdpPacket<const FRAGS: bool> {
     clippy::cast_possible_truncation,
     reason = "offsets are below MAX_OFFSET and reads a few bytes long; the bpf target is 64-bit"
 )]
-impl<const FRAGS: bool> Packet for XdpPacket<FRAGS> {
+impl<const FRAGS: bool, const KERNEL_LOOP: bool> Packet for XdpPacket<FRAGS, KERNEL_LOOP> {
     #[inline(always)]
     fn read<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
         if FRAGS {
@@ -303,6 +309,36 @@ impl<const FRAGS: bool> Packet for XdpPacket<FRAGS> {
     }
 
     #[inline(always)]
+    fn repeat<F: FnMut() -> bool>(&self, n: u32, mut step: F) {
+        if !KERNEL_LOOP {
+            for _ in 0..n {
+                if !step() {
+                    break;
+                }
+            }
+            return;
+        }
+        // SAFETY: the callback gets back the pointer to `step`, which outlives the call.
+        unsafe {
+            bpf_loop(
+                n,
+                loop_step::<F> as *mut core::ffi::c_void,
+                (&raw mut step).cast(),
+                0,
+            );
+        }
+    }
+
+    #[inline(always)]
+    fn outline<T, F: FnOnce() -> T>(&self, f: F) -> T {
+        if KERNEL_LOOP {
+            outlined(f)
+        } else {
+            f()
+        }
+    }
+
+    #[inline(always)]
     fn launder(&self, off: usize) -> usize {
         // Each bound is covered by its mask; the compiler cannot drop the mask, not knowing
         // what the load returns. The linear variant keeps offsets below 16 KiB, which
@@ -322,6 +358,19 @@ impl<const FRAGS: bool> Packet for XdpPacket<FRAGS> {
     }
 }
 
+/// A BPF-to-BPF call: a stack frame of its own (see `Packet::outline`).
+#[inline(never)]
+fn outlined<T, F: FnOnce() -> T>(f: F) -> T {
+    f()
+}
+
+/// `bpf_loop`'s callback: one step of the walk (a function of its own, verified once).
+extern "C" fn loop_step<F: FnMut() -> bool>(_index: u64, step: *mut core::ffi::c_void) -> i64 {
+    // SAFETY: `repeat` passes a pointer to its live `F`, used by nothing else meanwhile.
+    let step = unsafe { &mut *step.cast::<F>() };
+    i64::from(!step())
+}
+
 /// The program for frames that fit their linear data (MTUs up to about 3,500 bytes, and
 /// every frame on kernels before 5.18): the fast one.
 #[xdp]
@@ -330,7 +379,18 @@ impl<const FRAGS: bool> Packet for XdpPacket<FRAGS> {
     reason = "the signature aya's entry point macro expects"
 )]
 pub fn sctp_xdp(ctx: XdpContext) -> u32 {
-    try_sctp_xdp::<false>(&ctx).unwrap_or(xdp_action::XDP_PASS)
+    try_sctp_xdp::<false, true>(&ctx).unwrap_or(xdp_action::XDP_PASS)
+}
+
+/// The program for kernels without `bpf_loop` (before 5.17): the same, with the chunk
+/// walk a bounded loop.
+#[xdp]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "the signature aya's entry point macro expects"
+)]
+pub fn sctp_xdp_bounded(ctx: XdpContext) -> u32 {
+    try_sctp_xdp::<false, false>(&ctx).unwrap_or(xdp_action::XDP_PASS)
 }
 
 /// The same program for multi-buffer frames (jumbo MTUs, large test runs): user space
@@ -345,14 +405,14 @@ pub fn sctp_xdp(ctx: XdpContext) -> u32 {
     reason = "the signature aya's entry point macro expects"
 )]
 pub fn sctp_xdp_frags(ctx: XdpContext) -> u32 {
-    try_sctp_xdp::<true>(&ctx).unwrap_or(xdp_action::XDP_PASS)
+    try_sctp_xdp::<true, true>(&ctx).unwrap_or(xdp_action::XDP_PASS)
 }
 
 #[inline(always)]
-fn try_sctp_xdp<const FRAGS: bool>(ctx: &XdpContext) -> Option<u32> {
+fn try_sctp_xdp<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) -> Option<u32> {
     // SAFETY: map value pointers stay valid for the program's run; per-CPU, so unshared.
     let stats = unsafe { &mut *GLOBAL.get_ptr_mut(0)? };
-    let pkt = XdpPacket::<FRAGS> {
+    let pkt = XdpPacket::<FRAGS, KERNEL_LOOP> {
         ctx: ctx.ctx,
         start: ctx.data(),
         end: ctx.data_end(),

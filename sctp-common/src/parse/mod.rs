@@ -7,8 +7,10 @@ mod scratch;
 mod sink;
 
 pub use packet::{Packet, MAX_OFFSET};
-pub use scratch::{Crossing, Seen};
+pub use scratch::{Crossing, Seen, Walk};
 pub use sink::{DataSink, NoEvents, NoTally, Tally};
+
+use core::ops::ControlFlow;
 
 use crate::{
     abi::{
@@ -64,6 +66,9 @@ type Located = Result<SctpLocation, Counter>;
 /// the flow table cannot hold it. `filter` holds the rules (see `rules`); only SCTP
 /// packets are judged, everything else passes. `seen` is scratch space for the walk (in
 /// the kernel a map value, so the verifier does not tell iterations apart by it).
+///
+/// Two stages, each run through [`Packet::outline`]: the headers up to the flow's
+/// counters ([`enter`]); then the chunk walk and the rules judged on what it saw.
 #[inline(always)]
 pub fn process<'f, 'r, P, C, F, S, R>(
     pkt: &P,
@@ -82,12 +87,21 @@ where
     R: Filter<'r>,
 {
     stats.bump(Counter::Frames, 1);
-    let verdict = match locate_sctp(pkt, stats) {
-        Ok(loc) => walk_sctp(pkt, &loc, stats, clock, flow_for, sink, filter, seen),
-        Err(outcome) => {
-            note(stats, outcome);
-            Verdict::Pass
-        }
+    // Captured by reference, as everything else: the object's BTF describes each stage's
+    // closure, and a by-value capture of a zero-sized function item is a member the
+    // kernel refuses (it lies past the end of the closure).
+    let mut once = Some((clock, flow_for));
+    let entered = pkt.outline(|| match once.take() {
+        Some((clock, flow_for)) => enter(pkt, stats, clock, flow_for, filter, seen),
+        None => Err(Verdict::Pass),
+    });
+    let verdict = match entered {
+        Ok(flow) => pkt.outline(|| {
+            let (rs, gen) = filter.rules();
+            walk_chunks(pkt, stats, flow, sink, rs, gen, filter, seen);
+            leave(stats, flow, filter, seen)
+        }),
+        Err(verdict) => verdict,
     };
     stats.bump(
         match verdict {
@@ -159,9 +173,12 @@ fn locate_in_ipv4<P: Packet + ?Sized>(pkt: &P, off: usize) -> Located {
     if frag & 0x1fff != 0 {
         return Err(Counter::LaterFragments);
     }
-    // IPv4 addresses sit in the first four bytes.
-    let src_addr = core::array::from_fn(|i| if i < 4 { hdr[12 + i] } else { 0 });
-    let dst_addr = core::array::from_fn(|i| if i < 4 { hdr[16 + i] } else { 0 });
+    // IPv4 addresses sit in the first four bytes. Copied, not built byte by byte: the
+    // BPF target keeps every byte of such a build in a stack slot of its own.
+    let mut src_addr = [0; 16];
+    src_addr[..4].copy_from_slice(&hdr[12..16]);
+    let mut dst_addr = [0; 16];
+    dst_addr[..4].copy_from_slice(&hdr[16..20]);
     // An IP length past the frame counts only what the frame holds.
     let end = (off + total_len).min(pkt.frame_len());
     Ok(SctpLocation {
@@ -183,7 +200,10 @@ fn locate_in_ipv6<P: Packet + ?Sized>(pkt: &P, off: usize) -> Located {
     const AUTH: u8 = 51;
     const DEST_OPTS: u8 = 60;
 
-    let hdr = pkt.read::<40>(off).ok_or(Counter::ErrIpv6Truncated)?;
+    // The fixed header's first 8 bytes, then the addresses read whole (see IPv4's).
+    let hdr = pkt.read::<8>(off).ok_or(Counter::ErrIpv6Truncated)?;
+    let src_addr = pkt.read::<16>(off + 8).ok_or(Counter::ErrIpv6Truncated)?;
+    let dst_addr = pkt.read::<16>(off + 24).ok_or(Counter::ErrIpv6Truncated)?;
     let payload_len = u16::from_be_bytes([hdr[4], hdr[5]]) as usize;
     let mut next = hdr[6];
     let mut l4 = off + 40;
@@ -218,8 +238,6 @@ fn locate_in_ipv6<P: Packet + ?Sized>(pkt: &P, off: usize) -> Located {
         HOP_BY_HOP | ROUTING | FRAGMENT | AUTH | DEST_OPTS => return Err(Counter::ErrIpv6ExtLimit),
         _ => return Err(Counter::NotSctp),
     }
-    let src_addr = core::array::from_fn(|i| hdr[8 + i]);
-    let dst_addr = core::array::from_fn(|i| hdr[24 + i]);
     let end = (off + 40 + payload_len).min(pkt.frame_len());
     Ok(SctpLocation {
         offset: l4,
@@ -249,30 +267,28 @@ pub fn sctp_header<P: Packet + ?Sized>(pkt: &P, offset: usize) -> Option<(FlowKe
     Some((key, first))
 }
 
-/// Parses the common header, judges the packet by the rules and walks every chunk,
-/// accounting as it goes.
+/// Locates the SCTP header, judges the packet by the rules that need no chunk walk, and
+/// accounts it to its flow. Continues with the flow's counters, `seen` set up for the
+/// walk; or ends with the verdict (not SCTP, dropped, no room for the flow).
 #[inline(always)]
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the parser core takes each map and sink as its own generic argument, so kernel and host bind them differently"
-)]
-fn walk_sctp<'f, 'r, P, C, F, S, R>(
+fn enter<'f, 'r, P, C, F, R>(
     pkt: &P,
-    loc: &SctpLocation,
     stats: &mut GlobalStats,
     clock: C,
     flow_for: F,
-    sink: &mut S,
     filter: &mut R,
     seen: &mut Seen,
-) -> Verdict
+) -> Result<&'f mut FlowStats, Verdict>
 where
     P: Packet + ?Sized,
     C: FnOnce() -> u64,
     F: FnOnce(&FlowKey) -> Option<&'f mut FlowStats>,
-    S: DataSink,
     R: Filter<'r>,
 {
+    let loc = locate_sctp(pkt, stats).map_err(|outcome| {
+        note(stats, outcome);
+        Verdict::Pass
+    })?;
     let (rs, gen) = filter.rules();
     let active = rs.is_active();
     let (key, first) = match sctp_header(pkt, loc.offset) {
@@ -280,11 +296,11 @@ where
         _ => {
             note(stats, Counter::ErrSctpHeaderTruncated);
             if !active {
-                return Verdict::Pass;
+                return Err(Verdict::Pass);
             }
             seen.notes.clear();
             let end = Counter::ErrSctpHeaderTruncated as u32;
-            return judged(stats, gen, filter::judge(rs, &seen.notes, end, 0, 0));
+            return Err(judged(stats, gen, filter::judge(rs, &seen.notes, end, 0, 0)));
         }
     };
     stats.bump(Counter::Sctp, 1);
@@ -297,18 +313,18 @@ where
     };
     if active {
         if let Err(d) = filter::screen(rs, gen, filter, &src, &key) {
-            return judged(stats, gen, Some(d));
+            return Err(judged(stats, gen, Some(d)));
         }
     }
     let now_ns = clock();
     if active {
         if let Err(d) = filter::admit(rs, filter, stats, &src, &key, first, now_ns) {
-            return judged(stats, gen, Some(d));
+            return Err(judged(stats, gen, Some(d)));
         }
     }
     let Some(flow) = flow_for(&key) else {
         stats.bump(Counter::FlowUnavailable, 1);
-        return Verdict::Pass;
+        return Err(Verdict::Pass);
     };
     flow.packets += 1;
     flow.bytes += loc.ip_len;
@@ -329,32 +345,37 @@ where
     seen.data.src_port = key.src_port;
     seen.data.dst_port = key.dst_port;
     seen.stash(Crossing {
+        key,
         first,
         active,
+        now_ns,
         walk_end: 0,
         chunks_before: stats.get(Counter::Chunks),
     });
-    let walk_end = walk_chunks(pkt, loc, stats, flow, sink, rs, gen, filter, seen);
-    if let Some(c) = walk_end {
-        if c.is_error() {
-            flow.malformed += 1;
-        }
-        note(stats, c);
-        let crossing = seen.recall();
-        seen.stash(Crossing {
-            walk_end: c as u32,
-            ..crossing
-        });
-    }
+    seen.set_walk(Walk {
+        off: loc.offset + SCTP_COMMON_HEADER,
+        end: loc.end,
+        first_fragment: loc.first_fragment,
+        walking: true,
+    });
+    Ok(flow)
+}
+
+/// Judges the packet by what the walk saw, and learns its tags if it passes.
+#[inline(always)]
+fn leave<'r, R: Filter<'r>>(stats: &mut GlobalStats, flow: &mut FlowStats, filter: &mut R, seen: &Seen) -> Verdict {
     let Crossing {
+        key,
         first,
         active,
+        now_ns,
         walk_end,
         chunks_before,
     } = seen.recall();
     if !active {
         return Verdict::Pass;
     }
+    let (rs, gen) = filter.rules();
     let chunks = stats.get(Counter::Chunks).wrapping_sub(chunks_before);
     let verdict = judged(stats, gen, filter::judge(rs, &seen.notes, walk_end, chunks, key.vtag));
     if verdict == Verdict::Drop {
@@ -379,8 +400,9 @@ fn judged(stats: &mut GlobalStats, gen: u32, drop: Option<filter::Charge>) -> Ve
     }
 }
 
-/// Walks the chunks after the common header. Returns the counter for how the walk ended
-/// early, or `None` when it reached the end of the packet cleanly.
+/// Walks the chunks after the common header, one step per chunk (see [`Packet::repeat`]).
+/// How the walk ended early goes to `seen.walk_end` (a counter, also counted); it stays 0
+/// when the walk reached the end of the packet cleanly.
 #[inline(always)]
 #[expect(
     clippy::too_many_arguments,
@@ -388,7 +410,6 @@ fn judged(stats: &mut GlobalStats, gen: u32, drop: Option<filter::Charge>) -> Ve
 )]
 fn walk_chunks<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     pkt: &P,
-    loc: &SctpLocation,
     stats: &mut GlobalStats,
     flow: &mut FlowStats,
     sink: &mut S,
@@ -396,58 +417,104 @@ fn walk_chunks<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     gen: u32,
     filter: &mut R,
     seen: &mut Seen,
-) -> Option<Counter> {
-    // Every L3 path arrives here with its own offset ranges; forget them so the walk
-    // below is verified once, not once per way of reaching it.
-    let end = pkt.launder(loc.end);
-    let first_fragment = pkt.launder(usize::from(loc.first_fragment)) != 0;
-    let mut off = loc.offset + SCTP_COMMON_HEADER;
-    for _ in 0..MAX_CHUNKS {
-        off = pkt.launder(off);
-        if off >= end {
-            return None;
+) {
+    #[expect(clippy::cast_possible_truncation, reason = "a small constant")]
+    pkt.repeat(MAX_CHUNKS as u32, || {
+        match chunk_step(pkt, stats, flow, sink, rs, gen, filter, seen) {
+            ControlFlow::Continue(next) => {
+                seen.set_walk_off(next);
+                true
+            }
+            ControlFlow::Break(ended) => {
+                if let Some(c) = ended {
+                    end_walk(stats, flow, seen, c);
+                }
+                seen.stop_walk();
+                false
+            }
         }
-        if off + 4 > end {
-            return Some(Counter::ErrTrailingBytes);
-        }
-        let Some(hdr) = pkt.read::<4>(off) else {
-            return Some(Counter::ErrChunkBeyondPacket);
-        };
-        let (chunk_type, flags) = (hdr[0], hdr[1]);
-        let len = u16::from_be_bytes([hdr[2], hdr[3]]) as usize;
-        if len < 4 {
-            return Some(Counter::ErrChunkTooShort);
-        }
-        stats.bump(Counter::Chunks, 1);
-        stats.chunk_types[chunk_type as usize] += 1;
-        seen.chunk_type(chunk_type);
-        if let Some(n) = flow.chunks.get_mut(chunk::bucket(chunk_type)) {
-            *n += 1;
-        }
-        // A length that runs past the packet lies, and nothing is taken from it: only a
-        // first fragment ends inside a chunk by nature, and then only the bytes present
-        // count.
-        let cut = off + len > end;
-        if cut && !first_fragment {
-            return Some(Counter::ErrChunkBeyondPacket);
-        }
-        let present = if cut { end - off } else { len };
-        let chunk = Chunk {
-            kind: chunk_type,
-            flags,
-            len: present,
-        };
-        let notes = &mut seen.notes;
-        let mut on_data = |ppid| notes.data_chunk(rs, gen, filter, len, ppid);
-        if let Err(c) = account_chunk(pkt, off, chunk, stats, flow, &mut seen.data, sink, &mut on_data) {
-            return Some(if cut { Counter::FragmentCutWalks } else { c });
-        }
-        if cut {
-            return Some(Counter::FragmentCutWalks);
-        }
-        off += (len + 3) & !3;
+    });
+    let walk = seen.walk();
+    if walk.walking && pkt.launder(walk.off) < pkt.launder(walk.end) {
+        end_walk(stats, flow, seen, Counter::ErrChunkWalkLimit);
     }
-    (off < end).then_some(Counter::ErrChunkWalkLimit)
+}
+
+/// Counts how a walk ended early, and notes it for the rules.
+#[inline(always)]
+fn end_walk(stats: &mut GlobalStats, flow: &mut FlowStats, seen: &mut Seen, c: Counter) {
+    if c.is_error() {
+        flow.malformed += 1;
+    }
+    note(stats, c);
+    seen.set_walk_end(c);
+}
+
+/// Accounts the chunk at the walk's offset. Continues with the next chunk's offset, or
+/// breaks with how the walk ended (`None`: at the end of the packet, cleanly).
+///
+/// Everything that differs from one chunk to the next comes from `seen` (map memory in
+/// the kernel), so the verifier checks this step once, not once per chunk.
+#[inline(always)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parser core takes each map and sink as its own generic argument, so kernel and host bind them differently"
+)]
+fn chunk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
+    pkt: &P,
+    stats: &mut GlobalStats,
+    flow: &mut FlowStats,
+    sink: &mut S,
+    rs: &RuleSet,
+    gen: u32,
+    filter: &mut R,
+    seen: &mut Seen,
+) -> ControlFlow<Option<Counter>, usize> {
+    let walk = seen.walk();
+    let off = pkt.launder(walk.off);
+    let end = pkt.launder(walk.end);
+    if off >= end {
+        return ControlFlow::Break(None);
+    }
+    if off + 4 > end {
+        return ControlFlow::Break(Some(Counter::ErrTrailingBytes));
+    }
+    let Some(hdr) = pkt.read::<4>(off) else {
+        return ControlFlow::Break(Some(Counter::ErrChunkBeyondPacket));
+    };
+    let (chunk_type, flags) = (hdr[0], hdr[1]);
+    let len = u16::from_be_bytes([hdr[2], hdr[3]]) as usize;
+    if len < 4 {
+        return ControlFlow::Break(Some(Counter::ErrChunkTooShort));
+    }
+    stats.bump(Counter::Chunks, 1);
+    stats.chunk_types[chunk_type as usize] += 1;
+    seen.chunk_type(chunk_type);
+    if let Some(n) = flow.chunks.get_mut(chunk::bucket(chunk_type)) {
+        *n += 1;
+    }
+    // A length that runs past the packet lies, and nothing is taken from it: only a
+    // first fragment ends inside a chunk by nature, and then only the bytes present
+    // count.
+    let cut = off + len > end;
+    if cut && !walk.first_fragment {
+        return ControlFlow::Break(Some(Counter::ErrChunkBeyondPacket));
+    }
+    let present = if cut { end - off } else { len };
+    let chunk = Chunk {
+        kind: chunk_type,
+        flags,
+        len: present,
+    };
+    let notes = &mut seen.notes;
+    let mut on_data = |ppid| notes.data_chunk(rs, gen, filter, len, ppid);
+    if let Err(c) = account_chunk(pkt, off, chunk, stats, flow, &mut seen.data, sink, &mut on_data) {
+        return ControlFlow::Break(Some(if cut { Counter::FragmentCutWalks } else { c }));
+    }
+    if cut {
+        return ControlFlow::Break(Some(Counter::FragmentCutWalks));
+    }
+    ControlFlow::Continue(off + ((len + 3) & !3))
 }
 
 /// A chunk's header fields.

@@ -22,6 +22,26 @@ pub trait Packet {
         off.min(MAX_OFFSET + 1)
     }
 
+    /// Calls `step` up to `n` times, until it returns `false`: the chunk walk's loop. A
+    /// plain loop here; the XDP reader has the kernel run it (`bpf_loop`) where it can,
+    /// so the verifier checks the step once instead of once per iteration.
+    #[inline(always)]
+    fn repeat<F: FnMut() -> bool>(&self, n: u32, mut step: F) {
+        for _ in 0..n {
+            if !step() {
+                break;
+            }
+        }
+    }
+
+    /// Runs `f`. The XDP reader runs it as a function of its own, whose stack frame is
+    /// not the caller's: the stage before the chunk walk needs more than the walk's
+    /// `bpf_loop` callback leaves of the 512 bytes.
+    #[inline(always)]
+    fn outline<T, F: FnOnce() -> T>(&self, f: F) -> T {
+        f()
+    }
+
     #[inline(always)]
     fn be16_at(&self, off: usize) -> Option<u16> {
         self.read::<2>(off).map(u16::from_be_bytes)

@@ -4,7 +4,7 @@
 use bytemuck::Zeroable as _;
 
 use crate::{
-    abi::DataEvent,
+    abi::{Counter, DataEvent, FlowKey},
     filter::{FirstChunk, Notes},
 };
 
@@ -15,12 +15,16 @@ use crate::{
 /// after the walk in one state instead of one per way the walk ended or began.
 #[derive(Clone, Copy)]
 pub struct Seen {
+    pub key: FlowKey,
     pub first: Option<FirstChunk>,
+    pub now_ns: u64,
     pub active: bool,
     /// How the walk ended early: a `Counter` value, 0 if it did not.
     pub walk_end: u32,
     /// The global chunk count before the walk: the packet's chunks are the difference.
     pub chunks_before: u64,
+    /// Where the chunk walk is (see [`Walk`]).
+    pub walk: Walk,
     /// The DATA event being filled (packet fields first, then each DATA chunk's).
     pub data: DataEvent,
     pub notes: Notes,
@@ -30,10 +34,22 @@ impl Seen {
     #[must_use]
     pub fn new() -> Self {
         Self {
+            key: FlowKey {
+                src_port: 0,
+                dst_port: 0,
+                vtag: 0,
+            },
             first: None,
+            now_ns: 0,
             active: false,
             walk_end: 0,
             chunks_before: 0,
+            walk: Walk {
+                off: 0,
+                end: 0,
+                first_fragment: false,
+                walking: false,
+            },
             data: DataEvent::zeroed(),
             notes: Notes::new(),
         }
@@ -50,11 +66,63 @@ impl Seen {
     }
 }
 
+/// The chunk walk's position, kept here between its steps: read back from map memory,
+/// the offsets are values the verifier knows nothing of but their bounds, so every step
+/// reaches it in the same state and is checked once.
+#[derive(Clone, Copy)]
+pub struct Walk {
+    /// Offset of the next chunk.
+    pub off: usize,
+    /// End of the IP packet.
+    pub end: usize,
+    /// The packet is a first fragment: its last chunk may be cut.
+    pub first_fragment: bool,
+    /// The walk has not ended yet.
+    pub walking: bool,
+}
+
+impl Seen {
+    #[inline(always)]
+    pub fn set_walk(&mut self, w: Walk) {
+        // SAFETY: a plain write to a field of a live &mut.
+        unsafe { core::ptr::write_volatile(&raw mut self.walk, w) };
+    }
+
+    #[inline(always)]
+    #[must_use]
+    pub fn walk(&self) -> Walk {
+        // SAFETY: a plain read of a field of a live reference.
+        unsafe { core::ptr::read_volatile(&raw const self.walk) }
+    }
+
+    #[inline(always)]
+    pub fn set_walk_off(&mut self, off: usize) {
+        // SAFETY: as in `set_walk`.
+        unsafe { core::ptr::write_volatile(&raw mut self.walk.off, off) };
+    }
+
+    #[inline(always)]
+    pub fn stop_walk(&mut self) {
+        // SAFETY: as in `set_walk`.
+        unsafe { core::ptr::write_volatile(&raw mut self.walk.walking, false) };
+    }
+
+    /// Notes how the walk ended early (what [`Seen::recall`] gives as `walk_end`).
+    #[inline(always)]
+    pub fn set_walk_end(&mut self, c: Counter) {
+        // SAFETY: as in `set_walk`.
+        unsafe { core::ptr::write_volatile(&raw mut self.walk_end, c as u32) };
+    }
+}
+
 /// Values that cross the chunk walk (see [`Seen`]).
 #[derive(Clone, Copy)]
 pub struct Crossing {
+    pub key: FlowKey,
     pub first: Option<FirstChunk>,
     pub active: bool,
+    /// The packet's time.
+    pub now_ns: u64,
     pub walk_end: u32,
     pub chunks_before: u64,
 }
@@ -64,7 +132,9 @@ impl Seen {
     pub fn stash(&mut self, c: Crossing) {
         // SAFETY: plain writes to fields of a live &mut.
         unsafe {
+            core::ptr::write_volatile(&raw mut self.key, c.key);
             core::ptr::write_volatile(&raw mut self.first, c.first);
+            core::ptr::write_volatile(&raw mut self.now_ns, c.now_ns);
             core::ptr::write_volatile(&raw mut self.active, c.active);
             core::ptr::write_volatile(&raw mut self.walk_end, c.walk_end);
             core::ptr::write_volatile(&raw mut self.chunks_before, c.chunks_before);
@@ -77,7 +147,9 @@ impl Seen {
         // SAFETY: plain reads of fields of a live reference.
         unsafe {
             Crossing {
+                key: core::ptr::read_volatile(&raw const self.key),
                 first: core::ptr::read_volatile(&raw const self.first),
+                now_ns: core::ptr::read_volatile(&raw const self.now_ns),
                 active: core::ptr::read_volatile(&raw const self.active),
                 walk_end: core::ptr::read_volatile(&raw const self.walk_end),
                 chunks_before: core::ptr::read_volatile(&raw const self.chunks_before),

@@ -26,10 +26,12 @@ use crate::sys::{
 
 /// The XDP object built by build.rs from sctp-ebpf.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sctp-xdp"));
-/// The program for multi-buffer frames (kernels >= 5.18), and the one for linear frames
-/// only that older kernels get.
+/// The program for multi-buffer frames (kernels >= 5.18), the one for linear frames
+/// only, and the same for kernels without `bpf_loop` (before 5.17), whose chunk walk is a
+/// bounded loop.
 const PROGRAM_FRAGS: &str = "sctp_xdp_frags";
 const PROGRAM_LINEAR: &str = "sctp_xdp";
+const PROGRAM_BOUNDED: &str = "sctp_xdp_bounded";
 /// The egress companion that learns verification tags (`validate-vtag`).
 const EGRESS_PROGRAM: &str = "sctp_tc_egress";
 
@@ -102,10 +104,16 @@ impl XdpSctp {
         } else {
             false
         };
-        let name = if frags { PROGRAM_FRAGS } else { PROGRAM_LINEAR };
-        if !frags && program(&mut ebpf, PROGRAM_LINEAR)?.load().is_err() {
+        let name = if frags {
+            PROGRAM_FRAGS
+        } else if kernel_at_least(5, 17) {
+            PROGRAM_LINEAR
+        } else {
+            PROGRAM_BOUNDED
+        };
+        if !frags && program(&mut ebpf, name)?.load().is_err() {
             let mut ebpf = load_object(opts, VerifierLogLevel::DEBUG | VerifierLogLevel::STATS)?;
-            return Err(match program(&mut ebpf, PROGRAM_LINEAR)?.load() {
+            return Err(match program(&mut ebpf, name)?.load() {
                 Err(e) => explain_verifier(e),
                 Ok(()) => anyhow::anyhow!("the XDP program failed to load, then loaded on a second try: run again"),
             });
@@ -230,8 +238,7 @@ impl XdpSctp {
 fn load_object(opts: &LoadOptions, log: VerifierLogLevel) -> Result<Ebpf> {
     let mut loader = EbpfLoader::new();
     // bpf_ktime_get_coarse_ns came with 5.11; the program reads the precise clock before.
-    let coarse_clock =
-        u8::from(aya::util::KernelVersion::current().is_ok_and(|v| v >= aya::util::KernelVersion::new(5, 11, 0)));
+    let coarse_clock = u8::from(kernel_at_least(5, 11));
     let replay = u8::from(opts.replay);
     loader
         .map_max_entries(maps::FLOWS.name, opts.flow_capacity)
@@ -249,6 +256,11 @@ fn load_object(opts: &LoadOptions, log: VerifierLogLevel) -> Result<Ebpf> {
         loader.map_pin_path(name, path.as_path());
     }
     loader.load(OBJECT).context("loading the XDP object into the kernel failed (does this kernel have BPF? is the memlock limit too low on a kernel older than 5.11?)")
+}
+
+/// Whether the running kernel is at least `major.minor` (false when it cannot be told).
+fn kernel_at_least(major: u8, minor: u8) -> bool {
+    aya::util::KernelVersion::current().is_ok_and(|v| v >= aya::util::KernelVersion::new(major, minor, 0))
 }
 
 fn egress_program(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier> {
