@@ -311,8 +311,11 @@ impl<const FRAGS: bool, const KERNEL_LOOP: bool> Packet for XdpPacket<FRAGS, KER
     #[inline(always)]
     fn repeat<F: FnMut() -> bool>(&self, n: u32, mut step: F) {
         if !KERNEL_LOOP {
+            // Each step a BPF-to-BPF call: its paths end at the call's return in one
+            // state, so the verifier checks the step once per iteration, not once per
+            // path through the steps before it.
             for _ in 0..n {
-                if !step() {
+                if !outlined(&mut step) {
                     break;
                 }
             }
@@ -331,11 +334,7 @@ impl<const FRAGS: bool, const KERNEL_LOOP: bool> Packet for XdpPacket<FRAGS, KER
 
     #[inline(always)]
     fn outline<T, F: FnOnce() -> T>(&self, f: F) -> T {
-        if KERNEL_LOOP {
-            outlined(f)
-        } else {
-            f()
-        }
+        outlined(f)
     }
 
     #[inline(always)]

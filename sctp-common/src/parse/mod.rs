@@ -91,17 +91,26 @@ where
     // closure, and a by-value capture of a zero-sized function item is a member the
     // kernel refuses (it lies past the end of the closure).
     let mut once = Some((clock, flow_for));
-    let entered = pkt.outline(|| match once.take() {
-        Some((clock, flow_for)) => enter(pkt, stats, clock, flow_for, filter, seen),
-        None => Err(Verdict::Pass),
+    // The stage returns the flow as a bare pointer (null for none), the verdict apart:
+    // 6.1's verifier cannot tell a `Result`'s variants apart by its one-byte tag.
+    let mut early = Verdict::Pass;
+    let entered = pkt.outline(|| {
+        let (clock, flow_for) = once.take()?;
+        match enter(pkt, stats, clock, flow_for, filter, seen) {
+            Ok(flow) => Some(flow),
+            Err(verdict) => {
+                early = verdict;
+                None
+            }
+        }
     });
     let verdict = match entered {
-        Ok(flow) => pkt.outline(|| {
+        Some(flow) => pkt.outline(|| {
             let (rs, gen) = filter.rules();
             walk_chunks(pkt, stats, flow, sink, rs, gen, filter, seen);
             leave(stats, flow, filter, seen)
         }),
-        Err(verdict) => verdict,
+        None => early,
     };
     stats.bump(
         match verdict {
@@ -473,6 +482,7 @@ fn chunk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     let walk = seen.walk();
     let off = pkt.launder(walk.off);
     let end = pkt.launder(walk.end);
+    let first_fragment = pkt.launder(usize::from(walk.first_fragment)) != 0;
     if off >= end {
         return ControlFlow::Break(None);
     }
@@ -497,7 +507,7 @@ fn chunk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     // first fragment ends inside a chunk by nature, and then only the bytes present
     // count.
     let cut = off + len > end;
-    if cut && !walk.first_fragment {
+    if cut && !first_fragment {
         return ControlFlow::Break(Some(Counter::ErrChunkBeyondPacket));
     }
     let present = if cut { end - off } else { len };

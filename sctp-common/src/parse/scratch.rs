@@ -84,15 +84,28 @@ pub struct Walk {
 impl Seen {
     #[inline(always)]
     pub fn set_walk(&mut self, w: Walk) {
-        // SAFETY: a plain write to a field of a live &mut.
-        unsafe { core::ptr::write_volatile(&raw mut self.walk, w) };
+        // SAFETY: plain writes to fields of a live &mut.
+        unsafe {
+            core::ptr::write_volatile(&raw mut self.walk.off, w.off);
+            core::ptr::write_volatile(&raw mut self.walk.end, w.end);
+            core::ptr::write_volatile(&raw mut self.walk.first_fragment, w.first_fragment);
+            core::ptr::write_volatile(&raw mut self.walk.walking, w.walking);
+        }
     }
 
     #[inline(always)]
     #[must_use]
     pub fn walk(&self) -> Walk {
-        // SAFETY: a plain read of a field of a live reference.
-        unsafe { core::ptr::read_volatile(&raw const self.walk) }
+        // Field by field: a volatile read of the whole struct is a byte-wise copy.
+        // SAFETY: plain reads of fields of a live reference.
+        unsafe {
+            Walk {
+                off: core::ptr::read_volatile(&raw const self.walk.off),
+                end: core::ptr::read_volatile(&raw const self.walk.end),
+                first_fragment: core::ptr::read_volatile(&raw const self.walk.first_fragment),
+                walking: core::ptr::read_volatile(&raw const self.walk.walking),
+            }
+        }
     }
 
     #[inline(always)]

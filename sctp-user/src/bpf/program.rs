@@ -62,6 +62,9 @@ pub struct LoadOptions {
     /// Loaded to replay a capture: the program's clock is then the capture time user
     /// space sets before each frame ([`XdpSctp::set_replay_clock`]), not the kernel's.
     pub replay: bool,
+    /// Load the variant kernels before 5.17 get, whose chunk walk is a bounded loop
+    /// instead of `bpf_loop` (so the host can test it; ignored with `multi_buffer`).
+    pub bounded_walk: bool,
 }
 
 /// Frames up to this length fit an XDP buffer's linear data (a 4 KiB page less headroom
@@ -75,6 +78,7 @@ impl Default for LoadOptions {
             pin_dir: None,
             multi_buffer: false,
             replay: false,
+            bounded_walk: false,
         }
     }
 }
@@ -106,7 +110,7 @@ impl XdpSctp {
         };
         let name = if frags {
             PROGRAM_FRAGS
-        } else if kernel_at_least(5, 17) {
+        } else if !opts.bounded_walk && kernel_at_least(5, 17) {
             PROGRAM_LINEAR
         } else {
             PROGRAM_BOUNDED
