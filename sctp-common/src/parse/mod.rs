@@ -50,8 +50,20 @@ pub struct SctpLocation {
     /// The packet is the first fragment of a fragmented IP packet: chunks may run past it.
     pub first_fragment: bool,
     pub family: u32,
-    pub src_addr: [u8; 16],
-    pub dst_addr: [u8; 16],
+    /// The addresses in network order (IPv4: the first of the four words), kept as
+    /// words: aligned, the BPF target moves them whole (see [`Address`]).
+    pub src_addr: Address,
+    pub dst_addr: Address,
+}
+
+/// An address as the parser keeps it: 16 bytes in network order as four words.
+pub type Address = [u32; 4];
+
+/// The bytes of an address.
+#[inline(always)]
+#[must_use]
+pub fn address_bytes(a: &Address) -> &[u8; 16] {
+    bytemuck::cast_ref(a)
 }
 
 /// Why [`locate_sctp`] found no SCTP header: either a plain outcome (not IP, not SCTP, a
@@ -182,12 +194,10 @@ fn locate_in_ipv4<P: Packet + ?Sized>(pkt: &P, off: usize) -> Located {
     if frag & 0x1fff != 0 {
         return Err(Counter::LaterFragments);
     }
-    // IPv4 addresses sit in the first four bytes. Copied, not built byte by byte: the
-    // BPF target keeps every byte of such a build in a stack slot of its own.
-    let mut src_addr = [0; 16];
-    src_addr[..4].copy_from_slice(&hdr[12..16]);
-    let mut dst_addr = [0; 16];
-    dst_addr[..4].copy_from_slice(&hdr[16..20]);
+    // Built of words, not bytes: zeroing a byte array and copying into it becomes
+    // `memset` calls on the BPF target, and building it byte by byte a stack slot a byte.
+    let src_addr = [u32::from_ne_bytes([hdr[12], hdr[13], hdr[14], hdr[15]]), 0, 0, 0];
+    let dst_addr = [u32::from_ne_bytes([hdr[16], hdr[17], hdr[18], hdr[19]]), 0, 0, 0];
     // An IP length past the frame counts only what the frame holds.
     let end = (off + total_len).min(pkt.frame_len());
     Ok(SctpLocation {
@@ -211,8 +221,8 @@ fn locate_in_ipv6<P: Packet + ?Sized>(pkt: &P, off: usize) -> Located {
 
     // The fixed header's first 8 bytes, then the addresses read whole (see IPv4's).
     let hdr = pkt.read::<8>(off).ok_or(Counter::ErrIpv6Truncated)?;
-    let src_addr = pkt.read::<16>(off + 8).ok_or(Counter::ErrIpv6Truncated)?;
-    let dst_addr = pkt.read::<16>(off + 24).ok_or(Counter::ErrIpv6Truncated)?;
+    let src_addr = bytemuck::cast(pkt.read::<16>(off + 8).ok_or(Counter::ErrIpv6Truncated)?);
+    let dst_addr = bytemuck::cast(pkt.read::<16>(off + 24).ok_or(Counter::ErrIpv6Truncated)?);
     let payload_len = u16::from_be_bytes([hdr[4], hdr[5]]) as usize;
     let mut next = hdr[6];
     let mut l4 = off + 40;
@@ -318,7 +328,7 @@ where
     }
     let src = Source {
         family: loc.family,
-        addr: &loc.src_addr,
+        addr: address_bytes(&loc.src_addr),
     };
     if active {
         if let Err(d) = filter::screen(rs, gen, filter, &src, &key) {
@@ -342,8 +352,8 @@ where
     }
     flow.last_seen_ns = now_ns;
     flow.family = loc.family;
-    flow.src_addr = loc.src_addr;
-    flow.dst_addr = loc.dst_addr;
+    flow.src_addr = *address_bytes(&loc.src_addr);
+    flow.dst_addr = *address_bytes(&loc.dst_addr);
     // Everything else in `seen` is written before it is read: the stash just below, the
     // event fields per DATA chunk.
     seen.notes.clear();

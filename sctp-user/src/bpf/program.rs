@@ -110,7 +110,7 @@ impl XdpSctp {
         };
         let name = if frags {
             PROGRAM_FRAGS
-        } else if !opts.bounded_walk && kernel_at_least(5, 17) {
+        } else if !opts.bounded_walk && std::env::var_os("TMP_BOUNDED").is_none() && kernel_at_least(5, 17) {
             PROGRAM_LINEAR
         } else {
             PROGRAM_BOUNDED

@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use sctp_common::{
-    parse::{locate_sctp, NoTally, Packet as _, SctpLocation},
+    parse::{address_bytes, locate_sctp, NoTally, Packet as _, SctpLocation},
     proto::chunk::{flag, ty},
 };
 
@@ -73,8 +73,8 @@ pub fn view_at(frame: &[u8], loc: &SctpLocation) -> Option<PacketView> {
         off += (len + 3) & !3;
     }
     Some(PacketView {
-        src: (addr(loc.family, &loc.src_addr), sport),
-        dst: (addr(loc.family, &loc.dst_addr), dport),
+        src: (addr(loc.family, address_bytes(&loc.src_addr)), sport),
+        dst: (addr(loc.family, address_bytes(&loc.dst_addr)), dport),
         vtag,
         ip_len: loc.ip_len,
         chunks,
