@@ -338,6 +338,12 @@ impl<const FRAGS: bool, const KERNEL_LOOP: bool> Packet for XdpPacket<FRAGS, KER
     }
 
     #[inline(always)]
+    fn bound(&self, off: usize) -> usize {
+        let max = if FRAGS { MAX_OFFSET } else { MAX_DIRECT_OFFSET };
+        off.min(max + 1)
+    }
+
+    #[inline(always)]
     fn launder(&self, off: usize) -> usize {
         // Each bound is covered by its mask; the compiler cannot drop the mask, not knowing
         // what the load returns. The linear variant keeps offsets below 16 KiB, which

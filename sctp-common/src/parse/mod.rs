@@ -454,7 +454,7 @@ fn walk_chunks<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
         }
     });
     let walk = seen.walk();
-    if walk.walking && pkt.launder(walk.off) < pkt.launder(walk.end) {
+    if walk.walking && pkt.bound(walk.off) < pkt.bound(walk.end) {
         end_walk(stats, flow, seen, Counter::ErrChunkWalkLimit);
     }
 }
@@ -490,9 +490,8 @@ fn chunk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     seen: &mut Seen,
 ) -> ControlFlow<Option<Counter>, usize> {
     let walk = seen.walk();
-    let off = pkt.launder(walk.off);
-    let end = pkt.launder(walk.end);
-    let first_fragment = pkt.launder(usize::from(walk.first_fragment)) != 0;
+    let off = pkt.bound(walk.off);
+    let end = pkt.bound(walk.end);
     if off >= end {
         return ControlFlow::Break(None);
     }
@@ -517,7 +516,7 @@ fn chunk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     // first fragment ends inside a chunk by nature, and then only the bytes present
     // count.
     let cut = off + len > end;
-    if cut && !first_fragment {
+    if cut && !walk.first_fragment {
         return ControlFlow::Break(Some(Counter::ErrChunkBeyondPacket));
     }
     let present = if cut { end - off } else { len };

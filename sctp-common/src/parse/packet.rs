@@ -22,6 +22,14 @@ pub trait Packet {
         off.min(MAX_OFFSET + 1)
     }
 
+    /// Returns `min(off, MAX_OFFSET + 1)` (or a lower bound this reader needs), without
+    /// `launder`'s trip through memory: for offsets read from memory already, which the
+    /// verifier knows nothing of but the bound this gives them.
+    #[inline(always)]
+    fn bound(&self, off: usize) -> usize {
+        off.min(MAX_OFFSET + 1)
+    }
+
     /// Calls `step` up to `n` times, until it returns `false`: the chunk walk's loop. A
     /// plain loop here; the XDP reader has the kernel run it (`bpf_loop`) where it can,
     /// so the verifier checks the step once instead of once per iteration.
