@@ -258,7 +258,7 @@ const MAX_DIRECT_OFFSET: usize = 0x3fff;
 ///
 /// `KERNEL_LOOP`: the chunk walk runs under `bpf_loop` (kernels >= 5.17), whose callback
 /// the verifier checks once; without it the walk is a bounded loop, checked once per
-/// iteration (some 30 times the instructions).
+/// iteration (about seven times the instructions).
 struct XdpPacket<const FRAGS: bool, const KERNEL_LOOP: bool> {
     ctx: *mut xdp_md,
     start: usize,
