@@ -339,6 +339,8 @@ impl<const FRAGS: bool, const KERNEL_LOOP: bool> Packet for XdpPacket<FRAGS, KER
 
     #[inline(always)]
     fn bound(&self, off: usize) -> usize {
+        // The linear variant keeps offsets below 16 KiB, which direct packet access
+        // needs; the multi-buffer one reads through the helper.
         let max = if FRAGS { MAX_OFFSET } else { MAX_DIRECT_OFFSET };
         off.min(max + 1)
     }
@@ -346,14 +348,9 @@ impl<const FRAGS: bool, const KERNEL_LOOP: bool> Packet for XdpPacket<FRAGS, KER
     #[inline(always)]
     fn launder(&self, off: usize) -> usize {
         // Each bound is covered by its mask; the compiler cannot drop the mask, not knowing
-        // what the load returns. The linear variant keeps offsets below 16 KiB, which
-        // direct packet access needs; the multi-buffer one reads through the helper.
-        let (max, mask) = if FRAGS {
-            (MAX_OFFSET, 0x3_ffff)
-        } else {
-            (MAX_DIRECT_OFFSET, 0x7fff)
-        };
-        let clamped = if off > max { max + 1 } else { off };
+        // what the load returns.
+        let mask = if FRAGS { 0x3_ffff } else { 0x7fff };
+        let clamped = self.bound(off);
         // SAFETY: `cursor` is this CPU's slot of CURSOR, valid for the program's run.
         // Volatile, so the compiler keeps the round trip that the verifier must see.
         unsafe {

@@ -19,7 +19,7 @@ pub trait Packet {
     /// possible offset) and masks it after the load, so the bound travels with the value.
     #[inline(always)]
     fn launder(&self, off: usize) -> usize {
-        off.min(MAX_OFFSET + 1)
+        self.bound(off)
     }
 
     /// Returns `min(off, MAX_OFFSET + 1)` (or a lower bound this reader needs), without
