@@ -25,11 +25,11 @@ use sctp_common::{
     abi::{
         enable,
         maps::{
-            CONFIG_EVENTS, CONFIG_GENERATION, CONFIG_SLOTS, DATA_EVENTS_BYTES, FLOW_CAPACITY, INIT_BUCKET_CAPACITY,
-            PPID_CAPACITY, SRC_PREFIX_CAPACITY, VTAG_CAPACITY,
+            events, CONFIG_EVENTS, CONFIG_GENERATION, CONFIG_SLOTS, DATA_EVENTS_BYTES, FLOW_CAPACITY,
+            INIT_BUCKET_CAPACITY, PACKET_EVENTS_BYTES, PPID_CAPACITY, SRC_PREFIX_CAPACITY, VTAG_CAPACITY,
         },
-        AddrKey, Bucket, DataEvent, FlowKey, FlowStats, GlobalStats, PpidKey, RuleSet, SrcPrefix, TagEntry,
-        GENERATIONS, SRC_PREFIX_HEADER_BITS,
+        AddrKey, Bucket, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, PpidKey, RuleSet, SrcPrefix,
+        TagEntry, GENERATIONS, INGRESS, SRC_PREFIX_HEADER_BITS,
     },
     filter::{track_tags, Filter, Shared},
     parse::{locate_sctp, process, sctp_header, DataSink, NoTally, Packet, Seen, Verdict, MAX_OFFSET},
@@ -52,7 +52,17 @@ static ZERO_FLOW: PerCpuArray<FlowStats> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static DATA_EVENTS: RingBuf = RingBuf::with_byte_size(DATA_EVENTS_BYTES, 0);
 
-/// Settings from user space: whether to record DATA events, and the active rule-set
+/// A summary of each SCTP packet walked, for user space's association table, written only
+/// while the `CONFIG_EVENTS` slot has `events::PACKETS`.
+#[map]
+static PACKET_EVENTS: RingBuf = RingBuf::with_byte_size(PACKET_EVENTS_BYTES, 0);
+
+/// Summaries `PACKET_EVENTS` had no room for (user space reports them: its association
+/// counts then miss packets).
+#[map]
+static PACKET_EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Settings from user space: which events to record, and the active rule-set
 /// generation, flipped by user space after it filled the other one.
 #[map]
 static CONFIG: Array<u32> = Array::with_max_entries(CONFIG_SLOTS, 0);
@@ -212,21 +222,42 @@ fn coarse_now() -> u64 {
     }
 }
 
-/// Pushes DATA events to the ring buffer; a full buffer drops the event (user space counts
-/// what it receives, so a gap shows as unmatched messages, never as wrong numbers). No
-/// wake-up per event: user space drains on a timer, which costs far less than a wake-up
-/// per DATA chunk. Events carry the precise clock (the join's wire-to-application
-/// latency), read once per packet and only when events are on.
+/// Pushes DATA events and packet summaries to their ring buffers; a full buffer drops the
+/// event (user space counts what it receives of DATA events, so a gap shows as unmatched
+/// messages; lost summaries are counted in `PACKET_EVENTS_LOST`). No wake-up per event:
+/// user space drains on a timer, which costs far less than a wake-up per packet. Events
+/// carry the precise clock (the join's wire-to-application latency, round trips), read
+/// once per packet and only when events are on.
 struct RingSink {
-    enabled: bool,
+    data: bool,
+    packets: bool,
     /// The precise time of this packet (read only when events are on).
     precise_ns: u64,
+}
+
+impl RingSink {
+    /// The events user space asked for.
+    #[inline(always)]
+    fn load() -> Self {
+        let wanted = CONFIG.get(CONFIG_EVENTS).copied().unwrap_or(0);
+        let (data, packets) = (wanted & events::DATA != 0, wanted & events::PACKETS != 0);
+        Self {
+            data,
+            packets,
+            precise_ns: if data || packets {
+                // SAFETY: a helper without preconditions.
+                replay_now().unwrap_or_else(|| unsafe { bpf_ktime_get_ns() })
+            } else {
+                0
+            },
+        }
+    }
 }
 
 impl DataSink for RingSink {
     #[inline(always)]
     fn data(&mut self, ev: &DataEvent) {
-        if !self.enabled {
+        if !self.data {
             return;
         }
         if let Some(mut entry) = DATA_EVENTS.reserve::<DataEvent>(0) {
@@ -238,6 +269,33 @@ impl DataSink for RingSink {
                 (*p).ts_ns = self.precise_ns;
             }
             entry.submit(u64::from(BPF_RB_NO_WAKEUP));
+        }
+    }
+
+    #[inline(always)]
+    fn packet(&mut self, summary: &mut PacketSummary) {
+        if !self.packets {
+            return;
+        }
+        summary.ts_ns = self.precise_ns;
+        summary.direction = INGRESS;
+        send_summary(summary);
+    }
+}
+
+/// Copies the summary up to its last chunk into `PACKET_EVENTS` (one helper call, from the
+/// scratch map's memory), or counts it lost.
+#[inline(always)]
+fn send_summary(summary: &PacketSummary) {
+    // SAFETY: a field of a live reference.
+    let chunks = unsafe { core::ptr::read_volatile(&raw const summary.chunks) };
+    let len = PacketSummary::used_len(usize::from(chunks));
+    // SAFETY: `used_len` is at most the summary's size.
+    let bytes = unsafe { core::slice::from_raw_parts(core::ptr::from_ref(summary).cast::<u8>(), len) };
+    if PACKET_EVENTS.output::<[u8]>(bytes, u64::from(BPF_RB_NO_WAKEUP)).is_err() {
+        if let Some(lost) = PACKET_EVENTS_LOST.get_ptr_mut(0) {
+            // SAFETY: this CPU's slot, valid for the run.
+            unsafe { *lost += 1 };
         }
     }
 }
@@ -426,16 +484,7 @@ fn try_sctp_xdp<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) ->
         },
         cursor: CURSOR.get_ptr_mut(0)?,
     };
-    let enabled = CONFIG.get(CONFIG_EVENTS).is_some_and(|v| *v != 0);
-    let mut sink = RingSink {
-        enabled,
-        precise_ns: if enabled {
-            // SAFETY: a helper without preconditions.
-            replay_now().unwrap_or_else(|| unsafe { bpf_ktime_get_ns() })
-        } else {
-            0
-        },
-    };
+    let mut sink = RingSink::load();
     // Both ways to a flow yield a FLOWS value, so the verifier walks the chunks once.
     let clock = coarse_now;
     let mut filter = KernelFilter::load()?;

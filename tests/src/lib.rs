@@ -18,9 +18,9 @@ use std::{collections::BTreeMap, fmt::Write as _, path::PathBuf};
 
 use bytemuck::Zeroable as _;
 use sctp_common::{
-    abi::{DataEvent, FlowKey, FlowStats, GlobalStats},
+    abi::{FlowKey, FlowStats, GlobalStats},
     host::MemFilter,
-    parse::{self, Seen},
+    parse::{self, Recorder, Seen},
 };
 
 /// For tests marked `#[ignore = "needs root..."]`: run with `--ignored` as anyone else,
@@ -47,7 +47,8 @@ pub fn require_kernel_sctp() {
 pub struct HostRun {
     pub global: GlobalStats,
     pub flows: BTreeMap<FlowKey, FlowStats>,
-    pub events: Vec<DataEvent>,
+    /// DATA events and packet summaries, in order.
+    pub events: Recorder,
     /// The rules and their state (none by default).
     pub filter: MemFilter<'static>,
     seen: Seen,
@@ -65,7 +66,7 @@ impl HostRun {
         Self {
             global: GlobalStats::zeroed(),
             flows: BTreeMap::new(),
-            events: Vec::new(),
+            events: Recorder::default(),
             filter,
             seen: Seen::new(),
         }

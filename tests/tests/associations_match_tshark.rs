@@ -1,5 +1,6 @@
 //! Associations against tshark's (`-o sctp.association_index:TRUE`), on every capture in
-//! ../shared/captures: packet by packet, the same packets in the same association; and
+//! ../shared/captures, built from each frame (as `inspect` does) and from the summaries
+//! the parser core hands the XDP program's ring (as a live `run` does): packet by packet, the same packets in the same association; and
 //! each association's paths hold every (source, destination) address pair tshark puts in
 //! it. Not compared: packets tshark leaves without an association (it cannot place an IP
 //! fragment, or a packet whose tag it has not learned), and tshark's associations that
@@ -15,8 +16,12 @@
 
 use std::{collections::BTreeMap, path::Path, process::Command};
 
-use integration_tests::captures_dir;
-use sctp_user::observe::{assoc::Associations, capture::Capture, packet_view};
+use integration_tests::{captures_dir, HostRun};
+use sctp_user::observe::{
+    assoc::Associations,
+    capture::Capture,
+    packet_view::{self, PacketView},
+};
 
 /// A packet as tshark sees it: its association (`None`: none), source and destination
 /// address, tag, and whether it may carry its sender's own tag (ABORT or
@@ -68,13 +73,30 @@ fn tshark_assocs(file: &Path) -> BTreeMap<u64, Theirs> {
         .collect()
 }
 
+/// How a frame becomes the packet associations count.
+#[derive(Clone, Copy)]
+enum Source {
+    /// From the frame's bytes (`inspect`).
+    Frame,
+    /// From the summary the parser core writes after its walk (a live `run`).
+    Summary,
+}
+
 /// Frame number -> our association, and the associations.
-fn our_assocs(file: &Path) -> (BTreeMap<u64, usize>, Associations) {
+fn our_assocs(file: &Path, source: Source) -> (BTreeMap<u64, usize>, Associations) {
     let mut cap = Capture::open(file).unwrap();
     let mut assocs = Associations::default();
     let mut ids = BTreeMap::new();
+    let mut host = HostRun::default();
     while let Some(frame) = cap.next_frame() {
-        let (ts, view) = (frame.ts_ns, packet_view::view(frame.data));
+        let ts = frame.ts_ns;
+        let view: Option<PacketView> = match source {
+            Source::Frame => packet_view::view(frame.data),
+            Source::Summary => {
+                host.process(frame.data);
+                host.events.packets.pop().map(|s| packet_view::from_summary(&s))
+            }
+        };
         if let Some(p) = view {
             ids.insert(cap.stats.records, assocs.add(&p, ts).expect("within the bound").0);
         }
@@ -84,6 +106,15 @@ fn our_assocs(file: &Path) -> (BTreeMap<u64, usize>, Associations) {
 
 #[test]
 fn associations_and_their_packets_match_tsharks() {
+    match_tshark(Source::Frame);
+}
+
+#[test]
+fn associations_from_the_kernels_summaries_match_tsharks() {
+    match_tshark(Source::Summary);
+}
+
+fn match_tshark(source: Source) {
     let Some(dir) = captures_dir() else {
         eprintln!("SKIPPED: ../shared/captures is absent (as on a fresh clone without the shared folder)");
         return;
@@ -97,7 +128,7 @@ fn associations_and_their_packets_match_tsharks() {
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy();
         let theirs = tshark_assocs(file);
-        let (ours, assocs) = our_assocs(file);
+        let (ours, assocs) = our_assocs(file, source);
         let ours: BTreeMap<u64, usize> = ours.into_iter().map(|(f, id)| (f, assocs.resolve(id))).collect();
         // tshark's index -> ours, and back: a bijection over the packets tshark places.
         let mut members: BTreeMap<u64, Vec<&Theirs>> = BTreeMap::new();

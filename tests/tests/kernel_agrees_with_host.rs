@@ -1,6 +1,6 @@
 //! The parser core runs on the host and, compiled for bpf, in the kernel. These tests run
 //! the same packets through both (the kernel through `BPF_PROG_TEST_RUN`) and require every
-//! counter and every flow to be identical.
+//! counter, every flow and every event (DATA events, packet summaries) to be identical.
 
 use bytemuck::Zeroable as _;
 use integration_tests::{
@@ -13,7 +13,10 @@ use sctp_common::{
     builder::{Chunk, SctpPacket, V4},
     testing::fixtures,
 };
-use sctp_user::bpf::{events::drain_events, LoadOptions, XdpSctp};
+use sctp_user::bpf::{
+    events::{drain_events, drain_summaries},
+    LoadOptions, XdpSctp,
+};
 
 #[test]
 #[ignore = "needs root: run by cargo xtask test"]
@@ -21,8 +24,9 @@ fn fixture_table_kernel_equals_host_and_expectations() {
     require_root();
     pin_to_current_cpu();
     let mut prog = XdpSctp::load(&LoadOptions::default()).unwrap();
-    prog.set_data_events(true).unwrap();
+    prog.set_events(true, true).unwrap();
     let mut ring = prog.take_data_events().unwrap();
+    let mut summaries = prog.take_packet_events().unwrap();
     let mut checked = 0;
     for fx in fixtures::table() {
         if fx.frame.len() < MIN_XDP_FRAME {
@@ -33,7 +37,12 @@ fn fixture_table_kernel_equals_host_and_expectations() {
         for e in &mut events {
             e.ts_ns = 1; // the host run's clock
         }
-        assert_eq!(events, host.events, "{}: DATA events differ", fx.name);
+        assert_eq!(events, host.events.data, "{}: DATA events differ", fx.name);
+        let mut packets = drain_summaries(&mut summaries);
+        for p in &mut packets {
+            p.ts_ns = 1;
+        }
+        assert_eq!(packets, host.events.packets, "{}: packet summaries differ", fx.name);
         for (c, want) in &fx.expect {
             assert_eq!(host.global.get(*c), *want, "{}: {}", fx.name, c.name());
         }
@@ -51,6 +60,8 @@ fn random_and_mutated_packets_kernel_equals_host() {
     pin_to_current_cpu();
     let mut prog = XdpSctp::load(&LoadOptions::default()).unwrap();
     prog.reset().unwrap();
+    prog.set_events(false, true).unwrap();
+    let mut summaries = prog.take_packet_events().unwrap();
     let seeds = seeds();
     let mut rng = Rng(0x5ca1_ab1e_d00d_f00d);
     let mut host = HostRun::default();
@@ -64,6 +75,13 @@ fn random_and_mutated_packets_kernel_equals_host() {
             .unwrap_or_else(|e| panic!("packet {n}, {} bytes: {e:#}", frame.len()));
         let kernel = sctp_user::bpf::maps::global(&prog).unwrap();
         assert_eq!(kernel, host.global, "packet {n} ({frame:02x?}): global counters differ");
+        let mut packets = drain_summaries(&mut summaries);
+        for p in &mut packets {
+            p.ts_ns = 1;
+        }
+        let host_packets: Vec<_> = host.events.packets.drain(..).collect();
+        assert_eq!(packets, host_packets, "packet {n} ({frame:02x?}): summaries differ");
+        host.events.data.clear();
         // No field of a packet may make a counter count more than the packet holds.
         let mut added = host.global;
         for (a, b) in added.counters.iter_mut().zip(before.counters) {

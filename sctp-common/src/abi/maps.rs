@@ -10,8 +10,15 @@ use super::{
     stats::{FlowKey, FlowStats, GlobalStats},
 };
 
-/// Slot of `CONFIG`: non-zero while user space wants DATA events.
+/// Slot of `CONFIG`: the events user space wants, a set of `events` bits.
 pub const CONFIG_EVENTS: u32 = 0;
+/// Bits of the `CONFIG_EVENTS` slot.
+pub mod events {
+    /// A `DataEvent` per DATA / I-DATA chunk (the join).
+    pub const DATA: u32 = 1;
+    /// A `PacketSummary` per SCTP packet walked (the association table).
+    pub const PACKETS: u32 = 2;
+}
 /// Slot of `CONFIG`: the active rule-set generation (0 or 1).
 pub const CONFIG_GENERATION: u32 = 1;
 /// Slots of `CONFIG`.
@@ -21,6 +28,9 @@ pub const CONFIG_SLOTS: u32 = 2;
 pub const FLOW_CAPACITY: u32 = 16_384;
 /// Bytes of the `DATA_EVENTS` ring buffer.
 pub const DATA_EVENTS_BYTES: u32 = 1 << 20;
+/// Bytes of the `PACKET_EVENTS` ring buffer: about 50,000 one-chunk packets, 80 ms of
+/// 600,000 packets a second (user space drains it every 20 ms).
+pub const PACKET_EVENTS_BYTES: u32 = 1 << 22;
 /// Source prefixes of both generations together.
 pub const SRC_PREFIX_CAPACITY: u32 = 16_384;
 /// `deny-ppid` PPIDs of both generations together.
@@ -68,6 +78,9 @@ pub const FLOWS: MapSpec = spec(
 );
 pub const ZERO_FLOW: MapSpec = spec("ZERO_FLOW", kind::PERCPU_ARRAY, 4, size_of::<FlowStats>(), 1, false);
 pub const DATA_EVENTS: MapSpec = spec("DATA_EVENTS", kind::RINGBUF, 0, 0, DATA_EVENTS_BYTES, false);
+pub const PACKET_EVENTS: MapSpec = spec("PACKET_EVENTS", kind::RINGBUF, 0, 0, PACKET_EVENTS_BYTES, false);
+/// Packet summaries the full `PACKET_EVENTS` ring had no room for, per CPU.
+pub const PACKET_EVENTS_LOST: MapSpec = spec("PACKET_EVENTS_LOST", kind::PERCPU_ARRAY, 4, size_of::<u64>(), 1, false);
 pub const CONFIG: MapSpec = spec("CONFIG", kind::ARRAY, 4, size_of::<u32>(), CONFIG_SLOTS, true);
 pub const RULES: MapSpec = spec("RULES", kind::ARRAY, 4, size_of::<RuleSet>(), GENERATIONS, true);
 /// An LPM trie's key is the prefix length (a u32) and the data.
@@ -114,11 +127,13 @@ pub const REPLAY_CLOCK: MapSpec = spec("REPLAY_CLOCK", kind::ARRAY, 4, size_of::
 pub const SEEN: &str = "SEEN";
 
 /// Every map of the program but [`SEEN`].
-pub const MAPS: [MapSpec; 13] = [
+pub const MAPS: [MapSpec; 15] = [
     GLOBAL,
     FLOWS,
     ZERO_FLOW,
     DATA_EVENTS,
+    PACKET_EVENTS,
+    PACKET_EVENTS_LOST,
     CONFIG,
     RULES,
     SRC_RULES,

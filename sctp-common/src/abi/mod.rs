@@ -13,11 +13,16 @@ pub use rules::{
     enable, AddrKey, Bucket, PpidKey, RuleSet, SrcPrefix, TagEntry, GENERATIONS, LABEL_LEN, MAX_DENY_CHUNK, MAX_RULES,
     NO_RULE, NO_RULES, REASON_SLOTS, SRC_ALLOW, SRC_PREFIX_HEADER_BITS, rule_id,
 };
-pub use stats::{DataEvent, FlowKey, FlowStats, GlobalStats, ERROR_CAUSE_BUCKETS, FAMILY_IPV4, FAMILY_IPV6};
+pub use stats::{
+    ChunkSummary, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, EGRESS, ERROR_CAUSE_BUCKETS, FAMILY_IPV4,
+    FAMILY_IPV6, INGRESS, SUMMARY_CHUNKS,
+};
 
 #[cfg(feature = "user")]
 mod user {
-    use super::{AddrKey, Bucket, DataEvent, FlowKey, FlowStats, GlobalStats, PpidKey, RuleSet, SrcPrefix, TagEntry};
+    use super::{
+        AddrKey, Bucket, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, PpidKey, RuleSet, SrcPrefix, TagEntry,
+    };
     // SAFETY: all are repr(C), padding-free plain data (bytemuck::Pod proves it).
     unsafe impl aya::Pod for GlobalStats {}
     // SAFETY: as above.
@@ -38,4 +43,6 @@ mod user {
     unsafe impl aya::Pod for FlowStats {}
     // SAFETY: as above.
     unsafe impl aya::Pod for DataEvent {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for PacketSummary {}
 }

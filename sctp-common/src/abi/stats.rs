@@ -77,6 +77,65 @@ pub struct DataEvent {
     pub pad: u32,
 }
 
+/// Chunks a [`PacketSummary`] describes at most: as many as the chunk walk visits.
+pub const SUMMARY_CHUNKS: usize = 32;
+
+/// [`PacketSummary::direction`] of a packet arriving (XDP) or leaving (TC egress).
+pub const INGRESS: u8 = 0;
+pub const EGRESS: u8 = 1;
+
+/// One chunk of a [`PacketSummary`]: its header and the fields associations need.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct ChunkSummary {
+    pub chunk_type: u8,
+    pub flags: u8,
+    /// The chunk's length field.
+    pub len: u16,
+    /// By type, else 0. DATA and I-DATA: TSN, payload bytes. SACK: cumulative TSN ack,
+    /// `a_rwnd`, gap blocks << 16 | duplicate TSNs. INIT and INIT-ACK: initiate tag,
+    /// `a_rwnd`, initial TSN.
+    pub words: [u32; 3],
+}
+
+/// One SCTP packet as the association table needs it: the kernel's per-packet event for
+/// user space (`ASSOC_EVENTS`), cut after its last chunk (`chunks` of `chunk`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct PacketSummary {
+    /// The precise monotonic clock (the capture time in a replay).
+    pub ts_ns: u64,
+    /// The IP packet's length as it declares it.
+    pub ip_len: u32,
+    pub vtag: u32,
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// 4 or 6.
+    pub family: u8,
+    /// Chunks described.
+    pub chunks: u8,
+    /// [`INGRESS`] or [`EGRESS`].
+    pub direction: u8,
+    /// Non-zero when a rule judged after the walk dropped the packet.
+    pub dropped: u8,
+    /// IPv4 in the first 4 bytes.
+    pub src_addr: [u8; 16],
+    pub dst_addr: [u8; 16],
+    pub chunk: [ChunkSummary; SUMMARY_CHUNKS],
+}
+
+impl PacketSummary {
+    /// Bytes before the chunks.
+    pub const HEADER: usize = core::mem::offset_of!(PacketSummary, chunk);
+
+    /// Bytes of the summary up to its last chunk: what the ring carries.
+    #[inline(always)]
+    #[must_use]
+    pub fn used_len(chunks: usize) -> usize {
+        Self::HEADER + chunks.min(SUMMARY_CHUNKS) * core::mem::size_of::<ChunkSummary>()
+    }
+}
+
 /// Address family values for [`FlowStats::family`].
 pub const FAMILY_IPV4: u32 = 4;
 pub const FAMILY_IPV6: u32 = 6;

@@ -8,14 +8,16 @@ mod sink;
 
 pub use packet::{Packet, MAX_OFFSET};
 pub use scratch::{Crossing, Seen, Walk};
+#[cfg(any(test, feature = "testing"))]
+pub use sink::Recorder;
 pub use sink::{DataSink, NoEvents, NoTally, Tally};
 
 use core::ops::ControlFlow;
 
 use crate::{
     abi::{
-        enable, Counter, DataEvent, FlowKey, FlowStats, GlobalStats, RuleSet, ERROR_CAUSE_BUCKETS, FAMILY_IPV4,
-        FAMILY_IPV6,
+        enable, ChunkSummary, Counter, DataEvent, FlowKey, FlowStats, GlobalStats, RuleSet, ERROR_CAUSE_BUCKETS,
+        FAMILY_IPV4, FAMILY_IPV6,
     },
     filter::{self, Filter, FirstChunk, Source},
     proto::{
@@ -29,7 +31,7 @@ pub const MAX_VLAN_TAGS: usize = 2;
 /// IPv6 extension headers walked before giving up.
 pub const MAX_IPV6_EXT_HEADERS: usize = 6;
 /// Chunks walked per packet; a packet with more is counted as `ErrChunkWalkLimit`.
-pub const MAX_CHUNKS: usize = 32;
+pub const MAX_CHUNKS: usize = crate::abi::SUMMARY_CHUNKS;
 
 /// What the program does with the packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +122,10 @@ where
         Some(flow) => pkt.outline(|| {
             let (rs, gen) = filter.rules();
             walk_chunks(pkt, stats, flow, sink, rs, gen, filter, seen);
-            leave(stats, flow, filter, seen)
+            let verdict = leave(stats, flow, filter, seen);
+            seen.seal_summary(flow, verdict == Verdict::Drop);
+            sink.packet(&mut seen.summary);
+            verdict
         }),
         None => early,
     };
@@ -363,6 +368,11 @@ where
     seen.data.vtag = key.vtag;
     seen.data.src_port = key.src_port;
     seen.data.dst_port = key.dst_port;
+    // The summary's length and chunk count; the rest once the packet was judged.
+    #[expect(clippy::cast_possible_truncation, reason = "IP lengths are 16-bit fields, jumbograms 32-bit")]
+    let ip_len = loc.ip_len as u32;
+    seen.summary.ip_len = ip_len;
+    seen.summary.chunks = 0;
     seen.stash(Crossing {
         key,
         first,
@@ -527,8 +537,14 @@ fn chunk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     };
     let notes = &mut seen.notes;
     let mut on_data = |ppid| notes.data_chunk(rs, gen, filter, len, ppid);
-    if let Err(c) = account_chunk(pkt, off, chunk, stats, flow, &mut seen.data, sink, &mut on_data) {
-        return ControlFlow::Break(Some(if cut { Counter::FragmentCutWalks } else { c }));
+    match account_chunk(pkt, off, chunk, stats, flow, &mut seen.data, sink, &mut on_data) {
+        Err(c) => return ControlFlow::Break(Some(if cut { Counter::FragmentCutWalks } else { c })),
+        Ok(words) => seen.summarize_chunk(ChunkSummary {
+            chunk_type,
+            flags,
+            len: u16::from_be_bytes([hdr[2], hdr[3]]),
+            words,
+        }),
     }
     if cut {
         return ControlFlow::Break(Some(Counter::FragmentCutWalks));
@@ -544,9 +560,10 @@ struct Chunk {
     len: usize,
 }
 
-/// Reads the fixed fields of the chunk types we keep state for. `data` arrives with the
-/// packet's fields filled in; a DATA chunk completes it and hands it to `sink`, and its
-/// PPID (if it carries one) to `on_data`.
+/// Reads the fixed fields of the chunk types we keep state for, and returns the words of
+/// the chunk's summary (see `ChunkSummary::words`). `data` arrives with the packet's
+/// fields filled in; a DATA chunk completes it and hands it to `sink`, and its PPID (if it
+/// carries one) to `on_data`.
 #[inline(always)]
 #[expect(
     clippy::too_many_arguments,
@@ -561,9 +578,9 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
     data: &mut DataEvent,
     sink: &mut S,
     on_data: &mut D,
-) -> Result<(), Counter> {
+) -> Result<[u32; 3], Counter> {
     let Chunk { kind: chunk_type, flags, len } = chunk;
-    match chunk_type {
+    Ok(match chunk_type {
         ty::DATA | ty::I_DATA => {
             let idata = chunk_type == ty::I_DATA;
             let header = if idata { 20 } else { 16 };
@@ -614,13 +631,17 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
                 flow.data_at_or_below_highest += 1;
             }
             on_data((!idata || flags & flag::BEGIN != 0).then_some(ppid));
+            [tsn, payload_len, 0]
         }
         ty::SACK => {
             let f = fixed::<P, 16>(pkt, off, len, 16)?;
-            flow.last_cum_tsn_ack = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
-            flow.last_a_rwnd = u32::from_be_bytes([f[8], f[9], f[10], f[11]]);
-            let gaps = u64::from(u16::from_be_bytes([f[12], f[13]]));
-            let dups = u64::from(u16::from_be_bytes([f[14], f[15]]));
+            let cum_tsn = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
+            let a_rwnd = u32::from_be_bytes([f[8], f[9], f[10], f[11]]);
+            flow.last_cum_tsn_ack = cum_tsn;
+            flow.last_a_rwnd = a_rwnd;
+            let (gaps, dups) = (u16::from_be_bytes([f[12], f[13]]), u16::from_be_bytes([f[14], f[15]]));
+            let counts = u32::from(gaps) << 16 | u32::from(dups);
+            let (gaps, dups) = (u64::from(gaps), u64::from(dups));
             // Each gap block and each duplicate TSN takes 4 bytes after the fixed fields.
             if (gaps + dups) * 4 > (len - 16) as u64 {
                 return Err(Counter::ErrChunkCountsBeyondLength);
@@ -629,17 +650,25 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
             stats.bump(Counter::SackDupTsns, dups);
             flow.sack_gap_blocks += gaps;
             flow.sack_dup_tsns += dups;
+            [cum_tsn, a_rwnd, counts]
         }
         ty::INIT | ty::INIT_ACK => {
             let f = fixed::<P, 20>(pkt, off, len, 20)?;
             flow.init_chunk_type = u32::from(chunk_type);
-            flow.init_tag = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
-            flow.init_a_rwnd = u32::from_be_bytes([f[8], f[9], f[10], f[11]]);
+            let words = [
+                u32::from_be_bytes([f[4], f[5], f[6], f[7]]),
+                u32::from_be_bytes([f[8], f[9], f[10], f[11]]),
+                u32::from_be_bytes([f[16], f[17], f[18], f[19]]),
+            ];
+            [flow.init_tag, flow.init_a_rwnd, flow.init_tsn] = words;
             flow.init_out_streams = u16::from_be_bytes([f[12], f[13]]);
             flow.init_in_streams = u16::from_be_bytes([f[14], f[15]]);
-            flow.init_tsn = u32::from_be_bytes([f[16], f[17], f[18], f[19]]);
+            words
         }
-        ty::ABORT | ty::SHUTDOWN_COMPLETE if flags & flag::T_BIT != 0 => flow.t_bit_chunks += 1,
+        ty::ABORT | ty::SHUTDOWN_COMPLETE if flags & flag::T_BIT != 0 => {
+            flow.t_bit_chunks += 1;
+            [0; 3]
+        }
         // The first cause; an ERROR without one is legal and counts nothing here.
         ty::ERROR if len >= 8 => {
             let cause = pkt.be16_at(off + 4).ok_or(Counter::ErrChunkBeyondPacket)? as usize;
@@ -649,10 +678,10 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
                 ERROR_CAUSE_BUCKETS - 1
             };
             flow.error_causes[bucket] += 1;
+            [0; 3]
         }
-        _ => {}
-    }
-    Ok(())
+        _ => [0; 3],
+    })
 }
 
 /// The first `N` bytes of a chunk whose type needs `need` bytes of fixed fields.

@@ -4,7 +4,7 @@
 use bytemuck::Zeroable as _;
 
 use crate::{
-    abi::{Counter, DataEvent, FlowKey},
+    abi::{ChunkSummary, Counter, DataEvent, FlowKey, FlowStats, PacketSummary},
     filter::{FirstChunk, Notes},
 };
 
@@ -27,6 +27,9 @@ pub struct Seen {
     pub walk: Walk,
     /// The DATA event being filled (packet fields first, then each DATA chunk's).
     pub data: DataEvent,
+    /// The packet's summary for the association table (header first, then a chunk per
+    /// step).
+    pub summary: PacketSummary,
     pub notes: Notes,
 }
 
@@ -51,6 +54,7 @@ impl Seen {
                 walking: false,
             },
             data: DataEvent::zeroed(),
+            summary: PacketSummary::zeroed(),
             notes: Notes::new(),
         }
     }
@@ -63,6 +67,42 @@ impl Seen {
             // SAFETY: read and write of a live &mut.
             unsafe { core::ptr::write_volatile(w, core::ptr::read_volatile(w) | 1 << (chunk_type & 63)) };
         }
+    }
+}
+
+impl Seen {
+    /// Adds a chunk to the summary (those past its capacity are left out). The count goes
+    /// through memory, volatile, as the walk's position does (see [`Walk`]).
+    #[inline(always)]
+    pub fn summarize_chunk(&mut self, c: ChunkSummary) {
+        // SAFETY: read and write of a field of a live &mut.
+        let n = unsafe { core::ptr::read_volatile(&raw const self.summary.chunks) };
+        if let Some(slot) = self.summary.chunk.get_mut(usize::from(n)) {
+            *slot = c;
+            // SAFETY: as above.
+            unsafe { core::ptr::write_volatile(&raw mut self.summary.chunks, n + 1) };
+        }
+    }
+}
+
+impl Seen {
+    /// Completes the summary's header once the packet was judged (the stage before the
+    /// walk writes only its length: more there costs the verifier several times the work
+    /// on the multi-buffer variant, measured). `flow` holds the packet's addresses.
+    #[inline(always)]
+    pub fn seal_summary(&mut self, flow: &FlowStats, dropped: bool) {
+        let c = self.recall();
+        let s = &mut self.summary;
+        s.ts_ns = c.now_ns;
+        s.vtag = c.key.vtag;
+        s.src_port = c.key.src_port;
+        s.dst_port = c.key.dst_port;
+        #[expect(clippy::cast_possible_truncation, reason = "4 or 6")]
+        let family = flow.family as u8;
+        s.family = family;
+        s.src_addr = flow.src_addr;
+        s.dst_addr = flow.dst_addr;
+        s.dropped = u8::from(dropped);
     }
 }
 

@@ -1,6 +1,6 @@
 //! Where the walk reports: counters ([`Tally`]) and DATA chunks ([`DataSink`]).
 
-use crate::abi::{Counter, DataEvent, GlobalStats};
+use crate::abi::{Counter, DataEvent, GlobalStats, PacketSummary};
 
 /// Where counters go: the global counters, or nowhere ([`NoTally`], for the egress
 /// program, which only learns tags).
@@ -23,10 +23,15 @@ impl Tally for NoTally {
     fn bump(&mut self, _: Counter, _: u64) {}
 }
 
-/// Where the parser reports DATA chunks; the XDP program's sink is a ring buffer that is
-/// written only when user space asked for events.
+/// Where the parser reports DATA chunks, and each packet's summary once it was judged;
+/// the XDP program's sinks are ring buffers written only when user space asked for them.
 pub trait DataSink {
     fn data(&mut self, ev: &DataEvent);
+
+    /// The summary of a packet that went through the chunk walk (its time, direction and
+    /// further fields are the sink's to set).
+    #[inline(always)]
+    fn packet(&mut self, _summary: &mut PacketSummary) {}
 }
 
 /// A sink that drops everything.
@@ -41,5 +46,30 @@ impl DataSink for NoEvents {
 impl DataSink for alloc::vec::Vec<DataEvent> {
     fn data(&mut self, ev: &DataEvent) {
         self.push(*ev);
+    }
+}
+
+/// Everything reported, in order (tests).
+#[cfg(any(test, feature = "testing"))]
+#[derive(Default)]
+pub struct Recorder {
+    pub data: alloc::vec::Vec<DataEvent>,
+    pub packets: alloc::vec::Vec<PacketSummary>,
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl DataSink for Recorder {
+    fn data(&mut self, ev: &DataEvent) {
+        self.data.push(*ev);
+    }
+
+    /// As the kernel's ring carries it: the slots past the last chunk (left from earlier
+    /// packets in the scratch space) read as zero.
+    fn packet(&mut self, summary: &mut PacketSummary) {
+        let mut s = *summary;
+        for slot in s.chunk.iter_mut().skip(usize::from(s.chunks)) {
+            *slot = bytemuck::Zeroable::zeroed();
+        }
+        self.packets.push(s);
     }
 }

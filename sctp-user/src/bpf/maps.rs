@@ -101,6 +101,12 @@ pub fn flows(src: &dyn MapSource) -> Result<BTreeMap<FlowKey, FlowStats>> {
     Ok(out)
 }
 
+/// Packet summaries lost to a full ring, summed over CPUs.
+pub fn packet_events_lost(src: &dyn MapSource) -> Result<u64> {
+    let array: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(src.map(&maps::PACKET_EVENTS_LOST)?)?;
+    Ok(array.get(&0, 0)?.iter().sum())
+}
+
 /// One slot of the `CONFIG` array.
 pub fn config(src: &dyn MapSource, slot: u32) -> Result<u32> {
     let config: Array<&MapData, u32> = Array::try_from(src.map(&maps::CONFIG)?)?;

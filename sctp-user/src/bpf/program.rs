@@ -13,7 +13,7 @@ use aya::{
     Ebpf, EbpfLoader, VerifierLogLevel,
 };
 use sctp_common::abi::{
-    maps::{self, MapSpec, CONFIG_EVENTS},
+    maps::{self, events, MapSpec, CONFIG_EVENTS},
     FlowKey, FlowStats, GlobalStats,
 };
 
@@ -110,7 +110,7 @@ impl XdpSctp {
         };
         let name = if frags {
             PROGRAM_FRAGS
-        } else if !opts.bounded_walk && std::env::var_os("TMP_BOUNDED").is_none() && kernel_at_least(5, 17) {
+        } else if !opts.bounded_walk && kernel_at_least(5, 17) {
             PROGRAM_LINEAR
         } else {
             PROGRAM_BOUNDED
@@ -200,17 +200,28 @@ impl XdpSctp {
             .verified_instruction_count())
     }
 
-    /// Turns the per-DATA-chunk events (for the join) on or off.
-    pub fn set_data_events(&mut self, on: bool) -> Result<()> {
-        set_config(&mut self.ebpf, CONFIG_EVENTS, u32::from(on))
+    /// Turns the per-DATA-chunk events (for the join) and the per-packet summaries (for
+    /// the association table) on or off.
+    pub fn set_events(&mut self, data: bool, packets: bool) -> Result<()> {
+        let bits = if data { events::DATA } else { 0 } | if packets { events::PACKETS } else { 0 };
+        set_config(&mut self.ebpf, CONFIG_EVENTS, bits)
     }
 
     /// The ring buffer of DATA events (once; the caller keeps it).
-    pub fn take_data_events(&mut self) -> Result<RingBuf<aya::maps::MapData>> {
+    pub fn take_data_events(&mut self) -> Result<RingBuf<MapData>> {
+        self.take_ring(&maps::DATA_EVENTS)
+    }
+
+    /// The ring buffer of packet summaries (once; the caller keeps it).
+    pub fn take_packet_events(&mut self) -> Result<RingBuf<MapData>> {
+        self.take_ring(&maps::PACKET_EVENTS)
+    }
+
+    fn take_ring(&mut self, spec: &MapSpec) -> Result<RingBuf<MapData>> {
         let map = self
             .ebpf
-            .take_map(maps::DATA_EVENTS.name)
-            .context("DATA_EVENTS already taken")?;
+            .take_map(spec.name)
+            .with_context(|| format!("{} already taken", spec.name))?;
         Ok(RingBuf::try_from(map)?)
     }
 

@@ -225,7 +225,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
         log::warn!("{why}; rules with validate-vtag would drop this host's own associations");
     }
     let ring = if sock.is_some() {
-        prog.set_data_events(true)?;
+        prog.set_events(true, false)?;
         Some(prog.take_data_events()?)
     } else {
         None

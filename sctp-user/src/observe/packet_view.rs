@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 
 use sctp_common::{
+    abi::{ChunkSummary, PacketSummary},
     parse::{address_bytes, locate_sctp, NoTally, Packet as _, SctpLocation},
     proto::chunk::{flag, ty},
 };
@@ -79,6 +80,42 @@ pub fn view_at(frame: &[u8], loc: &SctpLocation) -> Option<PacketView> {
         ip_len: loc.ip_len,
         chunks,
     })
+}
+
+/// The packet the XDP program summarized (a live run's association table). What a
+/// summary does not carry: the addresses INIT, INIT-ACK and ASCONF announce (an
+/// endpoint's addresses are then those seen on the wire), and chunks after the first the
+/// walk found malformed (the walk stops there).
+#[must_use]
+pub fn from_summary(s: &PacketSummary) -> PacketView {
+    let family = u32::from(s.family);
+    PacketView {
+        src: (addr(family, &s.src_addr), s.src_port),
+        dst: (addr(family, &s.dst_addr), s.dst_port),
+        vtag: s.vtag,
+        ip_len: u64::from(s.ip_len),
+        chunks: s.chunk.iter().take(usize::from(s.chunks)).map(summarized_chunk).collect(),
+    }
+}
+
+fn summarized_chunk(c: &ChunkSummary) -> ChunkView {
+    let [w0, w1, w2] = c.words;
+    match c.chunk_type {
+        ty::DATA | ty::I_DATA => ChunkView::Data { tsn: w0, payload: w1 },
+        ty::INIT | ty::INIT_ACK => ChunkView::Init {
+            ack: c.chunk_type == ty::INIT_ACK,
+            initiate_tag: w0,
+            addresses: Vec::new(),
+        },
+        ty::SACK => ChunkView::Sack {
+            cum_tsn: w0,
+            a_rwnd: w1,
+            gaps: (w2 >> 16) as u16,
+            dups: (w2 & 0xffff) as u16,
+        },
+        ty::ASCONF => ChunkView::Asconf { added: Vec::new() },
+        t => chunk(t, c.flags, &[]),
+    }
 }
 
 /// IPv4 (type 5) and IPv6 (type 6) address parameters in a parameter list.
