@@ -159,6 +159,7 @@ const HOST_ROOT_TESTS: &[&str] = &[
     "kernel_agrees_with_host",
     "rules",
     "rules_live",
+    "associations_live",
     "operator",
     "jumbo",
     "verifier_budget",

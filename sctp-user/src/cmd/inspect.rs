@@ -13,7 +13,6 @@ use serde_json::{json, Map, Value};
 use super::{Format, LoadArgs};
 use crate::{
     observe::{
-        assoc,
         engine::Kind,
         html,
         replay::{self, Replay},
@@ -92,38 +91,6 @@ pub fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// One line per association, the busiest first: endpoints, tags, state, packets each
-/// way, paths, round trip, retransmissions.
-fn assoc_table(r: &Replay, top: usize) -> String {
-    use std::fmt::Write as _;
-    let all = r.associations.iter().count();
-    let mut s = format!(
-        "{:<46} {:<21} {:<13} {:>9} {:>9} {:>5} {:>9} {:>6}\n",
-        "association (endpoint 0 <-> endpoint 1)", "tags", "state", "packets >", "packets <", "paths", "rtt ms", "retx"
-    );
-    for (_, a) in r.associations.busiest(top) {
-        let [e0, e1] = &a.endpoints;
-        let first = |e: &assoc::EndpointInfo| e.addresses.iter().next().map_or_else(|| "?".into(), ToString::to_string);
-        let ends = format!("{}:{} <-> {}:{}", first(e0), e0.port, first(e1), e1.port);
-        let rtt = a.rtt.sum_ns.checked_div(a.rtt.count).map_or_else(|| "-".into(), |ns| format!("{:.3}", seconds(ns) * 1e3));
-        let _ = writeln!(
-            s,
-            "{ends:<46} {:<21} {:<13} {:>9} {:>9} {:>5} {rtt:>9} {:>6}",
-            format!("{:#x}/{:#x}", e0.vtag, e1.vtag),
-            a.state.name(),
-            a.directions[0].packets,
-            a.directions[1].packets,
-            a.paths.len(),
-            a.directions[0].retransmissions + a.directions[1].retransmissions,
-        );
-    }
-    if all > top {
-        let _ = writeln!(s, "... and {} more association(s) (--top N shows more)", all - top);
-    }
-    s.push('\n');
-    s
-}
-
 /// A file this small replays faster on one thread than it takes to start more.
 const ONE_THREAD_BELOW: u64 = 16 << 20;
 
@@ -200,7 +167,7 @@ fn write_json(out: &mut dyn Write, r: &Replay, top: usize) -> Result<()> {
 }
 
 fn write_table(out: &mut dyn Write, r: &Replay, top: usize, flows: bool) -> Result<()> {
-    write!(out, "{}", assoc_table(r, top))?;
+    write!(out, "{}", r.associations.table(top))?;
     write!(out, "{}", report::to_table(&r.snapshot, if flows { top } else { 0 }))?;
     if let Some((first, last)) = r.span_ns {
         writeln!(

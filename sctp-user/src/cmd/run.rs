@@ -1,5 +1,6 @@
 //! `sctp-user run`: attach the XDP program, run the echo server, feed XDP's DATA events
-//! into the join, export, report, and on SIGINT/SIGTERM shut down gracefully and detach.
+//! into the join and its packet summaries into the association table, export, report,
+//! and on SIGINT/SIGTERM shut down gracefully and detach.
 
 use std::{
     net::SocketAddr,
@@ -14,11 +15,16 @@ use tokio::signal::unix::SignalKind;
 
 use super::{parse_listen, LoadArgs, Mode};
 use crate::{
-    bpf::{events::drain_events, LoadOptions, XdpSctp, LINEAR_FRAME_MAX},
+    bpf::{
+        events::{drain_events, drain_summaries},
+        maps::packet_events_lost,
+        LoadOptions, XdpSctp, LINEAR_FRAME_MAX,
+    },
     echo::{self, EchoConfig, EchoState},
     export::metrics::{self, ExportConfig, Exporter},
     observe::{
         join::{self, Wire},
+        live::LiveAssociations,
         report, Snapshot,
     },
     rules::{self, Compiled, RuleArgs},
@@ -30,8 +36,12 @@ use crate::{
     },
 };
 
-/// How often XDP's DATA events are drained into the join (the 1 MiB ring holds ~26,000).
+/// How often XDP's events are drained into the join (the 1 MiB ring holds ~26,000 DATA
+/// events) and the association table (the 4 MiB ring, ~50,000 one-chunk packets).
 const EVENT_DRAIN_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Associations the final report's table lists (the JSON report has every one).
+const REPORT_ASSOCIATIONS: usize = 50;
 
 /// Attach the XDP program to an interface and, unless --no-echo, run the one-to-many
 /// SCTP echo server; report what XDP saw joined with what the application received.
@@ -46,9 +56,8 @@ pub struct Args {
     /// Echo server address (repeat for a multi-homed endpoint: one port, several addresses).
     #[arg(long, value_parser = parse_listen, default_value = "0.0.0.0:36412")]
     listen: Vec<SocketAddr>,
-    /// Inspect only: no echo server (works on kernels without SCTP).
-    #[arg(long)]
-    no_echo: bool,
+    #[command(flatten)]
+    parts: Parts,
     /// Largest message accepted; a bigger one aborts its association.
     #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=(64 << 20)))]
     max_message: u64,
@@ -87,12 +96,24 @@ pub struct Args {
     rules: RuleArgs,
 }
 
+/// What runs besides the XDP program.
+#[derive(clap::Args)]
+struct Parts {
+    /// Inspect only: no echo server (works on kernels without SCTP).
+    #[arg(long)]
+    no_echo: bool,
+    /// Keep no association table: XDP then sends no packet summaries to user space (it
+    /// saves their cost per packet; /stats then has no associations).
+    #[arg(long)]
+    no_associations: bool,
+}
+
 pub fn run(args: Args) -> Result<()> {
     let Args {
         iface,
         mode,
         listen,
-        no_echo,
+        parts: Parts { no_echo, no_associations },
         max_message,
         queue_limit,
         streams,
@@ -139,6 +160,7 @@ pub fn run(args: Args) -> Result<()> {
             streams,
             ..EchoConfig::default()
         }),
+        associations: !no_associations,
         interval,
         report,
     })
@@ -161,6 +183,8 @@ struct RunOptions {
     pins: Pins,
     /// The echo server, or `None` for inspection only (`--no-echo`).
     echo: Option<EchoConfig>,
+    /// Keep the association table (not `--no-associations`).
+    associations: bool,
     /// Seconds between reports (0: only at exit).
     interval: u64,
     /// Where to write the final report as JSON.
@@ -224,12 +248,10 @@ fn serve(opts: &RunOptions) -> Result<()> {
         }
         log::warn!("{why}; rules with validate-vtag would drop this host's own associations");
     }
-    let ring = if sock.is_some() {
-        prog.set_events(true, false)?;
-        Some(prog.take_data_events()?)
-    } else {
-        None
-    };
+    prog.set_events(sock.is_some(), opts.associations)?;
+    let data_ring = sock.is_some().then(|| prog.take_data_events()).transpose()?;
+    let packet_ring = opts.associations.then(|| prog.take_packet_events()).transpose()?;
+    let live = Arc::new(Mutex::new(LiveAssociations::default()));
     match &opts.echo {
         Some(cfg) => log::info!(
             "XDP attached to {}; echo server on {:?}; Ctrl-C to stop",
@@ -257,8 +279,9 @@ fn serve(opts: &RunOptions) -> Result<()> {
             let cfg = opts.echo.clone().unwrap();
             tokio::spawn(echo::serve(sock, cfg, state.clone(), stopped, Duration::from_secs(5)))
         });
-        let reader = ring.map(|mut ring| {
-            let wire = wire.clone();
+        let reader = {
+            let (wire, live) = (wire.clone(), live.clone());
+            let (mut data_ring, mut packet_ring) = (data_ring, packet_ring);
             let mut stop = stop_rx.clone();
             tokio::spawn(async move {
                 // The program does not wake us per event: drain on a timer instead.
@@ -268,17 +291,23 @@ fn serve(opts: &RunOptions) -> Result<()> {
                         _ = every.tick() => false,
                         _ = stop.changed() => true,
                     };
-                    let events = drain_events(&mut ring);
-                    let mut w = wire.lock().unwrap();
-                    for e in &events {
-                        w.ingest(e);
+                    if let Some(ring) = &mut data_ring {
+                        let events = drain_events(ring);
+                        let mut w = wire.lock().unwrap();
+                        for e in &events {
+                            w.ingest(e);
+                        }
+                    }
+                    if let Some(ring) = &mut packet_ring {
+                        let summaries = drain_summaries(ring);
+                        live.lock().unwrap().ingest(&summaries);
                     }
                     if stopping {
                         return anyhow::Ok(());
                     }
                 }
             })
-        });
+        };
         if let (Some(listener), Some(exp)) = (metrics_listener, exporter.as_ref()) {
             listener.set_nonblocking(true)?;
             let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -286,11 +315,17 @@ fn serve(opts: &RunOptions) -> Result<()> {
             tokio::spawn(metrics::serve(listener, exp.published.clone()));
         }
         let export = |exporter: &mut Option<Exporter>, prog: &XdpSctp| -> Result<()> {
+            let now = monotonic_ns();
+            let mut assocs = live.lock().unwrap();
+            if opts.associations {
+                assocs.lost = packet_events_lost(prog)?;
+                assocs.expire(now);
+            }
             if let Some(exp) = exporter {
                 let snap = Snapshot::take(prog)?;
                 let st = state.lock().unwrap();
                 let w = wire.lock().unwrap();
-                exp.build(&snap, sock_echo.then_some((&*st, &*w, local_port)), monotonic_ns())?;
+                exp.build(&snap, sock_echo.then_some((&*st, &*w, local_port)), opts.associations.then_some(&*assocs), now)?;
             }
             Ok(())
         };
@@ -319,9 +354,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
         if let Some(s) = server {
             s.await.context("echo server task")??;
         }
-        if let Some(r) = reader {
-            r.await.context("event reader task")??;
-        }
+        reader.await.context("event reader task")??;
         export(&mut exporter, &prog)?;
         anyhow::Ok(lost_interface)
     })?;
@@ -329,17 +362,33 @@ fn serve(opts: &RunOptions) -> Result<()> {
     drop(prog); // detaches
     log::info!("XDP detached from {}", opts.iface);
     print!("{}", report::to_table(&snapshot, usize::MAX));
+    let live = live.lock().unwrap();
+    if opts.associations {
+        print!("{}", live.table.table(REPORT_ASSOCIATIONS));
+    }
+    let associations = opts.associations.then(|| (live.json(usize::MAX), live.summary_json()));
     if opts.echo.is_some() {
         let st = state.lock().unwrap();
         let joined = join::join(local_port, &st, &wire.lock().unwrap(), &snapshot.flows);
         print!("{}", join::to_table(&joined, &st.stats));
         if let Some(path) = &opts.report {
-            let doc = serde_json::json!({ "echo": st.stats, "join": joined, "xdp": report::to_json(&snapshot, report::Unreplayed::default(), usize::MAX) });
+            let doc = serde_json::json!({
+                "echo": st.stats,
+                "join": joined,
+                "xdp": report::to_json(&snapshot, report::Unreplayed::default(), usize::MAX),
+                "associations": associations.as_ref().map(|a| &a.0),
+                "associations_summary": associations.as_ref().map(|a| &a.1),
+            });
             std::fs::write(path, serde_json::to_string_pretty(&doc)?)
                 .with_context(|| format!("writing {}", path.display()))?;
         }
     } else if let Some(path) = &opts.report {
-        std::fs::write(path, serde_json::to_string_pretty(&report::to_json(&snapshot, report::Unreplayed::default(), usize::MAX))?)?;
+        let mut doc = report::to_json(&snapshot, report::Unreplayed::default(), usize::MAX);
+        if let Some((list, summary)) = associations {
+            doc["associations"] = list;
+            doc["associations_summary"] = summary;
+        }
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
     }
     if lost_interface {
         anyhow::bail!(

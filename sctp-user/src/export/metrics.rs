@@ -30,6 +30,7 @@ use crate::{
     observe::{
         flow_account::{FlowAccount, FlowSeries, FlowTotals},
         join::{self, Histogram, LatencyFeed, Tally, Wire},
+        live::LiveAssociations,
         report, Snapshot,
     },
     rules::RuleHits,
@@ -170,7 +171,13 @@ impl Exporter {
     }
 
     /// Builds what scrapes see from the current counters; saves the totals first.
-    pub fn build(&mut self, snap: &Snapshot, echo: Option<(&EchoState, &Wire, u16)>, now_ns: u64) -> Result<()> {
+    pub fn build(
+        &mut self,
+        snap: &Snapshot,
+        echo: Option<(&EchoState, &Wire, u16)>,
+        associations: Option<&LiveAssociations>,
+        now_ns: u64,
+    ) -> Result<()> {
         self.flows.update(&snap.flows, self.cfg.top_flows, |k, f| {
             let src = SocketAddr::new(report::addr(f.family, &f.src_addr), k.src_port);
             let dst = SocketAddr::new(report::addr(f.family, &f.dst_addr), k.dst_port);
@@ -220,6 +227,11 @@ impl Exporter {
                     r
                 })
                 .unwrap_or_default(),
+            associations: None,
+        };
+        let frame = Frame {
+            associations: associations.map(|a| AssocSeries::new(a, self.cfg.top_flows)),
+            ..frame
         };
         let stats = serde_json::json!({
             "xdp": report::to_json(snap, report::Unreplayed::default(), self.cfg.top_flows),
@@ -227,6 +239,8 @@ impl Exporter {
             "echo": saved.echo,
             "echo_current": frame.echo_now,
             "join": joined.as_ref().map(|(j, _)| j),
+            "associations": associations.map_or_else(|| serde_json::json!([]), |a| a.json(self.cfg.top_flows)),
+            "associations_summary": associations.map(LiveAssociations::summary_json),
         });
         let mut registry = Registry::default();
         registry.register_collector(Box::new(frame));
@@ -251,6 +265,87 @@ struct Frame {
     echo_now: Option<EchoStats>,
     /// (`assoc_id`, peer, messages, delivery ratio) of the busiest associations.
     ratios: Vec<(i32, Option<SocketAddr>, u64, f64)>,
+    /// The association table's series, when it is kept.
+    associations: Option<AssocSeries>,
+}
+
+/// The association table as gauges: it is rebuilt from nothing at each start, so none of
+/// its values is a counter that could go backwards.
+#[derive(Debug, Default)]
+struct AssocSeries {
+    by_state: Vec<(Labels, f64)>,
+    packets: Vec<(Labels, f64)>,
+    bytes: Vec<(Labels, f64)>,
+    retransmissions: Vec<(Labels, f64)>,
+    rtt: Vec<(Labels, f64)>,
+    paths: Vec<(Labels, f64)>,
+    lost: f64,
+}
+
+impl AssocSeries {
+    /// Per association for the `top` busiest, labelled by their endpoints.
+    #[expect(clippy::cast_precision_loss, reason = "gauges of counts and times")]
+    fn new(live: &LiveAssociations, top: usize) -> Self {
+        let mut s = AssocSeries {
+            by_state: live
+                .by_state()
+                .into_iter()
+                .map(|(st, n)| (vec![("state", st.name().to_string())], n as f64))
+                .collect(),
+            lost: live.lost as f64,
+            ..AssocSeries::default()
+        };
+        for (_, a) in live.table.busiest(top) {
+            let [e0, e1] = &a.endpoints;
+            let first = |e: &crate::observe::assoc::EndpointInfo| {
+                e.addresses.iter().next().map_or_else(|| "?".into(), ToString::to_string)
+            };
+            let name = format!("{}:{}<->{}:{}", first(e0), e0.port, first(e1), e1.port);
+            for (i, d) in a.directions.iter().enumerate() {
+                let labels = vec![("association", name.clone()), ("sender", format!("endpoint{i}"))];
+                s.packets.push((labels.clone(), d.packets as f64));
+                s.bytes.push((labels.clone(), d.bytes as f64));
+                s.retransmissions.push((labels, d.retransmissions as f64));
+            }
+            for (stat, ns) in [("min", a.rtt.min_ns), ("mean", a.rtt.sum_ns.checked_div(a.rtt.count).unwrap_or(0)), ("max", a.rtt.max_ns)] {
+                if a.rtt.count > 0 {
+                    s.rtt.push((vec![("association", name.clone()), ("stat", stat.into())], ns as f64 / 1e9));
+                }
+            }
+            s.paths.push((vec![("association", name.clone())], a.paths.len() as f64));
+        }
+        s
+    }
+
+    fn encode(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        gauge(e, "sctp_associations", "Associations tracked now, by state.", &self.by_state)?;
+        gauge(
+            e,
+            "sctp_association_packets",
+            "Packets each endpoint of the busiest associations sent.",
+            &self.packets,
+        )?;
+        gauge(e, "sctp_association_bytes", "IP bytes each endpoint of the busiest associations sent.", &self.bytes)?;
+        gauge(
+            e,
+            "sctp_association_retransmissions",
+            "DATA chunks each endpoint of the busiest associations sent again.",
+            &self.retransmissions,
+        )?;
+        gauge(
+            e,
+            "sctp_association_rtt_seconds",
+            "DATA-to-SACK round trips of the busiest associations (min, mean, max).",
+            &self.rtt,
+        )?;
+        gauge(e, "sctp_association_paths", "Address pairs the busiest associations used.", &self.paths)?;
+        gauge(
+            e,
+            "sctp_association_summaries_lost",
+            "Packets the association table missed since the program was loaded (the ring to user space was full).",
+            &[(Vec::new(), self.lost)],
+        )
+    }
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -505,6 +600,9 @@ impl Collector for Frame {
             )?;
             m.encode_family(&Vec::<(&str, String)>::new())?
                 .encode_histogram::<NoLabelSet>(h.sum_us / 1e6, h.count, &buckets, None)?;
+        }
+        if let Some(a) = &self.associations {
+            a.encode(&mut e)?;
         }
         Ok(())
     }

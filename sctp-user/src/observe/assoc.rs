@@ -24,6 +24,30 @@ const MAX_WAITING: usize = 8;
 /// [`Associations::untracked`] (an INIT flood cannot take all memory).
 pub const MAX_ASSOCIATIONS: usize = 1 << 18;
 
+/// How long a live table keeps an association after its last packet, by its state.
+#[derive(Clone, Copy, Debug)]
+pub struct Expiry {
+    pub handshake_ns: u64,
+    /// For handshakes when the table is three quarters full.
+    pub crowded_handshake_ns: u64,
+    /// Closed or aborted.
+    pub ended_ns: u64,
+    /// Established or shutting down: longer than a heartbeat interval (30 s by default).
+    pub idle_ns: u64,
+}
+
+impl Default for Expiry {
+    fn default() -> Self {
+        const S: u64 = 1_000_000_000;
+        Self {
+            handshake_ns: 30 * S,
+            crowded_handshake_ns: S,
+            ended_ns: 60 * S,
+            idle_ns: 300 * S,
+        }
+    }
+}
+
 /// An address and a port.
 pub type Endpoint = (IpAddr, u16);
 
@@ -481,6 +505,8 @@ pub struct Associations {
     pub list: Vec<Association>,
     /// Packets that would have made an association beyond [`MAX_ASSOCIATIONS`].
     pub untracked: u64,
+    /// Associations forgotten by [`Associations::expire`].
+    pub forgotten: u64,
     /// (source port, destination port, tag) of a direction -> its association.
     by_flow: foldhash::HashMap<(u16, u16, u32), usize>,
     /// Directions whose tag is not known yet (the other side's INIT-ACK was not seen, or
@@ -689,6 +715,86 @@ impl Associations {
         }));
     }
 
+    /// Forgets the associations a live table no longer needs, by how long they have been
+    /// quiet at `now_ns` (see [`Expiry`]); how many it forgot. Indices of `list` change.
+    pub fn expire(&mut self, now_ns: u64, e: &Expiry) -> usize {
+        // Near the bound, handshakes that did not complete go first: an INIT flood that
+        // passed the rules must not keep real associations out for long.
+        let handshake_ns = if self.list.len() >= MAX_ASSOCIATIONS / 4 * 3 {
+            e.handshake_ns.min(e.crowded_handshake_ns)
+        } else {
+            e.handshake_ns
+        };
+        let limit = |a: &Association| match a.state {
+            State::Handshake => handshake_ns,
+            State::Closed | State::Aborted => e.ended_ns,
+            State::Established | State::ShuttingDown => e.idle_ns,
+        };
+        let keep: Vec<bool> = self
+            .list
+            .iter()
+            .map(|a| a.merged_into.is_none() && now_ns.saturating_sub(a.last_ns) < limit(a))
+            .collect();
+        let forgotten = keep.iter().filter(|k| !**k).count();
+        if forgotten == 0 {
+            return 0;
+        }
+        // Old index -> new, through any merge.
+        let target: Vec<usize> = (0..self.list.len()).map(|i| self.resolve(i)).collect();
+        let mut renumbered = vec![None; self.list.len()];
+        let mut list = Vec::with_capacity(self.list.len() - forgotten);
+        for (i, a) in std::mem::take(&mut self.list).into_iter().enumerate() {
+            if keep[i] {
+                renumbered[i] = Some(list.len());
+                list.push(a);
+            }
+        }
+        self.list = list;
+        let new_id = |id: usize| renumbered[target[id]];
+        self.by_flow.retain(|_, id| new_id(*id).map(|n| *id = n).is_some());
+        self.latest.retain(|_, id| new_id(*id).map(|n| *id = n).is_some());
+        self.half.retain(|_, waiting| {
+            waiting.retain_mut(|h| new_id(h.id).map(|n| h.id = n).is_some());
+            !waiting.is_empty()
+        });
+        self.forgotten += forgotten as u64;
+        forgotten
+    }
+
+    /// One line per association, the busiest `top` first: endpoints, tags, state, packets
+    /// each way, paths, round trip, retransmissions.
+    #[must_use]
+    pub fn table(&self, top: usize) -> String {
+        use std::fmt::Write as _;
+        let all = self.iter().count();
+        let mut s = format!(
+            "{:<46} {:<21} {:<13} {:>9} {:>9} {:>5} {:>9} {:>6}\n",
+            "association (endpoint 0 <-> endpoint 1)", "tags", "state", "packets >", "packets <", "paths", "rtt ms", "retx"
+        );
+        for (_, a) in self.busiest(top) {
+            let [e0, e1] = &a.endpoints;
+            let first = |e: &EndpointInfo| e.addresses.iter().next().map_or_else(|| "?".into(), ToString::to_string);
+            let ends = format!("{}:{} <-> {}:{}", first(e0), e0.port, first(e1), e1.port);
+            #[expect(clippy::cast_precision_loss, reason = "a round trip in ns, shown in ms")]
+            let rtt = a.rtt.sum_ns.checked_div(a.rtt.count).map_or_else(|| "-".into(), |ns| format!("{:.3}", ns as f64 / 1e6));
+            let _ = writeln!(
+                s,
+                "{ends:<46} {:<21} {:<13} {:>9} {:>9} {:>5} {rtt:>9} {:>6}",
+                format!("{:#x}/{:#x}", e0.vtag, e1.vtag),
+                a.state.name(),
+                a.directions[0].packets,
+                a.directions[1].packets,
+                a.paths.len(),
+                a.directions[0].retransmissions + a.directions[1].retransmissions,
+            );
+        }
+        if all > top {
+            let _ = writeln!(s, "... and {} more association(s) (--top N shows more)", all - top);
+        }
+        s.push('\n');
+        s
+    }
+
     /// The `n` busiest associations, busiest first, with their index in `list`.
     #[must_use]
     pub fn busiest(&self, n: usize) -> Vec<(usize, &Association)> {
@@ -780,6 +886,30 @@ mod tests {
     }
 
     #[test]
+    fn expiry_forgets_what_ended_and_keeps_finding_what_lives() {
+        const S: u64 = 1_000 * MS;
+        let mut a = Associations::default();
+        handshake(&mut a, 0, 0xc1, 0x51);
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::new(ty::ABORT, 0, vec![])]), MS);
+        // Another peer's association, alive.
+        let mut init = SctpPacket::new(Ip::V4 { src: [198, 18, 0, 9], dst: [198, 18, 0, 2] }, 0, vec![Chunk::init(ty::INIT, 0xc2, 1000, 1, 1, 1)]);
+        (init.src_port, init.dst_port) = (5001, 36412);
+        let _ = a.add(&view(&init.frame()).unwrap(), 50 * S);
+        let mut data = SctpPacket::new(Ip::V4 { src: [198, 18, 0, 9], dst: [198, 18, 0, 2] }, 0x52, vec![Chunk::data(1, 0, 0, 18, 10)]);
+        (data.src_port, data.dst_port) = (5001, 36412);
+        let mut ack = SctpPacket::new(Ip::V4 { src: [198, 18, 0, 2], dst: [198, 18, 0, 9] }, 0xc2, vec![Chunk::init(ty::INIT_ACK, 0x52, 1000, 1, 1, 1)]);
+        (ack.src_port, ack.dst_port) = (36412, 5001);
+        let _ = a.add(&view(&ack.frame()).unwrap(), 50 * S);
+        let _ = a.add(&view(&data.frame()).unwrap(), 60 * S);
+        assert_eq!(a.expire(61 * S, &Expiry::default()), 1, "the aborted one");
+        assert_eq!((a.list.len(), a.forgotten), (1, 1));
+        let _ = a.add(&view(&data.frame()).unwrap(), 62 * S);
+        assert_eq!(a.list.len(), 1, "found again after renumbering");
+        assert_eq!(a.list[0].packets, 4);
+        assert_eq!(a.expire(62 * S + Expiry::default().idle_ns, &Expiry::default()), 1, "idle too long");
+    }
+
+    #[test]
     fn an_abort_closes_and_shutdown_walks_the_states() {
         let mut a = Associations::default();
         handshake(&mut a, 0, 0xc1, 0x51);
@@ -808,5 +938,10 @@ mod tests {
         }
         assert_eq!(a.iter().count(), MAX_ASSOCIATIONS);
         assert_eq!(a.untracked, 10);
+        // A live table forgets the handshakes that went quiet, at once when it is crowded,
+        // and takes new associations again.
+        let quiet = 2 * Expiry::default().crowded_handshake_ns;
+        assert_eq!(a.expire(quiet, &Expiry::default()), MAX_ASSOCIATIONS);
+        assert!(a.add(&pkt(false, 0, vec![Chunk::init(ty::INIT, 7, 1000, 1, 1, 1)]), quiet).is_some());
     }
 }

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod flow_account;
 pub mod html;
 pub mod join;
+pub mod live;
 pub mod packet_view;
 pub mod replay;
 pub mod report;

@@ -1,0 +1,132 @@
+//! Associations of a live run against `inspect` of what crossed the wire: crafted
+//! conversations (both directions, as a monitoring port sees them: every frame arrives on
+//! the interface `sctp-user run` watches) are sent across a veth while dumpcap captures
+//! them on the sending side; `/stats` must list the associations `inspect` finds in that
+//! capture, with the same endpoints, tags, states, packets and bytes each way, DATA
+//! chunks, retransmissions, heartbeats, paths and number of round trips. Only times and
+//! round-trip values differ (the kernel's clock against the capture's). No kernel SCTP
+//! needed.
+
+use std::time::Duration;
+
+use integration_tests::{echo_env::EchoEnv, instance::Instance, raw::send_frames, require_root};
+use sctp_common::{
+    builder::{Chunk, Ip, SctpPacket, V4, V6},
+    proto::chunk::ty,
+};
+use sctp_user::observe::engine::Kind;
+use serde_json::Value;
+
+/// A packet of one conversation: from the client (port 5000) or back from the server.
+fn packet(ip: Ip, back: bool, vtag: u32, chunks: Vec<Chunk>) -> Vec<u8> {
+    let ip = match (ip, back) {
+        (Ip::V4 { src, dst }, true) => Ip::V4 { src: dst, dst: src },
+        (Ip::V6 { src, dst }, true) => Ip::V6 { src: dst, dst: src },
+        (ip, false) => ip,
+    };
+    let mut p = SctpPacket::new(ip, vtag, chunks);
+    (p.src_port, p.dst_port) = if back { (36412, 5000) } else { (5000, 36412) };
+    p.frame()
+}
+
+/// A handshake, DATA with a retransmission, SACKs and a heartbeat; then `end` (ABORT or
+/// SHUTDOWN...) or nothing.
+fn conversation(ip: Ip, client_tag: u32, server_tag: u32, end: bool) -> Vec<Vec<u8>> {
+    let (c, s) = (client_tag, server_tag);
+    let heartbeat = vec![0, 1, 0, 8, 1, 2, 3, 4];
+    let mut frames = vec![
+        packet(ip, false, 0, vec![Chunk::init(ty::INIT, c, 65_536, 4, 4, 100)]),
+        packet(ip, true, c, vec![Chunk::init(ty::INIT_ACK, s, 65_536, 4, 4, 900)]),
+        packet(ip, false, s, vec![Chunk::new(ty::COOKIE_ECHO, 0, vec![7; 32])]),
+        packet(ip, true, c, vec![Chunk::new(ty::COOKIE_ACK, 0, vec![])]),
+        packet(ip, false, s, vec![Chunk::data(100, 0, 0, 18, 100), Chunk::data(101, 1, 0, 60, 40)]),
+        packet(ip, true, c, vec![Chunk::sack(101, 65_000, 0, 0)]),
+        packet(ip, false, s, vec![Chunk::data(102, 0, 1, 18, 100)]),
+        packet(ip, false, s, vec![Chunk::data(102, 0, 1, 18, 100)]),
+        packet(ip, true, c, vec![Chunk::sack(102, 65_000, 0, 1)]),
+        packet(ip, true, c, vec![Chunk::new(ty::HEARTBEAT, 0, heartbeat.clone())]),
+        packet(ip, false, s, vec![Chunk::new(ty::HEARTBEAT_ACK, 0, heartbeat)]),
+        packet(ip, true, c, vec![Chunk::data(900, 0, 0, 18, 500)]),
+        packet(ip, false, s, vec![Chunk::sack(900, 60_000, 0, 0)]),
+    ];
+    if end {
+        frames.push(packet(ip, false, s, vec![Chunk::new(ty::SHUTDOWN, 0, 902u32.to_be_bytes().to_vec())]));
+        frames.push(packet(ip, true, c, vec![Chunk::new(ty::SHUTDOWN_ACK, 0, vec![])]));
+        frames.push(packet(ip, false, s, vec![Chunk::new(ty::SHUTDOWN_COMPLETE, 0, vec![])]));
+    }
+    frames
+}
+
+/// An association's JSON without what depends on the clock.
+fn timeless(a: &Value) -> Value {
+    let mut a = a.clone();
+    for key in ["transitions", "first_ns", "last_ns", "handshake_rtt_us"] {
+        a.as_object_mut().unwrap().remove(key);
+    }
+    let count_only = |rtt: &mut Value| *rtt = rtt["count"].clone();
+    count_only(&mut a["rtt_us"]);
+    for p in a["paths"].as_array_mut().unwrap() {
+        p.as_object_mut().unwrap().remove("last_seen_ns");
+        count_only(&mut p["rtt_us"]);
+    }
+    a
+}
+
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn live_associations_equal_inspects_of_the_same_wire() {
+    require_root();
+    let env = EchoEnv::start("al", &["--no-echo"]);
+    let capture = std::env::temp_dir().join(format!("assoc-live-{}.pcapng", std::process::id()));
+    let dumpcap = Instance::start(
+        &env.client,
+        "dumpcap",
+        "dumpcap",
+        &["-q", "-i", "ec0", "-f", "sctp", "-w", capture.to_str().unwrap()],
+        "",
+    )
+    .unwrap();
+    // dumpcap says nothing with -q: give it time to open the interface.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut frames = conversation(V4, 0xc1, 0x51, true);
+    frames.extend(conversation(V6, 0xc2, 0x52, false));
+    // A third association met mid-way: DATA and its SACK only.
+    let mut midway = V4;
+    if let Ip::V4 { src, .. } = &mut midway {
+        src[3] = 9;
+    }
+    frames.push(packet(midway, false, 0x53, vec![Chunk::data(5, 0, 0, 46, 20)]));
+    frames.push(packet(midway, true, 0xc3, vec![Chunk::sack(5, 1000, 0, 0)]));
+    for f in &frames {
+        // One at a time, a little apart: round trips above the clock's resolution.
+        send_frames(&env.client, "ec0", std::slice::from_ref(f));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Time for dumpcap to write, and for the exporter to publish (once a second).
+    std::thread::sleep(Duration::from_millis(1500));
+    dumpcap.stop().unwrap();
+    let stats: Value = serde_json::from_str(&env.http_get("/stats")).unwrap();
+    let replayed = integration_tests::inspect_json(&capture, Kind::Host, &integration_tests::compile_rules(""));
+    let _ = std::fs::remove_file(&capture);
+    assert_eq!(replayed["packets"]["sctp"], frames.len(), "every frame sent is in the capture");
+    let live: Vec<Value> = stats["associations"].as_array().expect("/stats has associations").iter().map(timeless).collect();
+    let wire: Vec<Value> = replayed["associations"].as_array().unwrap().iter().map(timeless).collect();
+    assert_eq!(wire.len(), 3, "inspect finds the three: {wire:#?}");
+    assert_eq!(live, wire, "/stats against inspect of the capture");
+    let state_names: Vec<&str> = live.iter().map(|a| a["state"].as_str().unwrap()).collect();
+    assert!(state_names.contains(&"closed") && state_names.contains(&"established"), "{state_names:?}");
+    let summary = &stats["associations_summary"];
+    assert_eq!(summary["summaries"], frames.len(), "{summary}");
+    assert_eq!(summary["summaries_lost"], 0, "{summary}");
+    // The round trips the live table measured are real ones: above zero, below a second.
+    for a in stats["associations"].as_array().unwrap() {
+        if a["rtt_us"]["count"].as_u64().unwrap() > 0 {
+            let mean = a["rtt_us"]["mean"].as_u64().unwrap();
+            assert!(mean > 0 && mean < 1_000_000, "{}", a["rtt_us"]);
+        }
+    }
+    let metrics = env.http_get("/metrics");
+    assert!(metrics.contains("sctp_associations{state=\"closed\"} 1"), "{metrics}");
+    let report = env.stop();
+    assert_eq!(report["associations"].as_array().map(Vec::len), Some(3), "the final report lists them");
+}
