@@ -13,9 +13,10 @@
 )]
 
 use aya_ebpf::{
-    bindings::{xdp_action, xdp_md, BPF_NOEXIST, BPF_RB_NO_WAKEUP, TC_ACT_OK},
+    bindings::{__sk_buff, xdp_action, xdp_md, BPF_NOEXIST, BPF_RB_NO_WAKEUP, TC_ACT_OK},
     helpers::{
-        bpf_ktime_get_coarse_ns, bpf_ktime_get_ns, bpf_xdp_get_buff_len, bpf_loop, bpf_xdp_load_bytes,
+        bpf_ktime_get_coarse_ns, bpf_ktime_get_ns, bpf_loop, bpf_skb_load_bytes, bpf_xdp_get_buff_len,
+        bpf_xdp_load_bytes,
     },
     macros::{classifier, map, xdp},
     maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
@@ -29,7 +30,7 @@ use sctp_common::{
             INIT_BUCKET_CAPACITY, PACKET_EVENTS_BYTES, PPID_CAPACITY, SRC_PREFIX_CAPACITY, VTAG_CAPACITY,
         },
         AddrKey, Bucket, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, PpidKey, RuleSet, SrcPrefix,
-        TagEntry, GENERATIONS, INGRESS, SRC_PREFIX_HEADER_BITS,
+        TagEntry, EGRESS, GENERATIONS, INGRESS, NO_RULES, SRC_PREFIX_HEADER_BITS,
     },
     filter::{track_tags, Filter, Shared},
     parse::{locate_sctp, process, sctp_header, DataSink, NoTally, Packet, Seen, Verdict, MAX_OFFSET},
@@ -228,19 +229,22 @@ fn coarse_now() -> u64 {
 /// user space drains on a timer, which costs far less than a wake-up per packet. Events
 /// carry the precise clock (the join's wire-to-application latency, round trips), read
 /// once per packet and only when events are on.
-struct RingSink {
+/// `DIRECTION`: `INGRESS` or `EGRESS`.
+struct RingSink<const DIRECTION: u8> {
     data: bool,
     packets: bool,
     /// The precise time of this packet (read only when events are on).
     precise_ns: u64,
 }
 
-impl RingSink {
-    /// The events user space asked for.
+impl<const DIRECTION: u8> RingSink<DIRECTION> {
+    /// The events user space asked for (DATA events only of packets arriving: the join
+    /// pairs them with what the application received).
     #[inline(always)]
     fn load() -> Self {
         let wanted = CONFIG.get(CONFIG_EVENTS).copied().unwrap_or(0);
-        let (data, packets) = (wanted & events::DATA != 0, wanted & events::PACKETS != 0);
+        let data = wanted & events::DATA != 0 && DIRECTION == INGRESS;
+        let packets = wanted & events::PACKETS != 0;
         Self {
             data,
             packets,
@@ -254,7 +258,7 @@ impl RingSink {
     }
 }
 
-impl DataSink for RingSink {
+impl<const DIRECTION: u8> DataSink for RingSink<DIRECTION> {
     #[inline(always)]
     fn data(&mut self, ev: &DataEvent) {
         if !self.data {
@@ -278,7 +282,7 @@ impl DataSink for RingSink {
             return;
         }
         summary.ts_ns = self.precise_ns;
-        summary.direction = INGRESS;
+        summary.direction = DIRECTION;
         send_summary(summary);
     }
 }
@@ -334,19 +338,8 @@ impl<const FRAGS: bool, const KERNEL_LOOP: bool> Packet for XdpPacket<FRAGS, KER
     #[inline(always)]
     fn read<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
         if FRAGS {
-            if off > MAX_OFFSET || off + N > self.len {
-                return None;
-            }
-            // Not zeroed first: the compiler makes that a call to `memset`, a BPF-to-BPF
-            // call whose frame 6.1's verifier adds to the program's 496 bytes (refused).
-            let mut buf = core::mem::MaybeUninit::<[u8; N]>::uninit();
-            // SAFETY: the helper writes N bytes at `off` of the whole buffer (linear part
-            // and fragments) into `buf`; inside the buffer, as checked above, it cannot
-            // fail. (Its result is not tested: a `None` after a helper call leaves the
-            // compiler a register it may store undefined, which the verifier refuses.)
-            unsafe { bpf_xdp_load_bytes(self.ctx, off as u32, buf.as_mut_ptr().cast(), N as u32) };
-            // SAFETY: written whole by the helper just above.
-            return Some(unsafe { buf.assume_init() });
+            // SAFETY: the helper copies from the whole buffer (linear part and fragments).
+            return copied(off, self.len, |at, to, n| unsafe { bpf_xdp_load_bytes(self.ctx, at, to, n) });
         }
         // The linear data is at most a page: offsets past MAX_DIRECT_OFFSET are outside,
         // and `launder` keeps every offset a bounded scalar below it.
@@ -367,27 +360,8 @@ impl<const FRAGS: bool, const KERNEL_LOOP: bool> Packet for XdpPacket<FRAGS, KER
     }
 
     #[inline(always)]
-    fn repeat<F: FnMut() -> bool>(&self, n: u32, mut step: F) {
-        if !KERNEL_LOOP {
-            // Each step a BPF-to-BPF call: its paths end at the call's return in one
-            // state, so the verifier checks the step once per iteration, not once per
-            // path through the steps before it.
-            for _ in 0..n {
-                if !outlined(&mut step) {
-                    break;
-                }
-            }
-            return;
-        }
-        // SAFETY: the callback gets back the pointer to `step`, which outlives the call.
-        unsafe {
-            bpf_loop(
-                n,
-                loop_step::<F> as *mut core::ffi::c_void,
-                (&raw mut step).cast(),
-                0,
-            );
-        }
+    fn repeat<F: FnMut() -> bool>(&self, n: u32, step: F) {
+        repeat_steps::<KERNEL_LOOP, F>(n, step);
     }
 
     #[inline(always)]
@@ -416,6 +390,54 @@ impl<const FRAGS: bool, const KERNEL_LOOP: bool> Packet for XdpPacket<FRAGS, KER
             (core::ptr::read_volatile(self.cursor) & mask) as usize
         }
     }
+}
+
+/// The chunk walk's loop (see `Packet::repeat`): `bpf_loop` with `KERNEL_LOOP`, else a
+/// bounded loop of BPF-to-BPF calls (each step's paths end at the call's return in one
+/// state, so the verifier checks the step once per iteration, not once per path through
+/// the steps before it).
+#[inline(always)]
+fn repeat_steps<const KERNEL_LOOP: bool, F: FnMut() -> bool>(n: u32, mut step: F) {
+    if !KERNEL_LOOP {
+        for _ in 0..n {
+            if !outlined(&mut step) {
+                break;
+            }
+        }
+        return;
+    }
+    // SAFETY: the callback gets back the pointer to `step`, which outlives the call.
+    unsafe {
+        bpf_loop(
+            n,
+            loop_step::<F> as *mut core::ffi::c_void,
+            (&raw mut step).cast(),
+            0,
+        );
+    }
+}
+
+/// The `N` bytes at `off` of a packet `len` bytes long, copied by `copy(off, to, N)`, a
+/// helper that copies from the packet (`bpf_xdp_load_bytes`, `bpf_skb_load_bytes`).
+#[inline(always)]
+#[expect(clippy::cast_possible_truncation, reason = "offsets are below MAX_OFFSET and reads a few bytes long")]
+fn copied<const N: usize>(
+    off: usize,
+    len: usize,
+    copy: impl FnOnce(u32, *mut core::ffi::c_void, u32) -> i64,
+) -> Option<[u8; N]> {
+    if off > MAX_OFFSET || off + N > len {
+        return None;
+    }
+    // Not zeroed first: the compiler makes that a call to `memset`, a BPF-to-BPF call
+    // whose frame 6.1's verifier adds to the program's 496 bytes (refused).
+    let mut buf = core::mem::MaybeUninit::<[u8; N]>::uninit();
+    // Inside the packet, as checked above, the copy cannot fail. (Its result is not
+    // tested: a `None` after a helper call leaves the compiler a register it may store
+    // undefined, which the verifier refuses.)
+    copy(off as u32, buf.as_mut_ptr().cast(), N as u32);
+    // SAFETY: written whole by the helper just above.
+    Some(unsafe { buf.assume_init() })
 }
 
 /// A BPF-to-BPF call: a stack frame of its own (see `Packet::outline`).
@@ -484,82 +506,196 @@ fn try_sctp_xdp<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) ->
         },
         cursor: CURSOR.get_ptr_mut(0)?,
     };
-    let mut sink = RingSink::load();
+    let mut sink = RingSink::<INGRESS>::load();
     // Both ways to a flow yield a FLOWS value, so the verifier walks the chunks once.
     let clock = coarse_now;
     let mut filter = KernelFilter::load()?;
     // SAFETY: as for `stats`.
     let seen = unsafe { &mut *SEEN.get_ptr_mut(0)? };
-    let verdict = process(&pkt, stats, clock, flow_for, &mut sink, &mut filter, seen);
+    let verdict = process(&pkt, stats, clock, ingress_flow, &mut sink, &mut filter, seen);
     Some(match verdict {
         Verdict::Pass => xdp_action::XDP_PASS,
         Verdict::Drop => xdp_action::XDP_DROP,
     })
 }
 
+/// A flow's counters, in `FLOWS` or `EGRESS_FLOWS`. Functions, not closures: a closure
+/// is not always inlined, and its call would add a third frame to the stage's.
 #[inline(always)]
-fn flow_for(key: &FlowKey) -> Option<&'static mut FlowStats> {
-    if let Some(p) = FLOWS.get_ptr_mut(key) {
-        // SAFETY: per-CPU value, valid for this run.
-        return Some(unsafe { &mut *p });
+fn ingress_flow(key: &FlowKey) -> Option<&'static mut FlowStats> {
+    // SAFETY: a per-CPU map value, valid for this run and used by nothing else meanwhile.
+    flow_in(&FLOWS, key).map(|p| unsafe { &mut *p })
+}
+
+#[inline(always)]
+fn egress_flow(key: &FlowKey) -> Option<&'static mut FlowStats> {
+    // SAFETY: as above.
+    flow_in(&EGRESS_FLOWS, key).map(|p| unsafe { &mut *p })
+}
+
+/// The flow's value in `flows`, created (zeroed) if new.
+#[inline(always)]
+fn flow_in(flows: &LruPerCpuHashMap<FlowKey, FlowStats>, key: &FlowKey) -> Option<*mut FlowStats> {
+    if let Some(p) = flows.get_ptr_mut(key) {
+        return Some(p);
     }
     let zero = ZERO_FLOW.get_ptr(0)?;
     // SAFETY: `zero` points at a live map value. A reference, not a copy: a FlowStats
     // does not fit on the 512-byte BPF stack.
     let zero: &FlowStats = unsafe { &*zero };
-    FLOWS.insert(key, zero, u64::from(BPF_NOEXIST)).ok()?;
-    // SAFETY: as above.
-    FLOWS.get_ptr_mut(key).map(|p| unsafe { &mut *p })
+    flows.insert(key, zero, u64::from(BPF_NOEXIST)).ok()?;
+    flows.get_ptr_mut(key)
 }
 
+/// Counters of the packets leaving, as `GLOBAL` of those arriving.
+#[map]
+static EGRESS_GLOBAL: PerCpuArray<GlobalStats> = PerCpuArray::with_max_entries(1, 0);
+
+/// Flows of the packets leaving, as `FLOWS` of those arriving.
+#[map]
+static EGRESS_FLOWS: LruPerCpuHashMap<FlowKey, FlowStats> = LruPerCpuHashMap::with_max_entries(FLOW_CAPACITY, 0);
+
+/// The egress program's walk scratch: its own, as XDP could run between its steps.
+#[map]
+static EGRESS_SEEN: PerCpuArray<Seen> = PerCpuArray::with_max_entries(1, 0);
+
 /// Egress companion of the XDP program: XDP sees only arriving packets, but a server's
-/// INIT-ACK (the tag its peer will use) and its own ABORT / SHUTDOWN-COMPLETE leave by
-/// this way. Learns and forgets tags when `validate-vtag` is on; never drops.
+/// INIT-ACK (the tag its peer will use), its SACKs, heartbeats and DATA leave by this way.
+/// It counts them with the same parser into counters of their own, sends their
+/// summaries for the association table, and learns and forgets tags when `validate-vtag`
+/// is on. Judges nothing, drops nothing.
 #[classifier]
 #[expect(
     clippy::needless_pass_by_value,
     reason = "the signature aya's entry point macro expects"
 )]
 pub fn sctp_tc_egress(ctx: TcContext) -> i32 {
-    let _ = learn_egress(&ctx);
+    egress::<true>(&ctx)
+}
+
+/// The same for kernels without `bpf_loop` (before 5.17).
+#[classifier]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "the signature aya's entry point macro expects"
+)]
+pub fn sctp_tc_egress_bounded(ctx: TcContext) -> i32 {
+    egress::<false>(&ctx)
+}
+
+#[inline(always)]
+fn egress<const KERNEL_LOOP: bool>(ctx: &TcContext) -> i32 {
+    let pkt = SkbPacket::<KERNEL_LOOP> {
+        skb: ctx.skb.skb,
+        len: ctx.len() as usize,
+    };
+    let _ = account_egress(&pkt);
+    // A frame of its own: inline, its locals would join the walk's frames on the stack.
+    let _ = outlined(|| learn_egress(&pkt));
     TC_ACT_OK
 }
 
 #[inline(always)]
-fn learn_egress(ctx: &TcContext) -> Option<()> {
+fn account_egress<const KERNEL_LOOP: bool>(pkt: &SkbPacket<KERNEL_LOOP>) -> Option<()> {
+    // SAFETY: map value pointers stay valid for the program's run; per-CPU, so unshared.
+    let stats = unsafe { &mut *EGRESS_GLOBAL.get_ptr_mut(0)? };
+    // SAFETY: as above.
+    let seen = unsafe { &mut *EGRESS_SEEN.get_ptr_mut(0)? };
+    let mut sink = RingSink::<EGRESS>::load();
+    let clock = coarse_now;
+    let _ = process(pkt, stats, clock, egress_flow, &mut sink, &mut NoRules, seen);
+    Some(())
+}
+
+#[inline(always)]
+fn learn_egress<const KERNEL_LOOP: bool>(pkt: &SkbPacket<KERNEL_LOOP>) -> Option<()> {
     let mut filter = KernelFilter::load()?;
     if !filter.rules.is_active() || filter.rules.flags & enable::VALIDATE_VTAG == 0 {
         return None;
     }
-    let pkt = SkbPacket { ctx };
-    let loc = locate_sctp(&pkt, &mut NoTally).ok()?;
-    let (key, first) = sctp_header(&pkt, loc.offset)?;
+    let loc = locate_sctp(pkt, &mut NoTally).ok()?;
+    let (key, first) = sctp_header(pkt, loc.offset)?;
+    if !first.present {
+        return None;
+    }
     // SAFETY: map value pointer valid for the run; per-CPU, so unshared.
     let stats = unsafe { &mut *GLOBAL.get_ptr_mut(0)? };
     // SAFETY: a helper without preconditions.
-    track_tags(filter.rules, &mut filter, stats, &key, &first?, unsafe {
+    track_tags(filter.rules, &mut filter, stats, &key, &first, unsafe {
         bpf_ktime_get_ns()
     });
     Some(())
 }
 
-/// A socket buffer, read with `bpf_skb_load_bytes` (works on non-linear buffers too).
-struct SkbPacket<'a> {
-    ctx: &'a TcContext,
+/// No rules: what the egress program judges by (it counts and drops nothing).
+struct NoRules;
+
+impl Filter<'static> for NoRules {
+    #[inline(always)]
+    fn rules(&mut self) -> (&'static RuleSet, u32) {
+        (&NO_RULES, 0)
+    }
+
+    #[inline(always)]
+    fn src_rule(&mut self, _: u32, _: u32, _: &[u8; 16]) -> Option<u32> {
+        None
+    }
+
+    #[inline(always)]
+    fn ppid_rule(&mut self, _: u32, _: u32) -> Option<u8> {
+        None
+    }
+
+    #[inline(always)]
+    fn tag(&mut self, _: &FlowKey) -> Option<Shared<'_, TagEntry>> {
+        None
+    }
+
+    #[inline(always)]
+    fn learn(&mut self, _: &FlowKey, _: &TagEntry) {}
+
+    #[inline(always)]
+    fn forget(&mut self, _: &FlowKey) {}
+
+    #[inline(always)]
+    fn source_bucket(&mut self, _: &AddrKey) -> Option<Shared<'_, Bucket>> {
+        None
+    }
+
+    #[inline(always)]
+    fn global_bucket(&mut self) -> Option<Shared<'_, Bucket>> {
+        None
+    }
 }
 
-impl Packet for SkbPacket<'_> {
+/// A socket buffer, read with `bpf_skb_load_bytes` (works on non-linear buffers too).
+/// `KERNEL_LOOP` as for `XdpPacket`.
+struct SkbPacket<const KERNEL_LOOP: bool> {
+    skb: *mut __sk_buff,
+    /// Its length, non-linear part included.
+    len: usize,
+}
+
+impl<const KERNEL_LOOP: bool> Packet for SkbPacket<KERNEL_LOOP> {
     #[inline(always)]
     fn read<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
-        if off > MAX_OFFSET {
-            return None;
-        }
-        self.ctx.load::<[u8; N]>(off).ok()
+        // SAFETY: the helper copies from the socket buffer, linear part or not.
+        copied(off, self.len, |at, to, n| unsafe { bpf_skb_load_bytes(self.skb.cast(), at, to, n) })
     }
 
     #[inline(always)]
     fn frame_len(&self) -> usize {
-        self.ctx.len() as usize
+        self.len
+    }
+
+    #[inline(always)]
+    fn repeat<F: FnMut() -> bool>(&self, n: u32, step: F) {
+        repeat_steps::<KERNEL_LOOP, F>(n, step);
+    }
+
+    #[inline(always)]
+    fn outline<T, F: FnOnce() -> T>(&self, f: F) -> T {
+        outlined(f)
     }
 }
 

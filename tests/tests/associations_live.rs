@@ -1,8 +1,8 @@
 //! Associations of a live run against `inspect` of what crossed the wire: crafted
-//! conversations (both directions, as a monitoring port sees them: every frame arrives on
-//! the interface `sctp-user run` watches) are sent across a veth while dumpcap captures
-//! them on the sending side; `/stats` must list the associations `inspect` finds in that
-//! capture, with the same endpoints, tags, states, packets and bytes each way, DATA
+//! conversations are sent across a veth, the client's packets from the client's end (XDP
+//! sees them arrive), the server's from the end `sctp-user run` watches (its TC egress
+//! program sees them leave), while dumpcap captures both on the client's end; `/stats`
+//! must list the associations `inspect` finds in that capture, with the same endpoints, tags, states, packets and bytes each way, DATA
 //! chunks, retransmissions, heartbeats, paths and number of round trips. Only times and
 //! round-trip values differ (the kernel's clock against the capture's). No kernel SCTP
 //! needed.
@@ -17,8 +17,9 @@ use sctp_common::{
 use sctp_user::observe::engine::Kind;
 use serde_json::Value;
 
-/// A packet of one conversation: from the client (port 5000) or back from the server.
-fn packet(ip: Ip, back: bool, vtag: u32, chunks: Vec<Chunk>) -> Vec<u8> {
+/// A packet of one conversation: from the client (port 5000) or back from the server;
+/// with whether it goes back.
+fn packet(ip: Ip, back: bool, vtag: u32, chunks: Vec<Chunk>) -> (bool, Vec<u8>) {
     let ip = match (ip, back) {
         (Ip::V4 { src, dst }, true) => Ip::V4 { src: dst, dst: src },
         (Ip::V6 { src, dst }, true) => Ip::V6 { src: dst, dst: src },
@@ -26,12 +27,12 @@ fn packet(ip: Ip, back: bool, vtag: u32, chunks: Vec<Chunk>) -> Vec<u8> {
     };
     let mut p = SctpPacket::new(ip, vtag, chunks);
     (p.src_port, p.dst_port) = if back { (36412, 5000) } else { (5000, 36412) };
-    p.frame()
+    (back, p.frame())
 }
 
 /// A handshake, DATA with a retransmission, SACKs and a heartbeat; then `end` (ABORT or
 /// SHUTDOWN...) or nothing.
-fn conversation(ip: Ip, client_tag: u32, server_tag: u32, end: bool) -> Vec<Vec<u8>> {
+fn conversation(ip: Ip, client_tag: u32, server_tag: u32, end: bool) -> Vec<(bool, Vec<u8>)> {
     let (c, s) = (client_tag, server_tag);
     let heartbeat = vec![0, 1, 0, 8, 1, 2, 3, 4];
     let mut frames = vec![
@@ -97,9 +98,10 @@ fn live_associations_equal_inspects_of_the_same_wire() {
     }
     frames.push(packet(midway, false, 0x53, vec![Chunk::data(5, 0, 0, 46, 20)]));
     frames.push(packet(midway, true, 0xc3, vec![Chunk::sack(5, 1000, 0, 0)]));
-    for f in &frames {
+    for (back, f) in &frames {
         // One at a time, a little apart: round trips above the clock's resolution.
-        send_frames(&env.client, "ec0", std::slice::from_ref(f));
+        let (ns, ifname) = if *back { (&env.server, "es0") } else { (&env.client, "ec0") };
+        send_frames(ns, ifname, std::slice::from_ref(f));
         std::thread::sleep(Duration::from_millis(2));
     }
     // Time for dumpcap to write, and for the exporter to publish (once a second).
@@ -116,7 +118,7 @@ fn live_associations_equal_inspects_of_the_same_wire() {
     let state_names: Vec<&str> = live.iter().map(|a| a["state"].as_str().unwrap()).collect();
     assert!(state_names.contains(&"closed") && state_names.contains(&"established"), "{state_names:?}");
     let summary = &stats["associations_summary"];
-    assert_eq!(summary["summaries"], frames.len(), "{summary}");
+    assert_eq!(summary["summaries"], frames.len(), "both directions: {summary}");
     assert_eq!(summary["summaries_lost"], 0, "{summary}");
     // The round trips the live table measured are real ones: above zero, below a second.
     for a in stats["associations"].as_array().unwrap() {
@@ -125,6 +127,9 @@ fn live_associations_equal_inspects_of_the_same_wire() {
             assert!(mean > 0 && mean < 1_000_000, "{}", a["rtt_us"]);
         }
     }
+    // The egress program counts what left with the same parser.
+    let back = frames.iter().filter(|(b, _)| *b).count();
+    assert_eq!(stats["egress"]["packets"]["sctp"], back, "{}", stats["egress"]);
     let metrics = env.http_get("/metrics");
     assert!(metrics.contains("sctp_associations{state=\"closed\"} 1"), "{metrics}");
     let report = env.stop();

@@ -76,6 +76,16 @@ pub const FLOWS: MapSpec = spec(
     FLOW_CAPACITY,
     true,
 );
+/// `GLOBAL` and `FLOWS` of the packets leaving (the TC egress program's).
+pub const EGRESS_GLOBAL: MapSpec = spec("EGRESS_GLOBAL", kind::PERCPU_ARRAY, 4, size_of::<GlobalStats>(), 1, true);
+pub const EGRESS_FLOWS: MapSpec = spec(
+    "EGRESS_FLOWS",
+    kind::LRU_PERCPU_HASH,
+    size_of::<FlowKey>(),
+    size_of::<FlowStats>(),
+    FLOW_CAPACITY,
+    true,
+);
 pub const ZERO_FLOW: MapSpec = spec("ZERO_FLOW", kind::PERCPU_ARRAY, 4, size_of::<FlowStats>(), 1, false);
 pub const DATA_EVENTS: MapSpec = spec("DATA_EVENTS", kind::RINGBUF, 0, 0, DATA_EVENTS_BYTES, false);
 pub const PACKET_EVENTS: MapSpec = spec("PACKET_EVENTS", kind::RINGBUF, 0, 0, PACKET_EVENTS_BYTES, false);
@@ -123,13 +133,16 @@ pub const CURSOR: MapSpec = spec("CURSOR", kind::PERCPU_ARRAY, 4, size_of::<u64>
 /// replayed, read instead of the kernel's clock when the program was loaded for replay.
 pub const REPLAY_CLOCK: MapSpec = spec("REPLAY_CLOCK", kind::ARRAY, 4, size_of::<u64>(), 1, false);
 /// Per-CPU scratch of the chunk walk (`parse::Seen`, whose size the program's own type
-/// gives): a name only.
+/// gives): a name only; and the egress program's.
 pub const SEEN: &str = "SEEN";
+pub const EGRESS_SEEN: &str = "EGRESS_SEEN";
 
-/// Every map of the program but [`SEEN`].
-pub const MAPS: [MapSpec; 15] = [
+/// Every map of the program but [`SEEN`] and [`EGRESS_SEEN`].
+pub const MAPS: [MapSpec; 17] = [
     GLOBAL,
     FLOWS,
+    EGRESS_GLOBAL,
+    EGRESS_FLOWS,
     ZERO_FLOW,
     DATA_EVENTS,
     PACKET_EVENTS,

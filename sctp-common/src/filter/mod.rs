@@ -46,24 +46,29 @@ pub trait Filter<'r> {
 /// A drop: its reason and the rule charged.
 pub type Charge = (Counter, u8);
 
-/// The first chunk's header and the word after it (INIT's Initiate Tag).
+/// The first chunk's header and the word after it (INIT's Initiate Tag), if the packet
+/// has a first chunk (`present`). Not an `Option`: a `None` leaves its payload undefined,
+/// and the compiler may then store an unset register, which the verifier refuses.
 #[derive(Clone, Copy, Debug)]
 pub struct FirstChunk {
     pub chunk_type: u8,
     pub flags: u8,
     pub len: u16,
     pub word: u32,
+    pub present: bool,
 }
 
 impl FirstChunk {
+    /// From the chunk's first 8 bytes, or zeros and not `present`.
     #[inline(always)]
     #[must_use]
-    pub fn from_bytes(b: [u8; 8]) -> Self {
+    pub fn from_bytes(b: [u8; 8], present: bool) -> Self {
         Self {
             chunk_type: b[0],
             flags: b[1],
             len: u16::from_be_bytes([b[2], b[3]]),
             word: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+            present,
         }
     }
 }
@@ -112,11 +117,13 @@ pub fn admit<'r, F: Filter<'r>>(
     stats: &mut GlobalStats,
     src: &Source,
     key: &FlowKey,
-    first: Option<FirstChunk>,
+    first: FirstChunk,
     now_ns: u64,
 ) -> Result<(), Charge> {
     // Without a first chunk the walk reports the packet as malformed.
-    let Some(first) = first else { return Ok(()) };
+    if !first.present {
+        return Ok(());
+    }
     if rs.flags & enable::VALIDATE_VTAG != 0 && !tag_admitted(rs, filter, stats, key, &first, now_ns) {
         return Err(charge(rs, Counter::DropVtagUnknown));
     }

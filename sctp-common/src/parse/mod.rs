@@ -16,7 +16,7 @@ use core::ops::ControlFlow;
 
 use crate::{
     abi::{
-        enable, ChunkSummary, Counter, DataEvent, FlowKey, FlowStats, GlobalStats, RuleSet, ERROR_CAUSE_BUCKETS,
+        enable, ChunkSummary, Counter, DataEvent, FlowKey, FlowStats, GlobalStats, ERROR_CAUSE_BUCKETS,
         FAMILY_IPV4, FAMILY_IPV6,
     },
     filter::{self, Filter, FirstChunk, Source},
@@ -120,8 +120,7 @@ where
     });
     let verdict = match entered {
         Some(flow) => pkt.outline(|| {
-            let (rs, gen) = filter.rules();
-            walk_chunks(pkt, stats, flow, sink, rs, gen, filter, seen);
+            walk_chunks(pkt, stats, flow, sink, filter, seen);
             let verdict = leave(stats, flow, filter, seen);
             seen.seal_summary(flow, verdict == Verdict::Drop);
             sink.packet(&mut seen.summary);
@@ -276,18 +275,18 @@ fn locate_in_ipv6<P: Packet + ?Sized>(pkt: &P, off: usize) -> Located {
 
 /// The common header and the first chunk of an SCTP packet at `offset`.
 #[inline(always)]
-pub fn sctp_header<P: Packet + ?Sized>(pkt: &P, offset: usize) -> Option<(FlowKey, Option<FirstChunk>)> {
+pub fn sctp_header<P: Packet + ?Sized>(pkt: &P, offset: usize) -> Option<(FlowKey, FirstChunk)> {
     let c = pkt.read::<8>(offset)?;
     let key = FlowKey {
         src_port: u16::from_be_bytes([c[0], c[1]]),
         dst_port: u16::from_be_bytes([c[2], c[3]]),
         vtag: u32::from_be_bytes([c[4], c[5], c[6], c[7]]),
     };
-    let first = pkt.read::<4>(offset + SCTP_COMMON_HEADER).map(|h| {
-        // The word after the header (INIT's Initiate Tag); chunks may be only 4 bytes.
-        let word = pkt.read::<4>(offset + SCTP_COMMON_HEADER + 4).unwrap_or([0; 4]);
-        FirstChunk::from_bytes([h[0], h[1], h[2], h[3], word[0], word[1], word[2], word[3]])
-    });
+    let head = pkt.read::<4>(offset + SCTP_COMMON_HEADER);
+    // The word after the header (INIT's Initiate Tag); chunks may be only 4 bytes.
+    let word = pkt.read::<4>(offset + SCTP_COMMON_HEADER + 4).unwrap_or([0; 4]);
+    let h = head.unwrap_or([0; 4]);
+    let first = FirstChunk::from_bytes([h[0], h[1], h[2], h[3], word[0], word[1], word[2], word[3]], head.is_some());
     Some((key, first))
 }
 
@@ -368,11 +367,14 @@ where
     seen.data.vtag = key.vtag;
     seen.data.src_port = key.src_port;
     seen.data.dst_port = key.dst_port;
-    // The summary's length and chunk count; the rest once the packet was judged.
+    // The summary's length, addresses and chunk count; the rest once the packet was
+    // judged (see `Seen::seal_summary`).
     #[expect(clippy::cast_possible_truncation, reason = "IP lengths are 16-bit fields, jumbograms 32-bit")]
     let ip_len = loc.ip_len as u32;
     seen.summary.ip_len = ip_len;
     seen.summary.chunks = 0;
+    seen.summary.src_addr = *address_bytes(&loc.src_addr);
+    seen.summary.dst_addr = *address_bytes(&loc.dst_addr);
     seen.stash(Crossing {
         key,
         first,
@@ -409,10 +411,8 @@ fn leave<'r, R: Filter<'r>>(stats: &mut GlobalStats, flow: &mut FlowStats, filte
     let verdict = judged(stats, gen, filter::judge(rs, &seen.notes, walk_end, chunks, key.vtag));
     if verdict == Verdict::Drop {
         flow.dropped += 1;
-    } else if let Some(first) = first.filter(|_| rs.flags & enable::VALIDATE_VTAG != 0) {
-        if !Counter::is_error_code(walk_end) {
-            filter::track_tags(rs, filter, stats, &key, &first, now_ns);
-        }
+    } else if first.present && rs.flags & enable::VALIDATE_VTAG != 0 && !Counter::is_error_code(walk_end) {
+        filter::track_tags(rs, filter, stats, &key, &first, now_ns);
     }
     verdict
 }
@@ -433,23 +433,17 @@ fn judged(stats: &mut GlobalStats, gen: u32, drop: Option<filter::Charge>) -> Ve
 /// How the walk ended early goes to `seen.walk_end` (a counter, also counted); it stays 0
 /// when the walk reached the end of the packet cleanly.
 #[inline(always)]
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the parser core takes each map and sink as its own generic argument, so kernel and host bind them differently"
-)]
 fn walk_chunks<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     pkt: &P,
     stats: &mut GlobalStats,
     flow: &mut FlowStats,
     sink: &mut S,
-    rs: &RuleSet,
-    gen: u32,
     filter: &mut R,
     seen: &mut Seen,
 ) {
     #[expect(clippy::cast_possible_truncation, reason = "a small constant")]
     pkt.repeat(MAX_CHUNKS as u32, || {
-        match chunk_step(pkt, stats, flow, sink, rs, gen, filter, seen) {
+        match chunk_step(pkt, stats, flow, sink, filter, seen) {
             ControlFlow::Continue(next) => {
                 seen.set_walk_off(next);
                 true
@@ -485,17 +479,11 @@ fn end_walk(stats: &mut GlobalStats, flow: &mut FlowStats, seen: &mut Seen, c: C
 /// Everything that differs from one chunk to the next comes from `seen` (map memory in
 /// the kernel), so the verifier checks this step once, not once per chunk.
 #[inline(always)]
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the parser core takes each map and sink as its own generic argument, so kernel and host bind them differently"
-)]
 fn chunk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     pkt: &P,
     stats: &mut GlobalStats,
     flow: &mut FlowStats,
     sink: &mut S,
-    rs: &RuleSet,
-    gen: u32,
     filter: &mut R,
     seen: &mut Seen,
 ) -> ControlFlow<Option<Counter>, usize> {
@@ -535,6 +523,9 @@ fn chunk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
         flags,
         len: present,
     };
+    // The rules are asked for here, not taken as arguments: fewer values captured for the
+    // kernel's loop, whose frame counts against the stack with the callers'.
+    let (rs, gen) = filter.rules();
     let notes = &mut seen.notes;
     let mut on_data = |ppid| notes.data_chunk(rs, gen, filter, len, ppid);
     match account_chunk(pkt, off, chunk, stats, flow, &mut seen.data, sink, &mut on_data) {

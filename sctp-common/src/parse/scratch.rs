@@ -16,7 +16,7 @@ use crate::{
 #[derive(Clone, Copy)]
 pub struct Seen {
     pub key: FlowKey,
-    pub first: Option<FirstChunk>,
+    pub first: FirstChunk,
     pub now_ns: u64,
     pub active: bool,
     /// How the walk ended early: a `Counter` value, 0 if it did not.
@@ -42,7 +42,7 @@ impl Seen {
                 dst_port: 0,
                 vtag: 0,
             },
-            first: None,
+            first: FirstChunk::from_bytes([0; 8], false),
             now_ns: 0,
             active: false,
             walk_end: 0,
@@ -87,21 +87,23 @@ impl Seen {
 
 impl Seen {
     /// Completes the summary's header once the packet was judged (the stage before the
-    /// walk writes only its length: more there costs the verifier several times the work
-    /// on the multi-buffer variant, measured). `flow` holds the packet's addresses.
+    /// walk writes only its length and addresses: more there costs the verifier several
+    /// times the work on the multi-buffer variant, measured; the addresses copied here
+    /// from the flow are a call to `memmove`, a third stack frame). `flow` holds the
+    /// packet's family.
     #[inline(always)]
     pub fn seal_summary(&mut self, flow: &FlowStats, dropped: bool) {
-        let c = self.recall();
+        // Only what it needs of the crossing values (a whole `recall` takes stack).
+        // SAFETY: plain reads of fields of a live reference.
+        let (now_ns, key) = unsafe { (core::ptr::read_volatile(&raw const self.now_ns), core::ptr::read_volatile(&raw const self.key)) };
         let s = &mut self.summary;
-        s.ts_ns = c.now_ns;
-        s.vtag = c.key.vtag;
-        s.src_port = c.key.src_port;
-        s.dst_port = c.key.dst_port;
+        s.ts_ns = now_ns;
+        s.vtag = key.vtag;
+        s.src_port = key.src_port;
+        s.dst_port = key.dst_port;
         #[expect(clippy::cast_possible_truncation, reason = "4 or 6")]
         let family = flow.family as u8;
         s.family = family;
-        s.src_addr = flow.src_addr;
-        s.dst_addr = flow.dst_addr;
         s.dropped = u8::from(dropped);
     }
 }
@@ -172,7 +174,7 @@ impl Seen {
 #[derive(Clone, Copy)]
 pub struct Crossing {
     pub key: FlowKey,
-    pub first: Option<FirstChunk>,
+    pub first: FirstChunk,
     pub active: bool,
     /// The packet's time.
     pub now_ns: u64,

@@ -78,7 +78,12 @@ impl MapSource for Pinned {
 
 /// Global counters summed over CPUs.
 pub fn global(src: &dyn MapSource) -> Result<GlobalStats> {
-    let array: PerCpuArray<&MapData, GlobalStats> = PerCpuArray::try_from(src.map(&maps::GLOBAL)?)?;
+    global_in(src, &maps::GLOBAL)
+}
+
+/// The global counters of `spec` (`GLOBAL` or `EGRESS_GLOBAL`) summed over CPUs.
+pub fn global_in(src: &dyn MapSource, spec: &MapSpec) -> Result<GlobalStats> {
+    let array: PerCpuArray<&MapData, GlobalStats> = PerCpuArray::try_from(src.map(spec)?)?;
     let mut total: GlobalStats = bytemuck::Zeroable::zeroed();
     for cpu in array.get(&0, 0)?.iter() {
         total.merge(cpu);
@@ -88,7 +93,12 @@ pub fn global(src: &dyn MapSource) -> Result<GlobalStats> {
 
 /// Every flow, each summed over CPUs.
 pub fn flows(src: &dyn MapSource) -> Result<BTreeMap<FlowKey, FlowStats>> {
-    let flows: PerCpuHashMap<&MapData, FlowKey, FlowStats> = PerCpuHashMap::try_from(src.map(&maps::FLOWS)?)?;
+    flows_in(src, &maps::FLOWS)
+}
+
+/// Every flow of `spec` (`FLOWS` or `EGRESS_FLOWS`), each summed over CPUs.
+pub fn flows_in(src: &dyn MapSource, spec: &MapSpec) -> Result<BTreeMap<FlowKey, FlowStats>> {
+    let flows: PerCpuHashMap<&MapData, FlowKey, FlowStats> = PerCpuHashMap::try_from(src.map(spec)?)?;
     let mut out = BTreeMap::new();
     for entry in &flows {
         let (key, per_cpu) = entry.context("reading FLOWS")?;

@@ -8,7 +8,7 @@ use aya::{
     programs::{
         tc::{self, TcAttachType},
         xdp::XdpLinkId,
-        ProgramError, SchedClassifier, TestRun as _, TestRunOptions, Xdp, XdpMode,
+        Program, ProgramError, SchedClassifier, TestRun as _, TestRunOptions, Xdp, XdpMode,
     },
     Ebpf, EbpfLoader, VerifierLogLevel,
 };
@@ -32,14 +32,18 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sc
 const PROGRAM_FRAGS: &str = "sctp_xdp_frags";
 const PROGRAM_LINEAR: &str = "sctp_xdp";
 const PROGRAM_BOUNDED: &str = "sctp_xdp_bounded";
-/// The egress companion that learns verification tags (`validate-vtag`).
+/// The egress companion that counts leaving packets and learns verification tags
+/// (`validate-vtag`), and its variant for kernels without `bpf_loop`.
 const EGRESS_PROGRAM: &str = "sctp_tc_egress";
+const EGRESS_BOUNDED: &str = "sctp_tc_egress_bounded";
 
 /// The loaded XDP program and its maps.
 pub struct XdpSctp {
     ebpf: Ebpf,
     /// The XDP program loaded: `PROGRAM_FRAGS` where the kernel has multi-buffer XDP.
     program: &'static str,
+    /// The egress program loaded.
+    egress: &'static str,
     /// Interfaces attached to; dropping the program detaches them all.
     links: Vec<XdpLinkId>,
     /// Set when the egress program could not be attached (see `egress_missing`).
@@ -90,13 +94,16 @@ impl XdpSctp {
         if opts.flow_capacity == 0 {
             bail!("--flow-capacity must be at least 1");
         }
-        // No verifier log on the way in: logging every instruction makes verification
-        // several times slower. Only a failure is loaded again with the log, to show it.
+        // No verifier log on the way in (see `refused`).
         let mut ebpf = load_object(opts, VerifierLogLevel::DISABLE)?;
         // A kernel without multi-buffer XDP refuses the variant's flag at once.
         let frags = if opts.multi_buffer {
             match program(&mut ebpf, PROGRAM_FRAGS)?.load() {
                 Ok(()) => true,
+                // The verifier refused it (EACCES): a bug of ours, not a kernel too old.
+                Err(ProgramError::LoadError { io_error, .. }) if io_error.raw_os_error() == Some(libc::EACCES) => {
+                    return Err(refused(opts, PROGRAM_FRAGS));
+                }
                 Err(e) => {
                     log::warn!(
                         "this kernel has no multi-buffer XDP ({e}): frames are parsed as far as their first page, \
@@ -116,16 +123,16 @@ impl XdpSctp {
             PROGRAM_BOUNDED
         };
         if !frags && program(&mut ebpf, name)?.load().is_err() {
-            let mut ebpf = load_object(opts, VerifierLogLevel::DEBUG | VerifierLogLevel::STATS)?;
-            return Err(match program(&mut ebpf, name)?.load() {
-                Err(e) => explain_verifier(e),
-                Ok(()) => anyhow::anyhow!("the XDP program failed to load, then loaded on a second try: run again"),
-            });
+            return Err(refused(opts, name));
         }
-        egress_program(&mut ebpf)?.load().map_err(explain_verifier)?;
+        let egress = if name == PROGRAM_BOUNDED { EGRESS_BOUNDED } else { EGRESS_PROGRAM };
+        if egress_program(&mut ebpf, egress)?.load().is_err() {
+            return Err(refused(opts, egress));
+        }
         Ok(Self {
             ebpf,
             program: name,
+            egress,
             links: Vec::new(),
             egress_missing: None,
         })
@@ -160,9 +167,10 @@ impl XdpSctp {
         // Egress: a clsact qdisc first (it may be there already; TCX on kernels >= 6.6 does
         // not need it). The link lives as long as the program.
         let _ = tc::qdisc_add_clsact(iface);
-        if let Err(e) = egress_program(&mut self.ebpf)?.attach(iface, TcAttachType::Egress) {
+        if let Err(e) = egress_program(&mut self.ebpf, self.egress)?.attach(iface, TcAttachType::Egress) {
             self.egress_missing = Some(format!(
-                "the egress tag learner could not be attached to {iface} ({e}; does the kernel have sch_ingress and cls_bpf?)"
+                "the egress program could not be attached to {iface} ({e}; does the kernel have sch_ingress and cls_bpf?): \
+                 packets leaving are not counted"
             ));
         }
         Ok(())
@@ -257,6 +265,7 @@ fn load_object(opts: &LoadOptions, log: VerifierLogLevel) -> Result<Ebpf> {
     let replay = u8::from(opts.replay);
     loader
         .map_max_entries(maps::FLOWS.name, opts.flow_capacity)
+        .map_max_entries(maps::EGRESS_FLOWS.name, opts.flow_capacity)
         .override_global("COARSE_CLOCK", &coarse_clock, true)
         .override_global("REPLAY", &replay, true)
         .verifier_log_level(log);
@@ -278,10 +287,10 @@ fn kernel_at_least(major: u8, minor: u8) -> bool {
     aya::util::KernelVersion::current().is_ok_and(|v| v >= aya::util::KernelVersion::new(major, minor, 0))
 }
 
-fn egress_program(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier> {
+fn egress_program<'e>(ebpf: &'e mut Ebpf, name: &str) -> Result<&'e mut SchedClassifier> {
     let prog = ebpf
-        .program_mut(EGRESS_PROGRAM)
-        .context("program sctp_tc_egress missing from the object")?;
+        .program_mut(name)
+        .with_context(|| format!("program {name} missing from the object"))?;
     Ok(prog.try_into()?)
 }
 
@@ -292,11 +301,30 @@ fn program<'e>(ebpf: &'e mut Ebpf, name: &str) -> Result<&'e mut Xdp> {
     Ok(prog.try_into()?)
 }
 
+/// Why program `name` did not load, with the verifier's log: the object is loaded again
+/// with the log on (off on the way in: logging every instruction makes verification
+/// several times slower).
+fn refused(opts: &LoadOptions, name: &str) -> anyhow::Error {
+    let mut ebpf = match load_object(opts, VerifierLogLevel::DEBUG | VerifierLogLevel::STATS) {
+        Ok(e) => e,
+        Err(e) => return e,
+    };
+    let loaded = match ebpf.program_mut(name) {
+        Some(Program::Xdp(p)) => p.load(),
+        Some(Program::SchedClassifier(p)) => p.load(),
+        _ => return anyhow::anyhow!("program {name} missing from the object"),
+    };
+    match loaded {
+        Err(e) => explain_verifier(e).context(format!("loading {name}")),
+        Ok(()) => anyhow::anyhow!("{name} failed to load, then loaded on a second try: run again"),
+    }
+}
+
 /// The verifier's log is the only useful part of a load failure: keep it whole.
 fn explain_verifier(e: ProgramError) -> anyhow::Error {
     match e {
         ProgramError::LoadError { io_error, verifier_log } => {
-            anyhow::anyhow!("the kernel's verifier rejected the XDP program ({io_error}):\n{verifier_log}")
+            anyhow::anyhow!("the kernel's verifier rejected the program ({io_error}):\n{verifier_log}")
         }
         other => anyhow::Error::new(other).context("loading the XDP program failed"),
     }
@@ -314,7 +342,7 @@ impl MapSource for XdpSctp {
 
 #[cfg(test)]
 mod tests {
-    use sctp_common::abi::maps::{MAPS, SEEN};
+    use sctp_common::abi::maps::{EGRESS_SEEN, MAPS, SEEN};
 
     use super::OBJECT;
 
@@ -346,7 +374,7 @@ mod tests {
             .filter(|n| !n.starts_with('.'))
             .collect();
         names.sort_unstable();
-        let mut known: Vec<&str> = MAPS.iter().map(|m| m.name).chain([SEEN]).collect();
+        let mut known: Vec<&str> = MAPS.iter().map(|m| m.name).chain([SEEN, EGRESS_SEEN]).collect();
         known.sort_unstable();
         assert_eq!(names, known, "every map of the object is in abi::maps");
     }

@@ -323,9 +323,10 @@ fn serve(opts: &RunOptions) -> Result<()> {
             }
             if let Some(exp) = exporter {
                 let snap = Snapshot::take(prog)?;
+                let egress = Snapshot::take_egress(prog)?;
                 let st = state.lock().unwrap();
                 let w = wire.lock().unwrap();
-                exp.build(&snap, sock_echo.then_some((&*st, &*w, local_port)), opts.associations.then_some(&*assocs), now)?;
+                exp.build(&snap, &egress, sock_echo.then_some((&*st, &*w, local_port)), opts.associations.then_some(&*assocs), now)?;
             }
             Ok(())
         };
@@ -359,6 +360,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
         anyhow::Ok(lost_interface)
     })?;
     let snapshot = Snapshot::take(&prog)?;
+    let egress = report::to_json(&Snapshot::take_egress(&prog)?, report::Unreplayed::default(), usize::MAX);
     drop(prog); // detaches
     log::info!("XDP detached from {}", opts.iface);
     print!("{}", report::to_table(&snapshot, usize::MAX));
@@ -376,6 +378,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
                 "echo": st.stats,
                 "join": joined,
                 "xdp": report::to_json(&snapshot, report::Unreplayed::default(), usize::MAX),
+                "egress": egress,
                 "associations": associations.as_ref().map(|a| &a.0),
                 "associations_summary": associations.as_ref().map(|a| &a.1),
             });
@@ -384,6 +387,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
         }
     } else if let Some(path) = &opts.report {
         let mut doc = report::to_json(&snapshot, report::Unreplayed::default(), usize::MAX);
+        doc["egress"] = egress;
         if let Some((list, summary)) = associations {
             doc["associations"] = list;
             doc["associations_summary"] = summary;

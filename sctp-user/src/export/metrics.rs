@@ -174,6 +174,7 @@ impl Exporter {
     pub fn build(
         &mut self,
         snap: &Snapshot,
+        egress: &Snapshot,
         echo: Option<(&EchoState, &Wire, u16)>,
         associations: Option<&LiveAssociations>,
         now_ns: u64,
@@ -235,6 +236,7 @@ impl Exporter {
         };
         let stats = serde_json::json!({
             "xdp": report::to_json(snap, report::Unreplayed::default(), self.cfg.top_flows),
+            "egress": report::to_json(egress, report::Unreplayed::default(), self.cfg.top_flows),
             "flows": frame.flows,
             "echo": saved.echo,
             "echo_current": frame.echo_now,

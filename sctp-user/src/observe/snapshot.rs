@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use sctp_common::abi::{FlowKey, FlowStats, GlobalStats};
+use sctp_common::abi::{maps::{EGRESS_FLOWS, EGRESS_GLOBAL}, FlowKey, FlowStats, GlobalStats};
 
 use crate::{
     bpf::maps::{self, MapSource},
@@ -26,6 +26,15 @@ impl Snapshot {
             rules: rules::hits(src, &global)?,
             flows: maps::flows(src)?,
             global,
+        })
+    }
+
+    /// The counters of the packets leaving (the TC egress program's; it has no rules).
+    pub fn take_egress(src: &dyn MapSource) -> Result<Self> {
+        Ok(Self {
+            global: maps::global_in(src, &EGRESS_GLOBAL)?,
+            flows: maps::flows_in(src, &EGRESS_FLOWS)?,
+            rules: (Vec::new(), Vec::new()),
         })
     }
 }
