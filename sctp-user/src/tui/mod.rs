@@ -1,5 +1,7 @@
-//! `sctp-user top`: a live terminal table of a running instance's associations and flows,
-//! read from its `/stats` once a second. `q` or Esc quits.
+//! `sctp-user top`: a live terminal table of a running instance, read from its `/stats`
+//! once a second. Two views, `v` switches: the associations on the wire (both
+//! directions, state, active path, round trip; the selected one's paths below, `↑`/`↓`
+//! select), and the echo server's associations joined with XDP's flows. `q` or Esc quits.
 
 use std::{
     io::{Read as _, Write as _},
@@ -36,22 +38,44 @@ fn n(v: &Value) -> String {
     v.as_u64().map_or_else(|| "-".into(), |x| x.to_string())
 }
 
+/// Which view `top` shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// The associations on the wire, with the paths of the `selected` one.
+    Wire { selected: usize },
+    /// The echo server's associations joined with XDP's, and the flows.
+    Join,
+}
+
 /// Draws one screen from a `/stats` document.
-#[expect(clippy::too_many_lines, reason = "one screen laid out top to bottom")]
-pub fn draw(f: &mut Frame, stats: &Value, addr: SocketAddr, trouble: Option<&str>) {
-    let [head, assocs, flows] =
-        Layout::vertical([Constraint::Length(4), Constraint::Percentage(55), Constraint::Fill(1)]).areas(f.area());
+pub fn draw(f: &mut Frame, stats: &Value, addr: SocketAddr, trouble: Option<&str>, view: View) {
+    let [head, body] = Layout::vertical([Constraint::Length(5), Constraint::Fill(1)]).areas(f.area());
+    draw_head(f, head, stats, addr, trouble);
+    match view {
+        View::Wire { selected } => draw_wire(f, body, stats, selected),
+        View::Join => draw_join(f, body, stats),
+    }
+}
+
+fn draw_head(f: &mut Frame, head: ratatui::layout::Rect, stats: &Value, addr: SocketAddr, trouble: Option<&str>) {
     let p = &stats["xdp"]["packets"];
     let e = &stats["echo"];
     let cur = &stats["echo_current"];
+    let a = &stats["associations_summary"];
     let summary = format!(
-        "frames {}  sctp {}  chunks DATA {}  malformed {}  drops {}\n\
+        "frames {}  sctp {}  chunks DATA {}  malformed {}  drops {}  leaving: sctp {}\n\
+         wire: {} associations ({} established), {} restarts, {} packets missed\n\
          echo: {} associations open ({} total), messages in {} out {}, shed {}, send failures {}",
         n(&p["total"]),
         n(&p["sctp"]),
         n(&stats["xdp"]["chunks"]["0"]),
         n(&p["malformed"]),
         n(&stats["xdp"]["verdicts"]["drop"]),
+        n(&stats["egress"]["packets"]["sctp"]),
+        n(&a["tracked"]),
+        n(&a["by_state"]["established"]),
+        n(&a["restarts"]),
+        n(&a["summaries_lost"]),
         n(&cur["associations_current"]),
         n(&e["associations"]),
         n(&e["messages_in"]),
@@ -64,12 +88,80 @@ pub fn draw(f: &mut Frame, stats: &Value, addr: SocketAddr, trouble: Option<&str
             Block::default()
                 .borders(Borders::ALL)
                 .title(match trouble {
-                    None => format!(" sctp-user top: {addr} (q quits) "),
+                    None => format!(" sctp-user top: {addr} (v switches views, q quits) "),
                     Some(why) => format!(" sctp-user top: {addr}: {why}; retrying, the last figures shown (q quits) "),
                 }),
         ),
         head,
     );
+}
+
+/// The first address of an endpoint and its port.
+fn endpoint(e: &Value) -> String {
+    format!("{}:{}", e["addresses"][0].as_str().unwrap_or("?"), n(&e["port"]))
+}
+
+fn ms(us: &Value) -> String {
+    us.as_f64().map_or_else(|| "-".into(), |v| format!("{:.2}", v / 1e3))
+}
+
+/// The associations on the wire, and the selected one's paths.
+fn draw_wire(f: &mut Frame, body: ratatui::layout::Rect, stats: &Value, selected: usize) {
+    let [list, detail] = Layout::vertical([Constraint::Percentage(60), Constraint::Fill(1)]).areas(body);
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let empty = Vec::new();
+    let all = stats["associations"].as_array().unwrap_or(&empty);
+    let selected = selected.min(all.len().saturating_sub(1));
+    let rows = all.iter().enumerate().map(|(i, a)| {
+        let d = &a["directions"];
+        let path = |d: &Value| {
+            d["data_path"]["dst"].as_str().map_or_else(|| "-".into(), ToString::to_string)
+        };
+        let row = Row::new(vec![
+            format!("{} <-> {}", endpoint(&a["endpoints"][0]), endpoint(&a["endpoints"][1])),
+            a["state"].as_str().unwrap_or("-").to_string(),
+            n(&d[0]["packets"]),
+            n(&d[1]["packets"]),
+            format!("{} / {}", path(&d[0]), path(&d[1])),
+            n(&(d[0]["path_switches"].as_u64().unwrap_or(0) + d[1]["path_switches"].as_u64().unwrap_or(0)).into()),
+            ms(&a["rtt_us"]["mean"]),
+            n(&(d[0]["retransmissions"].as_u64().unwrap_or(0) + d[1]["retransmissions"].as_u64().unwrap_or(0)).into()),
+        ]);
+        if i == selected { row.style(Style::default().add_modifier(Modifier::REVERSED)) } else { row }
+    });
+    let widths = [48, 13, 9, 9, 33, 8, 8, 6].map(Constraint::Length);
+    f.render_widget(
+        Table::new(rows, widths)
+            .header(
+                Row::new(["endpoint 0 <-> endpoint 1", "state", "pkts >", "pkts <", "DATA to (0 / 1)", "switches", "rtt ms", "retx"])
+                    .style(bold),
+            )
+            .block(Block::default().borders(Borders::ALL).title(" associations on the wire (both directions; ↑/↓ select) ")),
+        list,
+    );
+    let paths = all.get(selected).and_then(|a| a["paths"].as_array()).unwrap_or(&empty);
+    let rows = paths.iter().map(|p| {
+        Row::new(vec![
+            format!("{} -> {}", p["src"].as_str().unwrap_or("?"), p["dst"].as_str().unwrap_or("?")),
+            n(&p["packets"]),
+            n(&p["data_chunks"]),
+            n(&p["heartbeats"]),
+            n(&p["heartbeat_acks"]),
+            ms(&p["rtt_us"]["mean"]),
+        ])
+    });
+    let widths = [48, 9, 9, 6, 8, 12].map(Constraint::Length);
+    f.render_widget(
+        Table::new(rows, widths)
+            .header(Row::new(["path (source -> destination)", "packets", "DATA", "HB", "HB-ACK", "HB rtt ms"]).style(bold))
+            .block(Block::default().borders(Borders::ALL).title(" paths of the selected association ")),
+        detail,
+    );
+}
+
+/// The echo server's associations joined with XDP's, and the flows.
+fn draw_join(f: &mut Frame, body: ratatui::layout::Rect, stats: &Value) {
+    let [assocs, flows] = Layout::vertical([Constraint::Percentage(55), Constraint::Fill(1)]).areas(body);
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let empty = Vec::new();
     let rows = stats["join"]["associations"]
@@ -150,15 +242,23 @@ pub fn draw(f: &mut Frame, stats: &Value, addr: SocketAddr, trouble: Option<&str
 pub fn run(addr: SocketAddr) -> Result<()> {
     let mut stats = fetch(addr)?; // fail before taking the terminal over
     let mut trouble: Option<String> = None;
+    let mut view = View::Wire { selected: 0 };
     let mut terminal = ratatui::init();
     let result = (|| -> Result<()> {
         loop {
-            terminal.draw(|f| draw(f, &stats, addr, trouble.as_deref()))?;
+            terminal.draw(|f| draw(f, &stats, addr, trouble.as_deref(), view))?;
             if event::poll(Duration::from_secs(1))? {
                 if let Event::Key(k) = event::read()? {
-                    if matches!(k.code, KeyCode::Char('q') | KeyCode::Esc) {
-                        return Ok(());
-                    }
+                    view = match (k.code, view) {
+                        (KeyCode::Char('q') | KeyCode::Esc, _) => return Ok(()),
+                        (KeyCode::Char('v'), View::Wire { .. }) => View::Join,
+                        (KeyCode::Char('v'), View::Join) => View::Wire { selected: 0 },
+                        (KeyCode::Down, View::Wire { selected }) => View::Wire { selected: selected + 1 },
+                        (KeyCode::Up, View::Wire { selected }) => View::Wire { selected: selected.saturating_sub(1) },
+                        (_, v) => v,
+                    };
+                    // A key redraws at once; the figures are fetched on the second.
+                    continue;
                 }
             }
             // An instance restarting or a dropped connection is passing: keep trying.
@@ -192,7 +292,7 @@ mod tests {
                 "totals": {"packets": 50, "bytes": 9000, "data_chunks": 40, "retransmissions": 0}}]
         });
         let mut t = Terminal::new(TestBackend::new(120, 24)).unwrap();
-        t.draw(|f| draw(f, &stats, "127.0.0.1:9464".parse().unwrap(), None)).unwrap();
+        t.draw(|f| draw(f, &stats, "127.0.0.1:9464".parse().unwrap(), None, View::Join)).unwrap();
         let screen: String = t.backend().buffer().content().iter().map(ratatui::buffer::Cell::symbol).collect();
         for want in [
             "frames 120",
@@ -202,6 +302,42 @@ mod tests {
             "1.000",
             "198.18.0.1:5000->198.18.0.2:36412",
             "9000",
+        ] {
+            assert!(screen.contains(want), "missing {want:?} in the screen");
+        }
+    }
+
+    #[test]
+    fn the_wire_view_shows_both_directions_the_active_path_and_the_paths() {
+        let path = |src: &str, dst: &str, hb: u64| {
+            serde_json::json!({"src": src, "dst": dst, "packets": 10, "data_chunks": 4, "heartbeats": hb,
+                "heartbeat_acks": hb, "rtt_us": {"mean": 50_000}})
+        };
+        let stats = serde_json::json!({
+            "xdp": {"packets": {"total": 120, "sctp": 100}},
+            "egress": {"packets": {"sctp": 60}},
+            "associations_summary": {"tracked": 1, "by_state": {"established": 1}, "restarts": 0, "summaries_lost": 0},
+            "associations": [{
+                "endpoints": [{"port": 5000, "addresses": ["198.18.0.1"]}, {"port": 36412, "addresses": ["198.18.0.2"]}],
+                "state": "established",
+                "directions": [
+                    {"packets": 57, "retransmissions": 1, "path_switches": 1, "data_path": {"src": "198.18.1.1", "dst": "198.18.1.2"}},
+                    {"packets": 43, "retransmissions": 0, "path_switches": 0, "data_path": {"src": "198.18.0.2", "dst": "198.18.0.1"}}],
+                "rtt_us": {"mean": 1500},
+                "paths": [path("198.18.0.1", "198.18.0.2", 3), path("198.18.1.1", "198.18.1.2", 2)],
+            }],
+        });
+        let mut t = Terminal::new(TestBackend::new(140, 24)).unwrap();
+        t.draw(|f| draw(f, &stats, "127.0.0.1:9464".parse().unwrap(), None, View::Wire { selected: 0 })).unwrap();
+        let screen: String = t.backend().buffer().content().iter().map(ratatui::buffer::Cell::symbol).collect();
+        for want in [
+            "leaving: sctp 60",
+            "1 associations (1 established)",
+            "198.18.0.1:5000 <-> 198.18.0.2:36412",
+            "198.18.1.2 / 198.18.0.1",
+            "1.50",
+            "198.18.1.1 -> 198.18.1.2",
+            "50.00",
         ] {
             assert!(screen.contains(want), "missing {want:?} in the screen");
         }
