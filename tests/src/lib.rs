@@ -259,6 +259,23 @@ pub fn inspect_json_on(
     j
 }
 
+/// An association's JSON (`inspect`, `/stats`) without what depends on the clock: times
+/// and round-trip values (their counts stay).
+#[must_use]
+pub fn timeless(a: &serde_json::Value) -> serde_json::Value {
+    let mut a = a.clone();
+    for key in ["transitions", "first_ns", "last_ns", "handshake_rtt_us"] {
+        a.as_object_mut().unwrap().remove(key);
+    }
+    let count_only = |rtt: &mut serde_json::Value| *rtt = rtt["count"].clone();
+    count_only(&mut a["rtt_us"]);
+    for p in a["paths"].as_array_mut().unwrap() {
+        p.as_object_mut().unwrap().remove("last_seen_ns");
+        count_only(&mut p["rtt_us"]);
+    }
+    a
+}
+
 /// Numbers the temporary captures: tests of one binary run at once.
 static NEXT_CAPTURE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 

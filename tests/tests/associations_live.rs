@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use integration_tests::{echo_env::EchoEnv, instance::Instance, raw::send_frames, require_root};
+use integration_tests::{echo_env::EchoEnv, instance::Instance, raw::send_frames, require_root, timeless};
 use sctp_common::{
     builder::{Chunk, Ip, SctpPacket, V4, V6},
     proto::chunk::ty,
@@ -56,21 +56,6 @@ fn conversation(ip: Ip, client_tag: u32, server_tag: u32, end: bool) -> Vec<(boo
         frames.push(packet(ip, false, s, vec![Chunk::new(ty::SHUTDOWN_COMPLETE, 0, vec![])]));
     }
     frames
-}
-
-/// An association's JSON without what depends on the clock.
-fn timeless(a: &Value) -> Value {
-    let mut a = a.clone();
-    for key in ["transitions", "first_ns", "last_ns", "handshake_rtt_us"] {
-        a.as_object_mut().unwrap().remove(key);
-    }
-    let count_only = |rtt: &mut Value| *rtt = rtt["count"].clone();
-    count_only(&mut a["rtt_us"]);
-    for p in a["paths"].as_array_mut().unwrap() {
-        p.as_object_mut().unwrap().remove("last_seen_ns");
-        count_only(&mut p["rtt_us"]);
-    }
-    a
 }
 
 #[test]

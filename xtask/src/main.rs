@@ -176,6 +176,7 @@ const VM_TESTS: &[&str] = &[
     "vm_echo",
     "vm_metrics",
     "vm_attack",
+    "vm_associations",
     "jumbo",
     "inspect_engines",
 ];
