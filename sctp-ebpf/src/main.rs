@@ -321,12 +321,15 @@ const MAX_DIRECT_OFFSET: usize = 0x3fff;
 /// `KERNEL_LOOP`: the chunk walk runs under `bpf_loop` (kernels >= 5.17), whose callback
 /// the verifier checks once; without it the walk is a bounded loop, checked once per
 /// iteration (about seven times the instructions).
+///
+/// Its fields are as few as can be: they live in the program's own frame, which counts
+/// against the stack with the walk's (on 6.1 the multi-buffer variant has no byte left).
 struct XdpPacket<const FRAGS: bool, const KERNEL_LOOP: bool> {
     ctx: *mut xdp_md,
+    /// The linear data, `data` to `data_end`; multi-buffer: 0 to the whole frame's length,
+    /// fragments included.
     start: usize,
     end: usize,
-    /// The whole frame's length, fragments included (multi-buffer only).
-    len: usize,
     cursor: *mut u64,
 }
 
@@ -339,7 +342,7 @@ impl<const FRAGS: bool, const KERNEL_LOOP: bool> Packet for XdpPacket<FRAGS, KER
     fn read<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
         if FRAGS {
             // SAFETY: the helper copies from the whole buffer (linear part and fragments).
-            return copied(off, self.len, |at, to, n| unsafe { bpf_xdp_load_bytes(self.ctx, at, to, n) });
+            return copied(off, self.end, |at, to, n| unsafe { bpf_xdp_load_bytes(self.ctx, at, to, n) });
         }
         // The linear data is at most a page: offsets past MAX_DIRECT_OFFSET are outside,
         // and `launder` keeps every offset a bounded scalar below it.
@@ -352,11 +355,7 @@ impl<const FRAGS: bool, const KERNEL_LOOP: bool> Packet for XdpPacket<FRAGS, KER
 
     #[inline(always)]
     fn frame_len(&self) -> usize {
-        if FRAGS {
-            self.len
-        } else {
-            self.end - self.start
-        }
+        self.end - self.start
     }
 
     #[inline(always)]
@@ -494,16 +493,16 @@ pub fn sctp_xdp_frags(ctx: XdpContext) -> u32 {
 fn try_sctp_xdp<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) -> Option<u32> {
     // SAFETY: map value pointers stay valid for the program's run; per-CPU, so unshared.
     let stats = unsafe { &mut *GLOBAL.get_ptr_mut(0)? };
+    let (start, end) = if FRAGS {
+        // SAFETY: a helper on our own context.
+        (0, usize::try_from(unsafe { bpf_xdp_get_buff_len(ctx.ctx) }).unwrap_or(0))
+    } else {
+        (ctx.data(), ctx.data_end())
+    };
     let pkt = XdpPacket::<FRAGS, KERNEL_LOOP> {
         ctx: ctx.ctx,
-        start: ctx.data(),
-        end: ctx.data_end(),
-        len: if FRAGS {
-            // SAFETY: a helper on our own context.
-            usize::try_from(unsafe { bpf_xdp_get_buff_len(ctx.ctx) }).unwrap_or(0)
-        } else {
-            0 // unused: the linear variant's frame is its linear data
-        },
+        start,
+        end,
         cursor: CURSOR.get_ptr_mut(0)?,
     };
     let mut sink = RingSink::<INGRESS>::load();

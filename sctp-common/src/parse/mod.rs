@@ -16,7 +16,7 @@ use core::ops::ControlFlow;
 
 use crate::{
     abi::{
-        enable, ChunkSummary, Counter, DataEvent, FlowKey, FlowStats, GlobalStats, ERROR_CAUSE_BUCKETS,
+        enable, Counter, SUMMARY_CHUNKS, DataEvent, FlowKey, FlowStats, GlobalStats, ERROR_CAUSE_BUCKETS,
         FAMILY_IPV4, FAMILY_IPV6,
     },
     filter::{self, Filter, FirstChunk, Source},
@@ -526,17 +526,20 @@ fn chunk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     // The rules are asked for here, not taken as arguments: fewer values captured for the
     // kernel's loop, whose frame counts against the stack with the callers'.
     let (rs, gen) = filter.rules();
+    let n = seen.summary_chunks();
     let notes = &mut seen.notes;
     let mut on_data = |ppid| notes.data_chunk(rs, gen, filter, len, ppid);
-    match account_chunk(pkt, off, chunk, stats, flow, &mut seen.data, sink, &mut on_data) {
-        Err(c) => return ControlFlow::Break(Some(if cut { Counter::FragmentCutWalks } else { c })),
-        Ok(words) => seen.summarize_chunk(ChunkSummary {
-            chunk_type,
-            flags,
-            len: u16::from_be_bytes([hdr[2], hdr[3]]),
-            words,
-        }),
+    // The words go straight to the summary's next slot (in map memory: no stack for
+    // them in the step's frame, which the multi-buffer program is short of on 6.1); the
+    // slot counts once the chunk was read whole.
+    let slot = &mut seen.summary.chunk[usize::from(n) % SUMMARY_CHUNKS];
+    if let Err(c) = account_chunk(pkt, off, chunk, stats, flow, &mut seen.data, &mut slot.words, sink, &mut on_data) {
+        return ControlFlow::Break(Some(if cut { Counter::FragmentCutWalks } else { c }));
     }
+    slot.chunk_type = chunk_type;
+    slot.flags = flags;
+    slot.len = u16::from_be_bytes([hdr[2], hdr[3]]);
+    seen.set_summary_chunks(n + 1);
     if cut {
         return ControlFlow::Break(Some(Counter::FragmentCutWalks));
     }
@@ -551,7 +554,7 @@ struct Chunk {
     len: usize,
 }
 
-/// Reads the fixed fields of the chunk types we keep state for, and returns the words of
+/// Reads the fixed fields of the chunk types we keep state for, and writes the words of
 /// the chunk's summary (see `ChunkSummary::words`). `data` arrives with the packet's
 /// fields filled in; a DATA chunk completes it and hands it to `sink`, and its PPID (if it
 /// carries one) to `on_data`.
@@ -567,11 +570,12 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
     stats: &mut GlobalStats,
     flow: &mut FlowStats,
     data: &mut DataEvent,
+    summary_words: &mut [u32; 3],
     sink: &mut S,
     on_data: &mut D,
-) -> Result<[u32; 3], Counter> {
+) -> Result<(), Counter> {
     let Chunk { kind: chunk_type, flags, len } = chunk;
-    Ok(match chunk_type {
+    *summary_words = match chunk_type {
         ty::DATA | ty::I_DATA => {
             let idata = chunk_type == ty::I_DATA;
             let header = if idata { 20 } else { 16 };
@@ -672,7 +676,8 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
             [0; 3]
         }
         _ => [0; 3],
-    })
+    };
+    Ok(())
 }
 
 /// The first `N` bytes of a chunk whose type needs `need` bytes of fixed fields.

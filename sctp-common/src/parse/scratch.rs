@@ -4,7 +4,7 @@
 use bytemuck::Zeroable as _;
 
 use crate::{
-    abi::{ChunkSummary, Counter, DataEvent, FlowKey, FlowStats, PacketSummary},
+    abi::{Counter, DataEvent, FlowKey, FlowStats, PacketSummary},
     filter::{FirstChunk, Notes},
 };
 
@@ -71,17 +71,19 @@ impl Seen {
 }
 
 impl Seen {
-    /// Adds a chunk to the summary (those past its capacity are left out). The count goes
-    /// through memory, volatile, as the walk's position does (see [`Walk`]).
+    /// Chunks in the summary so far. Through memory, volatile, as the walk's position
+    /// (see [`Walk`]): the walk takes at most `SUMMARY_CHUNKS` steps, so it stays below.
     #[inline(always)]
-    pub fn summarize_chunk(&mut self, c: ChunkSummary) {
-        // SAFETY: read and write of a field of a live &mut.
-        let n = unsafe { core::ptr::read_volatile(&raw const self.summary.chunks) };
-        if let Some(slot) = self.summary.chunk.get_mut(usize::from(n)) {
-            *slot = c;
-            // SAFETY: as above.
-            unsafe { core::ptr::write_volatile(&raw mut self.summary.chunks, n + 1) };
-        }
+    #[must_use]
+    pub fn summary_chunks(&self) -> u8 {
+        // SAFETY: a read of a field of a live reference.
+        unsafe { core::ptr::read_volatile(&raw const self.summary.chunks) }
+    }
+
+    #[inline(always)]
+    pub fn set_summary_chunks(&mut self, n: u8) {
+        // SAFETY: a write of a field of a live &mut.
+        unsafe { core::ptr::write_volatile(&raw mut self.summary.chunks, n) };
     }
 }
 

@@ -100,10 +100,9 @@ impl XdpSctp {
         let frags = if opts.multi_buffer {
             match program(&mut ebpf, PROGRAM_FRAGS)?.load() {
                 Ok(()) => true,
-                // The verifier refused it (EACCES): a bug of ours, not a kernel too old.
-                Err(ProgramError::LoadError { io_error, .. }) if io_error.raw_os_error() == Some(libc::EACCES) => {
-                    return Err(refused(opts, PROGRAM_FRAGS));
-                }
+                // A kernel with multi-buffer XDP that refuses it: a bug of ours, not a
+                // kernel too old (its error number varies: 6.1 says EINVAL without a log).
+                Err(_) if kernel_at_least(5, 18) => return Err(refused(opts, PROGRAM_FRAGS)),
                 Err(e) => {
                     log::warn!(
                         "this kernel has no multi-buffer XDP ({e}): frames are parsed as far as their first page, \
