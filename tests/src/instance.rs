@@ -58,6 +58,15 @@ impl Instance {
         Ok(instance)
     }
 
+    /// dumpcap capturing SCTP on `ifname` in `ns` into `path`, given `settle` to open the
+    /// interface (with -q it says nothing to wait for). Stop it with [`Instance::stop`].
+    pub fn dumpcap(ns: &Netns, ifname: &str, path: &std::path::Path, settle: Duration) -> Result<Self> {
+        let path = path.to_str().context("a capture path in UTF-8")?;
+        let dumpcap = Self::start(ns, "dumpcap", "dumpcap", &["-q", "-i", ifname, "-f", "sctp", "-w", path], "")?;
+        std::thread::sleep(settle);
+        Ok(dumpcap)
+    }
+
     /// Waits until a line of output contains `word`.
     pub fn wait_for(&self, word: &str) -> Result<()> {
         let lines = self.lines.lock().expect("no thread panicked holding the lines");

@@ -64,16 +64,7 @@ fn live_associations_equal_inspects_of_the_same_wire() {
     require_root();
     let env = EchoEnv::start("al", &["--no-echo"]);
     let capture = std::env::temp_dir().join(format!("assoc-live-{}.pcapng", std::process::id()));
-    let dumpcap = Instance::start(
-        &env.client,
-        "dumpcap",
-        "dumpcap",
-        &["-q", "-i", "ec0", "-f", "sctp", "-w", capture.to_str().unwrap()],
-        "",
-    )
-    .unwrap();
-    // dumpcap says nothing with -q: give it time to open the interface.
-    std::thread::sleep(Duration::from_millis(1500));
+    let dumpcap = Instance::dumpcap(&env.client, "ec0", &capture, Duration::from_millis(1500)).unwrap();
     let mut frames = conversation(V4, 0xc1, 0x51, true);
     frames.extend(conversation(V6, 0xc2, 0x52, false));
     // A third association met mid-way: DATA and its SACK only.

@@ -307,16 +307,7 @@ fn inspect_of_a_captured_live_run_drops_what_run_dropped() {
     write(&rules_file, rules_text);
     let env = EchoEnv::start("li", &["--no-echo", "--rules", rules_file.to_str().unwrap()]);
     let capture = std::env::temp_dir().join(format!("live-vs-inspect-{}.pcapng", std::process::id()));
-    let dumpcap = Instance::start(
-        &env.client,
-        "dumpcap",
-        "dumpcap",
-        &["-q", "-i", "ec0", "-f", "sctp", "-w", capture.to_str().unwrap()],
-        "",
-    )
-    .unwrap();
-    // dumpcap says nothing with -q: give it time to open the interface.
-    std::thread::sleep(Duration::from_millis(1500));
+    let dumpcap = Instance::dumpcap(&env.client, "ec0", &capture, Duration::from_millis(1500)).unwrap();
     let before = drops(&env);
     let mut rng = integration_tests::Rng(0x11fe_11fe);
     let p = |pk: SctpPacket| frame(pk, 36412, 38412);

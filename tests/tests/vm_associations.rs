@@ -15,16 +15,7 @@ fn live_associations_equal_inspect_of_the_peers_capture() {
     require_kernel_sctp();
     let env = EchoEnv::start("va", &[]);
     let capture = std::env::temp_dir().join(format!("vm-assoc-{}.pcapng", std::process::id()));
-    let dumpcap = Instance::start(
-        &env.client,
-        "dumpcap",
-        "dumpcap",
-        &["-q", "-i", "ec0", "-f", "sctp", "-w", capture.to_str().unwrap()],
-        "",
-    )
-    .unwrap();
-    // dumpcap says nothing with -q: give it time to open the interface (slow under emulation).
-    std::thread::sleep(Duration::from_secs(3));
+    let dumpcap = Instance::dumpcap(&env.client, "ec0", &capture, Duration::from_secs(3)).unwrap();
     let (ok, c) = env.client(&["--associations", "3", "--streams", "4", "--messages", "30", "--size", "100,600"]);
     assert!(ok, "client: {c}");
     // The last SHUTDOWN-COMPLETE on the wire, and written by dumpcap.
