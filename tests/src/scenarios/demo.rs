@@ -78,7 +78,7 @@ fn show_top(srv: &Netns) {
     };
     std::thread::sleep(Duration::from_secs(4));
     let top = format!("{} top", sctp_user_bin().display());
-    if tmux(&["new-session", "-d", "-x", "110", "-y", "28", "-s", "sxdtop", &top]).is_none() {
+    if tmux(&["new-session", "-d", "-x", "140", "-y", "30", "-s", "sxdtop", &top]).is_none() {
         return;
     }
     std::thread::sleep(Duration::from_secs(3));
