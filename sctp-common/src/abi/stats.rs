@@ -99,7 +99,7 @@ pub struct ChunkSummary {
 }
 
 /// One SCTP packet as the association table needs it: the kernel's per-packet event for
-/// user space (`ASSOC_EVENTS`), cut after its last chunk (`chunks` of `chunk`).
+/// user space (`PACKET_EVENTS`), cut after its last chunk (`chunks` of `chunk`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
 pub struct PacketSummary {

@@ -16,8 +16,8 @@ use core::ops::ControlFlow;
 
 use crate::{
     abi::{
-        enable, Counter, SUMMARY_CHUNKS, DataEvent, FlowKey, FlowStats, GlobalStats, ERROR_CAUSE_BUCKETS,
-        FAMILY_IPV4, FAMILY_IPV6,
+        enable, Counter, DataEvent, FlowKey, FlowStats, GlobalStats, ERROR_CAUSE_BUCKETS, FAMILY_IPV4, FAMILY_IPV6,
+        SUMMARY_CHUNKS,
     },
     filter::{self, Filter, FirstChunk, Source},
     proto::{

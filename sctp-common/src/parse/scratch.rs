@@ -85,9 +85,7 @@ impl Seen {
         // SAFETY: a write of a field of a live &mut.
         unsafe { core::ptr::write_volatile(&raw mut self.summary.chunks, n) };
     }
-}
 
-impl Seen {
     /// Completes the summary's header once the packet was judged (the stage before the
     /// walk writes only its length and addresses: more there costs the verifier several
     /// times the work on the multi-buffer variant, measured; the addresses copied here

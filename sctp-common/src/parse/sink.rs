@@ -1,4 +1,5 @@
-//! Where the walk reports: counters ([`Tally`]) and DATA chunks ([`DataSink`]).
+//! Where the walk reports: counters ([`Tally`]), and DATA chunks and packet summaries
+//! ([`DataSink`]).
 
 use crate::abi::{Counter, DataEvent, GlobalStats, PacketSummary};
 

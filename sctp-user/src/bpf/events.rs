@@ -7,21 +7,23 @@ use sctp_common::abi::{DataEvent, PacketSummary};
 
 /// Every DATA event waiting in the ring buffer.
 pub fn drain_events(ring: &mut RingBuf<MapData>) -> Vec<DataEvent> {
-    let mut out = Vec::new();
-    while let Some(item) = ring.next() {
-        if item.len() >= std::mem::size_of::<DataEvent>() {
-            out.push(bytemuck::pod_read_unaligned(&item[..std::mem::size_of::<DataEvent>()]));
-        }
-    }
-    out
+    drain(ring, |item| {
+        let bytes = item.get(..std::mem::size_of::<DataEvent>())?;
+        Some(bytemuck::pod_read_unaligned(bytes))
+    })
 }
 
 /// Every packet summary waiting in the ring buffer. Each arrives cut after its last chunk
 /// (see `PacketSummary::used_len`); the chunks past it read as zero.
 pub fn drain_summaries(ring: &mut RingBuf<MapData>) -> Vec<PacketSummary> {
+    drain(ring, summary)
+}
+
+/// Every record waiting in the ring buffer that `parse` makes something of.
+fn drain<T>(ring: &mut RingBuf<MapData>, parse: impl Fn(&[u8]) -> Option<T>) -> Vec<T> {
     let mut out = Vec::new();
     while let Some(item) = ring.next() {
-        out.extend(summary(&item));
+        out.extend(parse(&item));
     }
     out
 }

@@ -325,7 +325,7 @@ fn explain_verifier(e: ProgramError) -> anyhow::Error {
         ProgramError::LoadError { io_error, verifier_log } => {
             anyhow::anyhow!("the kernel's verifier rejected the program ({io_error}):\n{verifier_log}")
         }
-        other => anyhow::Error::new(other).context("loading the XDP program failed"),
+        other => anyhow::Error::new(other).context("loading the program failed"),
     }
 }
 

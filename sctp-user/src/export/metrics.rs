@@ -298,19 +298,15 @@ impl AssocSeries {
             ..AssocSeries::default()
         };
         for (_, a) in live.table.busiest(top) {
-            let [e0, e1] = &a.endpoints;
-            let first = |e: &crate::observe::assoc::EndpointInfo| {
-                e.addresses.iter().next().map_or_else(|| "?".into(), ToString::to_string)
-            };
-            let name = format!("{}:{}<->{}:{}", first(e0), e0.port, first(e1), e1.port);
+            let name = format!("{}<->{}", a.endpoints[0].label(), a.endpoints[1].label());
             for (i, d) in a.directions.iter().enumerate() {
                 let labels = vec![("association", name.clone()), ("sender", format!("endpoint{i}"))];
                 s.packets.push((labels.clone(), d.packets as f64));
                 s.bytes.push((labels.clone(), d.bytes as f64));
                 s.retransmissions.push((labels, d.retransmissions as f64));
             }
-            for (stat, ns) in [("min", a.rtt.min_ns), ("mean", a.rtt.sum_ns.checked_div(a.rtt.count).unwrap_or(0)), ("max", a.rtt.max_ns)] {
-                if a.rtt.count > 0 {
+            if let Some(mean_ns) = a.rtt.mean_ns() {
+                for (stat, ns) in [("min", a.rtt.min_ns), ("mean", mean_ns), ("max", a.rtt.max_ns)] {
                     s.rtt.push((vec![("association", name.clone()), ("stat", stat.into())], ns as f64 / 1e9));
                 }
             }

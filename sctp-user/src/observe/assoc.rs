@@ -99,15 +99,21 @@ impl Rtt {
         }
     }
 
+    /// The mean round trip, if there was one.
+    #[must_use]
+    pub fn mean_ns(&self) -> Option<u64> {
+        self.sum_ns.checked_div(self.count)
+    }
+
     #[must_use]
     pub fn json(&self) -> Value {
-        if self.count == 0 {
+        let Some(mean_ns) = self.mean_ns() else {
             return json!({ "count": 0, "min": null, "mean": null, "max": null });
-        }
+        };
         json!({
             "count": self.count,
             "min": self.min_ns / 1000,
-            "mean": self.sum_ns / self.count / 1000,
+            "mean": mean_ns / 1000,
             "max": self.max_ns / 1000,
         })
     }
@@ -239,6 +245,17 @@ pub struct EndpointInfo {
     pub port: u16,
     pub vtag: u32,
     pub addresses: BTreeSet<IpAddr>,
+}
+
+impl EndpointInfo {
+    /// Its first address and its port, as tables and metric labels name it.
+    #[must_use]
+    pub fn label(&self) -> String {
+        match self.addresses.first() {
+            Some(a) => format!("{a}:{}", self.port),
+            None => format!("?:{}", self.port),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -773,10 +790,9 @@ impl Associations {
         );
         for (_, a) in self.busiest(top) {
             let [e0, e1] = &a.endpoints;
-            let first = |e: &EndpointInfo| e.addresses.iter().next().map_or_else(|| "?".into(), ToString::to_string);
-            let ends = format!("{}:{} <-> {}:{}", first(e0), e0.port, first(e1), e1.port);
+            let ends = format!("{} <-> {}", e0.label(), e1.label());
             #[expect(clippy::cast_precision_loss, reason = "a round trip in ns, shown in ms")]
-            let rtt = a.rtt.sum_ns.checked_div(a.rtt.count).map_or_else(|| "-".into(), |ns| format!("{:.3}", ns as f64 / 1e6));
+            let rtt = a.rtt.mean_ns().map_or_else(|| "-".into(), |ns| format!("{:.3}", ns as f64 / 1e6));
             let _ = writeln!(
                 s,
                 "{ends:<46} {:<21} {:<13} {:>9} {:>9} {:>5} {rtt:>9} {:>6}",

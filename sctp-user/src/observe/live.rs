@@ -1,6 +1,6 @@
 //! A live run's association table: the XDP program's packet summaries (every CPU, in the
 //! ring's order) counted into the same [`Associations`] `inspect` builds from frames, and
-//! forgotten once quiet (see [`Expiry`]).
+//! forgotten once quiet (see [`Expiry`], whose defaults it keeps).
 
 use serde_json::{json, Value};
 use sctp_common::abi::PacketSummary;
@@ -17,7 +17,6 @@ pub struct LiveAssociations {
     pub summaries: u64,
     /// Summaries the kernel had no room for: the table misses those packets.
     pub lost: u64,
-    expiry: Expiry,
 }
 
 impl LiveAssociations {
@@ -30,7 +29,7 @@ impl LiveAssociations {
 
     /// Forgets what went quiet by `now_ns` (the kernel's monotonic clock).
     pub fn expire(&mut self, now_ns: u64) {
-        self.table.expire(now_ns, &self.expiry);
+        self.table.expire(now_ns, &Expiry::default());
     }
 
     /// Associations tracked now, by state.
