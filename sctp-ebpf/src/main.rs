@@ -233,6 +233,8 @@ fn coarse_now() -> u64 {
 struct RingSink<const DIRECTION: u8> {
     data: bool,
     packets: bool,
+    /// The interface of the packet, for the summary.
+    ifindex: u32,
     /// The precise time of this packet (read only when events are on).
     precise_ns: u64,
 }
@@ -241,13 +243,14 @@ impl<const DIRECTION: u8> RingSink<DIRECTION> {
     /// The events user space asked for (DATA events only of packets arriving: the join
     /// pairs them with what the application received).
     #[inline(always)]
-    fn load() -> Self {
+    fn load(ifindex: u32) -> Self {
         let wanted = CONFIG.get(CONFIG_EVENTS).copied().unwrap_or(0);
         let data = wanted & events::DATA != 0 && DIRECTION == INGRESS;
         let packets = wanted & events::PACKETS != 0;
         Self {
             data,
             packets,
+            ifindex,
             precise_ns: if data || packets {
                 // SAFETY: a helper without preconditions.
                 replay_now().unwrap_or_else(|| unsafe { bpf_ktime_get_ns() })
@@ -283,6 +286,7 @@ impl<const DIRECTION: u8> DataSink for RingSink<DIRECTION> {
         }
         summary.ts_ns = self.precise_ns;
         summary.direction = DIRECTION;
+        summary.ifindex = self.ifindex;
         send_summary(summary);
     }
 }
@@ -505,7 +509,8 @@ fn try_sctp_xdp<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) ->
         end,
         cursor: CURSOR.get_ptr_mut(0)?,
     };
-    let mut sink = RingSink::<INGRESS>::load();
+    // SAFETY: a field of the context the kernel passed.
+    let mut sink = RingSink::<INGRESS>::load(unsafe { (*ctx.ctx).ingress_ifindex });
     // Both ways to a flow yield a FLOWS value, so the verifier walks the chunks once.
     let clock = coarse_now;
     let mut filter = KernelFilter::load()?;
@@ -600,7 +605,8 @@ fn account_egress<const KERNEL_LOOP: bool>(pkt: &SkbPacket<KERNEL_LOOP>) -> Opti
     let stats = unsafe { &mut *EGRESS_GLOBAL.get_ptr_mut(0)? };
     // SAFETY: as above.
     let seen = unsafe { &mut *EGRESS_SEEN.get_ptr_mut(0)? };
-    let mut sink = RingSink::<EGRESS>::load();
+    // SAFETY: a field of the socket buffer the kernel passed.
+    let mut sink = RingSink::<EGRESS>::load(unsafe { (*pkt.skb).ifindex });
     let clock = coarse_now;
     let _ = process(pkt, stats, clock, egress_flow, &mut sink, &mut NoRules, seen);
     Some(())

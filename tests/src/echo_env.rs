@@ -15,6 +15,8 @@ use crate::{
 };
 
 pub const SERVER: &str = "198.18.0.2:36412";
+/// The server's address on the second link of a multi-homed setting.
+pub const SERVER_2: &str = "198.18.1.2:36412";
 
 pub struct EchoEnv {
     /// `sctp-user run`; `None` only inside `restart`. First: dropped before the namespaces.
@@ -24,12 +26,25 @@ pub struct EchoEnv {
     report: PathBuf,
     /// The `run` arguments after the fixed ones, for `restart`.
     extra: Vec<String>,
+    /// Veth pairs between the namespaces: ec0/es0, and ec1/es1 when multi-homed.
+    links: usize,
 }
 
 impl EchoEnv {
     /// Starts `sctp-user run --iface <server veth> --listen SERVER EXTRA...` and waits until
     /// XDP is attached and the server listens. Without `--pin-dir` in EXTRA, `--no-pin`.
+    #[must_use]
     pub fn start(name: &str, extra: &[&str]) -> Self {
+        Self::start_with(name, 1, extra, |_| {})
+    }
+
+    /// As [`EchoEnv::start`], over `links` veth pairs (1 or 2; the second is ec1
+    /// 198.18.1.1/24 and es1 198.18.1.2/24: `run` attaches to both and the server listens
+    /// on both addresses), with `prepare` run on the namespaces before `run` starts
+    /// (sysctls, qdiscs).
+    #[must_use]
+    pub fn start_with(name: &str, links: usize, extra: &[&str], prepare: impl FnOnce(&Self)) -> Self {
+        assert!((1..=2).contains(&links), "one or two links");
         let client = Netns::new(&format!("{name}-c")).unwrap();
         let server = Netns::new(&format!("{name}-s")).unwrap();
         veth(&client, "ec0", "198.18.0.1/24", &server, "es0", "198.18.0.2/24").unwrap();
@@ -40,6 +55,9 @@ impl EchoEnv {
         server
             .ip(&["-6", "addr", "add", "2001:db8::2/64", "dev", "es0", "nodad"])
             .unwrap();
+        if links == 2 {
+            veth(&client, "ec1", "198.18.1.1/24", &server, "es1", "198.18.1.2/24").unwrap();
+        }
         let report = std::env::temp_dir().join(format!("{name}-{}.json", std::process::id()));
         let mut extra: Vec<String> = extra.iter().map(ToString::to_string).collect();
         if !extra.iter().any(|a| a == "--pin-dir") {
@@ -47,21 +65,27 @@ impl EchoEnv {
         }
         if !extra.iter().any(|a| a == "--listen") {
             extra.extend(["--listen".into(), SERVER.into()]);
+            if links == 2 {
+                extra.extend(["--listen".into(), SERVER_2.into()]);
+            }
         }
-        let run = Some(start_run(&server, &report, &extra));
-        Self {
-            run,
+        let mut env = Self {
+            run: None,
             client,
             server,
             report,
             extra,
-        }
+            links,
+        };
+        prepare(&env);
+        env.run = Some(start_run(&env.server, &env.report, env.links, &env.extra));
+        env
     }
 
     /// Stops the controller (SIGINT) and starts it again with the same arguments.
     pub fn restart(&mut self) -> Value {
         let report = self.stop_run();
-        self.run = Some(start_run(&self.server, &self.report, &self.extra));
+        self.run = Some(start_run(&self.server, &self.report, self.links, &self.extra));
         report
     }
 
@@ -71,8 +95,11 @@ impl EchoEnv {
     }
 }
 
-fn start_run(server: &Netns, report: &std::path::Path, extra: &[String]) -> Instance {
-    let mut args = vec!["run".into(), "--iface".into(), "es0".into(), "--report".into(), report.to_string_lossy().into_owned()];
+fn start_run(server: &Netns, report: &std::path::Path, links: usize, extra: &[String]) -> Instance {
+    let mut args = vec!["run".into(), "--report".into(), report.to_string_lossy().into_owned()];
+    for i in 0..links {
+        args.extend(["--iface".into(), format!("es{i}")]);
+    }
     args.extend_from_slice(extra);
     Instance::start(server, "server", sctp_user_bin(), &args, "attached").expect("sctp-user run attached")
 }
@@ -94,6 +121,20 @@ impl EchoEnv {
         }
         let out = c.wait_with_output().unwrap();
         (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Our client against `server`, started in the background (wait on the child for its
+    /// JSON report).
+    pub fn spawn_client(&self, server: &str, args: &[&str]) -> std::process::Child {
+        Command::new("ip")
+            .args(["netns", "exec", &self.client.name])
+            .arg(sctp_user_bin())
+            .args(["client", "--connect", server, "--format", "json"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
     }
 
     /// Our client in the client namespace.

@@ -259,8 +259,9 @@ pub fn inspect_json_on(
     j
 }
 
-/// An association's JSON (`inspect`, `/stats`) without what depends on the clock: times
-/// and round-trip values (their counts stay).
+/// An association's JSON (`inspect`, `/stats`) without what depends on the clock (times
+/// and round-trip values; their counts stay) or on the live host (a path's interface: a
+/// capture has none).
 #[must_use]
 pub fn timeless(a: &serde_json::Value) -> serde_json::Value {
     let mut a = a.clone();
@@ -271,6 +272,7 @@ pub fn timeless(a: &serde_json::Value) -> serde_json::Value {
     count_only(&mut a["rtt_us"]);
     for p in a["paths"].as_array_mut().unwrap() {
         p.as_object_mut().unwrap().remove("last_seen_ns");
+        p.as_object_mut().unwrap().remove("iface");
         count_only(&mut p["rtt_us"]);
     }
     a

@@ -62,6 +62,12 @@ impl Netns {
 }
 
 impl Netns {
+    /// Sets a sysctl of this namespace (`net.sctp.hb_interval`: dots become slashes).
+    pub fn sysctl(&self, key: &str, value: &str) -> Result<()> {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        self.run(|| std::fs::write(&path, value)).with_context(|| format!("sysctl {key}={value}"))
+    }
+
     /// `/stats` of the `sctp-user run` in this namespace (metrics on 127.0.0.1:9464).
     pub fn stats(&self) -> Result<serde_json::Value> {
         let body = self.run(|| crate::http_get("127.0.0.1:9464", "/stats"));

@@ -64,6 +64,8 @@ const WANTED_MODULES: &[&str] = &[
     // clsact and cls_bpf: the TC egress program that learns verification tags.
     "sch_ingress",
     "cls_bpf",
+    // netem: a path's delay (round trips) and loss (a peer that vanishes) in the tests.
+    "sch_netem",
 ];
 
 /// Printed by /init with the command's exit status.

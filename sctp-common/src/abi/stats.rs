@@ -118,6 +118,10 @@ pub struct PacketSummary {
     pub direction: u8,
     /// Non-zero when a rule judged after the walk dropped the packet.
     pub dropped: u8,
+    /// The interface it arrived on or left by (0 where unknown: the host's parser).
+    pub ifindex: u32,
+    /// Zero (the header stays a multiple of 8 bytes, without padding).
+    pub reserved: u32,
     /// IPv4 in the first 4 bytes.
     pub src_addr: [u8; 16],
     pub dst_addr: [u8; 16],

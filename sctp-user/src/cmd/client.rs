@@ -14,6 +14,10 @@ pub struct Args {
     /// The echo server (ADDR:PORT; IPv6 as [ADDR]:PORT).
     #[arg(long, value_parser = parse_listen)]
     connect: SocketAddr,
+    /// Local address to bind (ADDR:PORT, port 0 for any); repeat for a multi-homed
+    /// client, all on one port. A port other than 0 needs --associations 1.
+    #[arg(long, value_parser = parse_listen)]
+    bind: Vec<SocketAddr>,
     /// Associations, each on its own one-to-many socket.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     associations: u64,
@@ -49,6 +53,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let Args {
         connect,
+        bind,
         associations,
         streams,
         size,
@@ -63,11 +68,21 @@ pub fn run(args: Args) -> Result<()> {
     if !(0.0..=1.0).contains(&unordered) {
         anyhow::bail!("--unordered must be between 0 and 1");
     }
+    if bind.iter().any(|b| b.port() != bind[0].port()) {
+        anyhow::bail!("--bind addresses share one port (a multi-homed endpoint has one): give each the same");
+    }
+    if bind.iter().any(|b| b.is_ipv6() && !connect.is_ipv6()) {
+        anyhow::bail!("--bind has an IPv6 address but --connect is IPv4: connect to an IPv6 address to use both");
+    }
+    if associations > 1 && bind.first().is_some_and(|b| b.port() != 0) {
+        anyhow::bail!("--bind with a port makes one association (each needs a port of its own): use port 0 or --associations 1");
+    }
     if rate.is_some_and(|r| r <= 0.0 || !r.is_finite()) {
         anyhow::bail!("--rate must be a positive number of messages per second");
     }
     let cfg = client::ClientConfig {
         connect,
+        bind,
         associations: usize::try_from(associations)?,
         streams,
         sizes: size,

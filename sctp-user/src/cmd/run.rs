@@ -47,9 +47,11 @@ const REPORT_ASSOCIATIONS: usize = 50;
 /// SCTP echo server; report what XDP saw joined with what the application received.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Interface to attach to.
-    #[arg(long)]
-    iface: String,
+    /// Interface to attach to; repeat for several (one instance, counters shared, the
+    /// association table across them: a multi-homed peer's paths on two links make one
+    /// association).
+    #[arg(long, required = true)]
+    iface: Vec<String>,
     /// XDP attach mode.
     #[arg(long, value_enum, default_value_t = Mode::Auto)]
     mode: Mode,
@@ -84,7 +86,7 @@ pub struct Args {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=1000))]
     top_flows: u64,
     /// bpffs directory for the counter maps, reused across restarts
-    /// (default: /sys/fs/bpf/sctp-xdp/IFACE).
+    /// (default: /sys/fs/bpf/sctp-xdp/IFACE, the first --iface).
     #[arg(long)]
     pin_dir: Option<PathBuf>,
     /// Do not pin: counters start from zero at every start.
@@ -147,7 +149,7 @@ pub fn run(args: Args) -> Result<()> {
             (false, None) => Pins::Default,
         },
         load: load.options(),
-        iface,
+        ifaces: iface,
         mode: match mode {
             Mode::Auto => XdpMode::Default,
             Mode::Native => XdpMode::Driver,
@@ -176,7 +178,8 @@ enum Pins {
 
 /// What `run` was asked to do.
 struct RunOptions {
-    iface: String,
+    /// At least one, each once.
+    ifaces: Vec<String>,
     mode: XdpMode,
     /// What to load (its pin directory comes from `pins`).
     load: LoadOptions,
@@ -198,7 +201,13 @@ struct RunOptions {
 #[expect(clippy::too_many_lines, reason = "a run from start to stop, in order: bind, load, attach, serve, detach, report")]
 fn serve(opts: &RunOptions) -> Result<()> {
     require_root()?;
-    require_interface(&opts.iface)?;
+    for (i, iface) in opts.ifaces.iter().enumerate() {
+        if opts.ifaces[..i].contains(iface) {
+            anyhow::bail!("--iface {iface} is given twice: name each interface once");
+        }
+        require_interface(iface)?;
+    }
+    let ifaces = opts.ifaces.join(",");
     // The socket first: on a kernel without SCTP this is the one-line error, before any
     // XDP is attached.
     let sock = opts.echo.as_ref().map(echo::bind).transpose()?;
@@ -211,7 +220,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
     };
     let pin_dir = match &opts.pins {
         Pins::Off => None,
-        Pins::Default => Some(default_pin_dir(&opts.iface)?),
+        Pins::Default => Some(default_pin_dir(&opts.ifaces[0])?),
         Pins::At(dir) => Some(dir.clone()),
     };
     // Before anything is loaded, read or written: a second instance on the same pins is
@@ -219,7 +228,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
     let _instance = match &pin_dir {
         Some(dir) => {
             prepare_pin_dir(dir)?;
-            Some(InstanceLock::take(dir, &opts.iface)?)
+            Some(InstanceLock::take(dir, &ifaces)?)
         }
         None => None,
     };
@@ -232,7 +241,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
     }
     let mut exporter = metrics.map(Exporter::new).transpose()?;
     // Frames of a jumbo MTU arrive in fragments: the multi-buffer variant reads them whole.
-    let jumbo = mtu(&opts.iface).is_some_and(|m| m as usize + 14 > LINEAR_FRAME_MAX);
+    let jumbo = opts.ifaces.iter().any(|i| mtu(i).is_some_and(|m| m as usize + 14 > LINEAR_FRAME_MAX));
     let load = LoadOptions {
         pin_dir,
         multi_buffer: jumbo,
@@ -241,7 +250,9 @@ fn serve(opts: &RunOptions) -> Result<()> {
     let mut prog = XdpSctp::load(&load)?;
     // Before attaching: no packet is judged without the rules asked for.
     rules::apply(&mut prog, &opts.rules)?;
-    prog.attach(&opts.iface, opts.mode)?;
+    for iface in &opts.ifaces {
+        prog.attach(iface, opts.mode)?;
+    }
     if let Some(why) = prog.egress_missing() {
         if opts.rules.validates_tags() {
             anyhow::bail!("{why}: --validate-vtag needs it to learn this host's own associations");
@@ -251,21 +262,18 @@ fn serve(opts: &RunOptions) -> Result<()> {
     prog.set_events(sock.is_some(), opts.associations)?;
     let data_ring = sock.is_some().then(|| prog.take_data_events()).transpose()?;
     let packet_ring = opts.associations.then(|| prog.take_packet_events()).transpose()?;
-    let live = Arc::new(Mutex::new(LiveAssociations::default()));
+    // An interface deleted (or replaced) takes its XDP program with it: noticed by its
+    // index changing.
+    let indexes = opts.ifaces.iter().map(|i| index_of(i)).collect::<Result<Vec<u32>>>()?;
+    let live = Arc::new(Mutex::new(LiveAssociations::new(indexes.iter().copied().zip(opts.ifaces.iter().cloned()))));
     match &opts.echo {
-        Some(cfg) => log::info!(
-            "XDP attached to {}; echo server on {:?}; Ctrl-C to stop",
-            opts.iface,
-            cfg.listen
-        ),
-        None => log::info!("XDP attached to {} (no echo server); Ctrl-C to stop", opts.iface),
+        Some(cfg) => log::info!("XDP attached to {ifaces}; echo server on {:?}; Ctrl-C to stop", cfg.listen),
+        None => log::info!("XDP attached to {ifaces} (no echo server); Ctrl-C to stop"),
     }
     let state = Arc::new(Mutex::new(EchoState::default()));
     let wire = Arc::new(Mutex::new(Wire::default()));
     let local_port = opts.echo.as_ref().map_or(0, |c| c.listen[0].port());
     let sock_echo = opts.echo.is_some();
-    // An interface deleted (or replaced) takes its XDP program with it: noticed here.
-    let ifindex = index_of(&opts.iface)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let lost_interface = rt.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -338,13 +346,13 @@ fn serve(opts: &RunOptions) -> Result<()> {
         tick.tick().await;
         let lost_interface = loop {
             tokio::select! {
-                _ = sigint.recv() => break false,
-                _ = sigterm.recv() => break false,
+                _ = sigint.recv() => break None,
+                _ = sigterm.recv() => break None,
                 _ = tick.tick(), if opts.interval > 0 => print!("{}", report::to_table(&Snapshot::take(&prog)?, usize::MAX)),
                 _ = every_second.tick() => {
-                    if index_of(&opts.iface).ok() != Some(ifindex) {
-                        log::error!("{} was deleted or replaced: its XDP program went with it; stopping", opts.iface);
-                        break true;
+                    if let Some(gone) = opts.ifaces.iter().zip(&indexes).find(|(i, n)| index_of(i).ok() != Some(**n)) {
+                        log::error!("{} was deleted or replaced: its XDP program went with it; stopping", gone.0);
+                        break Some(gone.0.clone());
                     }
                     export(&mut exporter, &prog)?;
                 }
@@ -362,7 +370,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
     let snapshot = Snapshot::take(&prog)?;
     let egress = report::to_json(&Snapshot::take_egress(&prog)?, report::Unreplayed::default(), usize::MAX);
     drop(prog); // detaches
-    log::info!("XDP detached from {}", opts.iface);
+    log::info!("XDP detached from {ifaces}");
     print!("{}", report::to_table(&snapshot, usize::MAX));
     let live = live.lock().unwrap();
     if opts.associations {
@@ -371,7 +379,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
     let associations = opts.associations.then(|| (live.json(usize::MAX), live.summary_json()));
     if opts.echo.is_some() {
         let st = state.lock().unwrap();
-        let joined = join::join(local_port, &st, &wire.lock().unwrap(), &snapshot.flows);
+        let joined = join::join(local_port, &st, &wire.lock().unwrap(), &snapshot.flows, opts.associations.then_some(&*live));
         print!("{}", join::to_table(&joined, &st.stats));
         if let Some(path) = &opts.report {
             let doc = serde_json::json!({
@@ -394,11 +402,8 @@ fn serve(opts: &RunOptions) -> Result<()> {
         }
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
     }
-    if lost_interface {
-        anyhow::bail!(
-            "{} disappeared while attached (deleted or replaced): start sctp-user run again once it is back",
-            opts.iface
-        );
+    if let Some(iface) = lost_interface {
+        anyhow::bail!("{iface} disappeared while attached (deleted or replaced): start sctp-user run again once it is back");
     }
     Ok(())
 }

@@ -30,6 +30,7 @@ use crate::{
     observe::{
         flow_account::{FlowAccount, FlowSeries, FlowTotals},
         join::{self, Histogram, LatencyFeed, Tally, Wire},
+        assoc::{Association, Rtt, RTT_BOUNDS_US},
         live::LiveAssociations,
         report, Snapshot,
     },
@@ -199,7 +200,7 @@ impl Exporter {
             saved.latency = self.base.latency.clone();
             saved.latency.merge(&self.latency.histogram);
             saved.latency_unmatched = self.base.latency_unmatched + self.latency.unmatched;
-            joined = Some((join::join(port, state, wire, &snap.flows), state.stats.clone()));
+            joined = Some((join::join(port, state, wire, &snap.flows, associations), state.stats.clone()));
         }
         if let Some(path) = &self.cfg.state_file {
             let tmp = path.with_extension("tmp");
@@ -271,22 +272,27 @@ struct Frame {
     associations: Option<AssocSeries>,
 }
 
-/// The association table as gauges: it is rebuilt from nothing at each start, so none of
-/// its values is a counter that could go backwards.
+/// The association table as gauges, and its round trips as histograms: it is rebuilt
+/// from nothing at each start, so none of its values is a counter that could go
+/// backwards, and a histogram's series lives as long as its association is tracked.
 #[derive(Debug, Default)]
 struct AssocSeries {
     by_state: Vec<(Labels, f64)>,
     packets: Vec<(Labels, f64)>,
     bytes: Vec<(Labels, f64)>,
     retransmissions: Vec<(Labels, f64)>,
-    rtt: Vec<(Labels, f64)>,
+    rtt: Vec<(Labels, Rtt)>,
     paths: Vec<(Labels, f64)>,
+    /// Per interface and way, SCTP packets and bytes summarized since the start.
+    iface_packets: Vec<(Labels, f64)>,
+    iface_bytes: Vec<(Labels, f64)>,
     lost: f64,
 }
 
 impl AssocSeries {
-    /// Per association for the `top` busiest, labelled by their endpoints.
-    #[expect(clippy::cast_precision_loss, reason = "gauges of counts and times")]
+    /// Per association for the `top` busiest, labelled by their endpoints, the rest summed
+    /// as association="other".
+    #[expect(clippy::cast_precision_loss, reason = "gauges of counts")]
     fn new(live: &LiveAssociations, top: usize) -> Self {
         let mut s = AssocSeries {
             by_state: live
@@ -297,24 +303,53 @@ impl AssocSeries {
             lost: live.lost as f64,
             ..AssocSeries::default()
         };
-        for (_, a) in live.table.busiest(top) {
-            let name = format!("{}<->{}", a.endpoints[0].label(), a.endpoints[1].label());
-            for (i, d) in a.directions.iter().enumerate() {
-                let labels = vec![("association", name.clone()), ("sender", format!("endpoint{i}"))];
-                s.packets.push((labels.clone(), d.packets as f64));
-                s.bytes.push((labels.clone(), d.bytes as f64));
-                s.retransmissions.push((labels, d.retransmissions as f64));
+        for (i, ways) in &live.interfaces {
+            for (way, t) in ["in", "out"].into_iter().zip(ways) {
+                let labels = vec![("iface", live.iface_name(*i)), ("direction", way.to_string())];
+                s.iface_packets.push((labels.clone(), t.packets as f64));
+                s.iface_bytes.push((labels, t.bytes as f64));
             }
-            if let Some(mean_ns) = a.rtt.mean_ns() {
-                for (stat, ns) in [("min", a.rtt.min_ns), ("mean", mean_ns), ("max", a.rtt.max_ns)] {
-                    s.rtt.push((vec![("association", name.clone()), ("stat", stat.into())], ns as f64 / 1e9));
-                }
-            }
-            s.paths.push((vec![("association", name.clone())], a.paths.len() as f64));
+        }
+        let busiest = live.table.busiest(usize::MAX);
+        let (named, rest) = busiest.split_at(top.min(busiest.len()));
+        for (_, a) in named {
+            s.add(&format!("{}<->{}", a.endpoints[0].label(), a.endpoints[1].label()), [*a]);
+        }
+        if !rest.is_empty() {
+            s.add("other", rest.iter().map(|(_, a)| *a));
         }
         s
     }
 
+    /// The series of `name`: these associations summed.
+    #[expect(clippy::cast_precision_loss, reason = "gauges of counts")]
+    fn add<'a>(&mut self, name: &str, associations: impl IntoIterator<Item = &'a Association>) {
+        let (mut sent, mut data, mut heartbeat, mut paths) = ([[0u64; 3]; 2], Rtt::default(), Rtt::default(), 0);
+        for a in associations {
+            for (totals, d) in sent.iter_mut().zip(&a.directions) {
+                for (t, v) in totals.iter_mut().zip([d.packets, d.bytes, d.retransmissions]) {
+                    *t += v;
+                }
+            }
+            data.merge(&a.rtt);
+            for p in a.paths.values() {
+                heartbeat.merge(&p.rtt);
+            }
+            paths += a.paths.len();
+        }
+        for (i, [packets, bytes, retransmissions]) in sent.into_iter().enumerate() {
+            let labels = vec![("association", name.to_string()), ("sender", format!("endpoint{i}"))];
+            self.packets.push((labels.clone(), packets as f64));
+            self.bytes.push((labels.clone(), bytes as f64));
+            self.retransmissions.push((labels, retransmissions as f64));
+        }
+        for (kind, rtt) in [("data", data), ("heartbeat", heartbeat)] {
+            self.rtt.push((vec![("association", name.to_string()), ("kind", kind.into())], rtt));
+        }
+        self.paths.push((vec![("association", name.to_string())], paths as f64));
+    }
+
+    #[expect(clippy::cast_precision_loss, reason = "a sum of round trips in seconds")]
     fn encode(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         gauge(e, "sctp_associations", "Associations tracked now, by state.", &self.by_state)?;
         gauge(
@@ -330,13 +365,35 @@ impl AssocSeries {
             "DATA chunks each endpoint of the busiest associations sent again.",
             &self.retransmissions,
         )?;
+        let mut m = e.encode_descriptor(
+            "sctp_association_rtt_seconds",
+            "Round trips of the busiest associations: DATA to the SACK covering it (Karn's rule), HEARTBEAT to its ACK.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (labels, rtt) in &self.rtt {
+            let buckets: Vec<(f64, u64)> = rtt
+                .buckets
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (RTT_BOUNDS_US.get(i).map_or(f64::INFINITY, |b| f64::from(*b) / 1e6), u64::from(*n)))
+                .collect();
+            m.encode_family(labels)?
+                .encode_histogram::<NoLabelSet>(rtt.sum_ns as f64 / 1e9, rtt.count, &buckets, None)?;
+        }
+        gauge(e, "sctp_association_paths", "Address pairs the busiest associations used.", &self.paths)?;
         gauge(
             e,
-            "sctp_association_rtt_seconds",
-            "DATA-to-SACK round trips of the busiest associations (min, mean, max).",
-            &self.rtt,
+            "sctp_interface_packets",
+            "SCTP packets the association table counted per interface and way since the controller started.",
+            &self.iface_packets,
         )?;
-        gauge(e, "sctp_association_paths", "Address pairs the busiest associations used.", &self.paths)?;
+        gauge(
+            e,
+            "sctp_interface_bytes",
+            "IP bytes of those packets per interface and way since the controller started.",
+            &self.iface_bytes,
+        )?;
         gauge(
             e,
             "sctp_association_summaries_lost",

@@ -23,6 +23,8 @@ const HEADER: usize = 16;
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
     pub connect: SocketAddr,
+    /// Local addresses (one port), or none for the kernel's choice.
+    pub bind: Vec<SocketAddr>,
     pub associations: usize,
     pub streams: u16,
     /// Message sizes, used in turn (at least the 16-byte header).
@@ -180,6 +182,10 @@ async fn one_association(cfg: &ClientConfig, a: u32) -> Result<AssocResult> {
     let biggest = cfg.sizes.iter().copied().max().unwrap_or(HEADER);
     let buf_size = i32::try_from((biggest * 4).max(1 << 20)).unwrap_or(i32::MAX);
     sock.set_buffers(buf_size, buf_size)?;
+    if !cfg.bind.is_empty() {
+        sock.bindx(&cfg.bind)
+            .with_context(|| format!("binding {:?}", cfg.bind))?;
+    }
     sock.connect(cfg.connect)
         .with_context(|| format!("connecting to {}", cfg.connect))?;
     // SAFETY: SctpSocket owns its descriptor for the AsyncFd's whole life.

@@ -58,6 +58,9 @@ pub enum State {
     ShuttingDown,
     Closed,
     Aborted,
+    /// Replaced: its peer started over with a new INIT on the same endpoints while it was
+    /// established (RFC 9260 5.2.4, a restart); what follows is counted in the new one.
+    Restarted,
 }
 
 impl State {
@@ -69,17 +72,26 @@ impl State {
             State::ShuttingDown => "shutting_down",
             State::Closed => "closed",
             State::Aborted => "aborted",
+            State::Restarted => "restarted",
         }
     }
 }
 
-/// Min, mean, max and count of round trips, in ns.
+/// Upper bounds of the round-trip histogram's buckets, in µs (a last one takes the rest):
+/// from a LAN's 100 µs to a satellite hop's second.
+pub const RTT_BOUNDS_US: [u32; 13] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+];
+
+/// Min, mean, max and count of round trips, in ns, and their histogram.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Rtt {
     pub count: u64,
     pub sum_ns: u64,
     pub min_ns: u64,
     pub max_ns: u64,
+    /// Round trips per bucket of [`RTT_BOUNDS_US`], the last above them all.
+    pub buckets: [u32; RTT_BOUNDS_US.len() + 1],
 }
 
 impl Rtt {
@@ -88,6 +100,8 @@ impl Rtt {
         self.max_ns = self.max_ns.max(ns);
         self.sum_ns += ns;
         self.count += 1;
+        let bucket = RTT_BOUNDS_US.partition_point(|b| u64::from(*b) * 1000 < ns);
+        self.buckets[bucket] = self.buckets[bucket].saturating_add(1);
     }
 
     pub fn merge(&mut self, other: &Rtt) {
@@ -96,6 +110,9 @@ impl Rtt {
             self.max_ns = self.max_ns.max(other.max_ns);
             self.sum_ns += other.sum_ns;
             self.count += other.count;
+            for (a, b) in self.buckets.iter_mut().zip(other.buckets) {
+                *a = a.saturating_add(b);
+            }
         }
     }
 
@@ -223,6 +240,8 @@ pub struct PathStats {
     pub heartbeat_acks: u64,
     pub last_ns: u64,
     pub rtt: Rtt,
+    /// The interface a live run last saw it on (0: unknown, as in a capture).
+    pub ifindex: u32,
     heartbeat_sent: Option<u64>,
 }
 
@@ -236,6 +255,9 @@ impl PathStats {
         self.heartbeat_acks += p.heartbeat_acks;
         self.last_ns = self.last_ns.max(p.last_ns);
         self.rtt.merge(&p.rtt);
+        if self.ifindex == 0 {
+            self.ifindex = p.ifindex;
+        }
     }
 }
 
@@ -367,6 +389,9 @@ impl Association {
         path.packets += 1;
         path.bytes += p.ip_len;
         path.last_ns = ts_ns;
+        if p.ifindex != 0 {
+            path.ifindex = p.ifindex;
+        }
         let d = &mut self.directions[from];
         d.packets += 1;
         d.bytes += p.ip_len;
@@ -439,9 +464,15 @@ impl Association {
         }
     }
 
-    /// The association as in `inspect --format json` and `/stats` (DESIGN.md contract 2).
+    /// The association as in `inspect --format json` (DESIGN.md contract 2).
     #[must_use]
     pub fn json(&self) -> Value {
+        self.json_naming(&|_| None)
+    }
+
+    /// The same with each path's interface named (`/stats`: the live run knows them).
+    #[must_use]
+    pub fn json_naming(&self, iface: &dyn Fn(u32) -> Option<String>) -> Value {
         let endpoint = |e: &EndpointInfo| {
             json!({
                 "port": e.port,
@@ -473,7 +504,7 @@ impl Association {
         let paths: Vec<Value> = paths
             .into_iter()
             .map(|((src, dst), p)| {
-                json!({
+                let mut path = json!({
                     "src": src.to_string(),
                     "dst": dst.to_string(),
                     "packets": p.packets,
@@ -483,7 +514,11 @@ impl Association {
                     "heartbeat_acks": p.heartbeat_acks,
                     "last_seen_ns": p.last_ns,
                     "rtt_us": p.rtt.json(),
-                })
+                });
+                if let Some(name) = iface(p.ifindex) {
+                    path["iface"] = name.into();
+                }
+                path
             })
             .collect();
         json!({
@@ -592,7 +627,7 @@ impl Associations {
             }
         }
         self.list[id].count(p, from, ts_ns);
-        if matches!(self.list[id].state, State::Closed | State::Aborted) {
+        if matches!(self.list[id].state, State::Closed | State::Aborted | State::Restarted) {
             // Over: no packet waits to join it any more.
             self.forget_halves(id);
         }
@@ -630,6 +665,13 @@ impl Associations {
         id
     }
 
+    /// The association whose packets from `src_port` to `dst_port` carry `vtag`.
+    #[must_use]
+    pub fn by_direction(&self, src_port: u16, dst_port: u16, vtag: u32) -> Option<&Association> {
+        let id = *self.by_flow.get(&(src_port, dst_port, vtag))?;
+        Some(&self.list[self.resolve(id)])
+    }
+
     /// The associations, without those merged into others.
     pub fn iter(&self) -> impl Iterator<Item = &Association> {
         self.list.iter().filter(|a| a.merged_into.is_none())
@@ -651,7 +693,11 @@ impl Associations {
         if let Some(&old) = self.latest.get(&unordered(p.src, p.dst)) {
             let old = self.resolve(old);
             match self.list[old].state {
-                State::Established => new.restarted = true,
+                State::Established => {
+                    new.restarted = true;
+                    self.list[old].enter(State::Restarted, ts_ns);
+                    self.forget_halves(old);
+                }
                 State::Handshake => {
                     self.list[old].init_collisions += 1;
                     new.init_collisions += 1;
@@ -744,7 +790,7 @@ impl Associations {
         };
         let limit = |a: &Association| match a.state {
             State::Handshake => handshake_ns,
-            State::Closed | State::Aborted => e.ended_ns,
+            State::Closed | State::Aborted | State::Restarted => e.ended_ns,
             State::Established | State::ShuttingDown => e.idle_ns,
         };
         let keep: Vec<bool> = self
@@ -874,6 +920,21 @@ mod tests {
     }
 
     #[test]
+    fn round_trips_fall_in_the_bucket_whose_bound_they_reach() {
+        let mut r = Rtt::default();
+        for us in [1, 100, 101, 4_000, 50_000, 2_000_000] {
+            r.add(us * 1000);
+        }
+        let mut other = Rtt::default();
+        other.add(100_000);
+        r.merge(&other);
+        let mut want = [0; RTT_BOUNDS_US.len() + 1];
+        (want[0], want[1], want[5], want[8], want[13]) = (3, 1, 1, 1, 1);
+        assert_eq!(r.buckets, want);
+        assert_eq!((r.count, r.min_ns, r.max_ns), (7, 1000, 2_000_000_000));
+    }
+
+    #[test]
     fn a_new_init_after_an_established_one_is_a_restart_and_a_new_association() {
         let mut a = Associations::default();
         handshake(&mut a, 0, 0xc1, 0x51);
@@ -882,6 +943,8 @@ mod tests {
         assert_eq!(all.len(), 2);
         assert!(!all[0].restarted && all[1].restarted);
         assert_eq!(all[1].packets, 4);
+        assert_eq!((all[0].state, all[1].state), (State::Restarted, State::Established));
+        assert_eq!(all[0].transitions.last(), Some(&(State::Restarted, 100 * MS)));
     }
 
     #[test]
@@ -948,6 +1011,7 @@ mod tests {
                 dst: (dst, 36412),
                 vtag: 0,
                 ip_len: 68,
+                ifindex: 0,
                 chunks: vec![ChunkView::Init { ack: false, initiate_tag: tag, addresses: Vec::new() }],
             };
             let _ = a.add(&init, u64::from(tag));

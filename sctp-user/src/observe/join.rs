@@ -24,6 +24,7 @@ use sctp_common::{
 };
 use serde::Serialize;
 
+use super::live::LiveAssociations;
 use crate::{
     echo::{Assoc, EchoState, EchoStats},
     sys::sctp::{AssocStats, Status},
@@ -249,6 +250,9 @@ pub struct WireSide {
     pub inbound_packets: u64,
     pub outbound_packets: Option<u64>,
     pub sack_gap_blocks_received: Option<u64>,
+    /// The association table's entry with this inbound flow (both tags, both directions,
+    /// paths, state, round trips), when the table is kept.
+    pub association: Option<serde_json::Value>,
 }
 
 /// One association, joined.
@@ -277,14 +281,20 @@ pub struct JoinReport {
 
 /// Builds the report.
 #[must_use]
-pub fn join(local_port: u16, state: &EchoState, wire: &Wire, flows: &BTreeMap<FlowKey, FlowStats>) -> JoinReport {
+pub fn join(
+    local_port: u16,
+    state: &EchoState,
+    wire: &Wire,
+    flows: &BTreeMap<FlowKey, FlowStats>,
+    live: Option<&LiveAssociations>,
+) -> JoinReport {
     let mut all = Histogram::default();
     let mut associations: Vec<AssocReport> = state
         .assocs
         .values()
         .chain(state.ended.iter())
         .map(|a| {
-            let r = join_one(local_port, a, wire, flows);
+            let r = join_one(local_port, a, wire, flows, live);
             all.merge(&r.latency);
             r
         })
@@ -297,7 +307,13 @@ pub fn join(local_port: u16, state: &EchoState, wire: &Wire, flows: &BTreeMap<Fl
     }
 }
 
-fn join_one(local_port: u16, a: &Assoc, wire: &Wire, flows: &BTreeMap<FlowKey, FlowStats>) -> AssocReport {
+fn join_one(
+    local_port: u16,
+    a: &Assoc,
+    wire: &Wire,
+    flows: &BTreeMap<FlowKey, FlowStats>,
+    live: Option<&LiveAssociations>,
+) -> AssocReport {
     let mut socket = SocketSide {
         messages: Tally {
             count: a.messages_in,
@@ -357,6 +373,7 @@ fn join_one(local_port: u16, a: &Assoc, wire: &Wire, flows: &BTreeMap<FlowKey, F
             wire_side.outbound_packets = out.map(|s| s.packets);
         }
         wire_side.sack_gap_blocks_received = flows.get(&key).map(|s| s.sack_gap_blocks);
+        wire_side.association = live.and_then(|l| l.json_of(key.src_port, key.dst_port, key.vtag));
     }
     let records = a.records.len() as u64;
     AssocReport {
@@ -476,7 +493,10 @@ fn ratio(a: u64, b: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::echo::MessageRecord;
+    use crate::{
+        echo::MessageRecord,
+        observe::packet_view::{ChunkView, PacketView},
+    };
 
     fn ev(vtag: u32, tsn: u32, ts_ns: u64, stream: u16, ppid: u32, len: u32) -> DataEvent {
         DataEvent {
@@ -521,9 +541,18 @@ mod tests {
         a.records.push_back(record(100, 1, 18, 10, 11_000));
         a.records.push_back(record(101, 1, 18, 10, 52_000));
         state.assocs.insert(3, a);
-        let report = join(36412, &state, &wire, &BTreeMap::new());
+        // The association table saw the handshake that chose tag 7 (and 0xc1 for the peer).
+        let mut live = LiveAssociations::default();
+        let (client, server) = (("198.18.0.1".parse().unwrap(), 5000), ("198.18.0.2".parse().unwrap(), 36412));
+        for (src, dst, vtag, ack, initiate_tag) in [(client, server, 0, false, 0xc1), (server, client, 0xc1, true, 7)] {
+            let chunks = vec![ChunkView::Init { ack, initiate_tag, addresses: Vec::new() }];
+            let _ = live.table.add(&PacketView { src, dst, vtag, ip_len: 60, ifindex: 0, chunks }, 1);
+        }
+        let report = join(36412, &state, &wire, &BTreeMap::new(), Some(&live));
         let r = &report.associations[0];
         assert_eq!(r.wire.inbound_vtag, Some(7));
+        let joined = r.wire.association.as_ref().expect("attached to the table's association");
+        assert_eq!((&joined["endpoints"][0]["vtag"], &joined["endpoints"][1]["vtag"]), (&0xc1.into(), &7.into()));
         assert_eq!(r.wire.data_chunks, Tally { count: 3, bytes: 30 });
         assert_eq!(r.wire.duplicate_tsns, 1);
         assert_eq!((r.matched_messages, r.unmatched_messages), (2, 0));

@@ -2,8 +2,10 @@
 //! ring's order) counted into the same [`Associations`] `inspect` builds from frames, and
 //! forgotten once quiet (see [`Expiry`], whose defaults it keeps).
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
-use sctp_common::abi::PacketSummary;
+use sctp_common::abi::{PacketSummary, EGRESS};
 
 use super::{
     assoc::{Associations, Expiry, State},
@@ -17,14 +19,48 @@ pub struct LiveAssociations {
     pub summaries: u64,
     /// Summaries the kernel had no room for: the table misses those packets.
     pub lost: u64,
+    /// The attached interfaces' names, by index.
+    names: BTreeMap<u32, String>,
+    /// SCTP packets summarized per interface: arriving, leaving.
+    pub interfaces: BTreeMap<u32, [Traffic; 2]>,
+}
+
+/// Packets and bytes (IP length) one way.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Traffic {
+    pub packets: u64,
+    pub bytes: u64,
 }
 
 impl LiveAssociations {
+    /// A table for a run attached to these interfaces (index, name).
+    #[must_use]
+    pub fn new(interfaces: impl IntoIterator<Item = (u32, String)>) -> Self {
+        Self {
+            names: interfaces.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
     pub fn ingest(&mut self, summaries: &[PacketSummary]) {
         for s in summaries {
             let _ = self.table.add(&packet_view::from_summary(s), s.ts_ns);
+            let way = &mut self.interfaces.entry(s.ifindex).or_default()[usize::from(s.direction == EGRESS)];
+            way.packets += 1;
+            way.bytes += u64::from(s.ip_len);
         }
         self.summaries += summaries.len() as u64;
+    }
+
+    /// A path's interface name, if the path has one (a capture's paths have none).
+    fn named(&self, ifindex: u32) -> Option<String> {
+        (ifindex != 0).then(|| self.iface_name(ifindex))
+    }
+
+    /// An interface's name ("if" and its index for one not attached by this run).
+    #[must_use]
+    pub fn iface_name(&self, ifindex: u32) -> String {
+        self.names.get(&ifindex).cloned().unwrap_or_else(|| format!("if{ifindex}"))
     }
 
     /// Forgets what went quiet by `now_ns` (the kernel's monotonic clock).
@@ -35,7 +71,14 @@ impl LiveAssociations {
     /// Associations tracked now, by state.
     #[must_use]
     pub fn by_state(&self) -> Vec<(State, u64)> {
-        let all = [State::Handshake, State::Established, State::ShuttingDown, State::Closed, State::Aborted];
+        let all = [
+            State::Handshake,
+            State::Established,
+            State::ShuttingDown,
+            State::Closed,
+            State::Aborted,
+            State::Restarted,
+        ];
         all.iter()
             .map(|s| (*s, self.table.iter().filter(|a| a.state == *s).count() as u64))
             .collect()
@@ -45,7 +88,15 @@ impl LiveAssociations {
     /// contract 2).
     #[must_use]
     pub fn json(&self, top: usize) -> Value {
-        self.table.busiest(top).into_iter().map(|(_, a)| a.json()).collect()
+        self.table.busiest(top).into_iter().map(|(_, a)| a.json_naming(&|i| self.named(i))).collect()
+    }
+
+    /// The association whose packets from `src_port` to `dst_port` carry `vtag`, as in
+    /// [`LiveAssociations::json`].
+    #[must_use]
+    pub fn json_of(&self, src_port: u16, dst_port: u16, vtag: u32) -> Option<Value> {
+        let a = self.table.by_direction(src_port, dst_port, vtag)?;
+        Some(a.json_naming(&|i| self.named(i)))
     }
 
     /// Counts about the table itself.
@@ -59,6 +110,11 @@ impl LiveAssociations {
             "untracked_packets": self.table.untracked,
             "summaries": self.summaries,
             "summaries_lost": self.lost,
+            "interfaces": self.interfaces.iter().map(|(i, [arriving, leaving])| json!({
+                "iface": self.iface_name(*i),
+                "in": { "packets": arriving.packets, "bytes": arriving.bytes },
+                "out": { "packets": leaving.packets, "bytes": leaving.bytes },
+            })).collect::<Vec<_>>(),
         })
     }
 }

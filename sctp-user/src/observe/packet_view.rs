@@ -43,6 +43,8 @@ pub struct PacketView {
     pub vtag: u32,
     /// The IP packet's length as it declares it.
     pub ip_len: u64,
+    /// The interface a live run saw it on (0 in a capture).
+    pub ifindex: u32,
     pub chunks: Vec<ChunkView>,
 }
 
@@ -78,6 +80,7 @@ pub fn view_at(frame: &[u8], loc: &SctpLocation) -> Option<PacketView> {
         dst: (addr(loc.family, address_bytes(&loc.dst_addr)), dport),
         vtag,
         ip_len: loc.ip_len,
+        ifindex: 0,
         chunks,
     })
 }
@@ -94,6 +97,7 @@ pub fn from_summary(s: &PacketSummary) -> PacketView {
         dst: (addr(family, &s.dst_addr), s.dst_port),
         vtag: s.vtag,
         ip_len: u64::from(s.ip_len),
+        ifindex: s.ifindex,
         chunks: s.chunk.iter().take(usize::from(s.chunks)).map(summarized_chunk).collect(),
     }
 }
