@@ -68,6 +68,30 @@ impl Netns {
         self.run(|| std::fs::write(&path, value)).with_context(|| format!("sysctl {key}={value}"))
     }
 
+    /// SCTP timers short enough for heartbeats every half second and a path failover
+    /// within a few seconds, even under emulation (each association copies them as it
+    /// starts). The least RTO stays above the peer's delayed SACK (200 ms) plus a delayed
+    /// path's 50 ms: below, every DATA would time out and go again on the other path.
+    pub fn quick_sctp_timers(&self) -> Result<()> {
+        for (key, value) in [
+            ("rto_min", "400"),
+            ("rto_initial", "400"),
+            ("rto_max", "1000"),
+            ("hb_interval", "100"),
+            ("path_max_retrans", "2"),
+        ] {
+            self.sysctl(&format!("net.sctp.{key}"), value)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `tc ARGS` in this namespace.
+    pub fn tc(&self, args: &[&str]) -> Result<()> {
+        let status = self.run(|| std::process::Command::new("tc").args(args).status()).context("cannot run tc")?;
+        anyhow::ensure!(status.success(), "tc {} failed ({status})", args.join(" "));
+        Ok(())
+    }
+
     /// `/stats` of the `sctp-user run` in this namespace (metrics on 127.0.0.1:9464).
     pub fn stats(&self) -> Result<serde_json::Value> {
         let body = self.run(|| crate::http_get("127.0.0.1:9464", "/stats"));

@@ -60,7 +60,11 @@ enum Cmd {
     },
     /// The end-to-end demo: a real SCTP association through XDP between two namespaces
     /// (on the host if its kernel has SCTP, otherwise inside the VM).
-    Demo,
+    Demo {
+        /// A multi-homed association over two links and its failover, shown in `top`.
+        #[arg(long)]
+        multi_homed: bool,
+    },
     /// Build and run `sctp-user` as root (through sudo when not root): `cargo xtask run -- ARGS`.
     Run {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -106,7 +110,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Demo => demo(&root),
+        Cmd::Demo { multi_homed } => demo(&root, multi_homed),
         Cmd::Bench { pcap, echo } => {
             require_root("the benchmark")?;
             build()?;
@@ -266,10 +270,11 @@ fn host_has_sctp() -> bool {
     ]))
 }
 
-fn demo(root: &Path) -> Result<()> {
+fn demo(root: &Path, multi_homed: bool) -> Result<()> {
     require_root("the demo")?;
     build()?;
-    harness(root, &["demo"], "the demo", Duration::from_mins(15))
+    let args: &[&str] = if multi_homed { &["demo", "--multi-homed"] } else { &["demo"] };
+    harness(root, args, "the demo", Duration::from_mins(15))
 }
 
 /// Runs `sctp-harness ARGS` (namespaced scenarios) here if this kernel has SCTP, otherwise

@@ -242,6 +242,9 @@ pub struct PathStats {
     pub rtt: Rtt,
     /// The interface a live run last saw it on (0: unknown, as in a capture).
     pub ifindex: u32,
+    /// HEARTBEATs on it in a row that no ACK answered: 0 while the path answers; a path
+    /// failing counts up (the sender gives it up after its `path_max_retrans`).
+    pub heartbeats_unanswered: u64,
     heartbeat_sent: Option<u64>,
 }
 
@@ -258,6 +261,7 @@ impl PathStats {
         if self.ifindex == 0 {
             self.ifindex = p.ifindex;
         }
+        self.heartbeats_unanswered = self.heartbeats_unanswered.max(p.heartbeats_unanswered);
     }
 }
 
@@ -429,6 +433,7 @@ impl Association {
                     self.directions[from].heartbeats += 1;
                     let path = self.paths.get_mut(&path_key).expect("inserted above");
                     path.heartbeats += 1;
+                    path.heartbeats_unanswered += u64::from(path.heartbeat_sent.is_some());
                     path.heartbeat_sent = Some(ts_ns);
                 }
                 ChunkView::Heartbeat { ack: true } => {
@@ -438,6 +443,7 @@ impl Association {
                     if let Some(hb) = self.paths.get_mut(&(p.dst.0, p.src.0)) {
                         if let Some(sent) = hb.heartbeat_sent.take() {
                             hb.rtt.add(ts_ns.saturating_sub(sent));
+                            hb.heartbeats_unanswered = 0;
                         }
                     }
                 }
@@ -512,6 +518,7 @@ impl Association {
                     "data_chunks": p.data_chunks,
                     "heartbeats": p.heartbeats,
                     "heartbeat_acks": p.heartbeat_acks,
+                    "heartbeats_unanswered": p.heartbeats_unanswered + u64::from(p.heartbeat_sent.is_some()),
                     "last_seen_ns": p.last_ns,
                     "rtt_us": p.rtt.json(),
                 });
@@ -881,6 +888,8 @@ mod tests {
 
     const MS: u64 = 1_000_000;
     const BACK: Ip = Ip::V4 { src: [198, 18, 0, 2], dst: [198, 18, 0, 1] };
+    const BACK_SRC: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 18, 0, 2));
+    const V4_SRC: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 18, 0, 1));
 
     /// A packet from the client (198.18.0.1:5000) or back from the server (:36412).
     fn pkt(back: bool, vtag: u32, chunks: Vec<Chunk>) -> PacketView {
@@ -917,6 +926,25 @@ mod tests {
         assert_eq!((x.rtt.count, x.rtt.min_ns), (1, 4 * MS), "from TSN 2, sent once");
         assert_eq!(x.directions[1].a_rwnd_last, Some(1000));
         assert_eq!(x.paths.len(), 2, "one each way");
+    }
+
+    #[test]
+    fn heartbeats_without_an_ack_count_up_until_one_is_answered() {
+        let mut a = Associations::default();
+        handshake(&mut a, 0, 0xc1, 0x51);
+        let heartbeat = |ack: bool| Chunk::new(if ack { ty::HEARTBEAT_ACK } else { ty::HEARTBEAT }, 0, vec![0, 1, 0, 8, 1, 2, 3, 4]);
+        let unanswered = |a: &Associations| {
+            let x = a.iter().next().unwrap().json();
+            let server_to_client = x["paths"].as_array().unwrap().iter().find(|p| p["src"] == "198.18.0.2").unwrap().clone();
+            (server_to_client["heartbeats_unanswered"].as_u64(), server_to_client["rtt_us"]["count"].as_u64())
+        };
+        for t in [10, 20, 30] {
+            let _ = a.add(&pkt(true, 0xc1, vec![heartbeat(false)]), t * MS);
+        }
+        assert_eq!(unanswered(&a), (Some(3), Some(0)), "three sent, none answered");
+        let _ = a.add(&pkt(false, 0x51, vec![heartbeat(true)]), 32 * MS);
+        assert_eq!(unanswered(&a), (Some(0), Some(1)), "the last one answered, in 2 ms");
+        assert_eq!(a.iter().next().unwrap().paths[&(BACK_SRC, V4_SRC)].rtt.min_ns, 2 * MS);
     }
 
     #[test]

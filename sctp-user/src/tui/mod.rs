@@ -143,17 +143,22 @@ fn draw_wire(f: &mut Frame, body: ratatui::layout::Rect, stats: &Value, selected
     let rows = paths.iter().map(|p| {
         Row::new(vec![
             format!("{} -> {}", p["src"].as_str().unwrap_or("?"), p["dst"].as_str().unwrap_or("?")),
+            p["iface"].as_str().unwrap_or("-").to_string(),
             n(&p["packets"]),
             n(&p["data_chunks"]),
             n(&p["heartbeats"]),
             n(&p["heartbeat_acks"]),
+            n(&p["heartbeats_unanswered"]),
             ms(&p["rtt_us"]["mean"]),
         ])
     });
-    let widths = [48, 9, 9, 6, 8, 12].map(Constraint::Length);
+    let widths = [48, 10, 9, 9, 6, 8, 8, 12].map(Constraint::Length);
     f.render_widget(
         Table::new(rows, widths)
-            .header(Row::new(["path (source -> destination)", "packets", "DATA", "HB", "HB-ACK", "HB rtt ms"]).style(bold))
+            .header(
+                Row::new(["path (source -> destination)", "iface", "packets", "DATA", "HB", "HB-ACK", "HB miss", "HB rtt ms"])
+                    .style(bold),
+            )
             .block(Block::default().borders(Borders::ALL).title(" paths of the selected association ")),
         detail,
     );
@@ -310,8 +315,8 @@ mod tests {
     #[test]
     fn the_wire_view_shows_both_directions_the_active_path_and_the_paths() {
         let path = |src: &str, dst: &str, hb: u64| {
-            serde_json::json!({"src": src, "dst": dst, "packets": 10, "data_chunks": 4, "heartbeats": hb,
-                "heartbeat_acks": hb, "rtt_us": {"mean": 50_000}})
+            serde_json::json!({"src": src, "dst": dst, "iface": "es1", "packets": 10, "data_chunks": 4, "heartbeats": hb,
+                "heartbeat_acks": hb, "heartbeats_unanswered": 0, "rtt_us": {"mean": 50_000}})
         };
         let stats = serde_json::json!({
             "xdp": {"packets": {"total": 120, "sctp": 100}},
@@ -337,6 +342,7 @@ mod tests {
             "198.18.1.2 / 198.18.0.1",
             "1.50",
             "198.18.1.1 -> 198.18.1.2",
+            "es1",
             "50.00",
         ] {
             assert!(screen.contains(want), "missing {want:?} in the screen");

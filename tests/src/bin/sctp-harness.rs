@@ -17,7 +17,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Scenario {
     /// A real SCTP association through XDP between two namespaces, with the joined report.
-    Demo,
+    Demo {
+        /// A multi-homed association over two links instead, and its failover.
+        #[arg(long)]
+        multi_homed: bool,
+    },
     /// An INIT flood dropped at XDP, by a drop-everything program and by nftables.
     FloodBench {
         /// The drop-everything XDP object (section `xdp`).
@@ -41,7 +45,8 @@ enum Scenario {
 
 fn main() -> std::process::ExitCode {
     let result = match Cli::parse().scenario {
-        Scenario::Demo => demo::run(),
+        Scenario::Demo { multi_homed: false } => demo::run(),
+        Scenario::Demo { multi_homed: true } => demo::run_multihomed(),
         Scenario::FloodBench { drop_all, count, rounds } => flood_bench::run(&flood_bench::Options {
             drop_all: &drop_all,
             count,

@@ -11,7 +11,11 @@ use std::{process::Command, time::Duration};
 use anyhow::{bail, Context as _, Result};
 
 use super::pair;
-use crate::{instance::Instance, netns::Netns, sctp_user_bin};
+use crate::{
+    instance::Instance,
+    netns::{veth, Netns},
+    sctp_user_bin,
+};
 
 /// The metrics a newcomer looks at first.
 const SAMPLE: [&str; 8] = [
@@ -44,7 +48,8 @@ pub fn run() -> Result<()> {
         .args(["--messages", "2000", "--window", "4", "--rate", "150"])
         .spawn()
         .context("cannot start sctp-user client")?;
-    show_top(&srv);
+    std::thread::sleep(Duration::from_secs(4));
+    show_top(&srv, "mid-run");
     let status = client.wait()?;
     if !status.success() {
         bail!("the client failed ({status})");
@@ -64,9 +69,51 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
+/// A multi-homed association and its failover: a second veth pair (198.18.1.0/24) with
+/// 50 ms of netem delay on the client's side, `run` on both of the server's ends, the
+/// client bound to both of its addresses; `top` before and after the first link goes down.
+pub fn run_multihomed() -> Result<()> {
+    let (cli, srv) = pair("sxm", "sxm0", "sxm1")?;
+    veth(&cli, "sxm2", "198.18.1.1/24", &srv, "sxm3", "198.18.1.2/24")?;
+    cli.quick_sctp_timers()?;
+    srv.quick_sctp_timers()?;
+    cli.tc(&["qdisc", "add", "dev", "sxm2", "root", "netem", "delay", "50ms"])?;
+    let server = Instance::start(
+        &srv,
+        "server",
+        sctp_user_bin(),
+        &["run", "--no-pin", "--iface", "sxm1", "--iface", "sxm3", "--listen", "198.18.0.2:36412", "--listen", "198.18.1.2:36412"],
+        "attached",
+    )?;
+    println!("demo: client bound to 198.18.0.1 and 198.18.1.1: 60 messages, 2 a second; the 198.18.1.0/24 link has 50 ms of delay");
+    let mut client = Command::new("ip")
+        .args(["netns", "exec", &cli.name])
+        .arg(sctp_user_bin())
+        .args(["client", "--connect", "198.18.0.2:36412", "--bind", "198.18.0.1:0", "--bind", "198.18.1.1:0"])
+        .args(["--messages", "60", "--rate", "2", "--timeout", "60"])
+        .spawn()
+        .context("cannot start sctp-user client")?;
+    std::thread::sleep(Duration::from_secs(6));
+    show_top(&srv, "both links up");
+    println!("demo: the 198.18.0.0/24 link goes down");
+    cli.ip(&["link", "set", "sxm0", "down"])?;
+    std::thread::sleep(Duration::from_secs(5));
+    show_top(&srv, "after the failover");
+    let status = client.wait()?;
+    if !status.success() {
+        bail!("the client failed ({status}): a message was lost in the failover");
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let status = server.stop()?;
+    if !status.success() {
+        bail!("sctp-user run exited with {status}");
+    }
+    Ok(())
+}
+
 /// What `sctp-user top` shows while the traffic runs, through tmux when it is installed
 /// (an illustration: never fatal).
-fn show_top(srv: &Netns) {
+fn show_top(srv: &Netns, when: &str) {
     let tmux = |args: &[&str]| {
         Command::new("ip")
             .args(["netns", "exec", &srv.name, "tmux"])
@@ -76,14 +123,13 @@ fn show_top(srv: &Netns) {
             .ok()
             .filter(|o| o.status.success())
     };
-    std::thread::sleep(Duration::from_secs(4));
     let top = format!("{} top", sctp_user_bin().display());
     if tmux(&["new-session", "-d", "-x", "140", "-y", "30", "-s", "sxdtop", &top]).is_none() {
         return;
     }
     std::thread::sleep(Duration::from_secs(3));
     if let Some(pane) = tmux(&["capture-pane", "-p", "-t", "sxdtop"]) {
-        println!("demo: sctp-user top, mid-run:\n{}", String::from_utf8_lossy(&pane.stdout));
+        println!("demo: sctp-user top, {when}:\n{}", String::from_utf8_lossy(&pane.stdout));
     }
     let _ = tmux(&["kill-session", "-t", "sxdtop"]);
 }
