@@ -2,7 +2,8 @@
 //! ../shared/captures, built from each frame (as `inspect` does) and from the summaries
 //! the parser core hands the XDP program's ring (as a live `run` does): packet by packet, the same packets in the same association; and
 //! each association's paths hold every (source, destination) address pair tshark puts in
-//! it. Not compared: packets tshark leaves without an association (it cannot place an IP
+//! it; and each association's DATA-to-SACK round trips lie within those tshark's fields
+//! give (time, tag, TSN, cumulative ack) for the same packets. Not compared: packets tshark leaves without an association (it cannot place an IP
 //! fragment, or a packet whose tag it has not learned), and tshark's associations that
 //! cannot be one. tshark pairs directions it did not see begin by ports and tags alone: on
 //! a capture of many peers on the same ports (NGAP's 38412/38421, M3UA's 2905) it joins
@@ -71,6 +72,50 @@ fn tshark_assocs(file: &Path) -> BTreeMap<u64, Theirs> {
             (f[0].parse().unwrap(), theirs)
         })
         .collect()
+}
+
+/// Per association of ours (`ours`: frame number -> association): the least and
+/// greatest round trip from a DATA chunk sent once to the first SACK covering its TSN,
+/// from the times, tags, TSNs and cumulative acks tshark dissects (its own TSN analysis
+/// gives no round trips on these captures in tshark 4.0), in ns. A DATA goes to the tag of
+/// its receiver, and that receiver's SACK carries the other tag.
+fn tshark_data_rtts(file: &Path, ours: &BTreeMap<u64, usize>) -> BTreeMap<usize, (u64, u64)> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args(["-o", "sctp.association_index:TRUE", "-o", "ip.defragment:FALSE"])
+        .args(["-Y", "sctp.data_tsn_raw || sctp.sack_cumulative_tsn_ack_raw", "-T", "fields"])
+        .args(["-e", "frame.number", "-e", "frame.time_epoch", "-e", "sctp.verification_tag"])
+        .args(["-e", "sctp.data_tsn_raw", "-e", "sctp.sack_cumulative_tsn_ack_raw"])
+        .output()
+        .expect("tshark must be installed (cargo xtask setup)");
+    // (association, receiver's tag) -> TSN -> (first sent, sent again).
+    let mut sent: BTreeMap<(usize, String), BTreeMap<u32, (u64, bool)>> = BTreeMap::new();
+    let mut rtts: BTreeMap<usize, (u64, u64)> = BTreeMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let f: Vec<&str> = line.split('\t').chain(std::iter::repeat("")).take(5).collect();
+        let (secs, frac) = f[1].split_once('.').unwrap_or((f[1], "0"));
+        let ns = secs.parse::<u64>().unwrap() * 1_000_000_000 + format!("{frac:0<9}")[..9].parse::<u64>().unwrap();
+        let Some(&index) = f[0].parse::<u64>().ok().and_then(|frame| ours.get(&frame)) else { continue };
+        let tag = f[2].split(',').next().unwrap_or_default().to_string();
+        for tsn in f[3].split(',').filter_map(|t| t.parse::<u32>().ok()) {
+            let e = sent.entry((index, tag.clone())).or_default().entry(tsn).or_insert((ns, false));
+            e.1 |= e.0 != ns;
+        }
+        for cum in f[4].split(',').filter_map(|t| t.parse::<u32>().ok()) {
+            for (_, tsns) in sent.iter_mut().filter(|((i, to), _)| *i == index && *to != tag) {
+                tsns.retain(|tsn, (first, again)| {
+                    let covered = cum.wrapping_sub(*tsn) < 1 << 31;
+                    if covered && !*again {
+                        let r = rtts.entry(index).or_insert((u64::MAX, 0));
+                        *r = (r.0.min(ns - *first), r.1.max(ns - *first));
+                    }
+                    !covered
+                });
+            }
+        }
+    }
+    rtts
 }
 
 /// How a frame becomes the packet associations count.
@@ -192,8 +237,20 @@ fn match_tshark(source: Source) {
             assert!(paths.contains(pair), "{name}: frame {frame}: path {pair:?} missing from {paths:?}");
         }
         assert_eq!(ours.len(), theirs.len(), "{name}: SCTP packets");
+        // Each of our DATA-to-SACK round trips is one of the pairs tshark's fields give.
+        let bounds = tshark_data_rtts(file, &ours);
+        let mut checked = 0;
+        for id in ours.values().collect::<std::collections::BTreeSet<_>>() {
+            let rtt = &assocs.list[*id].rtt;
+            if rtt.count == 0 {
+                continue;
+            }
+            let (low, high) = bounds.get(id).copied().unwrap_or_else(|| panic!("{name}: association {id}: none from tshark's fields, ours {rtt:?}"));
+            assert!(low <= rtt.min_ns && rtt.max_ns <= high, "{name}: association {id}: ours {rtt:?} outside [{low}, {high}] ns");
+            checked += 1;
+        }
         eprintln!(
-            "{name}: {} associations as tshark's, {} in all{}",
+            "{name}: {} associations as tshark's, {} in all ({checked} with round trips within tshark's fields'){}",
             to_ours.len(),
             assocs.iter().count(),
             if unplaced > 0 {
