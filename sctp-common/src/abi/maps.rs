@@ -129,6 +129,10 @@ pub const INIT_BUCKETS: MapSpec = spec(
 pub const GLOBAL_BUCKET: MapSpec = spec("GLOBAL_BUCKET", kind::ARRAY, 4, size_of::<Bucket>(), 1, true);
 /// Per-CPU slot that walk offsets pass through (`Packet::launder`).
 pub const CURSOR: MapSpec = spec("CURSOR", kind::PERCPU_ARRAY, 4, size_of::<u64>(), 1, false);
+/// Per CPU, the coarse clock as last read and the tick (jiffies) it was read at: the
+/// coarse clock moves once a tick, so it is read again only when the tick changed (the
+/// tick is a load the kernel inlines; the clock, a helper call).
+pub const TICK_CLOCK: MapSpec = spec("TICK_CLOCK", kind::PERCPU_ARRAY, 4, size_of::<[u64; 2]>(), 1, false);
 /// The replay clock (`inspect --engine kernel`): the capture time of the frame being
 /// replayed, read instead of the kernel's clock when the program was loaded for replay.
 pub const REPLAY_CLOCK: MapSpec = spec("REPLAY_CLOCK", kind::ARRAY, 4, size_of::<u64>(), 1, false);
@@ -138,7 +142,7 @@ pub const SEEN: &str = "SEEN";
 pub const EGRESS_SEEN: &str = "EGRESS_SEEN";
 
 /// Every map of the program but [`SEEN`] and [`EGRESS_SEEN`].
-pub const MAPS: [MapSpec; 17] = [
+pub const MAPS: [MapSpec; 18] = [
     GLOBAL,
     FLOWS,
     EGRESS_GLOBAL,
@@ -155,6 +159,7 @@ pub const MAPS: [MapSpec; 17] = [
     INIT_BUCKETS,
     GLOBAL_BUCKET,
     CURSOR,
+    TICK_CLOCK,
     REPLAY_CLOCK,
 ];
 

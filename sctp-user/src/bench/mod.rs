@@ -39,6 +39,9 @@ pub struct Results {
     pub drop_floor_ns: f64,
     /// The per-flow floor.
     pub flow_floor_ns: f64,
+    /// The per-flow floor with one more thing our program does per packet, each alone
+    /// (see sctp-ebpf's `flow-floor-xdp`): ns per packet, the empty program included.
+    pub floor_with: BTreeMap<String, f64>,
     /// Our program per class (ns per packet, the empty program included).
     pub classes: BTreeMap<String, f64>,
     /// Per rule kind: what one packet costs with only that rule, against the same packet
@@ -84,6 +87,15 @@ fn rule_kinds() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
         ),
     ]
 }
+
+/// The per-flow floor with one more thing our program does per packet: (what, program).
+const FLOOR_WITH: [(&str, &str); 5] = [
+    ("a coarse clock read", "floor_with_clock"),
+    ("a tick read (bpf_jiffies64)", "floor_with_tick"),
+    ("four per-CPU array lookups", "floor_with_lookups"),
+    ("two BPF-to-BPF calls", "floor_with_calls"),
+    ("a one-step bpf_loop", "floor_with_loop"),
+];
 
 /// Classes timed again with the association table on (packet summaries sent).
 const SUMMARY_CLASSES: [&str; 2] = ["one_data_chunk", "eight_bundled_data_chunks"];
@@ -132,13 +144,21 @@ pub fn run(repeat: u32, rounds: usize) -> Result<Results> {
     let mut empty = Floor::load(EMPTY, "empty_xdp")?;
     let mut drop = Floor::load(DROP, "drop_xdp")?;
     let mut flow_floor = Floor::load(FLOW_FLOOR, "flow_floor_xdp")?;
+    let mut ladder = FLOOR_WITH
+        .iter()
+        .map(|(name, program)| Ok((*name, Floor::load(FLOW_FLOOR, program)?)))
+        .collect::<Result<Vec<_>>>()?;
     let (mut baseline, mut drop_ns, mut flow_ns) = (Vec::new(), Vec::new(), Vec::new());
     let mut per_class: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut floor_with: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for _ in 0..rounds {
         for (name, frame) in classes() {
             baseline.push(empty.time(&frame, repeat)?);
             drop_ns.push(drop.time(&frame, repeat)?);
             flow_ns.push(flow_floor.time(&frame, repeat)?);
+            for (rung, floor) in &mut ladder {
+                floor_with.entry((*rung).to_string()).or_default().push(floor.time(&frame, repeat)?);
+            }
             let (_, d) = prog.test_run(&frame, repeat)?;
             per_class
                 .entry(name.to_string())
@@ -191,6 +211,7 @@ pub fn run(repeat: u32, rounds: usize) -> Result<Results> {
         baseline_ns: median(&mut baseline),
         drop_floor_ns: median(&mut drop_ns),
         flow_floor_ns: median(&mut flow_ns),
+        floor_with: floor_with.into_iter().map(|(k, mut v)| (k, median(&mut v))).collect(),
         classes: per_class.into_iter().map(|(k, mut v)| (k, median(&mut v))).collect(),
         rules,
     })

@@ -62,6 +62,12 @@ pub fn run(args: &Args) -> Result<()> {
     for (name, ns) in &r.classes {
         row(name, *ns);
     }
+    // Where the time goes: what each thing our program does per packet adds to the
+    // per-flow floor, alone.
+    println!("\n{:<36} {:>10}", "the per-flow floor plus", "ns added");
+    for (what, ns) in &r.floor_with {
+        println!("{what:<36} {:>10.1}", ns - r.flow_floor_ns);
+    }
     println!(
         "\n{:<36} {:<16} {:>10} {:>10} {:>9}",
         "rule (packet passes)", "packet", "rule ns", "parser ns", "x parser"
