@@ -31,23 +31,15 @@ const SAMPLE: [&str; 8] = [
 
 pub fn run() -> Result<()> {
     let (cli, srv) = pair("sxd", "sxd0", "sxd1")?;
-    let server = Instance::start(
-        &srv,
-        "server",
-        sctp_user_bin(),
-        &["run", "--no-pin", "--iface", "sxd1", "--listen", "198.18.0.2:36412"],
-        "attached",
-    )?;
-
+    let server = start_server(&srv, &["--iface", "sxd1", "--listen", "198.18.0.2:36412"])?;
     println!("demo: client: 8 associations x 2000 messages at 150/s each, 4 streams, PPIDs 18/60/46, 25% unordered");
-    let mut client = Command::new("ip")
-        .args(["netns", "exec", &cli.name])
-        .arg(sctp_user_bin())
-        .args(["client", "--connect", "198.18.0.2:36412", "--associations", "8", "--streams", "4"])
-        .args(["--ppid", "18,60,46", "--unordered", "0.25", "--size", "200,1000"])
-        .args(["--messages", "2000", "--window", "4", "--rate", "150"])
-        .spawn()
-        .context("cannot start sctp-user client")?;
+    let mut client = start_client(
+        &cli,
+        &[
+            "--associations", "8", "--streams", "4", "--ppid", "18,60,46", "--unordered", "0.25", "--size", "200,1000",
+            "--messages", "2000", "--window", "4", "--rate", "150",
+        ],
+    )?;
     std::thread::sleep(Duration::from_secs(4));
     show_top(&srv, "mid-run");
     let status = client.wait()?;
@@ -78,21 +70,15 @@ pub fn run_multihomed() -> Result<()> {
     cli.quick_sctp_timers()?;
     srv.quick_sctp_timers()?;
     cli.tc(&["qdisc", "add", "dev", "sxm2", "root", "netem", "delay", "50ms"])?;
-    let server = Instance::start(
+    let server = start_server(
         &srv,
-        "server",
-        sctp_user_bin(),
-        &["run", "--no-pin", "--iface", "sxm1", "--iface", "sxm3", "--listen", "198.18.0.2:36412", "--listen", "198.18.1.2:36412"],
-        "attached",
+        &["--iface", "sxm1", "--iface", "sxm3", "--listen", "198.18.0.2:36412", "--listen", "198.18.1.2:36412"],
     )?;
     println!("demo: client bound to 198.18.0.1 and 198.18.1.1: 60 messages, 2 a second; the 198.18.1.0/24 link has 50 ms of delay");
-    let mut client = Command::new("ip")
-        .args(["netns", "exec", &cli.name])
-        .arg(sctp_user_bin())
-        .args(["client", "--connect", "198.18.0.2:36412", "--bind", "198.18.0.1:0", "--bind", "198.18.1.1:0"])
-        .args(["--messages", "60", "--rate", "2", "--timeout", "60"])
-        .spawn()
-        .context("cannot start sctp-user client")?;
+    let mut client = start_client(
+        &cli,
+        &["--bind", "198.18.0.1:0", "--bind", "198.18.1.1:0", "--messages", "60", "--rate", "2", "--timeout", "60"],
+    )?;
     std::thread::sleep(Duration::from_secs(6));
     show_top(&srv, "both links up");
     println!("demo: the 198.18.0.0/24 link goes down");
@@ -109,6 +95,24 @@ pub fn run_multihomed() -> Result<()> {
         bail!("sctp-user run exited with {status}");
     }
     Ok(())
+}
+
+/// `sctp-user run --no-pin ARGS` in the server's namespace, once attached.
+fn start_server(srv: &Netns, args: &[&str]) -> Result<Instance> {
+    let mut all = vec!["run", "--no-pin"];
+    all.extend_from_slice(args);
+    Instance::start(srv, "server", sctp_user_bin(), &all, "attached")
+}
+
+/// `sctp-user client --connect 198.18.0.2:36412 ARGS` in the client's namespace, running.
+fn start_client(cli: &Netns, args: &[&str]) -> Result<std::process::Child> {
+    Command::new("ip")
+        .args(["netns", "exec", &cli.name])
+        .arg(sctp_user_bin())
+        .args(["client", "--connect", "198.18.0.2:36412"])
+        .args(args)
+        .spawn()
+        .context("cannot start sctp-user client")
 }
 
 /// What `sctp-user top` shows while the traffic runs, through tmux when it is installed
