@@ -310,10 +310,9 @@ impl AssocSeries {
                 s.iface_bytes.push((labels, t.bytes as f64));
             }
         }
-        let busiest = live.table.busiest(usize::MAX);
-        let (named, rest) = busiest.split_at(top.min(busiest.len()));
+        let (named, rest) = live.table.busiest_and_rest(top);
         for (_, a) in named {
-            s.add(&format!("{}<->{}", a.endpoints[0].label(), a.endpoints[1].label()), [*a]);
+            s.add(&format!("{}<->{}", a.endpoints[0].label(), a.endpoints[1].label()), [a]);
         }
         if !rest.is_empty() {
             s.add("other", rest.iter().map(|(_, a)| *a));

@@ -64,6 +64,16 @@ pub enum State {
 }
 
 impl State {
+    /// Every state, in the order an association goes through them.
+    pub const ALL: [State; 6] = [
+        State::Handshake,
+        State::Established,
+        State::ShuttingDown,
+        State::Closed,
+        State::Aborted,
+        State::Restarted,
+    ];
+
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
@@ -579,6 +589,9 @@ pub struct Associations {
     latest: foldhash::HashMap<(Endpoint, Endpoint), usize>,
 }
 
+/// An association with its index in [`Associations::list`].
+pub type Indexed<'a> = (usize, &'a Association);
+
 fn unordered(a: Endpoint, b: Endpoint) -> (Endpoint, Endpoint) {
     if a <= b {
         (a, b)
@@ -866,12 +879,26 @@ impl Associations {
 
     /// The `n` busiest associations, busiest first, with their index in `list`.
     #[must_use]
-    pub fn busiest(&self, n: usize) -> Vec<(usize, &Association)> {
-        let mut all: Vec<(usize, &Association)> =
-            self.list.iter().enumerate().filter(|(_, a)| a.merged_into.is_none()).collect();
-        all.sort_by_key(|(_, a)| (std::cmp::Reverse(a.packets), a.first_ns, a.endpoints[0].port, a.endpoints[1].port));
-        all.truncate(n);
-        all
+    pub fn busiest(&self, n: usize) -> Vec<Indexed<'_>> {
+        self.busiest_and_rest(n).0
+    }
+
+    /// [`Associations::busiest`], and the others in no order: only the `n` are sorted (a
+    /// live table's export runs every second over up to `MAX_ASSOCIATIONS`).
+    #[must_use]
+    pub fn busiest_and_rest(&self, n: usize) -> (Vec<Indexed<'_>>, Vec<Indexed<'_>>) {
+        let key = |(_, a): &Indexed<'_>| {
+            (std::cmp::Reverse(a.packets), a.first_ns, a.endpoints[0].port, a.endpoints[1].port)
+        };
+        let mut top: Vec<Indexed<'_>> = self.list.iter().enumerate().filter(|(_, a)| a.merged_into.is_none()).collect();
+        let rest = if n < top.len() {
+            top.select_nth_unstable_by_key(n, key);
+            top.split_off(n)
+        } else {
+            Vec::new()
+        };
+        top.sort_by_key(key);
+        (top, rest)
     }
 }
 

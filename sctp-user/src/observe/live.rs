@@ -71,15 +71,8 @@ impl LiveAssociations {
     /// Associations tracked now, by state.
     #[must_use]
     pub fn by_state(&self) -> Vec<(State, u64)> {
-        let all = [
-            State::Handshake,
-            State::Established,
-            State::ShuttingDown,
-            State::Closed,
-            State::Aborted,
-            State::Restarted,
-        ];
-        all.iter()
+        State::ALL
+            .iter()
             .map(|s| (*s, self.table.iter().filter(|a| a.state == *s).count() as u64))
             .collect()
     }
