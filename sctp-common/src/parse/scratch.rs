@@ -196,6 +196,14 @@ impl Seen {
         }
     }
 
+    /// Whether rules are active for this packet ([`Crossing::active`], read alone).
+    #[inline(always)]
+    #[must_use]
+    pub fn rules_active(&self) -> bool {
+        // SAFETY: a plain read of a field of a live reference.
+        unsafe { core::ptr::read_volatile(&raw const self.active) }
+    }
+
     #[inline(always)]
     #[must_use]
     pub fn recall(&self) -> Crossing {
