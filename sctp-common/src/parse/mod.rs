@@ -494,7 +494,9 @@ fn chunk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     seen: &mut Seen,
 ) -> ControlFlow<Option<Counter>, usize> {
     let walk = seen.walk();
-    let off = pkt.bound(walk.off);
+    // Laundered, not only bounded: with several steps per kernel loop callback, 6.1's
+    // verifier loses the bound of a register the compiler copied (seen as unbounded).
+    let off = pkt.launder(walk.off);
     let end = pkt.bound(walk.end);
     if off >= end {
         return ControlFlow::Break(None);
