@@ -467,7 +467,7 @@ fn outlined<T, F: FnOnce() -> T>(f: F) -> T {
 /// (measured by the bench's floor ladder), a step of a DATA chunk about as much. The
 /// walk's step count (`MAX_CHUNKS`) is a multiple of it.
 const STEPS_PER_CALL: u32 = 4;
-const _: () = assert!(MAX_CHUNKS % STEPS_PER_CALL as usize == 0);
+const _: () = assert!(MAX_CHUNKS.is_multiple_of(STEPS_PER_CALL as usize));
 
 /// `bpf_loop`'s callback: `STEPS_PER_CALL` steps of the walk (a function of its own,
 /// verified once).

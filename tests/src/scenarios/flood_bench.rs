@@ -3,7 +3,9 @@
 //! nftables (netdev ingress: its earliest hook), beside a drop-everything XDP program, on
 //! one veth in one run. The sender is `sctp-user flood` (sendmmsg, qdisc bypassed) in
 //! the other namespace; a veth delivers in the sender's softirq, so every rate is of the
-//! whole path, sender included.
+//! whole path, sender included. The receiving side's own cost is the CPU time spent in
+//! softirq (where the veth's receive path, XDP and nftables's ingress hook run; the
+//! sender's system calls are system time), from `/proc/stat`, per packet dropped.
 
 use std::{
     io::Write as _,
@@ -29,7 +31,7 @@ pub struct Options<'a> {
 pub fn run(o: &Options) -> Result<()> {
     let (a, b) = pair("sxf", "sxf0", "sxf1")?;
     let mac = mac_of(&b, "sxf1");
-    let flood = || -> Result<f64> {
+    let flood_secs = || -> Result<f64> {
         let mac = mac.map(|x| format!("{x:02x}")).join(":");
         let out = Command::new("ip")
             .args(["netns", "exec", &a.name])
@@ -46,6 +48,12 @@ pub fn run(o: &Options) -> Result<()> {
             .and_then(|s| s.parse().ok())
             .with_context(|| format!("sctp-user flood: unexpected output {text:?} ({})", out.status))
     };
+    // The sending time and the softirq CPU time spent meanwhile (the receive side).
+    let flood = || -> Result<(f64, f64)> {
+        let softirq_before = softirq_secs()?;
+        let secs = flood_secs()?;
+        Ok((secs, softirq_secs()? - softirq_before))
+    };
     #[expect(clippy::cast_precision_loss, reason = "a rate to print")]
     let rate = |n: u64, secs: f64| (n as f64 / secs).round();
 
@@ -61,13 +69,14 @@ pub fn run(o: &Options) -> Result<()> {
             let run = Instance::start(&b, "run", sctp_user_bin(), &args, "metrics on")?;
             std::thread::sleep(Duration::from_millis(1200));
             let before = xdp_drops(&b)?;
-            let secs = flood()?;
+            let (secs, softirq) = flood()?;
             let dropped = settle(|| xdp_drops(&b))? - before;
             run.stop()?;
             println!(
-                "xdp ({mode}) round {round}: {dropped} of {} dropped in {secs} s: {} drops/s",
+                "xdp ({mode}) round {round}: {dropped} of {} dropped in {secs} s: {} drops/s; {}",
                 o.count,
-                rate(dropped, secs)
+                rate(dropped, secs),
+                per_drop(softirq, dropped)
             );
         }
 
@@ -75,12 +84,13 @@ pub fn run(o: &Options) -> Result<()> {
         // it; it keeps no counter, so its rate is the packets sent over the sending time).
         let obj = o.drop_all.to_string_lossy();
         b.ip(&["link", "set", "dev", "sxf1", "xdpdrv", "obj", &obj, "sec", "xdp"])?;
-        let secs = flood()?;
+        let (secs, softirq) = flood()?;
         b.ip(&["link", "set", "dev", "sxf1", "xdpdrv", "off"])?;
         println!(
-            "xdp floor (drop all) round {round}: {} sent in {secs} s: {} drops/s",
+            "xdp floor (drop all) round {round}: {} sent in {secs} s: {} drops/s; {}",
             o.count,
-            rate(o.count, secs)
+            rate(o.count, secs),
+            per_drop(softirq, o.count)
         );
 
         nft(
@@ -91,16 +101,38 @@ pub fn run(o: &Options) -> Result<()> {
                  ip saddr {DENIED} counter drop\n }}\n}}\n"
             )),
         )?;
-        let secs = flood()?;
+        let (secs, softirq) = flood()?;
         let dropped = settle(|| nft_drops(&b))?;
         nft(&b, &["delete", "table", "netdev", "sxf"], None)?;
         println!(
-            "nftables round {round}: {dropped} of {} dropped in {secs} s: {} drops/s",
+            "nftables round {round}: {dropped} of {} dropped in {secs} s: {} drops/s; {}",
             o.count,
-            rate(dropped, secs)
+            rate(dropped, secs),
+            per_drop(softirq, dropped)
         );
     }
     Ok(())
+}
+
+/// CPU time spent in softirq so far, all CPUs together (`/proc/stat`, sampled at each
+/// tick: a statistical figure, good over a flood of seconds).
+fn softirq_secs() -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    // cpu user nice system idle iowait irq softirq ..., in USER_HZ (100 on Linux).
+    let ticks: f64 = stat
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(7))
+        .and_then(|t| t.parse().ok())
+        .context("/proc/stat has no softirq time")?;
+    Ok(ticks / 100.0)
+}
+
+/// The softirq time per dropped packet, as printed.
+fn per_drop(softirq_secs: f64, dropped: u64) -> String {
+    #[expect(clippy::cast_precision_loss, reason = "a figure to print")]
+    let ns = softirq_secs * 1e9 / dropped.max(1) as f64;
+    format!("softirq CPU {softirq_secs:.2} s, {ns:.0} ns per drop")
 }
 
 fn xdp_drops(ns: &Netns) -> Result<u64> {
