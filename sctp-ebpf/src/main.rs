@@ -277,10 +277,12 @@ impl<const DIRECTION: u8> RingSink<DIRECTION> {
 
 impl<const DIRECTION: u8> DataSink for RingSink<DIRECTION> {
     #[inline(always)]
+    fn wants_data(&self) -> bool {
+        self.data
+    }
+
+    #[inline(always)]
     fn data(&mut self, ev: &DataEvent) {
-        if !self.data {
-            return;
-        }
         if let Some(mut entry) = DATA_EVENTS.reserve::<DataEvent>(0) {
             // Written in place: no copy of the event on the 512-byte stack.
             let p = entry.as_mut_ptr();
@@ -294,10 +296,12 @@ impl<const DIRECTION: u8> DataSink for RingSink<DIRECTION> {
     }
 
     #[inline(always)]
+    fn wants_summaries(&self) -> bool {
+        self.packets
+    }
+
+    #[inline(always)]
     fn packet(&mut self, summary: &mut PacketSummary) {
-        if !self.packets {
-            return;
-        }
         summary.ts_ns = self.precise_ns;
         summary.direction = DIRECTION;
         summary.ifindex = self.ifindex;

@@ -130,8 +130,10 @@ where
             } else {
                 Verdict::Pass
             };
-            seen.seal_summary(flow, verdict == Verdict::Drop);
-            sink.packet(&mut seen.summary);
+            if sink.wants_summaries() {
+                seen.seal_summary(flow, verdict == Verdict::Drop);
+                sink.packet(&mut seen.summary);
+            }
             verdict
         }
         None => early,
@@ -609,16 +611,18 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
                 flow.last_ppid = ppid;
             }
             let payload = (len - header) as u64;
-            data.tsn = tsn;
-            data.stream = stream;
-            data.ssn_or_mid = ssn_or_mid;
-            data.ppid = ppid;
             #[expect(clippy::cast_possible_truncation, reason = "len is a 16-bit length field's value")]
             let payload_len = payload as u32;
-            data.payload_len = payload_len;
-            data.flags = flags;
-            data.chunk_type = chunk_type;
-            sink.data(data);
+            if sink.wants_data() {
+                data.tsn = tsn;
+                data.stream = stream;
+                data.ssn_or_mid = ssn_or_mid;
+                data.ppid = ppid;
+                data.payload_len = payload_len;
+                data.flags = flags;
+                data.chunk_type = chunk_type;
+                sink.data(data);
+            }
             stats.bump(Counter::DataChunks, 1);
             stats.bump(Counter::DataPayloadBytes, payload);
             flow.data_chunks += 1;

@@ -27,7 +27,16 @@ impl Tally for NoTally {
 /// Where the parser reports DATA chunks, and each packet's summary once it was judged;
 /// the XDP program's sinks are ring buffers written only when user space asked for them.
 pub trait DataSink {
+    /// Whether `data` takes DATA events: the walk fills none otherwise.
+    fn wants_data(&self) -> bool;
+
     fn data(&mut self, ev: &DataEvent);
+
+    /// Whether `packet` takes summaries: none is completed otherwise.
+    #[inline(always)]
+    fn wants_summaries(&self) -> bool {
+        false
+    }
 
     /// The summary of a packet that went through the chunk walk (its time, direction and
     /// further fields are the sink's to set).
@@ -40,11 +49,20 @@ pub struct NoEvents;
 
 impl DataSink for NoEvents {
     #[inline(always)]
+    fn wants_data(&self) -> bool {
+        false
+    }
+
+    #[inline(always)]
     fn data(&mut self, _: &DataEvent) {}
 }
 
 #[cfg(any(test, feature = "testing"))]
 impl DataSink for alloc::vec::Vec<DataEvent> {
+    fn wants_data(&self) -> bool {
+        true
+    }
+
     fn data(&mut self, ev: &DataEvent) {
         self.push(*ev);
     }
@@ -60,6 +78,14 @@ pub struct Recorder {
 
 #[cfg(any(test, feature = "testing"))]
 impl DataSink for Recorder {
+    fn wants_data(&self) -> bool {
+        true
+    }
+
+    fn wants_summaries(&self) -> bool {
+        true
+    }
+
     fn data(&mut self, ev: &DataEvent) {
         self.data.push(*ev);
     }
