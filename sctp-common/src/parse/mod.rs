@@ -591,60 +591,7 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
 ) -> Result<(), Counter> {
     let Chunk { kind: chunk_type, flags, len } = chunk;
     *summary_words = match chunk_type {
-        ty::DATA | ty::I_DATA => {
-            let idata = chunk_type == ty::I_DATA;
-            let header = if idata { 20 } else { 16 };
-            let fields = fixed::<P, 16>(pkt, off, len, header)?;
-            let tsn = u32::from_be_bytes([fields[4], fields[5], fields[6], fields[7]]);
-            let stream = u16::from_be_bytes([fields[8], fields[9]]);
-            let word3 = u32::from_be_bytes([fields[12], fields[13], fields[14], fields[15]]);
-            let (ssn_or_mid, ppid) = if !idata {
-                (u32::from(u16::from_be_bytes([fields[10], fields[11]])), word3)
-            } else if flags & flag::BEGIN != 0 {
-                // I-DATA carries the PPID only in a message's first fragment (else the FSN).
-                (word3, pkt.be32_at(off + 16).ok_or(Counter::ErrChunkBeyondPacket)?)
-            } else {
-                (word3, 0)
-            };
-            flow.last_stream = stream;
-            if !idata || flags & flag::BEGIN != 0 {
-                flow.last_ppid = ppid;
-            }
-            let payload = (len - header) as u64;
-            #[expect(clippy::cast_possible_truncation, reason = "len is a 16-bit length field's value")]
-            let payload_len = payload as u32;
-            if sink.wants_data() {
-                data.tsn = tsn;
-                data.stream = stream;
-                data.ssn_or_mid = ssn_or_mid;
-                data.ppid = ppid;
-                data.payload_len = payload_len;
-                data.flags = flags;
-                data.chunk_type = chunk_type;
-                sink.data(data);
-            }
-            stats.bump(Counter::DataChunks, 1);
-            stats.bump(Counter::DataPayloadBytes, payload);
-            flow.data_chunks += 1;
-            flow.data_payload_bytes += payload;
-            if flags & flag::UNORDERED != 0 {
-                stats.bump(Counter::DataUnordered, 1);
-                flow.data_unordered += 1;
-            }
-            if flags & (flag::BEGIN | flag::END) != flag::BEGIN | flag::END {
-                stats.bump(Counter::DataFragments, 1);
-                flow.data_fragments += 1;
-            }
-            // Serial number arithmetic (RFC 1982): TSNs wrap.
-            if flow.tsn_seen == 0 || (tsn.wrapping_sub(flow.highest_tsn).cast_signed()) > 0 {
-                flow.highest_tsn = tsn;
-                flow.tsn_seen = 1;
-            } else {
-                flow.data_at_or_below_highest += 1;
-            }
-            on_data((!idata || flags & flag::BEGIN != 0).then_some(ppid));
-            [tsn, payload_len, 0]
-        }
+        ty::DATA | ty::I_DATA => account_data(pkt, off, chunk, stats, flow, data, sink, on_data)?,
         ty::SACK => {
             let f = fixed::<P, 16>(pkt, off, len, 16)?;
             let cum_tsn = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
@@ -695,6 +642,78 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
         _ => [0; 3],
     };
     Ok(())
+}
+
+/// A DATA or I-DATA chunk: its counters, its event (when the sink takes events), and the
+/// words of its summary.
+#[inline(always)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "as account_chunk's, whose DATA arm this is"
+)]
+fn account_data<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
+    pkt: &P,
+    off: usize,
+    chunk: Chunk,
+    stats: &mut GlobalStats,
+    flow: &mut FlowStats,
+    data: &mut DataEvent,
+    sink: &mut S,
+    on_data: &mut D,
+) -> Result<[u32; 3], Counter> {
+    let Chunk { kind: chunk_type, flags, len } = chunk;
+    let idata = chunk_type == ty::I_DATA;
+    let header = if idata { 20 } else { 16 };
+    let fields = fixed::<P, 16>(pkt, off, len, header)?;
+    let tsn = u32::from_be_bytes([fields[4], fields[5], fields[6], fields[7]]);
+    let stream = u16::from_be_bytes([fields[8], fields[9]]);
+    let word3 = u32::from_be_bytes([fields[12], fields[13], fields[14], fields[15]]);
+    let (ssn_or_mid, ppid) = if !idata {
+        (u32::from(u16::from_be_bytes([fields[10], fields[11]])), word3)
+    } else if flags & flag::BEGIN != 0 {
+        // I-DATA carries the PPID only in a message's first fragment (else the FSN).
+        (word3, pkt.be32_at(off + 16).ok_or(Counter::ErrChunkBeyondPacket)?)
+    } else {
+        (word3, 0)
+    };
+    flow.last_stream = stream;
+    if !idata || flags & flag::BEGIN != 0 {
+        flow.last_ppid = ppid;
+    }
+    let payload = (len - header) as u64;
+    #[expect(clippy::cast_possible_truncation, reason = "len is a 16-bit length field's value")]
+    let payload_len = payload as u32;
+    if sink.wants_data() {
+        data.tsn = tsn;
+        data.stream = stream;
+        data.ssn_or_mid = ssn_or_mid;
+        data.ppid = ppid;
+        data.payload_len = payload_len;
+        data.flags = flags;
+        data.chunk_type = chunk_type;
+        sink.data(data);
+    }
+    stats.bump(Counter::DataChunks, 1);
+    stats.bump(Counter::DataPayloadBytes, payload);
+    flow.data_chunks += 1;
+    flow.data_payload_bytes += payload;
+    if flags & flag::UNORDERED != 0 {
+        stats.bump(Counter::DataUnordered, 1);
+        flow.data_unordered += 1;
+    }
+    if flags & (flag::BEGIN | flag::END) != flag::BEGIN | flag::END {
+        stats.bump(Counter::DataFragments, 1);
+        flow.data_fragments += 1;
+    }
+    // Serial number arithmetic (RFC 1982): TSNs wrap.
+    if flow.tsn_seen == 0 || (tsn.wrapping_sub(flow.highest_tsn).cast_signed()) > 0 {
+        flow.highest_tsn = tsn;
+        flow.tsn_seen = 1;
+    } else {
+        flow.data_at_or_below_highest += 1;
+    }
+    on_data((!idata || flags & flag::BEGIN != 0).then_some(ppid));
+    Ok([tsn, payload_len, 0])
 }
 
 /// The first `N` bytes of a chunk whose type needs `need` bytes of fixed fields.
