@@ -108,15 +108,21 @@ where
     // closure, and a by-value capture of a zero-sized function item is a member the
     // kernel refuses (it lies past the end of the closure).
     let mut once = Some((clock, flow_for));
-    // The stage returns the flow as a bare pointer (null for none), the verdict apart:
-    // 6.1's verifier cannot tell a `Result`'s variants apart by its one-byte tag.
-    let mut early = Verdict::Pass;
+    // The stage returns the flow as a bare pointer (null for none), the verdict apart,
+    // in `seen` (a local captured would take stack in the program's frame, which is
+    // short of it): 6.1's verifier cannot tell a `Result`'s variants apart by its
+    // one-byte tag.
     let entered = pkt.outline(|| {
         let (clock, flow_for) = once.take()?;
         match enter(pkt, stats, clock, flow_for, filter, seen) {
-            Ok(flow) => Some(flow),
+            Ok(flow) => {
+                // The first chunk here, in this frame: a packet of one chunk then needs
+                // no call of the walk's step.
+                walk_step(pkt, stats, flow, sink, filter, seen);
+                Some(flow)
+            }
             Err(verdict) => {
-                early = verdict;
+                seen.set_dropped_early(verdict == Verdict::Drop);
                 None
             }
         }
@@ -136,7 +142,8 @@ where
             }
             verdict
         }
-        None => early,
+        None if seen.dropped_early() => Verdict::Drop,
+        None => Verdict::Pass,
     };
     stats.bump(
         match verdict {
@@ -449,25 +456,44 @@ fn walk_chunks<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     filter: &mut R,
     seen: &mut Seen,
 ) {
-    #[expect(clippy::cast_possible_truncation, reason = "a small constant")]
-    pkt.repeat(MAX_CHUNKS as u32, || {
-        match chunk_step(pkt, stats, flow, sink, filter, seen) {
-            ControlFlow::Continue(next) => {
-                seen.set_walk_off(next);
-                true
-            }
-            ControlFlow::Break(ended) => {
-                if let Some(c) = ended {
-                    end_walk(stats, flow, seen, c);
-                }
-                seen.stop_walk();
-                false
-            }
-        }
-    });
+    if seen.walk().walking {
+        #[expect(clippy::cast_possible_truncation, reason = "a small constant")]
+        pkt.repeat(MAX_CHUNKS as u32, || walk_step(pkt, stats, flow, sink, filter, seen));
+    }
     let walk = seen.walk();
     if walk.walking && pkt.bound(walk.off) < pkt.bound(walk.end) {
         end_walk(stats, flow, seen, Counter::ErrChunkWalkLimit);
+    }
+}
+
+/// One step of the walk: accounts the chunk at the walk's offset and says whether the
+/// walk goes on. The first step runs in the stage before the walk (see [`process`]), so
+/// each step first checks that the walk has not had its `MAX_CHUNKS` chunks yet (the
+/// walk then still "walking": [`walk_chunks`] counts the limit).
+#[inline(always)]
+fn walk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
+    pkt: &P,
+    stats: &mut GlobalStats,
+    flow: &mut FlowStats,
+    sink: &mut S,
+    filter: &mut R,
+    seen: &mut Seen,
+) -> bool {
+    if usize::from(seen.summary_chunks()) >= MAX_CHUNKS {
+        return false;
+    }
+    match chunk_step(pkt, stats, flow, sink, filter, seen) {
+        ControlFlow::Continue(next) => {
+            seen.set_walk_off(next);
+            true
+        }
+        ControlFlow::Break(ended) => {
+            if let Some(c) = ended {
+                end_walk(stats, flow, seen, c);
+            }
+            seen.stop_walk();
+            false
+        }
     }
 }
 

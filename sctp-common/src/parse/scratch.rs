@@ -21,6 +21,8 @@ pub struct Seen {
     pub active: bool,
     /// How the walk ended early: a `Counter` value, 0 if it did not.
     pub walk_end: u32,
+    /// The packet was dropped before the walk (see [`Seen::set_dropped_early`]).
+    pub dropped_early: bool,
     /// The global chunk count before the walk: the packet's chunks are the difference.
     pub chunks_before: u64,
     /// Where the chunk walk is (see [`Walk`]).
@@ -46,6 +48,7 @@ impl Seen {
             now_ns: 0,
             active: false,
             walk_end: 0,
+            dropped_early: false,
             chunks_before: 0,
             walk: Walk {
                 off: 0,
@@ -124,6 +127,21 @@ pub struct Walk {
 }
 
 impl Seen {
+    /// Notes the verdict of a packet that did not reach the walk: the stage before the
+    /// walk hands it back through memory.
+    #[inline(always)]
+    pub fn set_dropped_early(&mut self, dropped: bool) {
+        // SAFETY: a write of a field of a live &mut.
+        unsafe { core::ptr::write_volatile(&raw mut self.dropped_early, dropped) };
+    }
+
+    #[inline(always)]
+    #[must_use]
+    pub fn dropped_early(&self) -> bool {
+        // SAFETY: a read of a field of a live reference.
+        unsafe { core::ptr::read_volatile(&raw const self.dropped_early) }
+    }
+
     #[inline(always)]
     pub fn set_walk(&mut self, w: Walk) {
         // SAFETY: plain writes to fields of a live &mut.
