@@ -5,7 +5,7 @@
 //! and round trips. Built by `inspect` from the packets it replays.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeSet,
     net::IpAddr,
 };
 
@@ -14,10 +14,11 @@ use serde_json::{json, Value};
 use super::packet_view::{ChunkView, PacketView};
 
 /// Paths kept per association (a peer with more addresses has its further paths merged
-/// into the last).
+/// into the last, and counted in [`Association::beyond_bounds`]).
 const MAX_PATHS: usize = 16;
-/// DATA awaiting its SACK, per direction: the oldest go first.
-const MAX_OUTSTANDING: usize = 65_536;
+/// Addresses kept per endpoint: packets from further ones (a peer spoofing many sources
+/// on one tag) are counted, their addresses not kept.
+const MAX_ADDRESSES: usize = 8;
 /// Associations waiting for a tag on the very same endpoints, the newest kept.
 const MAX_WAITING: usize = 8;
 /// Associations tracked; packets of further new ones are counted in
@@ -54,6 +55,10 @@ pub type Endpoint = (IpAddr, u16);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum State {
     Handshake,
+    /// Met mid-way (or opened by a COOKIE-ECHO whose handshake was not seen), one
+    /// direction seen so far: kept as briefly as a handshake, as its packets may be
+    /// anyone's (a flood of spoofed tags must not fill the table for long).
+    Provisional,
     Established,
     ShuttingDown,
     Closed,
@@ -65,8 +70,9 @@ pub enum State {
 
 impl State {
     /// Every state, in the order an association goes through them.
-    pub const ALL: [State; 6] = [
+    pub const ALL: [State; 7] = [
         State::Handshake,
+        State::Provisional,
         State::Established,
         State::ShuttingDown,
         State::Closed,
@@ -78,6 +84,7 @@ impl State {
     pub fn name(self) -> &'static str {
         match self {
             State::Handshake => "handshake",
+            State::Provisional => "provisional",
             State::Established => "established",
             State::ShuttingDown => "shutting_down",
             State::Closed => "closed",
@@ -146,48 +153,49 @@ impl Rtt {
     }
 }
 
-/// DATA sent and not yet acknowledged, for DATA-to-SACK round trips with Karn's rule (a
-/// TSN sent twice gives none).
-#[derive(Clone, Debug, Default)]
-pub struct Outstanding {
-    /// TSN -> (time sent, sent again).
-    sent: BTreeMap<u32, (u64, bool)>,
+/// The TSNs one direction sent, without memory per TSN (a flood of DATA that nobody
+/// acknowledges costs nothing): the highest TSN sent, for retransmissions (a TSN at or
+/// below it was sent before, as the XDP program counts them), and one TSN timed at a time
+/// for DATA-to-SACK round trips, as passive monitors sample them (Karn's rule: a TSN sent
+/// twice gives none).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TsnTracker {
+    highest: Option<u32>,
+    /// The TSN being timed and when it was sent.
+    sample: Option<(u32, u64)>,
 }
 
-impl Outstanding {
-    /// A DATA chunk; whether its TSN was sent before (a retransmission).
+/// `a` is at or before `b` in serial number arithmetic (RFC 1982: TSNs wrap).
+fn serial_le(a: u32, b: u32) -> bool {
+    b.wrapping_sub(a).cast_signed() >= 0
+}
+
+impl TsnTracker {
+    /// A DATA chunk; whether it is a retransmission (its TSN at or below the highest sent
+    /// before).
     pub fn sent(&mut self, tsn: u32, ts_ns: u64) -> bool {
-        if let Some(o) = self.sent.get_mut(&tsn) {
-            o.1 = true;
+        if self.highest.is_some_and(|h| serial_le(tsn, h)) {
+            if self.sample.is_some_and(|(t, _)| t == tsn) {
+                self.sample = None;
+            }
             return true;
         }
-        if self.sent.len() == MAX_OUTSTANDING {
-            self.sent.pop_first();
+        self.highest = Some(tsn);
+        if self.sample.is_none() {
+            self.sample = Some((tsn, ts_ns));
         }
-        self.sent.insert(tsn, (ts_ns, false));
         false
     }
 
-    /// The other side acknowledged up to `cum`: the round trip of the newest TSN this
-    /// acknowledges, if it was sent once.
+    /// The other side acknowledged up to `cum`: the round trip of the TSN timed, if this
+    /// covers it.
     pub fn acked(&mut self, cum: u32, ts_ns: u64) -> Option<u64> {
-        // TSNs are serial numbers (RFC 1982): "at or before cum" is the half of the
-        // number circle behind it, which wraps below 2^31.
-        let behind = cum.wrapping_sub((1 << 31) - 1);
-        let covered: Vec<u32> = if behind <= cum {
-            self.sent.range(behind..=cum).map(|(t, _)| *t).collect()
-        } else {
-            self.sent.range(..=cum).chain(self.sent.range(behind..)).map(|(t, _)| *t).collect()
-        };
-        let newest = covered.iter().min_by_key(|t| cum.wrapping_sub(**t));
-        let rtt = match newest.and_then(|t| self.sent.get(t)) {
-            Some(&(sent, false)) => Some(ts_ns.saturating_sub(sent)),
-            _ => None,
-        };
-        for t in covered {
-            self.sent.remove(&t);
+        let (tsn, sent) = self.sample?;
+        if !serial_le(tsn, cum) {
+            return None;
         }
-        rtt
+        self.sample = None;
+        Some(ts_ns.saturating_sub(sent))
     }
 }
 
@@ -198,7 +206,7 @@ pub struct DirStats {
     pub bytes: u64,
     pub data_chunks: u64,
     pub data_bytes: u64,
-    /// DATA whose TSN this direction had sent before.
+    /// DATA at or below the highest TSN this direction had sent before.
     pub retransmissions: u64,
     pub sacks: u64,
     pub gap_blocks: u64,
@@ -212,7 +220,7 @@ pub struct DirStats {
     /// The path of its last DATA, and how often that changed.
     pub data_path: Option<(IpAddr, IpAddr)>,
     pub path_switches: u64,
-    outstanding: Outstanding,
+    tsns: TsnTracker,
 }
 
 impl DirStats {
@@ -284,6 +292,21 @@ pub struct EndpointInfo {
 }
 
 impl EndpointInfo {
+    /// Keeps `a` among its addresses, up to [`MAX_ADDRESSES`]; false when it had no room.
+    fn add_address(&mut self, a: IpAddr) -> bool {
+        if self.addresses.len() >= MAX_ADDRESSES && !self.addresses.contains(&a) {
+            return false;
+        }
+        self.addresses.insert(a);
+        true
+    }
+
+    fn add_addresses(&mut self, all: &[IpAddr]) {
+        for a in all {
+            self.add_address(*a);
+        }
+    }
+
     /// Its first address and its port, as tables and metric labels name it.
     #[must_use]
     pub fn label(&self) -> String {
@@ -314,6 +337,13 @@ pub struct Association {
     pub restarted: bool,
     /// INITs that crossed another INIT of these endpoints in the handshake.
     pub init_collisions: u64,
+    /// Packets from an address or on a path past the bounds ([`MAX_ADDRESSES`],
+    /// [`MAX_PATHS`]): counted, the address or path not kept.
+    pub beyond_bounds: u64,
+    /// Started by an INIT on the endpoints of an established association: it replaces that
+    /// one (a restart) only once its handshake completes (RFC 9260 5.2.4), so a spoofed
+    /// INIT changes nothing. The endpoints, as [`Associations::latest`] keys them.
+    restart_of: Option<(Endpoint, Endpoint)>,
     pub first_ns: u64,
     pub last_ns: u64,
     /// Found to be part of another (see [`Associations::add`]): counted there.
@@ -338,6 +368,8 @@ impl Association {
             cookie_rtt: None,
             restarted: false,
             init_collisions: 0,
+            beyond_bounds: 0,
+            restart_of: None,
             first_ns: ts_ns,
             last_ns: ts_ns,
             merged_into: None,
@@ -352,16 +384,20 @@ impl Association {
     fn absorb(&mut self, other: &Association, map: [usize; 2]) {
         for (i, e) in other.endpoints.iter().enumerate() {
             let mine = &mut self.endpoints[map[i]];
-            mine.addresses.extend(e.addresses.iter().copied());
+            for a in &e.addresses {
+                mine.add_address(*a);
+            }
             if mine.vtag == 0 {
                 mine.vtag = e.vtag;
             }
             self.directions[map[i]].merge(&other.directions[i]);
         }
         for (k, p) in &other.paths {
-            self.paths.entry(*k).or_default().merge(p);
+            let key = self.path_key(*k);
+            self.paths.entry(key).or_default().merge(p);
         }
         self.packets += other.packets;
+        self.beyond_bounds += other.beyond_bounds;
         self.rtt.merge(&other.rtt);
         self.first_ns = self.first_ns.min(other.first_ns);
         self.last_ns = self.last_ns.max(other.last_ns);
@@ -386,19 +422,25 @@ impl Association {
         }
     }
 
+    /// The path a packet on `key` counts on: beyond [`MAX_PATHS`], a new path is folded
+    /// into the last one.
+    fn path_key(&self, key: (IpAddr, IpAddr)) -> (IpAddr, IpAddr) {
+        if self.paths.len() >= MAX_PATHS && !self.paths.contains_key(&key) {
+            *self.paths.keys().max().expect("MAX_PATHS > 0")
+        } else {
+            key
+        }
+    }
+
     /// Counts the packet, sent by endpoint `from`.
     fn count(&mut self, p: &PacketView, from: usize, ts_ns: u64) {
         self.packets += 1;
         self.last_ns = ts_ns;
-        self.endpoints[from].addresses.insert(p.src.0);
-        self.endpoints[1 - from].addresses.insert(p.dst.0);
-        let path_key = (p.src.0, p.dst.0);
-        // Beyond the bound, a new path is folded into the last one.
-        let path_key = if self.paths.len() >= MAX_PATHS && !self.paths.contains_key(&path_key) {
-            *self.paths.keys().max().expect("MAX_PATHS > 0")
-        } else {
-            path_key
-        };
+        let kept = self.endpoints[from].add_address(p.src.0) & self.endpoints[1 - from].add_address(p.dst.0);
+        let path_key = self.path_key((p.src.0, p.dst.0));
+        if !kept || path_key != (p.src.0, p.dst.0) {
+            self.beyond_bounds += 1;
+        }
         let path = self.paths.entry(path_key).or_default();
         path.packets += 1;
         path.bytes += p.ip_len;
@@ -415,13 +457,14 @@ impl Association {
                     let d = &mut self.directions[from];
                     d.data_chunks += 1;
                     d.data_bytes += u64::from(*payload);
-                    d.retransmissions += u64::from(d.outstanding.sent(*tsn, ts_ns));
+                    d.retransmissions += u64::from(d.tsns.sent(*tsn, ts_ns));
                     if d.data_path != Some(path_key) {
                         d.path_switches += u64::from(d.data_path.is_some());
                         d.data_path = Some(path_key);
                     }
                     self.paths.get_mut(&path_key).expect("inserted above").data_chunks += 1;
-                    if self.state == State::Handshake {
+                    // A restart is established by its COOKIE-ACK only.
+                    if self.state == State::Handshake && self.restart_of.is_none() {
                         self.enter(State::Established, ts_ns);
                     }
                 }
@@ -435,7 +478,7 @@ impl Association {
                     }
                     d.a_rwnd_last = Some(*a_rwnd);
                     d.a_rwnd_min = Some(d.a_rwnd_min.map_or(*a_rwnd, |m| m.min(*a_rwnd)));
-                    if let Some(rtt) = self.directions[1 - from].outstanding.acked(*cum_tsn, ts_ns) {
+                    if let Some(rtt) = self.directions[1 - from].tsns.acked(*cum_tsn, ts_ns) {
                         self.rtt.add(rtt);
                     }
                 }
@@ -458,7 +501,7 @@ impl Association {
                     }
                 }
                 ChunkView::Init { ack, addresses, .. } => {
-                    self.endpoints[from].addresses.extend(addresses.iter().copied());
+                    self.endpoints[from].add_addresses(addresses);
                     if *ack {
                         self.init_rtt = self.init_sent.map(|t| ts_ns.saturating_sub(t));
                     } else {
@@ -468,13 +511,19 @@ impl Association {
                 ChunkView::CookieEcho => _ = self.cookie_sent.get_or_insert(ts_ns),
                 ChunkView::CookieAck => {
                     self.cookie_rtt = self.cookie_sent.map(|t| ts_ns.saturating_sub(t));
-                    self.enter(State::Established, ts_ns);
+                    // A restart completes with the COOKIE-ECHO and COOKIE-ACK of its new
+                    // tags, both known by now.
+                    let complete = self.restart_of.is_none()
+                        || (self.cookie_sent.is_some() && self.endpoints.iter().all(|e| e.vtag != 0));
+                    if complete && matches!(self.state, State::Handshake | State::Provisional) {
+                        self.enter(State::Established, ts_ns);
+                    }
                 }
                 ChunkView::Shutdown { .. } => self.enter(State::ShuttingDown, ts_ns),
                 ChunkView::Close { abort, .. } => {
                     self.enter(if *abort { State::Aborted } else { State::Closed }, ts_ns);
                 }
-                ChunkView::Asconf { added } => self.endpoints[from].addresses.extend(added.iter().copied()),
+                ChunkView::Asconf { added } => self.endpoints[from].add_addresses(added),
                 ChunkView::Other => {}
             }
         }
@@ -552,6 +601,7 @@ impl Association {
             },
             "restart": self.restarted,
             "init_collisions": self.init_collisions,
+            "beyond_bounds": self.beyond_bounds,
             "first_ns": self.first_ns,
             "last_ns": self.last_ns,
         })
@@ -647,11 +697,34 @@ impl Associations {
             }
         }
         self.list[id].count(p, from, ts_ns);
+        self.settle(id, ts_ns);
         if matches!(self.list[id].state, State::Closed | State::Aborted | State::Restarted) {
             // Over: no packet waits to join it any more.
             self.forget_halves(id);
         }
         Some((id, from))
+    }
+
+    /// After a packet of association `id`: a provisional one with both tags seen is
+    /// established; a restart whose handshake completed replaces the association it
+    /// restarts.
+    fn settle(&mut self, id: usize, ts_ns: u64) {
+        let a = &mut self.list[id];
+        if a.state == State::Provisional && a.endpoints.iter().all(|e| e.vtag != 0) {
+            a.enter(State::Established, ts_ns);
+        }
+        if a.state != State::Established {
+            return;
+        }
+        let Some(key) = a.restart_of.take() else { return };
+        if let Some(old) = self.latest.get(&key).map(|old| self.resolve(*old)) {
+            if old != id && self.list[old].state == State::Established {
+                self.list[old].enter(State::Restarted, ts_ns);
+                self.list[id].restarted = true;
+                self.forget_halves(old);
+            }
+        }
+        self.latest.insert(key, id);
     }
 
     /// A packet of association `id` (sent by its endpoint `from`) that another one met
@@ -660,16 +733,30 @@ impl Associations {
     fn join_waiting(&mut self, p: &PacketView, id: usize, from: usize) {
         let Some(waiting) = self.half.get(&(p.src, p.dst)) else { return };
         // Only an association met mid-way can turn out to be another's other half.
+        // Its tags must agree with this one's where both are known: a packet with a tag
+        // this association does not have is not its own (spoofed, or another peer's).
         let list = &self.list;
-        let Some(&Half { id: other, receiver, .. }) =
-            waiting.iter().find(|h| h.id != id && list[h.id].transitions[0].0 == State::Established)
+        let mapping = |receiver: usize| {
+            let mut map = [0; 2];
+            map[receiver] = 1 - from;
+            map[1 - receiver] = from;
+            map
+        };
+        let agrees = |h: &Half| {
+            let map = mapping(h.receiver);
+            list[h.id].endpoints.iter().enumerate().all(|(i, e)| {
+                let mine = list[id].endpoints[map[i]].vtag;
+                e.vtag == 0 || mine == 0 || e.vtag == mine
+            })
+        };
+        let Some(&Half { id: other, receiver, .. }) = waiting
+            .iter()
+            .find(|h| h.id != id && list[h.id].transitions[0].0 == State::Provisional && agrees(h))
         else {
             return;
         };
         self.forget_halves(other);
-        let mut map = [from, 1 - from];
-        map[receiver] = 1 - from;
-        map[1 - receiver] = from;
+        let map = mapping(receiver);
         let absorbed = std::mem::replace(&mut self.list[other], Association::new(Default::default(), State::Closed, 0));
         self.list[id].absorb(&absorbed, map);
         // Its entries in `by_flow` and `latest` lead here from now on (`resolve`).
@@ -710,14 +797,12 @@ impl Associations {
             State::Handshake,
             ts_ns,
         );
-        if let Some(&old) = self.latest.get(&unordered(p.src, p.dst)) {
+        let key = unordered(p.src, p.dst);
+        if let Some(&old) = self.latest.get(&key) {
             let old = self.resolve(old);
             match self.list[old].state {
-                State::Established => {
-                    new.restarted = true;
-                    self.list[old].enter(State::Restarted, ts_ns);
-                    self.forget_halves(old);
-                }
+                // Replaced only once this handshake completes (see `settle`).
+                State::Established => new.restart_of = Some(key),
                 State::Handshake => {
                     self.list[old].init_collisions += 1;
                     new.init_collisions += 1;
@@ -725,10 +810,13 @@ impl Associations {
                 _ => {}
             }
         }
+        let pending_restart = new.restart_of.is_some();
         self.list.push(new);
         self.by_flow.insert((p.dst.1, p.src.1, tag), id);
         self.wait_half(Half { from: p.src, to: p.dst, id, receiver: 1 });
-        self.latest.insert(unordered(p.src, p.dst), id);
+        if !pending_restart {
+            self.latest.insert(key, id);
+        }
         id
     }
 
@@ -745,7 +833,10 @@ impl Associations {
 
     fn wait_half(&mut self, h: Half) {
         let key = (h.from, h.to);
-        if self.list[h.id].waiting.contains(&key) {
+        // As many as it has paths at most: one tag from a thousand sources must not make
+        // each packet search a thousand.
+        let waiting = &self.list[h.id].waiting;
+        if waiting.len() >= MAX_PATHS || waiting.contains(&key) {
             return;
         }
         self.list[h.id].waiting.push(key);
@@ -778,7 +869,7 @@ impl Associations {
                 EndpointInfo { port: p.src.1, vtag: 0, addresses: BTreeSet::new() },
                 EndpointInfo { port: p.dst.1, vtag: p.vtag, addresses: BTreeSet::new() },
             ],
-            State::Established,
+            State::Provisional,
             ts_ns,
         ));
         self.by_flow.insert((p.src.1, p.dst.1, p.vtag), id);
@@ -809,7 +900,7 @@ impl Associations {
             e.handshake_ns
         };
         let limit = |a: &Association| match a.state {
-            State::Handshake => handshake_ns,
+            State::Handshake | State::Provisional => handshake_ns,
             State::Closed | State::Aborted | State::Restarted => e.ended_ns,
             State::Established | State::ShuttingDown => e.idle_ns,
         };
@@ -999,7 +1090,7 @@ mod tests {
         assert!(!all[0].restarted && all[1].restarted);
         assert_eq!(all[1].packets, 4);
         assert_eq!((all[0].state, all[1].state), (State::Restarted, State::Established));
-        assert_eq!(all[0].transitions.last(), Some(&(State::Restarted, 100 * MS)));
+        assert_eq!(all[0].transitions.last(), Some(&(State::Restarted, 106 * MS)), "replaced once the new handshake completed");
     }
 
     #[test]
@@ -1053,6 +1144,130 @@ mod tests {
         let x = a.busiest(1)[0].1;
         let states: Vec<State> = x.transitions.iter().map(|t| t.0).collect();
         assert_eq!(states, [State::Handshake, State::Established, State::ShuttingDown, State::Closed]);
+    }
+
+    /// What a blind attacker's packets must not change about a real association.
+    fn fingerprint(a: &Association) -> Value {
+        let mut j = a.json();
+        j.as_object_mut().unwrap().remove("last_ns");
+        j
+    }
+
+    /// The real association of `handshake`, after a DATA and its SACK.
+    fn established(a: &mut Associations) -> Value {
+        handshake(a, 0, 0xc1, 0x51);
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(1, 0, 0, 18, 100)]), 10 * MS);
+        let _ = a.add(&pkt(true, 0xc1, vec![Chunk::sack(1, 1000, 0, 0)]), 12 * MS);
+        fingerprint(a.by_direction(5000, 36412, 0x51).unwrap())
+    }
+
+    #[test]
+    fn a_spoofed_init_restarts_nothing_until_its_handshake_completes() {
+        let mut a = Associations::default();
+        let before = established(&mut a);
+        // The INIT, and the real server's INIT-ACK to it, which the real client drops.
+        let _ = a.add(&pkt(false, 0, vec![Chunk::init(ty::INIT, 0xbad, 65_536, 4, 4, 1)]), 20 * MS);
+        let _ = a.add(&pkt(true, 0xbad, vec![Chunk::init(ty::INIT_ACK, 0x52, 65_536, 4, 4, 1)]), 21 * MS);
+        // DATA to the initiator's chosen tag does not complete a restart either.
+        let _ = a.add(&pkt(true, 0xbad, vec![Chunk::data(1, 0, 0, 18, 10)]), 22 * MS);
+        let real = a.by_direction(5000, 36412, 0x51).unwrap();
+        assert_eq!(fingerprint(real), before);
+        assert_eq!(real.state, State::Established);
+        assert!(a.iter().all(|x| !x.restarted));
+        // The real association keeps being found and counted.
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(2, 0, 0, 18, 100)]), 30 * MS);
+        assert_eq!(a.by_direction(5000, 36412, 0x51).unwrap().directions[0].data_chunks, 2);
+    }
+
+    #[test]
+    fn data_and_heartbeats_with_unknown_tags_never_join_a_real_association() {
+        let mut a = Associations::default();
+        let before = established(&mut a);
+        for i in 0..500 {
+            // From the client's address and from others, to the server, with a tag that is
+            // not the server's; and a heartbeat the other way.
+            let mut p = SctpPacket::new(Ip::V4 { src: [198, 18, 0, u8::try_from(i % 200).unwrap() + 1], dst: [198, 18, 0, 2] }, 0x7777, vec![Chunk::data(i, 0, 0, 18, 10)]);
+            (p.src_port, p.dst_port) = (5000, 36412);
+            let _ = a.add(&view(&p.frame()).unwrap(), (20 + u64::from(i)) * MS);
+            let hb = Chunk::new(ty::HEARTBEAT, 0, vec![0, 1, 0, 8, 1, 2, 3, 4]);
+            let _ = a.add(&pkt(true, 0x8888, vec![hb]), (20 + u64::from(i)) * MS);
+            // Real traffic goes on meanwhile (answered heartbeats, SACKs).
+            let _ = a.add(&pkt(true, 0xc1, vec![Chunk::sack(1, 1000, 0, 0)]), (20 + u64::from(i)) * MS);
+        }
+        let real = a.by_direction(5000, 36412, 0x51).unwrap();
+        assert_eq!(real.directions[0], before_dir(&before, 0));
+        assert_eq!(real.paths.len(), 2);
+        assert_eq!(real.rtt.count, 1);
+        assert_eq!(real.directions[0].retransmissions, 0);
+        // The spoofed packets make an association of their own, within its bounds.
+        let fake = a.by_direction(5000, 36412, 0x7777).unwrap();
+        assert!(!std::ptr::eq(fake, real));
+        assert!(fake.endpoints[0].addresses.len() <= MAX_ADDRESSES && fake.paths.len() <= MAX_PATHS);
+        assert!(fake.beyond_bounds > 0);
+    }
+
+    /// Direction `i`'s packets and DATA as the fingerprint has them.
+    fn before_dir(before: &Value, i: usize) -> (u64, u64) {
+        let d = &before["directions"][i];
+        (d["packets"].as_u64().unwrap(), d["data_chunks"].as_u64().unwrap())
+    }
+
+    impl PartialEq<(u64, u64)> for DirStats {
+        fn eq(&self, (packets, data): &(u64, u64)) -> bool {
+            self.packets == *packets && self.data_chunks == *data
+        }
+    }
+
+    #[test]
+    fn one_tag_from_many_sources_stays_within_its_bounds() {
+        let mut a = Associations::default();
+        for i in 0..20_000u32 {
+            let mut src = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+            src[12..].copy_from_slice(&i.to_be_bytes());
+            let mut p = SctpPacket::new(Ip::V6 { src, dst: [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2] }, 0x4242, vec![Chunk::data(i, 0, 0, 18, 10)]);
+            (p.src_port, p.dst_port) = (5000, 36412);
+            let _ = a.add(&view(&p.frame()).unwrap(), u64::from(i) * MS);
+        }
+        let x = a.by_direction(5000, 36412, 0x4242).unwrap();
+        assert_eq!(x.packets, 20_000, "every packet counted");
+        assert_eq!(x.endpoints[0].addresses.len(), MAX_ADDRESSES);
+        assert!(x.paths.len() <= MAX_PATHS && x.waiting.len() <= MAX_PATHS);
+        assert_eq!(x.beyond_bounds, 20_000 - MAX_ADDRESSES as u64);
+        assert_eq!(a.half.values().map(Vec::len).sum::<usize>(), x.waiting.len());
+    }
+
+    #[test]
+    fn cookie_echoes_with_random_tags_stay_provisional_and_go_as_fast_as_handshakes() {
+        let mut a = Associations::default();
+        let _ = established(&mut a);
+        for tag in 1..=1000 {
+            let _ = a.add(&pkt(false, 0x1_0000 + tag, vec![Chunk::new(ty::COOKIE_ECHO, 0, vec![0; 8])]), 20 * MS);
+        }
+        assert_eq!(a.iter().filter(|x| x.state == State::Provisional).count(), 1000);
+        let quiet = 20 * MS + Expiry::default().handshake_ns;
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(2, 0, 0, 18, 100)]), quiet);
+        assert_eq!(a.expire(quiet, &Expiry::default()), 1000);
+        assert_eq!(a.iter().map(|x| x.state).collect::<Vec<_>>(), [State::Established]);
+    }
+
+    #[test]
+    fn retransmissions_and_round_trips_need_no_memory_per_tsn() {
+        let mut t = TsnTracker::default();
+        // A million TSNs never acknowledged: the tracker stays as it is, a few words.
+        for tsn in 0..1_000_000 {
+            assert!(!t.sent(tsn, u64::from(tsn)));
+        }
+        assert!(core::mem::size_of::<TsnTracker>() <= 32);
+        // The first TSN was timed; a SACK covering it gives its round trip, once.
+        assert_eq!(t.acked(0, 5_000), Some(5_000));
+        assert_eq!(t.acked(10, 6_000), None);
+        // Karn: the TSN timed sent again gives none.
+        let mut t = TsnTracker::default();
+        assert!(!t.sent(u32::MAX, 0));
+        assert!(t.sent(u32::MAX, 10), "a retransmission");
+        assert!(!t.sent(0, 20), "past the wrap");
+        assert_eq!(t.acked(u32::MAX, 30), None);
+        assert_eq!(t.acked(0, 40), Some(20));
     }
 
     #[test]

@@ -72,6 +72,12 @@ pub fn view_at(frame: &[u8], loc: &SctpLocation) -> Option<PacketView> {
             break;
         }
         let body = &frame[off + 4..(off + len).min(end)];
+        // The XDP program's walk ends at a chunk too short for its fixed fields, or a SACK
+        // whose counts need more than it holds: nothing is taken from such a chunk (a SACK
+        // claiming 65,535 gap blocks in 16 bytes counts none), nor from what follows it.
+        if !fields_fit(t, len, body) {
+            break;
+        }
         chunks.push(chunk(t, flags, body));
         off += (len + 3) & !3;
     }
@@ -83,6 +89,24 @@ pub fn view_at(frame: &[u8], loc: &SctpLocation) -> Option<PacketView> {
         ifindex: 0,
         chunks,
     })
+}
+
+/// Whether a chunk of type `t` and length `len` (`body`: what the packet holds of it after
+/// its header) has its fixed fields, and a SACK room for the gap blocks and duplicate TSNs
+/// it counts, as `sctp_common::parse` requires before it accounts a chunk.
+fn fields_fit(t: u8, len: usize, body: &[u8]) -> bool {
+    let need = match t {
+        ty::DATA | ty::SACK => 16,
+        ty::I_DATA | ty::INIT | ty::INIT_ACK => 20,
+        _ => 4,
+    };
+    if len < need {
+        return false;
+    }
+    match (t, body.be16_at(8), body.be16_at(10)) {
+        (ty::SACK, Some(gaps), Some(dups)) => (usize::from(gaps) + usize::from(dups)) * 4 <= len - 16,
+        _ => true,
+    }
 }
 
 /// The packet the XDP program summarized (a live run's association table). What a
@@ -191,5 +215,22 @@ fn chunk(t: u8, flags: u8, body: &[u8]) -> ChunkView {
             ChunkView::Asconf { added }
         }
         _ => ChunkView::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sctp_common::builder::{Chunk, SctpPacket, V4};
+
+    use super::*;
+
+    #[test]
+    fn a_sack_claiming_more_blocks_than_it_holds_ends_the_walk() {
+        // 65,535 gap blocks in a 16-byte SACK, then a DATA chunk.
+        let mut lying = Chunk::sack(1, 1000, 0, 0);
+        lying.value[8..10].copy_from_slice(&u16::MAX.to_be_bytes());
+        let p = SctpPacket::new(V4, 1, vec![Chunk::sack(1, 1000, 0, 0), lying, Chunk::data(1, 0, 0, 18, 10)]);
+        let v = view(&p.frame()).unwrap();
+        assert_eq!(v.chunks, [ChunkView::Sack { cum_tsn: 1, a_rwnd: 1000, gaps: 0, dups: 0 }]);
     }
 }

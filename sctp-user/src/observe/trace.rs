@@ -5,7 +5,7 @@
 //! `MAX_TRACED` associations are traced.
 
 use super::{
-    assoc::Outstanding,
+    assoc::TsnTracker,
     packet_view::{ChunkView, PacketView},
 };
 
@@ -87,7 +87,7 @@ pub struct Direction {
     pub rtt: Series<(u64, u64)>,
     /// DATA payload bytes this direction sent.
     pub bytes: Bins,
-    outstanding: Outstanding,
+    tsns: TsnTracker,
 }
 
 impl Direction {
@@ -97,19 +97,19 @@ impl Direction {
             sack: Series::default(),
             rtt: Series::default(),
             bytes: Bins::new(start_ns),
-            outstanding: Outstanding::default(),
+            tsns: TsnTracker::default(),
         }
     }
 
     fn data(&mut self, ts_ns: u64, tsn: u32, payload: u64) {
         self.data.push((ts_ns, tsn));
         self.bytes.add(ts_ns, payload);
-        self.outstanding.sent(tsn, ts_ns);
+        self.tsns.sent(tsn, ts_ns);
     }
 
     /// The other direction acknowledged up to `cum`.
     fn acked(&mut self, ts_ns: u64, cum: u32) {
-        if let Some(rtt) = self.outstanding.acked(cum, ts_ns) {
+        if let Some(rtt) = self.tsns.acked(cum, ts_ns) {
             self.rtt.push((ts_ns, rtt));
         }
     }
@@ -187,7 +187,7 @@ mod tests {
         let dirs = &t.by_association[&0];
         let sent = &dirs[0];
         assert_eq!(sent.data.points.len(), 4);
-        assert_eq!(sent.rtt.points, vec![(5_000, 3_000)], "from TSN 11, the newest acknowledged");
+        assert_eq!(sent.rtt.points, vec![(5_000, 4_000)], "from TSN 10, the one timed");
         assert_eq!(dirs[1].sack.points.len(), 2);
         assert_eq!(sent.bytes.bytes.iter().sum::<u64>(), 300);
     }
