@@ -93,6 +93,11 @@ impl Instance {
         }
     }
 
+    /// Whether the command is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().is_ok_and(|s| s.is_none())
+    }
+
     /// SIGKILL, as a crash would end it.
     pub fn kill(mut self) -> Result<()> {
         self.child.kill()?;

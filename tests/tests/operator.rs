@@ -236,3 +236,33 @@ fn the_metrics_endpoint_is_a_proper_http_server() {
     assert!(dripped < Duration::from_secs(12), "a dripping client held the connection {dripped:?}");
     run.stop().unwrap();
 }
+
+/// Out of file descriptors, `run` keeps running: a thousand clients holding connections
+/// to the metrics port of a process allowed 256 files take at most the connection cap's
+/// worth, the once-a-second interface check tells EMFILE from an interface gone (which
+/// used to stop the instance and detach its rules), and /stats answers once they leave.
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn idle_clients_by_the_thousand_take_neither_the_files_nor_the_instance() {
+    use std::{net::TcpStream, time::Duration};
+    require_root();
+    let ns = Netns::new("op-emfile").unwrap();
+    let bin = sctp_user_bin();
+    let args = ["--nofile=256", bin.to_str().unwrap(), "run", "--iface", "lo", "--no-echo", "--no-pin"];
+    let mut run = Instance::start(&ns, "run", "prlimit", &args, "metrics on").unwrap();
+    let held: Vec<TcpStream> = ns.run(|| {
+        let to = "127.0.0.1:9464".parse().unwrap();
+        (0..1000).filter_map(|_| TcpStream::connect_timeout(&to, Duration::from_millis(200)).ok()).collect()
+    });
+    eprintln!("{} connections held", held.len());
+    assert!(held.len() > 256, "more clients than the process has files: {}", held.len());
+    // Several interface checks while they are held.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(run.running(), "run stopped under a connection flood");
+    drop(held);
+    // The served ones end at their head deadline (5 s); then /stats answers again.
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(ns.stats().unwrap()["xdp"]["packets"].is_object());
+    assert!(run.running());
+    run.stop().unwrap();
+}

@@ -5,7 +5,10 @@
 use std::{
     net::SocketAddr,
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
     time::Duration,
 };
 
@@ -31,7 +34,7 @@ use crate::{
     sys::{
         bpffs::{default_pin_dir, prepare_pin_dir, state_file, InstanceLock},
         clock::monotonic_ns,
-        iface::{index_of, mtu, require_interface},
+        iface::{index_of, lookup_index, mtu, require_interface},
         privilege::require_root,
     },
 };
@@ -42,6 +45,81 @@ const EVENT_DRAIN_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Associations the final report's table lists (the JSON report has every one).
 const REPORT_ASSOCIATIONS: usize = 50;
+
+/// Events held back while their table is busy (an export is reading it): past this, the
+/// drain waits for the table instead, and the kernel's ring holds the rest.
+const MAX_PENDING: usize = 1 << 15;
+
+/// Events drained from a ring and not yet handed to their table.
+struct Pending<T>(Vec<T>);
+
+impl<T> Default for Pending<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T> Pending<T> {
+    /// Hands `new`, after any held back, to `ingest` on `table`: at once if the table is
+    /// free, or if it must (`last`, or too many held back); else they wait for the next
+    /// round.
+    fn feed<X>(&mut self, new: Vec<T>, table: &Mutex<X>, last: bool, ingest: impl FnOnce(&mut X, &[T])) {
+        if self.0.is_empty() {
+            self.0 = new;
+        } else {
+            self.0.extend(new);
+        }
+        if self.0.is_empty() {
+            return;
+        }
+        let guard = match table.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::WouldBlock) if !last && self.0.len() < MAX_PENDING => return,
+            Err(_) => table.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+        };
+        let mut guard = guard;
+        ingest(&mut guard, &self.0);
+        self.0.clear();
+    }
+}
+
+/// The attached interfaces, checked once a second: a deleted (or replaced) one takes its
+/// XDP program with it, noticed by its index changing.
+struct Watched {
+    ifaces: Vec<(String, u32)>,
+    /// The lookup itself is failing (out of file descriptors, say): warned once.
+    failing: AtomicBool,
+}
+
+impl Watched {
+    fn new(names: &[String], indexes: &[u32]) -> Self {
+        Self {
+            ifaces: names.iter().cloned().zip(indexes.iter().copied()).collect(),
+            failing: AtomicBool::new(false),
+        }
+    }
+
+    /// The first interface gone. A lookup that fails (EMFILE) says nothing of the
+    /// interface: it is logged once, and the interface kept.
+    fn gone(&self) -> Option<String> {
+        for (name, index) in &self.ifaces {
+            match lookup_index(name) {
+                Ok(Some(i)) if i == *index => {}
+                Ok(_) => return Some(name.clone()),
+                Err(e) => {
+                    if !self.failing.swap(true, Ordering::Relaxed) {
+                        log::warn!("cannot check interface {name} ({e}); still attached, checking again each second");
+                    }
+                    return None;
+                }
+            }
+        }
+        if self.failing.swap(false, Ordering::Relaxed) {
+            log::info!("interfaces checked again");
+        }
+        None
+    }
+}
 
 /// Attach the XDP program to an interface and, unless --no-echo, run the one-to-many
 /// SCTP echo server; report what XDP saw joined with what the application received.
@@ -274,7 +352,11 @@ fn serve(opts: &RunOptions) -> Result<()> {
     let wire = Arc::new(Mutex::new(Wire::default()));
     let local_port = opts.echo.as_ref().map_or(0, |c| c.listen[0].port());
     let sock_echo = opts.echo.is_some();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let interfaces = Watched::new(&opts.ifaces, &indexes);
+    // The loop below (export, interface checks) runs on this thread; the metrics and echo
+    // servers on the runtime's two workers: building the export of a large table holds
+    // up neither.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let lost_interface = rt.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = {
@@ -287,34 +369,30 @@ fn serve(opts: &RunOptions) -> Result<()> {
             let cfg = opts.echo.clone().unwrap();
             tokio::spawn(echo::serve(sock, cfg, state.clone(), stopped, Duration::from_secs(5)))
         });
+        // The rings are drained on a thread of their own: an export building a large
+        // table, or a slow scrape, never keeps them from being emptied in time.
+        let draining = Arc::new(AtomicBool::new(true));
         let reader = {
-            let (wire, live) = (wire.clone(), live.clone());
+            let (wire, live, draining) = (wire.clone(), live.clone(), draining.clone());
             let (mut data_ring, mut packet_ring) = (data_ring, packet_ring);
-            let mut stop = stop_rx.clone();
-            tokio::spawn(async move {
+            std::thread::Builder::new().name("sctp-drain".into()).spawn(move || {
+                let mut events = Pending::default();
+                let mut summaries = Pending::default();
                 // The program does not wake us per event: drain on a timer instead.
-                let mut every = tokio::time::interval(EVENT_DRAIN_INTERVAL);
                 loop {
-                    let stopping = tokio::select! {
-                        _ = every.tick() => false,
-                        _ = stop.changed() => true,
-                    };
+                    let last = !draining.load(Ordering::Relaxed);
                     if let Some(ring) = &mut data_ring {
-                        let events = drain_events(ring);
-                        let mut w = wire.lock().unwrap();
-                        for e in &events {
-                            w.ingest(e);
-                        }
+                        events.feed(drain_events(ring), &wire, last, |w, all| all.iter().for_each(|e| w.ingest(e)));
                     }
                     if let Some(ring) = &mut packet_ring {
-                        let summaries = drain_summaries(ring);
-                        live.lock().unwrap().ingest(&summaries);
+                        summaries.feed(drain_summaries(ring), &live, last, LiveAssociations::ingest);
                     }
-                    if stopping {
-                        return anyhow::Ok(());
+                    if last {
+                        return;
                     }
+                    std::thread::sleep(EVENT_DRAIN_INTERVAL);
                 }
-            })
+            })?
         };
         if let (Some(listener), Some(exp)) = (metrics_listener, exporter.as_ref()) {
             listener.set_nonblocking(true)?;
@@ -350,9 +428,9 @@ fn serve(opts: &RunOptions) -> Result<()> {
                 _ = sigterm.recv() => break None,
                 _ = tick.tick(), if opts.interval > 0 => print!("{}", report::to_table(&Snapshot::take(&prog)?, usize::MAX)),
                 _ = every_second.tick() => {
-                    if let Some(gone) = opts.ifaces.iter().zip(&indexes).find(|(i, n)| index_of(i).ok() != Some(**n)) {
-                        log::error!("{} was deleted or replaced: its XDP program went with it; stopping", gone.0);
-                        break Some(gone.0.clone());
+                    if let Some(gone) = interfaces.gone() {
+                        log::error!("{gone} was deleted or replaced: its XDP program went with it; stopping");
+                        break Some(gone);
                     }
                     export(&mut exporter, &prog)?;
                 }
@@ -363,7 +441,8 @@ fn serve(opts: &RunOptions) -> Result<()> {
         if let Some(s) = server {
             s.await.context("echo server task")??;
         }
-        reader.await.context("event reader task")??;
+        draining.store(false, Ordering::Relaxed);
+        let _ = tokio::task::spawn_blocking(move || reader.join()).await;
         export(&mut exporter, &prog)?;
         anyhow::Ok(lost_interface)
     })?;

@@ -104,6 +104,14 @@ pub struct ExportConfig {
     pub state_file: Option<PathBuf>,
 }
 
+/// Writes the totals to `path` whole (a new file renamed over the old one).
+fn write_state(path: &std::path::Path, saved: &Saved) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec(saved)?)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
 /// What a scrape serves: the last build.
 #[derive(Default)]
 pub struct Published {
@@ -119,6 +127,8 @@ pub struct Exporter {
     flows: FlowAccount,
     latency: LatencyFeed,
     drops: RuleDrops,
+    /// The last write of the state file failed (warned once until one succeeds).
+    state_file_failing: bool,
     pub published: Arc<Mutex<Published>>,
 }
 
@@ -167,6 +177,7 @@ impl Exporter {
             flows,
             latency: LatencyFeed::default(),
             drops: RuleDrops::default(),
+            state_file_failing: false,
             published: Arc::default(),
         })
     }
@@ -203,9 +214,18 @@ impl Exporter {
             joined = Some((join::join(port, state, wire, &snap.flows, associations), state.stats.clone()));
         }
         if let Some(path) = &self.cfg.state_file {
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, serde_json::to_vec(&saved)?)?;
-            std::fs::rename(&tmp, path)?;
+            // A full disk or a read-only /run loses the totals of a later restart, not the
+            // run: logged once, written again each second.
+            let written = write_state(path, &saved);
+            match &written {
+                Ok(()) if self.state_file_failing => log::info!("state file {} written again", path.display()),
+                Err(e) if !self.state_file_failing => log::warn!(
+                    "cannot write state file {}: {e:#}; counters after a restart will start from its last copy",
+                    path.display()
+                ),
+                _ => {}
+            }
+            self.state_file_failing = written.is_err();
         }
         let frame = Frame {
             drops: self.drops.series(),
@@ -695,12 +715,19 @@ pub fn to_prometheus_text(openmetrics: &str) -> String {
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one connection may live, whatever the client does.
 const CONNECTION_DEADLINE: Duration = Duration::from_secs(30);
+/// Connections served at once.
+const MAX_CONNECTIONS: usize = 64;
 
 /// Serves `/metrics` and `/stats` (GET and HEAD) from the last build until the task is
 /// dropped. HTTP is hyper's: one request per connection, deadlines on the head and on
 /// the connection.
 pub async fn serve(listener: tokio::net::TcpListener, published: Arc<Mutex<Published>>) {
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        // At most MAX_CONNECTIONS at a time: further ones wait in the listen queue, not
+        // holding a file descriptor (a thousand idle clients must not take the process's
+        // last ones).
+        let Ok(permit) = open.clone().acquire_owned().await else { return };
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(e) => {
@@ -723,6 +750,7 @@ pub async fn serve(listener: tokio::net::TcpListener, published: Arc<Mutex<Publi
                 .keep_alive(false)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             let _ = tokio::time::timeout(CONNECTION_DEADLINE, connection).await;
+            drop(permit);
         });
     }
 }
@@ -768,6 +796,26 @@ fn respond<B>(req: &hyper::Request<B>, published: &Mutex<Published>) -> hyper::R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A state file that cannot be written (a full disk, a read-only /run) costs the totals
+    /// of a later restart, never the export: the build goes on, and writes again once it can.
+    #[test]
+    fn a_state_file_that_cannot_be_written_stops_nothing() {
+        let dir = std::env::temp_dir().join(format!("sctp-xdp-state-{}", std::process::id()));
+        let path = dir.join("instance.json");
+        let cfg = ExportConfig { listen: "127.0.0.1:0".parse().unwrap(), top_flows: 3, state_file: Some(path.clone()) };
+        let mut exporter = Exporter::new(cfg).unwrap();
+        let snap = Snapshot { global: bytemuck::Zeroable::zeroed(), flows: BTreeMap::new(), rules: (Vec::new(), Vec::new()) };
+        // Its directory does not exist yet: every write fails.
+        exporter.build(&snap, &snap, None, None, 1).unwrap();
+        exporter.build(&snap, &snap, None, None, 2).unwrap();
+        assert!(exporter.state_file_failing && !path.exists());
+        assert!(exporter.published.lock().unwrap().text.contains("sctp_xdp_"));
+        std::fs::create_dir_all(&dir).unwrap();
+        exporter.build(&snap, &snap, None, None, 3).unwrap();
+        assert!(!exporter.state_file_failing && path.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     /// Counters resumed from the state file must not go backwards by a rounding step: the
     /// latency sum that once read back one ULP low (`serde_json` without `float_roundtrip`).

@@ -12,13 +12,29 @@ pub fn require_interface(iface: &str) -> Result<()> {
 
 /// The index of interface `iface` in this network namespace.
 pub fn index_of(iface: &str) -> Result<u32> {
-    let name = std::ffi::CString::new(iface)?;
+    match lookup_index(iface)? {
+        Some(index) => Ok(index),
+        None => bail!("no interface named {iface:?}: list them with `ip link`"),
+    }
+}
+
+/// The index of interface `iface`, `None` if there is no such interface.
+///
+/// # Errors
+/// When the lookup itself failed (`if_nametoindex` opens a socket: out of file
+/// descriptors, it fails with EMFILE), which says nothing about the interface.
+pub fn lookup_index(iface: &str) -> std::io::Result<Option<u32>> {
+    let name = std::ffi::CString::new(iface).map_err(std::io::Error::other)?;
     // SAFETY: if_nametoindex on a valid C string.
     let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if index == 0 {
-        bail!("no interface named {iface:?}: list them with `ip link`");
+    if index != 0 {
+        return Ok(Some(index));
     }
-    Ok(index)
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENODEV | libc::ENXIO) => Ok(None),
+        _ => Err(e),
+    }
 }
 
 /// A MAC address `aa:bb:cc:dd:ee:ff`.
