@@ -111,3 +111,63 @@ fn live_associations_equal_inspects_of_the_same_wire() {
     let report = env.stop();
     assert_eq!(report["associations"].as_array().map(Vec::len), Some(3), "the final report lists them");
 }
+
+/// A blind attacker (addresses and ports known, tags not) against a live run: a spoofed
+/// INIT on an established association, DATA and HEARTBEATs with a tag of their own from
+/// the client's address and from others, COOKIE-ECHOs with random tags. The real
+/// association, as `/stats` shows it, is unchanged: state, packets, paths, round trips;
+/// no restart; the spoofed ones are tracked apart, provisional, within their bounds.
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn blind_spoofing_changes_nothing_about_a_real_association() {
+    require_root();
+    let env = EchoEnv::start("as", &["--no-echo", "--top-flows", "5"]);
+    let send = |frames: &[(bool, Vec<u8>)]| {
+        for (back, f) in frames {
+            let (ns, ifname) = if *back { (&env.server, "es0") } else { (&env.client, "ec0") };
+            send_frames(ns, ifname, std::slice::from_ref(f));
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    let real = |stats: &Value| -> Value {
+        let all = stats["associations"].as_array().expect("/stats has associations");
+        let a = all.iter().find(|a| a["endpoints"][0]["vtag"] == 0xc1).unwrap_or_else(|| panic!("the real one: {all:#?}"));
+        timeless(a)
+    };
+    send(&conversation(V4, 0xc1, 0x51, false));
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = real(&serde_json::from_str(&env.http_get("/stats")).unwrap());
+
+    let mut attack = vec![packet(V4, false, 0, vec![Chunk::init(ty::INIT, 0xbad, 65_536, 4, 4, 1)])];
+    for i in 0..300u32 {
+        let mut from = V4;
+        if let Ip::V4 { src, .. } = &mut from {
+            src[3] = if i % 2 == 0 { src[3] } else { 100 + u8::try_from(i % 100).unwrap() };
+        }
+        attack.push(packet(from, false, 0x7777, vec![Chunk::data(i, 0, 0, 18, 10)]));
+        attack.push(packet(V4, true, 0x8888, vec![Chunk::new(ty::HEARTBEAT, 0, vec![0, 1, 0, 8, 1, 2, 3, 4])]));
+    }
+    for tag in 0..200u32 {
+        attack.push(packet(V4, false, 0x10_0000 + tag, vec![Chunk::new(ty::COOKIE_ECHO, 0, vec![7; 32])]));
+    }
+    send(&attack);
+    std::thread::sleep(Duration::from_millis(1500));
+    let stats: Value = serde_json::from_str(&env.http_get("/stats")).unwrap();
+    assert_eq!(real(&stats), before, "the real association after the attack");
+    let summary = &stats["associations_summary"];
+    assert_eq!(summary["restarts"], 0, "{summary}");
+    // The spoofed packets pair among themselves, as a passive observer must take them:
+    // the DATA's tag answers the spoofed INIT (a handshake, never complete: a pending
+    // restart), the first COOKIE-ECHO answers the HEARTBEATs (established, both tags seen);
+    // the other 199 COOKIE-ECHOs stay provisional.
+    let by_state = &summary["by_state"];
+    assert_eq!(
+        (&by_state["established"], &by_state["handshake"], &by_state["provisional"]),
+        (&Value::from(2), &Value::from(1), &Value::from(199)),
+        "{summary}"
+    );
+    assert_eq!(summary["summaries_lost"], 0, "{summary}");
+    let spoofed = stats["associations"].as_array().unwrap().iter().find(|a| a["endpoints"][1]["vtag"] == 0x7777).unwrap();
+    assert!(spoofed["paths"].as_array().unwrap().len() <= 16 && spoofed["beyond_bounds"].as_u64().unwrap() > 0, "{spoofed}");
+    env.stop();
+}
