@@ -176,3 +176,20 @@ fn kernel_summaries(ring: &mut aya::maps::RingBuf<aya::maps::MapData>) -> Vec<sc
     }
     packets
 }
+
+/// The program's variant and clock follow the features probed by loading tiny programs,
+/// not the kernel's version. On the kernels these tests run on (the host's and Debian's,
+/// which backport none of these three), the version tells what the probes must find.
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn the_probed_features_are_those_of_this_kernel() {
+    use aya::util::KernelVersion;
+    require_root();
+    let at_least = |major, minor| KernelVersion::current().unwrap() >= KernelVersion::new(major, minor, 0);
+    let want = sctp_user::bpf::Features {
+        kernel_loop: at_least(5, 17),
+        coarse_clock: at_least(5, 11),
+        multi_buffer: at_least(5, 18),
+    };
+    assert_eq!(sctp_user::bpf::Features::probe(), want, "on {:?}", KernelVersion::current().unwrap());
+}

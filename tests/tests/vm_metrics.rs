@@ -5,7 +5,10 @@
 
 use std::{collections::BTreeSet, io::Write as _, process::Command, time::Duration};
 
-use integration_tests::{echo_env::EchoEnv, parse_samples, require_kernel_sctp};
+use integration_tests::{
+    echo_env::{EchoEnv, SERVER},
+    parse_samples, require_kernel_sctp,
+};
 
 /// A bpffs of the test's own, mounted outside the namespaces (where `ip netns exec`, which
 /// remounts /sys, still sees it), so the controller can pin and find its maps again.
@@ -62,21 +65,16 @@ fn promtool_accepts(text: &str) {
 
 /// Metric names used by the dashboard's expressions.
 fn dashboard_metrics() -> BTreeSet<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../dashboards/grafana-sctp-xdp.json");
-    let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut names = BTreeSet::new();
-    for p in dash["panels"].as_array().unwrap() {
-        for t in p["targets"].as_array().unwrap() {
-            let expr = t["expr"].as_str().unwrap();
-            let mut rest = expr;
-            while let Some(i) = rest.find("sctp_") {
-                let tail = &rest[i..];
-                let end = tail
-                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .unwrap_or(tail.len());
-                names.insert(tail[..end].to_string());
-                rest = &tail[end..];
-            }
+    for (_, expr) in dashboard_queries() {
+        let mut rest = expr.as_str();
+        while let Some(i) = rest.find("sctp_") {
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            names.insert(tail[..end].to_string());
+            rest = &tail[end..];
         }
     }
     names
@@ -200,7 +198,8 @@ fn counters_carry_on_across_a_restart_of_the_controller() {
 #[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
 fn a_real_prometheus_scrapes_the_exporter_and_answers_promql() {
     require_kernel_sctp();
-    let env = EchoEnv::start("mq", &[]);
+    // A rule, so the drop panels have their (zero) series.
+    let env = EchoEnv::start("mq", &["--deny-ppid", "99"]);
     let dir = std::env::temp_dir().join(format!("prom-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("prometheus.yml");
@@ -216,6 +215,14 @@ fn a_real_prometheus_scrapes_the_exporter_and_answers_promql() {
         .expect("prometheus (Debian's prometheus package)");
     let (ok, c) = env.client(&["--associations", "2", "--messages", "25"]);
     assert!(ok, "client: {c}");
+    let ask = |expr: &str| -> serde_json::Value {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &env.server.name, "curl", "-s", "--max-time", "20", "--get"])
+            .args(["--data-urlencode", &format!("query={expr}"), "http://127.0.0.1:9090/api/v1/query"])
+            .output()
+            .expect("curl (cargo xtask setup installs it)");
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    };
     let query = "/api/v1/query?query=sum(sctp_echo_messages_total%7Bdirection%3D%22in%22%7D)";
     let mut last = String::new();
     let mut answered = None;
@@ -232,9 +239,41 @@ fn a_real_prometheus_scrapes_the_exporter_and_answers_promql() {
             }
         }
     }
+    // Every panel of the dashboard: its query parses and returns series from this live
+    // run (a metric renamed, or a panel querying one nobody exports, fails here).
+    // An association alive meanwhile (the ones above closed, and a closed one is
+    // forgotten after a minute), scraped a few times first.
+    let mut live = env.spawn_client(SERVER, &["--messages", "100000", "--rate", "5"]);
+    std::thread::sleep(Duration::from_secs(10));
+    let mut empty = Vec::new();
+    if answered.is_some() {
+        for (title, expr) in dashboard_queries() {
+            let v = ask(&expr);
+            assert_eq!(v["status"], "success", "{title}: {expr}: {v}");
+            if v["data"]["result"].as_array().is_none_or(Vec::is_empty) {
+                empty.push(format!("{title}: {expr}"));
+            }
+        }
+    }
+    let _ = live.kill();
+    let _ = live.wait();
     let _ = prom.kill();
     let _ = prom.wait();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(answered.as_deref(), Some("50"), "PromQL answer: {last}");
+    assert!(empty.is_empty(), "panels without series:\n{}", empty.join("\n"));
     env.stop();
+}
+
+/// Every query of the dashboard, with its panel's title.
+fn dashboard_queries() -> Vec<(String, String)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../dashboards/grafana-sctp-xdp.json");
+    let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut all = Vec::new();
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            all.push((p["title"].as_str().unwrap().to_string(), t["expr"].as_str().unwrap().to_string()));
+        }
+    }
+    all
 }

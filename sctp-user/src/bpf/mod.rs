@@ -2,8 +2,10 @@
 //! Imports `sys` only.
 
 pub mod events;
+pub mod features;
 pub mod maps;
 pub mod program;
 
+pub use features::Features;
 pub use maps::{MapSource, Pinned};
 pub use program::{LoadOptions, XdpSctp, LINEAR_FRAME_MAX};

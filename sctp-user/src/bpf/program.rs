@@ -17,7 +17,10 @@ use sctp_common::abi::{
     FlowKey, FlowStats, GlobalStats,
 };
 
-use super::maps::{set_config, MapSource};
+use super::{
+    features::Features,
+    maps::{set_config, MapSource},
+};
 use crate::sys::{
     bpffs::prepare_pin_dir,
     iface::{mtu, require_interface},
@@ -94,15 +97,16 @@ impl XdpSctp {
         if opts.flow_capacity == 0 {
             bail!("--flow-capacity must be at least 1");
         }
+        let features = Features::probe();
         // No verifier log on the way in (see `refused`).
-        let mut ebpf = load_object(opts, VerifierLogLevel::DISABLE)?;
+        let mut ebpf = load_object(opts, features, VerifierLogLevel::DISABLE)?;
         // A kernel without multi-buffer XDP refuses the variant's flag at once.
         let frags = if opts.multi_buffer {
             match program(&mut ebpf, PROGRAM_FRAGS)?.load() {
                 Ok(()) => true,
                 // A kernel with multi-buffer XDP that refuses it: a bug of ours, not a
                 // kernel too old (its error number varies: 6.1 says EINVAL without a log).
-                Err(_) if kernel_at_least(5, 18) => return Err(refused(opts, PROGRAM_FRAGS)),
+                Err(_) if features.multi_buffer => return Err(refused(opts, features, PROGRAM_FRAGS)),
                 Err(e) => {
                     log::warn!(
                         "this kernel has no multi-buffer XDP ({e}): frames are parsed as far as their first page, \
@@ -116,17 +120,17 @@ impl XdpSctp {
         };
         let name = if frags {
             PROGRAM_FRAGS
-        } else if !opts.bounded_walk && kernel_at_least(5, 17) {
+        } else if !opts.bounded_walk && features.kernel_loop {
             PROGRAM_LINEAR
         } else {
             PROGRAM_BOUNDED
         };
         if !frags && program(&mut ebpf, name)?.load().is_err() {
-            return Err(refused(opts, name));
+            return Err(refused(opts, features, name));
         }
         let egress = if name == PROGRAM_BOUNDED { EGRESS_BOUNDED } else { EGRESS_PROGRAM };
         if egress_program(&mut ebpf, egress)?.load().is_err() {
-            return Err(refused(opts, egress));
+            return Err(refused(opts, features, egress));
         }
         Ok(Self {
             ebpf,
@@ -257,10 +261,10 @@ impl XdpSctp {
     }
 }
 
-fn load_object(opts: &LoadOptions, log: VerifierLogLevel) -> Result<Ebpf> {
+fn load_object(opts: &LoadOptions, features: Features, log: VerifierLogLevel) -> Result<Ebpf> {
     let mut loader = EbpfLoader::new();
-    // bpf_ktime_get_coarse_ns came with 5.11; the program reads the precise clock before.
-    let coarse_clock = u8::from(kernel_at_least(5, 11));
+    // Without bpf_ktime_get_coarse_ns the program reads the precise clock.
+    let coarse_clock = u8::from(features.coarse_clock);
     let replay = u8::from(opts.replay);
     loader
         .map_max_entries(maps::FLOWS.name, opts.flow_capacity)
@@ -281,11 +285,6 @@ fn load_object(opts: &LoadOptions, log: VerifierLogLevel) -> Result<Ebpf> {
     loader.load(OBJECT).context("loading the XDP object into the kernel failed (does this kernel have BPF? is the memlock limit too low on a kernel older than 5.11?)")
 }
 
-/// Whether the running kernel is at least `major.minor` (false when it cannot be told).
-fn kernel_at_least(major: u8, minor: u8) -> bool {
-    aya::util::KernelVersion::current().is_ok_and(|v| v >= aya::util::KernelVersion::new(major, minor, 0))
-}
-
 fn egress_program<'e>(ebpf: &'e mut Ebpf, name: &str) -> Result<&'e mut SchedClassifier> {
     let prog = ebpf
         .program_mut(name)
@@ -303,8 +302,8 @@ fn program<'e>(ebpf: &'e mut Ebpf, name: &str) -> Result<&'e mut Xdp> {
 /// Why program `name` did not load, with the verifier's log: the object is loaded again
 /// with the log on (off on the way in: logging every instruction makes verification
 /// several times slower).
-fn refused(opts: &LoadOptions, name: &str) -> anyhow::Error {
-    let mut ebpf = match load_object(opts, VerifierLogLevel::DEBUG | VerifierLogLevel::STATS) {
+fn refused(opts: &LoadOptions, features: Features, name: &str) -> anyhow::Error {
+    let mut ebpf = match load_object(opts, features, VerifierLogLevel::DEBUG | VerifierLogLevel::STATS) {
         Ok(e) => e,
         Err(e) => return e,
     };

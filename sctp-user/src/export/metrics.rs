@@ -303,6 +303,10 @@ struct AssocSeries {
     retransmissions: Vec<(Labels, f64)>,
     rtt: Vec<(Labels, Rtt)>,
     paths: Vec<(Labels, f64)>,
+    /// Times each endpoint's DATA moved to another path.
+    path_switches: Vec<(Labels, f64)>,
+    /// HEARTBEATs no ACK answered yet, summed over the paths.
+    heartbeats_unanswered: Vec<(Labels, f64)>,
     /// Per interface and way, SCTP packets and bytes summarized since the start.
     iface_packets: Vec<(Labels, f64)>,
     iface_bytes: Vec<(Labels, f64)>,
@@ -343,25 +347,29 @@ impl AssocSeries {
     /// The series of `name`: these associations summed.
     #[expect(clippy::cast_precision_loss, reason = "gauges of counts")]
     fn add<'a>(&mut self, name: &str, associations: impl IntoIterator<Item = &'a Association>) {
-        let (mut sent, mut data, mut heartbeat, mut paths) = ([[0u64; 3]; 2], Rtt::default(), Rtt::default(), 0);
+        let (mut sent, mut data, mut heartbeat, mut paths, mut unanswered) =
+            ([[0u64; 4]; 2], Rtt::default(), Rtt::default(), 0, 0);
         for a in associations {
             for (totals, d) in sent.iter_mut().zip(&a.directions) {
-                for (t, v) in totals.iter_mut().zip([d.packets, d.bytes, d.retransmissions]) {
+                for (t, v) in totals.iter_mut().zip([d.packets, d.bytes, d.retransmissions, d.path_switches]) {
                     *t += v;
                 }
             }
             data.merge(&a.rtt);
             for p in a.paths.values() {
                 heartbeat.merge(&p.rtt);
+                unanswered += p.unanswered();
             }
             paths += a.paths.len();
         }
-        for (i, [packets, bytes, retransmissions]) in sent.into_iter().enumerate() {
+        for (i, [packets, bytes, retransmissions, switches]) in sent.into_iter().enumerate() {
             let labels = vec![("association", name.to_string()), ("sender", format!("endpoint{i}"))];
             self.packets.push((labels.clone(), packets as f64));
             self.bytes.push((labels.clone(), bytes as f64));
-            self.retransmissions.push((labels, retransmissions as f64));
+            self.retransmissions.push((labels.clone(), retransmissions as f64));
+            self.path_switches.push((labels, switches as f64));
         }
+        self.heartbeats_unanswered.push((vec![("association", name.to_string())], unanswered as f64));
         for (kind, rtt) in [("data", data), ("heartbeat", heartbeat)] {
             self.rtt.push((vec![("association", name.to_string()), ("kind", kind.into())], rtt));
         }
@@ -401,6 +409,18 @@ impl AssocSeries {
                 .encode_histogram::<NoLabelSet>(rtt.sum_ns as f64 / 1e9, rtt.count, &buckets, None)?;
         }
         gauge(e, "sctp_association_paths", "Address pairs the busiest associations used.", &self.paths)?;
+        gauge(
+            e,
+            "sctp_association_path_switches",
+            "Times each endpoint of the busiest associations moved its DATA to another path.",
+            &self.path_switches,
+        )?;
+        gauge(
+            e,
+            "sctp_association_heartbeats_unanswered",
+            "HEARTBEATs of the busiest associations that no ACK answered yet (a path failing counts up).",
+            &self.heartbeats_unanswered,
+        )?;
         gauge(
             e,
             "sctp_interface_packets",

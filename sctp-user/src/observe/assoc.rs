@@ -267,6 +267,12 @@ pub struct PathStats {
 }
 
 impl PathStats {
+    /// HEARTBEATs in a row that no ACK answered, the last one still in flight included.
+    #[must_use]
+    pub fn unanswered(&self) -> u64 {
+        self.heartbeats_unanswered + u64::from(self.heartbeat_sent.is_some())
+    }
+
     /// Adds the same path's counts seen under another association.
     fn merge(&mut self, p: &PathStats) {
         self.packets += p.packets;
@@ -577,7 +583,7 @@ impl Association {
                     "data_chunks": p.data_chunks,
                     "heartbeats": p.heartbeats,
                     "heartbeat_acks": p.heartbeat_acks,
-                    "heartbeats_unanswered": p.heartbeats_unanswered + u64::from(p.heartbeat_sent.is_some()),
+                    "heartbeats_unanswered": p.unanswered(),
                     "last_seen_ns": p.last_ns,
                     "rtt_us": p.rtt.json(),
                 });
