@@ -382,7 +382,7 @@ impl<const FRAGS: bool, const KERNEL_LOOP: bool> Packet for XdpPacket<FRAGS, KER
 
     #[inline(always)]
     fn repeat<F: FnMut() -> bool>(&self, n: u32, step: F) {
-        repeat_steps::<KERNEL_LOOP, FRAGS, F>(n, step);
+        repeat_steps::<KERNEL_LOOP, F>(n, step);
     }
 
     #[inline(always)]
@@ -413,13 +413,12 @@ impl<const FRAGS: bool, const KERNEL_LOOP: bool> Packet for XdpPacket<FRAGS, KER
     }
 }
 
-/// The chunk walk's loop (see `Packet::repeat`): `bpf_loop` with `KERNEL_LOOP`, several
-/// steps per call of its callback (each call costs some 9 ns, measured), else a
-/// bounded loop of BPF-to-BPF calls (each step's paths end at the call's return in one
-/// state, so the verifier checks the step once per iteration, not once per path through
-/// the steps before it).
+/// The chunk walk's loop (see `Packet::repeat`): `bpf_loop` with `KERNEL_LOOP`, one step
+/// per call of its callback (see `STEPS_PER_CALL`), else a bounded loop of BPF-to-BPF
+/// calls (each step's paths end at the call's return in one state, so the verifier checks
+/// the step once per iteration, not once per path through the steps before it).
 #[inline(always)]
-fn repeat_steps<const KERNEL_LOOP: bool, const HELPER_READS: bool, F: FnMut() -> bool>(n: u32, mut step: F) {
+fn repeat_steps<const KERNEL_LOOP: bool, F: FnMut() -> bool>(n: u32, mut step: F) {
     if !KERNEL_LOOP {
         for _ in 0..n {
             if !outlined(&mut step) {
@@ -428,15 +427,7 @@ fn repeat_steps<const KERNEL_LOOP: bool, const HELPER_READS: bool, F: FnMut() ->
         }
         return;
     }
-    // Readers through helpers (multi-buffer XDP, the egress program) take fewer steps
-    // per call: their reads cost more than the callback's call, and each step more per
-    // call costs them more verifier work than the direct reader (the multi-buffer program
-    // took 107,486 instructions at four, 99,322 at two, 74,069 at one).
-    let (calls, callback) = if HELPER_READS {
-        (n / HELPER_STEPS_PER_CALL, loop_step::<F, HELPER_STEPS_PER_CALL> as *mut core::ffi::c_void)
-    } else {
-        (n / STEPS_PER_CALL, loop_step::<F, STEPS_PER_CALL> as *mut core::ffi::c_void)
-    };
+    let (calls, callback) = (n / STEPS_PER_CALL, loop_step::<F, STEPS_PER_CALL> as *mut core::ffi::c_void);
     // SAFETY: the callback gets back the pointer to `step`, which outlives the call.
     unsafe {
         bpf_loop(calls, callback, (&raw mut step).cast(), 0);
@@ -472,15 +463,14 @@ fn outlined<T, F: FnOnce() -> T>(f: F) -> T {
     f()
 }
 
-/// Steps of the walk per call of `bpf_loop`'s callback for the direct reader (readers
-/// through helpers take `HELPER_STEPS_PER_CALL`): each call costs some 9 ns (measured by
-/// the bench's floor ladder), a step of a DATA chunk about as much. The walk's step
-/// count (`MAX_CHUNKS`) is a multiple of both.
-const STEPS_PER_CALL: u32 = 4;
-const HELPER_STEPS_PER_CALL: u32 = 1;
-const _: () = assert!(
-    MAX_CHUNKS.is_multiple_of(STEPS_PER_CALL as usize) && MAX_CHUNKS.is_multiple_of(HELPER_STEPS_PER_CALL as usize)
-);
+/// Steps of the walk per call of `bpf_loop`'s callback. Each call costs some 9 ns
+/// (measured by the bench's floor ladder), but the verifier's work grows faster than the
+/// steps per call: 6.18.44 processes the linear program in 86,604 instructions at one,
+/// 187,491 at two and 570,570 at four (6.18 before took 64,272 at four), and the
+/// multi-buffer one took 107,486 at four, 99,322 at two and 74,069 at one. The walk's step
+/// count (`MAX_CHUNKS`) is a multiple of it.
+const STEPS_PER_CALL: u32 = 1;
+const _: () = assert!(MAX_CHUNKS.is_multiple_of(STEPS_PER_CALL as usize));
 
 /// `bpf_loop`'s callback: `STEPS` steps of the walk (a function of its own, verified
 /// once).
@@ -734,7 +724,7 @@ impl<const KERNEL_LOOP: bool> Packet for SkbPacket<KERNEL_LOOP> {
 
     #[inline(always)]
     fn repeat<F: FnMut() -> bool>(&self, n: u32, step: F) {
-        repeat_steps::<KERNEL_LOOP, true, F>(n, step);
+        repeat_steps::<KERNEL_LOOP, F>(n, step);
     }
 
     #[inline(always)]
