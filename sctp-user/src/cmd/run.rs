@@ -394,12 +394,6 @@ fn serve(opts: &RunOptions) -> Result<()> {
                 }
             })?
         };
-        if let (Some(listener), Some(exp)) = (metrics_listener, exporter.as_ref()) {
-            listener.set_nonblocking(true)?;
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            log::info!("metrics on http://{}/metrics and /stats", listener.local_addr()?);
-            tokio::spawn(metrics::serve(listener, exp.published.clone()));
-        }
         let export = |exporter: &mut Option<Exporter>, prog: &XdpSctp| -> Result<()> {
             let now = monotonic_ns();
             let mut assocs = live.lock().unwrap();
@@ -417,6 +411,14 @@ fn serve(opts: &RunOptions) -> Result<()> {
             Ok(())
         };
         export(&mut exporter, &prog)?;
+        // Served from the first build on: the server runs on a worker at once, and a
+        // scrape before that build would see nothing (counters "vanished").
+        if let (Some(listener), Some(exp)) = (metrics_listener, exporter.as_ref()) {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            log::info!("metrics on http://{}/metrics and /stats", listener.local_addr()?);
+            tokio::spawn(metrics::serve(listener, exp.published.clone()));
+        }
         let mut every_second = tokio::time::interval(Duration::from_secs(1));
         let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
         let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
