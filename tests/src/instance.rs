@@ -27,7 +27,13 @@ pub struct Instance {
 impl Instance {
     /// Starts `program ARGS` in `ns` and waits until a line of its output contains `ready`.
     /// Every line is forwarded to stderr prefixed with `label`.
-    pub fn start<S: AsRef<OsStr>>(ns: &Netns, label: &str, program: impl AsRef<OsStr>, args: &[S], ready: &str) -> Result<Self> {
+    pub fn start<S: AsRef<OsStr>>(
+        ns: &Netns,
+        label: &str,
+        program: impl AsRef<OsStr>,
+        args: &[S],
+        ready: &str,
+    ) -> Result<Self> {
         let mut child = Command::new("ip")
             .args(["netns", "exec", &ns.name])
             .arg(program.as_ref())
@@ -62,7 +68,13 @@ impl Instance {
     /// interface (with -q it says nothing to wait for). Stop it with [`Instance::stop`].
     pub fn dumpcap(ns: &Netns, ifname: &str, path: &std::path::Path, settle: Duration) -> Result<Self> {
         let path = path.to_str().context("a capture path in UTF-8")?;
-        let dumpcap = Self::start(ns, "dumpcap", "dumpcap", &["-q", "-i", ifname, "-f", "sctp", "-w", path], "")?;
+        let dumpcap = Self::start(
+            ns,
+            "dumpcap",
+            "dumpcap",
+            &["-q", "-i", ifname, "-f", "sctp", "-w", path],
+            "",
+        )?;
         std::thread::sleep(settle);
         Ok(dumpcap)
     }

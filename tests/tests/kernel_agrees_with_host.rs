@@ -191,5 +191,10 @@ fn the_probed_features_are_those_of_this_kernel() {
         coarse_clock: at_least(5, 11),
         multi_buffer: at_least(5, 18),
     };
-    assert_eq!(sctp_user::bpf::Features::probe(), want, "on {:?}", KernelVersion::current().unwrap());
+    assert_eq!(
+        sctp_user::bpf::Features::probe(),
+        want,
+        "on {:?}",
+        KernelVersion::current().unwrap()
+    );
 }

@@ -58,10 +58,16 @@ fn each_program_variant_stays_within_the_verifier_budget() {
             eprintln!("SKIPPED: this kernel does not report verified instructions (before 5.16)");
             return;
         };
-        eprintln!("{} program: the verifier processed {n} instructions (budget {})", v.name, v.budget);
+        eprintln!(
+            "{} program: the verifier processed {n} instructions (budget {})",
+            v.name, v.budget
+        );
         counts.push((v.name, n, v.budget));
     }
     for (variant, n, budget) in counts {
-        assert!(n <= budget, "{variant} program: {n} instructions processed, over the budget of {budget}");
+        assert!(
+            n <= budget,
+            "{variant} program: {n} instructions processed, over the budget of {budget}"
+        );
     }
 }

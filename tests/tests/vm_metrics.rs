@@ -217,8 +217,21 @@ fn a_real_prometheus_scrapes_the_exporter_and_answers_promql() {
     assert!(ok, "client: {c}");
     let ask = |expr: &str| -> serde_json::Value {
         let out = Command::new("ip")
-            .args(["netns", "exec", &env.server.name, "curl", "-s", "--max-time", "20", "--get"])
-            .args(["--data-urlencode", &format!("query={expr}"), "http://127.0.0.1:9090/api/v1/query"])
+            .args([
+                "netns",
+                "exec",
+                &env.server.name,
+                "curl",
+                "-s",
+                "--max-time",
+                "20",
+                "--get",
+            ])
+            .args([
+                "--data-urlencode",
+                &format!("query={expr}"),
+                "http://127.0.0.1:9090/api/v1/query",
+            ])
             .output()
             .expect("curl (cargo xtask setup installs it)");
         serde_json::from_slice(&out.stdout).unwrap_or_default()
@@ -272,7 +285,10 @@ fn dashboard_queries() -> Vec<(String, String)> {
     let mut all = Vec::new();
     for p in dash["panels"].as_array().unwrap() {
         for t in p["targets"].as_array().unwrap() {
-            all.push((p["title"].as_str().unwrap().to_string(), t["expr"].as_str().unwrap().to_string()));
+            all.push((
+                p["title"].as_str().unwrap().to_string(),
+                t["expr"].as_str().unwrap().to_string(),
+            ));
         }
     }
     all

@@ -128,7 +128,11 @@ impl XdpSctp {
         if !frags && program(&mut ebpf, name)?.load().is_err() {
             return Err(refused(opts, features, name));
         }
-        let egress = if name == PROGRAM_BOUNDED { EGRESS_BOUNDED } else { EGRESS_PROGRAM };
+        let egress = if name == PROGRAM_BOUNDED {
+            EGRESS_BOUNDED
+        } else {
+            EGRESS_PROGRAM
+        };
         if egress_program(&mut ebpf, egress)?.load().is_err() {
             return Err(refused(opts, features, egress));
         }

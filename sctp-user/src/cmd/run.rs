@@ -193,7 +193,10 @@ pub fn run(args: Args) -> Result<()> {
         iface,
         mode,
         listen,
-        parts: Parts { no_echo, no_associations },
+        parts: Parts {
+            no_echo,
+            no_associations,
+        },
         max_message,
         queue_limit,
         streams,
@@ -276,7 +279,10 @@ struct RunOptions {
     rules: Compiled,
 }
 
-#[expect(clippy::too_many_lines, reason = "a run from start to stop, in order: bind, load, attach, serve, detach, report")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "a run from start to stop, in order: bind, load, attach, serve, detach, report"
+)]
 fn serve(opts: &RunOptions) -> Result<()> {
     require_root()?;
     for (i, iface) in opts.ifaces.iter().enumerate() {
@@ -314,12 +320,19 @@ fn serve(opts: &RunOptions) -> Result<()> {
         state_file: pin_dir.as_deref().map(state_file),
         ..m
     });
-    if let Some(state) = metrics.as_ref().and_then(|m| m.state_file.as_ref()).and_then(|f| f.parent()) {
+    if let Some(state) = metrics
+        .as_ref()
+        .and_then(|m| m.state_file.as_ref())
+        .and_then(|f| f.parent())
+    {
         std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
     }
     let mut exporter = metrics.map(Exporter::new).transpose()?;
     // Frames of a jumbo MTU arrive in fragments: the multi-buffer variant reads them whole.
-    let jumbo = opts.ifaces.iter().any(|i| mtu(i).is_some_and(|m| m as usize + 14 > LINEAR_FRAME_MAX));
+    let jumbo = opts
+        .ifaces
+        .iter()
+        .any(|i| mtu(i).is_some_and(|m| m as usize + 14 > LINEAR_FRAME_MAX));
     let load = LoadOptions {
         pin_dir,
         multi_buffer: jumbo,
@@ -343,9 +356,14 @@ fn serve(opts: &RunOptions) -> Result<()> {
     // An interface deleted (or replaced) takes its XDP program with it: noticed by its
     // index changing.
     let indexes = opts.ifaces.iter().map(|i| index_of(i)).collect::<Result<Vec<u32>>>()?;
-    let live = Arc::new(Mutex::new(LiveAssociations::new(indexes.iter().copied().zip(opts.ifaces.iter().cloned()))));
+    let live = Arc::new(Mutex::new(LiveAssociations::new(
+        indexes.iter().copied().zip(opts.ifaces.iter().cloned()),
+    )));
     match &opts.echo {
-        Some(cfg) => log::info!("XDP attached to {ifaces}; echo server on {:?}; Ctrl-C to stop", cfg.listen),
+        Some(cfg) => log::info!(
+            "XDP attached to {ifaces}; echo server on {:?}; Ctrl-C to stop",
+            cfg.listen
+        ),
         None => log::info!("XDP attached to {ifaces} (no echo server); Ctrl-C to stop"),
     }
     let state = Arc::new(Mutex::new(EchoState::default()));
@@ -356,7 +374,10 @@ fn serve(opts: &RunOptions) -> Result<()> {
     // The loop below (export, interface checks) runs on this thread; the metrics and echo
     // servers on the runtime's two workers: building the export of a large table holds
     // up neither.
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let lost_interface = rt.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = {
@@ -449,7 +470,11 @@ fn serve(opts: &RunOptions) -> Result<()> {
         anyhow::Ok(lost_interface)
     })?;
     let snapshot = Snapshot::take(&prog)?;
-    let egress = report::to_json(&Snapshot::take_egress(&prog)?, report::Unreplayed::default(), usize::MAX);
+    let egress = report::to_json(
+        &Snapshot::take_egress(&prog)?,
+        report::Unreplayed::default(),
+        usize::MAX,
+    );
     drop(prog); // detaches
     log::info!("XDP detached from {ifaces}");
     print!("{}", report::to_table(&snapshot, usize::MAX));
@@ -460,7 +485,13 @@ fn serve(opts: &RunOptions) -> Result<()> {
     let associations = opts.associations.then(|| (live.json(usize::MAX), live.summary_json()));
     if opts.echo.is_some() {
         let st = state.lock().unwrap();
-        let joined = join::join(local_port, &st, &wire.lock().unwrap(), &snapshot.flows, opts.associations.then_some(&*live));
+        let joined = join::join(
+            local_port,
+            &st,
+            &wire.lock().unwrap(),
+            &snapshot.flows,
+            opts.associations.then_some(&*live),
+        );
         print!("{}", join::to_table(&joined, &st.stats));
         if let Some(path) = &opts.report {
             let doc = serde_json::json!({
@@ -484,7 +515,9 @@ fn serve(opts: &RunOptions) -> Result<()> {
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
     }
     if let Some(iface) = lost_interface {
-        anyhow::bail!("{iface} disappeared while attached (deleted or replaced): start sctp-user run again once it is back");
+        anyhow::bail!(
+            "{iface} disappeared while attached (deleted or replaced): start sctp-user run again once it is back"
+        );
     }
     Ok(())
 }

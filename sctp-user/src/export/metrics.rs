@@ -14,6 +14,8 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
+use bytes::Bytes;
+use http_body_util::Full;
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, NoLabelSet},
@@ -22,15 +24,13 @@ use prometheus_client::{
 };
 use sctp_common::{abi::Counter, proto::chunk};
 use serde::{Deserialize, Serialize};
-use bytes::Bytes;
-use http_body_util::Full;
 
 use crate::{
     echo::{EchoState, EchoStats},
     observe::{
+        assoc::{Association, Rtt, RTT_BOUNDS_US},
         flow_account::{FlowAccount, FlowSeries, FlowTotals},
         join::{self, Histogram, LatencyFeed, Tally, Wire},
-        assoc::{Association, Rtt, RTT_BOUNDS_US},
         live::LiveAssociations,
         report, Snapshot,
     },
@@ -211,7 +211,10 @@ impl Exporter {
             saved.latency = self.base.latency.clone();
             saved.latency.merge(&self.latency.histogram);
             saved.latency_unmatched = self.base.latency_unmatched + self.latency.unmatched;
-            joined = Some((join::join(port, state, wire, &snap.flows, associations), state.stats.clone()));
+            joined = Some((
+                join::join(port, state, wire, &snap.flows, associations),
+                state.stats.clone(),
+            ));
         }
         if let Some(path) = &self.cfg.state_file {
             // A full disk or a read-only /run loses the totals of a later restart, not the
@@ -351,7 +354,10 @@ impl AssocSeries {
             ([[0u64; 4]; 2], Rtt::default(), Rtt::default(), 0, 0);
         for a in associations {
             for (totals, d) in sent.iter_mut().zip(&a.directions) {
-                for (t, v) in totals.iter_mut().zip([d.packets, d.bytes, d.retransmissions, d.path_switches]) {
+                for (t, v) in totals
+                    .iter_mut()
+                    .zip([d.packets, d.bytes, d.retransmissions, d.path_switches])
+                {
                     *t += v;
                 }
             }
@@ -369,23 +375,35 @@ impl AssocSeries {
             self.retransmissions.push((labels.clone(), retransmissions as f64));
             self.path_switches.push((labels, switches as f64));
         }
-        self.heartbeats_unanswered.push((vec![("association", name.to_string())], unanswered as f64));
+        self.heartbeats_unanswered
+            .push((vec![("association", name.to_string())], unanswered as f64));
         for (kind, rtt) in [("data", data), ("heartbeat", heartbeat)] {
-            self.rtt.push((vec![("association", name.to_string()), ("kind", kind.into())], rtt));
+            self.rtt
+                .push((vec![("association", name.to_string()), ("kind", kind.into())], rtt));
         }
         self.paths.push((vec![("association", name.to_string())], paths as f64));
     }
 
     #[expect(clippy::cast_precision_loss, reason = "a sum of round trips in seconds")]
     fn encode(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        gauge(e, "sctp_associations", "Associations tracked now, by state.", &self.by_state)?;
+        gauge(
+            e,
+            "sctp_associations",
+            "Associations tracked now, by state.",
+            &self.by_state,
+        )?;
         gauge(
             e,
             "sctp_association_packets",
             "Packets each endpoint of the busiest associations sent.",
             &self.packets,
         )?;
-        gauge(e, "sctp_association_bytes", "IP bytes each endpoint of the busiest associations sent.", &self.bytes)?;
+        gauge(
+            e,
+            "sctp_association_bytes",
+            "IP bytes each endpoint of the busiest associations sent.",
+            &self.bytes,
+        )?;
         gauge(
             e,
             "sctp_association_retransmissions",
@@ -403,12 +421,26 @@ impl AssocSeries {
                 .buckets
                 .iter()
                 .enumerate()
-                .map(|(i, n)| (RTT_BOUNDS_US.get(i).map_or(f64::INFINITY, |b| f64::from(*b) / 1e6), u64::from(*n)))
+                .map(|(i, n)| {
+                    (
+                        RTT_BOUNDS_US.get(i).map_or(f64::INFINITY, |b| f64::from(*b) / 1e6),
+                        u64::from(*n),
+                    )
+                })
                 .collect();
-            m.encode_family(labels)?
-                .encode_histogram::<NoLabelSet>(rtt.sum_ns as f64 / 1e9, rtt.count, &buckets, None)?;
+            m.encode_family(labels)?.encode_histogram::<NoLabelSet>(
+                rtt.sum_ns as f64 / 1e9,
+                rtt.count,
+                &buckets,
+                None,
+            )?;
         }
-        gauge(e, "sctp_association_paths", "Address pairs the busiest associations used.", &self.paths)?;
+        gauge(
+            e,
+            "sctp_association_paths",
+            "Address pairs the busiest associations used.",
+            &self.paths,
+        )?;
         gauge(
             e,
             "sctp_association_path_switches",
@@ -592,13 +624,19 @@ impl Collector for Frame {
                 &mut e,
                 "sctp_echo_associations_open",
                 "Associations the echo server holds now.",
-                &[(Vec::new(), f64::from(u32::try_from(now.associations_current).unwrap_or(u32::MAX)))],
+                &[(
+                    Vec::new(),
+                    f64::from(u32::try_from(now.associations_current).unwrap_or(u32::MAX)),
+                )],
             )?;
             gauge(
                 &mut e,
                 "sctp_echo_queue_depth",
                 "Echoes waiting for send-buffer space.",
-                &[(Vec::new(), f64::from(u32::try_from(now.queue_depth).unwrap_or(u32::MAX)))],
+                &[(
+                    Vec::new(),
+                    f64::from(u32::try_from(now.queue_depth).unwrap_or(u32::MAX)),
+                )],
             )?;
             counter(
                 &mut e,
@@ -747,7 +785,9 @@ pub async fn serve(listener: tokio::net::TcpListener, published: Arc<Mutex<Publi
         // At most MAX_CONNECTIONS at a time: further ones wait in the listen queue, not
         // holding a file descriptor (a thousand idle clients must not take the process's
         // last ones).
-        let Ok(permit) = open.clone().acquire_owned().await else { return };
+        let Ok(permit) = open.clone().acquire_owned().await else {
+            return;
+        };
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(e) => {
@@ -787,8 +827,13 @@ fn respond<B>(req: &hyper::Request<B>, published: &Mutex<Published>) -> hyper::R
         r
     };
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut r = reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET or HEAD only\n".into());
-        r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        let mut r = reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "GET or HEAD only\n".into(),
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
         return r;
     }
     let openmetrics = req
@@ -796,7 +841,9 @@ fn respond<B>(req: &hyper::Request<B>, published: &Mutex<Published>) -> hyper::R
         .get_all(header::ACCEPT)
         .iter()
         .any(|v| v.to_str().is_ok_and(|v| v.contains("application/openmetrics-text")));
-    let p = published.lock().expect("no thread panicked holding the published metrics");
+    let p = published
+        .lock()
+        .expect("no thread panicked holding the published metrics");
     match req.uri().path() {
         "/metrics" if openmetrics => reply(
             StatusCode::OK,
@@ -823,9 +870,17 @@ mod tests {
     fn a_state_file_that_cannot_be_written_stops_nothing() {
         let dir = std::env::temp_dir().join(format!("sctp-xdp-state-{}", std::process::id()));
         let path = dir.join("instance.json");
-        let cfg = ExportConfig { listen: "127.0.0.1:0".parse().unwrap(), top_flows: 3, state_file: Some(path.clone()) };
+        let cfg = ExportConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            top_flows: 3,
+            state_file: Some(path.clone()),
+        };
         let mut exporter = Exporter::new(cfg).unwrap();
-        let snap = Snapshot { global: bytemuck::Zeroable::zeroed(), flows: BTreeMap::new(), rules: (Vec::new(), Vec::new()) };
+        let snap = Snapshot {
+            global: bytemuck::Zeroable::zeroed(),
+            flows: BTreeMap::new(),
+            rules: (Vec::new(), Vec::new()),
+        };
         // Its directory does not exist yet: every write fails.
         exporter.build(&snap, &snap, None, None, 1).unwrap();
         exporter.build(&snap, &snap, None, None, 2).unwrap();
@@ -845,7 +900,12 @@ mod tests {
         for us in [14_201.799_999_999_997, 0.1, 1.0 / 3.0, 123_456.789_012_345_67] {
             saved.latency.observe(us);
             let back: Saved = serde_json::from_slice(&serde_json::to_vec(&saved).unwrap()).unwrap();
-            assert_eq!(back.latency.sum_us.to_bits(), saved.latency.sum_us.to_bits(), "{}", saved.latency.sum_us);
+            assert_eq!(
+                back.latency.sum_us.to_bits(),
+                saved.latency.sum_us.to_bits(),
+                "{}",
+                saved.latency.sum_us
+            );
         }
     }
 }

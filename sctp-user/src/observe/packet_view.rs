@@ -20,18 +20,39 @@ const MAX_CHUNKS: usize = sctp_common::parse::MAX_CHUNKS;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChunkView {
     /// DATA or I-DATA: TSN and payload bytes.
-    Data { tsn: u32, payload: u32 },
+    Data {
+        tsn: u32,
+        payload: u32,
+    },
     /// INIT or INIT-ACK: the initiate tag and the addresses announced.
-    Init { ack: bool, initiate_tag: u32, addresses: Vec<IpAddr> },
-    Sack { cum_tsn: u32, a_rwnd: u32, gaps: u16, dups: u16 },
-    Heartbeat { ack: bool },
+    Init {
+        ack: bool,
+        initiate_tag: u32,
+        addresses: Vec<IpAddr>,
+    },
+    Sack {
+        cum_tsn: u32,
+        a_rwnd: u32,
+        gaps: u16,
+        dups: u16,
+    },
+    Heartbeat {
+        ack: bool,
+    },
     /// ABORT or SHUTDOWN-COMPLETE; `reflected`: the T bit (the tag is the sender's own).
-    Close { abort: bool, reflected: bool },
-    Shutdown { ack: bool },
+    Close {
+        abort: bool,
+        reflected: bool,
+    },
+    Shutdown {
+        ack: bool,
+    },
     CookieEcho,
     CookieAck,
     /// ASCONF: the addresses it adds.
-    Asconf { added: Vec<IpAddr> },
+    Asconf {
+        added: Vec<IpAddr>,
+    },
     Other,
 }
 
@@ -63,8 +84,11 @@ pub fn view_at(frame: &[u8], loc: &SctpLocation) -> Option<PacketView> {
     let mut chunks = Vec::new();
     let mut off = at + 12;
     while off + 4 <= end && chunks.len() < MAX_CHUNKS {
-        let (Some(t), Some(flags), Some(len)) = (frame.get(off).copied(), frame.get(off + 1).copied(), frame.be16_at(off + 2))
-        else {
+        let (Some(t), Some(flags), Some(len)) = (
+            frame.get(off).copied(),
+            frame.get(off + 1).copied(),
+            frame.be16_at(off + 2),
+        ) else {
             break;
         };
         let len = usize::from(len);
@@ -122,7 +146,12 @@ pub fn from_summary(s: &PacketSummary) -> PacketView {
         vtag: s.vtag,
         ip_len: u64::from(s.ip_len),
         ifindex: s.ifindex,
-        chunks: s.chunk.iter().take(usize::from(s.chunks)).map(summarized_chunk).collect(),
+        chunks: s
+            .chunk
+            .iter()
+            .take(usize::from(s.chunks))
+            .map(summarized_chunk)
+            .collect(),
     }
 }
 
@@ -180,7 +209,12 @@ fn chunk(t: u8, flags: u8, body: &[u8]) -> ChunkView {
             addresses: addresses(body.get(16..).unwrap_or_default()),
         }),
         ty::SACK => match (word, body.be32_at(4), body.be16_at(8), body.be16_at(10)) {
-            (Some(cum_tsn), Some(a_rwnd), Some(gaps), Some(dups)) => ChunkView::Sack { cum_tsn, a_rwnd, gaps, dups },
+            (Some(cum_tsn), Some(a_rwnd), Some(gaps), Some(dups)) => ChunkView::Sack {
+                cum_tsn,
+                a_rwnd,
+                gaps,
+                dups,
+            },
             _ => ChunkView::Other,
         },
         ty::HEARTBEAT => ChunkView::Heartbeat { ack: false },
@@ -229,8 +263,20 @@ mod tests {
         // 65,535 gap blocks in a 16-byte SACK, then a DATA chunk.
         let mut lying = Chunk::sack(1, 1000, 0, 0);
         lying.value[8..10].copy_from_slice(&u16::MAX.to_be_bytes());
-        let p = SctpPacket::new(V4, 1, vec![Chunk::sack(1, 1000, 0, 0), lying, Chunk::data(1, 0, 0, 18, 10)]);
+        let p = SctpPacket::new(
+            V4,
+            1,
+            vec![Chunk::sack(1, 1000, 0, 0), lying, Chunk::data(1, 0, 0, 18, 10)],
+        );
         let v = view(&p.frame()).unwrap();
-        assert_eq!(v.chunks, [ChunkView::Sack { cum_tsn: 1, a_rwnd: 1000, gaps: 0, dups: 0 }]);
+        assert_eq!(
+            v.chunks,
+            [ChunkView::Sack {
+                cum_tsn: 1,
+                a_rwnd: 1000,
+                gaps: 0,
+                dups: 0
+            }]
+        );
     }
 }

@@ -52,5 +52,9 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
 /// An interface's MTU (of the calling thread's network namespace).
 #[must_use]
 pub fn mtu(iface: &str) -> Option<u32> {
-    std::fs::read_to_string(format!("/sys/class/net/{iface}/mtu")).ok()?.trim().parse().ok()
+    std::fs::read_to_string(format!("/sys/class/net/{iface}/mtu"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
