@@ -10,7 +10,7 @@ use sctp_common::abi::{
     FlowKey, FlowStats, GlobalStats, RuleSet,
 };
 
-use crate::sys::privilege::require_root;
+use crate::sys::privilege::{require, PINNED_MAPS};
 
 /// Where maps come from.
 pub trait MapSource {
@@ -37,7 +37,7 @@ pub struct Pinned {
 
 impl Pinned {
     pub fn open(dir: &Path) -> Result<Self> {
-        require_root()?;
+        require(PINNED_MAPS)?;
         let missing = |e: &dyn std::fmt::Display| {
             anyhow!(
                 "no running sctp-xdp instance pinned at {} ({e}): start one with `sctp-user run --iface IFACE`, or pass its --pin-dir",

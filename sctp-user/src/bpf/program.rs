@@ -24,7 +24,7 @@ use super::{
 use crate::sys::{
     bpffs::prepare_pin_dir,
     iface::{mtu, require_interface},
-    privilege::require_root,
+    privilege::{raise_memlock, require, LOAD},
 };
 
 /// The XDP object built by build.rs from sctp-ebpf.
@@ -91,9 +91,11 @@ impl Default for LoadOptions {
 }
 
 impl XdpSctp {
-    /// Loads the program into the kernel (verifier included). Needs root.
+    /// Loads the program into the kernel (verifier included); needs the capabilities of
+    /// [`LOAD`].
     pub fn load(opts: &LoadOptions) -> Result<Self> {
-        require_root()?;
+        require(LOAD)?;
+        raise_memlock();
         if opts.flow_capacity == 0 {
             bail!("--flow-capacity must be at least 1");
         }

@@ -35,7 +35,7 @@ use crate::{
         bpffs::{default_pin_dir, prepare_pin_dir, state_file, InstanceLock},
         clock::monotonic_ns,
         iface::{index_of, lookup_index, mtu, require_interface},
-        privilege::require_root,
+        privilege::{require, LOAD},
     },
 };
 
@@ -159,6 +159,9 @@ pub struct Args {
     /// Do not serve metrics.
     #[arg(long)]
     no_metrics: bool,
+    /// This node's name in /stats and in the `target_info` metric (default: the host name).
+    #[arg(long, env = "NODE_NAME", value_parser = parse_node_name)]
+    node_name: Option<String>,
     /// Flows exported with labels of their own (the rest are summed as flow="other"),
     /// and the busiest flows listed in /stats (with the number in the table).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=1000))]
@@ -204,6 +207,7 @@ pub fn run(args: Args) -> Result<()> {
         report,
         metrics,
         no_metrics,
+        node_name,
         top_flows,
         pin_dir,
         no_pin,
@@ -223,6 +227,7 @@ pub fn run(args: Args) -> Result<()> {
             listen: metrics,
             top_flows,
             state_file: None,
+            node: node_name.map_or_else(host_name, Ok)?,
         }),
         pins: match (no_pin, pin_dir) {
             (true, _) => Pins::Off,
@@ -247,6 +252,29 @@ pub fn run(args: Args) -> Result<()> {
         interval,
         report,
     })
+}
+
+/// A node name: what Prometheus labels and dashboards can show as is.
+fn parse_node_name(s: &str) -> Result<String, String> {
+    let fits = !s.is_empty() && s.len() <= 253 && s.chars().all(|c| c.is_ascii_graphic());
+    if fits {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?}: a node name is 1 to 253 printable characters without spaces"))
+    }
+}
+
+/// The host name (uname's nodename), the default node name.
+fn host_name() -> Result<String> {
+    // SAFETY: uname fills a zeroed utsname.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::uname(&raw mut u) } != 0 {
+        anyhow::bail!("cannot read the host name ({}): pass --node-name", std::io::Error::last_os_error());
+    }
+    // SAFETY: uname NUL-terminates nodename.
+    let name = unsafe { std::ffi::CStr::from_ptr(u.nodename.as_ptr()) };
+    Ok(name.to_string_lossy().into_owned())
 }
 
 /// Where `run` pins its maps.
@@ -284,7 +312,7 @@ struct RunOptions {
     reason = "a run from start to stop, in order: bind, load, attach, serve, detach, report"
 )]
 fn serve(opts: &RunOptions) -> Result<()> {
-    require_root()?;
+    require(LOAD)?;
     for (i, iface) in opts.ifaces.iter().enumerate() {
         if opts.ifaces[..i].contains(iface) {
             anyhow::bail!("--iface {iface} is given twice: name each interface once");

@@ -10,7 +10,7 @@ use std::{
     net::SocketAddr,
     path::PathBuf,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, Result};
@@ -102,6 +102,9 @@ pub struct ExportConfig {
     pub top_flows: usize,
     /// Where the user-space totals are kept between runs (None: not kept).
     pub state_file: Option<PathBuf>,
+    /// The node this instance runs on: in `/stats` and as `target_info{node}`, so that a
+    /// fleet's series are told apart (and checked against the scrape's target labels).
+    pub node: String,
 }
 
 /// Writes the totals to `path` whole (a new file renamed over the old one).
@@ -117,7 +120,13 @@ fn write_state(path: &std::path::Path, saved: &Saved) -> Result<()> {
 pub struct Published {
     pub text: String,
     pub stats: String,
+    /// When it was built: `/readyz` answers 503 once builds stop (the controller's loop
+    /// is stuck, or stopping).
+    pub built: Option<Instant>,
 }
+
+/// How old the last build may be for `/readyz` to say ready (builds come each second).
+const READY_WITHIN: Duration = Duration::from_secs(5);
 
 /// The exporter's state across builds.
 pub struct Exporter {
@@ -253,12 +262,14 @@ impl Exporter {
                 })
                 .unwrap_or_default(),
             associations: None,
+            node: self.cfg.node.clone(),
         };
         let frame = Frame {
             associations: associations.map(|a| AssocSeries::new(a, self.cfg.top_flows)),
             ..frame
         };
         let stats = serde_json::json!({
+            "node": self.cfg.node,
             "xdp": report::to_json(snap, report::Unreplayed::default(), self.cfg.top_flows),
             "egress": report::to_json(egress, report::Unreplayed::default(), self.cfg.top_flows),
             "flows": frame.flows,
@@ -275,6 +286,7 @@ impl Exporter {
         *self.published.lock().unwrap() = Published {
             text,
             stats: stats.to_string(),
+            built: Some(Instant::now()),
         };
         Ok(())
     }
@@ -293,6 +305,7 @@ struct Frame {
     ratios: Vec<(i32, Option<SocketAddr>, u64, f64)>,
     /// The association table's series, when it is kept.
     associations: Option<AssocSeries>,
+    node: String,
 }
 
 /// The association table as gauges, and its round trips as histograms: it is rebuilt
@@ -507,6 +520,13 @@ impl Collector for Frame {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let g = &self.snap.global;
         let c = |x: Counter| g.get(x);
+        // OpenMetrics' target metadata, as a gauge so that the classic text format has it too.
+        gauge(
+            &mut e,
+            "target_info",
+            "The node this sctp-xdp instance runs on (--node-name).",
+            &[(vec![("node", self.node.clone())], 1.0)],
+        )?;
         counter(
             &mut e,
             "sctp_xdp_frames",
@@ -776,8 +796,8 @@ const CONNECTION_DEADLINE: Duration = Duration::from_secs(30);
 /// Connections served at once.
 const MAX_CONNECTIONS: usize = 64;
 
-/// Serves `/metrics` and `/stats` (GET and HEAD) from the last build until the task is
-/// dropped. HTTP is hyper's: one request per connection, deadlines on the head and on
+/// Serves `/metrics` and `/stats` (GET and HEAD) from the last build, `/healthz` (the
+/// server answers) and `/readyz` (builds are coming), until the task is dropped. HTTP is hyper's: one request per connection, deadlines on the head and on
 /// the connection.
 pub async fn serve(listener: tokio::net::TcpListener, published: Arc<Mutex<Published>>) {
     let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
@@ -856,7 +876,21 @@ fn respond<B>(req: &hyper::Request<B>, published: &Mutex<Published>) -> hyper::R
             to_prometheus_text(&p.text),
         ),
         "/stats" => reply(StatusCode::OK, "application/json", p.stats.clone()),
-        _ => reply(StatusCode::NOT_FOUND, "text/plain", "try /metrics or /stats\n".into()),
+        "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n".into()),
+        "/readyz" => match p.built.map(|t| t.elapsed()) {
+            Some(age) if age <= READY_WITHIN => reply(StatusCode::OK, "text/plain", "ready\n".into()),
+            Some(age) => reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("not ready: the counters were last exported {} s ago\n", age.as_secs()),
+            ),
+            None => reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready: nothing exported yet\n".into()),
+        },
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "try /metrics, /stats, /healthz or /readyz\n".into(),
+        ),
     }
 }
 
@@ -874,6 +908,7 @@ mod tests {
             listen: "127.0.0.1:0".parse().unwrap(),
             top_flows: 3,
             state_file: Some(path.clone()),
+            node: "node-a".into(),
         };
         let mut exporter = Exporter::new(cfg).unwrap();
         let snap = Snapshot {
@@ -885,11 +920,32 @@ mod tests {
         exporter.build(&snap, &snap, None, None, 1).unwrap();
         exporter.build(&snap, &snap, None, None, 2).unwrap();
         assert!(exporter.state_file_failing && !path.exists());
-        assert!(exporter.published.lock().unwrap().text.contains("sctp_xdp_"));
+        let text = exporter.published.lock().unwrap().text.clone();
+        assert!(text.contains("sctp_xdp_"));
+        assert!(text.contains("target_info{node=\"node-a\"} 1"), "{text}");
         std::fs::create_dir_all(&dir).unwrap();
         exporter.build(&snap, &snap, None, None, 3).unwrap();
         assert!(!exporter.state_file_failing && path.exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `/healthz` answers while the server runs; `/readyz` only while builds keep coming.
+    #[test]
+    fn readiness_follows_the_builds_and_health_the_server() {
+        let status = |path: &str, built: Option<Instant>| {
+            let published = Mutex::new(Published {
+                built,
+                ..Published::default()
+            });
+            let req = hyper::Request::get(path).body(()).unwrap();
+            respond(&req, &published).status().as_u16()
+        };
+        let stale = Instant::now().checked_sub(READY_WITHIN * 2);
+        assert_eq!(status("/healthz", None), 200);
+        assert_eq!(status("/readyz", None), 503, "nothing built yet");
+        assert_eq!(status("/readyz", Some(Instant::now())), 200);
+        assert_eq!(status("/readyz", stale), 503, "builds stopped");
+        assert_eq!(status("/nothing", None), 404);
     }
 
     /// Counters resumed from the state file must not go backwards by a rounding step: the

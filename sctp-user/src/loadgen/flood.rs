@@ -15,7 +15,7 @@ use sctp_common::{
     proto::chunk::ty,
 };
 
-use crate::sys::{iface::require_interface, packet::packet_socket, privilege::require_root};
+use crate::sys::{iface::require_interface, packet::packet_socket, privilege::{require, RAW_FRAMES}};
 
 /// Frames per sendmmsg call.
 const BATCH: usize = 64;
@@ -58,7 +58,7 @@ fn frames(f: &Flood) -> Vec<Vec<u8>> {
 
 /// Sends the flood; returns how long sending took.
 pub fn run(f: &Flood) -> Result<Duration> {
-    require_root()?;
+    require(RAW_FRAMES)?;
     require_interface(&f.iface)?;
     let frames = frames(f);
     let fd = packet_socket(&f.iface, 0)?;

@@ -72,7 +72,8 @@ fn pin_root() -> Result<PathBuf> {
     let rc = unsafe { libc::mount(c"bpf".as_ptr(), c"/sys/fs/bpf".as_ptr(), c"bpf".as_ptr(), 0, std::ptr::null()) };
     if rc != 0 {
         bail!(
-            "cannot mount a bpf filesystem at {BPFFS} ({}): mount one, or run with --no-pin",
+            "cannot mount a bpf filesystem at {BPFFS} ({}; mounting needs CAP_SYS_ADMIN): mount it once on the host \
+             (deploy/systemd/sys-fs-bpf.mount, or mount -t bpf bpf {BPFFS}), or run with --no-pin",
             std::io::Error::last_os_error()
         );
     }
