@@ -34,14 +34,23 @@ impl Instance {
         args: &[S],
         ready: &str,
     ) -> Result<Self> {
-        let mut child = Command::new("ip")
+        let mut command = Command::new("ip");
+        command
             .args(["netns", "exec", &ns.name])
             .arg(program.as_ref())
-            .args(args)
+            .args(args);
+        Self::spawn(command, label, ready)
+    }
+
+    /// Starts `command` as it is (in this process's namespaces) and waits until a line of
+    /// its output contains `ready`; every line is forwarded to stderr prefixed with `label`.
+    pub fn spawn(mut command: Command, label: &str, ready: &str) -> Result<Self> {
+        let program = command.get_program().to_os_string();
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("cannot start {}", program.as_ref().to_string_lossy()))?;
+            .with_context(|| format!("cannot start {}", program.to_string_lossy()))?;
         let (tx, lines) = mpsc::channel();
         let pipes: [Box<dyn std::io::Read + Send>; 2] = [
             Box::new(child.stdout.take().context("stdout piped")?),

@@ -2,6 +2,7 @@
 
 mod bench;
 mod cmd;
+mod dist;
 mod setup;
 mod vm;
 
@@ -27,6 +28,9 @@ enum Cmd {
     Setup,
     /// Build everything (release), the XDP object embedded in target/release/sctp-user.
     Build,
+    /// What an operator installs, in target/dist/: a static sctp-user, a tarball with the
+    /// units, manifests, rules and dashboards, a Debian package and an OCI image archive.
+    Dist,
     /// Run every test: host unit and integration tests, then the VM tests on each kernel.
     Test {
         /// Kernels for the VM tests (comma-separated; default: all of 6.1, 5.10, 6.12).
@@ -92,6 +96,10 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Cmd::Setup => setup::setup(),
         Cmd::Build => build(),
+        Cmd::Dist => {
+            ensure_setup()?;
+            dist::dist(&root).map(drop)
+        }
         Cmd::Test { kernels, no_vm } => test(&root, &kernels, no_vm),
         Cmd::Vm {
             kernel,
@@ -169,6 +177,7 @@ const HOST_ROOT_TESTS: &[&str] = &[
     "verifier_budget",
     "captures_match_tshark",
     "inspect_engines",
+    "fleet",
 ];
 
 /// Test binaries that run inside the VM: the XDP program must load and agree with the host
@@ -192,6 +201,8 @@ fn test(root: &Path, kernels: &[String], no_vm: bool) -> Result<()> {
     cmd::run(Command::new("cargo").args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     // The tests run the sctp-user binary itself, not only its library.
     cmd::run(Command::new("cargo").args(["build", "--release"]))?;
+    // The fleet tests install and run what an operator gets.
+    dist::dist(root)?;
     // Everyone's tests first (those needing root are ignored there), then the ones that
     // need root and not kernel SCTP, which this host has.
     cmd::run(Command::new("cargo").args(["test", "--release"]))?;
@@ -273,7 +284,11 @@ fn host_has_sctp() -> bool {
 fn demo(root: &Path, multi_homed: bool) -> Result<()> {
     require_root("the demo")?;
     build()?;
-    let args: &[&str] = if multi_homed { &["demo", "--multi-homed"] } else { &["demo"] };
+    let args: &[&str] = if multi_homed {
+        &["demo", "--multi-homed"]
+    } else {
+        &["demo"]
+    };
     harness(root, args, "the demo", Duration::from_mins(15))
 }
 

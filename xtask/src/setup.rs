@@ -11,7 +11,9 @@ use crate::cmd::{self, have, succeeds};
 /// tshark as the reference dissector; iproute2 for namespaces; real SCTP peers for the
 /// VM tests (socat, ncat, lksctp-tools); xz-utils for 6.12's compressed modules;
 /// nftables for the benchmark that drops an INIT flood at XDP and in nftables; chromium
-/// to render `inspect --html` reports headless in their test.
+/// to render `inspect --html` reports headless in their test; buildah to build the OCI
+/// image and umoci and crun to unpack and run it in its test; python3-venv for the
+/// tools from `PyPI` (kubernetes-validate, for the manifests' schemas).
 const APT_PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libpolly-22-dev",
@@ -32,22 +34,59 @@ const APT_PACKAGES: &[&str] = &[
     "python3",
     "nftables",
     "chromium",
+    "buildah",
+    "umoci",
+    "crun",
+    "python3-venv",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
+
+/// Tools from `PyPI`, in a virtual environment of the project's (`target/tools/py`): the
+/// Kubernetes manifests are validated offline against the schemas this one carries.
+const PYTHON_TOOLS: &[&str] = &["kubernetes-validate==1.37.0"];
 
 pub fn setup() -> Result<()> {
     apt_packages()?;
     clippy()?;
     rust_src()?;
     bpf_linker()?;
+    python_tools()?;
     eprintln!("setup: done");
     Ok(())
 }
 
 /// Whether everything `setup` installs is present (cheap; used before build and test).
 pub fn complete() -> bool {
-    missing_apt().is_empty() && has_clippy() && has_rust_src() && has_bpf_linker()
+    missing_apt().is_empty() && has_clippy() && has_rust_src() && has_bpf_linker() && has_python_tools()
+}
+
+/// The virtual environment of [`PYTHON_TOOLS`].
+pub fn python_env() -> std::path::PathBuf {
+    crate::workspace_root().join("target/tools/py")
+}
+
+fn has_python_tools() -> bool {
+    let pip = python_env().join("bin/pip");
+    Command::new(pip).arg("freeze").output().is_ok_and(|o| {
+        let have = String::from_utf8_lossy(&o.stdout);
+        PYTHON_TOOLS.iter().all(|t| have.lines().any(|l| l == *t))
+    })
+}
+
+fn python_tools() -> Result<()> {
+    if has_python_tools() {
+        eprintln!("setup: python tools present");
+        return Ok(());
+    }
+    let env = python_env();
+    eprintln!("setup: installing {} into {}", PYTHON_TOOLS.join(" "), env.display());
+    cmd::run(Command::new("python3").args(["-m", "venv"]).arg(&env))?;
+    cmd::run(
+        Command::new(env.join("bin/pip"))
+            .args(["install", "-q"])
+            .args(PYTHON_TOOLS),
+    )
 }
 
 fn has_clippy() -> bool {

@@ -250,7 +250,10 @@ fn initramfs(root: &Path, k: Kernel, modules: &Path, command: &str, cwd: &Path) 
         let dest = stage
             .join("modules")
             .join(format!("{i:02}-{}", name.trim_end_matches(".xz")));
-        if Path::new(&name).extension().is_some_and(|e| e.eq_ignore_ascii_case("xz")) {
+        if Path::new(&name)
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("xz"))
+        {
             // busybox insmod takes plain .ko files only.
             let out = Command::new("xz").arg("-dc").arg(m).output()?;
             if !out.status.success() {

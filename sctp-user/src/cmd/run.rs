@@ -125,10 +125,10 @@ impl Watched {
 /// SCTP echo server; report what XDP saw joined with what the application received.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Interface to attach to; repeat for several (one instance, counters shared, the
-    /// association table across them: a multi-homed peer's paths on two links make one
-    /// association).
-    #[arg(long, required = true)]
+    /// Interface to attach to; repeat (or separate with commas) for several (one instance,
+    /// counters shared, the association table across them: a multi-homed peer's paths on
+    /// two links make one association).
+    #[arg(long, required = true, value_delimiter = ',')]
     iface: Vec<String>,
     /// XDP attach mode.
     #[arg(long, value_enum, default_value_t = Mode::Auto)]
@@ -260,7 +260,9 @@ fn parse_node_name(s: &str) -> Result<String, String> {
     if fits {
         Ok(s.to_string())
     } else {
-        Err(format!("{s:?}: a node name is 1 to 253 printable characters without spaces"))
+        Err(format!(
+            "{s:?}: a node name is 1 to 253 printable characters without spaces"
+        ))
     }
 }
 
@@ -270,7 +272,10 @@ fn host_name() -> Result<String> {
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
     if unsafe { libc::uname(&raw mut u) } != 0 {
-        anyhow::bail!("cannot read the host name ({}): pass --node-name", std::io::Error::last_os_error());
+        anyhow::bail!(
+            "cannot read the host name ({}): pass --node-name",
+            std::io::Error::last_os_error()
+        );
     }
     // SAFETY: uname NUL-terminates nodename.
     let name = unsafe { std::ffi::CStr::from_ptr(u.nodename.as_ptr()) };

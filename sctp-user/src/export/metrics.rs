@@ -884,7 +884,11 @@ fn respond<B>(req: &hyper::Request<B>, published: &Mutex<Published>) -> hyper::R
                 "text/plain",
                 format!("not ready: the counters were last exported {} s ago\n", age.as_secs()),
             ),
-            None => reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready: nothing exported yet\n".into()),
+            None => reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                "not ready: nothing exported yet\n".into(),
+            ),
         },
         _ => reply(
             StatusCode::NOT_FOUND,
