@@ -77,8 +77,10 @@ fn a_missing_interface_is_named() {
     assert_eq!(e.trim_end().lines().count(), 1, "{e}");
 }
 
+/// Without the capabilities (as nobody, with none), loading names each one missing and
+/// what it is for, in one line.
 #[test]
-fn without_root_loading_says_to_use_sudo() {
+fn without_the_capabilities_loading_names_them() {
     if is_root() {
         // Drop to nobody for this one command when we are root.
         let o = Command::new("setpriv")
@@ -91,16 +93,23 @@ fn without_root_loading_says_to_use_sudo() {
             .args(["inspect", "--engine", "kernel", "--pcap", "/dev/null"])
             .output();
         let Ok(o) = o else {
-            eprintln!("SKIPPED without_root_loading_says_to_use_sudo: no setpriv");
+            eprintln!("SKIPPED without_the_capabilities_loading_names_them: no setpriv");
             return;
         };
-        let e = stderr(&o);
         assert!(!o.status.success());
-        assert!(e.contains("needs root") && e.contains("sudo"), "{e}");
+        says_what_is_missing(&stderr(&o));
         return;
     }
     let o = sctp_user(&["inspect", "--engine", "kernel", "--pcap", "/dev/null"]);
-    assert!(stderr(&o).contains("needs root"), "{}", stderr(&o));
+    says_what_is_missing(&stderr(&o));
+}
+
+fn says_what_is_missing(e: &str) {
+    for cap in ["CAP_BPF (", "CAP_NET_ADMIN (", "CAP_PERFMON ("] {
+        assert!(e.contains(cap), "{cap}: {e}");
+    }
+    assert!(e.contains("run as root, or grant them"), "{e}");
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
 }
 
 #[test]

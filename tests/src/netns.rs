@@ -121,3 +121,37 @@ pub fn veth(a: &Netns, a_if: &str, a_addr: &str, b: &Netns, b_if: &str, b_addr: 
     }
     Ok(())
 }
+
+/// The bpffs that commands under `ip netns exec` share with the host (/run is kept
+/// there, /sys is not), as the README says to set up; unmounted again if the test
+/// mounted it.
+pub const RUN_BPFFS: &str = "/run/sctp-xdp/bpffs";
+
+pub struct HostBpffs(bool);
+
+impl HostBpffs {
+    #[must_use]
+    pub fn ensure() -> Self {
+        let mounted = std::fs::read_to_string("/proc/mounts")
+            .unwrap()
+            .lines()
+            .any(|l| l.split(' ').nth(1) == Some(RUN_BPFFS));
+        if !mounted {
+            std::fs::create_dir_all(RUN_BPFFS).unwrap();
+            let ok = std::process::Command::new("mount")
+                .args(["-t", "bpf", "bpf", RUN_BPFFS])
+                .status()
+                .unwrap();
+            assert!(ok.success(), "mount -t bpf bpf {RUN_BPFFS}");
+        }
+        Self(!mounted)
+    }
+}
+
+impl Drop for HostBpffs {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = std::process::Command::new("umount").arg(RUN_BPFFS).status();
+        }
+    }
+}

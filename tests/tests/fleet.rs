@@ -15,7 +15,7 @@ use std::{
 
 use integration_tests::{
     instance::Instance,
-    netns::{veth, Netns},
+    netns::{veth, HostBpffs, Netns, RUN_BPFFS},
     parse_samples,
     raw::send_frames,
     require_root,
@@ -283,20 +283,6 @@ fn sctp_packets(stats: &Value) -> u64 {
     stats["xdp"]["packets"]["sctp"].as_u64().unwrap()
 }
 
-/// A bpffs on the host that commands under `ip netns exec` see (/run is kept there).
-const RUN_BPFFS: &str = "/run/sctp-xdp/bpffs";
-
-fn ensure_run_bpffs() {
-    let mounted = std::fs::read_to_string("/proc/mounts")
-        .unwrap()
-        .lines()
-        .any(|l| l.split(' ').nth(1) == Some(RUN_BPFFS));
-    if !mounted {
-        std::fs::create_dir_all(RUN_BPFFS).unwrap();
-        assert!(run("mount", &["-t", "bpf", "bpf", RUN_BPFFS]).0);
-    }
-}
-
 /// The unit's `ExecStart`, run as it would be: as an unprivileged user (nobody: the unit's
 /// own user exists only where the package is installed) holding exactly the unit's
 /// ambient capabilities, bounded by its bounding set, with no new privileges, its pins in
@@ -315,7 +301,7 @@ fn the_units_command_runs_under_exactly_its_capabilities() {
     let a = Netns::new("cap-a").unwrap();
     let b = Netns::new("cap-b").unwrap();
     veth(&a, "capa0", "198.18.4.1/24", &b, "capb0", "198.18.4.2/24").unwrap();
-    ensure_run_bpffs();
+    let _bpffs = HostBpffs::ensure();
     let pins = Path::new(RUN_BPFFS).join(format!("unit-test-{}", std::process::id()));
     std::fs::create_dir_all(&pins).unwrap();
     std::os::unix::fs::chown(&pins, Some(65534), Some(65534)).unwrap();

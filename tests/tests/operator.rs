@@ -7,7 +7,7 @@ use std::{path::Path, process::Command};
 
 use integration_tests::{
     instance::Instance,
-    netns::{veth, Netns},
+    netns::{veth, HostBpffs, Netns, RUN_BPFFS},
     raw::send_frames,
     require_root, sctp_user_bin,
 };
@@ -35,39 +35,6 @@ fn sctp_user_in(ns: &Netns, args: &[&str]) -> (bool, String, String) {
 
 fn sctp_packets(ns: &Netns) -> u64 {
     ns.stats().unwrap()["xdp"]["packets"]["sctp"].as_u64().unwrap()
-}
-
-/// The bpffs that commands under `ip netns exec` share with the host (/run is kept
-/// there, /sys is not), as the README says to set up; unmounted again if the test
-/// mounted it.
-const RUN_BPFFS: &str = "/run/sctp-xdp/bpffs";
-
-struct HostBpffs(bool);
-
-impl HostBpffs {
-    fn ensure() -> Self {
-        let mounted = std::fs::read_to_string("/proc/mounts")
-            .unwrap()
-            .lines()
-            .any(|l| l.split(' ').nth(1) == Some(RUN_BPFFS));
-        if !mounted {
-            std::fs::create_dir_all(RUN_BPFFS).unwrap();
-            let ok = Command::new("mount")
-                .args(["-t", "bpf", "bpf", RUN_BPFFS])
-                .status()
-                .unwrap();
-            assert!(ok.success(), "mount -t bpf bpf {RUN_BPFFS}");
-        }
-        Self(!mounted)
-    }
-}
-
-impl Drop for HostBpffs {
-    fn drop(&mut self) {
-        if self.0 {
-            let _ = Command::new("umount").arg(RUN_BPFFS).status();
-        }
-    }
 }
 
 /// Without a shared bpffs, `run` under `ip netns exec` refuses to pin where the pins
