@@ -318,7 +318,10 @@ fn send_summary(summary: &PacketSummary) {
     let len = PacketSummary::used_len(usize::from(chunks));
     // SAFETY: `used_len` is at most the summary's size.
     let bytes = unsafe { core::slice::from_raw_parts(core::ptr::from_ref(summary).cast::<u8>(), len) };
-    if PACKET_EVENTS.output::<[u8]>(bytes, u64::from(BPF_RB_NO_WAKEUP)).is_err() {
+    if PACKET_EVENTS
+        .output::<[u8]>(bytes, u64::from(BPF_RB_NO_WAKEUP))
+        .is_err()
+    {
         if let Some(lost) = PACKET_EVENTS_LOST.get_ptr_mut(0) {
             // SAFETY: this CPU's slot, valid for the run.
             unsafe { *lost += 1 };
@@ -364,7 +367,9 @@ impl<const FRAGS: bool, const KERNEL_LOOP: bool> Packet for XdpPacket<FRAGS, KER
     fn read<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
         if FRAGS {
             // SAFETY: the helper copies from the whole buffer (linear part and fragments).
-            return copied(off, self.end, |at, to, n| unsafe { bpf_xdp_load_bytes(self.ctx, at, to, n) });
+            return copied(off, self.end, |at, to, n| unsafe {
+                bpf_xdp_load_bytes(self.ctx, at, to, n)
+            });
         }
         // The linear data is at most a page: offsets past MAX_DIRECT_OFFSET are outside,
         // and `launder` keeps every offset a bounded scalar below it.
@@ -427,7 +432,10 @@ fn repeat_steps<const KERNEL_LOOP: bool, F: FnMut() -> bool>(n: u32, mut step: F
         }
         return;
     }
-    let (calls, callback) = (n / STEPS_PER_CALL, loop_step::<F, STEPS_PER_CALL> as *mut core::ffi::c_void);
+    let (calls, callback) = (
+        n / STEPS_PER_CALL,
+        loop_step::<F, STEPS_PER_CALL> as *mut core::ffi::c_void,
+    );
     // SAFETY: the callback gets back the pointer to `step`, which outlives the call.
     unsafe {
         bpf_loop(calls, callback, (&raw mut step).cast(), 0);
@@ -437,7 +445,10 @@ fn repeat_steps<const KERNEL_LOOP: bool, F: FnMut() -> bool>(n: u32, mut step: F
 /// The `N` bytes at `off` of a packet `len` bytes long, copied by `copy(off, to, N)`, a
 /// helper that copies from the packet (`bpf_xdp_load_bytes`, `bpf_skb_load_bytes`).
 #[inline(always)]
-#[expect(clippy::cast_possible_truncation, reason = "offsets are below MAX_OFFSET and reads a few bytes long")]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "offsets are below MAX_OFFSET and reads a few bytes long"
+)]
 fn copied<const N: usize>(
     off: usize,
     len: usize,
@@ -528,7 +539,10 @@ fn try_sctp_xdp<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) ->
     let stats = unsafe { &mut *GLOBAL.get_ptr_mut(0)? };
     let (start, end) = if FRAGS {
         // SAFETY: a helper on our own context.
-        (0, usize::try_from(unsafe { bpf_xdp_get_buff_len(ctx.ctx) }).unwrap_or(0))
+        (
+            0,
+            usize::try_from(unsafe { bpf_xdp_get_buff_len(ctx.ctx) }).unwrap_or(0),
+        )
     } else {
         (ctx.data(), ctx.data_end())
     };
@@ -714,7 +728,9 @@ impl<const KERNEL_LOOP: bool> Packet for SkbPacket<KERNEL_LOOP> {
     #[inline(always)]
     fn read<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
         // SAFETY: the helper copies from the socket buffer, linear part or not.
-        copied(off, self.len, |at, to, n| unsafe { bpf_skb_load_bytes(self.skb.cast(), at, to, n) })
+        copied(off, self.len, |at, to, n| unsafe {
+            bpf_skb_load_bytes(self.skb.cast(), at, to, n)
+        })
     }
 
     #[inline(always)]

@@ -46,7 +46,10 @@ fn a_file_that_is_not_a_capture_is_rejected_clearly() {
     std::fs::remove_file(&path).unwrap();
     assert!(!o.status.success());
     let e = stderr(&o);
-    assert!(e.contains("is not a capture: inspect reads pcap and pcapng files"), "{e}");
+    assert!(
+        e.contains("is not a capture: inspect reads pcap and pcapng files"),
+        "{e}"
+    );
     assert_eq!(e.trim_end().lines().count(), 1, "{e}");
     assert!(!e.contains("panicked"), "{e}");
 }
@@ -142,7 +145,11 @@ fn directories_and_missing_directories_are_named() {
     assert!(stderr(&o).contains("--json /tmp is a directory"), "{}", stderr(&o));
     let o = sctp_user(&["bench", "--json", "/missing/dir/x.json"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("directory /missing/dir does not exist"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("directory /missing/dir does not exist"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!std::path::Path::new("/missing").exists(), "nothing created");
 }
 
@@ -157,10 +164,17 @@ fn own_capture() -> Vec<u8> {
     use pcap_file::pcap::{PcapPacket, PcapWriter};
     use sctp_common::builder::{Chunk, SctpPacket, V4};
     let mut w = PcapWriter::new(Vec::new()).unwrap();
-    for chunks in [vec![Chunk::data(1, 0, 0, 18, 10)], vec![Chunk::data(2, 0, 1, 18, 10), Chunk::data(3, 0, 2, 18, 10)]] {
+    for chunks in [
+        vec![Chunk::data(1, 0, 0, 18, 10)],
+        vec![Chunk::data(2, 0, 1, 18, 10), Chunk::data(3, 0, 2, 18, 10)],
+    ] {
         let f = SctpPacket::new(V4, 7, chunks).frame();
-        w.write_packet(&PcapPacket::new(std::time::Duration::ZERO, u32::try_from(f.len()).unwrap(), &f))
-            .unwrap();
+        w.write_packet(&PcapPacket::new(
+            std::time::Duration::ZERO,
+            u32::try_from(f.len()).unwrap(),
+            &f,
+        ))
+        .unwrap();
     }
     w.into_writer()
 }

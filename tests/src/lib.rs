@@ -228,7 +228,11 @@ pub fn compile_rules(toml_text: &str) -> sctp_user::rules::Compiled {
 /// What `sctp-user inspect --format json` counts for a capture (the same library calls),
 /// with every flow and the number of bad checksums.
 #[must_use]
-pub fn inspect_json(file: &std::path::Path, engine: sctp_user::observe::engine::Kind, rules: &sctp_user::rules::Compiled) -> serde_json::Value {
+pub fn inspect_json(
+    file: &std::path::Path,
+    engine: sctp_user::observe::engine::Kind,
+    rules: &sctp_user::rules::Compiled,
+) -> serde_json::Value {
     inspect_json_on(file, engine, rules, 1)
 }
 
@@ -255,7 +259,12 @@ pub fn inspect_json_on(
     j["first_ns"] = replay.span_ns.map(|s| s.0).into();
     j["last_ns"] = replay.span_ns.map(|s| s.1).into();
     j["damaged"] = replay.read.damaged.into();
-    j["associations"] = replay.associations.busiest(usize::MAX).iter().map(|(_, a)| a.json()).collect();
+    j["associations"] = replay
+        .associations
+        .busiest(usize::MAX)
+        .iter()
+        .map(|(_, a)| a.json())
+        .collect();
     j
 }
 
@@ -296,7 +305,8 @@ impl TempCapture {
         let mut w = PcapWriter::with_header(Vec::new(), header).unwrap();
         for (ts, f) in frames {
             let len = u32::try_from(f.len()).unwrap();
-            w.write_packet(&PcapPacket::new(std::time::Duration::from_nanos(*ts), len, f)).unwrap();
+            w.write_packet(&PcapPacket::new(std::time::Duration::from_nanos(*ts), len, f))
+                .unwrap();
         }
         let n = NEXT_CAPTURE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("{name}-{}-{n}.pcap", std::process::id()));

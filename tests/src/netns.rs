@@ -65,7 +65,8 @@ impl Netns {
     /// Sets a sysctl of this namespace (`net.sctp.hb_interval`: dots become slashes).
     pub fn sysctl(&self, key: &str, value: &str) -> Result<()> {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        self.run(|| std::fs::write(&path, value)).with_context(|| format!("sysctl {key}={value}"))
+        self.run(|| std::fs::write(&path, value))
+            .with_context(|| format!("sysctl {key}={value}"))
     }
 
     /// SCTP timers short enough for heartbeats every half second and a path failover
@@ -87,7 +88,9 @@ impl Netns {
 
     /// Runs `tc ARGS` in this namespace.
     pub fn tc(&self, args: &[&str]) -> Result<()> {
-        let status = self.run(|| std::process::Command::new("tc").args(args).status()).context("cannot run tc")?;
+        let status = self
+            .run(|| std::process::Command::new("tc").args(args).status())
+            .context("cannot run tc")?;
         anyhow::ensure!(status.success(), "tc {} failed ({status})", args.join(" "));
         Ok(())
     }

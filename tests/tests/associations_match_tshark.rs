@@ -44,7 +44,16 @@ fn tshark_assocs(file: &Path) -> BTreeMap<u64, Theirs> {
         .arg("-r")
         .arg(file)
         .args(["-o", "sctp.association_index:TRUE", "-o", "ip.defragment:FALSE"])
-        .args(["-Y", "sctp && !icmp && !icmpv6", "-T", "fields", "-e", "frame.number", "-e", "sctp.assoc_index"])
+        .args([
+            "-Y",
+            "sctp && !icmp && !icmpv6",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+            "-e",
+            "sctp.assoc_index",
+        ])
         .args(["-e", "ip.src", "-e", "ip.dst", "-e", "ipv6.src", "-e", "ipv6.dst"])
         .args(["-e", "sctp.verification_tag", "-e", "sctp.chunk_type"])
         .args(["-e", "sctp.init_initiate_tag", "-e", "sctp.initack_initiate_tag"])
@@ -60,7 +69,11 @@ fn tshark_assocs(file: &Path) -> BTreeMap<u64, Theirs> {
             let src = if f[2].is_empty() { first(f[4]) } else { first(f[2]) };
             let dst = if f[3].is_empty() { first(f[5]) } else { first(f[3]) };
             let may_reflect = f[7].split(',').any(|t| t == "6" || t == "14");
-            let announced = [f[8], f[9]].iter().filter(|t| !t.is_empty()).map(|t| first(t)).collect();
+            let announced = [f[8], f[9]]
+                .iter()
+                .filter(|t| !t.is_empty())
+                .map(|t| first(t))
+                .collect();
             let theirs = Theirs {
                 index: first(f[1]).parse().ok(),
                 pair: (src, dst),
@@ -84,8 +97,20 @@ fn tshark_data_rtts(file: &Path, ours: &BTreeMap<u64, usize>) -> BTreeMap<usize,
         .arg("-r")
         .arg(file)
         .args(["-o", "sctp.association_index:TRUE", "-o", "ip.defragment:FALSE"])
-        .args(["-Y", "sctp.data_tsn_raw || sctp.sack_cumulative_tsn_ack_raw", "-T", "fields"])
-        .args(["-e", "frame.number", "-e", "frame.time_epoch", "-e", "sctp.verification_tag"])
+        .args([
+            "-Y",
+            "sctp.data_tsn_raw || sctp.sack_cumulative_tsn_ack_raw",
+            "-T",
+            "fields",
+        ])
+        .args([
+            "-e",
+            "frame.number",
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "sctp.verification_tag",
+        ])
         .args(["-e", "sctp.data_tsn_raw", "-e", "sctp.sack_cumulative_tsn_ack_raw"])
         .output()
         .expect("tshark must be installed (cargo xtask setup)");
@@ -96,10 +121,16 @@ fn tshark_data_rtts(file: &Path, ours: &BTreeMap<u64, usize>) -> BTreeMap<usize,
         let f: Vec<&str> = line.split('\t').chain(std::iter::repeat("")).take(5).collect();
         let (secs, frac) = f[1].split_once('.').unwrap_or((f[1], "0"));
         let ns = secs.parse::<u64>().unwrap() * 1_000_000_000 + format!("{frac:0<9}")[..9].parse::<u64>().unwrap();
-        let Some(&index) = f[0].parse::<u64>().ok().and_then(|frame| ours.get(&frame)) else { continue };
+        let Some(&index) = f[0].parse::<u64>().ok().and_then(|frame| ours.get(&frame)) else {
+            continue;
+        };
         let tag = f[2].split(',').next().unwrap_or_default().to_string();
         for tsn in f[3].split(',').filter_map(|t| t.parse::<u32>().ok()) {
-            let e = sent.entry((index, tag.clone())).or_default().entry(tsn).or_insert((ns, false));
+            let e = sent
+                .entry((index, tag.clone()))
+                .or_default()
+                .entry(tsn)
+                .or_insert((ns, false));
             e.1 |= e.0 != ns;
         }
         for cum in f[4].split(',').filter_map(|t| t.parse::<u32>().ok()) {
@@ -167,7 +198,10 @@ fn match_tshark(source: Source) {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap"))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap")
+        })
         .collect();
     files.sort();
     for file in &files {
@@ -186,15 +220,25 @@ fn match_tshark(source: Source) {
             // Tags by the address sending them and by the one receiving them.
             let mut tags: BTreeMap<(bool, &str), std::collections::BTreeSet<&str>> = BTreeMap::new();
             for t in m.iter().filter(|t| !t.may_reflect && t.vtag != "0x00000000") {
-                tags.entry((true, t.pair.0.as_str())).or_default().insert(t.vtag.as_str());
-                tags.entry((false, t.pair.1.as_str())).or_default().insert(t.vtag.as_str());
+                tags.entry((true, t.pair.0.as_str()))
+                    .or_default()
+                    .insert(t.vtag.as_str());
+                tags.entry((false, t.pair.1.as_str()))
+                    .or_default()
+                    .insert(t.vtag.as_str());
             }
             let announced: Vec<&str> = m.iter().flat_map(|t| t.announced.iter().map(String::as_str)).collect();
             let unannounced = !announced.is_empty()
-                && m.iter().any(|t| t.vtag != "0x00000000" && !announced.contains(&t.vtag.as_str()));
-            let tags_seen: std::collections::BTreeSet<&str> =
-                m.iter().map(|t| t.vtag.as_str()).filter(|t| *t != "0x00000000").collect();
-            let both_ways = m.iter().any(|t| m.iter().any(|u| u.pair.0 == t.pair.1 && u.pair.1 == t.pair.0));
+                && m.iter()
+                    .any(|t| t.vtag != "0x00000000" && !announced.contains(&t.vtag.as_str()));
+            let tags_seen: std::collections::BTreeSet<&str> = m
+                .iter()
+                .map(|t| t.vtag.as_str())
+                .filter(|t| *t != "0x00000000")
+                .collect();
+            let both_ways = m
+                .iter()
+                .any(|t| m.iter().any(|u| u.pair.0 == t.pair.1 && u.pair.1 == t.pair.0));
             unannounced || (tags_seen.len() > 1 && !both_ways) || tags.values().any(|t| t.len() > 1)
         };
         let mut disjoint: Vec<u64> = members.iter().filter(|(_, m)| impossible(m)).map(|(i, _)| *i).collect();
@@ -205,7 +249,10 @@ fn match_tshark(source: Source) {
             let Some(i) = t.index else { continue };
             let span = spans.entry(i).or_insert((*frame, *frame));
             span.1 = *frame;
-            let mut ends = [(t.pair.0.as_str(), t.ports.0.as_str()), (t.pair.1.as_str(), t.ports.1.as_str())];
+            let mut ends = [
+                (t.pair.0.as_str(), t.ports.0.as_str()),
+                (t.pair.1.as_str(), t.ports.1.as_str()),
+            ];
             ends.sort_unstable();
             users.entry(ends).or_default().insert(i);
         }
@@ -227,14 +274,28 @@ fn match_tshark(source: Source) {
                 unplaced += 1;
                 continue;
             };
-            let Some(&id) = ours.get(frame) else { panic!("{name}: frame {frame} is SCTP to tshark, not to us") };
+            let Some(&id) = ours.get(frame) else {
+                panic!("{name}: frame {frame} is SCTP to tshark, not to us")
+            };
             let mapped = *to_ours.entry(index).or_insert(id);
-            assert_eq!(mapped, id, "{name}: frame {frame} is in tshark's association {index} with other frames than ours");
+            assert_eq!(
+                mapped, id,
+                "{name}: frame {frame} is in tshark's association {index} with other frames than ours"
+            );
             let back = *to_theirs.entry(id).or_insert(index);
-            assert_eq!(back, index, "{name}: frame {frame}: our association {id} spans tshark's {back} and {index}");
-            let paths: Vec<(String, String)> =
-                assocs.list[id].paths.keys().map(|(s, d)| (s.to_string(), d.to_string())).collect();
-            assert!(paths.contains(pair), "{name}: frame {frame}: path {pair:?} missing from {paths:?}");
+            assert_eq!(
+                back, index,
+                "{name}: frame {frame}: our association {id} spans tshark's {back} and {index}"
+            );
+            let paths: Vec<(String, String)> = assocs.list[id]
+                .paths
+                .keys()
+                .map(|(s, d)| (s.to_string(), d.to_string()))
+                .collect();
+            assert!(
+                paths.contains(pair),
+                "{name}: frame {frame}: path {pair:?} missing from {paths:?}"
+            );
         }
         assert_eq!(ours.len(), theirs.len(), "{name}: SCTP packets");
         // Each of our DATA-to-SACK round trips is one of the pairs tshark's fields give.
@@ -245,8 +306,14 @@ fn match_tshark(source: Source) {
             if rtt.count == 0 {
                 continue;
             }
-            let (low, high) = bounds.get(id).copied().unwrap_or_else(|| panic!("{name}: association {id}: none from tshark's fields, ours {rtt:?}"));
-            assert!(low <= rtt.min_ns && rtt.max_ns <= high, "{name}: association {id}: ours {rtt:?} outside [{low}, {high}] ns");
+            let (low, high) = bounds
+                .get(id)
+                .copied()
+                .unwrap_or_else(|| panic!("{name}: association {id}: none from tshark's fields, ours {rtt:?}"));
+            assert!(
+                low <= rtt.min_ns && rtt.max_ns <= high,
+                "{name}: association {id}: ours {rtt:?} outside [{low}, {high}] ns"
+            );
             checked += 1;
         }
         eprintln!(
@@ -254,7 +321,10 @@ fn match_tshark(source: Source) {
             to_ours.len(),
             assocs.iter().count(),
             if unplaced > 0 {
-                format!(" ({unplaced} packet(s) not compared: in no association of tshark's, or in {} that cannot be one)", disjoint.len())
+                format!(
+                    " ({unplaced} packet(s) not compared: in no association of tshark's, or in {} that cannot be one)",
+                    disjoint.len()
+                )
             } else {
                 String::new()
             }

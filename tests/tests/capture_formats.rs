@@ -31,14 +31,29 @@ fn base() -> Vec<Record> {
         frames.push(pkt.frame());
     };
     p(V4, 0, (5000, 36412), vec![Chunk::init(1, 0x1111, 65_536, 4, 4, 1)]);
-    p(V4, 0x1111, (36412, 5000), vec![Chunk::init(2, 0x2222, 65_536, 4, 4, 100)]);
+    p(
+        V4,
+        0x1111,
+        (36412, 5000),
+        vec![Chunk::init(2, 0x2222, 65_536, 4, 4, 100)],
+    );
     for tsn in 1..=6 {
-        p(V4, 0x2222, (5000, 36412), vec![Chunk::data(tsn, 0, 0, 18, 40), Chunk::data(tsn + 100, 1, 0, 18, 7)]);
+        p(
+            V4,
+            0x2222,
+            (5000, 36412),
+            vec![Chunk::data(tsn, 0, 0, 18, 40), Chunk::data(tsn + 100, 1, 0, 18, 7)],
+        );
         p(V4, 0x1111, (36412, 5000), vec![Chunk::sack(tsn, 65_536, 1, 0)]);
     }
     for tsn in 1..=4 {
         p(V6, 0x3333, (2905, 2905), vec![Chunk::data(tsn, 0, 0, 3, 100)]);
-        p(V6, 0x4444, (2905, 2905), vec![Chunk::new(4, 0, vec![0, 1, 0, 8, 1, 2, 3, 4])]);
+        p(
+            V6,
+            0x4444,
+            (2905, 2905),
+            vec![Chunk::new(4, 0, vec![0, 1, 0, 8, 1, 2, 3, 4])],
+        );
     }
     // Offload trouble: a checksum that does not match.
     let last = frames.len() - 1;
@@ -79,8 +94,14 @@ impl Dir {
         } else {
             c.args(inputs).arg(&out);
         }
-        let o = c.output().unwrap_or_else(|e| panic!("{tool}: {e} (cargo xtask setup installs it)"));
-        assert!(o.status.success(), "{tool} {inputs:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let o = c
+            .output()
+            .unwrap_or_else(|e| panic!("{tool}: {e} (cargo xtask setup installs it)"));
+        assert!(
+            o.status.success(),
+            "{tool} {inputs:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         out
     }
 }
@@ -108,16 +129,46 @@ fn every_variant_reads_as_tshark_reads_it() {
     own("pcap-le-usec.pcap", pcap(&eth, 1, false, false, 65_535));
     own("pcap-be-nsec.pcap", pcap(&eth, 1, true, true, 65_535));
     own("sll.pcap", pcap(&sll, 113, false, false, 65_535));
-    own("sll2.pcap", pcap(&relinked(&eth, relink::sll2), 276, false, true, 65_535));
-    own("raw-ip.pcap", pcap(&relinked(&eth, relink::raw), 101, true, false, 65_535));
-    own("null.pcap", pcap(&relinked(&eth, |f| relink::loopback(f, false)), 0, false, false, 65_535));
-    own("loop.pcap", pcap(&relinked(&eth, |f| relink::loopback(f, true)), 108, false, false, 65_535));
+    own(
+        "sll2.pcap",
+        pcap(&relinked(&eth, relink::sll2), 276, false, true, 65_535),
+    );
+    own(
+        "raw-ip.pcap",
+        pcap(&relinked(&eth, relink::raw), 101, true, false, 65_535),
+    );
+    own(
+        "null.pcap",
+        pcap(&relinked(&eth, |f| relink::loopback(f, false)), 0, false, false, 65_535),
+    );
+    own(
+        "loop.pcap",
+        pcap(
+            &relinked(&eth, |f| relink::loopback(f, true)),
+            108,
+            false,
+            false,
+            65_535,
+        ),
+    );
     // Records longer than the header's snapshot length, and longer than the wire's.
     own("over-snaplen.pcap", pcap(&eth, 1, false, false, 64));
-    let longer: Vec<Record> = eth.iter().map(|r| Record { orig_len: r.orig_len - 4, ..r.clone() }).collect();
+    let longer: Vec<Record> = eth
+        .iter()
+        .map(|r| Record {
+            orig_len: r.orig_len - 4,
+            ..r.clone()
+        })
+        .collect();
     own("over-origlen.pcap", pcap(&longer, 1, false, false, 65_535));
     // Cut short by the snapshot length: the checksum cannot be checked there.
-    let snapped: Vec<Record> = eth.iter().map(|r| Record { data: r.data[..80.min(r.data.len())].to_vec(), ..r.clone() }).collect();
+    let snapped: Vec<Record> = eth
+        .iter()
+        .map(|r| Record {
+            data: r.data[..80.min(r.data.len())].to_vec(),
+            ..r.clone()
+        })
+        .collect();
     own("snapped.pcap", pcap(&snapped, 1, false, false, 80));
     // Two sections, the second with an interface of another link type and resolution.
     let mut two = PcapNg::default();

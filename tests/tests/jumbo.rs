@@ -7,8 +7,12 @@
 use std::{path::PathBuf, process::Command, time::Duration};
 
 use integration_tests::{
-    instance::Instance, kernel_equals_host_on, netns::{veth, Netns}, pin_to_current_cpu, raw::send_frames, require_root,
-    sctp_user_bin, HostRun,
+    instance::Instance,
+    kernel_equals_host_on,
+    netns::{veth, Netns},
+    pin_to_current_cpu,
+    raw::send_frames,
+    require_root, sctp_user_bin, HostRun,
 };
 use sctp_common::{abi::Counter, testing::fixtures};
 use sctp_user::bpf::{LoadOptions, XdpSctp};
@@ -31,8 +35,13 @@ fn jumbo_frames_kernel_equals_host() {
     if !prog.multi_buffer() {
         // The fallback: the linear program refuses such frames, it does not miscount them.
         let fx = &fixtures::jumbo()[0];
-        assert!(prog.test_run(&fx.frame, 1).is_err(), "a page-sized program ran a 9,000-byte frame");
-        eprintln!("SKIPPED jumbo_frames_kernel_equals_host: this kernel has no multi-buffer XDP (checked the fallback)");
+        assert!(
+            prog.test_run(&fx.frame, 1).is_err(),
+            "a page-sized program ran a 9,000-byte frame"
+        );
+        eprintln!(
+            "SKIPPED jumbo_frames_kernel_equals_host: this kernel has no multi-buffer XDP (checked the fallback)"
+        );
         return;
     }
     for fx in fixtures::jumbo() {
@@ -90,7 +99,11 @@ fn inspect_replays_jumbo_frames_whole() {
     assert_eq!(j["packets"]["too_large"], 1, "{j}");
     assert_eq!(j["packets"]["total"], 4, "{j}");
     assert_eq!(j["data"]["chunks"], host.global.get(Counter::DataChunks), "{j}");
-    assert_eq!(j["data"]["payload_bytes"], host.global.get(Counter::DataPayloadBytes), "{j}");
+    assert_eq!(
+        j["data"]["payload_bytes"],
+        host.global.get(Counter::DataPayloadBytes),
+        "{j}"
+    );
     assert_eq!(j["chunks"]["3"], host.global.chunk_types[3], "SACK: {j}");
 }
 
@@ -114,7 +127,10 @@ fn a_jumbo_veth_runs_natively_and_counts_every_chunk() {
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success());
-        assert!(err.contains("refused its MTU (9000)") && err.contains("--mode generic"), "{err}");
+        assert!(
+            err.contains("refused its MTU (9000)") && err.contains("--mode generic"),
+            "{err}"
+        );
         eprintln!("SKIPPED counting on a jumbo veth: this kernel has no multi-buffer XDP (checked the refusal)");
         return;
     }
@@ -124,9 +140,15 @@ fn a_jumbo_veth_runs_natively_and_counts_every_chunk() {
     send_frames(&a, "jba0", &vec![fx.frame.clone(); 5]);
     std::thread::sleep(Duration::from_millis(1500));
     let stats = b.stats().unwrap();
-    assert_eq!(stats["xdp"]["data"]["chunks"], 40, "8 DATA chunks in each of 5 frames: {stats}");
+    assert_eq!(
+        stats["xdp"]["data"]["chunks"], 40,
+        "8 DATA chunks in each of 5 frames: {stats}"
+    );
     assert_eq!(stats["xdp"]["data"]["payload_bytes"], 40_000, "{stats}");
-    assert_eq!(stats["xdp"]["chunks"]["3"], 5, "the SACK near each frame's end: {stats}");
+    assert_eq!(
+        stats["xdp"]["chunks"]["3"], 5,
+        "the SACK near each frame's end: {stats}"
+    );
     assert_eq!(stats["xdp"]["packets"]["malformed"], 0, "{stats}");
     run.stop().unwrap();
 }

@@ -320,14 +320,26 @@ fn inspect_of_a_captured_live_run_drops_what_run_dropped() {
                 dst: [198, 18, 0, 2],
             };
             let tag = rng.next_u32() | 1;
-            frames.push(frame(SctpPacket::new(src, 0, vec![Chunk::init(ty::INIT, tag, 1000, 4, 4, 1)]), 5000, 38412));
+            frames.push(frame(
+                SctpPacket::new(src, 0, vec![Chunk::init(ty::INIT, tag, 1000, 4, 4, 1)]),
+                5000,
+                38412,
+            ));
         }
         // Association traffic, a tenth of it denied by a rule.
         frames.push(p(data(V4, 7, 18, 100)));
         frames.push(p(data(V6, 8, if round % 10 == 0 { 46 } else { 18 }, 60)));
         if round % 20 == 0 {
-            frames.push(p(SctpPacket::new(V4, 7, vec![Chunk::new(ty::HEARTBEAT, 0, vec![0, 1, 0, 8, 1, 2, 3, 4])])));
-            frames.push(p(SctpPacket::new(V4, 7, (0..5).map(|i| Chunk::data(i, 0, 0, 18, 4)).collect())));
+            frames.push(p(SctpPacket::new(
+                V4,
+                7,
+                vec![Chunk::new(ty::HEARTBEAT, 0, vec![0, 1, 0, 8, 1, 2, 3, 4])],
+            )));
+            frames.push(p(SctpPacket::new(
+                V4,
+                7,
+                (0..5).map(|i| Chunk::data(i, 0, 0, 18, 4)).collect(),
+            )));
             let mut bad = data(V4, 7, 18, 8);
             bad.chunks[0] = Chunk::data(1, 0, 0, 18, 8).with_length(2);
             frames.push(p(bad));
@@ -345,7 +357,11 @@ fn inspect_of_a_captured_live_run_drops_what_run_dropped() {
     let replayed = integration_tests::inspect_json(&capture, Kind::Host, &integration_tests::compile_rules(rules_text));
     let _ = std::fs::remove_file(&capture);
     let _ = std::fs::remove_file(&rules_file);
-    assert_eq!(replayed["packets"]["sctp"], 200 * 5 + 10 * 3, "every frame sent is in the capture: {replayed}");
+    assert_eq!(
+        replayed["packets"]["sctp"],
+        200 * 5 + 10 * 3,
+        "every frame sent is in the capture: {replayed}"
+    );
     for (reason, n) in &live {
         let ours = replayed["drops"][reason].as_u64().unwrap();
         eprintln!("{reason}: run dropped {n}, inspect {ours}");
@@ -355,7 +371,14 @@ fn inspect_of_a_captured_live_run_drops_what_run_dropped() {
             assert_eq!(*n, ours, "{reason}: run and inspect");
         }
     }
-    for reason in ["deny_ppid", "deny_chunk", "too_many_chunks", "malformed", "init_rate_source", "init_rate_global"] {
+    for reason in [
+        "deny_ppid",
+        "deny_chunk",
+        "too_many_chunks",
+        "malformed",
+        "init_rate_source",
+        "init_rate_global",
+    ] {
         assert!(live[reason] > 0, "{reason}: the scenario exercises it: {live:?}");
     }
 }

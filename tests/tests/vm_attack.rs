@@ -46,7 +46,10 @@ fn to_server(src: [u8; 4], src_port: u16, vtag: u32, chunks: Vec<Chunk>, mac: [u
 
 #[test]
 #[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
-#[expect(clippy::too_many_lines, reason = "one scenario: the attack built, sent beside real traffic, then judged")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario: the attack built, sent beside real traffic, then judged"
+)]
 fn attacks_are_dropped_while_a_real_association_keeps_every_message() {
     require_kernel_sctp();
     let global = GLOBAL_INIT_RATE.to_string();

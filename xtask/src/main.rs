@@ -197,7 +197,8 @@ const VM_TESTS: &[&str] = &[
 fn test(root: &Path, kernels: &[String], no_vm: bool) -> Result<()> {
     require_root("the tests")?;
     ensure_setup()?;
-    // Lints first: a warning fails the run.
+    // Format and lints first: a difference or a warning fails the run.
+    cmd::run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
     cmd::run(Command::new("cargo").args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     // The tests run the sctp-user binary itself, not only its library.
     cmd::run(Command::new("cargo").args(["build", "--release"]))?;

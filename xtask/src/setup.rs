@@ -48,7 +48,7 @@ const PYTHON_TOOLS: &[&str] = &["kubernetes-validate==1.37.0"];
 
 pub fn setup() -> Result<()> {
     apt_packages()?;
-    clippy()?;
+    components()?;
     rust_src()?;
     bpf_linker()?;
     python_tools()?;
@@ -58,7 +58,7 @@ pub fn setup() -> Result<()> {
 
 /// Whether everything `setup` installs is present (cheap; used before build and test).
 pub fn complete() -> bool {
-    missing_apt().is_empty() && has_clippy() && has_rust_src() && has_bpf_linker() && has_python_tools()
+    missing_apt().is_empty() && has_components() && has_rust_src() && has_bpf_linker() && has_python_tools()
 }
 
 /// The virtual environment of [`PYTHON_TOOLS`].
@@ -89,18 +89,27 @@ fn python_tools() -> Result<()> {
     )
 }
 
-fn has_clippy() -> bool {
-    succeeds(Command::new("cargo").args(["clippy", "--version"]))
+/// Components of the stable toolchain `cargo xtask test` runs first: (component, cargo
+/// subcommand).
+const COMPONENTS: &[(&str, &str)] = &[("clippy", "clippy"), ("rustfmt", "fmt")];
+
+fn has_components() -> bool {
+    COMPONENTS
+        .iter()
+        .all(|(_, sub)| succeeds(Command::new("cargo").args([sub, "--version"])))
 }
 
-/// `cargo xtask test` runs clippy before the tests.
-fn clippy() -> Result<()> {
-    if has_clippy() {
-        eprintln!("setup: clippy present");
-        return Ok(());
+/// `cargo xtask test` checks the format and runs clippy before the tests.
+fn components() -> Result<()> {
+    for (component, sub) in COMPONENTS {
+        if succeeds(Command::new("cargo").args([sub, "--version"])) {
+            eprintln!("setup: {component} present");
+            continue;
+        }
+        eprintln!("setup: installing {component} (the tests start with the format and the lints)");
+        cmd::run(Command::new("rustup").args(["component", "add", component]))?;
     }
-    eprintln!("setup: installing clippy (the tests start with the lints)");
-    cmd::run(Command::new("rustup").args(["component", "add", "clippy"]))
+    Ok(())
 }
 
 fn missing_apt() -> Vec<&'static str> {

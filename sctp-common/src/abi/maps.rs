@@ -77,7 +77,14 @@ pub const FLOWS: MapSpec = spec(
     true,
 );
 /// `GLOBAL` and `FLOWS` of the packets leaving (the TC egress program's).
-pub const EGRESS_GLOBAL: MapSpec = spec("EGRESS_GLOBAL", kind::PERCPU_ARRAY, 4, size_of::<GlobalStats>(), 1, true);
+pub const EGRESS_GLOBAL: MapSpec = spec(
+    "EGRESS_GLOBAL",
+    kind::PERCPU_ARRAY,
+    4,
+    size_of::<GlobalStats>(),
+    1,
+    true,
+);
 pub const EGRESS_FLOWS: MapSpec = spec(
     "EGRESS_FLOWS",
     kind::LRU_PERCPU_HASH,

@@ -10,8 +10,8 @@ mod stats;
 pub use counter::Counter;
 pub use maps::MapSpec;
 pub use rules::{
-    enable, AddrKey, Bucket, PpidKey, RuleSet, SrcPrefix, TagEntry, GENERATIONS, LABEL_LEN, MAX_DENY_CHUNK, MAX_RULES,
-    NO_RULE, NO_RULES, REASON_SLOTS, SRC_ALLOW, SRC_PREFIX_HEADER_BITS, rule_id,
+    enable, rule_id, AddrKey, Bucket, PpidKey, RuleSet, SrcPrefix, TagEntry, GENERATIONS, LABEL_LEN, MAX_DENY_CHUNK,
+    MAX_RULES, NO_RULE, NO_RULES, REASON_SLOTS, SRC_ALLOW, SRC_PREFIX_HEADER_BITS,
 };
 pub use stats::{
     ChunkSummary, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, EGRESS, ERROR_CAUSE_BUCKETS, FAMILY_IPV4,
@@ -21,7 +21,8 @@ pub use stats::{
 #[cfg(feature = "user")]
 mod user {
     use super::{
-        AddrKey, Bucket, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, PpidKey, RuleSet, SrcPrefix, TagEntry,
+        AddrKey, Bucket, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, PpidKey, RuleSet, SrcPrefix,
+        TagEntry,
     };
     // SAFETY: all are repr(C), padding-free plain data (bytemuck::Pod proves it).
     unsafe impl aya::Pod for GlobalStats {}

@@ -15,7 +15,10 @@ pub use notes::Notes;
 pub use shared::Shared;
 
 use crate::{
-    abi::{enable, rule_id, AddrKey, Bucket, Counter, FlowKey, GlobalStats, RuleSet, TagEntry, MAX_RULES, NO_RULE, SRC_ALLOW},
+    abi::{
+        enable, rule_id, AddrKey, Bucket, Counter, FlowKey, GlobalStats, RuleSet, TagEntry, MAX_RULES, NO_RULE,
+        SRC_ALLOW,
+    },
     proto::chunk::{flag, ty},
 };
 

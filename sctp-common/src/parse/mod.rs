@@ -303,7 +303,10 @@ pub fn sctp_header<P: Packet + ?Sized>(pkt: &P, offset: usize) -> Option<(FlowKe
     // The word after the header (INIT's Initiate Tag); chunks may be only 4 bytes.
     let word = pkt.read::<4>(offset + SCTP_COMMON_HEADER + 4).unwrap_or([0; 4]);
     let h = head.unwrap_or([0; 4]);
-    let first = FirstChunk::from_bytes([h[0], h[1], h[2], h[3], word[0], word[1], word[2], word[3]], head.is_some());
+    let first = FirstChunk::from_bytes(
+        [h[0], h[1], h[2], h[3], word[0], word[1], word[2], word[3]],
+        head.is_some(),
+    );
     Some((key, first))
 }
 
@@ -386,7 +389,10 @@ where
     seen.data.dst_port = key.dst_port;
     // The summary's length, addresses and chunk count; the rest once the packet was
     // judged (see `Seen::seal_summary`).
-    #[expect(clippy::cast_possible_truncation, reason = "IP lengths are 16-bit fields, jumbograms 32-bit")]
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "IP lengths are 16-bit fields, jumbograms 32-bit"
+    )]
     let ip_len = loc.ip_len as u32;
     seen.summary.ip_len = ip_len;
     seen.summary.chunks = 0;
@@ -569,7 +575,17 @@ fn chunk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     // them in the step's frame, which the multi-buffer program is short of on 6.1); the
     // slot counts once the chunk was read whole.
     let slot = &mut seen.summary.chunk[usize::from(n) % SUMMARY_CHUNKS];
-    if let Err(c) = account_chunk(pkt, off, chunk, stats, flow, &mut seen.data, &mut slot.words, sink, &mut on_data) {
+    if let Err(c) = account_chunk(
+        pkt,
+        off,
+        chunk,
+        stats,
+        flow,
+        &mut seen.data,
+        &mut slot.words,
+        sink,
+        &mut on_data,
+    ) {
         return ControlFlow::Break(Some(if cut { Counter::FragmentCutWalks } else { c }));
     }
     slot.chunk_type = chunk_type;
@@ -615,7 +631,11 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
     sink: &mut S,
     on_data: &mut D,
 ) -> Result<(), Counter> {
-    let Chunk { kind: chunk_type, flags, len } = chunk;
+    let Chunk {
+        kind: chunk_type,
+        flags,
+        len,
+    } = chunk;
     *summary_words = match chunk_type {
         ty::DATA | ty::I_DATA => account_data(pkt, off, chunk, stats, flow, data, sink, on_data)?,
         ty::SACK => {
@@ -673,10 +693,7 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
 /// A DATA or I-DATA chunk: its counters, its event (when the sink takes events), and the
 /// words of its summary.
 #[inline(always)]
-#[expect(
-    clippy::too_many_arguments,
-    reason = "as account_chunk's, whose DATA arm this is"
-)]
+#[expect(clippy::too_many_arguments, reason = "as account_chunk's, whose DATA arm this is")]
 fn account_data<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
     pkt: &P,
     off: usize,
@@ -687,7 +704,11 @@ fn account_data<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
     sink: &mut S,
     on_data: &mut D,
 ) -> Result<[u32; 3], Counter> {
-    let Chunk { kind: chunk_type, flags, len } = chunk;
+    let Chunk {
+        kind: chunk_type,
+        flags,
+        len,
+    } = chunk;
     let idata = chunk_type == ty::I_DATA;
     let header = if idata { 20 } else { 16 };
     let fields = fixed::<P, 16>(pkt, off, len, header)?;
@@ -915,7 +936,10 @@ mod tests {
     }
 
     #[test]
-    #[expect(clippy::cast_possible_truncation, reason = "random bytes and positions: truncation is the point")]
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "random bytes and positions: truncation is the point"
+    )]
     fn random_and_mutated_input_never_panics_and_stays_consistent() {
         // xorshift: deterministic, no dependency.
         let mut s: u64 = 0x9e37_79b9_7f4a_7c15;

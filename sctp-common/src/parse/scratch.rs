@@ -98,7 +98,12 @@ impl Seen {
     pub fn seal_summary(&mut self, flow: &FlowStats, dropped: bool) {
         // Only what it needs of the crossing values (a whole `recall` takes stack).
         // SAFETY: plain reads of fields of a live reference.
-        let (now_ns, key) = unsafe { (core::ptr::read_volatile(&raw const self.now_ns), core::ptr::read_volatile(&raw const self.key)) };
+        let (now_ns, key) = unsafe {
+            (
+                core::ptr::read_volatile(&raw const self.now_ns),
+                core::ptr::read_volatile(&raw const self.key),
+            )
+        };
         let s = &mut self.summary;
         s.ts_ns = now_ns;
         s.vtag = key.vtag;

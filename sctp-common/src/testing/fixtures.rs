@@ -38,7 +38,12 @@ pub fn table() -> Vec<Fixture> {
         },
         Fixture {
             name: "eight bundled DATA chunks",
-            frame: SctpPacket::new(V4, 7, (0..8u16).map(|i| Chunk::data(u32::from(i), 0, i, 60, 64)).collect()).frame(),
+            frame: SctpPacket::new(
+                V4,
+                7,
+                (0..8u16).map(|i| Chunk::data(u32::from(i), 0, i, 60, 64)).collect(),
+            )
+            .frame(),
             expect: vec![
                 (C::Chunks, 8),
                 (C::DataChunks, 8),
@@ -130,7 +135,11 @@ pub fn table() -> Vec<Fixture> {
             frame: SctpPacket::new(
                 V4,
                 1,
-                vec![Chunk::new(ty::SACK, 0, [[0, 0, 0, 9], [0, 1, 0, 0], [0xff; 4]].concat())],
+                vec![Chunk::new(
+                    ty::SACK,
+                    0,
+                    [[0, 0, 0, 9], [0, 1, 0, 0], [0xff; 4]].concat(),
+                )],
             )
             .frame(),
             expect: vec![
@@ -143,7 +152,11 @@ pub fn table() -> Vec<Fixture> {
         Fixture {
             name: "SACK with one more gap block than its length holds",
             frame: SctpPacket::new(V4, 1, vec![Chunk::sack(9, 4096, 2, 1).with_length(16 + 4 * 2)]).frame(),
-            expect: vec![(C::ErrChunkCountsBeyondLength, 1), (C::SackGapBlocks, 0), (C::Malformed, 1)],
+            expect: vec![
+                (C::ErrChunkCountsBeyondLength, 1),
+                (C::SackGapBlocks, 0),
+                (C::Malformed, 1),
+            ],
         },
         Fixture {
             name: "DATA shorter than its fixed fields",

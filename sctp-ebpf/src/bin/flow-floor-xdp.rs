@@ -43,7 +43,10 @@ pub struct Totals {
 static FLOOR_FLOWS: LruPerCpuHashMap<Key, Totals> = LruPerCpuHashMap::with_max_entries(16_384, 0);
 
 #[xdp]
-#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "the signature aya's entry point macro expects"
+)]
 pub fn flow_floor_xdp(ctx: XdpContext) -> u32 {
     count(&ctx);
     xdp_action::XDP_PASS
@@ -56,7 +59,10 @@ static LADDER_WORDS: PerCpuArray<u64> = PerCpuArray::with_max_entries(4, 0);
 
 /// The floor and a clock read (our program reads the coarse clock per SCTP packet).
 #[xdp]
-#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "the signature aya's entry point macro expects"
+)]
 pub fn floor_with_clock(ctx: XdpContext) -> u32 {
     // SAFETY: a helper without preconditions.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
@@ -67,7 +73,10 @@ pub fn floor_with_clock(ctx: XdpContext) -> u32 {
 
 /// The floor and a read of the tick (`bpf_jiffies64`, which the kernel inlines).
 #[xdp]
-#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "the signature aya's entry point macro expects"
+)]
 pub fn floor_with_tick(ctx: XdpContext) -> u32 {
     // SAFETY: a helper without preconditions.
     let tick = unsafe { bpf_jiffies64() };
@@ -78,7 +87,10 @@ pub fn floor_with_tick(ctx: XdpContext) -> u32 {
 
 /// The floor and four per-CPU array lookups, each written to.
 #[xdp]
-#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "the signature aya's entry point macro expects"
+)]
 pub fn floor_with_lookups(ctx: XdpContext) -> u32 {
     count(&ctx);
     for i in 0..4 {
@@ -90,7 +102,10 @@ pub fn floor_with_lookups(ctx: XdpContext) -> u32 {
 /// The floor run as two BPF-to-BPF calls (our program's two stages): the headers, then
 /// the flow's counters.
 #[xdp]
-#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "the signature aya's entry point macro expects"
+)]
 pub fn floor_with_calls(ctx: XdpContext) -> u32 {
     // Not zeroed: the compiler would make that a call to `memset`, a third call.
     let mut found = core::mem::MaybeUninit::<(Key, u64)>::uninit();

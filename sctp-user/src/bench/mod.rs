@@ -114,7 +114,12 @@ pub fn classes() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "eight_bundled_data_chunks",
-            SctpPacket::new(V4, 7, (0..8u16).map(|i| Chunk::data(u32::from(i), 0, i, 18, 100)).collect()).frame(),
+            SctpPacket::new(
+                V4,
+                7,
+                (0..8u16).map(|i| Chunk::data(u32::from(i), 0, i, 18, 100)).collect(),
+            )
+            .frame(),
         ),
         (
             "sack_with_gap_blocks",
@@ -162,7 +167,10 @@ pub fn run(repeat: u32, rounds: usize) -> Result<Results> {
             drop_ns.push(drop.time(&frame, repeat)?);
             flow_ns.push(flow_floor.time(&frame, repeat)?);
             for (rung, floor) in &mut ladder {
-                floor_with.entry((*rung).to_string()).or_default().push(floor.time(&frame, repeat)?);
+                floor_with
+                    .entry((*rung).to_string())
+                    .or_default()
+                    .push(floor.time(&frame, repeat)?);
             }
             let (_, d) = prog.test_run(&frame, repeat)?;
             per_class
@@ -181,7 +189,10 @@ pub fn run(repeat: u32, rounds: usize) -> Result<Results> {
         for (name, frame) in classes().into_iter().filter(|(n, _)| SUMMARY_CLASSES.contains(n)) {
             let (_, d) = prog.test_run(&frame, with_summaries)?;
             let sent = drain_summaries(&mut ring).len();
-            anyhow::ensure!(sent == with_summaries as usize, "{name}: {sent} summaries for {with_summaries} runs");
+            anyhow::ensure!(
+                sent == with_summaries as usize,
+                "{name}: {sent} summaries for {with_summaries} runs"
+            );
             per_class
                 .entry(format!("{name}_with_associations"))
                 .or_default()
@@ -228,7 +239,10 @@ struct Floor(Ebpf, &'static str);
 impl Floor {
     fn load(object: &[u8], name: &'static str) -> Result<Self> {
         let mut ebpf = Ebpf::load(object).with_context(|| format!("loading {name}"))?;
-        let prog: &mut Xdp = ebpf.program_mut(name).with_context(|| format!("{name} missing"))?.try_into()?;
+        let prog: &mut Xdp = ebpf
+            .program_mut(name)
+            .with_context(|| format!("{name} missing"))?
+            .try_into()?;
         prog.load()?;
         Ok(Self(ebpf, name))
     }

@@ -33,5 +33,6 @@ fn summary(record: &[u8]) -> Option<PacketSummary> {
     let mut s = PacketSummary::zeroed();
     let dst = bytemuck::bytes_of_mut(&mut s);
     dst.get_mut(..record.len())?.copy_from_slice(record);
-    (record.len() >= PacketSummary::HEADER && record.len() == PacketSummary::used_len(usize::from(s.chunks))).then_some(s)
+    (record.len() >= PacketSummary::HEADER && record.len() == PacketSummary::used_len(usize::from(s.chunks)))
+        .then_some(s)
 }

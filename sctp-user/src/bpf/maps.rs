@@ -48,7 +48,11 @@ impl Pinned {
         let lock = crate::sys::bpffs::apply_lock(dir)?;
         // SAFETY: flock on a live fd; released when the file closes.
         if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
-            bail!("cannot lock the rules of {}: {}", dir.display(), std::io::Error::last_os_error());
+            bail!(
+                "cannot lock the rules of {}: {}",
+                dir.display(),
+                std::io::Error::last_os_error()
+            );
         }
         let mut opened = BTreeMap::new();
         for spec in maps::pinned() {

@@ -29,7 +29,10 @@ pub fn run(args: &Args) -> Result<()> {
         if path.is_dir() {
             bail!("--json {} is a directory: give a file name", path.display());
         }
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         if !dir.is_dir() {
             bail!("--json {}: directory {} does not exist", path.display(), dir.display());
         }

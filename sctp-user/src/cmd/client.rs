@@ -75,7 +75,9 @@ pub fn run(args: Args) -> Result<()> {
         anyhow::bail!("--bind has an IPv6 address but --connect is IPv4: connect to an IPv6 address to use both");
     }
     if associations > 1 && bind.first().is_some_and(|b| b.port() != 0) {
-        anyhow::bail!("--bind with a port makes one association (each needs a port of its own): use port 0 or --associations 1");
+        anyhow::bail!(
+            "--bind with a port makes one association (each needs a port of its own): use port 0 or --associations 1"
+        );
     }
     if rate.is_some_and(|r| r <= 0.0 || !r.is_finite()) {
         anyhow::bail!("--rate must be a positive number of messages per second");

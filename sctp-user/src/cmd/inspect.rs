@@ -78,7 +78,10 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let replay = replay::replay(&args.pcap, &opts, &rules)?;
     if let (Some(path), Some(traces)) = (&args.html, &replay.traces) {
-        let title = args.pcap.file_name().map_or_else(|| "standard input".into(), |n| n.to_string_lossy());
+        let title = args
+            .pcap
+            .file_name()
+            .map_or_else(|| "standard input".into(), |n| n.to_string_lossy());
         std::fs::write(path, html::render(&replay, traces, &title)?)
             .with_context(|| format!("--html: cannot write {}", path.display()))?;
     }

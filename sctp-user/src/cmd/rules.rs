@@ -8,8 +8,8 @@ use clap::Subcommand;
 use super::Format;
 use crate::{
     bpf::{self, Pinned},
-    sys::bpffs::default_pin_dir,
     rules::{self, RuleArgs},
+    sys::bpffs::default_pin_dir,
 };
 
 /// Show or change the rules of a running instance (its pinned maps), without detaching it.

@@ -172,7 +172,10 @@ struct InFlight {
     info: SndInfo,
 }
 
-#[expect(clippy::too_many_lines, reason = "one association's life in order: connect, send and check echoes, shut down")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one association's life in order: connect, send and check echoes, shut down"
+)]
 async fn one_association(cfg: &ClientConfig, a: u32) -> Result<AssocResult> {
     let sock = SctpSocket::one_to_many(cfg.connect.is_ipv6())?;
     sock.set_nonblocking()?;

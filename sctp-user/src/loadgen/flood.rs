@@ -15,7 +15,11 @@ use sctp_common::{
     proto::chunk::ty,
 };
 
-use crate::sys::{iface::require_interface, packet::packet_socket, privilege::{require, RAW_FRAMES}};
+use crate::sys::{
+    iface::require_interface,
+    packet::packet_socket,
+    privilege::{require, RAW_FRAMES},
+};
 
 /// Frames per sendmmsg call.
 const BATCH: usize = 64;

@@ -273,7 +273,12 @@ impl Capture {
         } else {
             self.last = None;
             self.last = Some(loop {
-                let Record { link, ts_ns, range, cut } = self.next_record()?;
+                let Record {
+                    link,
+                    ts_ns,
+                    range,
+                    cut,
+                } = self.next_record()?;
                 self.stats.records += 1;
                 let Some(link) = link else {
                     self.stats.unsupported_link += 1;
@@ -296,7 +301,12 @@ impl Capture {
                 }
             });
         }
-        let Given { ts_ns, range, layer, cut } = self.last.clone()?;
+        let Given {
+            ts_ns,
+            range,
+            layer,
+            cut,
+        } = self.last.clone()?;
         let data = as_ethernet(&self.reader.data()[range], layer, &mut self.buf);
         Some(Frame { ts_ns, data, cut })
     }

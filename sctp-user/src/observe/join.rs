@@ -382,8 +382,7 @@ fn join_one(
         in_streams: a.in_streams,
         out_streams: a.out_streams,
         closed: a.closed,
-        delivery_ratio: (wire_side.data_chunks.count > 0)
-            .then(|| ratio(a.messages_in, wire_side.data_chunks.count)),
+        delivery_ratio: (wire_side.data_chunks.count > 0).then(|| ratio(a.messages_in, wire_side.data_chunks.count)),
         socket,
         wire: wire_side,
         matched_messages: matched,
@@ -479,7 +478,10 @@ pub fn to_table(r: &JoinReport, echo: &EchoStats) -> String {
 }
 
 /// Nanoseconds as microseconds, for the latency histogram.
-#[expect(clippy::cast_precision_loss, reason = "a latency to report: 52 bits of nanoseconds is 52 days")]
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "a latency to report: 52 bits of nanoseconds is 52 days"
+)]
 fn micros(ns: u64) -> f64 {
     ns as f64 / 1e3
 }
@@ -543,16 +545,40 @@ mod tests {
         state.assocs.insert(3, a);
         // The association table saw the handshake that chose tag 7 (and 0xc1 for the peer).
         let mut live = LiveAssociations::default();
-        let (client, server) = (("198.18.0.1".parse().unwrap(), 5000), ("198.18.0.2".parse().unwrap(), 36412));
+        let (client, server) = (
+            ("198.18.0.1".parse().unwrap(), 5000),
+            ("198.18.0.2".parse().unwrap(), 36412),
+        );
         for (src, dst, vtag, ack, initiate_tag) in [(client, server, 0, false, 0xc1), (server, client, 0xc1, true, 7)] {
-            let chunks = vec![ChunkView::Init { ack, initiate_tag, addresses: Vec::new() }];
-            let _ = live.table.add(&PacketView { src, dst, vtag, ip_len: 60, ifindex: 0, chunks }, 1);
+            let chunks = vec![ChunkView::Init {
+                ack,
+                initiate_tag,
+                addresses: Vec::new(),
+            }];
+            let _ = live.table.add(
+                &PacketView {
+                    src,
+                    dst,
+                    vtag,
+                    ip_len: 60,
+                    ifindex: 0,
+                    chunks,
+                },
+                1,
+            );
         }
         let report = join(36412, &state, &wire, &BTreeMap::new(), Some(&live));
         let r = &report.associations[0];
         assert_eq!(r.wire.inbound_vtag, Some(7));
-        let joined = r.wire.association.as_ref().expect("attached to the table's association");
-        assert_eq!((&joined["endpoints"][0]["vtag"], &joined["endpoints"][1]["vtag"]), (&0xc1.into(), &7.into()));
+        let joined = r
+            .wire
+            .association
+            .as_ref()
+            .expect("attached to the table's association");
+        assert_eq!(
+            (&joined["endpoints"][0]["vtag"], &joined["endpoints"][1]["vtag"]),
+            (&0xc1.into(), &7.into())
+        );
         assert_eq!(r.wire.data_chunks, Tally { count: 3, bytes: 30 });
         assert_eq!(r.wire.duplicate_tsns, 1);
         assert_eq!((r.matched_messages, r.unmatched_messages), (2, 0));

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
 use sctp_common::abi::{PacketSummary, EGRESS};
+use serde_json::{json, Value};
 
 use super::{
     assoc::{Associations, Expiry, State},
@@ -60,7 +60,10 @@ impl LiveAssociations {
     /// An interface's name ("if" and its index for one not attached by this run).
     #[must_use]
     pub fn iface_name(&self, ifindex: u32) -> String {
-        self.names.get(&ifindex).cloned().unwrap_or_else(|| format!("if{ifindex}"))
+        self.names
+            .get(&ifindex)
+            .cloned()
+            .unwrap_or_else(|| format!("if{ifindex}"))
     }
 
     /// Forgets what went quiet by `now_ns` (the kernel's monotonic clock).
@@ -81,7 +84,11 @@ impl LiveAssociations {
     /// contract 2).
     #[must_use]
     pub fn json(&self, top: usize) -> Value {
-        self.table.busiest(top).into_iter().map(|(_, a)| a.json_naming(&|i| self.named(i))).collect()
+        self.table
+            .busiest(top)
+            .into_iter()
+            .map(|(_, a)| a.json_naming(&|i| self.named(i)))
+            .collect()
     }
 
     /// The association whose packets from `src_port` to `dst_port` carry `vtag`, as in

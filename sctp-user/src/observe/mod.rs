@@ -14,7 +14,7 @@ pub mod packet_view;
 pub mod replay;
 pub mod report;
 pub mod sharded;
-pub mod trace;
 pub mod snapshot;
+pub mod trace;
 
 pub use snapshot::Snapshot;

@@ -14,8 +14,9 @@ use super::{
     engine::{Fed, HostEngine, KernelEngine, Kind, MIN_FRAME},
     packet_view,
     report::Unreplayed,
+    sharded,
     trace::Traces,
-    sharded, Snapshot,
+    Snapshot,
 };
 use crate::{bpf::LoadOptions, rules::Compiled};
 
@@ -207,7 +208,11 @@ fn replay_kernel(
     if too_large > 0 {
         log::warn!(
             "{too_large} frame(s) too large for the kernel's test run{} were not replayed",
-            if k.multi_buffer() { " (about 70 KiB at most)" } else { " (this kernel has no multi-buffer XDP: a page at most)" }
+            if k.multi_buffer() {
+                " (about 70 KiB at most)"
+            } else {
+                " (this kernel has no multi-buffer XDP: a page at most)"
+            }
         );
     }
     Ok((checks, too_large))

@@ -199,7 +199,11 @@ pub fn to_table(s: &Snapshot, top: usize) -> String {
         }
     }
     if top == 0 {
-        let _ = writeln!(out, "{} flow(s) (one per direction and tag): --flows lists them", s.flows.len());
+        let _ = writeln!(
+            out,
+            "{} flow(s) (one per direction and tag): --flows lists them",
+            s.flows.len()
+        );
         return out;
     }
     let _ = writeln!(

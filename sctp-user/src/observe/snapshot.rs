@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use sctp_common::abi::{maps::{EGRESS_FLOWS, EGRESS_GLOBAL}, FlowKey, FlowStats, GlobalStats};
+use sctp_common::abi::{
+    maps::{EGRESS_FLOWS, EGRESS_GLOBAL},
+    FlowKey, FlowStats, GlobalStats,
+};
 
 use crate::{
     bpf::maps::{self, MapSource},

@@ -28,7 +28,11 @@ const SCTP_EOF: u16 = sndrcv_flag(libc::SCTP_EOF);
 
 const fn sndrcv_flag(flag: i32) -> u16 {
     assert!(flag >= 0 && flag <= u16::MAX as i32, "an sinfo flag fits its u16 field");
-    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "range asserted above")]
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "range asserted above"
+    )]
     let flag = flag as u16;
     flag
 }
@@ -292,9 +296,7 @@ impl Notification {
                     assoc_id: i32_at(144),
                 }
             }
-            event::SHUTDOWN => Notification::Shutdown {
-                assoc_id: i32_at(8),
-            },
+            event::SHUTDOWN => Notification::Shutdown { assoc_id: i32_at(8) },
             // struct sctp_send_failed_event: type, flags, length, error, sndinfo (16), assoc_id
             event::SEND_FAILED_EVENT => Notification::SendFailed {
                 error: u32_at(8),
@@ -599,7 +601,16 @@ impl SctpSocket {
     fn getsockopt<T>(&self, name: i32, value: &mut T) -> io::Result<()> {
         let mut len = socklen::<T>();
         // SAFETY: value is a T of `len` bytes.
-        cvt(unsafe { libc::getsockopt(self.as_raw_fd(), SOL_SCTP, name, std::ptr::from_mut::<T>(value).cast(), &raw mut len) }).map(drop)
+        cvt(unsafe {
+            libc::getsockopt(
+                self.as_raw_fd(),
+                SOL_SCTP,
+                name,
+                std::ptr::from_mut::<T>(value).cast(),
+                &raw mut len,
+            )
+        })
+        .map(drop)
     }
 
     /// `SCTP_STATUS` of one association.

@@ -84,14 +84,10 @@ fn draw_head(f: &mut Frame, head: ratatui::layout::Rect, stats: &Value, addr: So
         n(&e["send_failed_events"]),
     );
     f.render_widget(
-        Paragraph::new(summary).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(match trouble {
-                    None => format!(" sctp-user top: {addr} (v switches views, q quits) "),
-                    Some(why) => format!(" sctp-user top: {addr}: {why}; retrying, the last figures shown (q quits) "),
-                }),
-        ),
+        Paragraph::new(summary).block(Block::default().borders(Borders::ALL).title(match trouble {
+            None => format!(" sctp-user top: {addr} (v switches views, q quits) "),
+            Some(why) => format!(" sctp-user top: {addr}: {why}; retrying, the last figures shown (q quits) "),
+        })),
         head,
     );
 }
@@ -115,7 +111,9 @@ fn draw_wire(f: &mut Frame, body: ratatui::layout::Rect, stats: &Value, selected
     let rows = all.iter().enumerate().map(|(i, a)| {
         let d = &a["directions"];
         let path = |d: &Value| {
-            d["data_path"]["dst"].as_str().map_or_else(|| "-".into(), ToString::to_string)
+            d["data_path"]["dst"]
+                .as_str()
+                .map_or_else(|| "-".into(), ToString::to_string)
         };
         let row = Row::new(vec![
             format!("{} <-> {}", endpoint(&a["endpoints"][0]), endpoint(&a["endpoints"][1])),
@@ -127,22 +125,43 @@ fn draw_wire(f: &mut Frame, body: ratatui::layout::Rect, stats: &Value, selected
             ms(&a["rtt_us"]["mean"]),
             n(&(d[0]["retransmissions"].as_u64().unwrap_or(0) + d[1]["retransmissions"].as_u64().unwrap_or(0)).into()),
         ]);
-        if i == selected { row.style(Style::default().add_modifier(Modifier::REVERSED)) } else { row }
+        if i == selected {
+            row.style(Style::default().add_modifier(Modifier::REVERSED))
+        } else {
+            row
+        }
     });
     let widths = [48, 13, 9, 9, 33, 8, 8, 6].map(Constraint::Length);
     f.render_widget(
         Table::new(rows, widths)
             .header(
-                Row::new(["endpoint 0 <-> endpoint 1", "state", "pkts >", "pkts <", "DATA to (0 / 1)", "switches", "rtt ms", "retx"])
-                    .style(bold),
+                Row::new([
+                    "endpoint 0 <-> endpoint 1",
+                    "state",
+                    "pkts >",
+                    "pkts <",
+                    "DATA to (0 / 1)",
+                    "switches",
+                    "rtt ms",
+                    "retx",
+                ])
+                .style(bold),
             )
-            .block(Block::default().borders(Borders::ALL).title(" associations on the wire (both directions; ↑/↓ select) ")),
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" associations on the wire (both directions; ↑/↓ select) "),
+            ),
         list,
     );
     let paths = all.get(selected).and_then(|a| a["paths"].as_array()).unwrap_or(&empty);
     let rows = paths.iter().map(|p| {
         Row::new(vec![
-            format!("{} -> {}", p["src"].as_str().unwrap_or("?"), p["dst"].as_str().unwrap_or("?")),
+            format!(
+                "{} -> {}",
+                p["src"].as_str().unwrap_or("?"),
+                p["dst"].as_str().unwrap_or("?")
+            ),
             p["iface"].as_str().unwrap_or("-").to_string(),
             n(&p["packets"]),
             n(&p["data_chunks"]),
@@ -156,10 +175,23 @@ fn draw_wire(f: &mut Frame, body: ratatui::layout::Rect, stats: &Value, selected
     f.render_widget(
         Table::new(rows, widths)
             .header(
-                Row::new(["path (source -> destination)", "iface", "packets", "DATA", "HB", "HB-ACK", "HB miss", "HB rtt ms"])
-                    .style(bold),
+                Row::new([
+                    "path (source -> destination)",
+                    "iface",
+                    "packets",
+                    "DATA",
+                    "HB",
+                    "HB-ACK",
+                    "HB miss",
+                    "HB rtt ms",
+                ])
+                .style(bold),
             )
-            .block(Block::default().borders(Borders::ALL).title(" paths of the selected association ")),
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" paths of the selected association "),
+            ),
         detail,
     );
 }
@@ -192,7 +224,13 @@ fn draw_join(f: &mut Frame, body: ratatui::layout::Rect, stats: &Value) {
                 n(&a["wire"]["duplicate_tsns"]),
                 a["latency"]["count"].as_u64().filter(|c| *c > 0).map_or_else(
                     || "-".into(),
-                    |c| format!("{:.0}", a["latency"]["sum_us"].as_f64().unwrap_or(0.0) / f64::from(u32::try_from(c).unwrap_or(u32::MAX))),
+                    |c| {
+                        format!(
+                            "{:.0}",
+                            a["latency"]["sum_us"].as_f64().unwrap_or(0.0)
+                                / f64::from(u32::try_from(c).unwrap_or(u32::MAX))
+                        )
+                    },
                 ),
             ])
         });
@@ -259,7 +297,9 @@ pub fn run(addr: SocketAddr) -> Result<()> {
                         (KeyCode::Char('v'), View::Wire { .. }) => View::Join,
                         (KeyCode::Char('v'), View::Join) => View::Wire { selected: 0 },
                         (KeyCode::Down, View::Wire { selected }) => View::Wire { selected: selected + 1 },
-                        (KeyCode::Up, View::Wire { selected }) => View::Wire { selected: selected.saturating_sub(1) },
+                        (KeyCode::Up, View::Wire { selected }) => View::Wire {
+                            selected: selected.saturating_sub(1),
+                        },
                         (_, v) => v,
                     };
                     // A key redraws at once; the figures are fetched on the second.
@@ -297,8 +337,15 @@ mod tests {
                 "totals": {"packets": 50, "bytes": 9000, "data_chunks": 40, "retransmissions": 0}}]
         });
         let mut t = Terminal::new(TestBackend::new(120, 24)).unwrap();
-        t.draw(|f| draw(f, &stats, "127.0.0.1:9464".parse().unwrap(), None, View::Join)).unwrap();
-        let screen: String = t.backend().buffer().content().iter().map(ratatui::buffer::Cell::symbol).collect();
+        t.draw(|f| draw(f, &stats, "127.0.0.1:9464".parse().unwrap(), None, View::Join))
+            .unwrap();
+        let screen: String = t
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(ratatui::buffer::Cell::symbol)
+            .collect();
         for want in [
             "frames 120",
             "2 associations open (3 total)",
@@ -333,8 +380,23 @@ mod tests {
             }],
         });
         let mut t = Terminal::new(TestBackend::new(140, 24)).unwrap();
-        t.draw(|f| draw(f, &stats, "127.0.0.1:9464".parse().unwrap(), None, View::Wire { selected: 0 })).unwrap();
-        let screen: String = t.backend().buffer().content().iter().map(ratatui::buffer::Cell::symbol).collect();
+        t.draw(|f| {
+            draw(
+                f,
+                &stats,
+                "127.0.0.1:9464".parse().unwrap(),
+                None,
+                View::Wire { selected: 0 },
+            )
+        })
+        .unwrap();
+        let screen: String = t
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(ratatui::buffer::Cell::symbol)
+            .collect();
         for want in [
             "leaving: sctp 60",
             "1 associations (1 established)",

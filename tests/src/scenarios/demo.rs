@@ -36,8 +36,22 @@ pub fn run() -> Result<()> {
     let mut client = start_client(
         &cli,
         &[
-            "--associations", "8", "--streams", "4", "--ppid", "18,60,46", "--unordered", "0.25", "--size", "200,1000",
-            "--messages", "2000", "--window", "4", "--rate", "150",
+            "--associations",
+            "8",
+            "--streams",
+            "4",
+            "--ppid",
+            "18,60,46",
+            "--unordered",
+            "0.25",
+            "--size",
+            "200,1000",
+            "--messages",
+            "2000",
+            "--window",
+            "4",
+            "--rate",
+            "150",
         ],
     )?;
     std::thread::sleep(Duration::from_secs(4));
@@ -72,12 +86,32 @@ pub fn run_multihomed() -> Result<()> {
     cli.tc(&["qdisc", "add", "dev", "sxm2", "root", "netem", "delay", "50ms"])?;
     let server = start_server(
         &srv,
-        &["--iface", "sxm1", "--iface", "sxm3", "--listen", "198.18.0.2:36412", "--listen", "198.18.1.2:36412"],
+        &[
+            "--iface",
+            "sxm1",
+            "--iface",
+            "sxm3",
+            "--listen",
+            "198.18.0.2:36412",
+            "--listen",
+            "198.18.1.2:36412",
+        ],
     )?;
     println!("demo: client bound to 198.18.0.1 and 198.18.1.1: 60 messages, 2 a second; the 198.18.1.0/24 link has 50 ms of delay");
     let mut client = start_client(
         &cli,
-        &["--bind", "198.18.0.1:0", "--bind", "198.18.1.1:0", "--messages", "60", "--rate", "2", "--timeout", "60"],
+        &[
+            "--bind",
+            "198.18.0.1:0",
+            "--bind",
+            "198.18.1.1:0",
+            "--messages",
+            "60",
+            "--rate",
+            "2",
+            "--timeout",
+            "60",
+        ],
     )?;
     std::thread::sleep(Duration::from_secs(6));
     show_top(&srv, "both links up");
@@ -133,7 +167,10 @@ fn show_top(srv: &Netns, when: &str) {
     }
     std::thread::sleep(Duration::from_secs(3));
     if let Some(pane) = tmux(&["capture-pane", "-p", "-t", "sxdtop"]) {
-        println!("demo: sctp-user top, {when}:\n{}", String::from_utf8_lossy(&pane.stdout));
+        println!(
+            "demo: sctp-user top, {when}:\n{}",
+            String::from_utf8_lossy(&pane.stdout)
+        );
     }
     let _ = tmux(&["kill-session", "-t", "sxdtop"]);
 }

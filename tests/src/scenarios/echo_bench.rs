@@ -23,8 +23,16 @@ pub fn run(o: &Options) -> Result<()> {
         let r = client_json(
             &cli,
             &[
-                "--connect", SERVER, "--associations", &associations.to_string(), "--size", "1024",
-                "--messages", &o.messages.to_string(), "--window", "8",
+                "--connect",
+                SERVER,
+                "--associations",
+                &associations.to_string(),
+                "--size",
+                "1024",
+                "--messages",
+                &o.messages.to_string(),
+                "--window",
+                "8",
             ],
         )?;
         let rate = r["messages_per_s"].as_f64().context("no messages_per_s")?;

@@ -65,7 +65,17 @@ pub fn run(o: &Options) -> Result<()> {
         // Native XDP on a veth converts each socket buffer to an XDP buffer (a copy when
         // the headroom is short); generic XDP runs on the socket buffer: both measured.
         for mode in ["native", "generic"] {
-            let args = ["run", "--iface", "sxf1", "--mode", mode, "--no-echo", "--no-pin", "--deny-src", DENIED];
+            let args = [
+                "run",
+                "--iface",
+                "sxf1",
+                "--mode",
+                mode,
+                "--no-echo",
+                "--no-pin",
+                "--deny-src",
+                DENIED,
+            ];
             let run = Instance::start(&b, "run", sctp_user_bin(), &args, "metrics on")?;
             std::thread::sleep(Duration::from_millis(1200));
             let before = xdp_drops(&b)?;
