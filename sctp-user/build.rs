@@ -20,10 +20,7 @@ const PACKAGE: &str = "sctp-ebpf";
 const TARGET: &str = "bpfel-unknown-none";
 
 fn main() -> Result<()> {
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .no_deps()
-        .exec()
-        .context("cargo metadata")?;
+    let metadata = cargo_metadata::MetadataCommand::new().no_deps().exec().context("cargo metadata")?;
     let ebpf = metadata
         .packages
         .iter()
@@ -51,9 +48,7 @@ fn main() -> Result<()> {
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cargo
-        .spawn()
-        .context("cannot run `rustup run nightly cargo`: run `cargo xtask setup`")?;
+    let mut child = cargo.spawn().context("cannot run `rustup run nightly cargo`: run `cargo xtask setup`")?;
     let mut stderr = child.stderr.take().context("no stderr")?;
     let progress = std::thread::spawn(move || {
         let mut text = String::new();

@@ -26,12 +26,7 @@ pub struct Chunk {
 impl Chunk {
     #[must_use]
     pub fn new(chunk_type: u8, flags: u8, value: Vec<u8>) -> Self {
-        Self {
-            chunk_type,
-            flags,
-            value,
-            length: None,
-        }
+        Self { chunk_type, flags, value, length: None }
     }
 
     /// DATA with B and E set (a whole message) and `payload` bytes of user data.
@@ -119,10 +114,7 @@ pub enum Ip {
 }
 
 /// 198.18.0.1 -> 198.18.0.2: the benchmarking range, never routed.
-pub const V4: Ip = Ip::V4 {
-    src: [198, 18, 0, 1],
-    dst: [198, 18, 0, 2],
-};
+pub const V4: Ip = Ip::V4 { src: [198, 18, 0, 1], dst: [198, 18, 0, 2] };
 /// `2001:db8::1` -> `2001:db8::2`.
 pub const V6: Ip = Ip::V6 {
     src: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],

@@ -83,9 +83,7 @@ impl<'r> Filter<'r> for MemFilter<'r> {
     }
 
     fn source_bucket(&mut self, src: &AddrKey) -> Option<Shared<'_, Bucket>> {
-        Some(Shared::exclusive(
-            self.buckets.entry(*src).or_insert_with(bytemuck::Zeroable::zeroed),
-        ))
+        Some(Shared::exclusive(self.buckets.entry(*src).or_insert_with(bytemuck::Zeroable::zeroed)))
     }
 
     fn global_bucket(&mut self) -> Option<Shared<'_, Bucket>> {

@@ -7,10 +7,7 @@
 // linked in and a `main` is needed.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
-#![expect(
-    clippy::inline_always,
-    reason = "one verified function: see sctp-common's crate attribute"
-)]
+#![expect(clippy::inline_always, reason = "one verified function: see sctp-common's crate attribute")]
 
 use aya_ebpf::{
     bindings::{__sk_buff, xdp_action, xdp_md, BPF_NOEXIST, BPF_RB_NO_WAKEUP, TC_ACT_OK},
@@ -98,10 +95,7 @@ static GLOBAL_BUCKET: Array<Bucket> = Array::with_max_entries(1, 0);
 static SEEN: PerCpuArray<Seen> = PerCpuArray::with_max_entries(1, 0);
 
 /// A new source's INIT bucket (full: it was never refilled).
-static NEW_BUCKET: Bucket = Bucket {
-    nano_tokens: 0,
-    last_ns: 0,
-};
+static NEW_BUCKET: Bucket = Bucket { nano_tokens: 0, last_ns: 0 };
 
 /// The rules' maps, as `sctp_common::filter` asks for them.
 struct KernelFilter {
@@ -115,10 +109,7 @@ impl KernelFilter {
     #[inline(always)]
     fn load() -> Option<Self> {
         let gen = *CONFIG.get(CONFIG_GENERATION)? & 1;
-        Some(Self {
-            rules: RULES.get(gen)?,
-            gen,
-        })
+        Some(Self { rules: RULES.get(gen)?, gen })
     }
 }
 
@@ -318,10 +309,7 @@ fn send_summary(summary: &PacketSummary) {
     let len = PacketSummary::used_len(usize::from(chunks));
     // SAFETY: `used_len` is at most the summary's size.
     let bytes = unsafe { core::slice::from_raw_parts(core::ptr::from_ref(summary).cast::<u8>(), len) };
-    if PACKET_EVENTS
-        .output::<[u8]>(bytes, u64::from(BPF_RB_NO_WAKEUP))
-        .is_err()
-    {
+    if PACKET_EVENTS.output::<[u8]>(bytes, u64::from(BPF_RB_NO_WAKEUP)).is_err() {
         if let Some(lost) = PACKET_EVENTS_LOST.get_ptr_mut(0) {
             // SAFETY: this CPU's slot, valid for the run.
             unsafe { *lost += 1 };
@@ -367,9 +355,7 @@ impl<const FRAGS: bool, const KERNEL_LOOP: bool> Packet for XdpPacket<FRAGS, KER
     fn read<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
         if FRAGS {
             // SAFETY: the helper copies from the whole buffer (linear part and fragments).
-            return copied(off, self.end, |at, to, n| unsafe {
-                bpf_xdp_load_bytes(self.ctx, at, to, n)
-            });
+            return copied(off, self.end, |at, to, n| unsafe { bpf_xdp_load_bytes(self.ctx, at, to, n) });
         }
         // The linear data is at most a page: offsets past MAX_DIRECT_OFFSET are outside,
         // and `launder` keeps every offset a bounded scalar below it.
@@ -432,10 +418,7 @@ fn repeat_steps<const KERNEL_LOOP: bool, F: FnMut() -> bool>(n: u32, mut step: F
         }
         return;
     }
-    let (calls, callback) = (
-        n / STEPS_PER_CALL,
-        loop_step::<F, STEPS_PER_CALL> as *mut core::ffi::c_void,
-    );
+    let (calls, callback) = (n / STEPS_PER_CALL, loop_step::<F, STEPS_PER_CALL> as *mut core::ffi::c_void);
     // SAFETY: the callback gets back the pointer to `step`, which outlives the call.
     unsafe {
         bpf_loop(calls, callback, (&raw mut step).cast(), 0);
@@ -445,10 +428,7 @@ fn repeat_steps<const KERNEL_LOOP: bool, F: FnMut() -> bool>(n: u32, mut step: F
 /// The `N` bytes at `off` of a packet `len` bytes long, copied by `copy(off, to, N)`, a
 /// helper that copies from the packet (`bpf_xdp_load_bytes`, `bpf_skb_load_bytes`).
 #[inline(always)]
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "offsets are below MAX_OFFSET and reads a few bytes long"
-)]
+#[expect(clippy::cast_possible_truncation, reason = "offsets are below MAX_OFFSET and reads a few bytes long")]
 fn copied<const N: usize>(
     off: usize,
     len: usize,
@@ -499,22 +479,16 @@ extern "C" fn loop_step<F: FnMut() -> bool, const STEPS: u32>(_index: u64, step:
 /// The program for frames that fit their linear data (MTUs up to about 3,500 bytes, and
 /// every frame on kernels before 5.18): the fast one.
 #[xdp]
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "the signature aya's entry point macro expects"
-)]
-pub fn sctp_xdp(ctx: XdpContext) -> u32 {
+#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+pub(crate) fn sctp_xdp(ctx: XdpContext) -> u32 {
     try_sctp_xdp::<false, true>(&ctx).unwrap_or(xdp_action::XDP_PASS)
 }
 
 /// The program for kernels without `bpf_loop` (before 5.17): the same, with the chunk
 /// walk a bounded loop.
 #[xdp]
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "the signature aya's entry point macro expects"
-)]
-pub fn sctp_xdp_bounded(ctx: XdpContext) -> u32 {
+#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+pub(crate) fn sctp_xdp_bounded(ctx: XdpContext) -> u32 {
     try_sctp_xdp::<false, false>(&ctx).unwrap_or(xdp_action::XDP_PASS)
 }
 
@@ -525,11 +499,8 @@ pub fn sctp_xdp_bounded(ctx: XdpContext) -> u32 {
 /// (measured), and mixing direct and helper reads read by read passes the verifier's
 /// instruction limit.
 #[xdp(frags)]
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "the signature aya's entry point macro expects"
-)]
-pub fn sctp_xdp_frags(ctx: XdpContext) -> u32 {
+#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+pub(crate) fn sctp_xdp_frags(ctx: XdpContext) -> u32 {
     try_sctp_xdp::<true, true>(&ctx).unwrap_or(xdp_action::XDP_PASS)
 }
 
@@ -539,19 +510,11 @@ fn try_sctp_xdp<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) ->
     let stats = unsafe { &mut *GLOBAL.get_ptr_mut(0)? };
     let (start, end) = if FRAGS {
         // SAFETY: a helper on our own context.
-        (
-            0,
-            usize::try_from(unsafe { bpf_xdp_get_buff_len(ctx.ctx) }).unwrap_or(0),
-        )
+        (0, usize::try_from(unsafe { bpf_xdp_get_buff_len(ctx.ctx) }).unwrap_or(0))
     } else {
         (ctx.data(), ctx.data_end())
     };
-    let pkt = XdpPacket::<FRAGS, KERNEL_LOOP> {
-        ctx: ctx.ctx,
-        start,
-        end,
-        cursor: CURSOR.get_ptr_mut(0)?,
-    };
+    let pkt = XdpPacket::<FRAGS, KERNEL_LOOP> { ctx: ctx.ctx, start, end, cursor: CURSOR.get_ptr_mut(0)? };
     // SAFETY: a field of the context the kernel passed.
     let mut sink = RingSink::<INGRESS>::load(unsafe { (*ctx.ctx).ingress_ifindex });
     // Both ways to a flow yield a FLOWS value, so the verifier walks the chunks once.
@@ -612,30 +575,21 @@ static EGRESS_SEEN: PerCpuArray<Seen> = PerCpuArray::with_max_entries(1, 0);
 /// summaries for the association table, and learns and forgets tags when `validate-vtag`
 /// is on. Judges nothing, drops nothing.
 #[classifier]
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "the signature aya's entry point macro expects"
-)]
-pub fn sctp_tc_egress(ctx: TcContext) -> i32 {
+#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+pub(crate) fn sctp_tc_egress(ctx: TcContext) -> i32 {
     egress::<true>(&ctx)
 }
 
 /// The same for kernels without `bpf_loop` (before 5.17).
 #[classifier]
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "the signature aya's entry point macro expects"
-)]
-pub fn sctp_tc_egress_bounded(ctx: TcContext) -> i32 {
+#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+pub(crate) fn sctp_tc_egress_bounded(ctx: TcContext) -> i32 {
     egress::<false>(&ctx)
 }
 
 #[inline(always)]
 fn egress<const KERNEL_LOOP: bool>(ctx: &TcContext) -> i32 {
-    let pkt = SkbPacket::<KERNEL_LOOP> {
-        skb: ctx.skb.skb,
-        len: ctx.len() as usize,
-    };
+    let pkt = SkbPacket::<KERNEL_LOOP> { skb: ctx.skb.skb, len: ctx.len() as usize };
     let _ = account_egress(&pkt);
     // A frame of its own: inline, its locals would join the walk's frames on the stack.
     let _ = outlined(|| learn_egress(&pkt));
@@ -669,9 +623,7 @@ fn learn_egress<const KERNEL_LOOP: bool>(pkt: &SkbPacket<KERNEL_LOOP>) -> Option
     // SAFETY: map value pointer valid for the run; per-CPU, so unshared.
     let stats = unsafe { &mut *GLOBAL.get_ptr_mut(0)? };
     // SAFETY: a helper without preconditions.
-    track_tags(filter.rules, &mut filter, stats, &key, &first, unsafe {
-        bpf_ktime_get_ns()
-    });
+    track_tags(filter.rules, &mut filter, stats, &key, &first, unsafe { bpf_ktime_get_ns() });
     Some(())
 }
 
@@ -728,9 +680,7 @@ impl<const KERNEL_LOOP: bool> Packet for SkbPacket<KERNEL_LOOP> {
     #[inline(always)]
     fn read<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
         // SAFETY: the helper copies from the socket buffer, linear part or not.
-        copied(off, self.len, |at, to, n| unsafe {
-            bpf_skb_load_bytes(self.skb.cast(), at, to, n)
-        })
+        copied(off, self.len, |at, to, n| unsafe { bpf_skb_load_bytes(self.skb.cast(), at, to, n) })
     }
 
     #[inline(always)]

@@ -4,10 +4,7 @@
 use std::process::{Command, Output};
 
 fn sctp_user(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sctp-user"))
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_sctp-user")).args(args).output().unwrap()
 }
 
 fn stderr(o: &Output) -> String {
@@ -46,10 +43,7 @@ fn a_file_that_is_not_a_capture_is_rejected_clearly() {
     std::fs::remove_file(&path).unwrap();
     assert!(!o.status.success());
     let e = stderr(&o);
-    assert!(
-        e.contains("is not a capture: inspect reads pcap and pcapng files"),
-        "{e}"
-    );
+    assert!(e.contains("is not a capture: inspect reads pcap and pcapng files"), "{e}");
     assert_eq!(e.trim_end().lines().count(), 1, "{e}");
     assert!(!e.contains("panicked"), "{e}");
 }
@@ -87,12 +81,7 @@ fn without_the_capabilities_loading_names_them() {
     if is_root() {
         // Drop to nobody for this one command when we are root.
         let o = Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                env!("CARGO_BIN_EXE_sctp-user"),
-            ])
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_sctp-user")])
             .args(["inspect", "--engine", "kernel", "--pcap", "/dev/null"])
             .output();
         let Ok(o) = o else {
@@ -124,10 +113,7 @@ fn a_kernel_without_sctp_gets_one_line_saying_what_to_do() {
     let o = sctp_user(&["run", "--iface", "lo", "--listen", "127.0.0.1:36412"]);
     assert!(!o.status.success());
     let e = stderr(&o);
-    assert!(
-        e.contains("this kernel has no SCTP") && e.contains("modprobe sctp") && e.contains("--no-echo"),
-        "{e}"
-    );
+    assert!(e.contains("this kernel has no SCTP") && e.contains("modprobe sctp") && e.contains("--no-echo"), "{e}");
     assert_eq!(e.trim_end().lines().count(), 1, "{e}");
 }
 
@@ -145,11 +131,7 @@ fn directories_and_missing_directories_are_named() {
     assert!(stderr(&o).contains("--json /tmp is a directory"), "{}", stderr(&o));
     let o = sctp_user(&["bench", "--json", "/missing/dir/x.json"]);
     assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("directory /missing/dir does not exist"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("directory /missing/dir does not exist"), "{}", stderr(&o));
     assert!(!std::path::Path::new("/missing").exists(), "nothing created");
 }
 
@@ -164,17 +146,10 @@ fn own_capture() -> Vec<u8> {
     use pcap_file::pcap::{PcapPacket, PcapWriter};
     use sctp_common::builder::{Chunk, SctpPacket, V4};
     let mut w = PcapWriter::new(Vec::new()).unwrap();
-    for chunks in [
-        vec![Chunk::data(1, 0, 0, 18, 10)],
-        vec![Chunk::data(2, 0, 1, 18, 10), Chunk::data(3, 0, 2, 18, 10)],
-    ] {
+    for chunks in [vec![Chunk::data(1, 0, 0, 18, 10)], vec![Chunk::data(2, 0, 1, 18, 10), Chunk::data(3, 0, 2, 18, 10)]]
+    {
         let f = SctpPacket::new(V4, 7, chunks).frame();
-        w.write_packet(&PcapPacket::new(
-            std::time::Duration::ZERO,
-            u32::try_from(f.len()).unwrap(),
-            &f,
-        ))
-        .unwrap();
+        w.write_packet(&PcapPacket::new(std::time::Duration::ZERO, u32::try_from(f.len()).unwrap(), &f)).unwrap();
     }
     w.into_writer()
 }

@@ -34,12 +34,7 @@ pub fn pcap(records: &[Record], linktype: u32, big_endian: bool, nanos: bool, sn
     out.extend_from_slice(&u32b(linktype));
     for r in records {
         let secs = u32::try_from(r.ts_ns / 1_000_000_000).expect("a time before 2106");
-        let frac = u32::try_from(if nanos {
-            r.ts_ns % 1_000_000_000
-        } else {
-            r.ts_ns % 1_000_000_000 / 1000
-        })
-        .unwrap();
+        let frac = u32::try_from(if nanos { r.ts_ns % 1_000_000_000 } else { r.ts_ns % 1_000_000_000 / 1000 }).unwrap();
         out.extend_from_slice(&u32b(secs));
         out.extend_from_slice(&u32b(frac));
         out.extend_from_slice(&u32b(u32::try_from(r.data.len()).unwrap()));
@@ -194,12 +189,7 @@ pub mod relink {
     #[must_use]
     pub fn loopback(eth: &[u8], network_order: bool) -> Vec<u8> {
         let family: u32 = if ethertype(eth) == [0x86, 0xdd] { 24 } else { 2 };
-        let mut f = if network_order {
-            family.to_be_bytes()
-        } else {
-            family.to_le_bytes()
-        }
-        .to_vec();
+        let mut f = if network_order { family.to_be_bytes() } else { family.to_le_bytes() }.to_vec();
         f.extend_from_slice(&eth[14..]);
         f
     }

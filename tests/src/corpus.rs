@@ -14,11 +14,8 @@ pub const MIN_XDP_FRAME: usize = 14;
 /// Seeds: well-formed packets of many shapes, which the mutator then damages.
 #[must_use]
 pub fn seeds() -> Vec<Vec<u8>> {
-    let mut seeds: Vec<Vec<u8>> = fixtures::table()
-        .into_iter()
-        .map(|f| f.frame)
-        .filter(|f| f.len() >= MIN_XDP_FRAME)
-        .collect();
+    let mut seeds: Vec<Vec<u8>> =
+        fixtures::table().into_iter().map(|f| f.frame).filter(|f| f.len() >= MIN_XDP_FRAME).collect();
     for chunks in [
         vec![Chunk::init(1, 5, 1000, 4, 4, 9), Chunk::data(1, 0, 0, 0, 3)],
         vec![Chunk::sack(7, 1, 20, 20)],
@@ -52,11 +49,7 @@ pub fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
         _ => {
             let len = MIN_XDP_FRAME + rng.below(200);
             f = (0..len).map(|_| rng.next_u8()).collect();
-            f[12..14].copy_from_slice(if rng.below(2) == 0 {
-                &[0x08, 0x00]
-            } else {
-                &[0x86, 0xdd]
-            });
+            f[12..14].copy_from_slice(if rng.below(2) == 0 { &[0x08, 0x00] } else { &[0x86, 0xdd] });
             if rng.below(2) == 0 && f.len() > 23 {
                 f[14] = 0x45;
                 f[23] = 132;

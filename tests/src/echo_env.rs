@@ -49,12 +49,8 @@ impl EchoEnv {
         let server = Netns::new(&format!("{name}-s")).unwrap();
         veth(&client, "ec0", "198.18.0.1/24", &server, "es0", "198.18.0.2/24").unwrap();
         // IPv6 on the same link, for dual-stack and multi-homed endpoints.
-        client
-            .ip(&["-6", "addr", "add", "2001:db8::1/64", "dev", "ec0", "nodad"])
-            .unwrap();
-        server
-            .ip(&["-6", "addr", "add", "2001:db8::2/64", "dev", "es0", "nodad"])
-            .unwrap();
+        client.ip(&["-6", "addr", "add", "2001:db8::1/64", "dev", "ec0", "nodad"]).unwrap();
+        server.ip(&["-6", "addr", "add", "2001:db8::2/64", "dev", "es0", "nodad"]).unwrap();
         if links == 2 {
             veth(&client, "ec1", "198.18.1.1/24", &server, "es1", "198.18.1.2/24").unwrap();
         }
@@ -69,14 +65,7 @@ impl EchoEnv {
                 extra.extend(["--listen".into(), SERVER_2.into()]);
             }
         }
-        let mut env = Self {
-            run: None,
-            client,
-            server,
-            report,
-            extra,
-            links,
-        };
+        let mut env = Self { run: None, client, server, report, extra, links };
         prepare(&env);
         env.run = Some(start_run(&env.server, &env.report, env.links, &env.extra));
         env

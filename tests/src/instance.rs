@@ -35,10 +35,7 @@ impl Instance {
         ready: &str,
     ) -> Result<Self> {
         let mut command = Command::new("ip");
-        command
-            .args(["netns", "exec", &ns.name])
-            .arg(program.as_ref())
-            .args(args);
+        command.args(["netns", "exec", &ns.name]).arg(program.as_ref()).args(args);
         Self::spawn(command, label, ready)
     }
 
@@ -65,10 +62,7 @@ impl Instance {
                 }
             });
         }
-        let instance = Self {
-            child,
-            lines: Mutex::new(lines),
-        };
+        let instance = Self { child, lines: Mutex::new(lines) };
         instance.wait_for(ready)?;
         Ok(instance)
     }
@@ -77,13 +71,7 @@ impl Instance {
     /// interface (with -q it says nothing to wait for). Stop it with [`Instance::stop`].
     pub fn dumpcap(ns: &Netns, ifname: &str, path: &std::path::Path, settle: Duration) -> Result<Self> {
         let path = path.to_str().context("a capture path in UTF-8")?;
-        let dumpcap = Self::start(
-            ns,
-            "dumpcap",
-            "dumpcap",
-            &["-q", "-i", ifname, "-f", "sctp", "-w", path],
-            "",
-        )?;
+        let dumpcap = Self::start(ns, "dumpcap", "dumpcap", &["-q", "-i", ifname, "-f", "sctp", "-w", path], "")?;
         std::thread::sleep(settle);
         Ok(dumpcap)
     }

@@ -28,10 +28,7 @@ use sctp_common::{
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    assert!(
-        root,
-        "this test loads BPF and needs root: run it through `cargo xtask test`"
-    );
+    assert!(root, "this test loads BPF and needs root: run it through `cargo xtask test`");
 }
 
 /// For tests marked as needing kernel SCTP (they run inside the VM).
@@ -259,12 +256,7 @@ pub fn inspect_json_on(
     j["first_ns"] = replay.span_ns.map(|s| s.0).into();
     j["last_ns"] = replay.span_ns.map(|s| s.1).into();
     j["damaged"] = replay.read.damaged.into();
-    j["associations"] = replay
-        .associations
-        .busiest(usize::MAX)
-        .iter()
-        .map(|(_, a)| a.json())
-        .collect();
+    j["associations"] = replay.associations.busiest(usize::MAX).iter().map(|(_, a)| a.json()).collect();
     j
 }
 
@@ -298,15 +290,11 @@ impl TempCapture {
     #[must_use]
     pub fn new(name: &str, frames: &[(u64, Vec<u8>)]) -> Self {
         use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
-        let header = PcapHeader {
-            ts_resolution: pcap_file::TsResolution::NanoSecond,
-            ..PcapHeader::default()
-        };
+        let header = PcapHeader { ts_resolution: pcap_file::TsResolution::NanoSecond, ..PcapHeader::default() };
         let mut w = PcapWriter::with_header(Vec::new(), header).unwrap();
         for (ts, f) in frames {
             let len = u32::try_from(f.len()).unwrap();
-            w.write_packet(&PcapPacket::new(std::time::Duration::from_nanos(*ts), len, f))
-                .unwrap();
+            w.write_packet(&PcapPacket::new(std::time::Duration::from_nanos(*ts), len, f)).unwrap();
         }
         let n = NEXT_CAPTURE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("{name}-{}-{n}.pcap", std::process::id()));

@@ -6,16 +6,9 @@ use std::{fs::File, os::fd::AsRawFd as _, process::Command};
 use anyhow::{bail, Context as _, Result};
 
 fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .context("cannot run ip (iproute2)")?;
+    let out = Command::new("ip").args(args).output().context("cannot run ip (iproute2)")?;
     if !out.status.success() {
-        bail!(
-            "ip {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("ip {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(())
 }
@@ -65,8 +58,7 @@ impl Netns {
     /// Sets a sysctl of this namespace (`net.sctp.hb_interval`: dots become slashes).
     pub fn sysctl(&self, key: &str, value: &str) -> Result<()> {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        self.run(|| std::fs::write(&path, value))
-            .with_context(|| format!("sysctl {key}={value}"))
+        self.run(|| std::fs::write(&path, value)).with_context(|| format!("sysctl {key}={value}"))
     }
 
     /// SCTP timers short enough for heartbeats every half second and a path failover
@@ -88,9 +80,7 @@ impl Netns {
 
     /// Runs `tc ARGS` in this namespace.
     pub fn tc(&self, args: &[&str]) -> Result<()> {
-        let status = self
-            .run(|| std::process::Command::new("tc").args(args).status())
-            .context("cannot run tc")?;
+        let status = self.run(|| std::process::Command::new("tc").args(args).status()).context("cannot run tc")?;
         anyhow::ensure!(status.success(), "tc {} failed ({status})", args.join(" "));
         Ok(())
     }
@@ -110,9 +100,7 @@ impl Drop for Netns {
 
 /// A veth pair between two namespaces, each end up with the given address (CIDR).
 pub fn veth(a: &Netns, a_if: &str, a_addr: &str, b: &Netns, b_if: &str, b_addr: &str) -> Result<()> {
-    ip(&[
-        "link", "add", a_if, "netns", &a.name, "type", "veth", "peer", "name", b_if, "netns", &b.name,
-    ])?;
+    ip(&["link", "add", a_if, "netns", &a.name, "type", "veth", "peer", "name", b_if, "netns", &b.name])?;
     for (ns, ifname, addr) in [(a, a_if, a_addr), (b, b_if, b_addr)] {
         let family = if addr.contains(':') { "-6" } else { "-4" };
         let mut args = vec![family, "addr", "add", addr, "dev", ifname];
@@ -135,16 +123,11 @@ pub struct HostBpffs(bool);
 impl HostBpffs {
     #[must_use]
     pub fn ensure() -> Self {
-        let mounted = std::fs::read_to_string("/proc/mounts")
-            .unwrap()
-            .lines()
-            .any(|l| l.split(' ').nth(1) == Some(RUN_BPFFS));
+        let mounted =
+            std::fs::read_to_string("/proc/mounts").unwrap().lines().any(|l| l.split(' ').nth(1) == Some(RUN_BPFFS));
         if !mounted {
             std::fs::create_dir_all(RUN_BPFFS).unwrap();
-            let ok = std::process::Command::new("mount")
-                .args(["-t", "bpf", "bpf", RUN_BPFFS])
-                .status()
-                .unwrap();
+            let ok = std::process::Command::new("mount").args(["-t", "bpf", "bpf", RUN_BPFFS]).status().unwrap();
             assert!(ok.success(), "mount -t bpf bpf {RUN_BPFFS}");
         }
         Self(!mounted)

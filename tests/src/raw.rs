@@ -15,10 +15,7 @@ const IPPROTO_SCTP: u8 = 132;
 /// The MAC address of `ifname` in `ns`.
 #[must_use]
 pub fn mac_of(ns: &Netns, ifname: &str) -> [u8; 6] {
-    let out = Command::new("ip")
-        .args(["-n", &ns.name, "-j", "link", "show", ifname])
-        .output()
-        .unwrap();
+    let out = Command::new("ip").args(["-n", &ns.name, "-j", "link", "show", ifname]).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     sctp_user::sys::iface::parse_mac(v[0]["address"].as_str().expect("link address")).unwrap()
 }

@@ -28,63 +28,30 @@ pub fn tshark_view(file: &Path) -> View {
         // and a first fragment holds only the start of its last chunk.
         .args(["-o", "ip.defragment:FALSE", "-o", "sctp.checksum:crc-32c"])
         .args(["-Y", "sctp && !icmp && !icmpv6", "-T", "fields"])
-        .args([
-            "-e",
-            "sctp.srcport",
-            "-e",
-            "sctp.dstport",
-            "-e",
-            "sctp.verification_tag",
-        ])
+        .args(["-e", "sctp.srcport", "-e", "sctp.dstport", "-e", "sctp.verification_tag"])
         .args(["-e", "sctp.chunk_type", "-e", "sctp.chunk_length"])
-        .args([
-            "-e",
-            "ip.len",
-            "-e",
-            "ip.hdr_len",
-            "-e",
-            "sctp.checksum.status",
-            "-e",
-            "ip.flags.mf",
-        ])
+        .args(["-e", "ip.len", "-e", "ip.hdr_len", "-e", "sctp.checksum.status", "-e", "ip.flags.mf"])
         .output()
         .expect("tshark must be installed (cargo xtask setup)");
     // A capture cut short is read up to the damage, and said so on stderr.
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() || stderr.contains("cut short"),
-        "tshark failed on {}: {stderr}",
-        file.display()
-    );
+    assert!(out.status.success() || stderr.contains("cut short"), "tshark failed on {}: {stderr}", file.display());
     let mut v = View::default();
     for line in String::from_utf8(out.stdout).unwrap().lines() {
         let f: Vec<&str> = line.split('\t').collect();
         let first = |s: &str| s.split(',').next().unwrap().to_string();
         let vtag = u64::from_str_radix(first(f[2]).trim_start_matches("0x"), 16).unwrap();
-        *v.flows
-            .entry((first(f[0]).parse().unwrap(), first(f[1]).parse().unwrap(), vtag))
-            .or_default() += 1;
+        *v.flows.entry((first(f[0]).parse().unwrap(), first(f[1]).parse().unwrap(), vtag)).or_default() += 1;
         v.sctp_packets += 1;
         // 0: bad, 1: good, empty: not checked (the packet is cut short). tshark also checks
         // a first IP fragment (it cannot match), which we leave unchecked.
         let first_fragment = f.get(8).is_some_and(|mf| mf.starts_with('1') || mf.starts_with('T'));
         v.bad_checksums += u64::from(f.get(7) == Some(&"0") && !first_fragment);
-        let types: Vec<u64> = f[3]
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse().unwrap())
-            .collect();
-        let lens: Vec<u64> = f[4]
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse().unwrap())
-            .collect();
+        let types: Vec<u64> = f[3].split(',').filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+        let lens: Vec<u64> = f[4].split(',').filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
         // Bytes of SCTP chunks this IPv4 packet holds (a first fragment: fewer than its
         // chunks' lengths say); IPv6 rows leave the fields empty.
-        let mut room = match (
-            f.get(5).map(|x| first(x).parse::<u64>()),
-            f.get(6).map(|x| first(x).parse::<u64>()),
-        ) {
+        let mut room = match (f.get(5).map(|x| first(x).parse::<u64>()), f.get(6).map(|x| first(x).parse::<u64>())) {
             (Some(Ok(ip_len)), Some(Ok(hdr))) => ip_len.saturating_sub(hdr + 12),
             _ => u64::MAX,
         };
@@ -110,12 +77,7 @@ pub fn our_view(j: &Value) -> View {
     let n = |v: &Value| v.as_u64().unwrap();
     View {
         sctp_packets: n(&j["packets"]["sctp"]),
-        chunks: j["chunks"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), n(v)))
-            .collect(),
+        chunks: j["chunks"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), n(v))).collect(),
         data_chunks: n(&j["data"]["chunks"]),
         data_payload_bytes: n(&j["data"]["payload_bytes"]),
         flows: j["flows"]

@@ -40,12 +40,7 @@ fn conversation(ip: Ip, client_tag: u32, server_tag: u32, end: bool) -> Vec<(boo
         packet(ip, true, c, vec![Chunk::init(ty::INIT_ACK, s, 65_536, 4, 4, 900)]),
         packet(ip, false, s, vec![Chunk::new(ty::COOKIE_ECHO, 0, vec![7; 32])]),
         packet(ip, true, c, vec![Chunk::new(ty::COOKIE_ACK, 0, vec![])]),
-        packet(
-            ip,
-            false,
-            s,
-            vec![Chunk::data(100, 0, 0, 18, 100), Chunk::data(101, 1, 0, 60, 40)],
-        ),
+        packet(ip, false, s, vec![Chunk::data(100, 0, 0, 18, 100), Chunk::data(101, 1, 0, 60, 40)]),
         packet(ip, true, c, vec![Chunk::sack(101, 65_000, 0, 0)]),
         packet(ip, false, s, vec![Chunk::data(102, 0, 1, 18, 100)]),
         packet(ip, false, s, vec![Chunk::data(102, 0, 1, 18, 100)]),
@@ -56,12 +51,7 @@ fn conversation(ip: Ip, client_tag: u32, server_tag: u32, end: bool) -> Vec<(boo
         packet(ip, false, s, vec![Chunk::sack(900, 60_000, 0, 0)]),
     ];
     if end {
-        frames.push(packet(
-            ip,
-            false,
-            s,
-            vec![Chunk::new(ty::SHUTDOWN, 0, 902u32.to_be_bytes().to_vec())],
-        ));
+        frames.push(packet(ip, false, s, vec![Chunk::new(ty::SHUTDOWN, 0, 902u32.to_be_bytes().to_vec())]));
         frames.push(packet(ip, true, c, vec![Chunk::new(ty::SHUTDOWN_ACK, 0, vec![])]));
         frames.push(packet(ip, false, s, vec![Chunk::new(ty::SHUTDOWN_COMPLETE, 0, vec![])]));
     }
@@ -86,11 +76,7 @@ fn live_associations_equal_inspects_of_the_same_wire() {
     frames.push(packet(midway, true, 0xc3, vec![Chunk::sack(5, 1000, 0, 0)]));
     for (back, f) in &frames {
         // One at a time, a little apart: round trips above the clock's resolution.
-        let (ns, ifname) = if *back {
-            (&env.server, "es0")
-        } else {
-            (&env.client, "ec0")
-        };
+        let (ns, ifname) = if *back { (&env.server, "es0") } else { (&env.client, "ec0") };
         send_frames(ns, ifname, std::slice::from_ref(f));
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -100,30 +86,14 @@ fn live_associations_equal_inspects_of_the_same_wire() {
     let stats: Value = serde_json::from_str(&env.http_get("/stats")).unwrap();
     let replayed = integration_tests::inspect_json(&capture, Kind::Host, &integration_tests::compile_rules(""));
     let _ = std::fs::remove_file(&capture);
-    assert_eq!(
-        replayed["packets"]["sctp"],
-        frames.len(),
-        "every frame sent is in the capture"
-    );
-    let live: Vec<Value> = stats["associations"]
-        .as_array()
-        .expect("/stats has associations")
-        .iter()
-        .map(timeless)
-        .collect();
-    let wire: Vec<Value> = replayed["associations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(timeless)
-        .collect();
+    assert_eq!(replayed["packets"]["sctp"], frames.len(), "every frame sent is in the capture");
+    let live: Vec<Value> =
+        stats["associations"].as_array().expect("/stats has associations").iter().map(timeless).collect();
+    let wire: Vec<Value> = replayed["associations"].as_array().unwrap().iter().map(timeless).collect();
     assert_eq!(wire.len(), 3, "inspect finds the three: {wire:#?}");
     assert_eq!(live, wire, "/stats against inspect of the capture");
     let state_names: Vec<&str> = live.iter().map(|a| a["state"].as_str().unwrap()).collect();
-    assert!(
-        state_names.contains(&"closed") && state_names.contains(&"established"),
-        "{state_names:?}"
-    );
+    assert!(state_names.contains(&"closed") && state_names.contains(&"established"), "{state_names:?}");
     let summary = &stats["associations_summary"];
     assert_eq!(summary["summaries"], frames.len(), "both directions: {summary}");
     assert_eq!(summary["summaries_lost"], 0, "{summary}");
@@ -140,11 +110,7 @@ fn live_associations_equal_inspects_of_the_same_wire() {
     let metrics = env.http_get("/metrics");
     assert!(metrics.contains("sctp_associations{state=\"closed\"} 1"), "{metrics}");
     let report = env.stop();
-    assert_eq!(
-        report["associations"].as_array().map(Vec::len),
-        Some(3),
-        "the final report lists them"
-    );
+    assert_eq!(report["associations"].as_array().map(Vec::len), Some(3), "the final report lists them");
 }
 
 /// A blind attacker (addresses and ports known, tags not) against a live run: a spoofed
@@ -159,57 +125,32 @@ fn blind_spoofing_changes_nothing_about_a_real_association() {
     let env = EchoEnv::start("as", &["--no-echo", "--top-flows", "5"]);
     let send = |frames: &[(bool, Vec<u8>)]| {
         for (back, f) in frames {
-            let (ns, ifname) = if *back {
-                (&env.server, "es0")
-            } else {
-                (&env.client, "ec0")
-            };
+            let (ns, ifname) = if *back { (&env.server, "es0") } else { (&env.client, "ec0") };
             send_frames(ns, ifname, std::slice::from_ref(f));
             std::thread::sleep(Duration::from_millis(1));
         }
     };
     let real = |stats: &Value| -> Value {
         let all = stats["associations"].as_array().expect("/stats has associations");
-        let a = all
-            .iter()
-            .find(|a| a["endpoints"][0]["vtag"] == 0xc1)
-            .unwrap_or_else(|| panic!("the real one: {all:#?}"));
+        let a =
+            all.iter().find(|a| a["endpoints"][0]["vtag"] == 0xc1).unwrap_or_else(|| panic!("the real one: {all:#?}"));
         timeless(a)
     };
     send(&conversation(V4, 0xc1, 0x51, false));
     std::thread::sleep(Duration::from_millis(1500));
     let before = real(&serde_json::from_str(&env.http_get("/stats")).unwrap());
 
-    let mut attack = vec![packet(
-        V4,
-        false,
-        0,
-        vec![Chunk::init(ty::INIT, 0xbad, 65_536, 4, 4, 1)],
-    )];
+    let mut attack = vec![packet(V4, false, 0, vec![Chunk::init(ty::INIT, 0xbad, 65_536, 4, 4, 1)])];
     for i in 0..300u32 {
         let mut from = V4;
         if let Ip::V4 { src, .. } = &mut from {
-            src[3] = if i % 2 == 0 {
-                src[3]
-            } else {
-                100 + u8::try_from(i % 100).unwrap()
-            };
+            src[3] = if i % 2 == 0 { src[3] } else { 100 + u8::try_from(i % 100).unwrap() };
         }
         attack.push(packet(from, false, 0x7777, vec![Chunk::data(i, 0, 0, 18, 10)]));
-        attack.push(packet(
-            V4,
-            true,
-            0x8888,
-            vec![Chunk::new(ty::HEARTBEAT, 0, vec![0, 1, 0, 8, 1, 2, 3, 4])],
-        ));
+        attack.push(packet(V4, true, 0x8888, vec![Chunk::new(ty::HEARTBEAT, 0, vec![0, 1, 0, 8, 1, 2, 3, 4])]));
     }
     for tag in 0..200u32 {
-        attack.push(packet(
-            V4,
-            false,
-            0x10_0000 + tag,
-            vec![Chunk::new(ty::COOKIE_ECHO, 0, vec![7; 32])],
-        ));
+        attack.push(packet(V4, false, 0x10_0000 + tag, vec![Chunk::new(ty::COOKIE_ECHO, 0, vec![7; 32])]));
     }
     send(&attack);
     std::thread::sleep(Duration::from_millis(1500));
@@ -223,21 +164,13 @@ fn blind_spoofing_changes_nothing_about_a_real_association() {
     // the other 199 COOKIE-ECHOs stay provisional.
     let by_state = &summary["by_state"];
     assert_eq!(
-        (
-            &by_state["established"],
-            &by_state["handshake"],
-            &by_state["provisional"]
-        ),
+        (&by_state["established"], &by_state["handshake"], &by_state["provisional"]),
         (&Value::from(2), &Value::from(1), &Value::from(199)),
         "{summary}"
     );
     assert_eq!(summary["summaries_lost"], 0, "{summary}");
-    let spoofed = stats["associations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["endpoints"][1]["vtag"] == 0x7777)
-        .unwrap();
+    let spoofed =
+        stats["associations"].as_array().unwrap().iter().find(|a| a["endpoints"][1]["vtag"] == 0x7777).unwrap();
     assert!(
         spoofed["paths"].as_array().unwrap().len() <= 16 && spoofed["beyond_bounds"].as_u64().unwrap() > 0,
         "{spoofed}"

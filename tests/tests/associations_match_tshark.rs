@@ -44,16 +44,7 @@ fn tshark_assocs(file: &Path) -> BTreeMap<u64, Theirs> {
         .arg("-r")
         .arg(file)
         .args(["-o", "sctp.association_index:TRUE", "-o", "ip.defragment:FALSE"])
-        .args([
-            "-Y",
-            "sctp && !icmp && !icmpv6",
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-            "-e",
-            "sctp.assoc_index",
-        ])
+        .args(["-Y", "sctp && !icmp && !icmpv6", "-T", "fields", "-e", "frame.number", "-e", "sctp.assoc_index"])
         .args(["-e", "ip.src", "-e", "ip.dst", "-e", "ipv6.src", "-e", "ipv6.dst"])
         .args(["-e", "sctp.verification_tag", "-e", "sctp.chunk_type"])
         .args(["-e", "sctp.init_initiate_tag", "-e", "sctp.initack_initiate_tag"])
@@ -69,11 +60,7 @@ fn tshark_assocs(file: &Path) -> BTreeMap<u64, Theirs> {
             let src = if f[2].is_empty() { first(f[4]) } else { first(f[2]) };
             let dst = if f[3].is_empty() { first(f[5]) } else { first(f[3]) };
             let may_reflect = f[7].split(',').any(|t| t == "6" || t == "14");
-            let announced = [f[8], f[9]]
-                .iter()
-                .filter(|t| !t.is_empty())
-                .map(|t| first(t))
-                .collect();
+            let announced = [f[8], f[9]].iter().filter(|t| !t.is_empty()).map(|t| first(t)).collect();
             let theirs = Theirs {
                 index: first(f[1]).parse().ok(),
                 pair: (src, dst),
@@ -97,20 +84,8 @@ fn tshark_data_rtts(file: &Path, ours: &BTreeMap<u64, usize>) -> BTreeMap<usize,
         .arg("-r")
         .arg(file)
         .args(["-o", "sctp.association_index:TRUE", "-o", "ip.defragment:FALSE"])
-        .args([
-            "-Y",
-            "sctp.data_tsn_raw || sctp.sack_cumulative_tsn_ack_raw",
-            "-T",
-            "fields",
-        ])
-        .args([
-            "-e",
-            "frame.number",
-            "-e",
-            "frame.time_epoch",
-            "-e",
-            "sctp.verification_tag",
-        ])
+        .args(["-Y", "sctp.data_tsn_raw || sctp.sack_cumulative_tsn_ack_raw", "-T", "fields"])
+        .args(["-e", "frame.number", "-e", "frame.time_epoch", "-e", "sctp.verification_tag"])
         .args(["-e", "sctp.data_tsn_raw", "-e", "sctp.sack_cumulative_tsn_ack_raw"])
         .output()
         .expect("tshark must be installed (cargo xtask setup)");
@@ -126,11 +101,7 @@ fn tshark_data_rtts(file: &Path, ours: &BTreeMap<u64, usize>) -> BTreeMap<usize,
         };
         let tag = f[2].split(',').next().unwrap_or_default().to_string();
         for tsn in f[3].split(',').filter_map(|t| t.parse::<u32>().ok()) {
-            let e = sent
-                .entry((index, tag.clone()))
-                .or_default()
-                .entry(tsn)
-                .or_insert((ns, false));
+            let e = sent.entry((index, tag.clone())).or_default().entry(tsn).or_insert((ns, false));
             e.1 |= e.0 != ns;
         }
         for cum in f[4].split(',').filter_map(|t| t.parse::<u32>().ok()) {
@@ -198,10 +169,7 @@ fn match_tshark(source: Source) {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap")
-        })
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap"))
         .collect();
     files.sort();
     for file in &files {
@@ -210,62 +178,7 @@ fn match_tshark(source: Source) {
         let (ours, assocs) = our_assocs(file, source);
         let ours: BTreeMap<u64, usize> = ours.into_iter().map(|(f, id)| (f, assocs.resolve(id))).collect();
         // tshark's index -> ours, and back: a bijection over the packets tshark places.
-        let mut members: BTreeMap<u64, Vec<&Theirs>> = BTreeMap::new();
-        for t in theirs.values() {
-            if let Some(i) = t.index {
-                members.entry(i).or_default().push(t);
-            }
-        }
-        let impossible = |m: &Vec<&Theirs>| {
-            // Tags by the address sending them and by the one receiving them.
-            let mut tags: BTreeMap<(bool, &str), std::collections::BTreeSet<&str>> = BTreeMap::new();
-            for t in m.iter().filter(|t| !t.may_reflect && t.vtag != "0x00000000") {
-                tags.entry((true, t.pair.0.as_str()))
-                    .or_default()
-                    .insert(t.vtag.as_str());
-                tags.entry((false, t.pair.1.as_str()))
-                    .or_default()
-                    .insert(t.vtag.as_str());
-            }
-            let announced: Vec<&str> = m.iter().flat_map(|t| t.announced.iter().map(String::as_str)).collect();
-            let unannounced = !announced.is_empty()
-                && m.iter()
-                    .any(|t| t.vtag != "0x00000000" && !announced.contains(&t.vtag.as_str()));
-            let tags_seen: std::collections::BTreeSet<&str> = m
-                .iter()
-                .map(|t| t.vtag.as_str())
-                .filter(|t| *t != "0x00000000")
-                .collect();
-            let both_ways = m
-                .iter()
-                .any(|t| m.iter().any(|u| u.pair.0 == t.pair.1 && u.pair.1 == t.pair.0));
-            unannounced || (tags_seen.len() > 1 && !both_ways) || tags.values().any(|t| t.len() > 1)
-        };
-        let mut disjoint: Vec<u64> = members.iter().filter(|(_, m)| impossible(m)).map(|(i, _)| *i).collect();
-        // Paths (either way) in use by two associations at once.
-        let mut spans: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-        let mut users: BTreeMap<[(&str, &str); 2], std::collections::BTreeSet<u64>> = BTreeMap::new();
-        for (frame, t) in &theirs {
-            let Some(i) = t.index else { continue };
-            let span = spans.entry(i).or_insert((*frame, *frame));
-            span.1 = *frame;
-            let mut ends = [
-                (t.pair.0.as_str(), t.ports.0.as_str()),
-                (t.pair.1.as_str(), t.ports.1.as_str()),
-            ];
-            ends.sort_unstable();
-            users.entry(ends).or_default().insert(i);
-        }
-        for shared in users.values() {
-            for a in shared {
-                for b in shared.iter().filter(|b| *b != a) {
-                    let (sa, sb) = (spans[a], spans[b]);
-                    if sa.0 <= sb.1 && sb.0 <= sa.1 && !disjoint.contains(a) {
-                        disjoint.push(*a);
-                    }
-                }
-            }
-        }
+        let disjoint = not_one_association(&theirs);
         let (mut to_ours, mut to_theirs) = (BTreeMap::new(), BTreeMap::new());
         let mut unplaced = 0;
         for (frame, t) in &theirs {
@@ -274,28 +187,17 @@ fn match_tshark(source: Source) {
                 unplaced += 1;
                 continue;
             };
-            let Some(&id) = ours.get(frame) else {
-                panic!("{name}: frame {frame} is SCTP to tshark, not to us")
-            };
+            let Some(&id) = ours.get(frame) else { panic!("{name}: frame {frame} is SCTP to tshark, not to us") };
             let mapped = *to_ours.entry(index).or_insert(id);
             assert_eq!(
                 mapped, id,
                 "{name}: frame {frame} is in tshark's association {index} with other frames than ours"
             );
             let back = *to_theirs.entry(id).or_insert(index);
-            assert_eq!(
-                back, index,
-                "{name}: frame {frame}: our association {id} spans tshark's {back} and {index}"
-            );
-            let paths: Vec<(String, String)> = assocs.list[id]
-                .paths
-                .keys()
-                .map(|(s, d)| (s.to_string(), d.to_string()))
-                .collect();
-            assert!(
-                paths.contains(pair),
-                "{name}: frame {frame}: path {pair:?} missing from {paths:?}"
-            );
+            assert_eq!(back, index, "{name}: frame {frame}: our association {id} spans tshark's {back} and {index}");
+            let paths: Vec<(String, String)> =
+                assocs.list[id].paths.keys().map(|(s, d)| (s.to_string(), d.to_string())).collect();
+            assert!(paths.contains(pair), "{name}: frame {frame}: path {pair:?} missing from {paths:?}");
         }
         assert_eq!(ours.len(), theirs.len(), "{name}: SCTP packets");
         // Each of our DATA-to-SACK round trips is one of the pairs tshark's fields give.
@@ -330,4 +232,53 @@ fn match_tshark(source: Source) {
             }
         );
     }
+}
+
+/// tshark's associations that cannot be one association of ours: tags that contradict
+/// each other, or a path in use by two of its associations at once.
+fn not_one_association(theirs: &BTreeMap<u64, Theirs>) -> Vec<u64> {
+    let mut members: BTreeMap<u64, Vec<&Theirs>> = BTreeMap::new();
+    for t in theirs.values() {
+        if let Some(i) = t.index {
+            members.entry(i).or_default().push(t);
+        }
+    }
+    let impossible = |m: &Vec<&Theirs>| {
+        // Tags by the address sending them and by the one receiving them.
+        let mut tags: BTreeMap<(bool, &str), std::collections::BTreeSet<&str>> = BTreeMap::new();
+        for t in m.iter().filter(|t| !t.may_reflect && t.vtag != "0x00000000") {
+            tags.entry((true, t.pair.0.as_str())).or_default().insert(t.vtag.as_str());
+            tags.entry((false, t.pair.1.as_str())).or_default().insert(t.vtag.as_str());
+        }
+        let announced: Vec<&str> = m.iter().flat_map(|t| t.announced.iter().map(String::as_str)).collect();
+        let unannounced =
+            !announced.is_empty() && m.iter().any(|t| t.vtag != "0x00000000" && !announced.contains(&t.vtag.as_str()));
+        let tags_seen: std::collections::BTreeSet<&str> =
+            m.iter().map(|t| t.vtag.as_str()).filter(|t| *t != "0x00000000").collect();
+        let both_ways = m.iter().any(|t| m.iter().any(|u| u.pair.0 == t.pair.1 && u.pair.1 == t.pair.0));
+        unannounced || (tags_seen.len() > 1 && !both_ways) || tags.values().any(|t| t.len() > 1)
+    };
+    let mut disjoint: Vec<u64> = members.iter().filter(|(_, m)| impossible(m)).map(|(i, _)| *i).collect();
+    // Paths (either way) in use by two associations at once.
+    let mut spans: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    let mut users: BTreeMap<[(&str, &str); 2], std::collections::BTreeSet<u64>> = BTreeMap::new();
+    for (frame, t) in theirs {
+        let Some(i) = t.index else { continue };
+        let span = spans.entry(i).or_insert((*frame, *frame));
+        span.1 = *frame;
+        let mut ends = [(t.pair.0.as_str(), t.ports.0.as_str()), (t.pair.1.as_str(), t.ports.1.as_str())];
+        ends.sort_unstable();
+        users.entry(ends).or_default().insert(i);
+    }
+    for shared in users.values() {
+        for a in shared {
+            for b in shared.iter().filter(|b| *b != a) {
+                let (sa, sb) = (spans[a], spans[b]);
+                if sa.0 <= sb.1 && sb.0 <= sa.1 && !disjoint.contains(a) {
+                    disjoint.push(*a);
+                }
+            }
+        }
+    }
+    disjoint
 }

@@ -31,38 +31,19 @@ fn base() -> Vec<Record> {
         frames.push(pkt.frame());
     };
     p(V4, 0, (5000, 36412), vec![Chunk::init(1, 0x1111, 65_536, 4, 4, 1)]);
-    p(
-        V4,
-        0x1111,
-        (36412, 5000),
-        vec![Chunk::init(2, 0x2222, 65_536, 4, 4, 100)],
-    );
+    p(V4, 0x1111, (36412, 5000), vec![Chunk::init(2, 0x2222, 65_536, 4, 4, 100)]);
     for tsn in 1..=6 {
-        p(
-            V4,
-            0x2222,
-            (5000, 36412),
-            vec![Chunk::data(tsn, 0, 0, 18, 40), Chunk::data(tsn + 100, 1, 0, 18, 7)],
-        );
+        p(V4, 0x2222, (5000, 36412), vec![Chunk::data(tsn, 0, 0, 18, 40), Chunk::data(tsn + 100, 1, 0, 18, 7)]);
         p(V4, 0x1111, (36412, 5000), vec![Chunk::sack(tsn, 65_536, 1, 0)]);
     }
     for tsn in 1..=4 {
         p(V6, 0x3333, (2905, 2905), vec![Chunk::data(tsn, 0, 0, 3, 100)]);
-        p(
-            V6,
-            0x4444,
-            (2905, 2905),
-            vec![Chunk::new(4, 0, vec![0, 1, 0, 8, 1, 2, 3, 4])],
-        );
+        p(V6, 0x4444, (2905, 2905), vec![Chunk::new(4, 0, vec![0, 1, 0, 8, 1, 2, 3, 4])]);
     }
     // Offload trouble: a checksum that does not match.
     let last = frames.len() - 1;
     *frames[last].last_mut().unwrap() ^= 0xff;
-    frames
-        .into_iter()
-        .zip(0u64..)
-        .map(|(f, i)| Record::new(T0 + i * 1_234_567 + 891, f))
-        .collect()
+    frames.into_iter().zip(0u64..).map(|(f, i)| Record::new(T0 + i * 1_234_567 + 891, f)).collect()
 }
 
 fn relinked(records: &[Record], f: impl Fn(&[u8]) -> Vec<u8>) -> Vec<Record> {
@@ -94,14 +75,8 @@ impl Dir {
         } else {
             c.args(inputs).arg(&out);
         }
-        let o = c
-            .output()
-            .unwrap_or_else(|e| panic!("{tool}: {e} (cargo xtask setup installs it)"));
-        assert!(
-            o.status.success(),
-            "{tool} {inputs:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let o = c.output().unwrap_or_else(|e| panic!("{tool}: {e} (cargo xtask setup installs it)"));
+        assert!(o.status.success(), "{tool} {inputs:?}: {}", String::from_utf8_lossy(&o.stderr));
         out
     }
 }
@@ -118,6 +93,29 @@ impl Drop for Dir {
 #[test]
 fn every_variant_reads_as_tshark_reads_it() {
     let dir = Dir::new();
+    let variants = variants(&dir);
+    for (name, ours, theirs) in &variants {
+        let j = inspect_json(ours, Kind::Host, &Compiled::none());
+        let (mut view, reference) = (our_view(&j), tshark_view(theirs));
+        if *name == "snapped.pcap" {
+            // A DATA chunk cut by the snapshot length: tshark stops dissecting the packet
+            // without naming the chunk; we count the chunk by its type and flag the packet
+            // (its chunk runs past the packet). Six IPv4 packets and four IPv6 ones.
+            assert_eq!(view.chunks.remove("0"), Some(10), "{name}: {j}");
+            assert_eq!(j["errors"]["chunk_beyond_packet"], 10, "{name}: {j}");
+        }
+        assert_eq!(view, reference, "{name}: inspect and tshark disagree");
+        let span = (j["first_ns"].as_u64().unwrap(), j["last_ns"].as_u64().unwrap());
+        assert_eq!(Some(span), tshark_span(theirs), "{name}: first and last capture times");
+        let damaged = j["damaged"].as_str();
+        assert_eq!(damaged.is_some(), *name == "cut-short.pcap", "{name}: {damaged:?}");
+        eprintln!("{name}: {} SCTP packets, as tshark reads them", j["packets"]["sctp"]);
+    }
+}
+
+/// Every variant of the base capture, written in `dir`: (name, the file we read, the one
+/// tshark reads).
+fn variants(dir: &Dir) -> Vec<(&'static str, PathBuf, PathBuf)> {
     let eth = base();
     let half = eth.len() / 2;
     let sll = relinked(&eth, relink::sll);
@@ -129,46 +127,17 @@ fn every_variant_reads_as_tshark_reads_it() {
     own("pcap-le-usec.pcap", pcap(&eth, 1, false, false, 65_535));
     own("pcap-be-nsec.pcap", pcap(&eth, 1, true, true, 65_535));
     own("sll.pcap", pcap(&sll, 113, false, false, 65_535));
-    own(
-        "sll2.pcap",
-        pcap(&relinked(&eth, relink::sll2), 276, false, true, 65_535),
-    );
-    own(
-        "raw-ip.pcap",
-        pcap(&relinked(&eth, relink::raw), 101, true, false, 65_535),
-    );
-    own(
-        "null.pcap",
-        pcap(&relinked(&eth, |f| relink::loopback(f, false)), 0, false, false, 65_535),
-    );
-    own(
-        "loop.pcap",
-        pcap(
-            &relinked(&eth, |f| relink::loopback(f, true)),
-            108,
-            false,
-            false,
-            65_535,
-        ),
-    );
+    own("sll2.pcap", pcap(&relinked(&eth, relink::sll2), 276, false, true, 65_535));
+    own("raw-ip.pcap", pcap(&relinked(&eth, relink::raw), 101, true, false, 65_535));
+    own("null.pcap", pcap(&relinked(&eth, |f| relink::loopback(f, false)), 0, false, false, 65_535));
+    own("loop.pcap", pcap(&relinked(&eth, |f| relink::loopback(f, true)), 108, false, false, 65_535));
     // Records longer than the header's snapshot length, and longer than the wire's.
     own("over-snaplen.pcap", pcap(&eth, 1, false, false, 64));
-    let longer: Vec<Record> = eth
-        .iter()
-        .map(|r| Record {
-            orig_len: r.orig_len - 4,
-            ..r.clone()
-        })
-        .collect();
+    let longer: Vec<Record> = eth.iter().map(|r| Record { orig_len: r.orig_len - 4, ..r.clone() }).collect();
     own("over-origlen.pcap", pcap(&longer, 1, false, false, 65_535));
     // Cut short by the snapshot length: the checksum cannot be checked there.
-    let snapped: Vec<Record> = eth
-        .iter()
-        .map(|r| Record {
-            data: r.data[..80.min(r.data.len())].to_vec(),
-            ..r.clone()
-        })
-        .collect();
+    let snapped: Vec<Record> =
+        eth.iter().map(|r| Record { data: r.data[..80.min(r.data.len())].to_vec(), ..r.clone() }).collect();
     own("snapped.pcap", pcap(&snapped, 1, false, false, 80));
     // Two sections, the second with an interface of another link type and resolution.
     let mut two = PcapNg::default();
@@ -221,22 +190,5 @@ fn every_variant_reads_as_tshark_reads_it() {
     cut.truncate(cut.len() - 5);
     let cut = dir.write("cut-short.pcap", &cut);
     variants.push(("cut-short.pcap", cut.clone(), cut));
-
-    for (name, ours, theirs) in &variants {
-        let j = inspect_json(ours, Kind::Host, &Compiled::none());
-        let (mut view, reference) = (our_view(&j), tshark_view(theirs));
-        if *name == "snapped.pcap" {
-            // A DATA chunk cut by the snapshot length: tshark stops dissecting the packet
-            // without naming the chunk; we count the chunk by its type and flag the packet
-            // (its chunk runs past the packet). Six IPv4 packets and four IPv6 ones.
-            assert_eq!(view.chunks.remove("0"), Some(10), "{name}: {j}");
-            assert_eq!(j["errors"]["chunk_beyond_packet"], 10, "{name}: {j}");
-        }
-        assert_eq!(view, reference, "{name}: inspect and tshark disagree");
-        let span = (j["first_ns"].as_u64().unwrap(), j["last_ns"].as_u64().unwrap());
-        assert_eq!(Some(span), tshark_span(theirs), "{name}: first and last capture times");
-        let damaged = j["damaged"].as_str();
-        assert_eq!(damaged.is_some(), *name == "cut-short.pcap", "{name}: {damaged:?}");
-        eprintln!("{name}: {} SCTP packets, as tshark reads them", j["packets"]["sctp"]);
-    }
+    variants
 }

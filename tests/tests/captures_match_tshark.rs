@@ -24,10 +24,7 @@ fn captures() -> Option<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap")
-        })
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap"))
         .collect();
     files.sort();
     Some(files)
@@ -41,11 +38,7 @@ const MAX_CHUNKS_CAPTURE: &str = "suricata-verify__sctp-max-chunks.pcap";
 #[test]
 fn inspect_matches_tshark_on_every_capture() {
     let Some(files) = captures() else { return };
-    assert!(
-        files.len() >= 10,
-        "expected the shared capture set, found {} files",
-        files.len()
-    );
+    assert!(files.len() >= 10, "expected the shared capture set, found {} files", files.len());
     for file in &files {
         let name = file.file_name().unwrap().to_str().unwrap();
         let theirs = tshark_view(file);
@@ -54,23 +47,12 @@ fn inspect_matches_tshark_on_every_capture() {
         if name == MAX_CHUNKS_CAPTURE {
             let limit = sctp_common::parse::MAX_CHUNKS as u64;
             assert_eq!(json["errors"]["chunk_walk_limit"], 1, "{name}: walk limit flagged");
-            assert_eq!(
-                ours.chunks.values().sum::<u64>(),
-                limit,
-                "{name}: first {limit} chunks counted"
-            );
-            assert!(
-                theirs.chunks.values().sum::<u64>() > limit,
-                "{name}: capture no longer exceeds the bound"
-            );
+            assert_eq!(ours.chunks.values().sum::<u64>(), limit, "{name}: first {limit} chunks counted");
+            assert!(theirs.chunks.values().sum::<u64>() > limit, "{name}: capture no longer exceeds the bound");
             ours.chunks = theirs.chunks.clone();
         }
         assert_eq!(ours, theirs, "{name}: inspect and tshark disagree");
-        eprintln!(
-            "{name}: {} SCTP packets, {} flows match tshark",
-            theirs.sctp_packets,
-            theirs.flows.len()
-        );
+        eprintln!("{name}: {} SCTP packets, {} flows match tshark", theirs.sctp_packets, theirs.flows.len());
     }
 }
 
@@ -105,10 +87,8 @@ fn fragmented_ip_is_counted_as_first_and_later_fragment() {
     // tshark reassembles them into one SCTP packet; we parse the first fragment and count
     // the second as a later fragment: the same one SCTP packet, and the chunk cut by the
     // fragment boundary is not reported as malformed.
-    let Some(j) = replay_shared(
-        "fragmented_ip_is_counted_as_first_and_later_fragment",
-        "open5gs__nonipsec_reg.pcapng",
-    ) else {
+    let Some(j) = replay_shared("fragmented_ip_is_counted_as_first_and_later_fragment", "open5gs__nonipsec_reg.pcapng")
+    else {
         return;
     };
     assert_eq!(j["packets"]["first_fragments"], 1);

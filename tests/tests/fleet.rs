@@ -38,11 +38,7 @@ fn unit_path() -> PathBuf {
 /// An artefact of `cargo xtask dist`.
 fn dist(name: &str) -> PathBuf {
     let path = repo().join("target/dist").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo xtask dist` (cargo xtask test does)",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing: run `cargo xtask dist` (cargo xtask test does)", path.display());
     path
 }
 
@@ -90,33 +86,17 @@ fn the_unit_is_hardened_and_grants_only_three_capabilities() {
     let filters = &s["SystemCallFilter"];
     assert_eq!(words(&filters[0]), ["@system-service", "bpf"]);
     assert!(
-        filters[1..]
-            .iter()
-            .all(|f| f.starts_with('~') && !f.contains("@privileged")),
+        filters[1..].iter().all(|f| f.starts_with('~') && !f.contains("@privileged")),
         "deny lists that keep bpf(2): {filters:?}"
     );
     assert!(words(one("RestrictAddressFamilies")).contains(&"AF_NETLINK"));
 
-    let (ok, out) = run(
-        "systemd-analyze",
-        &[
-            "security",
-            "--offline=true",
-            "--no-pager",
-            unit_path().to_str().unwrap(),
-        ],
-    );
+    let (ok, out) =
+        run("systemd-analyze", &["security", "--offline=true", "--no-pager", unit_path().to_str().unwrap()]);
     let score: f64 = out
         .lines()
         .find_map(|l| {
-            l.split_once("Overall exposure level for ")?
-                .1
-                .split_once(": ")?
-                .1
-                .split(' ')
-                .next()?
-                .parse()
-                .ok()
+            l.split_once("Overall exposure level for ")?.1.split_once(": ")?.1.split(' ').next()?.parse().ok()
         })
         .unwrap_or_else(|| panic!("no exposure level in:\n{out}"));
     eprintln!("systemd-analyze security: exposure {score}");
@@ -129,10 +109,7 @@ fn the_prometheus_rules_pass_promtool_and_their_tests() {
     let rules = dir.join("sctp-xdp.rules.yml");
     let (ok, out) = run("promtool", &["check", "rules", rules.to_str().unwrap()]);
     assert!(ok, "{out}");
-    let (ok, out) = run(
-        "promtool",
-        &["test", "rules", dir.join("sctp-xdp.rules.test.yml").to_str().unwrap()],
-    );
+    let (ok, out) = run("promtool", &["test", "rules", dir.join("sctp-xdp.rules.test.yml").to_str().unwrap()]);
     assert!(ok, "{out}");
 }
 
@@ -148,28 +125,17 @@ fn every_panel_of_the_dashboard_follows_the_node_variable() {
         for t in p["targets"].as_array().unwrap() {
             let expr = t["expr"].as_str().unwrap();
             let metrics = expr.matches("sctp_").count();
-            assert_eq!(
-                expr.matches("node=~\"$node\"").count(),
-                metrics,
-                "{}: {expr}",
-                p["title"]
-            );
+            assert_eq!(expr.matches("node=~\"$node\"").count(), metrics, "{}: {expr}", p["title"]);
         }
     }
 }
 
 /// The rendered manifests (YAML to JSON by the validator's own `PyYAML`).
 fn rendered_manifests() -> (String, Vec<Value>) {
-    let (ok, yaml) = run(
-        "kubectl",
-        &["kustomize", repo().join("deploy/kubernetes").to_str().unwrap()],
-    );
+    let (ok, yaml) = run("kubectl", &["kustomize", repo().join("deploy/kubernetes").to_str().unwrap()]);
     assert!(ok, "kubectl kustomize: {yaml}");
     let mut py = Command::new(python_tool("python"))
-        .args([
-            "-c",
-            "import json,sys,yaml; print(json.dumps(list(yaml.safe_load_all(sys.stdin))))",
-        ])
+        .args(["-c", "import json,sys,yaml; print(json.dumps(list(yaml.safe_load_all(sys.stdin))))"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -191,10 +157,7 @@ fn python_tool(name: &str) -> PathBuf {
 fn validate(yaml: &str, k8s: &str) -> (bool, String) {
     let file = std::env::temp_dir().join(format!("sctp-xdp-k8s-{}-{k8s}.yaml", std::process::id()));
     std::fs::write(&file, yaml).unwrap();
-    let said = run(
-        python_tool("kubernetes-validate"),
-        &["--strict", "--quiet", "-k", k8s, file.to_str().unwrap()],
-    );
+    let said = run(python_tool("kubernetes-validate"), &["--strict", "--quiet", "-k", k8s, file.to_str().unwrap()]);
     let _ = std::fs::remove_file(&file);
     said
 }
@@ -221,22 +184,14 @@ fn the_kubernetes_manifests_validate_on_two_versions_and_keep_the_policy() {
     assert_eq!(sc["allowPrivilegeEscalation"], false);
     assert_eq!(sc["readOnlyRootFilesystem"], true);
     assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]));
-    assert_eq!(
-        sc["capabilities"]["add"],
-        serde_json::json!(["BPF", "NET_ADMIN", "PERFMON"])
-    );
+    assert_eq!(sc["capabilities"]["add"], serde_json::json!(["BPF", "NET_ADMIN", "PERFMON"]));
     let bpffs = spec["volumes"]
         .as_array()
         .unwrap()
         .iter()
         .find(|v| v["hostPath"]["path"] == "/sys/fs/bpf")
         .expect("the host's /sys/fs/bpf");
-    let mount = c["volumeMounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == bpffs["name"])
-        .unwrap();
+    let mount = c["volumeMounts"].as_array().unwrap().iter().find(|m| m["name"] == bpffs["name"]).unwrap();
     assert_eq!(mount["mountPropagation"], "HostToContainer");
     let env = c["env"].as_array().unwrap();
     let node = env.iter().find(|e| e["name"] == "NODE_NAME").unwrap();
@@ -244,11 +199,7 @@ fn the_kubernetes_manifests_validate_on_two_versions_and_keep_the_policy() {
     let cm = kind("ConfigMap");
     let ifaces = env.iter().find(|e| e["name"] == "SCTP_XDP_INTERFACES").unwrap();
     assert_eq!(ifaces["valueFrom"]["configMapKeyRef"]["name"], cm["metadata"]["name"]);
-    assert!(c["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|a| a == "--iface=$(SCTP_XDP_INTERFACES)"));
+    assert!(c["args"].as_array().unwrap().iter().any(|a| a == "--iface=$(SCTP_XDP_INTERFACES)"));
     for r in ["requests", "limits"] {
         for what in ["cpu", "memory"] {
             assert!(c["resources"][r][what].is_string(), "{r}.{what}");
@@ -263,19 +214,15 @@ fn the_kubernetes_manifests_validate_on_two_versions_and_keep_the_policy() {
     let selector = pm["spec"]["selector"]["matchLabels"].as_object().unwrap();
     assert!(!selector.is_empty());
     for (k, v) in selector {
-        assert_eq!(
-            &pod["metadata"]["labels"][k], v,
-            "the PodMonitor selects the agent's pods by {k}"
-        );
+        assert_eq!(&pod["metadata"]["labels"][k], v, "the PodMonitor selects the agent's pods by {k}");
     }
     assert_eq!(pm["spec"]["podMetricsEndpoints"][0]["port"], c["ports"][0]["name"]);
 }
 
 /// Crafted DATA from `from` (its end `ifname`) to the instance behind the veth.
 fn send_data(from: &Netns, ifname: &str, n: u32) {
-    let frames: Vec<Vec<u8>> = (0..n)
-        .map(|i| SctpPacket::new(V4, 7, vec![Chunk::data(i, 0, 0, 18, 20)]).frame())
-        .collect();
+    let frames: Vec<Vec<u8>> =
+        (0..n).map(|i| SctpPacket::new(V4, 7, vec![Chunk::data(i, 0, 0, 18, 20)]).frame()).collect();
     send_frames(from, ifname, &frames);
 }
 
@@ -308,9 +255,8 @@ fn the_units_command_runs_under_exactly_its_capabilities() {
     let bin = integration_tests::sctp_user_bin();
     let command = |caps: &[String]| -> Vec<String> {
         let list = caps.iter().map(|c| format!("+{c}")).collect::<Vec<_>>().join(",");
-        let mut argv: Vec<String> = ["--reuid=65534", "--regid=65534", "--clear-groups", "--no-new-privs"]
-            .map(String::from)
-            .to_vec();
+        let mut argv: Vec<String> =
+            ["--reuid=65534", "--regid=65534", "--clear-groups", "--no-new-privs"].map(String::from).to_vec();
         argv.push(format!("--inh-caps=-all,{list}"));
         argv.push(format!("--ambient-caps=-all,{list}"));
         argv.push(format!(
@@ -322,10 +268,7 @@ fn the_units_command_runs_under_exactly_its_capabilities() {
             match w {
                 "/usr/bin/sctp-user" => argv.push(bin.to_string_lossy().into_owned()),
                 "$SCTP_XDP_ARGS" => argv.extend(["--no-echo", "--node-name", "unit-test"].map(String::from)),
-                w => argv.push(
-                    w.replace("/sys/fs/bpf/sctp-xdp/%i", pins.to_str().unwrap())
-                        .replace("%i", "capb0"),
-                ),
+                w => argv.push(w.replace("/sys/fs/bpf/sctp-xdp/%i", pins.to_str().unwrap()).replace("%i", "capb0")),
             }
         }
         argv
@@ -342,17 +285,11 @@ fn the_units_command_runs_under_exactly_its_capabilities() {
     assert!(inst.stop().unwrap().success());
     for missing in &ambient {
         let fewer: Vec<String> = ambient.iter().filter(|c| *c != missing).cloned().collect();
-        let out = Command::new("ip")
-            .args(["netns", "exec", &b.name, "setpriv"])
-            .args(command(&fewer))
-            .output()
-            .unwrap();
+        let out =
+            Command::new("ip").args(["netns", "exec", &b.name, "setpriv"]).args(command(&fewer)).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success());
-        assert!(
-            err.contains(&format!("CAP_{}", missing.to_uppercase())),
-            "{missing}: {err}"
-        );
+        assert!(err.contains(&format!("CAP_{}", missing.to_uppercase())), "{missing}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     }
     let _ = std::fs::remove_dir_all(&pins);
@@ -434,13 +371,7 @@ fn the_oci_image_runs_with_three_capabilities_and_counts_a_veth() {
     let layout = work.join("layout");
     let bundle = work.join("bundle");
     std::fs::create_dir_all(&layout).unwrap();
-    assert!(
-        run(
-            "tar",
-            &["-xf", archive.to_str().unwrap(), "-C", layout.to_str().unwrap()]
-        )
-        .0
-    );
+    assert!(run("tar", &["-xf", archive.to_str().unwrap(), "-C", layout.to_str().unwrap()]).0);
     let image = format!("{}:sctp-xdp:{VERSION}", layout.display());
     let (ok, out) = run("umoci", &["unpack", "--image", &image, bundle.to_str().unwrap()]);
     assert!(ok, "umoci unpack: {out}");
@@ -490,11 +421,7 @@ fn the_oci_image_runs_with_three_capabilities_and_counts_a_veth() {
     let status = container.wait_exit();
     let _ = run("crun", &["delete", "--force", &id]);
     let _ = std::fs::remove_dir_all(&work);
-    assert_eq!(
-        samples.get("sctp_xdp_outcomes_total{outcome=\"sctp\"}").copied(),
-        Some(30.0),
-        "{metrics}"
-    );
+    assert_eq!(samples.get("sctp_xdp_outcomes_total{outcome=\"sctp\"}").copied(), Some(30.0), "{metrics}");
     assert_eq!(samples.get("target_info{node=\"oci\"}").copied(), Some(1.0));
     assert!(status.unwrap().success(), "stopped cleanly by SIGTERM");
 }
@@ -515,28 +442,10 @@ fn three_nodes_one_prometheus() {
         let ns = Netns::new(&format!("fleet-n{i}")).unwrap();
         let (mon_if, node_if) = (format!("fm{i}"), format!("fn{i}"));
         let (mon_addr, node_addr) = (format!("198.18.{}.1", 10 + i), format!("198.18.{}.2", 10 + i));
-        veth(
-            &mon,
-            &mon_if,
-            &format!("{mon_addr}/24"),
-            &ns,
-            &node_if,
-            &format!("{node_addr}/24"),
-        )
-        .unwrap();
+        veth(&mon, &mon_if, &format!("{mon_addr}/24"), &ns, &node_if, &format!("{node_addr}/24")).unwrap();
         let name = format!("node-{i}");
         let metrics = format!("{node_addr}:9464");
-        let args = [
-            "run",
-            "--iface",
-            &node_if,
-            "--no-echo",
-            "--no-pin",
-            "--metrics",
-            &metrics,
-            "--node-name",
-            &name,
-        ];
+        let args = ["run", "--iface", &node_if, "--no-echo", "--no-pin", "--metrics", &metrics, "--node-name", &name];
         let inst = Instance::start(&ns, &name, integration_tests::sctp_user_bin(), &args, "metrics on").unwrap();
         send_data(&mon, &mon_if, *n);
         targets.push(serde_json::json!({"targets": [metrics], "labels": {"node": name}}));
@@ -590,11 +499,7 @@ fn three_nodes_one_prometheus() {
     let _ = prom.wait();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(got, want, "sum by (node)");
-    let total: u64 = total["data"]["result"][0]["value"][1]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let total: u64 = total["data"]["result"][0]["value"][1].as_str().unwrap().parse().unwrap();
     assert_eq!(total, u64::from(traffic.iter().sum::<u32>()));
     // The exporter's own node label, renamed by Prometheus beside the target's.
     for s in info["data"]["result"].as_array().unwrap() {
@@ -611,13 +516,7 @@ fn three_nodes_one_prometheus() {
 fn promql(ns: &Netns, expr: &str) -> Value {
     let q: String = expr
         .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
         .collect();
     let body = ns.run(|| {
         std::panic::catch_unwind(|| integration_tests::http_get("127.0.0.1:9090", &format!("/api/v1/query?query={q}")))

@@ -17,10 +17,7 @@ const ROUNDS: u32 = 60;
 /// An association: handshake, then DATA from the client every 50 ms, each acknowledged by
 /// a SACK from the server 20 ms later, and DATA from the server every fourth round.
 fn association() -> Vec<(u64, Vec<u8>)> {
-    let back = Ip::V4 {
-        src: [198, 18, 0, 2],
-        dst: [198, 18, 0, 1],
-    };
+    let back = Ip::V4 { src: [198, 18, 0, 2], dst: [198, 18, 0, 1] };
     let to_server = |vtag, chunks| {
         let mut p = SctpPacket::new(V4, vtag, chunks);
         (p.src_port, p.dst_port) = (5000, 36412);
@@ -64,52 +61,27 @@ fn the_report_renders_in_chromium_with_every_chart_and_its_points() {
     let cap = TempCapture::new("html-report", &association());
     let html = cap.0.with_extension("html");
     let out = Command::new(sctp_user_bin())
-        .args([
-            "inspect",
-            "--format",
-            "json",
-            "--pcap",
-            cap.0.to_str().unwrap(),
-            "--html",
-            html.to_str().unwrap(),
-        ])
+        .args(["inspect", "--format", "json", "--pcap", cap.0.to_str().unwrap(), "--html", html.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let page = std::fs::read_to_string(&html).unwrap();
     // Each DATA chunk is a point of its direction's TSN graph (one more: the legend's).
     let figure = |id: &str| {
-        let start = page
-            .find(&format!("id=\"{id}\""))
-            .unwrap_or_else(|| panic!("chart {id} missing"));
+        let start = page.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("chart {id} missing"));
         let end = start + page[start..].find("</figure>").unwrap();
         &page[start..end]
     };
     assert_eq!(figure("tsn-0-0").matches("<circle").count(), ROUNDS as usize + 1);
-    assert_eq!(
-        figure("tsn-0-1").matches("<circle").count(),
-        ROUNDS.div_ceil(4) as usize + 1
-    );
+    assert_eq!(figure("tsn-0-1").matches("<circle").count(), ROUNDS.div_ceil(4) as usize + 1);
     // A round trip per SACK, each 20 ms.
-    assert!(
-        figure("rtt-0").matches("<line").count() >= 2 * ROUNDS as usize,
-        "crosses of the RTT chart"
-    );
-    assert!(
-        figure("rtt-0").contains("\n20.0\n</text>"),
-        "the axis reaches the 20 ms round trips"
-    );
+    assert!(figure("rtt-0").matches("<line").count() >= 2 * ROUNDS as usize, "crosses of the RTT chart");
+    assert!(figure("rtt-0").contains("\n20.0\n</text>"), "the axis reaches the 20 ms round trips");
 
     let shot = html.with_extension("png");
     let chromium = |extra: &[&str]| {
         Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--hide-scrollbars",
-                "--window-size=1280,1600",
-            ])
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1600"])
             .args(extra)
             .arg(format!("file://{}", html.display()))
             .output()
@@ -121,11 +93,7 @@ fn the_report_renders_in_chromium_with_every_chart_and_its_points() {
     for id in ["chunk-mix", "tsn-0-0", "tsn-0-1", "rtt-0", "throughput-0"] {
         assert!(dom.contains(&format!("id=\"{id}\"")), "{id} in the rendered page");
     }
-    assert_eq!(
-        dom.matches("<svg").count(),
-        5,
-        "five charts: the chunk mix and four for the association"
-    );
+    assert_eq!(dom.matches("<svg").count(), 5, "five charts: the chunk mix and four for the association");
     let out = chromium(&[&format!("--screenshot={}", shot.display())]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let png = std::fs::read(&shot).unwrap();

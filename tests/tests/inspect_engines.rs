@@ -35,18 +35,11 @@ fn init_rate_is_judged_on_capture_time(engine: Kind) {
     let rules = compile_rules("init-rate = 2\ninit-burst = 2");
     // One INIT a second is within 2 a second, however fast the replay runs.
     let slow = TempCapture::new("inits-1s", &inits(100, SECOND));
-    assert_eq!(
-        drops(&inspect_json(&slow.0, engine, &rules)),
-        0,
-        "{engine:?}: one INIT a second"
-    );
+    assert_eq!(drops(&inspect_json(&slow.0, engine, &rules)), 0, "{engine:?}: one INIT a second");
     // The same 100 INITs within 99 ms: the burst passes, the rest is over the rate.
     let fast = TempCapture::new("inits-1ms", &inits(100, SECOND / 1000));
     let d = drops(&inspect_json(&fast.0, engine, &rules));
-    assert!(
-        (97..=98).contains(&d),
-        "{engine:?}: 100 INITs in 99 ms at 2/s (burst 2): {d} dropped"
-    );
+    assert!((97..=98).contains(&d), "{engine:?}: 100 INITs in 99 ms at 2/s (burst 2): {d} dropped");
 }
 
 #[test]
@@ -113,10 +106,12 @@ fn host_engine_on_several_threads_counts_as_on_one() {
     let cap = mutated_capture();
     let mut files = vec![cap.0.clone()];
     if let Some(dir) = captures_dir() {
-        files.extend(std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| {
-            p.extension()
-                .is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap")
-        }));
+        files.extend(
+            std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap")),
+        );
     } else {
         eprintln!("../shared/captures is absent: the random and mutated packets only");
     }
@@ -125,12 +120,7 @@ fn host_engine_on_several_threads_counts_as_on_one() {
         let one = inspect_json_on(file, Kind::Host, &rules, 1);
         for threads in [2, 4] {
             let many = inspect_json_on(file, Kind::Host, &rules, threads);
-            assert_eq!(
-                one,
-                many,
-                "{}: {threads} threads count otherwise than one",
-                file.display()
-            );
+            assert_eq!(one, many, "{}: {threads} threads count otherwise than one", file.display());
         }
     }
 }

@@ -19,11 +19,7 @@ use sctp_user::bpf::{LoadOptions, XdpSctp};
 use serde_json::Value;
 
 fn multi_buffer_program() -> XdpSctp {
-    XdpSctp::load(&LoadOptions {
-        multi_buffer: true,
-        ..LoadOptions::default()
-    })
-    .unwrap()
+    XdpSctp::load(&LoadOptions { multi_buffer: true, ..LoadOptions::default() }).unwrap()
 }
 
 #[test]
@@ -35,10 +31,7 @@ fn jumbo_frames_kernel_equals_host() {
     if !prog.multi_buffer() {
         // The fallback: the linear program refuses such frames, it does not miscount them.
         let fx = &fixtures::jumbo()[0];
-        assert!(
-            prog.test_run(&fx.frame, 1).is_err(),
-            "a page-sized program ran a 9,000-byte frame"
-        );
+        assert!(prog.test_run(&fx.frame, 1).is_err(), "a page-sized program ran a 9,000-byte frame");
         eprintln!(
             "SKIPPED jumbo_frames_kernel_equals_host: this kernel has no multi-buffer XDP (checked the fallback)"
         );
@@ -56,10 +49,7 @@ fn jumbo_frames_kernel_equals_host() {
 fn write_capture(frames: &[Vec<u8>]) -> PathBuf {
     use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
     let path = std::env::temp_dir().join(format!("jumbo-{}.pcap", std::process::id()));
-    let header = PcapHeader {
-        snaplen: 262_144,
-        ..PcapHeader::default()
-    };
+    let header = PcapHeader { snaplen: 262_144, ..PcapHeader::default() };
     let mut w = PcapWriter::with_header(std::fs::File::create(&path).unwrap(), header).unwrap();
     for f in frames {
         let len = u32::try_from(f.len()).unwrap();
@@ -99,11 +89,7 @@ fn inspect_replays_jumbo_frames_whole() {
     assert_eq!(j["packets"]["too_large"], 1, "{j}");
     assert_eq!(j["packets"]["total"], 4, "{j}");
     assert_eq!(j["data"]["chunks"], host.global.get(Counter::DataChunks), "{j}");
-    assert_eq!(
-        j["data"]["payload_bytes"],
-        host.global.get(Counter::DataPayloadBytes),
-        "{j}"
-    );
+    assert_eq!(j["data"]["payload_bytes"], host.global.get(Counter::DataPayloadBytes), "{j}");
     assert_eq!(j["chunks"]["3"], host.global.chunk_types[3], "SACK: {j}");
 }
 
@@ -119,18 +105,10 @@ fn a_jumbo_veth_runs_natively_and_counts_every_chunk() {
     let args = ["run", "--iface", "jbb0", "--mode", "native", "--no-echo", "--no-pin"];
     if !multi_buffer_program().multi_buffer() {
         // Without multi-buffer XDP the veth refuses native XDP at this MTU: say why.
-        let out = Command::new("ip")
-            .args(["netns", "exec", &b.name])
-            .arg(sctp_user_bin())
-            .args(args)
-            .output()
-            .unwrap();
+        let out = Command::new("ip").args(["netns", "exec", &b.name]).arg(sctp_user_bin()).args(args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success());
-        assert!(
-            err.contains("refused its MTU (9000)") && err.contains("--mode generic"),
-            "{err}"
-        );
+        assert!(err.contains("refused its MTU (9000)") && err.contains("--mode generic"), "{err}");
         eprintln!("SKIPPED counting on a jumbo veth: this kernel has no multi-buffer XDP (checked the refusal)");
         return;
     }
@@ -140,15 +118,9 @@ fn a_jumbo_veth_runs_natively_and_counts_every_chunk() {
     send_frames(&a, "jba0", &vec![fx.frame.clone(); 5]);
     std::thread::sleep(Duration::from_millis(1500));
     let stats = b.stats().unwrap();
-    assert_eq!(
-        stats["xdp"]["data"]["chunks"], 40,
-        "8 DATA chunks in each of 5 frames: {stats}"
-    );
+    assert_eq!(stats["xdp"]["data"]["chunks"], 40, "8 DATA chunks in each of 5 frames: {stats}");
     assert_eq!(stats["xdp"]["data"]["payload_bytes"], 40_000, "{stats}");
-    assert_eq!(
-        stats["xdp"]["chunks"]["3"], 5,
-        "the SACK near each frame's end: {stats}"
-    );
+    assert_eq!(stats["xdp"]["chunks"]["3"], 5, "the SACK near each frame's end: {stats}");
     assert_eq!(stats["xdp"]["packets"]["malformed"], 0, "{stats}");
     run.stop().unwrap();
 }

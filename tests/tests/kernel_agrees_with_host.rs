@@ -68,8 +68,7 @@ fn random_and_mutated_packets_kernel_equals_host() {
         let frame = mutate(&mut rng, base);
         let before = host.global;
         host.process(&frame);
-        prog.test_run(&frame, 1)
-            .unwrap_or_else(|e| panic!("packet {n}, {} bytes: {e:#}", frame.len()));
+        prog.test_run(&frame, 1).unwrap_or_else(|e| panic!("packet {n}, {} bytes: {e:#}", frame.len()));
         let kernel = sctp_user::bpf::maps::global(&prog).unwrap();
         assert_eq!(kernel, host.global, "packet {n} ({frame:02x?}): global counters differ");
         let packets = kernel_summaries(&mut summaries);
@@ -156,12 +155,7 @@ fn random_packets_under_rules_kernel_equals_host() {
         Counter::DropDataTooLarge,
         Counter::VerdictPass,
     ] {
-        assert!(
-            kernel.get(c) > 20,
-            "only {} packets reached {}",
-            kernel.get(c),
-            c.name()
-        );
+        assert!(kernel.get(c) > 20, "only {} packets reached {}", kernel.get(c), c.name());
     }
 }
 
@@ -191,10 +185,5 @@ fn the_probed_features_are_those_of_this_kernel() {
         coarse_clock: at_least(5, 11),
         multi_buffer: at_least(5, 18),
     };
-    assert_eq!(
-        sctp_user::bpf::Features::probe(),
-        want,
-        "on {:?}",
-        KernelVersion::current().unwrap()
-    );
+    assert_eq!(sctp_user::bpf::Features::probe(), want, "on {:?}", KernelVersion::current().unwrap());
 }

@@ -73,51 +73,30 @@ fn a_running_instance_survives_its_operator() {
     let _ = std::fs::remove_dir_all(&pins);
     let run_args = ["run", "--iface", "opb0", "--no-echo"];
     let first = Instance::start(&b, "first", sctp_user_bin(), &run_args, "metrics on").unwrap();
-    assert!(
-        pins.join("GLOBAL").exists(),
-        "pinned where other commands find them: {}",
-        pins.display()
-    );
+    assert!(pins.join("GLOBAL").exists(), "pinned where other commands find them: {}", pins.display());
 
     // A second run on the same interface is refused before it touches the first's maps.
-    let (ok, _, err) = sctp_user_in(
-        &b,
-        &[
-            "run",
-            "--iface",
-            "opb0",
-            "--no-echo",
-            "--no-metrics",
-            "--deny-src",
-            "198.18.0.0/15",
-        ],
-    );
+    let (ok, _, err) =
+        sctp_user_in(&b, &["run", "--iface", "opb0", "--no-echo", "--no-metrics", "--deny-src", "198.18.0.0/15"]);
     assert!(!ok, "a second run must fail");
     assert!(err.contains("already running"), "{err}");
     let (ok, out, err) = sctp_user_in(&b, &["rules", "show", "--iface", "opb0"]);
     assert!(ok, "{err}");
-    assert!(
-        out.contains("no rules"),
-        "the first instance's rules are untouched: {out}"
-    );
+    assert!(out.contains("no rules"), "the first instance's rules are untouched: {out}");
 
     // Nothing to apply is an error; removing every rule is said out loud.
     let (ok, _, err) = sctp_user_in(&b, &["rules", "apply", "--iface", "opb0"]);
     assert!(!ok);
     assert!(err.contains("nothing to apply"), "{err}");
-    let (ok, _, err) = sctp_user_in(
-        &b,
-        &["rules", "apply", "--iface", "opb0", "--clear", "--deny-ppid", "46"],
-    );
+    let (ok, _, err) = sctp_user_in(&b, &["rules", "apply", "--iface", "opb0", "--clear", "--deny-ppid", "46"]);
     assert!(!ok);
     assert!(err.contains("--clear removes every rule"), "{err}");
     let (ok, _, err) = sctp_user_in(&b, &["rules", "apply", "--iface", "opb0", "--clear"]);
     assert!(ok, "{err}");
 
     // A crash (kill -9) and a restart: the counters carry on from the pins.
-    let frames: Vec<Vec<u8>> = (0..10u32)
-        .map(|i| SctpPacket::new(V4, 7, vec![Chunk::data(i, 0, 0, 18, 20)]).frame())
-        .collect();
+    let frames: Vec<Vec<u8>> =
+        (0..10u32).map(|i| SctpPacket::new(V4, 7, vec![Chunk::data(i, 0, 0, 18, 20)]).frame()).collect();
     send_frames(&a, "opa0", &frames);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let before = sctp_packets(&b);
@@ -170,10 +149,7 @@ fn the_metrics_endpoint_is_a_proper_http_server() {
     assert_eq!(code(&["http://127.0.0.1:9464/nothing"]), "404");
     let head = curl(&["-I", "http://127.0.0.1:9464/stats"]);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(
-        head.to_ascii_lowercase().contains("content-type: application/json"),
-        "{head}"
-    );
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
 
     let raw = |request: &[u8]| -> String {
         ns.run(|| {
@@ -193,11 +169,7 @@ fn the_metrics_endpoint_is_a_proper_http_server() {
     let started = Instant::now();
     let reply = raw(b"GET /stats HTTP/1.1\nHost: x\n\n");
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply:.80}");
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "answered after {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(4), "answered after {:?}", started.elapsed());
     // /stats lists the busiest --top-flows flows and says how many there are.
     let (_, body) = reply.split_once("\r\n\r\n").unwrap();
     let stats: Value = serde_json::from_str(body).unwrap();
@@ -228,10 +200,7 @@ fn the_metrics_endpoint_is_a_proper_http_server() {
         }
         started.elapsed()
     });
-    assert!(
-        dripped < Duration::from_secs(12),
-        "a dripping client held the connection {dripped:?}"
-    );
+    assert!(dripped < Duration::from_secs(12), "a dripping client held the connection {dripped:?}");
     run.stop().unwrap();
 }
 
@@ -246,28 +215,14 @@ fn idle_clients_by_the_thousand_take_neither_the_files_nor_the_instance() {
     require_root();
     let ns = Netns::new("op-emfile").unwrap();
     let bin = sctp_user_bin();
-    let args = [
-        "--nofile=256",
-        bin.to_str().unwrap(),
-        "run",
-        "--iface",
-        "lo",
-        "--no-echo",
-        "--no-pin",
-    ];
+    let args = ["--nofile=256", bin.to_str().unwrap(), "run", "--iface", "lo", "--no-echo", "--no-pin"];
     let mut run = Instance::start(&ns, "run", "prlimit", &args, "metrics on").unwrap();
     let held: Vec<TcpStream> = ns.run(|| {
         let to = "127.0.0.1:9464".parse().unwrap();
-        (0..1000)
-            .filter_map(|_| TcpStream::connect_timeout(&to, Duration::from_millis(200)).ok())
-            .collect()
+        (0..1000).filter_map(|_| TcpStream::connect_timeout(&to, Duration::from_millis(200)).ok()).collect()
     });
     eprintln!("{} connections held", held.len());
-    assert!(
-        held.len() > 256,
-        "more clients than the process has files: {}",
-        held.len()
-    );
+    assert!(held.len() > 256, "more clients than the process has files: {}", held.len());
     // Several interface checks while they are held.
     std::thread::sleep(Duration::from_secs(3));
     assert!(run.running(), "run stopped under a connection flood");

@@ -26,11 +26,7 @@ struct Case {
 }
 
 fn case(what: &'static str, p: &SctpPacket, drop: Option<Counter>) -> Case {
-    Case {
-        what,
-        frame: p.frame(),
-        drop,
-    }
+    Case { what, frame: p.frame(), drop }
 }
 
 fn data(ip: Ip, vtag: u32, ppid: u32) -> SctpPacket {
@@ -43,10 +39,7 @@ fn with_ports(mut p: SctpPacket, src: u16, dst: u16) -> SctpPacket {
     p
 }
 
-const OTHER_V4: Ip = Ip::V4 {
-    src: [198, 18, 7, 9],
-    dst: [198, 18, 0, 2],
-};
+const OTHER_V4: Ip = Ip::V4 { src: [198, 18, 7, 9], dst: [198, 18, 0, 2] };
 
 /// Runs `cases` in order through a freshly loaded program with `rules` applied, and
 /// through the host twin; checks verdicts, reasons and per-rule counts.
@@ -73,24 +66,13 @@ fn check(rules_toml: &str, cases: &[Case]) {
             assert_eq!(delta, want, "{rules_toml}: {}: drops for {}", c.what, reason.reason());
         }
         expected_drops += u64::from(c.drop.is_some());
-        assert_eq!(
-            after.counters, host.global.counters,
-            "{rules_toml}: {}: kernel and host counters",
-            c.what
-        );
+        assert_eq!(after.counters, host.global.counters, "{rules_toml}: {}: kernel and host counters", c.what);
     }
     // Every drop is charged to a rule, and `rules show` reports it.
     let snap = sctp_user::observe::Snapshot::take(&prog).unwrap();
     let charged: u64 = snap.rules.0.iter().map(|r| r.drops).sum();
-    assert_eq!(
-        charged, expected_drops,
-        "{rules_toml}: drops charged to rules: {:?}",
-        snap.rules.0
-    );
-    assert_eq!(
-        snap.global.rule_hits, host.global.rule_hits,
-        "{rules_toml}: per-rule counts"
-    );
+    assert_eq!(charged, expected_drops, "{rules_toml}: drops charged to rules: {:?}", snap.rules.0);
+    assert_eq!(snap.global.rule_hits, host.global.rule_hits, "{rules_toml}: per-rule counts");
 }
 
 #[test]
@@ -112,11 +94,7 @@ fn source_prefixes_longest_match_wins() {
         "#,
         &[
             case("allowed", &data(V4, 1, 18), None),
-            case(
-                "denied inside the allowed range",
-                &data(OTHER_V4, 1, 18),
-                Some(Counter::DropDenySrc),
-            ),
+            case("denied inside the allowed range", &data(OTHER_V4, 1, 18), Some(Counter::DropDenySrc)),
             case("not allowed (IPv6)", &data(V6, 1, 18), Some(Counter::DropSrcNotAllowed)),
         ],
     );
@@ -130,11 +108,7 @@ fn ports_ppids_and_chunk_types() {
         "allow-port = [38412, 36412]",
         &[
             case("allowed port", &data(V4, 1, 18), None),
-            case(
-                "other port",
-                &with_ports(data(V4, 1, 18), 40000, 2905),
-                Some(Counter::DropPortNotAllowed),
-            ),
+            case("other port", &with_ports(data(V4, 1, 18), 40000, 2905), Some(Counter::DropPortNotAllowed)),
         ],
     );
     let idata = |ppid| SctpPacket::new(V4, 1, vec![Chunk::idata(1, 0, 0, ppid, 20)]);
@@ -149,11 +123,7 @@ fn ports_ppids_and_chunk_types() {
         ],
     );
     let heartbeat = SctpPacket::new(V4, 1, vec![Chunk::new(ty::HEARTBEAT, 0, vec![0, 1, 0, 8, 1, 2, 3, 4])]);
-    let abort_after_data = SctpPacket::new(
-        V4,
-        1,
-        vec![Chunk::data(1, 0, 0, 18, 8), Chunk::new(ty::ABORT, 0, vec![])],
-    );
+    let abort_after_data = SctpPacket::new(V4, 1, vec![Chunk::data(1, 0, 0, 18, 8), Chunk::new(ty::ABORT, 0, vec![])]);
     check(
         r#"deny-chunk = ["heartbeat", 6]"#,
         &[
@@ -169,16 +139,10 @@ fn ports_ppids_and_chunk_types() {
 fn rfc_9260_violations_malformed_and_limits() {
     require_root();
     let init = |vtag| SctpPacket::new(V4, vtag, vec![Chunk::init(ty::INIT, 0xabc, 1000, 4, 4, 1)]);
-    let init_and_data = SctpPacket::new(
-        V4,
-        0,
-        vec![Chunk::init(ty::INIT, 5, 1000, 4, 4, 1), Chunk::data(1, 0, 0, 0, 4)],
-    );
-    let sc_and_sack = SctpPacket::new(
-        V4,
-        7,
-        vec![Chunk::sack(1, 1000, 0, 0), Chunk::new(ty::SHUTDOWN_COMPLETE, 0, vec![])],
-    );
+    let init_and_data =
+        SctpPacket::new(V4, 0, vec![Chunk::init(ty::INIT, 5, 1000, 4, 4, 1), Chunk::data(1, 0, 0, 0, 4)]);
+    let sc_and_sack =
+        SctpPacket::new(V4, 7, vec![Chunk::sack(1, 1000, 0, 0), Chunk::new(ty::SHUTDOWN_COMPLETE, 0, vec![])]);
     check(
         "deny-violations = true",
         &[
@@ -199,11 +163,7 @@ fn rfc_9260_violations_malformed_and_limits() {
             case("chunk length 2", &short, Some(Counter::DropMalformed)),
             case("chunk past the packet", &beyond, Some(Counter::DropMalformed)),
             case("well formed", &data(V4, 1, 18), None),
-            Case {
-                what: "ARP (not SCTP: never judged)",
-                frame: not_ip,
-                drop: None,
-            },
+            Case { what: "ARP (not SCTP: never judged)", frame: not_ip, drop: None },
         ],
     );
     let datas = |n: u32| SctpPacket::new(V4, 1, (0..n).map(|i| Chunk::data(i, 0, 0, 18, 8)).collect());
@@ -217,11 +177,7 @@ fn rfc_9260_violations_malformed_and_limits() {
                 &SctpPacket::new(V4, 1, vec![Chunk::data(1, 0, 0, 18, 100)]),
                 Some(Counter::DropDataTooLarge),
             ),
-            case(
-                "DATA of 100 bytes",
-                &SctpPacket::new(V4, 1, vec![Chunk::data(1, 0, 0, 18, 84)]),
-                None,
-            ),
+            case("DATA of 100 bytes", &SctpPacket::new(V4, 1, vec![Chunk::data(1, 0, 0, 18, 84)]), None),
         ],
     );
 }
@@ -274,11 +230,7 @@ fn verification_tags_are_learned_validated_and_forgotten() {
                 None,
             ),
             case("DATA with the server's tag", &d(0x5E4E), None),
-            case(
-                "SACK back with the client's tag",
-                &to_client(0xC11E, vec![Chunk::sack(1, 1000, 0, 0)]),
-                None,
-            ),
+            case("SACK back with the client's tag", &to_client(0xC11E, vec![Chunk::sack(1, 1000, 0, 0)]), None),
             case("blind DATA, wrong tag", &d(0x5E4F), Some(Counter::DropVtagUnknown)),
             case(
                 "blind ABORT, wrong tag",
@@ -318,23 +270,11 @@ fn learning_window_admits_associations_older_than_the_rules() {
     let mut prog = XdpSctp::load(&LoadOptions::default()).unwrap();
     sctp_user::rules::apply(&mut prog, &compile_rules("validate-vtag = true\nvtag-learn = 60")).unwrap();
     let d = |vtag| SctpPacket::new(V4, vtag, vec![Chunk::data(1, 0, 0, 18, 20)]).frame();
-    assert_eq!(
-        prog.test_run(&d(0x77), 1).unwrap().0,
-        XDP_PASS,
-        "unknown tag inside the window"
-    );
+    assert_eq!(prog.test_run(&d(0x77), 1).unwrap().0, XDP_PASS, "unknown tag inside the window");
     // The window closes when rules without it are applied; the tag learned stays.
     sctp_user::rules::apply(&mut prog, &compile_rules("validate-vtag = true\nvtag-learn = 0")).unwrap();
-    assert_eq!(
-        prog.test_run(&d(0x77), 1).unwrap().0,
-        XDP_PASS,
-        "tag learned in the window"
-    );
-    assert_eq!(
-        prog.test_run(&d(0x78), 1).unwrap().0,
-        XDP_DROP,
-        "unknown tag after the window"
-    );
+    assert_eq!(prog.test_run(&d(0x77), 1).unwrap().0, XDP_PASS, "tag learned in the window");
+    assert_eq!(prog.test_run(&d(0x78), 1).unwrap().0, XDP_DROP, "unknown tag after the window");
     let g = sctp_user::bpf::maps::global(&prog).unwrap();
     assert_eq!(g.get(Counter::VtagsLearned), 1);
 }
@@ -347,11 +287,7 @@ fn a_new_rule_set_replaces_the_old_one_whole() {
     let mut prog = XdpSctp::load(&LoadOptions::default()).unwrap();
     let ppid = |p| data(V4, 1, p).frame();
     let src = |ip| data(ip, 1, 18).frame();
-    sctp_user::rules::apply(
-        &mut prog,
-        &compile_rules("deny-ppid = [46]\ndeny-src = [\"198.18.7.0/24\"]"),
-    )
-    .unwrap();
+    sctp_user::rules::apply(&mut prog, &compile_rules("deny-ppid = [46]\ndeny-src = [\"198.18.7.0/24\"]")).unwrap();
     assert_eq!(prog.test_run(&ppid(46), 1).unwrap().0, XDP_DROP);
     assert_eq!(prog.test_run(&src(OTHER_V4), 1).unwrap().0, XDP_DROP);
     sctp_user::rules::apply(&mut prog, &compile_rules("deny-ppid = [18]")).unwrap();
@@ -382,24 +318,15 @@ fn bad_rules_are_refused_with_a_clear_error() {
         ("max-chunks = 40", "max-chunks must be 1-32"),
         ("init-rate = 0", "init-rate must be at least 1"),
         ("vtag-learn = 5", "only apply with validate-vtag"),
-        (
-            "validate-vtag = true\nvtag-learn = 9223372036854775807",
-            "vtag-learn must be 0-31536000 seconds",
-        ),
+        ("validate-vtag = true\nvtag-learn = 9223372036854775807", "vtag-learn must be 0-31536000 seconds"),
         ("validate-vtag = true\nvtag-idle = 0", "vtag-idle must be 1-31536000"),
-        (
-            "init-rate = 10\ninit-burst = 0",
-            "burst of init-rate must be at least 1",
-        ),
+        ("init-rate = 10\ninit-burst = 0", "burst of init-rate must be at least 1"),
         ("max-data-chunk = 70000", "max-data-chunk must be 17-65535"),
         (
             r#"deny-src = ["10.28.6.42/8"]"#,
             "bits set after the first 8: write 10.0.0.0/8 for the network, or /32 for the host",
         ),
-        (
-            r#"deny-src = ["2001:db8::1/32"]"#,
-            "write 2001:db8::/32 for the network",
-        ),
+        (r#"deny-src = ["2001:db8::1/32"]"#, "write 2001:db8::/32 for the network"),
         (
             r#"allow-src = ["198.18.0.0/15"]
 deny-src = ["198.18.0.0/15"]"#,
@@ -407,9 +334,7 @@ deny-src = ["198.18.0.0/15"]"#,
         ),
     ] {
         let config: rules::RuleConfig = toml::from_str(toml_text).unwrap();
-        let err = rules::compile(&config)
-            .err()
-            .unwrap_or_else(|| panic!("{toml_text} accepted"));
+        let err = rules::compile(&config).err().unwrap_or_else(|| panic!("{toml_text} accepted"));
         assert!(format!("{err:#}").contains(want), "{toml_text}: {err:#}");
     }
     // TOML errors name the line, the column and the line's key, on one line.
@@ -460,20 +385,14 @@ fn real_handshakes_pass_tag_validation_without_a_learning_window() {
         return;
     };
     let strict = compile_rules("validate-vtag = true\nvtag-learn = 0");
-    for (file, associations) in [
-        ("pkts__sctp-www.cap", 1),
-        ("magma__nsa_connection.pcap", 1),
-        ("pkts__sctp_init_collision.cap", 1),
-    ] {
+    for (file, associations) in
+        [("pkts__sctp-www.cap", 1), ("magma__nsa_connection.pcap", 1), ("pkts__sctp_init_collision.cap", 1)]
+    {
         for engine in [Kind::Host, Kind::Kernel] {
             let replay = replay_with(&dir.join(file), engine, &strict);
             let g = &replay.snapshot.global;
             assert!(g.get(Counter::Sctp) > 10, "{file}: SCTP packets");
-            assert_eq!(
-                g.get(Counter::VerdictDrop),
-                0,
-                "{file}: a real association's packet was dropped"
-            );
+            assert_eq!(g.get(Counter::VerdictDrop), 0, "{file}: a real association's packet was dropped");
             assert!(g.get(Counter::VtagsLearned) >= 2 * associations, "{file}: tags learned");
         }
     }

@@ -40,11 +40,7 @@ fn send_and_check(env: &EchoEnv, phase: &str, cases: &[Case]) {
     send_frames(&env.client, "ec0", &frames);
     let mut arrived = capture.sctp_frames(Duration::from_millis(700));
     arrived.sort();
-    let mut want: Vec<Vec<u8>> = cases
-        .iter()
-        .filter(|(_, d)| d.is_none())
-        .map(|(f, _)| f.clone())
-        .collect();
+    let mut want: Vec<Vec<u8>> = cases.iter().filter(|(_, d)| d.is_none()).map(|(f, _)| f.clone()).collect();
     want.sort();
     assert_eq!(arrived.len(), want.len(), "{phase}: frames that reached the other side");
     assert_eq!(arrived, want, "{phase}: frames that reached the other side");
@@ -59,23 +55,14 @@ fn send_and_check(env: &EchoEnv, phase: &str, cases: &[Case]) {
     }
     for (reason, n) in &after {
         let delta = n - before.get(reason).copied().unwrap_or(0);
-        assert_eq!(
-            delta,
-            expected.get(reason).copied().unwrap_or(0),
-            "{phase}: drops for {reason}"
-        );
+        assert_eq!(delta, expected.get(reason).copied().unwrap_or(0), "{phase}: drops for {reason}");
     }
 }
 
 /// `xdp.drops` of the running instance's /stats.
 fn drops(env: &EchoEnv) -> BTreeMap<String, u64> {
     let stats: Value = serde_json::from_str(&env.http_get("/stats")).unwrap();
-    stats["xdp"]["drops"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
-        .collect()
+    stats["xdp"]["drops"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
 }
 
 fn sctp_user(args: &[&str]) -> (bool, String) {
@@ -92,11 +79,7 @@ impl Bpffs {
     fn mount(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "bpf", "bpf"])
-            .arg(&dir)
-            .status()
-            .unwrap();
+        let ok = Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&dir).status().unwrap();
         assert!(ok.success(), "mount -t bpf");
         Self(dir)
     }
@@ -115,7 +98,6 @@ fn write(path: &Path, text: &str) {
 
 #[test]
 #[ignore = "needs root: run by cargo xtask test"]
-#[expect(clippy::too_many_lines, reason = "one scenario on one live instance, step by step")]
 fn every_rule_on_a_live_veth_then_changed_at_run_time() {
     require_root();
     let bpffs = Bpffs::mount("rules-live");
@@ -136,21 +118,12 @@ fn every_rule_on_a_live_veth_then_changed_at_run_time() {
         init-rate = 1
         "#,
     );
-    let env = EchoEnv::start(
-        "rl",
-        &["--no-echo", "--rules", first.to_str().unwrap(), "--pin-dir", pins_arg],
-    );
-    let from_9 = Ip::V4 {
-        src: [198, 18, 9, 5],
-        dst: [198, 18, 0, 2],
-    };
+    let env = EchoEnv::start("rl", &["--no-echo", "--rules", first.to_str().unwrap(), "--pin-dir", pins_arg]);
+    let from_9 = Ip::V4 { src: [198, 18, 9, 5], dst: [198, 18, 0, 2] };
     let init = |vtag| SctpPacket::new(V4, vtag, vec![Chunk::init(ty::INIT, 0xC1, 1000, 4, 4, 1)]);
     // INITs are rated per source before anything else is judged: the violation cases
     // come from sources of their own.
-    let src = |last| Ip::V4 {
-        src: [198, 18, 3, last],
-        dst: [198, 18, 0, 2],
-    };
+    let src = |last| Ip::V4 { src: [198, 18, 3, last], dst: [198, 18, 0, 2] };
     let mut bad_len = data(V4, 1, 18, 8);
     bad_len.chunks[0] = Chunk::data(1, 0, 0, 18, 8).with_length(2);
     let p = |pk: SctpPacket| frame(pk, 36412, 38412);
@@ -164,11 +137,7 @@ fn every_rule_on_a_live_veth_then_changed_at_run_time() {
             (frame(data(V4, 1, 18, 20), 36412, 2905), Some("port_not_allowed")),
             (p(data(V4, 1, 46, 20)), Some("deny_ppid")),
             (
-                p(SctpPacket::new(
-                    V4,
-                    1,
-                    vec![Chunk::new(ty::HEARTBEAT, 0, vec![0, 1, 0, 8, 1, 2, 3, 4])],
-                )),
+                p(SctpPacket::new(V4, 1, vec![Chunk::new(ty::HEARTBEAT, 0, vec![0, 1, 0, 8, 1, 2, 3, 4])])),
                 Some("deny_chunk"),
             ),
             (
@@ -179,24 +148,10 @@ fn every_rule_on_a_live_veth_then_changed_at_run_time() {
                 )),
                 Some("bundling"),
             ),
-            (
-                p(SctpPacket::new(
-                    src(2),
-                    5,
-                    vec![Chunk::init(ty::INIT, 5, 1000, 4, 4, 1)],
-                )),
-                Some("init_nonzero_tag"),
-            ),
+            (p(SctpPacket::new(src(2), 5, vec![Chunk::init(ty::INIT, 5, 1000, 4, 4, 1)])), Some("init_nonzero_tag")),
             (p(data(V4, 0, 18, 20)), Some("data_zero_tag")),
             (p(bad_len), Some("malformed")),
-            (
-                p(SctpPacket::new(
-                    V4,
-                    1,
-                    (0..5).map(|i| Chunk::data(i, 0, 0, 18, 4)).collect(),
-                )),
-                Some("too_many_chunks"),
-            ),
+            (p(SctpPacket::new(V4, 1, (0..5).map(|i| Chunk::data(i, 0, 0, 18, 4)).collect())), Some("too_many_chunks")),
             (p(data(V4, 1, 18, 300)), Some("data_too_large")),
             (p(init(0)), None),
             (p(init(0)), Some("init_rate_source")),
@@ -207,19 +162,9 @@ fn every_rule_on_a_live_veth_then_changed_at_run_time() {
     // denied. Nothing of the first set is left.
     let second = first.with_extension("second.toml");
     write(&second, "validate-vtag = true\nvtag-learn = 0\ndeny-ppid = [18]\n");
-    let (ok, table) = sctp_user(&[
-        "rules",
-        "apply",
-        "--pin-dir",
-        pins_arg,
-        "--rules",
-        second.to_str().unwrap(),
-    ]);
+    let (ok, table) = sctp_user(&["rules", "apply", "--pin-dir", pins_arg, "--rules", second.to_str().unwrap()]);
     assert!(ok, "rules apply failed");
-    assert!(
-        table.contains("deny-ppid 18") && table.contains("validate-vtag"),
-        "{table}"
-    );
+    assert!(table.contains("deny-ppid 18") && table.contains("validate-vtag"), "{table}");
     let to_client = |pk| frame(pk, 38412, 36412);
     send_and_check(
         &env,
@@ -227,14 +172,7 @@ fn every_rule_on_a_live_veth_then_changed_at_run_time() {
         &[
             (p(data(V4, 0x5E, 60, 20)), Some("vtag_unknown")),
             (p(init(0)), None),
-            (
-                to_client(SctpPacket::new(
-                    V4,
-                    0xC1,
-                    vec![Chunk::init(ty::INIT_ACK, 0x5E, 1000, 4, 4, 1)],
-                )),
-                None,
-            ),
+            (to_client(SctpPacket::new(V4, 0xC1, vec![Chunk::init(ty::INIT_ACK, 0x5E, 1000, 4, 4, 1)])), None),
             (p(data(V4, 0x5E, 60, 21)), None),
             (p(data(V4, 0x5E, 46, 20)), None),
             (p(data(V4, 0x5E, 18, 20)), Some("deny_ppid")),
@@ -257,9 +195,7 @@ fn every_rule_on_a_live_veth_then_changed_at_run_time() {
     // The metrics keep the first rules' drops (counters never go back) next to the new.
     let samples = parse_samples(&env.http_get("/metrics"));
     let metric = |reason: &str, rule: &str| {
-        samples
-            .get(&format!("sctp_xdp_drops_total{{reason=\"{reason}\",rule=\"{rule}\"}}"))
-            .copied()
+        samples.get(&format!("sctp_xdp_drops_total{{reason=\"{reason}\",rule=\"{rule}\"}}")).copied()
     };
     assert_eq!(metric("deny_ppid", "deny-ppid 46"), Some(1.0));
     assert_eq!(metric("deny_ppid", "deny-ppid 18"), Some(1.0));
@@ -315,31 +251,16 @@ fn inspect_of_a_captured_live_run_drops_what_run_dropped() {
         let mut frames = Vec::new();
         // The flood: three INITs a round from 20 sources.
         for _ in 0..3 {
-            let src = Ip::V4 {
-                src: [198, 18, 5, u8::try_from(rng.below(20)).unwrap()],
-                dst: [198, 18, 0, 2],
-            };
+            let src = Ip::V4 { src: [198, 18, 5, u8::try_from(rng.below(20)).unwrap()], dst: [198, 18, 0, 2] };
             let tag = rng.next_u32() | 1;
-            frames.push(frame(
-                SctpPacket::new(src, 0, vec![Chunk::init(ty::INIT, tag, 1000, 4, 4, 1)]),
-                5000,
-                38412,
-            ));
+            frames.push(frame(SctpPacket::new(src, 0, vec![Chunk::init(ty::INIT, tag, 1000, 4, 4, 1)]), 5000, 38412));
         }
         // Association traffic, a tenth of it denied by a rule.
         frames.push(p(data(V4, 7, 18, 100)));
         frames.push(p(data(V6, 8, if round % 10 == 0 { 46 } else { 18 }, 60)));
         if round % 20 == 0 {
-            frames.push(p(SctpPacket::new(
-                V4,
-                7,
-                vec![Chunk::new(ty::HEARTBEAT, 0, vec![0, 1, 0, 8, 1, 2, 3, 4])],
-            )));
-            frames.push(p(SctpPacket::new(
-                V4,
-                7,
-                (0..5).map(|i| Chunk::data(i, 0, 0, 18, 4)).collect(),
-            )));
+            frames.push(p(SctpPacket::new(V4, 7, vec![Chunk::new(ty::HEARTBEAT, 0, vec![0, 1, 0, 8, 1, 2, 3, 4])])));
+            frames.push(p(SctpPacket::new(V4, 7, (0..5).map(|i| Chunk::data(i, 0, 0, 18, 4)).collect())));
             let mut bad = data(V4, 7, 18, 8);
             bad.chunks[0] = Chunk::data(1, 0, 0, 18, 8).with_length(2);
             frames.push(p(bad));
@@ -357,11 +278,7 @@ fn inspect_of_a_captured_live_run_drops_what_run_dropped() {
     let replayed = integration_tests::inspect_json(&capture, Kind::Host, &integration_tests::compile_rules(rules_text));
     let _ = std::fs::remove_file(&capture);
     let _ = std::fs::remove_file(&rules_file);
-    assert_eq!(
-        replayed["packets"]["sctp"],
-        200 * 5 + 10 * 3,
-        "every frame sent is in the capture: {replayed}"
-    );
+    assert_eq!(replayed["packets"]["sctp"], 200 * 5 + 10 * 3, "every frame sent is in the capture: {replayed}");
     for (reason, n) in &live {
         let ours = replayed["drops"][reason].as_u64().unwrap();
         eprintln!("{reason}: run dropped {n}, inspect {ours}");
@@ -371,14 +288,7 @@ fn inspect_of_a_captured_live_run_drops_what_run_dropped() {
             assert_eq!(*n, ours, "{reason}: run and inspect");
         }
     }
-    for reason in [
-        "deny_ppid",
-        "deny_chunk",
-        "too_many_chunks",
-        "malformed",
-        "init_rate_source",
-        "init_rate_global",
-    ] {
+    for reason in ["deny_ppid", "deny_chunk", "too_many_chunks", "malformed", "init_rate_source", "init_rate_global"] {
         assert!(live[reason] > 0, "{reason}: the scenario exercises it: {live:?}");
     }
 }

@@ -29,25 +29,15 @@ struct Variant {
 fn each_program_variant_stays_within_the_verifier_budget() {
     require_root();
     let variants = [
-        Variant {
-            name: "linear",
-            options: LoadOptions::default(),
-            budget: BUDGET,
-        },
+        Variant { name: "linear", options: LoadOptions::default(), budget: BUDGET },
         Variant {
             name: "multi-buffer",
-            options: LoadOptions {
-                multi_buffer: true,
-                ..LoadOptions::default()
-            },
+            options: LoadOptions { multi_buffer: true, ..LoadOptions::default() },
             budget: MULTI_BUFFER_BUDGET,
         },
         Variant {
             name: "bounded walk (kernels before 5.17)",
-            options: LoadOptions {
-                bounded_walk: true,
-                ..LoadOptions::default()
-            },
+            options: LoadOptions { bounded_walk: true, ..LoadOptions::default() },
             budget: BOUNDED_BUDGET,
         },
     ];
@@ -58,16 +48,10 @@ fn each_program_variant_stays_within_the_verifier_budget() {
             eprintln!("SKIPPED: this kernel does not report verified instructions (before 5.16)");
             return;
         };
-        eprintln!(
-            "{} program: the verifier processed {n} instructions (budget {})",
-            v.name, v.budget
-        );
+        eprintln!("{} program: the verifier processed {n} instructions (budget {})", v.name, v.budget);
         counts.push((v.name, n, v.budget));
     }
     for (variant, n, budget) in counts {
-        assert!(
-            n <= budget,
-            "{variant} program: {n} instructions processed, over the budget of {budget}"
-        );
+        assert!(n <= budget, "{variant} program: {n} instructions processed, over the budget of {budget}");
     }
 }

@@ -29,14 +29,7 @@ fn n(v: &Value) -> u64 {
 }
 
 fn to_server(src: [u8; 4], src_port: u16, vtag: u32, chunks: Vec<Chunk>, mac: [u8; 6]) -> Vec<u8> {
-    let mut p = SctpPacket::new(
-        Ip::V4 {
-            src,
-            dst: [198, 18, 0, 2],
-        },
-        vtag,
-        chunks,
-    );
+    let mut p = SctpPacket::new(Ip::V4 { src, dst: [198, 18, 0, 2] }, vtag, chunks);
     p.src_port = src_port;
     p.dst_port = 36412;
     let mut f = p.frame();
@@ -46,10 +39,6 @@ fn to_server(src: [u8; 4], src_port: u16, vtag: u32, chunks: Vec<Chunk>, mac: [u
 
 #[test]
 #[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one scenario: the attack built, sent beside real traffic, then judged"
-)]
 fn attacks_are_dropped_while_a_real_association_keeps_every_message() {
     require_kernel_sctp();
     let global = GLOBAL_INIT_RATE.to_string();
@@ -76,13 +65,7 @@ fn attacks_are_dropped_while_a_real_association_keeps_every_message() {
         let src = [198, 18, 100 + s / 100, s % 100 + 1];
         for _ in 0..INITS_PER_SOURCE {
             let tag = rng.next_u32() | 1;
-            flood.push(to_server(
-                src,
-                port(&mut rng),
-                0,
-                vec![Chunk::init(ty::INIT, tag, 65535, 10, 10, tag)],
-                mac,
-            ));
+            flood.push(to_server(src, port(&mut rng), 0, vec![Chunk::init(ty::INIT, tag, 65535, 10, 10, tag)], mac));
         }
     }
     let client_ip = [198, 18, 0, 1];
@@ -154,13 +137,7 @@ fn attacks_are_dropped_while_a_real_association_keeps_every_message() {
             reason = "a rate over a few seconds: small and positive"
         )]
         let budget = GLOBAL_INIT_RATE + (GLOBAL_INIT_RATE as f64 * (attack_secs + 1.0)) as u64;
-        assert!(
-            rated + budget >= sent,
-            "only {rated} of {sent} INITs dropped (budget {budget})"
-        );
-        assert!(
-            n(&r["xdp"]["packets"]["vtags_learned"]) >= 4,
-            "tags of the real associations"
-        );
+        assert!(rated + budget >= sent, "only {rated} of {sent} INITs dropped (budget {budget})");
+        assert!(n(&r["xdp"]["packets"]["vtags_learned"]) >= 4, "tags of the real associations");
     }
 }

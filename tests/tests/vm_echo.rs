@@ -44,10 +44,7 @@ fn join_accounts_for_every_message_per_stream_and_ppid() {
         assert_eq!(a["socket"]["per_stream"], a["wire"]["per_stream"], "{a}");
         assert_eq!(a["socket"]["per_ppid"], a["wire"]["per_ppid"], "{a}");
         assert_eq!(a["socket"]["per_stream"].as_object().unwrap().len(), 8, "{a}");
-        assert!(
-            a["wire"]["inbound_vtag"].is_u64() && a["wire"]["outbound_vtag"].is_u64(),
-            "{a}"
-        );
+        assert!(a["wire"]["inbound_vtag"].is_u64() && a["wire"]["outbound_vtag"].is_u64(), "{a}");
         assert_eq!(n(&a["latency"]["count"]), 40, "{a}");
         assert_eq!(a["delivery_ratio"].as_f64(), Some(1.0));
         // The kernel's own counters agree: no duplicates received.
@@ -85,10 +82,7 @@ fn an_oversized_message_aborts_only_its_association() {
     let r = env.stop();
     assert_eq!(n(&r["echo"]["oversize_aborts"]), 1);
     assert_eq!(n(&r["echo"]["messages_out"]), 10);
-    assert!(
-        r["xdp"]["chunks"].get("6").is_none(),
-        "the ABORT leaves from the server: not seen on its ingress"
-    );
+    assert!(r["xdp"]["chunks"].get("6").is_none(), "the ABORT leaves from the server: not seen on its ingress");
 }
 
 #[test]
@@ -103,10 +97,7 @@ fn more_than_a_hundred_concurrent_associations() {
     assert_eq!(n(&r["echo"]["messages_out"]), 360);
     let joined = r["join"]["associations"].as_array().unwrap();
     assert_eq!(joined.len(), 120);
-    assert!(
-        joined.iter().all(|a| n(&a["matched_messages"]) == 3),
-        "every message matched to its DATA chunk"
-    );
+    assert!(joined.iter().all(|a| n(&a["matched_messages"]) == 3), "every message matched to its DATA chunk");
 }
 
 const PY_SEQPACKET: &str = r#"
@@ -127,23 +118,11 @@ fn third_party_peers_socat_ncat_and_python() {
     require_kernel_sctp();
     let env = EchoEnv::start("e3", &[]);
     // SCTP has no half-close: keep stdin open until the echo is back.
-    let (ok, out) = env.in_client(
-        "sh",
-        &[
-            "-c",
-            "{ echo socat-says-hi; sleep 5; } | socat -t 6 - SCTP:198.18.0.2:36412",
-        ],
-        None,
-    );
+    let (ok, out) =
+        env.in_client("sh", &["-c", "{ echo socat-says-hi; sleep 5; } | socat -t 6 - SCTP:198.18.0.2:36412"], None);
     assert!(ok && out.trim() == "socat-says-hi", "socat: {out:?}");
-    let (ok, out) = env.in_client(
-        "sh",
-        &[
-            "-c",
-            "{ echo ncat-says-hi; sleep 5; } | ncat --sctp -w 10 198.18.0.2 36412",
-        ],
-        None,
-    );
+    let (ok, out) =
+        env.in_client("sh", &["-c", "{ echo ncat-says-hi; sleep 5; } | ncat --sctp -w 10 198.18.0.2 36412"], None);
     assert!(ok && out.contains("ncat-says-hi"), "ncat: {out:?}");
     let (ok, out) = env.in_client("python3", &["-c", PY_SEQPACKET], None);
     assert!(ok && out.contains("python ok"), "python: {out:?}");
@@ -215,18 +194,10 @@ fn a_peer_that_stops_reading_sheds_its_echoes_not_the_server() {
     });
     assert!(hog.0, "python: {}", hog.1);
     let r = env.stop();
-    assert!(
-        n(&r["echo"]["shed"]) > 0,
-        "echoes to the non-reading peer are shed and counted: {}",
-        r["echo"]
-    );
+    assert!(n(&r["echo"]["shed"]) > 0, "echoes to the non-reading peer are shed and counted: {}", r["echo"]);
     let total_in = n(&r["echo"]["messages_in"]);
     let e = &r["echo"];
-    assert_eq!(
-        n(&e["messages_out"]) + n(&e["shed"]) + n(&e["send_errors"]),
-        total_in,
-        "no echo lost silently: {e}"
-    );
+    assert_eq!(n(&e["messages_out"]) + n(&e["shed"]) + n(&e["send_errors"]), total_in, "no echo lost silently: {e}");
 }
 
 #[test]
@@ -234,14 +205,8 @@ fn a_peer_that_stops_reading_sheds_its_echoes_not_the_server() {
 fn a_multi_homed_dual_stack_endpoint_serves_ipv4_and_ipv6() {
     require_kernel_sctp();
     // One port, two addresses of two families: one endpoint through sctp_bindx.
-    let env = EchoEnv::start(
-        "e6",
-        &["--listen", "198.18.0.2:36412", "--listen", "[2001:db8::2]:36412"],
-    );
-    let (ok, c) = env.client_to(
-        "[2001:db8::2]:36412",
-        &["--associations", "2", "--messages", "10", "--ppid", "60"],
-    );
+    let env = EchoEnv::start("e6", &["--listen", "198.18.0.2:36412", "--listen", "[2001:db8::2]:36412"]);
+    let (ok, c) = env.client_to("[2001:db8::2]:36412", &["--associations", "2", "--messages", "10", "--ppid", "60"]);
     assert!(ok, "IPv6 client: {c}");
     let (ok, c) = env.client_to("198.18.0.2:36412", &["--messages", "10"]);
     assert!(ok, "IPv4 client: {c}");
@@ -249,10 +214,7 @@ fn a_multi_homed_dual_stack_endpoint_serves_ipv4_and_ipv6() {
     assert_eq!(n(&r["echo"]["associations_total"]), 3);
     assert!(n(&r["xdp"]["packets"]["ipv6"]) > 0, "XDP parsed the IPv6 packets");
     let assocs = r["join"]["associations"].as_array().unwrap();
-    let v6: Vec<_> = assocs
-        .iter()
-        .filter(|a| a["peer_addrs"][0].as_str().unwrap().starts_with('['))
-        .collect();
+    let v6: Vec<_> = assocs.iter().filter(|a| a["peer_addrs"][0].as_str().unwrap().starts_with('[')).collect();
     assert_eq!(v6.len(), 2, "{assocs:?}");
     for a in assocs {
         assert_eq!(n(&a["matched_messages"]), 10, "the join works for both families: {a}");

@@ -18,12 +18,7 @@ impl BpfFs {
     fn mount(name: &str) -> Self {
         let dir = std::path::PathBuf::from(format!("/run/sctp-xdp-test-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "bpf", "bpf"])
-            .arg(&dir)
-            .status()
-            .unwrap()
-            .success();
+        let ok = Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&dir).status().unwrap().success();
         assert!(ok, "mount bpffs at {}", dir.display());
         Self(dir)
     }
@@ -41,8 +36,7 @@ impl Drop for BpfFs {
 }
 
 fn sample(s: &std::collections::BTreeMap<String, f64>, series: &str) -> f64 {
-    *s.get(series)
-        .unwrap_or_else(|| panic!("no series {series} in the scrape"))
+    *s.get(series).unwrap_or_else(|| panic!("no series {series} in the scrape"))
 }
 
 fn promtool_accepts(text: &str) {
@@ -70,9 +64,7 @@ fn dashboard_metrics() -> BTreeSet<String> {
         let mut rest = expr.as_str();
         while let Some(i) = rest.find("sctp_") {
             let tail = &rest[i..];
-            let end = tail
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(tail.len());
+            let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
             names.insert(tail[..end].to_string());
             rest = &tail[end..];
         }
@@ -86,16 +78,7 @@ fn dashboard_metrics() -> BTreeSet<String> {
 fn a_scrape_passes_promtool_matches_the_traffic_and_covers_the_dashboard() {
     require_kernel_sctp();
     let env = EchoEnv::start("mp", &[]);
-    let (ok, c) = env.client(&[
-        "--associations",
-        "3",
-        "--messages",
-        "30",
-        "--ppid",
-        "18,60",
-        "--size",
-        "300",
-    ]);
+    let (ok, c) = env.client(&["--associations", "3", "--messages", "30", "--ppid", "18,60", "--size", "300"]);
     assert!(ok, "client: {c}");
     std::thread::sleep(Duration::from_secs(3)); // a build after the latency grace period
     let text = env.http_get("/metrics");
@@ -111,34 +94,21 @@ fn a_scrape_passes_promtool_matches_the_traffic_and_covers_the_dashboard() {
     );
     assert_eq!(sample(&s, "sctp_wire_data_chunks_by_ppid_total{ppid=\"18\"}"), 45.0);
     assert_eq!(sample(&s, "sctp_wire_data_chunks_by_ppid_total{ppid=\"60\"}"), 45.0);
-    assert_eq!(
-        sample(&s, "sctp_wire_to_app_latency_seconds_count"),
-        90.0,
-        "every message's latency observed once"
-    );
-    let flows: f64 = s
-        .iter()
-        .filter(|(k, _)| k.starts_with("sctp_flow_data_chunks_total{"))
-        .map(|(_, v)| v)
-        .sum();
+    assert_eq!(sample(&s, "sctp_wire_to_app_latency_seconds_count"), 90.0, "every message's latency observed once");
+    let flows: f64 = s.iter().filter(|(k, _)| k.starts_with("sctp_flow_data_chunks_total{")).map(|(_, v)| v).sum();
     assert_eq!(flows, 90.0, "flow series and other add up to all DATA chunks");
     // Every metric the dashboard queries is exported (a family without samples yet still
     // has its HELP line).
     let exported: BTreeSet<&str> = text
         .lines()
         .filter_map(|l| {
-            l.strip_prefix("# HELP ")
-                .map(|r| r.split(' ').next().unwrap())
-                .or_else(|| l.split(['{', ' ']).next())
+            l.strip_prefix("# HELP ").map(|r| r.split(' ').next().unwrap()).or_else(|| l.split(['{', ' ']).next())
         })
         .collect();
     for name in dashboard_metrics() {
         // OpenMetrics names a counter family without `_total`, a histogram's without `_bucket`.
         let family = name.trim_end_matches("_bucket").trim_end_matches("_total");
-        assert!(
-            exported.contains(name.as_str()) || exported.contains(family),
-            "dashboard uses {name}, not exported"
-        );
+        assert!(exported.contains(name.as_str()) || exported.contains(family), "dashboard uses {name}, not exported");
     }
     env.stop();
 }
@@ -171,10 +141,7 @@ fn counters_carry_on_across_a_restart_of_the_controller() {
         if !is_counter || series.starts_with("sctp_association_") {
             continue;
         }
-        for (when, scrape) in [
-            ("right after the restart", &after_restart),
-            ("after more traffic", &after),
-        ] {
+        for (when, scrape) in [("right after the restart", &after_restart), ("after more traffic", &after)] {
             if let Some(w) = scrape.get(series) {
                 assert!(w >= v, "{series} went backwards {when}: {v} -> {w}");
             } else {
@@ -185,11 +152,7 @@ fn counters_carry_on_across_a_restart_of_the_controller() {
             }
         }
     }
-    assert_eq!(
-        sample(&after, "sctp_echo_messages_total{direction=\"in\"}"),
-        70.0,
-        "40 before + 30 after"
-    );
+    assert_eq!(sample(&after, "sctp_echo_messages_total{direction=\"in\"}"), 70.0, "40 before + 30 after");
     assert!(sample(&after, "sctp_xdp_frames_total") > sample(&before, "sctp_xdp_frames_total"));
     env.stop();
 }
@@ -217,21 +180,8 @@ fn a_real_prometheus_scrapes_the_exporter_and_answers_promql() {
     assert!(ok, "client: {c}");
     let ask = |expr: &str| -> serde_json::Value {
         let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &env.server.name,
-                "curl",
-                "-s",
-                "--max-time",
-                "20",
-                "--get",
-            ])
-            .args([
-                "--data-urlencode",
-                &format!("query={expr}"),
-                "http://127.0.0.1:9090/api/v1/query",
-            ])
+            .args(["netns", "exec", &env.server.name, "curl", "-s", "--max-time", "20", "--get"])
+            .args(["--data-urlencode", &format!("query={expr}"), "http://127.0.0.1:9090/api/v1/query"])
             .output()
             .expect("curl (cargo xtask setup installs it)");
         serde_json::from_slice(&out.stdout).unwrap_or_default()
@@ -286,10 +236,7 @@ fn dashboard_queries() -> Vec<(String, String)> {
     let mut all = Vec::new();
     for p in dash["panels"].as_array().unwrap() {
         for t in p["targets"].as_array().unwrap() {
-            all.push((
-                p["title"].as_str().unwrap().to_string(),
-                t["expr"].as_str().unwrap().replace("$node", ".*"),
-            ));
+            all.push((p["title"].as_str().unwrap().to_string(), t["expr"].as_str().unwrap().replace("$node", ".*")));
         }
     }
     all

@@ -23,12 +23,8 @@ fn xdp_counts_a_real_association_between_namespaces() {
     veth(&client_ns, "sxc0", "198.18.0.1/24", &server_ns, "sxs0", "198.18.0.2/24").unwrap();
     let mut prog = XdpSctp::load(&LoadOptions::default()).unwrap();
     // Both ends, so both directions are seen (XDP sees ingress only).
-    client_ns
-        .run(|| prog.attach("sxc0", aya::programs::XdpMode::Default))
-        .unwrap();
-    server_ns
-        .run(|| prog.attach("sxs0", aya::programs::XdpMode::Default))
-        .unwrap();
+    client_ns.run(|| prog.attach("sxc0", aya::programs::XdpMode::Default)).unwrap();
+    server_ns.run(|| prog.attach("sxs0", aya::programs::XdpMode::Default)).unwrap();
 
     let server_addr: SocketAddr = "198.18.0.2:36412".parse().unwrap();
     let server = server_ns.run(|| {
@@ -49,9 +45,7 @@ fn xdp_counts_a_real_association_between_namespaces() {
     };
     assert_eq!(&buf[..len], b"hello");
     server.send(&buf[..len], &SndInfo::reply_to(&info), None).unwrap();
-    let Received::Data { len, .. } = client.recv(&mut buf).unwrap() else {
-        panic!("no notification was asked for")
-    };
+    let Received::Data { len, .. } = client.recv(&mut buf).unwrap() else { panic!("no notification was asked for") };
     assert_eq!(&buf[..len], b"hello");
     drop(client); // graceful SHUTDOWN of the association
     drop(server);
@@ -66,15 +60,9 @@ fn xdp_counts_a_real_association_between_namespaces() {
         snap = sctp_user::observe::Snapshot::take(&prog).unwrap();
     }
     let g = &snap.global;
-    for t in [
-        ty::INIT,
-        ty::INIT_ACK,
-        ty::COOKIE_ECHO,
-        ty::COOKIE_ACK,
-        ty::SHUTDOWN,
-        ty::SHUTDOWN_ACK,
-        ty::SHUTDOWN_COMPLETE,
-    ] {
+    for t in
+        [ty::INIT, ty::INIT_ACK, ty::COOKIE_ECHO, ty::COOKIE_ACK, ty::SHUTDOWN, ty::SHUTDOWN_ACK, ty::SHUTDOWN_COMPLETE]
+    {
         assert_eq!(g.chunk_types[t as usize], 1, "chunk type {t}: {g:?}");
     }
     assert!(g.chunk_types[ty::SACK as usize] >= 1, "SACK");
@@ -84,26 +72,10 @@ fn xdp_counts_a_real_association_between_namespaces() {
 
     // INIT carries the client's tag: the server->client flow uses it as its vtag; INIT-ACK
     // carries the server's: the client->server flow uses it. That pairs the directions.
-    let init = snap
-        .flows
-        .values()
-        .find(|f| f.init_chunk_type == u32::from(ty::INIT))
-        .expect("INIT flow");
-    let init_ack = snap
-        .flows
-        .values()
-        .find(|f| f.init_chunk_type == u32::from(ty::INIT_ACK))
-        .expect("INIT-ACK flow");
-    let to_client = snap
-        .flows
-        .iter()
-        .find(|(k, _)| k.vtag == init.init_tag)
-        .expect("server->client flow");
-    let to_server = snap
-        .flows
-        .iter()
-        .find(|(k, _)| k.vtag == init_ack.init_tag)
-        .expect("client->server flow");
+    let init = snap.flows.values().find(|f| f.init_chunk_type == u32::from(ty::INIT)).expect("INIT flow");
+    let init_ack = snap.flows.values().find(|f| f.init_chunk_type == u32::from(ty::INIT_ACK)).expect("INIT-ACK flow");
+    let to_client = snap.flows.iter().find(|(k, _)| k.vtag == init.init_tag).expect("server->client flow");
+    let to_server = snap.flows.iter().find(|(k, _)| k.vtag == init_ack.init_tag).expect("client->server flow");
     assert_eq!((to_client.0.src_port, to_server.0.dst_port), (36412, 36412));
     assert_eq!(to_client.1.data_chunks + to_server.1.data_chunks, 2);
 }

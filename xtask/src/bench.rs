@@ -20,7 +20,7 @@ const DEFAULT_CAPTURE: &str = "../shared/captures/pcaptoparquet__30_sctp.pcapng"
 const BIG_PACKETS: u64 = 1_000_000;
 const ROUNDS: usize = 5;
 
-pub fn bench(root: &Path, capture: Option<&Path>) -> Result<()> {
+pub(crate) fn bench(root: &Path, capture: Option<&Path>) -> Result<()> {
     let bin = root.join("target/release/sctp-user");
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir)?;
@@ -49,13 +49,10 @@ pub fn bench(root: &Path, capture: Option<&Path>) -> Result<()> {
         let packets = packets(&bin, file)?;
         let inspect = |threads: &str| {
             let mut c = Command::new(&bin);
-            c.args(["inspect", "--format", "json", "--threads", threads, "--pcap"])
-                .arg(file);
+            c.args(["inspect", "--format", "json", "--threads", threads, "--pcap"]).arg(file);
             c
         };
-        let cores = std::thread::available_parallelism()
-            .map_or(1, std::num::NonZero::get)
-            .to_string();
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).to_string();
         let mut tshark = Command::new("tshark");
         tshark.args(["-q", "-z", "sctp,stat", "-r"]).arg(file);
         let [theirs, one, all] = interleaved([tshark, inspect("1"), inspect(&cores)])?;
@@ -79,31 +76,19 @@ pub fn bench(root: &Path, capture: Option<&Path>) -> Result<()> {
         }));
     }
     let out = dir.join("inspect.json");
-    std::fs::write(
-        &out,
-        serde_json::to_string_pretty(&json!({ "rounds": ROUNDS, "runs": rows }))?,
-    )?;
+    std::fs::write(&out, serde_json::to_string_pretty(&json!({ "rounds": ROUNDS, "runs": rows }))?)?;
     eprintln!("bench: wrote {}", out.display());
     Ok(())
 }
 
 /// SCTP packets `inspect` counts in the capture (and a check that it reads it).
 fn packets(bin: &Path, file: &Path) -> Result<u64> {
-    let out = Command::new(bin)
-        .args(["inspect", "--format", "json", "--pcap"])
-        .arg(file)
-        .output()?;
+    let out = Command::new(bin).args(["inspect", "--format", "json", "--pcap"]).arg(file).output()?;
     if !out.status.success() {
-        bail!(
-            "inspect {} failed: {}",
-            file.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("inspect {} failed: {}", file.display(), String::from_utf8_lossy(&out.stderr));
     }
     let j: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    j["packets"]["total"]
-        .as_u64()
-        .context("packets.total in inspect's JSON")
+    j["packets"]["total"].as_u64().context("packets.total in inspect's JSON")
 }
 
 /// About `BIG_PACKETS` packets: copies of `small` one after the other (`mergecap -a`),
@@ -145,10 +130,7 @@ fn interleaved<const N: usize>(mut cmds: [Command; N]) -> Result<[Timing; N]> {
     let mut out = [Timing::default(); N];
     for (i, t) in times.iter_mut().enumerate() {
         t.sort();
-        out[i] = Timing {
-            secs: t[ROUNDS / 2].as_secs_f64(),
-            peak_mb: peaks[i],
-        };
+        out[i] = Timing { secs: t[ROUNDS / 2].as_secs_f64(), peak_mb: peaks[i] };
     }
     Ok(out)
 }
@@ -157,11 +139,7 @@ fn interleaved<const N: usize>(mut cmds: [Command; N]) -> Result<[Timing; N]> {
 /// the child, `wait4`).
 fn timed(cmd: &mut Command) -> Result<(Duration, f64)> {
     let start = Instant::now();
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("cannot start the timed command")?;
+    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().context("cannot start the timed command")?;
     let pid = libc::pid_t::try_from(child.id())?;
     let mut status = 0;
     // SAFETY: zeroed rusage is a valid value for wait4 to fill.

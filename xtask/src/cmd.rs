@@ -9,7 +9,7 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 
 /// Runs `cmd`, inheriting stdio; fails with the command line if it exits non-zero.
-pub fn run(cmd: &mut Command) -> Result<()> {
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("+ {}", show(cmd));
     let status = cmd.status().with_context(|| format!("cannot start {}", show(cmd)))?;
     if !status.success() {
@@ -19,11 +19,8 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 }
 
 /// Runs `cmd` and returns its stdout; stderr passes through.
-pub fn output(cmd: &mut Command) -> Result<String> {
-    let out = cmd
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("cannot start {}", show(cmd)))?;
+pub(crate) fn output(cmd: &mut Command) -> Result<String> {
+    let out = cmd.stderr(Stdio::inherit()).output().with_context(|| format!("cannot start {}", show(cmd)))?;
     if !out.status.success() {
         bail!("{} failed ({})", show(cmd), out.status);
     }
@@ -31,15 +28,12 @@ pub fn output(cmd: &mut Command) -> Result<String> {
 }
 
 /// Whether `cmd` runs and exits 0 (all output discarded).
-pub fn succeeds(cmd: &mut Command) -> bool {
-    cmd.stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+pub(crate) fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
 /// Whether `program` is on PATH.
-pub fn have(program: impl AsRef<OsStr>) -> bool {
+pub(crate) fn have(program: impl AsRef<OsStr>) -> bool {
     succeeds(Command::new("sh").arg("-c").arg("command -v \"$0\"").arg(program))
 }
 
@@ -60,9 +54,6 @@ fn show(cmd: &Command) -> String {
 }
 
 /// Whether we run as root.
-pub fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+pub(crate) fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }

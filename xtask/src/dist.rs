@@ -22,13 +22,13 @@ use crate::cmd;
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The image's name in its archive (`umoci unpack --image DIR:sctp-xdp:VERSION`).
-pub const IMAGE_NAME: &str = "sctp-xdp";
+pub(crate) const IMAGE_NAME: &str = "sctp-xdp";
 /// The unprivileged user the image runs as (nobody): the capabilities come from the
 /// runtime, never from root.
 const IMAGE_USER: &str = "65534:65534";
 
 /// Builds everything; returns the directory.
-pub fn dist(root: &Path) -> Result<PathBuf> {
+pub(crate) fn dist(root: &Path) -> Result<PathBuf> {
     let dir = root.join("target/dist");
     if dir.exists() {
         fs::remove_dir_all(&dir).with_context(|| format!("removing the old {}", dir.display()))?;
@@ -43,11 +43,7 @@ pub fn dist(root: &Path) -> Result<PathBuf> {
     for entry in fs::read_dir(&dir)? {
         let entry = entry?;
         if entry.file_type()?.is_file() {
-            eprintln!(
-                "  {:>12} {}",
-                entry.metadata()?.len(),
-                entry.file_name().to_string_lossy()
-            );
+            eprintln!("  {:>12} {}", entry.metadata()?.len(), entry.file_name().to_string_lossy());
         }
     }
     Ok(dir)
@@ -59,26 +55,14 @@ pub fn dist(root: &Path) -> Result<PathBuf> {
 fn static_binary(root: &Path) -> Result<PathBuf> {
     cmd::run(
         Command::new("cargo")
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "sctp-user",
-                "--bin",
-                "sctp-user",
-                "--target",
-                TARGET,
-            ])
+            .args(["build", "--release", "-p", "sctp-user", "--bin", "sctp-user", "--target", TARGET])
             .env(
                 format!("CARGO_TARGET_{}_RUSTFLAGS", TARGET.to_uppercase().replace('-', "_")),
                 "-C target-feature=+crt-static",
             ),
     )?;
     let bin = root.join("target").join(TARGET).join("release/sctp-user");
-    let ldd = Command::new("ldd")
-        .arg(&bin)
-        .output()
-        .context("ldd (Debian's libc-bin)")?;
+    let ldd = Command::new("ldd").arg(&bin).output().context("ldd (Debian's libc-bin)")?;
     let said = String::from_utf8_lossy(&ldd.stdout).to_string() + &String::from_utf8_lossy(&ldd.stderr);
     if !(said.contains("statically linked") || said.contains("not a dynamic executable")) {
         bail!("{} is not static: ldd says {said}", bin.display());

@@ -101,18 +101,9 @@ fn run(cli: Cli) -> Result<()> {
             dist::dist(&root).map(drop)
         }
         Cmd::Test { kernels, no_vm } => test(&root, &kernels, no_vm),
-        Cmd::Vm {
-            kernel,
-            timeout,
-            command,
-        } => {
+        Cmd::Vm { kernel, timeout, command } => {
             require_root("the VM harness")?;
-            let code = vm::run(
-                &root,
-                vm::kernel(&kernel)?,
-                &command.join(" "),
-                Duration::from_secs(timeout),
-            )?;
+            let code = vm::run(&root, vm::kernel(&kernel)?, &command.join(" "), Duration::from_secs(timeout))?;
             if code != 0 {
                 bail!("the command exited with {code} inside the VM");
             }
@@ -240,14 +231,7 @@ fn test(root: &Path, kernels: &[String], no_vm: bool) -> Result<()> {
 /// Builds the named integration-test binaries and returns their paths.
 fn test_binaries(names: &[&str]) -> Result<Vec<PathBuf>> {
     let mut c = Command::new("cargo");
-    c.args([
-        "test",
-        "--release",
-        "-p",
-        "integration-tests",
-        "--no-run",
-        "--message-format=json",
-    ]);
+    c.args(["test", "--release", "-p", "integration-tests", "--no-run", "--message-format=json"]);
     for n in names {
         c.args(["--test", n]);
     }
@@ -262,9 +246,7 @@ fn test_binaries(names: &[&str]) -> Result<Vec<PathBuf>> {
         }
         let name = msg["target"]["name"].as_str().unwrap_or_default();
         if names.contains(&name) {
-            let exe = msg["executable"]
-                .as_str()
-                .context("test artifact without an executable")?;
+            let exe = msg["executable"].as_str().context("test artifact without an executable")?;
             found.push(PathBuf::from(exe));
         }
     }
@@ -276,20 +258,16 @@ fn test_binaries(names: &[&str]) -> Result<Vec<PathBuf>> {
 
 /// Whether the running kernel offers SCTP sockets (Debian's does; this host's may not).
 fn host_has_sctp() -> bool {
-    cmd::succeeds(Command::new("python3").args([
-        "-c",
-        "import socket; socket.socket(socket.AF_INET, socket.SOCK_SEQPACKET, socket.IPPROTO_SCTP)",
-    ]))
+    cmd::succeeds(
+        Command::new("python3")
+            .args(["-c", "import socket; socket.socket(socket.AF_INET, socket.SOCK_SEQPACKET, socket.IPPROTO_SCTP)"]),
+    )
 }
 
 fn demo(root: &Path, multi_homed: bool) -> Result<()> {
     require_root("the demo")?;
     build()?;
-    let args: &[&str] = if multi_homed {
-        &["demo", "--multi-homed"]
-    } else {
-        &["demo"]
-    };
+    let args: &[&str] = if multi_homed { &["demo", "--multi-homed"] } else { &["demo"] };
     harness(root, args, "the demo", Duration::from_mins(15))
 }
 
@@ -327,10 +305,7 @@ fn newest_build_output(root: &Path, name: &str) -> Result<PathBuf> {
         .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
         .collect();
     found.sort();
-    found
-        .pop()
-        .map(|(_, p)| p)
-        .with_context(|| format!("{name} not built (cargo build --release)"))
+    found.pop().map(|(_, p)| p).with_context(|| format!("{name} not built (cargo build --release)"))
 }
 
 /// Echo throughput of sctp-user against the textbook loop, side by side in one run

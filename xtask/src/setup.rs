@@ -46,7 +46,7 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Kubernetes manifests are validated offline against the schemas this one carries.
 const PYTHON_TOOLS: &[&str] = &["kubernetes-validate==1.37.0"];
 
-pub fn setup() -> Result<()> {
+pub(crate) fn setup() -> Result<()> {
     apt_packages()?;
     components()?;
     rust_src()?;
@@ -57,12 +57,12 @@ pub fn setup() -> Result<()> {
 }
 
 /// Whether everything `setup` installs is present (cheap; used before build and test).
-pub fn complete() -> bool {
+pub(crate) fn complete() -> bool {
     missing_apt().is_empty() && has_components() && has_rust_src() && has_bpf_linker() && has_python_tools()
 }
 
 /// The virtual environment of [`PYTHON_TOOLS`].
-pub fn python_env() -> std::path::PathBuf {
+pub(crate) fn python_env() -> std::path::PathBuf {
     crate::workspace_root().join("target/tools/py")
 }
 
@@ -82,11 +82,7 @@ fn python_tools() -> Result<()> {
     let env = python_env();
     eprintln!("setup: installing {} into {}", PYTHON_TOOLS.join(" "), env.display());
     cmd::run(Command::new("python3").args(["-m", "venv"]).arg(&env))?;
-    cmd::run(
-        Command::new(env.join("bin/pip"))
-            .args(["install", "-q"])
-            .args(PYTHON_TOOLS),
-    )
+    cmd::run(Command::new(env.join("bin/pip")).args(["install", "-q"]).args(PYTHON_TOOLS))
 }
 
 /// Components of the stable toolchain `cargo xtask test` runs first: (component, cargo
@@ -94,9 +90,7 @@ fn python_tools() -> Result<()> {
 const COMPONENTS: &[(&str, &str)] = &[("clippy", "clippy"), ("rustfmt", "fmt")];
 
 fn has_components() -> bool {
-    COMPONENTS
-        .iter()
-        .all(|(_, sub)| succeeds(Command::new("cargo").args([sub, "--version"])))
+    COMPONENTS.iter().all(|(_, sub)| succeeds(Command::new("cargo").args([sub, "--version"])))
 }
 
 /// `cargo xtask test` checks the format and runs clippy before the tests.
@@ -130,10 +124,7 @@ fn apt_packages() -> Result<()> {
         return Ok(());
     }
     if !cmd::is_root() {
-        bail!(
-            "setup must install {} with apt-get: run it as root (sudo cargo xtask setup)",
-            missing.join(" ")
-        );
+        bail!("setup must install {} with apt-get: run it as root (sudo cargo xtask setup)", missing.join(" "));
     }
     eprintln!("setup: installing {}", missing.join(" "));
     cmd::run(Command::new("apt-get").args(["update", "-q"]))?;
@@ -149,11 +140,7 @@ fn has_rust_src() -> bool {
     Command::new("rustup")
         .args(["component", "list", "--installed", "--toolchain", "nightly"])
         .output()
-        .is_ok_and(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l.starts_with("rust-src"))
-        })
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("rust-src")))
 }
 
 fn rust_src() -> Result<()> {

@@ -22,28 +22,19 @@ use crate::cmd;
 
 /// A Debian kernel: the name used on the command line and the suite it comes from.
 #[derive(Clone, Copy, Debug)]
-pub struct Kernel {
+pub(crate) struct Kernel {
     pub name: &'static str,
     suite: &'static str,
 }
 
 /// Debian 12's 6.1 (the default), Debian 11's 5.10 and Debian 12 backports' 6.12.
-pub const KERNELS: [Kernel; 3] = [
-    Kernel {
-        name: "6.1",
-        suite: "bookworm",
-    },
-    Kernel {
-        name: "5.10",
-        suite: "bullseye",
-    },
-    Kernel {
-        name: "6.12",
-        suite: "bookworm-backports",
-    },
+pub(crate) const KERNELS: [Kernel; 3] = [
+    Kernel { name: "6.1", suite: "bookworm" },
+    Kernel { name: "5.10", suite: "bullseye" },
+    Kernel { name: "6.12", suite: "bookworm-backports" },
 ];
 
-pub fn kernel(name: &str) -> Result<Kernel> {
+pub(crate) fn kernel(name: &str) -> Result<Kernel> {
     KERNELS
         .iter()
         .copied()
@@ -76,18 +67,13 @@ fn vm_dir(root: &Path, k: Kernel) -> PathBuf {
 }
 
 /// Downloads and unpacks the kernel if it is not there yet; returns (vmlinuz, modules dir).
-pub fn fetch(root: &Path, k: Kernel) -> Result<(PathBuf, PathBuf)> {
+pub(crate) fn fetch(root: &Path, k: Kernel) -> Result<(PathBuf, PathBuf)> {
     let dir = vm_dir(root, k);
     let unpacked = dir.join("root");
     if let Some(found) = find_kernel(&unpacked)? {
         return Ok(found);
     }
-    eprintln!(
-        "vm: fetching Debian's {} kernel ({}) into {}",
-        k.name,
-        k.suite,
-        dir.display()
-    );
+    eprintln!("vm: fetching Debian's {} kernel ({}) into {}", k.name, k.suite, dir.display());
     let lists = dir.join("apt-lists");
     fs::create_dir_all(lists.join("partial"))?;
     let uri = debian_uri()?;
@@ -131,10 +117,7 @@ fn debian_uri() -> Result<String> {
     }
     let list = fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
     list.lines()
-        .find_map(|l| {
-            l.strip_prefix("deb ")
-                .and_then(|r| r.split_whitespace().find(|w| w.starts_with("http")))
-        })
+        .find_map(|l| l.strip_prefix("deb ").and_then(|r| r.split_whitespace().find(|w| w.starts_with("http"))))
         .map(str::to_string)
         .context("no Debian archive URI in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list")
 }
@@ -174,11 +157,7 @@ fn module_order(modules: &Path) -> Result<Vec<PathBuf>> {
     let dep_file = modules.join("modules.dep");
     if !dep_file.exists() {
         let version = modules.file_name().unwrap().to_string_lossy().into_owned();
-        let base = modules
-            .parent()
-            .and_then(Path::parent)
-            .and_then(Path::parent)
-            .context("odd modules path")?;
+        let base = modules.parent().and_then(Path::parent).and_then(Path::parent).context("odd modules path")?;
         cmd::run(Command::new("depmod").arg("-b").arg(base).arg(&version))?;
     }
     let deps = fs::read_to_string(&dep_file)?;
@@ -198,10 +177,7 @@ fn module_order(modules: &Path) -> Result<Vec<PathBuf>> {
         match table.iter().find(|(m, _)| stem(m) == *want) {
             Some((path, _)) => visit(path, &table, &mut seen, &mut order),
             None if builtin.lines().any(|l| stem(l) == *want) => {}
-            None => bail!(
-                "module {want} is neither in modules.dep nor built into {}",
-                modules.display()
-            ),
+            None => bail!("module {want} is neither in modules.dep nor built into {}", modules.display()),
         }
     }
     Ok(order.into_iter().map(|p| modules.join(p)).collect())
@@ -247,13 +223,8 @@ fn initramfs(root: &Path, k: Kernel, modules: &Path, command: &str, cwd: &Path) 
     for (i, m) in module_order(modules)?.iter().enumerate() {
         let name = m.file_name().unwrap().to_string_lossy().into_owned();
         // The index keeps modules.dep's order in /init's glob.
-        let dest = stage
-            .join("modules")
-            .join(format!("{i:02}-{}", name.trim_end_matches(".xz")));
-        if Path::new(&name)
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("xz"))
-        {
+        let dest = stage.join("modules").join(format!("{i:02}-{}", name.trim_end_matches(".xz")));
+        if Path::new(&name).extension().is_some_and(|e| e.eq_ignore_ascii_case("xz")) {
             // busybox insmod takes plain .ko files only.
             let out = Command::new("xz").arg("-dc").arg(m).output()?;
             if !out.status.success() {
@@ -281,7 +252,7 @@ fn initramfs(root: &Path, k: Kernel, modules: &Path, command: &str, cwd: &Path) 
 
 /// Boots kernel `k` and runs `command` inside; returns its exit status. Guest output goes
 /// to stderr as it comes. `timeout` bounds the whole run.
-pub fn run(root: &Path, k: Kernel, command: &str, timeout: Duration) -> Result<i32> {
+pub(crate) fn run(root: &Path, k: Kernel, command: &str, timeout: Duration) -> Result<i32> {
     let (vmlinuz, modules) = fetch(root, k)?;
     let cwd = std::env::current_dir()?;
     let initrd = initramfs(root, k, &modules, command, &cwd)?;
@@ -293,10 +264,7 @@ pub fn run(root: &Path, k: Kernel, command: &str, timeout: Duration) -> Result<i
         .arg("-initrd")
         .arg(&initrd)
         .args(["-append", "console=ttyS0 quiet panic=-1"])
-        .args([
-            "-virtfs",
-            "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap",
-        ])
+        .args(["-virtfs", "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

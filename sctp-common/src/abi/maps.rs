@@ -68,31 +68,12 @@ pub struct MapSpec {
 }
 
 pub const GLOBAL: MapSpec = spec("GLOBAL", kind::PERCPU_ARRAY, 4, size_of::<GlobalStats>(), 1, true);
-pub const FLOWS: MapSpec = spec(
-    "FLOWS",
-    kind::LRU_PERCPU_HASH,
-    size_of::<FlowKey>(),
-    size_of::<FlowStats>(),
-    FLOW_CAPACITY,
-    true,
-);
+pub const FLOWS: MapSpec =
+    spec("FLOWS", kind::LRU_PERCPU_HASH, size_of::<FlowKey>(), size_of::<FlowStats>(), FLOW_CAPACITY, true);
 /// `GLOBAL` and `FLOWS` of the packets leaving (the TC egress program's).
-pub const EGRESS_GLOBAL: MapSpec = spec(
-    "EGRESS_GLOBAL",
-    kind::PERCPU_ARRAY,
-    4,
-    size_of::<GlobalStats>(),
-    1,
-    true,
-);
-pub const EGRESS_FLOWS: MapSpec = spec(
-    "EGRESS_FLOWS",
-    kind::LRU_PERCPU_HASH,
-    size_of::<FlowKey>(),
-    size_of::<FlowStats>(),
-    FLOW_CAPACITY,
-    true,
-);
+pub const EGRESS_GLOBAL: MapSpec = spec("EGRESS_GLOBAL", kind::PERCPU_ARRAY, 4, size_of::<GlobalStats>(), 1, true);
+pub const EGRESS_FLOWS: MapSpec =
+    spec("EGRESS_FLOWS", kind::LRU_PERCPU_HASH, size_of::<FlowKey>(), size_of::<FlowStats>(), FLOW_CAPACITY, true);
 pub const ZERO_FLOW: MapSpec = spec("ZERO_FLOW", kind::PERCPU_ARRAY, 4, size_of::<FlowStats>(), 1, false);
 pub const DATA_EVENTS: MapSpec = spec("DATA_EVENTS", kind::RINGBUF, 0, 0, DATA_EVENTS_BYTES, false);
 pub const PACKET_EVENTS: MapSpec = spec("PACKET_EVENTS", kind::RINGBUF, 0, 0, PACKET_EVENTS_BYTES, false);
@@ -101,38 +82,14 @@ pub const PACKET_EVENTS_LOST: MapSpec = spec("PACKET_EVENTS_LOST", kind::PERCPU_
 pub const CONFIG: MapSpec = spec("CONFIG", kind::ARRAY, 4, size_of::<u32>(), CONFIG_SLOTS, true);
 pub const RULES: MapSpec = spec("RULES", kind::ARRAY, 4, size_of::<RuleSet>(), GENERATIONS, true);
 /// An LPM trie's key is the prefix length (a u32) and the data.
-pub const SRC_RULES: MapSpec = spec(
-    "SRC_RULES",
-    kind::LPM_TRIE,
-    4 + size_of::<SrcPrefix>(),
-    size_of::<u32>(),
-    SRC_PREFIX_CAPACITY,
-    true,
-);
-pub const PPID_RULES: MapSpec = spec(
-    "PPID_RULES",
-    kind::HASH,
-    size_of::<PpidKey>(),
-    size_of::<u32>(),
-    PPID_CAPACITY,
-    true,
-);
-pub const VTAGS: MapSpec = spec(
-    "VTAGS",
-    kind::LRU_HASH,
-    size_of::<FlowKey>(),
-    size_of::<TagEntry>(),
-    VTAG_CAPACITY,
-    true,
-);
-pub const INIT_BUCKETS: MapSpec = spec(
-    "INIT_BUCKETS",
-    kind::LRU_HASH,
-    size_of::<AddrKey>(),
-    size_of::<Bucket>(),
-    INIT_BUCKET_CAPACITY,
-    true,
-);
+pub const SRC_RULES: MapSpec =
+    spec("SRC_RULES", kind::LPM_TRIE, 4 + size_of::<SrcPrefix>(), size_of::<u32>(), SRC_PREFIX_CAPACITY, true);
+pub const PPID_RULES: MapSpec =
+    spec("PPID_RULES", kind::HASH, size_of::<PpidKey>(), size_of::<u32>(), PPID_CAPACITY, true);
+pub const VTAGS: MapSpec =
+    spec("VTAGS", kind::LRU_HASH, size_of::<FlowKey>(), size_of::<TagEntry>(), VTAG_CAPACITY, true);
+pub const INIT_BUCKETS: MapSpec =
+    spec("INIT_BUCKETS", kind::LRU_HASH, size_of::<AddrKey>(), size_of::<Bucket>(), INIT_BUCKET_CAPACITY, true);
 pub const GLOBAL_BUCKET: MapSpec = spec("GLOBAL_BUCKET", kind::ARRAY, 4, size_of::<Bucket>(), 1, true);
 /// Per-CPU slot that walk offsets pass through (`Packet::launder`).
 pub const CURSOR: MapSpec = spec("CURSOR", kind::PERCPU_ARRAY, 4, size_of::<u64>(), 1, false);
@@ -178,14 +135,7 @@ const fn spec(
     max_entries: u32,
     pinned: bool,
 ) -> MapSpec {
-    MapSpec {
-        name,
-        kind,
-        key_size,
-        value_size,
-        max_entries,
-        pinned,
-    }
+    MapSpec { name, kind, key_size, value_size, max_entries, pinned }
 }
 
 /// The maps `run` pins, in [`MAPS`] order.

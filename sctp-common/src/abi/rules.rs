@@ -171,16 +171,9 @@ impl SrcPrefix {
     /// `family` (an address family value of [`FlowStats::family`](super::FlowStats::family)): both fit their byte.
     #[inline(always)]
     #[must_use]
-    #[expect(
-        clippy::cast_possible_truncation,
-        reason = "both values are below 256, as documented"
-    )]
+    #[expect(clippy::cast_possible_truncation, reason = "both values are below 256, as documented")]
     pub fn new(gen: u32, family: u32, addr: [u8; 16]) -> Self {
-        Self {
-            gen: gen as u8,
-            family: family as u8,
-            addr,
-        }
+        Self { gen: gen as u8, family: family as u8, addr }
     }
 }
 

@@ -211,11 +211,7 @@ impl FlowStats {
             *self = *other;
             return;
         }
-        let (newer, older) = if other.last_seen_ns > self.last_seen_ns {
-            (*other, *self)
-        } else {
-            (*self, *other)
-        };
+        let (newer, older) = if other.last_seen_ns > self.last_seen_ns { (*other, *self) } else { (*self, *other) };
         let mut m = newer;
         m.first_seen_ns = self.first_seen_ns.min(other.first_seen_ns);
         if newer.init_chunk_type == 0 {
@@ -289,10 +285,7 @@ mod tests {
         let mut total = FlowStats::zeroed();
         total.merge(&cpu0);
         total.merge(&cpu1);
-        assert_eq!(
-            (total.packets, total.data_chunks, total.chunks[bucket(ty::DATA)]),
-            (4, 2, 2)
-        );
+        assert_eq!((total.packets, total.data_chunks, total.chunks[bucket(ty::DATA)]), (4, 2, 2));
         assert_eq!((total.init_chunk_type, total.init_tag), (u32::from(ty::INIT_ACK), 77));
         assert_eq!((total.last_ppid, total.highest_tsn, total.tsn_seen), (60, 5, 1));
         assert_eq!((total.first_seen_ns, total.last_seen_ns), (10, 50));

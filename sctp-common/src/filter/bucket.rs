@@ -14,17 +14,9 @@ impl Bucket {
         let cap = u64::from(burst.max(1)) * TOKEN;
         let rate = u64::from(rate.max(1));
         // A new bucket (never refilled) is full.
-        let elapsed = if self.last_ns == 0 {
-            u64::MAX
-        } else {
-            now_ns.saturating_sub(self.last_ns)
-        };
+        let elapsed = if self.last_ns == 0 { u64::MAX } else { now_ns.saturating_sub(self.last_ns) };
         // Compared before multiplying: no 128-bit arithmetic in the bpf target.
-        let tokens = if elapsed >= cap / rate {
-            cap
-        } else {
-            (self.nano_tokens + elapsed * rate).min(cap)
-        };
+        let tokens = if elapsed >= cap / rate { cap } else { (self.nano_tokens + elapsed * rate).min(cap) };
         self.last_ns = now_ns;
         let ok = tokens >= TOKEN;
         self.nano_tokens = if ok { tokens - TOKEN } else { tokens };

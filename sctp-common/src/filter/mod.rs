@@ -132,10 +132,7 @@ pub fn admit<'r, F: Filter<'r>>(
     }
     if first.chunk_type == ty::INIT {
         if rs.init_rate != 0 {
-            let addr = AddrKey {
-                family: src.family,
-                addr: *src.addr,
-            };
+            let addr = AddrKey { family: src.family, addr: *src.addr };
             if let Some(b) = filter.source_bucket(&addr) {
                 if !take(&b, rs.init_rate, rs.init_burst, now_ns) {
                     return Err(charge(rs, Counter::DropInitRateSource));
@@ -198,14 +195,7 @@ fn tag_admitted<'r, F: Filter<'r>>(
         stats.bump(Counter::VtagsExpired, 1);
     }
     if now_ns < rs.vtag_learn_until_ns {
-        filter.learn(
-            key,
-            &TagEntry {
-                last_seen_ns: now_ns,
-                partner: 0,
-                closing: 0,
-            },
-        );
+        filter.learn(key, &TagEntry { last_seen_ns: now_ns, partner: 0, closing: 0 });
         stats.bump(Counter::VtagsLearned, 1);
         return true;
     }
@@ -227,11 +217,7 @@ pub fn track_tags<'r, F: Filter<'r>>(
 ) {
     match first.chunk_type {
         ty::INIT | ty::INIT_ACK if first.len >= 20 && first.word != 0 => {
-            let entry = TagEntry {
-                last_seen_ns: now_ns,
-                partner: key.vtag,
-                closing: 0,
-            };
+            let entry = TagEntry { last_seen_ns: now_ns, partner: key.vtag, closing: 0 };
             filter.learn(&reversed(key, first.word), &entry);
             if first.chunk_type == ty::INIT_ACK {
                 // The INIT's entry (this packet's own key) learns its partner.
@@ -243,11 +229,7 @@ pub fn track_tags<'r, F: Filter<'r>>(
         }
         ty::ABORT | ty::SHUTDOWN_COMPLETE => {
             // With the T bit the tag is the sender's own: the other direction's key.
-            let own = if first.flags & flag::T_BIT != 0 {
-                reversed(key, key.vtag)
-            } else {
-                *key
-            };
+            let own = if first.flags & flag::T_BIT != 0 { reversed(key, key.vtag) } else { *key };
             let Some(partner) = filter.tag(&own).map(|e| e.get().partner) else {
                 return;
             };
@@ -266,11 +248,7 @@ pub fn track_tags<'r, F: Filter<'r>>(
 /// The key of the opposite direction with tag `vtag`.
 #[inline(always)]
 fn reversed(key: &FlowKey, vtag: u32) -> FlowKey {
-    FlowKey {
-        src_port: key.dst_port,
-        dst_port: key.src_port,
-        vtag,
-    }
+    FlowKey { src_port: key.dst_port, dst_port: key.src_port, vtag }
 }
 
 /// The rules judged after the chunk walk, in a fixed order (a packet is charged to the

@@ -19,12 +19,7 @@ pub struct Notes {
 impl Notes {
     #[must_use]
     pub fn new() -> Self {
-        Self {
-            types: [0; 4],
-            data_too_large: 0,
-            ppid_rule: u32::from(NO_RULE),
-            pad: 0,
-        }
+        Self { types: [0; 4], data_too_large: 0, ppid_rule: u32::from(NO_RULE), pad: 0 }
     }
 
     /// Back to [`Notes::new`], field by field: a whole-value assignment becomes a call to

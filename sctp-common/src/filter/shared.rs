@@ -22,10 +22,7 @@ impl<'a, T: Copy> Shared<'a, T> {
     #[inline(always)]
     #[must_use]
     pub unsafe fn new(ptr: *mut T) -> Self {
-        Self {
-            ptr,
-            _value: PhantomData,
-        }
+        Self { ptr, _value: PhantomData }
     }
 
     /// A value that only its owner writes (the host twin of a map).

@@ -131,11 +131,8 @@ where
         Some(flow) => {
             walk_chunks(pkt, stats, flow, sink, filter, seen);
             // Without rules nothing is judged after the walk: no call for it.
-            let verdict = if seen.rules_active() {
-                pkt.outline(|| leave(stats, flow, filter, seen))
-            } else {
-                Verdict::Pass
-            };
+            let verdict =
+                if seen.rules_active() { pkt.outline(|| leave(stats, flow, filter, seen)) } else { Verdict::Pass };
             if sink.wants_summaries() {
                 seen.seal_summary(flow, verdict == Verdict::Drop);
                 sink.packet(&mut seen.summary);
@@ -303,10 +300,7 @@ pub fn sctp_header<P: Packet + ?Sized>(pkt: &P, offset: usize) -> Option<(FlowKe
     // The word after the header (INIT's Initiate Tag); chunks may be only 4 bytes.
     let word = pkt.read::<4>(offset + SCTP_COMMON_HEADER + 4).unwrap_or([0; 4]);
     let h = head.unwrap_or([0; 4]);
-    let first = FirstChunk::from_bytes(
-        [h[0], h[1], h[2], h[3], word[0], word[1], word[2], word[3]],
-        head.is_some(),
-    );
+    let first = FirstChunk::from_bytes([h[0], h[1], h[2], h[3], word[0], word[1], word[2], word[3]], head.is_some());
     Some((key, first))
 }
 
@@ -350,10 +344,7 @@ where
     if loc.first_fragment {
         stats.bump(Counter::FirstFragments, 1);
     }
-    let src = Source {
-        family: loc.family,
-        addr: address_bytes(&loc.src_addr),
-    };
+    let src = Source { family: loc.family, addr: address_bytes(&loc.src_addr) };
     if active {
         if let Err(d) = filter::screen(rs, gen, filter, &src, &key) {
             return Err(judged(stats, gen, Some(d)));
@@ -389,23 +380,13 @@ where
     seen.data.dst_port = key.dst_port;
     // The summary's length, addresses and chunk count; the rest once the packet was
     // judged (see `Seen::seal_summary`).
-    #[expect(
-        clippy::cast_possible_truncation,
-        reason = "IP lengths are 16-bit fields, jumbograms 32-bit"
-    )]
+    #[expect(clippy::cast_possible_truncation, reason = "IP lengths are 16-bit fields, jumbograms 32-bit")]
     let ip_len = loc.ip_len as u32;
     seen.summary.ip_len = ip_len;
     seen.summary.chunks = 0;
     seen.summary.src_addr = *address_bytes(&loc.src_addr);
     seen.summary.dst_addr = *address_bytes(&loc.dst_addr);
-    seen.stash(Crossing {
-        key,
-        first,
-        active,
-        now_ns,
-        walk_end: 0,
-        chunks_before: stats.get(Counter::Chunks),
-    });
+    seen.stash(Crossing { key, first, active, now_ns, walk_end: 0, chunks_before: stats.get(Counter::Chunks) });
     seen.set_walk(Walk {
         off: loc.offset + SCTP_COMMON_HEADER,
         end: loc.end,
@@ -419,14 +400,7 @@ where
 /// active only).
 #[inline(always)]
 fn leave<'r, R: Filter<'r>>(stats: &mut GlobalStats, flow: &mut FlowStats, filter: &mut R, seen: &Seen) -> Verdict {
-    let Crossing {
-        key,
-        first,
-        now_ns,
-        walk_end,
-        chunks_before,
-        ..
-    } = seen.recall();
+    let Crossing { key, first, now_ns, walk_end, chunks_before, .. } = seen.recall();
     let (rs, gen) = filter.rules();
     let chunks = stats.get(Counter::Chunks).wrapping_sub(chunks_before);
     let verdict = judged(stats, gen, filter::judge(rs, &seen.notes, walk_end, chunks, key.vtag));
@@ -560,11 +534,7 @@ fn chunk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
         return ControlFlow::Break(Some(Counter::ErrChunkBeyondPacket));
     }
     let present = if cut { end - off } else { len };
-    let chunk = Chunk {
-        kind: chunk_type,
-        flags,
-        len: present,
-    };
+    let chunk = Chunk { kind: chunk_type, flags, len: present };
     // The rules are asked for here, not taken as arguments: fewer values captured for the
     // kernel's loop, whose frame counts against the stack with the callers'.
     let (rs, gen) = filter.rules();
@@ -575,17 +545,7 @@ fn chunk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     // them in the step's frame, which the multi-buffer program is short of on 6.1); the
     // slot counts once the chunk was read whole.
     let slot = &mut seen.summary.chunk[usize::from(n) % SUMMARY_CHUNKS];
-    if let Err(c) = account_chunk(
-        pkt,
-        off,
-        chunk,
-        stats,
-        flow,
-        &mut seen.data,
-        &mut slot.words,
-        sink,
-        &mut on_data,
-    ) {
+    if let Err(c) = account_chunk(pkt, off, chunk, stats, flow, &mut seen.data, &mut slot.words, sink, &mut on_data) {
         return ControlFlow::Break(Some(if cut { Counter::FragmentCutWalks } else { c }));
     }
     slot.chunk_type = chunk_type;
@@ -631,11 +591,7 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
     sink: &mut S,
     on_data: &mut D,
 ) -> Result<(), Counter> {
-    let Chunk {
-        kind: chunk_type,
-        flags,
-        len,
-    } = chunk;
+    let Chunk { kind: chunk_type, flags, len } = chunk;
     *summary_words = match chunk_type {
         ty::DATA | ty::I_DATA => account_data(pkt, off, chunk, stats, flow, data, sink, on_data)?,
         ty::SACK => {
@@ -677,11 +633,7 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
         // The first cause; an ERROR without one is legal and counts nothing here.
         ty::ERROR if len >= 8 => {
             let cause = pkt.be16_at(off + 4).ok_or(Counter::ErrChunkBeyondPacket)? as usize;
-            let bucket = if cause < ERROR_CAUSE_BUCKETS {
-                cause
-            } else {
-                ERROR_CAUSE_BUCKETS - 1
-            };
+            let bucket = if cause < ERROR_CAUSE_BUCKETS { cause } else { ERROR_CAUSE_BUCKETS - 1 };
             flow.error_causes[bucket] += 1;
             [0; 3]
         }
@@ -704,11 +656,7 @@ fn account_data<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
     sink: &mut S,
     on_data: &mut D,
 ) -> Result<[u32; 3], Counter> {
-    let Chunk {
-        kind: chunk_type,
-        flags,
-        len,
-    } = chunk;
+    let Chunk { kind: chunk_type, flags, len } = chunk;
     let idata = chunk_type == ty::I_DATA;
     let header = if idata { 20 } else { 16 };
     let fields = fixed::<P, 16>(pkt, off, len, header)?;
@@ -812,17 +760,8 @@ mod tests {
                 assert_eq!(stats.get(*c), *want, "{}: counter {}", fx.name, c.name());
             }
             assert_eq!(stats.get(Counter::Frames), 1, "{}", fx.name);
-            let errors: u64 = Counter::ALL
-                .iter()
-                .filter(|c| c.is_error())
-                .map(|c| stats.get(*c))
-                .sum();
-            assert_eq!(
-                errors,
-                stats.get(Counter::Malformed),
-                "{}: one reason per malformed packet",
-                fx.name
-            );
+            let errors: u64 = Counter::ALL.iter().filter(|c| c.is_error()).map(|c| stats.get(*c)).sum();
+            assert_eq!(errors, stats.get(Counter::Malformed), "{}: one reason per malformed packet", fx.name);
         }
     }
 
@@ -843,22 +782,11 @@ mod tests {
         let d = |tsn| SctpPacket::new(V4, 0xabcd, vec![Chunk::data(tsn, 3, 0, 46, 10)]).frame();
         // 77, 78, then 78 again (duplicate), 76 (old), 80: two at or below the highest.
         let (_, flows) = run(&[init.frame(), d(77), d(78), d(78), d(76), d(80)]);
-        let init_flow = &flows[&FlowKey {
-            src_port: 36412,
-            dst_port: 38412,
-            vtag: 0,
-        }];
+        let init_flow = &flows[&FlowKey { src_port: 36412, dst_port: 38412, vtag: 0 }];
         assert_eq!(init_flow.init_chunk_type, u32::from(ty::INIT));
-        assert_eq!(
-            (init_flow.init_tag, init_flow.init_a_rwnd, init_flow.init_tsn),
-            (0xabcd, 5000, 77)
-        );
+        assert_eq!((init_flow.init_tag, init_flow.init_a_rwnd, init_flow.init_tsn), (0xabcd, 5000, 77));
         assert_eq!((init_flow.init_out_streams, init_flow.init_in_streams), (10, 20));
-        let data = &flows[&FlowKey {
-            src_port: 36412,
-            dst_port: 38412,
-            vtag: 0xabcd,
-        }];
+        let data = &flows[&FlowKey { src_port: 36412, dst_port: 38412, vtag: 0xabcd }];
         assert_eq!(data.data_chunks, 5);
         assert_eq!(data.highest_tsn, 80);
         assert_eq!(data.data_at_or_below_highest, 2);
@@ -868,11 +796,7 @@ mod tests {
 
     #[test]
     fn data_events_carry_what_the_join_needs() {
-        let p = SctpPacket::new(
-            V4,
-            0xabcd,
-            vec![Chunk::data(41, 3, 9, 46, 10), Chunk::idata(42, 4, 77, 60, 5)],
-        );
+        let p = SctpPacket::new(V4, 0xabcd, vec![Chunk::data(41, 3, 9, 46, 10), Chunk::idata(42, 4, 77, 60, 5)]);
         let mut events = Vec::new();
         let mut stats = GlobalStats::zeroed();
         let mut flow = FlowStats::zeroed();
@@ -888,10 +812,7 @@ mod tests {
         assert_eq!(events.len(), 2);
         let (d, i) = (&events[0], &events[1]);
         assert_eq!((d.ts_ns, d.vtag, d.src_port, d.dst_port), (123, 0xabcd, 36412, 38412));
-        assert_eq!(
-            (d.tsn, d.stream, d.ssn_or_mid, d.ppid, d.payload_len, d.chunk_type),
-            (41, 3, 9, 46, 10, ty::DATA)
-        );
+        assert_eq!((d.tsn, d.stream, d.ssn_or_mid, d.ppid, d.payload_len, d.chunk_type), (41, 3, 9, 46, 10, ty::DATA));
         assert_eq!(
             (i.tsn, i.stream, i.ssn_or_mid, i.ppid, i.payload_len, i.chunk_type),
             (42, 4, 77, 60, 5, ty::I_DATA)
@@ -921,14 +842,8 @@ mod tests {
     fn t_bit_and_error_causes_are_counted_per_flow() {
         let mut cause = vec![0, 6, 0, 4]; // "Unrecognized Chunk Type"-style cause, empty body
         cause.extend_from_slice(&[0; 0]);
-        let p = SctpPacket::new(
-            V4,
-            1,
-            vec![
-                Chunk::new(ty::ERROR, 0, cause),
-                Chunk::new(ty::ABORT, flag::T_BIT, vec![]),
-            ],
-        );
+        let p =
+            SctpPacket::new(V4, 1, vec![Chunk::new(ty::ERROR, 0, cause), Chunk::new(ty::ABORT, flag::T_BIT, vec![])]);
         let (_, flows) = run(&[p.frame()]);
         let f = flows.values().next().unwrap();
         assert_eq!(f.t_bit_chunks, 1);
@@ -936,10 +851,7 @@ mod tests {
     }
 
     #[test]
-    #[expect(
-        clippy::cast_possible_truncation,
-        reason = "random bytes and positions: truncation is the point"
-    )]
+    #[expect(clippy::cast_possible_truncation, reason = "random bytes and positions: truncation is the point")]
     fn random_and_mutated_input_never_panics_and_stays_consistent() {
         // xorshift: deterministic, no dependency.
         let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -965,11 +877,7 @@ mod tests {
             if let Some(broken) = testing::bounds_broken(f.len(), &stats, flows.values().next()) {
                 panic!("{broken}: {f:02x?}");
             }
-            let errors: u64 = Counter::ALL
-                .iter()
-                .filter(|c| c.is_error())
-                .map(|c| stats.get(*c))
-                .sum();
+            let errors: u64 = Counter::ALL.iter().filter(|c| c.is_error()).map(|c| stats.get(*c)).sum();
             assert_eq!(errors, stats.get(Counter::Malformed));
             assert!(stats.get(Counter::Chunks) <= MAX_CHUNKS as u64);
         }

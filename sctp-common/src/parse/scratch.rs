@@ -39,23 +39,14 @@ impl Seen {
     #[must_use]
     pub fn new() -> Self {
         Self {
-            key: FlowKey {
-                src_port: 0,
-                dst_port: 0,
-                vtag: 0,
-            },
+            key: FlowKey { src_port: 0, dst_port: 0, vtag: 0 },
             first: FirstChunk::from_bytes([0; 8], false),
             now_ns: 0,
             active: false,
             walk_end: 0,
             dropped_early: false,
             chunks_before: 0,
-            walk: Walk {
-                off: 0,
-                end: 0,
-                first_fragment: false,
-                walking: false,
-            },
+            walk: Walk { off: 0, end: 0, first_fragment: false, walking: false },
             data: DataEvent::zeroed(),
             summary: PacketSummary::zeroed(),
             notes: Notes::new(),
@@ -99,10 +90,7 @@ impl Seen {
         // Only what it needs of the crossing values (a whole `recall` takes stack).
         // SAFETY: plain reads of fields of a live reference.
         let (now_ns, key) = unsafe {
-            (
-                core::ptr::read_volatile(&raw const self.now_ns),
-                core::ptr::read_volatile(&raw const self.key),
-            )
+            (core::ptr::read_volatile(&raw const self.now_ns), core::ptr::read_volatile(&raw const self.key))
         };
         let s = &mut self.summary;
         s.ts_ns = now_ns;

@@ -38,28 +38,13 @@ pub fn table() -> Vec<Fixture> {
         },
         Fixture {
             name: "eight bundled DATA chunks",
-            frame: SctpPacket::new(
-                V4,
-                7,
-                (0..8u16).map(|i| Chunk::data(u32::from(i), 0, i, 60, 64)).collect(),
-            )
-            .frame(),
-            expect: vec![
-                (C::Chunks, 8),
-                (C::DataChunks, 8),
-                (C::DataPayloadBytes, 512),
-                (C::Malformed, 0),
-            ],
+            frame: SctpPacket::new(V4, 7, (0..8u16).map(|i| Chunk::data(u32::from(i), 0, i, 60, 64)).collect()).frame(),
+            expect: vec![(C::Chunks, 8), (C::DataChunks, 8), (C::DataPayloadBytes, 512), (C::Malformed, 0)],
         },
         Fixture {
             name: "SACK with gap blocks and dups",
             frame: SctpPacket::new(V4, 7, vec![Chunk::sack(1000, 65536, 4, 2)]).frame(),
-            expect: vec![
-                (C::Chunks, 1),
-                (C::SackGapBlocks, 4),
-                (C::SackDupTsns, 2),
-                (C::Malformed, 0),
-            ],
+            expect: vec![(C::Chunks, 1), (C::SackGapBlocks, 4), (C::SackDupTsns, 2), (C::Malformed, 0)],
         },
         Fixture {
             name: "INIT",
@@ -69,12 +54,7 @@ pub fn table() -> Vec<Fixture> {
         Fixture {
             name: "IPv6 with DATA",
             frame: SctpPacket::new(V6, 9, vec![Chunk::data(5, 2, 0, 60, 200)]).frame(),
-            expect: vec![
-                (C::Ipv6, 1),
-                (C::Sctp, 1),
-                (C::DataPayloadBytes, 200),
-                (C::Malformed, 0),
-            ],
+            expect: vec![(C::Ipv6, 1), (C::Sctp, 1), (C::DataPayloadBytes, 200), (C::Malformed, 0)],
         },
         Fixture {
             name: "I-DATA unpadded odd payload",
@@ -86,18 +66,10 @@ pub fn table() -> Vec<Fixture> {
             frame: SctpPacket::new(
                 V4,
                 3,
-                vec![
-                    Chunk::sack(9, 1000, 0, 0),
-                    Chunk::data_flags(flag::UNORDERED | flag::BEGIN, 10, 0, 0, 46, 7),
-                ],
+                vec![Chunk::sack(9, 1000, 0, 0), Chunk::data_flags(flag::UNORDERED | flag::BEGIN, 10, 0, 0, 46, 7)],
             )
             .frame(),
-            expect: vec![
-                (C::Chunks, 2),
-                (C::DataUnordered, 1),
-                (C::DataFragments, 1),
-                (C::DataPayloadBytes, 7),
-            ],
+            expect: vec![(C::Chunks, 2), (C::DataUnordered, 1), (C::DataFragments, 1), (C::DataPayloadBytes, 7)],
         },
         Fixture {
             name: "ARP is not IP",
@@ -135,11 +107,7 @@ pub fn table() -> Vec<Fixture> {
             frame: SctpPacket::new(
                 V4,
                 1,
-                vec![Chunk::new(
-                    ty::SACK,
-                    0,
-                    [[0, 0, 0, 9], [0, 1, 0, 0], [0xff; 4]].concat(),
-                )],
+                vec![Chunk::new(ty::SACK, 0, [[0, 0, 0, 9], [0, 1, 0, 0], [0xff; 4]].concat())],
             )
             .frame(),
             expect: vec![
@@ -152,11 +120,7 @@ pub fn table() -> Vec<Fixture> {
         Fixture {
             name: "SACK with one more gap block than its length holds",
             frame: SctpPacket::new(V4, 1, vec![Chunk::sack(9, 4096, 2, 1).with_length(16 + 4 * 2)]).frame(),
-            expect: vec![
-                (C::ErrChunkCountsBeyondLength, 1),
-                (C::SackGapBlocks, 0),
-                (C::Malformed, 1),
-            ],
+            expect: vec![(C::ErrChunkCountsBeyondLength, 1), (C::SackGapBlocks, 0), (C::Malformed, 1)],
         },
         Fixture {
             name: "DATA shorter than its fixed fields",
@@ -182,11 +146,7 @@ pub fn table() -> Vec<Fixture> {
         expect: vec![(C::VlanTagged, 1), (C::Sctp, 1), (C::DataChunks, 1)],
     });
     p.vlans = vec![10, 20, 30];
-    rows.push(Fixture {
-        name: "three VLAN tags",
-        frame: p.frame(),
-        expect: vec![(C::ErrVlanDepth, 1), (C::Sctp, 0)],
-    });
+    rows.push(Fixture { name: "three VLAN tags", frame: p.frame(), expect: vec![(C::ErrVlanDepth, 1), (C::Sctp, 0)] });
     let mut p = data1.clone();
     p.ipv4_options = vec![1, 1, 1, 0, 1, 1, 1, 0];
     rows.push(Fixture {
@@ -219,10 +179,7 @@ pub fn table() -> Vec<Fixture> {
         expect: vec![(C::LaterFragments, 1), (C::Sctp, 0), (C::Malformed, 0)],
     });
     let mut p = SctpPacket::new(V6, 9, vec![Chunk::data(5, 2, 0, 60, 20)]);
-    p.ipv6_ext = vec![
-        (0, vec![0, 0, 1, 4, 0, 0, 0, 0]),
-        (60, vec![0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
-    ];
+    p.ipv6_ext = vec![(0, vec![0, 0, 1, 4, 0, 0, 0, 0]), (60, vec![0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])];
     rows.push(Fixture {
         name: "IPv6 hop-by-hop and destination options",
         frame: p.frame(),
@@ -270,11 +227,7 @@ pub fn jumbo() -> Vec<Fixture> {
     // A single DATA chunk larger than 16 KiB, over IPv6.
     let one_big = SctpPacket::new(V6, 0x91, vec![Chunk::data(1, 0, 0, 46, 20_000)]);
     // A frame near the IP limit (64 KiB): sixty DATA chunks of 1,000 bytes.
-    let near_limit = SctpPacket::new(
-        V4,
-        0x92,
-        (0..60u16).map(|i| Chunk::data(u32::from(i), 0, i, 60, 1000)).collect(),
-    );
+    let near_limit = SctpPacket::new(V4, 0x92, (0..60u16).map(|i| Chunk::data(u32::from(i), 0, i, 60, 1000)).collect());
     vec![
         Fixture {
             name: "MTU 9000 frame, chunks spread across it",

@@ -15,22 +15,13 @@ pub fn bounds_broken(frame_len: usize, stats: &GlobalStats, flow: Option<&FlowSt
     let len = frame_len as u64;
     let c = |x| stats.get(x);
     let checks = [
-        (
-            "DATA payload + 16 per DATA chunk",
-            c(Counter::DataPayloadBytes) + 16 * c(Counter::DataChunks),
-        ),
+        ("DATA payload + 16 per DATA chunk", c(Counter::DataPayloadBytes) + 16 * c(Counter::DataChunks)),
         ("4 per chunk", 4 * c(Counter::Chunks)),
-        (
-            "4 per SACK gap block and duplicate TSN",
-            4 * (c(Counter::SackGapBlocks) + c(Counter::SackDupTsns)),
-        ),
+        ("4 per SACK gap block and duplicate TSN", 4 * (c(Counter::SackGapBlocks) + c(Counter::SackDupTsns))),
         ("flow bytes", flow.map_or(0, |f| f.bytes)),
         ("flow DATA payload", flow.map_or(0, |f| f.data_payload_bytes)),
     ];
-    let broken: alloc::vec::Vec<_> = checks
-        .iter()
-        .filter(|(_, n)| *n > len)
-        .map(|(what, n)| format!("{what} = {n} > frame length {len}"))
-        .collect();
+    let broken: alloc::vec::Vec<_> =
+        checks.iter().filter(|(_, n)| *n > len).map(|(what, n)| format!("{what} = {n} > frame length {len}")).collect();
     (!broken.is_empty()).then(|| broken.join("; "))
 }

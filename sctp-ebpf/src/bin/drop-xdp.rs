@@ -8,7 +8,7 @@
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 
 #[xdp]
-pub fn drop_xdp(_ctx: XdpContext) -> u32 {
+pub(crate) fn drop_xdp(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_DROP
 }
 

@@ -8,7 +8,7 @@
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 
 #[xdp]
-pub fn empty_xdp(_ctx: XdpContext) -> u32 {
+pub(crate) fn empty_xdp(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
 }
 

@@ -43,11 +43,8 @@ pub struct Totals {
 static FLOOR_FLOWS: LruPerCpuHashMap<Key, Totals> = LruPerCpuHashMap::with_max_entries(16_384, 0);
 
 #[xdp]
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "the signature aya's entry point macro expects"
-)]
-pub fn flow_floor_xdp(ctx: XdpContext) -> u32 {
+#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+pub(crate) fn flow_floor_xdp(ctx: XdpContext) -> u32 {
     count(&ctx);
     xdp_action::XDP_PASS
 }
@@ -59,11 +56,8 @@ static LADDER_WORDS: PerCpuArray<u64> = PerCpuArray::with_max_entries(4, 0);
 
 /// The floor and a clock read (our program reads the coarse clock per SCTP packet).
 #[xdp]
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "the signature aya's entry point macro expects"
-)]
-pub fn floor_with_clock(ctx: XdpContext) -> u32 {
+#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+pub(crate) fn floor_with_clock(ctx: XdpContext) -> u32 {
     // SAFETY: a helper without preconditions.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
     count(&ctx);
@@ -73,11 +67,8 @@ pub fn floor_with_clock(ctx: XdpContext) -> u32 {
 
 /// The floor and a read of the tick (`bpf_jiffies64`, which the kernel inlines).
 #[xdp]
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "the signature aya's entry point macro expects"
-)]
-pub fn floor_with_tick(ctx: XdpContext) -> u32 {
+#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+pub(crate) fn floor_with_tick(ctx: XdpContext) -> u32 {
     // SAFETY: a helper without preconditions.
     let tick = unsafe { bpf_jiffies64() };
     count(&ctx);
@@ -87,11 +78,8 @@ pub fn floor_with_tick(ctx: XdpContext) -> u32 {
 
 /// The floor and four per-CPU array lookups, each written to.
 #[xdp]
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "the signature aya's entry point macro expects"
-)]
-pub fn floor_with_lookups(ctx: XdpContext) -> u32 {
+#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+pub(crate) fn floor_with_lookups(ctx: XdpContext) -> u32 {
     count(&ctx);
     for i in 0..4 {
         bump(i, 1);
@@ -102,11 +90,8 @@ pub fn floor_with_lookups(ctx: XdpContext) -> u32 {
 /// The floor run as two BPF-to-BPF calls (our program's two stages): the headers, then
 /// the flow's counters.
 #[xdp]
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "the signature aya's entry point macro expects"
-)]
-pub fn floor_with_calls(ctx: XdpContext) -> u32 {
+#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+pub(crate) fn floor_with_calls(ctx: XdpContext) -> u32 {
     // Not zeroed: the compiler would make that a call to `memset`, a third call.
     let mut found = core::mem::MaybeUninit::<(Key, u64)>::uninit();
     if parse_called(&ctx.ctx, &mut found) {
@@ -119,7 +104,7 @@ pub fn floor_with_calls(ctx: XdpContext) -> u32 {
 
 /// The floor run from a one-iteration `bpf_loop` (our program's chunk walk, one chunk).
 #[xdp]
-pub fn floor_with_loop(ctx: XdpContext) -> u32 {
+pub(crate) fn floor_with_loop(ctx: XdpContext) -> u32 {
     let mut c = ctx;
     // SAFETY: the callback gets back the pointer to `c`, which outlives the call.
     unsafe { bpf_loop(1, in_loop as *mut core::ffi::c_void, (&raw mut c).cast(), 0) };

@@ -108,31 +108,14 @@ pub fn classes() -> Vec<(&'static str, Vec<u8>)> {
     // Chunk length 0xfff0: runs past the packet.
     malformed[14 + 20 + 12 + 2..14 + 20 + 12 + 4].copy_from_slice(&0xfff0u16.to_be_bytes());
     vec![
-        (
-            "one_data_chunk",
-            SctpPacket::new(V4, 7, vec![Chunk::data(1, 0, 0, 18, 100)]).frame(),
-        ),
+        ("one_data_chunk", SctpPacket::new(V4, 7, vec![Chunk::data(1, 0, 0, 18, 100)]).frame()),
         (
             "eight_bundled_data_chunks",
-            SctpPacket::new(
-                V4,
-                7,
-                (0..8u16).map(|i| Chunk::data(u32::from(i), 0, i, 18, 100)).collect(),
-            )
-            .frame(),
+            SctpPacket::new(V4, 7, (0..8u16).map(|i| Chunk::data(u32::from(i), 0, i, 18, 100)).collect()).frame(),
         ),
-        (
-            "sack_with_gap_blocks",
-            SctpPacket::new(V4, 7, vec![Chunk::sack(1000, 65536, 4, 2)]).frame(),
-        ),
-        (
-            "init",
-            SctpPacket::new(V4, 0, vec![Chunk::init(ty::INIT, 0xdead_beef, 106_496, 10, 65535, 42)]).frame(),
-        ),
-        (
-            "ipv6_one_data_chunk",
-            SctpPacket::new(V6, 7, vec![Chunk::data(1, 0, 0, 18, 100)]).frame(),
-        ),
+        ("sack_with_gap_blocks", SctpPacket::new(V4, 7, vec![Chunk::sack(1000, 65536, 4, 2)]).frame()),
+        ("init", SctpPacket::new(V4, 0, vec![Chunk::init(ty::INIT, 0xdead_beef, 106_496, 10, 65535, 42)]).frame()),
+        ("ipv6_one_data_chunk", SctpPacket::new(V6, 7, vec![Chunk::data(1, 0, 0, 18, 100)]).frame()),
         ("malformed_chunk_length", malformed),
     ]
 }
@@ -167,16 +150,10 @@ pub fn run(repeat: u32, rounds: usize) -> Result<Results> {
             drop_ns.push(drop.time(&frame, repeat)?);
             flow_ns.push(flow_floor.time(&frame, repeat)?);
             for (rung, floor) in &mut ladder {
-                floor_with
-                    .entry((*rung).to_string())
-                    .or_default()
-                    .push(floor.time(&frame, repeat)?);
+                floor_with.entry((*rung).to_string()).or_default().push(floor.time(&frame, repeat)?);
             }
             let (_, d) = prog.test_run(&frame, repeat)?;
-            per_class
-                .entry(name.to_string())
-                .or_default()
-                .push(d.as_secs_f64() * 1e9);
+            per_class.entry(name.to_string()).or_default().push(d.as_secs_f64() * 1e9);
         }
     }
     // With the association table on: each packet's summary written to the ring, which is
@@ -189,14 +166,8 @@ pub fn run(repeat: u32, rounds: usize) -> Result<Results> {
         for (name, frame) in classes().into_iter().filter(|(n, _)| SUMMARY_CLASSES.contains(n)) {
             let (_, d) = prog.test_run(&frame, with_summaries)?;
             let sent = drain_summaries(&mut ring).len();
-            anyhow::ensure!(
-                sent == with_summaries as usize,
-                "{name}: {sent} summaries for {with_summaries} runs"
-            );
-            per_class
-                .entry(format!("{name}_with_associations"))
-                .or_default()
-                .push(d.as_secs_f64() * 1e9);
+            anyhow::ensure!(sent == with_summaries as usize, "{name}: {sent} summaries for {with_summaries} runs");
+            per_class.entry(format!("{name}_with_associations")).or_default().push(d.as_secs_f64() * 1e9);
         }
     }
     prog.set_events(false, false)?;
@@ -214,12 +185,7 @@ pub fn run(repeat: u32, rounds: usize) -> Result<Results> {
             with.push(prog.test_run(&frame, repeat)?.1.as_secs_f64() * 1e9);
         }
         let (e, wo, w) = (median(&mut empty_ns), median(&mut without), median(&mut with));
-        rules.push(RuleCost {
-            rule,
-            packet,
-            parser_ns: wo - e,
-            rule_ns: w - wo,
-        });
+        rules.push(RuleCost { rule, packet, parser_ns: wo - e, rule_ns: w - wo });
     }
     Ok(Results {
         verifier_instructions,
@@ -239,10 +205,7 @@ struct Floor(Ebpf, &'static str);
 impl Floor {
     fn load(object: &[u8], name: &'static str) -> Result<Self> {
         let mut ebpf = Ebpf::load(object).with_context(|| format!("loading {name}"))?;
-        let prog: &mut Xdp = ebpf
-            .program_mut(name)
-            .with_context(|| format!("{name} missing"))?
-            .try_into()?;
+        let prog: &mut Xdp = ebpf.program_mut(name).with_context(|| format!("{name} missing"))?.try_into()?;
         prog.load()?;
         Ok(Self(ebpf, name))
     }
@@ -250,11 +213,7 @@ impl Floor {
     /// Nanoseconds per run of `frame`, over `repeat` runs in the kernel.
     fn time(&mut self, frame: &[u8], repeat: u32) -> Result<f64> {
         let prog: &mut Xdp = self.0.program_mut(self.1).context("loaded above")?.try_into()?;
-        let opts = TestRunOptions {
-            data_in: Some(frame),
-            repeat,
-            ..TestRunOptions::default()
-        };
+        let opts = TestRunOptions { data_in: Some(frame), repeat, ..TestRunOptions::default() };
         Ok(prog.test_run(opts)?.duration.as_secs_f64() * 1e9)
     }
 }

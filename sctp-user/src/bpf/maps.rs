@@ -48,35 +48,24 @@ impl Pinned {
         let lock = crate::sys::bpffs::apply_lock(dir)?;
         // SAFETY: flock on a live fd; released when the file closes.
         if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
-            bail!(
-                "cannot lock the rules of {}: {}",
-                dir.display(),
-                std::io::Error::last_os_error()
-            );
+            bail!("cannot lock the rules of {}: {}", dir.display(), std::io::Error::last_os_error());
         }
         let mut opened = BTreeMap::new();
         for spec in maps::pinned() {
             let data = MapData::from_pin(dir.join(spec.name)).map_err(|e| missing(&e))?;
             opened.insert(spec.name, Map::from_map_data(data)?);
         }
-        Ok(Self {
-            maps: opened,
-            _lock: lock,
-        })
+        Ok(Self { maps: opened, _lock: lock })
     }
 }
 
 impl MapSource for Pinned {
     fn map(&self, spec: &MapSpec) -> Result<&Map> {
-        self.maps
-            .get(spec.name)
-            .ok_or_else(|| anyhow!("{} is not pinned", spec.name))
+        self.maps.get(spec.name).ok_or_else(|| anyhow!("{} is not pinned", spec.name))
     }
 
     fn map_mut(&mut self, spec: &MapSpec) -> Result<&mut Map> {
-        self.maps
-            .get_mut(spec.name)
-            .ok_or_else(|| anyhow!("{} is not pinned", spec.name))
+        self.maps.get_mut(spec.name).ok_or_else(|| anyhow!("{} is not pinned", spec.name))
     }
 }
 

@@ -130,21 +130,11 @@ impl XdpSctp {
         if !frags && program(&mut ebpf, name)?.load().is_err() {
             return Err(refused(opts, features, name));
         }
-        let egress = if name == PROGRAM_BOUNDED {
-            EGRESS_BOUNDED
-        } else {
-            EGRESS_PROGRAM
-        };
+        let egress = if name == PROGRAM_BOUNDED { EGRESS_BOUNDED } else { EGRESS_PROGRAM };
         if egress_program(&mut ebpf, egress)?.load().is_err() {
             return Err(refused(opts, features, egress));
         }
-        Ok(Self {
-            ebpf,
-            program: name,
-            egress,
-            links: Vec::new(),
-            egress_missing: None,
-        })
+        Ok(Self { ebpf, program: name, egress, links: Vec::new(), egress_missing: None })
     }
 
     /// Attaches to `iface` (in the calling thread's network namespace) in the given mode.
@@ -201,20 +191,14 @@ impl XdpSctp {
     /// Runs the program once on `frame` with `BPF_PROG_TEST_RUN` and returns its XDP action.
     pub fn test_run(&mut self, frame: &[u8], repeat: u32) -> Result<(u32, std::time::Duration)> {
         let prog: &mut Xdp = program(&mut self.ebpf, self.program)?;
-        let opts = TestRunOptions {
-            data_in: Some(frame),
-            repeat,
-            ..TestRunOptions::default()
-        };
+        let opts = TestRunOptions { data_in: Some(frame), repeat, ..TestRunOptions::default() };
         let r = prog.test_run(opts).context("BPF_PROG_TEST_RUN failed")?;
         Ok((r.return_value, r.duration))
     }
 
     /// How many instructions the verifier processed to accept the program (kernels >= 5.16).
     pub fn verified_instructions(&mut self) -> Result<Option<u32>> {
-        Ok(program(&mut self.ebpf, self.program)?
-            .info()?
-            .verified_instruction_count())
+        Ok(program(&mut self.ebpf, self.program)?.info()?.verified_instruction_count())
     }
 
     /// Turns the per-DATA-chunk events (for the join) and the per-packet summaries (for
@@ -235,10 +219,7 @@ impl XdpSctp {
     }
 
     fn take_ring(&mut self, spec: &MapSpec) -> Result<RingBuf<MapData>> {
-        let map = self
-            .ebpf
-            .take_map(spec.name)
-            .with_context(|| format!("{} already taken", spec.name))?;
+        let map = self.ebpf.take_map(spec.name).with_context(|| format!("{} already taken", spec.name))?;
         Ok(RingBuf::try_from(map)?)
     }
 
@@ -292,16 +273,12 @@ fn load_object(opts: &LoadOptions, features: Features, log: VerifierLogLevel) ->
 }
 
 fn egress_program<'e>(ebpf: &'e mut Ebpf, name: &str) -> Result<&'e mut SchedClassifier> {
-    let prog = ebpf
-        .program_mut(name)
-        .with_context(|| format!("program {name} missing from the object"))?;
+    let prog = ebpf.program_mut(name).with_context(|| format!("program {name} missing from the object"))?;
     Ok(prog.try_into()?)
 }
 
 fn program<'e>(ebpf: &'e mut Ebpf, name: &str) -> Result<&'e mut Xdp> {
-    let prog = ebpf
-        .program_mut(name)
-        .with_context(|| format!("program {name} missing from the object"))?;
+    let prog = ebpf.program_mut(name).with_context(|| format!("program {name} missing from the object"))?;
     Ok(prog.try_into()?)
 }
 
@@ -356,27 +333,14 @@ mod tests {
     fn the_embedded_object_has_the_maps_the_abi_describes() {
         let obj = aya_obj::Object::parse(OBJECT).expect("the embedded object parses");
         for spec in MAPS {
-            let map = obj
-                .maps
-                .get(spec.name)
-                .unwrap_or_else(|| panic!("map {} missing from the object", spec.name));
-            let got = (
-                map.map_type(),
-                map.key_size() as usize,
-                map.value_size() as usize,
-                map.max_entries(),
-            );
+            let map = obj.maps.get(spec.name).unwrap_or_else(|| panic!("map {} missing from the object", spec.name));
+            let got = (map.map_type(), map.key_size() as usize, map.value_size() as usize, map.max_entries());
             let want = (spec.kind, spec.key_size, spec.value_size, spec.max_entries);
             assert_eq!(got, want, "map {}: (kind, key size, value size, capacity)", spec.name);
         }
         // `.rodata` holds the globals user space sets at load (`COARSE_CLOCK`, `REPLAY`), not a map
         // of the ABI.
-        let mut names: Vec<&str> = obj
-            .maps
-            .keys()
-            .map(String::as_str)
-            .filter(|n| !n.starts_with('.'))
-            .collect();
+        let mut names: Vec<&str> = obj.maps.keys().map(String::as_str).filter(|n| !n.starts_with('.')).collect();
         names.sort_unstable();
         let mut known: Vec<&str> = MAPS.iter().map(|m| m.name).chain([SEEN, EGRESS_SEEN]).collect();
         known.sort_unstable();

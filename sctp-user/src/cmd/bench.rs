@@ -29,10 +29,7 @@ pub fn run(args: &Args) -> Result<()> {
         if path.is_dir() {
             bail!("--json {} is a directory: give a file name", path.display());
         }
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         if !dir.is_dir() {
             bail!("--json {}: directory {} does not exist", path.display(), dir.display());
         }
@@ -41,16 +38,12 @@ pub fn run(args: &Args) -> Result<()> {
     println!(
         "load: {:.0} ms; verifier processed {} instructions",
         r.load_ms,
-        r.verifier_instructions
-            .map_or_else(|| "an unknown number of".into(), |n| n.to_string())
+        r.verifier_instructions.map_or_else(|| "an unknown number of".into(), |n| n.to_string())
     );
     // Costs above the empty program (what BPF_PROG_TEST_RUN itself costs on this
     // machine), as a multiple of the per-flow floor's, and as packets per second per core.
     let floor = r.flow_floor_ns - r.baseline_ns;
-    println!(
-        "{:<28} {:>10} {:>12} {:>9} {:>14}",
-        "class", "ns/packet", "above empty", "x floor", "packets/s/core"
-    );
+    println!("{:<28} {:>10} {:>12} {:>9} {:>14}", "class", "ns/packet", "above empty", "x floor", "packets/s/core");
     let row = |name: &str, ns: f64| {
         println!(
             "{name:<28} {ns:>10.1} {:>12.1} {:>9.2} {:>14.0}",

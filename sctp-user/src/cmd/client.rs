@@ -51,20 +51,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let Args {
-        connect,
-        bind,
-        associations,
-        streams,
-        size,
-        ppid,
-        unordered,
-        messages,
-        window,
-        rate,
-        timeout,
-        format,
-    } = args;
+    let Args { connect, bind, associations, streams, size, ppid, unordered, messages, window, rate, timeout, format } =
+        args;
     if !(0.0..=1.0).contains(&unordered) {
         anyhow::bail!("--unordered must be between 0 and 1");
     }

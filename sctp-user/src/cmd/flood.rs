@@ -45,10 +45,6 @@ pub fn run(args: &Args) -> Result<()> {
     })?;
     #[expect(clippy::cast_precision_loss, reason = "a rate to print")]
     let rate = args.count as f64 / took.as_secs_f64();
-    println!(
-        "sent {} INIT packets in {:.3} s ({rate:.0} packets/s)",
-        args.count,
-        took.as_secs_f64(),
-    );
+    println!("sent {} INIT packets in {:.3} s ({rate:.0} packets/s)", args.count, took.as_secs_f64());
     Ok(())
 }

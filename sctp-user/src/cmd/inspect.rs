@@ -78,10 +78,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let replay = replay::replay(&args.pcap, &opts, &rules)?;
     if let (Some(path), Some(traces)) = (&args.html, &replay.traces) {
-        let title = args
-            .pcap
-            .file_name()
-            .map_or_else(|| "standard input".into(), |n| n.to_string_lossy());
+        let title = args.pcap.file_name().map_or_else(|| "standard input".into(), |n| n.to_string_lossy());
         std::fs::write(path, html::render(&replay, traces, &title)?)
             .with_context(|| format!("--html: cannot write {}", path.display()))?;
     }
@@ -182,30 +179,14 @@ fn write_table(out: &mut dyn Write, r: &Replay, top: usize, flows: bool) -> Resu
         )?;
     }
     if let Some(c) = &r.checksums {
-        writeln!(
-            out,
-            "checksums: {} checked, {} bad, {} not checkable (cut short)",
-            c.checked, c.bad, c.unverifiable
-        )?;
+        writeln!(out, "checksums: {} checked, {} bad, {} not checkable (cut short)", c.checked, c.bad, c.unverifiable)?;
     }
     let notes = [
-        (
-            r.too_short,
-            "frame(s) shorter than an Ethernet header were not replayed",
-        ),
-        (
-            r.too_large,
-            "frame(s) larger than the kernel's test run takes were not replayed",
-        ),
-        (
-            r.read.unsupported_link,
-            "frame(s) of a link type inspect cannot read were skipped",
-        ),
+        (r.too_short, "frame(s) shorter than an Ethernet header were not replayed"),
+        (r.too_large, "frame(s) larger than the kernel's test run takes were not replayed"),
+        (r.read.unsupported_link, "frame(s) of a link type inspect cannot read were skipped"),
         (r.read.skipped_blocks, "pcapng block(s) without packets were skipped"),
-        (
-            r.read.ts_backwards,
-            "frame(s) stamped earlier than a frame before them (replayed at the latest time seen)",
-        ),
+        (r.read.ts_backwards, "frame(s) stamped earlier than a frame before them (replayed at the latest time seen)"),
     ];
     for (n, what) in notes.iter().filter(|(n, _)| *n > 0) {
         writeln!(out, "{n} {what}")?;

@@ -18,8 +18,7 @@ use crate::bpf::LoadOptions;
 
 /// Parses `ADDR:PORT` values; IPv6 as `[addr]:port`.
 pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
-    s.parse()
-        .map_err(|_| format!("{s:?} is not ADDR:PORT (IPv6 as [ADDR]:PORT)"))
+    s.parse().map_err(|_| format!("{s:?} is not ADDR:PORT (IPv6 as [ADDR]:PORT)"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -47,9 +46,6 @@ pub struct LoadArgs {
 
 impl LoadArgs {
     fn options(&self) -> LoadOptions {
-        LoadOptions {
-            flow_capacity: self.flow_capacity,
-            ..LoadOptions::default()
-        }
+        LoadOptions { flow_capacity: self.flow_capacity, ..LoadOptions::default() }
     }
 }

@@ -93,10 +93,7 @@ struct Watched {
 
 impl Watched {
     fn new(names: &[String], indexes: &[u32]) -> Self {
-        Self {
-            ifaces: names.iter().cloned().zip(indexes.iter().copied()).collect(),
-            failing: AtomicBool::new(false),
-        }
+        Self { ifaces: names.iter().cloned().zip(indexes.iter().copied()).collect(), failing: AtomicBool::new(false) }
     }
 
     /// The first interface gone. A lookup that fails (EMFILE) says nothing of the
@@ -196,10 +193,7 @@ pub fn run(args: Args) -> Result<()> {
         iface,
         mode,
         listen,
-        parts: Parts {
-            no_echo,
-            no_associations,
-        },
+        parts: Parts { no_echo, no_associations },
         max_message,
         queue_limit,
         streams,
@@ -215,11 +209,8 @@ pub fn run(args: Args) -> Result<()> {
         rules,
     } = args;
     // Ranges are checked by clap; these only change the type.
-    let (top_flows, max_message, queue_limit) = (
-        usize::try_from(top_flows)?,
-        usize::try_from(max_message)?,
-        usize::try_from(queue_limit)?,
-    );
+    let (top_flows, max_message, queue_limit) =
+        (usize::try_from(top_flows)?, usize::try_from(max_message)?, usize::try_from(queue_limit)?);
     let rules = rules::compile(&rules.config()?)?;
     serve(&RunOptions {
         rules,
@@ -241,13 +232,7 @@ pub fn run(args: Args) -> Result<()> {
             Mode::Native => XdpMode::Driver,
             Mode::Generic => XdpMode::Skb,
         },
-        echo: (!no_echo).then(|| EchoConfig {
-            listen,
-            max_message,
-            queue_limit,
-            streams,
-            ..EchoConfig::default()
-        }),
+        echo: (!no_echo).then(|| EchoConfig { listen, max_message, queue_limit, streams, ..EchoConfig::default() }),
         associations: !no_associations,
         interval,
         report,
@@ -260,9 +245,7 @@ fn parse_node_name(s: &str) -> Result<String, String> {
     if fits {
         Ok(s.to_string())
     } else {
-        Err(format!(
-            "{s:?}: a node name is 1 to 253 printable characters without spaces"
-        ))
+        Err(format!("{s:?}: a node name is 1 to 253 printable characters without spaces"))
     }
 }
 
@@ -272,10 +255,7 @@ fn host_name() -> Result<String> {
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
     if unsafe { libc::uname(&raw mut u) } != 0 {
-        anyhow::bail!(
-            "cannot read the host name ({}): pass --node-name",
-            std::io::Error::last_os_error()
-        );
+        anyhow::bail!("cannot read the host name ({}): pass --node-name", std::io::Error::last_os_error());
     }
     // SAFETY: uname NUL-terminates nodename.
     let name = unsafe { std::ffi::CStr::from_ptr(u.nodename.as_ptr()) };
@@ -349,28 +329,14 @@ fn serve(opts: &RunOptions) -> Result<()> {
         }
         None => None,
     };
-    let metrics = opts.metrics.clone().map(|m| ExportConfig {
-        state_file: pin_dir.as_deref().map(state_file),
-        ..m
-    });
-    if let Some(state) = metrics
-        .as_ref()
-        .and_then(|m| m.state_file.as_ref())
-        .and_then(|f| f.parent())
-    {
+    let metrics = opts.metrics.clone().map(|m| ExportConfig { state_file: pin_dir.as_deref().map(state_file), ..m });
+    if let Some(state) = metrics.as_ref().and_then(|m| m.state_file.as_ref()).and_then(|f| f.parent()) {
         std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
     }
     let mut exporter = metrics.map(Exporter::new).transpose()?;
     // Frames of a jumbo MTU arrive in fragments: the multi-buffer variant reads them whole.
-    let jumbo = opts
-        .ifaces
-        .iter()
-        .any(|i| mtu(i).is_some_and(|m| m as usize + 14 > LINEAR_FRAME_MAX));
-    let load = LoadOptions {
-        pin_dir,
-        multi_buffer: jumbo,
-        ..opts.load.clone()
-    };
+    let jumbo = opts.ifaces.iter().any(|i| mtu(i).is_some_and(|m| m as usize + 14 > LINEAR_FRAME_MAX));
+    let load = LoadOptions { pin_dir, multi_buffer: jumbo, ..opts.load.clone() };
     let mut prog = XdpSctp::load(&load)?;
     // Before attaching: no packet is judged without the rules asked for.
     rules::apply(&mut prog, &opts.rules)?;
@@ -389,14 +355,9 @@ fn serve(opts: &RunOptions) -> Result<()> {
     // An interface deleted (or replaced) takes its XDP program with it: noticed by its
     // index changing.
     let indexes = opts.ifaces.iter().map(|i| index_of(i)).collect::<Result<Vec<u32>>>()?;
-    let live = Arc::new(Mutex::new(LiveAssociations::new(
-        indexes.iter().copied().zip(opts.ifaces.iter().cloned()),
-    )));
+    let live = Arc::new(Mutex::new(LiveAssociations::new(indexes.iter().copied().zip(opts.ifaces.iter().cloned()))));
     match &opts.echo {
-        Some(cfg) => log::info!(
-            "XDP attached to {ifaces}; echo server on {:?}; Ctrl-C to stop",
-            cfg.listen
-        ),
+        Some(cfg) => log::info!("XDP attached to {ifaces}; echo server on {:?}; Ctrl-C to stop", cfg.listen),
         None => log::info!("XDP attached to {ifaces} (no echo server); Ctrl-C to stop"),
     }
     let state = Arc::new(Mutex::new(EchoState::default()));
@@ -407,10 +368,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
     // The loop below (export, interface checks) runs on this thread; the metrics and echo
     // servers on the runtime's two workers: building the export of a large table holds
     // up neither.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let lost_interface = rt.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = {
@@ -503,11 +461,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
         anyhow::Ok(lost_interface)
     })?;
     let snapshot = Snapshot::take(&prog)?;
-    let egress = report::to_json(
-        &Snapshot::take_egress(&prog)?,
-        report::Unreplayed::default(),
-        usize::MAX,
-    );
+    let egress = report::to_json(&Snapshot::take_egress(&prog)?, report::Unreplayed::default(), usize::MAX);
     drop(prog); // detaches
     log::info!("XDP detached from {ifaces}");
     print!("{}", report::to_table(&snapshot, usize::MAX));
@@ -518,13 +472,8 @@ fn serve(opts: &RunOptions) -> Result<()> {
     let associations = opts.associations.then(|| (live.json(usize::MAX), live.summary_json()));
     if opts.echo.is_some() {
         let st = state.lock().unwrap();
-        let joined = join::join(
-            local_port,
-            &st,
-            &wire.lock().unwrap(),
-            &snapshot.flows,
-            opts.associations.then_some(&*live),
-        );
+        let joined =
+            join::join(local_port, &st, &wire.lock().unwrap(), &snapshot.flows, opts.associations.then_some(&*live));
         print!("{}", join::to_table(&joined, &st.stats));
         if let Some(path) = &opts.report {
             let doc = serde_json::json!({

@@ -38,13 +38,7 @@ pub struct EchoConfig {
 
 impl Default for EchoConfig {
     fn default() -> Self {
-        Self {
-            listen: Vec::new(),
-            max_message: 1 << 20,
-            queue_limit: 1024,
-            streams: 64,
-            records_per_assoc: 100_000,
-        }
+        Self { listen: Vec::new(), max_message: 1 << 20, queue_limit: 1024, streams: 64, records_per_assoc: 100_000 }
     }
 }
 
@@ -143,18 +137,12 @@ pub fn bind(cfg: &EchoConfig) -> Result<SctpSocket> {
     let sock = SctpSocket::one_to_many(v6)?;
     sock.set_nonblocking()?;
     sock.recv_rcvinfo()?;
-    sock.subscribe(&[
-        event::ASSOC_CHANGE,
-        event::PEER_ADDR_CHANGE,
-        event::SHUTDOWN,
-        event::SEND_FAILED_EVENT,
-    ])?;
+    sock.subscribe(&[event::ASSOC_CHANGE, event::PEER_ADDR_CHANGE, event::SHUTDOWN, event::SEND_FAILED_EVENT])?;
     sock.set_streams(cfg.streams, cfg.streams)?;
     // Whole messages must fit in the send buffer (a non-blocking SCTP send is all or nothing).
     let buf = i32::try_from((cfg.max_message * 4).max(4 << 20)).unwrap_or(i32::MAX);
     sock.set_buffers(buf, buf)?;
-    sock.bindx(&cfg.listen)
-        .with_context(|| format!("binding {:?}", cfg.listen))?;
+    sock.bindx(&cfg.listen).with_context(|| format!("binding {:?}", cfg.listen))?;
     sock.listen(1024)?;
     Ok(sock)
 }
@@ -237,19 +225,10 @@ fn receive_all(sock: &SctpSocket, cfg: &EchoConfig, state: &Mutex<EchoState>, bu
 fn on_notification(sock: &SctpSocket, st: &mut EchoState, n: &Notification) {
     *st.stats.notifications.entry(n.kind().to_string()).or_default() += 1;
     match *n {
-        Notification::AssocChange {
-            assoc_id,
-            state,
-            out_streams,
-            in_streams,
-            ..
-        } => match state {
+        Notification::AssocChange { assoc_id, state, out_streams, in_streams, .. } => match state {
             assoc_state::COMM_UP | assoc_state::RESTART => {
                 let peer_addrs = sock.peer_addrs(assoc_id).unwrap_or_default();
-                let a = st.assocs.entry(assoc_id).or_insert_with(|| Assoc {
-                    assoc_id,
-                    ..Assoc::default()
-                });
+                let a = st.assocs.entry(assoc_id).or_insert_with(|| Assoc { assoc_id, ..Assoc::default() });
                 a.peer_addrs = peer_addrs;
                 a.in_streams = in_streams;
                 a.out_streams = out_streams;
@@ -279,9 +258,7 @@ fn on_notification(sock: &SctpSocket, st: &mut EchoState, n: &Notification) {
                 refresh_one(sock, a);
             }
         }
-        Notification::PeerAddrChange {
-            assoc_id, addr, state, ..
-        } => {
+        Notification::PeerAddrChange { assoc_id, addr, state, .. } => {
             log::info!("echo: association {assoc_id}: peer address {addr:?} changed state to {state}");
         }
         Notification::Other { .. } => {}

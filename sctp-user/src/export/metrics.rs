@@ -172,10 +172,7 @@ impl Exporter {
     pub fn new(cfg: ExportConfig) -> Result<Self> {
         let base: Saved = match &cfg.state_file {
             Some(path) if path.exists() => serde_json::from_slice(&std::fs::read(path)?).with_context(|| {
-                format!(
-                    "{} is not a valid state file: remove it to start from zero",
-                    path.display()
-                )
+                format!("{} is not a valid state file: remove it to start from zero", path.display())
             })?,
             _ => Saved::default(),
         };
@@ -207,10 +204,7 @@ impl Exporter {
         });
         self.drops.update(&snap.rules.0);
         self.drops.update(&snap.rules.1);
-        let mut saved = Saved {
-            flows: self.flows.clone(),
-            ..self.base.clone()
-        };
+        let mut saved = Saved { flows: self.flows.clone(), ..self.base.clone() };
         let mut joined = None;
         if let Some((state, wire, port)) = echo {
             self.latency.feed(port, state, wire, now_ns);
@@ -220,10 +214,7 @@ impl Exporter {
             saved.latency = self.base.latency.clone();
             saved.latency.merge(&self.latency.histogram);
             saved.latency_unmatched = self.base.latency_unmatched + self.latency.unmatched;
-            joined = Some((
-                join::join(port, state, wire, &snap.flows, associations),
-                state.stats.clone(),
-            ));
+            joined = Some((join::join(port, state, wire, &snap.flows, associations), state.stats.clone()));
         }
         if let Some(path) = &self.cfg.state_file {
             // A full disk or a read-only /run loses the totals of a later restart, not the
@@ -264,10 +255,7 @@ impl Exporter {
             associations: None,
             node: self.cfg.node.clone(),
         };
-        let frame = Frame {
-            associations: associations.map(|a| AssocSeries::new(a, self.cfg.top_flows)),
-            ..frame
-        };
+        let frame = Frame { associations: associations.map(|a| AssocSeries::new(a, self.cfg.top_flows)), ..frame };
         let stats = serde_json::json!({
             "node": self.cfg.node,
             "xdp": report::to_json(snap, report::Unreplayed::default(), self.cfg.top_flows),
@@ -283,11 +271,7 @@ impl Exporter {
         registry.register_collector(Box::new(frame));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry)?;
-        *self.published.lock().unwrap() = Published {
-            text,
-            stats: stats.to_string(),
-            built: Some(Instant::now()),
-        };
+        *self.published.lock().unwrap() = Published { text, stats: stats.to_string(), built: Some(Instant::now()) };
         Ok(())
     }
 }
@@ -367,10 +351,7 @@ impl AssocSeries {
             ([[0u64; 4]; 2], Rtt::default(), Rtt::default(), 0, 0);
         for a in associations {
             for (totals, d) in sent.iter_mut().zip(&a.directions) {
-                for (t, v) in totals
-                    .iter_mut()
-                    .zip([d.packets, d.bytes, d.retransmissions, d.path_switches])
-                {
+                for (t, v) in totals.iter_mut().zip([d.packets, d.bytes, d.retransmissions, d.path_switches]) {
                     *t += v;
                 }
             }
@@ -388,35 +369,18 @@ impl AssocSeries {
             self.retransmissions.push((labels.clone(), retransmissions as f64));
             self.path_switches.push((labels, switches as f64));
         }
-        self.heartbeats_unanswered
-            .push((vec![("association", name.to_string())], unanswered as f64));
+        self.heartbeats_unanswered.push((vec![("association", name.to_string())], unanswered as f64));
         for (kind, rtt) in [("data", data), ("heartbeat", heartbeat)] {
-            self.rtt
-                .push((vec![("association", name.to_string()), ("kind", kind.into())], rtt));
+            self.rtt.push((vec![("association", name.to_string()), ("kind", kind.into())], rtt));
         }
         self.paths.push((vec![("association", name.to_string())], paths as f64));
     }
 
     #[expect(clippy::cast_precision_loss, reason = "a sum of round trips in seconds")]
     fn encode(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        gauge(
-            e,
-            "sctp_associations",
-            "Associations tracked now, by state.",
-            &self.by_state,
-        )?;
-        gauge(
-            e,
-            "sctp_association_packets",
-            "Packets each endpoint of the busiest associations sent.",
-            &self.packets,
-        )?;
-        gauge(
-            e,
-            "sctp_association_bytes",
-            "IP bytes each endpoint of the busiest associations sent.",
-            &self.bytes,
-        )?;
+        gauge(e, "sctp_associations", "Associations tracked now, by state.", &self.by_state)?;
+        gauge(e, "sctp_association_packets", "Packets each endpoint of the busiest associations sent.", &self.packets)?;
+        gauge(e, "sctp_association_bytes", "IP bytes each endpoint of the busiest associations sent.", &self.bytes)?;
         gauge(
             e,
             "sctp_association_retransmissions",
@@ -434,12 +398,7 @@ impl AssocSeries {
                 .buckets
                 .iter()
                 .enumerate()
-                .map(|(i, n)| {
-                    (
-                        RTT_BOUNDS_US.get(i).map_or(f64::INFINITY, |b| f64::from(*b) / 1e6),
-                        u64::from(*n),
-                    )
-                })
+                .map(|(i, n)| (RTT_BOUNDS_US.get(i).map_or(f64::INFINITY, |b| f64::from(*b) / 1e6), u64::from(*n)))
                 .collect();
             m.encode_family(labels)?.encode_histogram::<NoLabelSet>(
                 rtt.sum_ns as f64 / 1e9,
@@ -448,12 +407,7 @@ impl AssocSeries {
                 None,
             )?;
         }
-        gauge(
-            e,
-            "sctp_association_paths",
-            "Address pairs the busiest associations used.",
-            &self.paths,
-        )?;
+        gauge(e, "sctp_association_paths", "Address pairs the busiest associations used.", &self.paths)?;
         gauge(
             e,
             "sctp_association_path_switches",
@@ -492,8 +446,7 @@ type Labels = Vec<(&'static str, String)>;
 fn counter(e: &mut DescriptorEncoder, name: &str, help: &str, series: &[(Labels, u64)]) -> Result<(), std::fmt::Error> {
     let mut m = e.encode_descriptor(name, help, None, MetricType::Counter)?;
     for (labels, v) in series {
-        m.encode_family(labels)?
-            .encode_counter::<NoLabelSet, u64, u64>(v, None)?;
+        m.encode_family(labels)?.encode_counter::<NoLabelSet, u64, u64>(v, None)?;
     }
     Ok(())
 }
@@ -527,12 +480,7 @@ impl Collector for Frame {
             "The node this sctp-xdp instance runs on (--node-name).",
             &[(vec![("node", self.node.clone())], 1.0)],
         )?;
-        counter(
-            &mut e,
-            "sctp_xdp_frames",
-            "Frames the XDP program ran on.",
-            &one(c(Counter::Frames)),
-        )?;
+        counter(&mut e, "sctp_xdp_frames", "Frames the XDP program ran on.", &one(c(Counter::Frames)))?;
         counter(
             &mut e,
             "sctp_xdp_packets",
@@ -558,18 +506,8 @@ impl Collector for Frame {
             .filter(|x| x.is_error())
             .map(|x| (vec![("reason", x.name().to_string())], c(*x)))
             .collect();
-        counter(
-            &mut e,
-            "sctp_xdp_parse_errors",
-            "Packets the parser could not walk completely, by reason.",
-            &errors,
-        )?;
-        counter(
-            &mut e,
-            "sctp_xdp_drops",
-            "Packets dropped at XDP, by reason and rule.",
-            &self.drops,
-        )?;
+        counter(&mut e, "sctp_xdp_parse_errors", "Packets the parser could not walk completely, by reason.", &errors)?;
+        counter(&mut e, "sctp_xdp_drops", "Packets dropped at XDP, by reason and rule.", &self.drops)?;
         let chunks: Vec<_> = (0..=255u8)
             .filter(|t| g.chunk_types[*t as usize] > 0 || chunk::name(*t).is_some())
             .map(|t| {
@@ -597,12 +535,7 @@ impl Collector for Frame {
             &per_flow(|t| t.packets),
         )?;
         counter(&mut e, "sctp_flow_bytes", "IP bytes per flow.", &per_flow(|t| t.bytes))?;
-        counter(
-            &mut e,
-            "sctp_flow_data_chunks",
-            "DATA and I-DATA chunks per flow.",
-            &per_flow(|t| t.data_chunks),
-        )?;
+        counter(&mut e, "sctp_flow_data_chunks", "DATA and I-DATA chunks per flow.", &per_flow(|t| t.data_chunks))?;
         counter(
             &mut e,
             "sctp_flow_retransmissions",
@@ -616,9 +549,7 @@ impl Collector for Frame {
             &per_flow(|t| t.sack_gap_blocks),
         )?;
         let tallies = |m: &BTreeMap<String, Tally>, label: &'static str, bytes: bool| -> Vec<(Labels, u64)> {
-            m.iter()
-                .map(|(k, t)| (vec![(label, k.clone())], if bytes { t.bytes } else { t.count }))
-                .collect()
+            m.iter().map(|(k, t)| (vec![(label, k.clone())], if bytes { t.bytes } else { t.count })).collect()
         };
         counter(
             &mut e,
@@ -644,26 +575,15 @@ impl Collector for Frame {
                 &mut e,
                 "sctp_echo_associations_open",
                 "Associations the echo server holds now.",
-                &[(
-                    Vec::new(),
-                    f64::from(u32::try_from(now.associations_current).unwrap_or(u32::MAX)),
-                )],
+                &[(Vec::new(), f64::from(u32::try_from(now.associations_current).unwrap_or(u32::MAX)))],
             )?;
             gauge(
                 &mut e,
                 "sctp_echo_queue_depth",
                 "Echoes waiting for send-buffer space.",
-                &[(
-                    Vec::new(),
-                    f64::from(u32::try_from(now.queue_depth).unwrap_or(u32::MAX)),
-                )],
+                &[(Vec::new(), f64::from(u32::try_from(now.queue_depth).unwrap_or(u32::MAX)))],
             )?;
-            counter(
-                &mut e,
-                "sctp_echo_associations",
-                "Associations ever set up.",
-                &one(echo.associations),
-            )?;
+            counter(&mut e, "sctp_echo_associations", "Associations ever set up.", &one(echo.associations))?;
             counter(
                 &mut e,
                 "sctp_echo_messages",
@@ -682,11 +602,7 @@ impl Collector for Frame {
                     (vec![("direction", "out".into())], echo.bytes_out),
                 ],
             )?;
-            let notes: Vec<_> = echo
-                .notifications
-                .iter()
-                .map(|(k, v)| (vec![("type", k.clone())], *v))
-                .collect();
+            let notes: Vec<_> = echo.notifications.iter().map(|(k, v)| (vec![("type", k.clone())], *v)).collect();
             counter(&mut e, "sctp_echo_notifications", "SCTP notifications by type.", &notes)?;
             counter(
                 &mut e,
@@ -694,12 +610,7 @@ impl Collector for Frame {
                 "Echoes dropped because their association's queue was full.",
                 &one(echo.shed),
             )?;
-            counter(
-                &mut e,
-                "sctp_echo_send_errors",
-                "Echoes sendmsg refused.",
-                &one(echo.send_errors),
-            )?;
+            counter(&mut e, "sctp_echo_send_errors", "Echoes sendmsg refused.", &one(echo.send_errors))?;
             counter(
                 &mut e,
                 "sctp_echo_send_failures",
@@ -716,13 +627,7 @@ impl Collector for Frame {
                 .ratios
                 .iter()
                 .map(|(id, peer, _, r)| {
-                    (
-                        vec![
-                            ("assoc_id", id.to_string()),
-                            ("peer", peer.map_or_else(String::new, |p| p.to_string())),
-                        ],
-                        *r,
-                    )
+                    (vec![("assoc_id", id.to_string()), ("peer", peer.map_or_else(String::new, |p| p.to_string()))], *r)
                 })
                 .collect();
             gauge(
@@ -750,8 +655,12 @@ impl Collector for Frame {
                 None,
                 MetricType::Histogram,
             )?;
-            m.encode_family(&Vec::<(&str, String)>::new())?
-                .encode_histogram::<NoLabelSet>(h.sum_us / 1e6, h.count, &buckets, None)?;
+            m.encode_family(&Vec::<(&str, String)>::new())?.encode_histogram::<NoLabelSet>(
+                h.sum_us / 1e6,
+                h.count,
+                &buckets,
+                None,
+            )?;
         }
         if let Some(a) = &self.associations {
             a.encode(&mut e)?;
@@ -765,10 +674,8 @@ impl Collector for Frame {
 /// that do not ask for `OpenMetrics` (promtool, curl, older scrapers).
 #[must_use]
 pub fn to_prometheus_text(openmetrics: &str) -> String {
-    let counters: std::collections::HashSet<&str> = openmetrics
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
-        .collect();
+    let counters: std::collections::HashSet<&str> =
+        openmetrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
     let mut out = String::with_capacity(openmetrics.len());
     for line in openmetrics.lines() {
         if line == "# EOF" {
@@ -847,13 +754,8 @@ fn respond<B>(req: &hyper::Request<B>, published: &Mutex<Published>) -> hyper::R
         r
     };
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut r = reply(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "text/plain",
-            "GET or HEAD only\n".into(),
-        );
-        r.headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        let mut r = reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET or HEAD only\n".into());
+        r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
         return r;
     }
     let openmetrics = req
@@ -861,20 +763,12 @@ fn respond<B>(req: &hyper::Request<B>, published: &Mutex<Published>) -> hyper::R
         .get_all(header::ACCEPT)
         .iter()
         .any(|v| v.to_str().is_ok_and(|v| v.contains("application/openmetrics-text")));
-    let p = published
-        .lock()
-        .expect("no thread panicked holding the published metrics");
+    let p = published.lock().expect("no thread panicked holding the published metrics");
     match req.uri().path() {
-        "/metrics" if openmetrics => reply(
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            p.text.clone(),
-        ),
-        "/metrics" => reply(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            to_prometheus_text(&p.text),
-        ),
+        "/metrics" if openmetrics => {
+            reply(StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", p.text.clone())
+        }
+        "/metrics" => reply(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", to_prometheus_text(&p.text)),
         "/stats" => reply(StatusCode::OK, "application/json", p.stats.clone()),
         "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n".into()),
         "/readyz" => match p.built.map(|t| t.elapsed()) {
@@ -884,17 +778,9 @@ fn respond<B>(req: &hyper::Request<B>, published: &Mutex<Published>) -> hyper::R
                 "text/plain",
                 format!("not ready: the counters were last exported {} s ago\n", age.as_secs()),
             ),
-            None => reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain",
-                "not ready: nothing exported yet\n".into(),
-            ),
+            None => reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready: nothing exported yet\n".into()),
         },
-        _ => reply(
-            StatusCode::NOT_FOUND,
-            "text/plain",
-            "try /metrics, /stats, /healthz or /readyz\n".into(),
-        ),
+        _ => reply(StatusCode::NOT_FOUND, "text/plain", "try /metrics, /stats, /healthz or /readyz\n".into()),
     }
 }
 
@@ -915,11 +801,8 @@ mod tests {
             node: "node-a".into(),
         };
         let mut exporter = Exporter::new(cfg).unwrap();
-        let snap = Snapshot {
-            global: bytemuck::Zeroable::zeroed(),
-            flows: BTreeMap::new(),
-            rules: (Vec::new(), Vec::new()),
-        };
+        let snap =
+            Snapshot { global: bytemuck::Zeroable::zeroed(), flows: BTreeMap::new(), rules: (Vec::new(), Vec::new()) };
         // Its directory does not exist yet: every write fails.
         exporter.build(&snap, &snap, None, None, 1).unwrap();
         exporter.build(&snap, &snap, None, None, 2).unwrap();
@@ -937,10 +820,7 @@ mod tests {
     #[test]
     fn readiness_follows_the_builds_and_health_the_server() {
         let status = |path: &str, built: Option<Instant>| {
-            let published = Mutex::new(Published {
-                built,
-                ..Published::default()
-            });
+            let published = Mutex::new(Published { built, ..Published::default() });
             let req = hyper::Request::get(path).body(()).unwrap();
             respond(&req, &published).status().as_u16()
         };
@@ -960,12 +840,7 @@ mod tests {
         for us in [14_201.799_999_999_997, 0.1, 1.0 / 3.0, 123_456.789_012_345_67] {
             saved.latency.observe(us);
             let back: Saved = serde_json::from_slice(&serde_json::to_vec(&saved).unwrap()).unwrap();
-            assert_eq!(
-                back.latency.sum_us.to_bits(),
-                saved.latency.sum_us.to_bits(),
-                "{}",
-                saved.latency.sum_us
-            );
+            assert_eq!(back.latency.sum_us.to_bits(), saved.latency.sum_us.to_bits(), "{}", saved.latency.sum_us);
         }
     }
 }

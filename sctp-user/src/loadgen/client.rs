@@ -83,12 +83,7 @@ impl Percentiles {
             let i = (q * last as f64).round() as usize;
             v[i.min(last)]
         };
-        Self {
-            p50: at(0.5),
-            p90: at(0.9),
-            p99: at(0.99),
-            max: v[v.len() - 1],
-        }
+        Self { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: v[v.len() - 1] }
     }
 }
 
@@ -128,10 +123,7 @@ pub async fn run(cfg: ClientConfig) -> Result<ClientReport> {
         let a = u32::try_from(a)?;
         tasks.push(tokio::spawn(async move { one_association(&cfg, a).await }));
     }
-    let mut report = ClientReport {
-        associations: cfg.associations,
-        ..ClientReport::default()
-    };
+    let mut report = ClientReport { associations: cfg.associations, ..ClientReport::default() };
     let mut latencies = Vec::new();
     for (i, t) in tasks.into_iter().enumerate() {
         match t.await? {
@@ -141,9 +133,7 @@ pub async fn run(cfg: ClientConfig) -> Result<ClientReport> {
                 report.bytes_echoed += r.bytes;
                 report.mismatches += r.mismatches;
                 latencies.extend(r.latencies_us);
-                report
-                    .failures
-                    .extend(r.failures.into_iter().map(|f| format!("association {i}: {f}")));
+                report.failures.extend(r.failures.into_iter().map(|f| format!("association {i}: {f}")));
             }
             Err(e) => report.failures.push(format!("association {i}: {e:#}")),
         }
@@ -172,10 +162,7 @@ struct InFlight {
     info: SndInfo,
 }
 
-#[expect(
-    clippy::too_many_lines,
-    reason = "one association's life in order: connect, send and check echoes, shut down"
-)]
+#[expect(clippy::too_many_lines, reason = "one association's life in order: connect, send and check echoes, shut down")]
 async fn one_association(cfg: &ClientConfig, a: u32) -> Result<AssocResult> {
     let sock = SctpSocket::one_to_many(cfg.connect.is_ipv6())?;
     sock.set_nonblocking()?;
@@ -186,11 +173,9 @@ async fn one_association(cfg: &ClientConfig, a: u32) -> Result<AssocResult> {
     let buf_size = i32::try_from((biggest * 4).max(1 << 20)).unwrap_or(i32::MAX);
     sock.set_buffers(buf_size, buf_size)?;
     if !cfg.bind.is_empty() {
-        sock.bindx(&cfg.bind)
-            .with_context(|| format!("binding {:?}", cfg.bind))?;
+        sock.bindx(&cfg.bind).with_context(|| format!("binding {:?}", cfg.bind))?;
     }
-    sock.connect(cfg.connect)
-        .with_context(|| format!("connecting to {}", cfg.connect))?;
+    sock.connect(cfg.connect).with_context(|| format!("connecting to {}", cfg.connect))?;
     // SAFETY: SctpSocket owns its descriptor for the AsyncFd's whole life.
     let fd = unsafe { AsyncFd::register(sock) }.map_err(|e| anyhow::anyhow!("registering with tokio: {e}"))?;
     let mut buf = vec![0u8; biggest + 4096];
@@ -208,14 +193,7 @@ async fn one_association(cfg: &ClientConfig, a: u32) -> Result<AssocResult> {
             let (bytes, info) = message(cfg, a, next, out_streams);
             match fd.get_ref().send(&bytes, &info, Some(cfg.connect)) {
                 Ok(_) => {
-                    in_flight.insert(
-                        next,
-                        InFlight {
-                            sent_at: Instant::now(),
-                            bytes,
-                            info,
-                        },
-                    );
+                    in_flight.insert(next, InFlight { sent_at: Instant::now(), bytes, info });
                     res.sent += 1;
                     next += 1;
                     if let Some(g) = gap {
@@ -227,11 +205,7 @@ async fn one_association(cfg: &ClientConfig, a: u32) -> Result<AssocResult> {
             }
         }
         if last_progress.elapsed() > cfg.timeout {
-            res.failures.push(format!(
-                "no progress for {:?}: {} echo(es) missing",
-                cfg.timeout,
-                in_flight.len()
-            ));
+            res.failures.push(format!("no progress for {:?}: {} echo(es) missing", cfg.timeout, in_flight.len()));
             break;
         }
         let wait = if gap.is_some() && next < cfg.messages && in_flight.len() < cfg.window {
@@ -245,14 +219,11 @@ async fn one_association(cfg: &ClientConfig, a: u32) -> Result<AssocResult> {
         let mut guard = ready?;
         while let Ok(got) = guard.try_io(|s| s.get_ref().recv(&mut buf)) {
             match got? {
-                Received::Notification(Notification::AssocChange {
-                    state, out_streams: os, ..
-                }) => match state {
+                Received::Notification(Notification::AssocChange { state, out_streams: os, .. }) => match state {
                     assoc_state::COMM_UP | assoc_state::RESTART => {
                         out_streams = os;
                         if os < cfg.streams {
-                            res.failures
-                                .push(format!("peer granted {os} of {} streams; using {os}", cfg.streams));
+                            res.failures.push(format!("peer granted {os} of {} streams; using {os}", cfg.streams));
                         }
                     }
                     assoc_state::COMM_LOST | assoc_state::CANT_STR_ASSOC => {
@@ -276,8 +247,7 @@ async fn one_association(cfg: &ClientConfig, a: u32) -> Result<AssocResult> {
                         .then(|| u64::from_be_bytes(msg[8..16].try_into().unwrap()));
                     let Some(sent) = seq.and_then(|s| in_flight.remove(&s)) else {
                         res.mismatches += 1;
-                        res.failures
-                            .push(format!("echo of {} bytes matches no message in flight", msg.len()));
+                        res.failures.push(format!("echo of {} bytes matches no message in flight", msg.len()));
                         continue;
                     };
                     let same = msg == sent.bytes

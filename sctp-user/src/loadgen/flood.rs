@@ -44,10 +44,7 @@ fn frames(f: &Flood) -> Vec<Vec<u8>> {
             let src = Ipv4Addr::from(u32::from(f.first_source).wrapping_add(i));
             let tag = 0x1000_0000 | i;
             let mut p = SctpPacket::new(
-                Ip::V4 {
-                    src: src.octets(),
-                    dst: f.dst.octets(),
-                },
+                Ip::V4 { src: src.octets(), dst: f.dst.octets() },
                 0,
                 vec![Chunk::init(ty::INIT, tag, 65535, 10, 10, tag)],
             );
@@ -85,10 +82,7 @@ pub fn run(f: &Flood) -> Result<Duration> {
         let mut iov: Vec<libc::iovec> = (0..n)
             .map(|i| {
                 let frame = &frames[(next + i) % frames.len()];
-                libc::iovec {
-                    iov_base: frame.as_ptr() as *mut _,
-                    iov_len: frame.len(),
-                }
+                libc::iovec { iov_base: frame.as_ptr() as *mut _, iov_len: frame.len() }
             })
             .collect();
         let mut msgs: Vec<libc::mmsghdr> = iov

@@ -37,12 +37,7 @@ pub struct Expiry {
 impl Default for Expiry {
     fn default() -> Self {
         const S: u64 = 1_000_000_000;
-        Self {
-            handshake_ns: 30 * S,
-            crowded_handshake_ns: S,
-            ended_ns: 60 * S,
-            idle_ns: 300 * S,
-        }
+        Self { handshake_ns: 30 * S, crowded_handshake_ns: S, ended_ns: 60 * S, idle_ns: 300 * S }
     }
 }
 
@@ -93,9 +88,8 @@ impl State {
 
 /// Upper bounds of the round-trip histogram's buckets, in µs (a last one takes the rest):
 /// from a LAN's 100 µs to a satellite hop's second.
-pub const RTT_BOUNDS_US: [u32; 13] = [
-    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
-];
+pub const RTT_BOUNDS_US: [u32; 13] =
+    [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000];
 
 /// Min, mean, max and count of round trips, in ns, and their histogram.
 #[derive(Clone, Copy, Debug, Default)]
@@ -120,11 +114,7 @@ impl Rtt {
 
     pub fn merge(&mut self, other: &Rtt) {
         if other.count > 0 {
-            self.min_ns = if self.count == 0 {
-                other.min_ns
-            } else {
-                self.min_ns.min(other.min_ns)
-            };
+            self.min_ns = if self.count == 0 { other.min_ns } else { self.min_ns.min(other.min_ns) };
             self.max_ns = self.max_ns.max(other.max_ns);
             self.sum_ns += other.sum_ns;
             self.count += other.count;
@@ -475,12 +465,7 @@ impl Association {
                         self.enter(State::Established, ts_ns);
                     }
                 }
-                ChunkView::Sack {
-                    cum_tsn,
-                    a_rwnd,
-                    gaps,
-                    dups,
-                } => {
+                ChunkView::Sack { cum_tsn, a_rwnd, gaps, dups } => {
                     let d = &mut self.directions[from];
                     d.sacks += 1;
                     d.gap_blocks += u64::from(*gaps);
@@ -668,28 +653,17 @@ impl Associations {
     /// its endpoints sent it (`None`: past the bound, counted in `untracked`).
     pub fn add(&mut self, p: &PacketView, ts_ns: u64) -> Option<(usize, usize)> {
         let init = p.chunks.first().and_then(|c| match c {
-            ChunkView::Init {
-                ack: false,
-                initiate_tag,
-                ..
-            } => Some(*initiate_tag),
+            ChunkView::Init { ack: false, initiate_tag, .. } => Some(*initiate_tag),
             _ => None,
         });
-        let reflected = p
-            .chunks
-            .iter()
-            .any(|c| matches!(c, ChunkView::Close { reflected: true, .. }));
+        let reflected = p.chunks.iter().any(|c| matches!(c, ChunkView::Close { reflected: true, .. }));
         let known = match init {
             Some(tag) => self.by_flow.get(&(p.dst.1, p.src.1, tag)).copied(),
             None => self
                 .by_flow
                 .get(&(p.src.1, p.dst.1, p.vtag))
                 .copied()
-                .or_else(|| {
-                    reflected
-                        .then(|| self.by_flow.get(&(p.dst.1, p.src.1, p.vtag)).copied())
-                        .flatten()
-                })
+                .or_else(|| reflected.then(|| self.by_flow.get(&(p.dst.1, p.src.1, p.vtag)).copied()).flatten())
                 .or_else(|| self.learn_half(p)),
         };
         let id = match (known, init) {
@@ -701,31 +675,17 @@ impl Associations {
             (None, Some(tag)) => self.init(p, tag, ts_ns),
             (None, None) => self.midway(p, ts_ns),
         };
-        let from = if init.is_some() {
-            0
-        } else {
-            self.list[id].sender(p, reflected)
-        };
+        let from = if init.is_some() { 0 } else { self.list[id].sender(p, reflected) };
         // An INIT carries no tag yet: it pairs with no one waiting for one.
         if init.is_none() {
             self.join_waiting(p, id, from);
         }
         // Packets back to the sender carry a tag not known yet: they may come from here.
         if self.list[id].endpoints[from].vtag == 0 {
-            self.wait_half(Half {
-                from: p.dst,
-                to: p.src,
-                id,
-                receiver: from,
-            });
+            self.wait_half(Half { from: p.dst, to: p.src, id, receiver: from });
         }
         for c in &p.chunks {
-            if let ChunkView::Init {
-                ack: true,
-                initiate_tag,
-                ..
-            } = c
-            {
+            if let ChunkView::Init { ack: true, initiate_tag, .. } = c {
                 // The responder's tag: carried from now on by packets to it.
                 let a = &mut self.list[id];
                 a.endpoints[from].vtag = *initiate_tag;
@@ -788,20 +748,14 @@ impl Associations {
                 e.vtag == 0 || mine == 0 || e.vtag == mine
             })
         };
-        let Some(&Half {
-            id: other, receiver, ..
-        }) = waiting
-            .iter()
-            .find(|h| h.id != id && list[h.id].transitions[0].0 == State::Provisional && agrees(h))
+        let Some(&Half { id: other, receiver, .. }) =
+            waiting.iter().find(|h| h.id != id && list[h.id].transitions[0].0 == State::Provisional && agrees(h))
         else {
             return;
         };
         self.forget_halves(other);
         let map = mapping(receiver);
-        let absorbed = std::mem::replace(
-            &mut self.list[other],
-            Association::new(Default::default(), State::Closed, 0),
-        );
+        let absorbed = std::mem::replace(&mut self.list[other], Association::new(Default::default(), State::Closed, 0));
         self.list[id].absorb(&absorbed, map);
         // Its entries in `by_flow` and `latest` lead here from now on (`resolve`).
         self.list[other].merged_into = Some(id);
@@ -835,16 +789,8 @@ impl Associations {
         let id = self.list.len();
         let mut new = Association::new(
             [
-                EndpointInfo {
-                    port: p.src.1,
-                    vtag: tag,
-                    addresses: BTreeSet::new(),
-                },
-                EndpointInfo {
-                    port: p.dst.1,
-                    vtag: 0,
-                    addresses: BTreeSet::new(),
-                },
+                EndpointInfo { port: p.src.1, vtag: tag, addresses: BTreeSet::new() },
+                EndpointInfo { port: p.dst.1, vtag: 0, addresses: BTreeSet::new() },
             ],
             State::Handshake,
             ts_ns,
@@ -865,12 +811,7 @@ impl Associations {
         let pending_restart = new.restart_of.is_some();
         self.list.push(new);
         self.by_flow.insert((p.dst.1, p.src.1, tag), id);
-        self.wait_half(Half {
-            from: p.src,
-            to: p.dst,
-            id,
-            receiver: 1,
-        });
+        self.wait_half(Half { from: p.src, to: p.dst, id, receiver: 1 });
         if !pending_restart {
             self.latest.insert(key, id);
         }
@@ -923,27 +864,14 @@ impl Associations {
         let id = self.list.len();
         self.list.push(Association::new(
             [
-                EndpointInfo {
-                    port: p.src.1,
-                    vtag: 0,
-                    addresses: BTreeSet::new(),
-                },
-                EndpointInfo {
-                    port: p.dst.1,
-                    vtag: p.vtag,
-                    addresses: BTreeSet::new(),
-                },
+                EndpointInfo { port: p.src.1, vtag: 0, addresses: BTreeSet::new() },
+                EndpointInfo { port: p.dst.1, vtag: p.vtag, addresses: BTreeSet::new() },
             ],
             State::Provisional,
             ts_ns,
         ));
         self.by_flow.insert((p.src.1, p.dst.1, p.vtag), id);
-        self.wait_half(Half {
-            from: p.dst,
-            to: p.src,
-            id,
-            receiver: 0,
-        });
+        self.wait_half(Half { from: p.dst, to: p.src, id, receiver: 0 });
         self.latest.insert(unordered(p.src, p.dst), id);
         id
     }
@@ -974,11 +902,8 @@ impl Associations {
             State::Closed | State::Aborted | State::Restarted => e.ended_ns,
             State::Established | State::ShuttingDown => e.idle_ns,
         };
-        let keep: Vec<bool> = self
-            .list
-            .iter()
-            .map(|a| a.merged_into.is_none() && now_ns.saturating_sub(a.last_ns) < limit(a))
-            .collect();
+        let keep: Vec<bool> =
+            self.list.iter().map(|a| a.merged_into.is_none() && now_ns.saturating_sub(a.last_ns) < limit(a)).collect();
         let forgotten = keep.iter().filter(|k| !**k).count();
         if forgotten == 0 {
             return 0;
@@ -1026,10 +951,7 @@ impl Associations {
             let [e0, e1] = &a.endpoints;
             let ends = format!("{} <-> {}", e0.label(), e1.label());
             #[expect(clippy::cast_precision_loss, reason = "a round trip in ns, shown in ms")]
-            let rtt = a
-                .rtt
-                .mean_ns()
-                .map_or_else(|| "-".into(), |ns| format!("{:.3}", ns as f64 / 1e6));
+            let rtt = a.rtt.mean_ns().map_or_else(|| "-".into(), |ns| format!("{:.3}", ns as f64 / 1e6));
             let _ = writeln!(
                 s,
                 "{ends:<46} {:<21} {:<13} {:>9} {:>9} {:>5} {rtt:>9} {:>6}",
@@ -1058,20 +980,9 @@ impl Associations {
     /// live table's export runs every second over up to `MAX_ASSOCIATIONS`).
     #[must_use]
     pub fn busiest_and_rest(&self, n: usize) -> (Vec<Indexed<'_>>, Vec<Indexed<'_>>) {
-        let key = |(_, a): &Indexed<'_>| {
-            (
-                std::cmp::Reverse(a.packets),
-                a.first_ns,
-                a.endpoints[0].port,
-                a.endpoints[1].port,
-            )
-        };
-        let mut top: Vec<Indexed<'_>> = self
-            .list
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| a.merged_into.is_none())
-            .collect();
+        let key =
+            |(_, a): &Indexed<'_>| (std::cmp::Reverse(a.packets), a.first_ns, a.endpoints[0].port, a.endpoints[1].port);
+        let mut top: Vec<Indexed<'_>> = self.list.iter().enumerate().filter(|(_, a)| a.merged_into.is_none()).collect();
         let rest = if n < top.len() {
             top.select_nth_unstable_by_key(n, key);
             top.split_off(n)
@@ -1094,10 +1005,7 @@ mod tests {
     use crate::observe::packet_view::view;
 
     const MS: u64 = 1_000_000;
-    const BACK: Ip = Ip::V4 {
-        src: [198, 18, 0, 2],
-        dst: [198, 18, 0, 1],
-    };
+    const BACK: Ip = Ip::V4 { src: [198, 18, 0, 2], dst: [198, 18, 0, 1] };
     const BACK_SRC: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 18, 0, 2));
     const V4_SRC: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 18, 0, 1));
 
@@ -1109,26 +1017,11 @@ mod tests {
     }
 
     fn handshake(a: &mut Associations, t0: u64, client_tag: u32, server_tag: u32) {
-        let _ = a.add(
-            &pkt(false, 0, vec![Chunk::init(ty::INIT, client_tag, 65_536, 4, 4, 1)]),
-            t0,
-        );
-        let _ = a.add(
-            &pkt(
-                true,
-                client_tag,
-                vec![Chunk::init(ty::INIT_ACK, server_tag, 65_536, 4, 4, 100)],
-            ),
-            t0 + 2 * MS,
-        );
-        let _ = a.add(
-            &pkt(false, server_tag, vec![Chunk::new(ty::COOKIE_ECHO, 0, vec![0; 8])]),
-            t0 + 3 * MS,
-        );
-        let _ = a.add(
-            &pkt(true, client_tag, vec![Chunk::new(ty::COOKIE_ACK, 0, vec![])]),
-            t0 + 6 * MS,
-        );
+        let _ = a.add(&pkt(false, 0, vec![Chunk::init(ty::INIT, client_tag, 65_536, 4, 4, 1)]), t0);
+        let _ =
+            a.add(&pkt(true, client_tag, vec![Chunk::init(ty::INIT_ACK, server_tag, 65_536, 4, 4, 100)]), t0 + 2 * MS);
+        let _ = a.add(&pkt(false, server_tag, vec![Chunk::new(ty::COOKIE_ECHO, 0, vec![0; 8])]), t0 + 3 * MS);
+        let _ = a.add(&pkt(true, client_tag, vec![Chunk::new(ty::COOKIE_ACK, 0, vec![])]), t0 + 6 * MS);
     }
 
     #[test]
@@ -1159,25 +1052,13 @@ mod tests {
         let mut a = Associations::default();
         handshake(&mut a, 0, 0xc1, 0x51);
         let heartbeat = |ack: bool| {
-            Chunk::new(
-                if ack { ty::HEARTBEAT_ACK } else { ty::HEARTBEAT },
-                0,
-                vec![0, 1, 0, 8, 1, 2, 3, 4],
-            )
+            Chunk::new(if ack { ty::HEARTBEAT_ACK } else { ty::HEARTBEAT }, 0, vec![0, 1, 0, 8, 1, 2, 3, 4])
         };
         let unanswered = |a: &Associations| {
             let x = a.iter().next().unwrap().json();
-            let server_to_client = x["paths"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|p| p["src"] == "198.18.0.2")
-                .unwrap()
-                .clone();
-            (
-                server_to_client["heartbeats_unanswered"].as_u64(),
-                server_to_client["rtt_us"]["count"].as_u64(),
-            )
+            let server_to_client =
+                x["paths"].as_array().unwrap().iter().find(|p| p["src"] == "198.18.0.2").unwrap().clone();
+            (server_to_client["heartbeats_unanswered"].as_u64(), server_to_client["rtt_us"]["count"].as_u64())
         };
         for t in [10, 20, 30] {
             let _ = a.add(&pkt(true, 0xc1, vec![heartbeat(false)]), t * MS);
@@ -1228,10 +1109,7 @@ mod tests {
         let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(8, 0, 0, 18, 10)]), 2 * MS);
         // Another peer on the same ports: an association of its own.
         let mut other = SctpPacket::new(
-            Ip::V4 {
-                src: [198, 18, 0, 9],
-                dst: [198, 18, 0, 2],
-            },
+            Ip::V4 { src: [198, 18, 0, 9], dst: [198, 18, 0, 2] },
             0x99,
             vec![Chunk::data(1, 0, 0, 18, 10)],
         );
@@ -1252,29 +1130,20 @@ mod tests {
         let _ = a.add(&pkt(false, 0x51, vec![Chunk::new(ty::ABORT, 0, vec![])]), MS);
         // Another peer's association, alive.
         let mut init = SctpPacket::new(
-            Ip::V4 {
-                src: [198, 18, 0, 9],
-                dst: [198, 18, 0, 2],
-            },
+            Ip::V4 { src: [198, 18, 0, 9], dst: [198, 18, 0, 2] },
             0,
             vec![Chunk::init(ty::INIT, 0xc2, 1000, 1, 1, 1)],
         );
         (init.src_port, init.dst_port) = (5001, 36412);
         let _ = a.add(&view(&init.frame()).unwrap(), 50 * S);
         let mut data = SctpPacket::new(
-            Ip::V4 {
-                src: [198, 18, 0, 9],
-                dst: [198, 18, 0, 2],
-            },
+            Ip::V4 { src: [198, 18, 0, 9], dst: [198, 18, 0, 2] },
             0x52,
             vec![Chunk::data(1, 0, 0, 18, 10)],
         );
         (data.src_port, data.dst_port) = (5001, 36412);
         let mut ack = SctpPacket::new(
-            Ip::V4 {
-                src: [198, 18, 0, 2],
-                dst: [198, 18, 0, 9],
-            },
+            Ip::V4 { src: [198, 18, 0, 2], dst: [198, 18, 0, 9] },
             0xc2,
             vec![Chunk::init(ty::INIT_ACK, 0x52, 1000, 1, 1, 1)],
         );
@@ -1286,32 +1155,19 @@ mod tests {
         let _ = a.add(&view(&data.frame()).unwrap(), 62 * S);
         assert_eq!(a.list.len(), 1, "found again after renumbering");
         assert_eq!(a.list[0].packets, 4);
-        assert_eq!(
-            a.expire(62 * S + Expiry::default().idle_ns, &Expiry::default()),
-            1,
-            "idle too long"
-        );
+        assert_eq!(a.expire(62 * S + Expiry::default().idle_ns, &Expiry::default()), 1, "idle too long");
     }
 
     #[test]
     fn an_abort_closes_and_shutdown_walks_the_states() {
         let mut a = Associations::default();
         handshake(&mut a, 0, 0xc1, 0x51);
-        let _ = a.add(
-            &pkt(false, 0x51, vec![Chunk::new(ty::SHUTDOWN, 0, vec![0; 4])]),
-            10 * MS,
-        );
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::new(ty::SHUTDOWN, 0, vec![0; 4])]), 10 * MS);
         let _ = a.add(&pkt(true, 0xc1, vec![Chunk::new(ty::SHUTDOWN_ACK, 0, vec![])]), 11 * MS);
-        let _ = a.add(
-            &pkt(false, 0x51, vec![Chunk::new(ty::SHUTDOWN_COMPLETE, 0, vec![])]),
-            12 * MS,
-        );
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::new(ty::SHUTDOWN_COMPLETE, 0, vec![])]), 12 * MS);
         let x = a.busiest(1)[0].1;
         let states: Vec<State> = x.transitions.iter().map(|t| t.0).collect();
-        assert_eq!(
-            states,
-            [State::Handshake, State::Established, State::ShuttingDown, State::Closed]
-        );
+        assert_eq!(states, [State::Handshake, State::Established, State::ShuttingDown, State::Closed]);
     }
 
     /// What a blind attacker's packets must not change about a real association.
@@ -1334,14 +1190,8 @@ mod tests {
         let mut a = Associations::default();
         let before = established(&mut a);
         // The INIT, and the real server's INIT-ACK to it, which the real client drops.
-        let _ = a.add(
-            &pkt(false, 0, vec![Chunk::init(ty::INIT, 0xbad, 65_536, 4, 4, 1)]),
-            20 * MS,
-        );
-        let _ = a.add(
-            &pkt(true, 0xbad, vec![Chunk::init(ty::INIT_ACK, 0x52, 65_536, 4, 4, 1)]),
-            21 * MS,
-        );
+        let _ = a.add(&pkt(false, 0, vec![Chunk::init(ty::INIT, 0xbad, 65_536, 4, 4, 1)]), 20 * MS);
+        let _ = a.add(&pkt(true, 0xbad, vec![Chunk::init(ty::INIT_ACK, 0x52, 65_536, 4, 4, 1)]), 21 * MS);
         // DATA to the initiator's chosen tag does not complete a restart either.
         let _ = a.add(&pkt(true, 0xbad, vec![Chunk::data(1, 0, 0, 18, 10)]), 22 * MS);
         let real = a.by_direction(5000, 36412, 0x51).unwrap();
@@ -1361,10 +1211,7 @@ mod tests {
             // From the client's address and from others, to the server, with a tag that is
             // not the server's; and a heartbeat the other way.
             let mut p = SctpPacket::new(
-                Ip::V4 {
-                    src: [198, 18, 0, u8::try_from(i % 200).unwrap() + 1],
-                    dst: [198, 18, 0, 2],
-                },
+                Ip::V4 { src: [198, 18, 0, u8::try_from(i % 200).unwrap() + 1], dst: [198, 18, 0, 2] },
                 0x7777,
                 vec![Chunk::data(i, 0, 0, 18, 10)],
             );
@@ -1373,10 +1220,7 @@ mod tests {
             let hb = Chunk::new(ty::HEARTBEAT, 0, vec![0, 1, 0, 8, 1, 2, 3, 4]);
             let _ = a.add(&pkt(true, 0x8888, vec![hb]), (20 + u64::from(i)) * MS);
             // Real traffic goes on meanwhile (answered heartbeats, SACKs).
-            let _ = a.add(
-                &pkt(true, 0xc1, vec![Chunk::sack(1, 1000, 0, 0)]),
-                (20 + u64::from(i)) * MS,
-            );
+            let _ = a.add(&pkt(true, 0xc1, vec![Chunk::sack(1, 1000, 0, 0)]), (20 + u64::from(i)) * MS);
         }
         let real = a.by_direction(5000, 36412, 0x51).unwrap();
         assert_eq!(real.directions[0], before_dir(&before, 0));
@@ -1409,10 +1253,7 @@ mod tests {
             let mut src = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
             src[12..].copy_from_slice(&i.to_be_bytes());
             let mut p = SctpPacket::new(
-                Ip::V6 {
-                    src,
-                    dst: [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
-                },
+                Ip::V6 { src, dst: [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2] },
                 0x4242,
                 vec![Chunk::data(i, 0, 0, 18, 10)],
             );
@@ -1432,10 +1273,7 @@ mod tests {
         let mut a = Associations::default();
         let _ = established(&mut a);
         for tag in 1..=1000 {
-            let _ = a.add(
-                &pkt(false, 0x1_0000 + tag, vec![Chunk::new(ty::COOKIE_ECHO, 0, vec![0; 8])]),
-                20 * MS,
-            );
+            let _ = a.add(&pkt(false, 0x1_0000 + tag, vec![Chunk::new(ty::COOKIE_ECHO, 0, vec![0; 8])]), 20 * MS);
         }
         assert_eq!(a.iter().filter(|x| x.state == State::Provisional).count(), 1000);
         let quiet = 20 * MS + Expiry::default().handshake_ns;
@@ -1476,11 +1314,7 @@ mod tests {
                 vtag: 0,
                 ip_len: 68,
                 ifindex: 0,
-                chunks: vec![ChunkView::Init {
-                    ack: false,
-                    initiate_tag: tag,
-                    addresses: Vec::new(),
-                }],
+                chunks: vec![ChunkView::Init { ack: false, initiate_tag: tag, addresses: Vec::new() }],
             };
             let _ = a.add(&init, u64::from(tag));
         }
@@ -1490,8 +1324,6 @@ mod tests {
         // and takes new associations again.
         let quiet = 2 * Expiry::default().crowded_handshake_ns;
         assert_eq!(a.expire(quiet, &Expiry::default()), MAX_ASSOCIATIONS);
-        assert!(a
-            .add(&pkt(false, 0, vec![Chunk::init(ty::INIT, 7, 1000, 1, 1, 1)]), quiet)
-            .is_some());
+        assert!(a.add(&pkt(false, 0, vec![Chunk::init(ty::INIT, 7, 1000, 1, 1, 1)]), quiet).is_some());
     }
 }

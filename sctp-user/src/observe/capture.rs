@@ -196,9 +196,7 @@ fn open_input(path: &Path) -> Result<Box<dyn Read + Send>> {
         Box::new(File::open(path).with_context(|| format!("cannot open {}", path.display()))?)
     };
     let mut input = BufReader::with_capacity(1 << 16, input);
-    let head = input
-        .fill_buf()
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let head = input.fill_buf().with_context(|| format!("cannot read {}", path.display()))?;
     Ok(if head.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::MultiGzDecoder::new(input))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
@@ -235,21 +233,11 @@ impl Capture {
                         h.network.0
                     );
                 };
-                (
-                    len,
-                    Format::Pcap {
-                        link,
-                        nanos: h.is_nanosecond_precision(),
-                    },
-                )
+                (len, Format::Pcap { link, nanos: h.is_nanosecond_precision() })
             }
-            Ok((len, PcapBlockOwned::NG(Block::SectionHeader(shb)))) => (
-                len,
-                Format::PcapNg {
-                    ifaces: Vec::new(),
-                    big_endian: shb.big_endian(),
-                },
-            ),
+            Ok((len, PcapBlockOwned::NG(Block::SectionHeader(shb)))) => {
+                (len, Format::PcapNg { ifaces: Vec::new(), big_endian: shb.big_endian() })
+            }
             _ => bail!("{}", not_capture()),
         };
         Ok(Self {
@@ -273,12 +261,7 @@ impl Capture {
         } else {
             self.last = None;
             self.last = Some(loop {
-                let Record {
-                    link,
-                    ts_ns,
-                    range,
-                    cut,
-                } = self.next_record()?;
+                let Record { link, ts_ns, range, cut } = self.next_record()?;
                 self.stats.records += 1;
                 let Some(link) = link else {
                     self.stats.unsupported_link += 1;
@@ -289,24 +272,12 @@ impl Capture {
                 }
                 self.latest_ns = self.latest_ns.max(ts_ns);
                 match link.network_layer(&self.reader.data()[range.clone()]) {
-                    Some(layer) => {
-                        break Given {
-                            ts_ns: self.latest_ns,
-                            range,
-                            layer,
-                            cut,
-                        }
-                    }
+                    Some(layer) => break Given { ts_ns: self.latest_ns, range, layer, cut },
                     None => self.stats.unconvertible += 1,
                 }
             });
         }
-        let Given {
-            ts_ns,
-            range,
-            layer,
-            cut,
-        } = self.last.clone()?;
+        let Given { ts_ns, range, layer, cut } = self.last.clone()?;
         let data = as_ethernet(&self.reader.data()[range], layer, &mut self.buf);
         Some(Frame { ts_ns, data, cut })
     }
@@ -334,17 +305,8 @@ impl Capture {
                             let Format::Pcap { link, nanos } = self.format else {
                                 unreachable!("pcap record in pcapng")
                             };
-                            let frac = if nanos {
-                                u64::from(b.ts_usec)
-                            } else {
-                                u64::from(b.ts_usec) * 1000
-                            };
-                            Some((
-                                Some(link),
-                                u64::from(b.ts_sec) * 1_000_000_000 + frac,
-                                b.data,
-                                b.caplen < b.origlen,
-                            ))
+                            let frac = if nanos { u64::from(b.ts_usec) } else { u64::from(b.ts_usec) * 1000 };
+                            Some((Some(link), u64::from(b.ts_sec) * 1_000_000_000 + frac, b.data, b.caplen < b.origlen))
                         }
                         PcapBlockOwned::LegacyHeader(_) => None,
                         PcapBlockOwned::NG(block) => {
@@ -356,12 +318,7 @@ impl Capture {
                     };
                     // Pointers into the same buffer: the record's place in it.
                     let start = data.as_ptr() as usize - base;
-                    return Some(Record {
-                        link,
-                        ts_ns,
-                        range: start..start + data.len(),
-                        cut,
-                    });
+                    return Some(Record { link, ts_ns, range: start..start + data.len(), cut });
                 }
                 Err(PcapError::Eof) => {
                     self.done = true;
@@ -409,15 +366,9 @@ fn pcapng_block<'b>(
     latest_ns: u64,
     block: Block<'b>,
 ) -> Option<(Option<Link>, u64, &'b [u8], bool)> {
-    let Format::PcapNg { ifaces, big_endian } = format else {
-        unreachable!("pcapng block in pcap")
-    };
+    let Format::PcapNg { ifaces, big_endian } = format else { unreachable!("pcapng block in pcap") };
     let stamp = |iface: Option<&Iface>, high: u32, low: u32| {
-        let iface = iface.copied().unwrap_or(Iface {
-            link: None,
-            resolution: 1_000_000,
-            offset_s: 0,
-        });
+        let iface = iface.copied().unwrap_or(Iface { link: None, resolution: 1_000_000, offset_s: 0 });
         let units = (u64::from(high) << 32) | u64::from(low);
         // The common resolutions without a 128-bit division (a tenth of the read's time).
         let ns = match iface.resolution {
@@ -451,12 +402,7 @@ fn pcapng_block<'b>(
             // No time of its own: the latest time seen.
             let link = ifaces.first().and_then(|i| i.link);
             let data = prefix(spb.data, spb.origlen);
-            Some((
-                link,
-                latest_ns,
-                data,
-                data.len() < usize::try_from(spb.origlen).unwrap_or(usize::MAX),
-            ))
+            Some((link, latest_ns, data, data.len() < usize::try_from(spb.origlen).unwrap_or(usize::MAX)))
         }
         Block::Unknown(b) if b.block_type == OBSOLETE_PACKET_BLOCK => {
             // Interface id (u16), drops (u16), time high and low, captured and
@@ -464,11 +410,7 @@ fn pcapng_block<'b>(
             let d = b.data;
             let word = |at: usize| {
                 let w: [u8; 4] = d.get(at..at + 4)?.try_into().ok()?;
-                Some(if *big_endian {
-                    u32::from_be_bytes(w)
-                } else {
-                    u32::from_le_bytes(w)
-                })
+                Some(if *big_endian { u32::from_be_bytes(w) } else { u32::from_le_bytes(w) })
             };
             let if_id = d.get(0..2).map(|w| {
                 if *big_endian {
@@ -523,10 +465,7 @@ mod tests {
         sll2.push(0x60);
         assert_eq!(&eth(Link::Sll2, &sll2).unwrap()[12..15], &[0x86, 0xdd, 0x60]);
         assert_eq!(&eth(Link::RawIp, &ip).unwrap()[12..14], &[0x08, 0x00]);
-        assert_eq!(
-            &eth(Link::Loopback, &[30, 0, 0, 0, 0x60, 0]).unwrap()[12..15],
-            &[0x86, 0xdd, 0x60]
-        );
+        assert_eq!(&eth(Link::Loopback, &[30, 0, 0, 0, 0x60, 0]).unwrap()[12..15], &[0x86, 0xdd, 0x60]);
         assert_eq!(eth(Link::Ethernet, &ip).unwrap(), ip);
         assert_eq!(eth(Link::Sll, &[0; 10]), None);
         assert_eq!(eth(Link::Loopback, &[2, 0]), None);

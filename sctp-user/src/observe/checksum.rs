@@ -36,10 +36,7 @@ impl Checksums {
     /// Checks the SCTP packet `loc` found in the frame; `cut` when the capture kept less
     /// of the frame than was on the wire.
     pub fn check(&mut self, frame: &[u8], loc: &SctpLocation, cut: bool) {
-        let Some(sctp) = frame
-            .get(loc.offset..loc.end)
-            .filter(|p| p.len() >= 12 && !cut && !loc.first_fragment)
-        else {
+        let Some(sctp) = frame.get(loc.offset..loc.end).filter(|p| p.len() >= 12 && !cut && !loc.first_fragment) else {
             self.unverifiable += 1;
             return;
         };

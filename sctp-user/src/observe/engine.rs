@@ -129,15 +129,8 @@ impl KernelEngine {
     pub fn load(opts: &LoadOptions) -> Result<Self> {
         // The flows' TSN state is per CPU: one CPU sees the sequence the host engine sees.
         cpu::pin_to_current();
-        let prog = XdpSctp::load(&LoadOptions {
-            multi_buffer: true,
-            replay: true,
-            ..opts.clone()
-        })?;
-        Ok(Self {
-            prog,
-            rules_applied: false,
-        })
+        let prog = XdpSctp::load(&LoadOptions { multi_buffer: true, replay: true, ..opts.clone() })?;
+        Ok(Self { prog, rules_applied: false })
     }
 
     /// Runs one frame at capture time `now_ns`; the rules are installed at the first.

@@ -35,23 +35,11 @@ impl FlowTotals {
     }
 
     fn fields(&self) -> [u64; 5] {
-        [
-            self.packets,
-            self.bytes,
-            self.data_chunks,
-            self.retransmissions,
-            self.sack_gap_blocks,
-        ]
+        [self.packets, self.bytes, self.data_chunks, self.retransmissions, self.sack_gap_blocks]
     }
 
     fn from_fields(f: [u64; 5]) -> Self {
-        Self {
-            packets: f[0],
-            bytes: f[1],
-            data_chunks: f[2],
-            retransmissions: f[3],
-            sack_gap_blocks: f[4],
-        }
+        Self { packets: f[0], bytes: f[1], data_chunks: f[2], retransmissions: f[3], sack_gap_blocks: f[4] }
     }
 
     fn zip(self, o: Self, op: impl Fn(u64, u64) -> u64) -> Self {
@@ -141,28 +129,15 @@ impl FlowAccount {
         }
         let before = std::mem::replace(&mut self.seen, live);
         if self.sticky.len() < top {
-            let mut candidates: Vec<(&FlowKey, &FlowStats)> = flows
-                .iter()
-                .filter(|(k, _)| !self.sticky.contains_key(&key_string(**k)))
-                .collect();
+            let mut candidates: Vec<(&FlowKey, &FlowStats)> =
+                flows.iter().filter(|(k, _)| !self.sticky.contains_key(&key_string(**k))).collect();
             candidates.sort_by_key(|(_, f)| std::cmp::Reverse(f.bytes));
             for (k, f) in candidates.into_iter().take(top - self.sticky.len()) {
                 let key = key_string(*k);
                 // A flow already published inside `other` starts its series from zero; a
                 // flow first seen now was never counted anywhere and keeps its counts.
-                let offset = if before.contains_key(&key) {
-                    self.seen[&key]
-                } else {
-                    FlowTotals::default()
-                };
-                self.sticky.insert(
-                    key,
-                    Sticky {
-                        offset,
-                        carry: FlowTotals::default(),
-                        label: label(k, f),
-                    },
-                );
+                let offset = if before.contains_key(&key) { self.seen[&key] } else { FlowTotals::default() };
+                self.sticky.insert(key, Sticky { offset, carry: FlowTotals::default(), label: label(k, f) });
             }
         }
     }
@@ -183,17 +158,9 @@ impl FlowAccount {
             let totals = s.carry.plus(cur).minus(s.offset);
             sticky_sum = sticky_sum.plus(totals);
             let vtag = key.rsplit(':').next().and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
-            out.push(FlowSeries {
-                flow: s.label.clone(),
-                vtag: format!("{vtag:#010x}"),
-                totals,
-            });
+            out.push(FlowSeries { flow: s.label.clone(), vtag: format!("{vtag:#010x}"), totals });
         }
-        out.push(FlowSeries {
-            flow: "other".into(),
-            vtag: String::new(),
-            totals: self.total().minus(sticky_sum),
-        });
+        out.push(FlowSeries { flow: "other".into(), vtag: String::new(), totals: self.total().minus(sticky_sum) });
         out
     }
 }
@@ -212,11 +179,7 @@ mod tests {
     }
 
     fn key(p: u16) -> FlowKey {
-        FlowKey {
-            src_port: p,
-            dst_port: 36412,
-            vtag: u32::from(p),
-        }
+        FlowKey { src_port: p, dst_port: 36412, vtag: u32::from(p) }
     }
 
     fn by_name(a: &FlowAccount) -> BTreeMap<String, FlowTotals> {

@@ -31,28 +31,17 @@ pub fn render(r: &Replay, traces: &Traces, title: &str) -> Result<String> {
     );
     let (first, last) = r.span_ns.unwrap_or_default();
     let rows = [
-        (
-            "frames",
-            (g.get(Counter::Frames) + r.too_short + r.too_large).to_string(),
-        ),
+        ("frames", (g.get(Counter::Frames) + r.too_short + r.too_large).to_string()),
         ("SCTP packets", g.get(Counter::Sctp).to_string()),
         ("chunks", g.get(Counter::Chunks).to_string()),
         ("DATA chunks", g.get(Counter::DataChunks).to_string()),
         ("DATA payload bytes", g.get(Counter::DataPayloadBytes).to_string()),
         ("malformed", g.get(Counter::Malformed).to_string()),
         ("dropped by rules", g.get(Counter::VerdictDrop).to_string()),
-        (
-            "bad checksums",
-            r.checksums
-                .as_ref()
-                .map_or_else(|| "not checked".into(), |c| c.bad.to_string()),
-        ),
+        ("bad checksums", r.checksums.as_ref().map_or_else(|| "not checked".into(), |c| c.bad.to_string())),
         ("flows", r.snapshot.flows.len().to_string()),
         ("associations", r.associations.iter().count().to_string()),
-        (
-            "capture duration",
-            format!("{:.3} s", seconds(last.saturating_sub(first))),
-        ),
+        ("capture duration", format!("{:.3} s", seconds(last.saturating_sub(first)))),
         ("engine", format!("{} ({} thread(s))", r.engine.name(), r.threads)),
     ];
     html.push_str("<section id=\"summary\"><h2>Summary</h2><table>");
@@ -83,18 +72,10 @@ pub fn render(r: &Replay, traces: &Traces, title: &str) -> Result<String> {
             seconds(assoc.last_ns - assoc.first_ns)
         );
         for (d, name) in [(0, format!("{a} \u{2192} {b}")), (1, format!("{b} \u{2192} {a}"))] {
-            figure(
-                &mut html,
-                &format!("tsn-{i}-{d}"),
-                &tsn_chart(&drawn, d, &format!("TSN {name}"))?,
-            );
+            figure(&mut html, &format!("tsn-{i}-{d}"), &tsn_chart(&drawn, d, &format!("TSN {name}"))?);
         }
         figure(&mut html, &format!("rtt-{i}"), &rtt_chart(&drawn, [&a, &b])?);
-        figure(
-            &mut html,
-            &format!("throughput-{i}"),
-            &throughput_chart(&drawn, [&a, &b])?,
-        );
+        figure(&mut html, &format!("throughput-{i}"), &throughput_chart(&drawn, [&a, &b])?);
         html.push_str("</div></section>\n");
     }
     let all = r.associations.iter().count();
@@ -114,10 +95,7 @@ fn figure(html: &mut String, id: &str, svg: &str) {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// An endpoint as `address:port` (its first address; `+N` more when multi-homed).
@@ -214,30 +192,11 @@ fn x_range(c: &Drawn) -> std::ops::Range<f64> {
 /// first TSN of `d`.
 fn tsn_chart(c: &Drawn, d: usize, title: &str) -> Result<String> {
     let (sent, acks) = (&c.dirs[d], &c.dirs[1 - d]);
-    let base = sent
-        .data
-        .points
-        .first()
-        .map(|p| p.1)
-        .or(acks.sack.points.first().map(|p| p.1))
-        .unwrap_or(0);
+    let base = sent.data.points.first().map(|p| p.1).or(acks.sack.points.first().map(|p| p.1)).unwrap_or(0);
     let rel = |tsn: u32| i64::from(tsn.wrapping_sub(base).cast_signed());
-    let data: Vec<(f64, i64)> = sent
-        .data
-        .points
-        .iter()
-        .map(|&(t, tsn)| (since(c, t), rel(tsn)))
-        .collect();
-    let sacks: Vec<(f64, i64)> = acks
-        .sack
-        .points
-        .iter()
-        .map(|&(t, tsn)| (since(c, t), rel(tsn)))
-        .collect();
-    let (lo, hi) = data
-        .iter()
-        .chain(&sacks)
-        .fold((0i64, 1i64), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
+    let data: Vec<(f64, i64)> = sent.data.points.iter().map(|&(t, tsn)| (since(c, t), rel(tsn))).collect();
+    let sacks: Vec<(f64, i64)> = acks.sack.points.iter().map(|&(t, tsn)| (since(c, t), rel(tsn))).collect();
+    let (lo, hi) = data.iter().chain(&sacks).fold((0i64, 1i64), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
     svg(|root| {
         let mut ch = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 14))
@@ -246,11 +205,7 @@ fn tsn_chart(c: &Drawn, d: usize, title: &str) -> Result<String> {
             .y_label_area_size(60)
             .build_cartesian_2d(x_range(c), lo..hi + 1)
             .map_err(|e| e.to_string())?;
-        ch.configure_mesh()
-            .x_desc("seconds")
-            .y_desc(format!("TSN - {base}"))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        ch.configure_mesh().x_desc("seconds").y_desc(format!("TSN - {base}")).draw().map_err(|e| e.to_string())?;
         ch.draw_series(data.iter().map(|p| Circle::new(*p, 2, COLORS[0].filled())))
             .map_err(|e| e.to_string())?
             .label("DATA")
@@ -272,11 +227,7 @@ fn tsn_chart(c: &Drawn, d: usize, title: &str) -> Result<String> {
 fn rtt_chart(c: &Drawn, ends: [&str; 2]) -> Result<String> {
     #[expect(clippy::cast_precision_loss, reason = "a time to draw")]
     let series = |d: &Direction| -> Vec<(f64, f64)> {
-        d.rtt
-            .points
-            .iter()
-            .map(|&(t, rtt)| (since(c, t), rtt as f64 / 1e6))
-            .collect()
+        d.rtt.points.iter().map(|&(t, rtt)| (since(c, t), rtt as f64 / 1e6)).collect()
     };
     let all = [series(&c.dirs[0]), series(&c.dirs[1])];
     let top = all.iter().flatten().map(|p| p.1).fold(1e-3, f64::max);
@@ -288,11 +239,7 @@ fn rtt_chart(c: &Drawn, ends: [&str; 2]) -> Result<String> {
             .y_label_area_size(60)
             .build_cartesian_2d(x_range(c), 0.0..top * 1.1)
             .map_err(|e| e.to_string())?;
-        ch.configure_mesh()
-            .x_desc("seconds")
-            .y_desc("ms")
-            .draw()
-            .map_err(|e| e.to_string())?;
+        ch.configure_mesh().x_desc("seconds").y_desc("ms").draw().map_err(|e| e.to_string())?;
         for (d, points) in all.iter().enumerate() {
             let color = COLORS[d];
             ch.draw_series(points.iter().map(|p| Cross::new(*p, 3, color)))
@@ -319,9 +266,7 @@ fn throughput_chart(c: &Drawn, ends: [&str; 2]) -> Result<String> {
     let series = |d: &Direction| -> Vec<(f64, f64)> {
         let b = &d.bytes;
         // Bins past the association's last packet are empty: leave them out, then merge.
-        let used = usize::try_from(span / b.width_ns + 1)
-            .unwrap_or(usize::MAX)
-            .min(b.bytes.len());
+        let used = usize::try_from(span / b.width_ns + 1).unwrap_or(usize::MAX).min(b.bytes.len());
         let merge = used.div_ceil(THROUGHPUT_POINTS).max(1);
         let width = seconds(b.width_ns) * merge as f64;
         b.bytes[..used]
@@ -340,11 +285,7 @@ fn throughput_chart(c: &Drawn, ends: [&str; 2]) -> Result<String> {
             .y_label_area_size(60)
             .build_cartesian_2d(x_range(c), 0.0..top * 1.1)
             .map_err(|e| e.to_string())?;
-        ch.configure_mesh()
-            .x_desc("seconds")
-            .y_desc("kB/s")
-            .draw()
-            .map_err(|e| e.to_string())?;
+        ch.configure_mesh().x_desc("seconds").y_desc("kB/s").draw().map_err(|e| e.to_string())?;
         for (d, points) in all.iter().enumerate() {
             let color = COLORS[d];
             ch.draw_series(LineSeries::new(points.iter().copied(), color))

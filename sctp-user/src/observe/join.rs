@@ -73,21 +73,13 @@ pub struct Wire {
 pub const LABELS_KEPT: usize = 64;
 
 fn bounded_add(map: &mut BTreeMap<String, Tally>, label: String, bytes: u64) {
-    let key = if map.contains_key(&label) || map.len() < LABELS_KEPT {
-        label
-    } else {
-        "other".to_string()
-    };
+    let key = if map.contains_key(&label) || map.len() < LABELS_KEPT { label } else { "other".to_string() };
     map.entry(key).or_default().add(bytes);
 }
 
 impl Wire {
     pub fn ingest(&mut self, ev: &DataEvent) {
-        let key = FlowKey {
-            src_port: ev.src_port,
-            dst_port: ev.dst_port,
-            vtag: ev.vtag,
-        };
+        let key = FlowKey { src_port: ev.src_port, dst_port: ev.dst_port, vtag: ev.vtag };
         let bytes = u64::from(ev.payload_len);
         bounded_add(&mut self.per_stream, ev.stream.to_string(), bytes);
         if ev.chunk_type == ty::DATA || ev.ppid != 0 {
@@ -126,26 +118,15 @@ pub struct Histogram {
 
 impl Default for Histogram {
     fn default() -> Self {
-        let bounds_us = vec![
-            10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1e3, 2.5e3, 5e3, 1e4, 2.5e4, 5e4, 1e5, 2.5e5, 1e6,
-        ];
+        let bounds_us = vec![10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1e3, 2.5e3, 5e3, 1e4, 2.5e4, 5e4, 1e5, 2.5e5, 1e6];
         let counts = vec![0; bounds_us.len() + 1];
-        Self {
-            bounds_us,
-            counts,
-            sum_us: 0.0,
-            count: 0,
-        }
+        Self { bounds_us, counts, sum_us: 0.0, count: 0 }
     }
 }
 
 impl Histogram {
     pub fn observe(&mut self, us: f64) {
-        let i = self
-            .bounds_us
-            .iter()
-            .position(|b| us <= *b)
-            .unwrap_or(self.bounds_us.len());
+        let i = self.bounds_us.iter().position(|b| us <= *b).unwrap_or(self.bounds_us.len());
         self.counts[i] += 1;
         self.sum_us += us;
         self.count += 1;
@@ -300,11 +281,7 @@ pub fn join(
         })
         .collect();
     associations.sort_by_key(|a| a.assoc_id);
-    JoinReport {
-        local_port,
-        associations,
-        latency: all,
-    }
+    JoinReport { local_port, associations, latency: all }
 }
 
 fn join_one(
@@ -315,10 +292,7 @@ fn join_one(
     live: Option<&LiveAssociations>,
 ) -> AssocReport {
     let mut socket = SocketSide {
-        messages: Tally {
-            count: a.messages_in,
-            bytes: a.bytes_in,
-        },
+        messages: Tally { count: a.messages_in, bytes: a.bytes_in },
         status: a.status.clone(),
         kernel: a.kernel,
         ..SocketSide::default()
@@ -333,13 +307,7 @@ fn join_one(
         wire.flows
             .iter()
             .filter(|(k, _)| k.src_port == pp && k.dst_port == local_port)
-            .map(|(k, f)| {
-                (
-                    k,
-                    f,
-                    a.records.iter().filter(|r| f.tsn_time.contains_key(&r.tsn)).count(),
-                )
-            })
+            .map(|(k, f)| (k, f, a.records.iter().filter(|r| f.tsn_time.contains_key(&r.tsn)).count()))
             .filter(|(_, _, hits)| *hits > 0)
             .max_by_key(|(_, _, hits)| *hits)
             .map(|(k, f, _)| (*k, f))
@@ -365,11 +333,7 @@ fn join_one(
         let outbound = outbound_vtag(flows, key);
         wire_side.outbound_vtag = outbound;
         if let Some(vtag) = outbound {
-            let out = flows.get(&FlowKey {
-                src_port: key.dst_port,
-                dst_port: key.src_port,
-                vtag,
-            });
+            let out = flows.get(&FlowKey { src_port: key.dst_port, dst_port: key.src_port, vtag });
             wire_side.outbound_packets = out.map(|s| s.packets);
         }
         wire_side.sack_gap_blocks_received = flows.get(&key).map(|s| s.sack_gap_blocks);
@@ -439,9 +403,7 @@ pub fn to_table(r: &JoinReport, echo: &EchoStats) -> String {
             out,
             "{:>6} {:<24} {:>11} {:>11} {:>9} {:>9} {:>8} {:>7} {:>6} {:>9} {:>9}",
             a.assoc_id,
-            a.peer_addrs
-                .first()
-                .map_or_else(|| "-".to_string(), ToString::to_string),
+            a.peer_addrs.first().map_or_else(|| "-".to_string(), ToString::to_string),
             hex(a.wire.inbound_vtag),
             hex(a.wire.outbound_vtag),
             a.socket.messages.count,
@@ -449,21 +411,13 @@ pub fn to_table(r: &JoinReport, echo: &EchoStats) -> String {
             a.matched_messages,
             a.delivery_ratio.map_or_else(|| "-".to_string(), |d| format!("{d:.3}")),
             a.wire.duplicate_tsns,
-            a.socket
-                .kernel
-                .map_or_else(|| "-".to_string(), |k| k.idupchunks.to_string()),
-            a.latency
-                .quantile_bound_us(0.5)
-                .map_or_else(|| "-".to_string(), |v| format!("<={v}")),
+            a.socket.kernel.map_or_else(|| "-".to_string(), |k| k.idupchunks.to_string()),
+            a.latency.quantile_bound_us(0.5).map_or_else(|| "-".to_string(), |v| format!("<={v}")),
         );
     }
     let h = &r.latency;
     if h.count > 0 {
-        let _ = writeln!(
-            out,
-            "wire-to-application latency, {} messages (XDP DATA chunk -> recvmsg):",
-            h.count
-        );
+        let _ = writeln!(out, "wire-to-application latency, {} messages (XDP DATA chunk -> recvmsg):", h.count);
         let mut lower = 0.0;
         for (i, c) in h.counts.iter().enumerate() {
             let upper = h.bounds_us.get(i).copied();
@@ -478,10 +432,7 @@ pub fn to_table(r: &JoinReport, echo: &EchoStats) -> String {
 }
 
 /// Nanoseconds as microseconds, for the latency histogram.
-#[expect(
-    clippy::cast_precision_loss,
-    reason = "a latency to report: 52 bits of nanoseconds is 52 days"
-)]
+#[expect(clippy::cast_precision_loss, reason = "a latency to report: 52 bits of nanoseconds is 52 days")]
 fn micros(ns: u64) -> f64 {
     ns as f64 / 1e3
 }
@@ -516,16 +467,7 @@ mod tests {
     }
 
     fn record(tsn: u32, stream: u16, ppid: u32, len: usize, received_ns: u64) -> MessageRecord {
-        MessageRecord {
-            stream,
-            ssn: 0,
-            ppid,
-            tsn,
-            cumtsn: tsn,
-            len,
-            unordered: false,
-            received_ns,
-        }
+        MessageRecord { stream, ssn: 0, ppid, tsn, cumtsn: tsn, len, unordered: false, received_ns }
     }
 
     #[test]
@@ -545,40 +487,16 @@ mod tests {
         state.assocs.insert(3, a);
         // The association table saw the handshake that chose tag 7 (and 0xc1 for the peer).
         let mut live = LiveAssociations::default();
-        let (client, server) = (
-            ("198.18.0.1".parse().unwrap(), 5000),
-            ("198.18.0.2".parse().unwrap(), 36412),
-        );
+        let (client, server) = (("198.18.0.1".parse().unwrap(), 5000), ("198.18.0.2".parse().unwrap(), 36412));
         for (src, dst, vtag, ack, initiate_tag) in [(client, server, 0, false, 0xc1), (server, client, 0xc1, true, 7)] {
-            let chunks = vec![ChunkView::Init {
-                ack,
-                initiate_tag,
-                addresses: Vec::new(),
-            }];
-            let _ = live.table.add(
-                &PacketView {
-                    src,
-                    dst,
-                    vtag,
-                    ip_len: 60,
-                    ifindex: 0,
-                    chunks,
-                },
-                1,
-            );
+            let chunks = vec![ChunkView::Init { ack, initiate_tag, addresses: Vec::new() }];
+            let _ = live.table.add(&PacketView { src, dst, vtag, ip_len: 60, ifindex: 0, chunks }, 1);
         }
         let report = join(36412, &state, &wire, &BTreeMap::new(), Some(&live));
         let r = &report.associations[0];
         assert_eq!(r.wire.inbound_vtag, Some(7));
-        let joined = r
-            .wire
-            .association
-            .as_ref()
-            .expect("attached to the table's association");
-        assert_eq!(
-            (&joined["endpoints"][0]["vtag"], &joined["endpoints"][1]["vtag"]),
-            (&0xc1.into(), &7.into())
-        );
+        let joined = r.wire.association.as_ref().expect("attached to the table's association");
+        assert_eq!((&joined["endpoints"][0]["vtag"], &joined["endpoints"][1]["vtag"]), (&0xc1.into(), &7.into()));
         assert_eq!(r.wire.data_chunks, Tally { count: 3, bytes: 30 });
         assert_eq!(r.wire.duplicate_tsns, 1);
         assert_eq!((r.matched_messages, r.unmatched_messages), (2, 0));

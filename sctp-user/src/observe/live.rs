@@ -36,10 +36,7 @@ impl LiveAssociations {
     /// A table for a run attached to these interfaces (index, name).
     #[must_use]
     pub fn new(interfaces: impl IntoIterator<Item = (u32, String)>) -> Self {
-        Self {
-            names: interfaces.into_iter().collect(),
-            ..Self::default()
-        }
+        Self { names: interfaces.into_iter().collect(), ..Self::default() }
     }
 
     pub fn ingest(&mut self, summaries: &[PacketSummary]) {
@@ -60,10 +57,7 @@ impl LiveAssociations {
     /// An interface's name ("if" and its index for one not attached by this run).
     #[must_use]
     pub fn iface_name(&self, ifindex: u32) -> String {
-        self.names
-            .get(&ifindex)
-            .cloned()
-            .unwrap_or_else(|| format!("if{ifindex}"))
+        self.names.get(&ifindex).cloned().unwrap_or_else(|| format!("if{ifindex}"))
     }
 
     /// Forgets what went quiet by `now_ns` (the kernel's monotonic clock).
@@ -74,21 +68,14 @@ impl LiveAssociations {
     /// Associations tracked now, by state.
     #[must_use]
     pub fn by_state(&self) -> Vec<(State, u64)> {
-        State::ALL
-            .iter()
-            .map(|s| (*s, self.table.iter().filter(|a| a.state == *s).count() as u64))
-            .collect()
+        State::ALL.iter().map(|s| (*s, self.table.iter().filter(|a| a.state == *s).count() as u64)).collect()
     }
 
     /// The `top` busiest associations, as `inspect --format json` gives them (DESIGN.md
     /// contract 2).
     #[must_use]
     pub fn json(&self, top: usize) -> Value {
-        self.table
-            .busiest(top)
-            .into_iter()
-            .map(|(_, a)| a.json_naming(&|i| self.named(i)))
-            .collect()
+        self.table.busiest(top).into_iter().map(|(_, a)| a.json_naming(&|i| self.named(i))).collect()
     }
 
     /// The association whose packets from `src_port` to `dst_port` carry `vtag`, as in

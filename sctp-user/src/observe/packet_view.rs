@@ -84,11 +84,9 @@ pub fn view_at(frame: &[u8], loc: &SctpLocation) -> Option<PacketView> {
     let mut chunks = Vec::new();
     let mut off = at + 12;
     while off + 4 <= end && chunks.len() < MAX_CHUNKS {
-        let (Some(t), Some(flags), Some(len)) = (
-            frame.get(off).copied(),
-            frame.get(off + 1).copied(),
-            frame.be16_at(off + 2),
-        ) else {
+        let (Some(t), Some(flags), Some(len)) =
+            (frame.get(off).copied(), frame.get(off + 1).copied(), frame.be16_at(off + 2))
+        else {
             break;
         };
         let len = usize::from(len);
@@ -146,12 +144,7 @@ pub fn from_summary(s: &PacketSummary) -> PacketView {
         vtag: s.vtag,
         ip_len: u64::from(s.ip_len),
         ifindex: s.ifindex,
-        chunks: s
-            .chunk
-            .iter()
-            .take(usize::from(s.chunks))
-            .map(summarized_chunk)
-            .collect(),
+        chunks: s.chunk.iter().take(usize::from(s.chunks)).map(summarized_chunk).collect(),
     }
 }
 
@@ -159,17 +152,10 @@ fn summarized_chunk(c: &ChunkSummary) -> ChunkView {
     let [w0, w1, w2] = c.words;
     match c.chunk_type {
         ty::DATA | ty::I_DATA => ChunkView::Data { tsn: w0, payload: w1 },
-        ty::INIT | ty::INIT_ACK => ChunkView::Init {
-            ack: c.chunk_type == ty::INIT_ACK,
-            initiate_tag: w0,
-            addresses: Vec::new(),
-        },
-        ty::SACK => ChunkView::Sack {
-            cum_tsn: w0,
-            a_rwnd: w1,
-            gaps: (w2 >> 16) as u16,
-            dups: (w2 & 0xffff) as u16,
-        },
+        ty::INIT | ty::INIT_ACK => {
+            ChunkView::Init { ack: c.chunk_type == ty::INIT_ACK, initiate_tag: w0, addresses: Vec::new() }
+        }
+        ty::SACK => ChunkView::Sack { cum_tsn: w0, a_rwnd: w1, gaps: (w2 >> 16) as u16, dups: (w2 & 0xffff) as u16 },
         ty::ASCONF => ChunkView::Asconf { added: Vec::new() },
         t => chunk(t, c.flags, &[]),
     }
@@ -209,20 +195,14 @@ fn chunk(t: u8, flags: u8, body: &[u8]) -> ChunkView {
             addresses: addresses(body.get(16..).unwrap_or_default()),
         }),
         ty::SACK => match (word, body.be32_at(4), body.be16_at(8), body.be16_at(10)) {
-            (Some(cum_tsn), Some(a_rwnd), Some(gaps), Some(dups)) => ChunkView::Sack {
-                cum_tsn,
-                a_rwnd,
-                gaps,
-                dups,
-            },
+            (Some(cum_tsn), Some(a_rwnd), Some(gaps), Some(dups)) => ChunkView::Sack { cum_tsn, a_rwnd, gaps, dups },
             _ => ChunkView::Other,
         },
         ty::HEARTBEAT => ChunkView::Heartbeat { ack: false },
         ty::HEARTBEAT_ACK => ChunkView::Heartbeat { ack: true },
-        ty::ABORT | ty::SHUTDOWN_COMPLETE => ChunkView::Close {
-            abort: t == ty::ABORT,
-            reflected: flags & flag::T_BIT != 0,
-        },
+        ty::ABORT | ty::SHUTDOWN_COMPLETE => {
+            ChunkView::Close { abort: t == ty::ABORT, reflected: flags & flag::T_BIT != 0 }
+        }
         ty::SHUTDOWN => ChunkView::Shutdown { ack: false },
         ty::SHUTDOWN_ACK => ChunkView::Shutdown { ack: true },
         ty::COOKIE_ECHO => ChunkView::CookieEcho,
@@ -263,20 +243,8 @@ mod tests {
         // 65,535 gap blocks in a 16-byte SACK, then a DATA chunk.
         let mut lying = Chunk::sack(1, 1000, 0, 0);
         lying.value[8..10].copy_from_slice(&u16::MAX.to_be_bytes());
-        let p = SctpPacket::new(
-            V4,
-            1,
-            vec![Chunk::sack(1, 1000, 0, 0), lying, Chunk::data(1, 0, 0, 18, 10)],
-        );
+        let p = SctpPacket::new(V4, 1, vec![Chunk::sack(1, 1000, 0, 0), lying, Chunk::data(1, 0, 0, 18, 10)]);
         let v = view(&p.frame()).unwrap();
-        assert_eq!(
-            v.chunks,
-            [ChunkView::Sack {
-                cum_tsn: 1,
-                a_rwnd: 1000,
-                gaps: 0,
-                dups: 0
-            }]
-        );
+        assert_eq!(v.chunks, [ChunkView::Sack { cum_tsn: 1, a_rwnd: 1000, gaps: 0, dups: 0 }]);
     }
 }

@@ -59,10 +59,7 @@ pub struct Replay {
 impl Replay {
     #[must_use]
     pub fn unreplayed(&self) -> Unreplayed {
-        Unreplayed {
-            too_short: self.too_short,
-            too_large: self.too_large,
-        }
+        Unreplayed { too_short: self.too_short, too_large: self.too_large }
     }
 }
 

@@ -40,29 +40,15 @@ pub fn summary_json(s: &Snapshot, unreplayed: Unreplayed) -> Map<String, Value> 
     packets.insert("total".into(), (g.get(Counter::Frames) + too_short + too_large).into());
     packets.insert("too_short".into(), too_short.into());
     packets.insert("too_large".into(), too_large.into());
-    for c in Counter::ALL
-        .iter()
-        .filter(|c| !c.is_error() && !c.is_drop() && **c != Counter::Frames)
-    {
+    for c in Counter::ALL.iter().filter(|c| !c.is_error() && !c.is_drop() && **c != Counter::Frames) {
         packets.insert(c.name().into(), g.get(*c).into());
     }
-    let chunks: Map<String, Value> = g
-        .chunk_types
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| **n > 0)
-        .map(|(t, n)| (t.to_string(), (*n).into()))
-        .collect();
-    let errors: Map<String, Value> = Counter::ALL
-        .iter()
-        .filter(|c| c.is_error())
-        .map(|c| (c.name().to_string(), g.get(*c).into()))
-        .collect();
-    let drops: Map<String, Value> = Counter::ALL
-        .iter()
-        .filter(|c| c.is_drop())
-        .map(|c| (c.reason().to_string(), g.get(*c).into()))
-        .collect();
+    let chunks: Map<String, Value> =
+        g.chunk_types.iter().enumerate().filter(|(_, n)| **n > 0).map(|(t, n)| (t.to_string(), (*n).into())).collect();
+    let errors: Map<String, Value> =
+        Counter::ALL.iter().filter(|c| c.is_error()).map(|c| (c.name().to_string(), g.get(*c).into())).collect();
+    let drops: Map<String, Value> =
+        Counter::ALL.iter().filter(|c| c.is_drop()).map(|c| (c.reason().to_string(), g.get(*c).into())).collect();
     let j = json!({
         "packets": packets,
         "chunks": chunks,
@@ -73,9 +59,7 @@ pub fn summary_json(s: &Snapshot, unreplayed: Unreplayed) -> Map<String, Value> 
         "rules": s.rules.0,
         "flows_total": s.flows.len(),
     });
-    let Value::Object(map) = j else {
-        unreachable!("json! of an object")
-    };
+    let Value::Object(map) = j else { unreachable!("json! of an object") };
     map
 }
 
@@ -101,9 +85,7 @@ pub fn flow_json(k: FlowKey, f: &FlowStats) -> Value {
         .enumerate()
         .filter(|(_, n)| **n > 0)
         .map(|(b, n)| {
-            let key = chunk::KNOWN
-                .get(b)
-                .map_or_else(|| "unknown".to_string(), |(t, _)| t.to_string());
+            let key = chunk::KNOWN.get(b).map_or_else(|| "unknown".to_string(), |(t, _)| t.to_string());
             (key, (*n).into())
         })
         .collect();
@@ -174,10 +156,7 @@ pub fn to_table(s: &Snapshot, top: usize) -> String {
         .map(|(t, n)| {
             format!(
                 "{}={n}",
-                u8::try_from(t)
-                    .ok()
-                    .and_then(chunk::name)
-                    .map_or_else(|| format!("type{t}"), str::to_string)
+                u8::try_from(t).ok().and_then(chunk::name).map_or_else(|| format!("type{t}"), str::to_string)
             )
         })
         .collect();
@@ -188,22 +167,13 @@ pub fn to_table(s: &Snapshot, top: usize) -> String {
         let _ = writeln!(out, "malformed: {} {}", c.name(), g.get(*c));
     }
     if !s.rules.0.is_empty() || g.get(Counter::VerdictDrop) > 0 {
-        let _ = writeln!(
-            out,
-            "verdicts: pass {}  drop {}",
-            g.get(Counter::VerdictPass),
-            g.get(Counter::VerdictDrop)
-        );
+        let _ = writeln!(out, "verdicts: pass {}  drop {}", g.get(Counter::VerdictPass), g.get(Counter::VerdictDrop));
         for r in &s.rules.0 {
             let _ = writeln!(out, "  {:<56} {:<18} {:>10}", r.rule, r.reason, r.drops);
         }
     }
     if top == 0 {
-        let _ = writeln!(
-            out,
-            "{} flow(s) (one per direction and tag): --flows lists them",
-            s.flows.len()
-        );
+        let _ = writeln!(out, "{} flow(s) (one per direction and tag): --flows lists them", s.flows.len());
         return out;
     }
     let _ = writeln!(
@@ -212,13 +182,8 @@ pub fn to_table(s: &Snapshot, top: usize) -> String {
         "flow (src -> dst)", "vtag", "packets", "bytes", "DATA", "data bytes", "retx"
     );
     for (k, f) in busiest(&s.flows, top) {
-        let ends = format!(
-            "{}:{} -> {}:{}",
-            addr(f.family, &f.src_addr),
-            k.src_port,
-            addr(f.family, &f.dst_addr),
-            k.dst_port
-        );
+        let ends =
+            format!("{}:{} -> {}:{}", addr(f.family, &f.src_addr), k.src_port, addr(f.family, &f.dst_addr), k.dst_port);
         let _ = writeln!(
             out,
             "{ends:<40} {:>#12x} {:>8} {:>10} {:>7} {:>11} {:>7}",

@@ -111,9 +111,7 @@ pub fn replay(
             if pending[w].full() {
                 let fresh = recycle.try_recv().unwrap_or_default();
                 // A worker only stops when its sender is dropped, below.
-                senders[w]
-                    .send(std::mem::replace(&mut pending[w], fresh))
-                    .expect("worker alive");
+                senders[w].send(std::mem::replace(&mut pending[w], fresh)).expect("worker alive");
             }
         }
         for (tx, batch) in senders.iter().zip(pending) {

@@ -25,11 +25,7 @@ impl Snapshot {
     /// Reads every counter of a loaded program or a running instance.
     pub fn take(src: &dyn MapSource) -> Result<Self> {
         let global = maps::global(src)?;
-        Ok(Self {
-            rules: rules::hits(src, &global)?,
-            flows: maps::flows(src)?,
-            global,
-        })
+        Ok(Self { rules: rules::hits(src, &global)?, flows: maps::flows(src)?, global })
     }
 
     /// The counters of the packets leaving (the TC egress program's; it has no rules).

@@ -26,11 +26,7 @@ pub struct Series<T> {
 
 impl<T> Default for Series<T> {
     fn default() -> Self {
-        Self {
-            points: Vec::new(),
-            stride: 1,
-            skip: 0,
-        }
+        Self { points: Vec::new(), stride: 1, skip: 0 }
     }
 }
 
@@ -64,11 +60,7 @@ pub struct Bins {
 
 impl Bins {
     fn new(start_ns: u64) -> Self {
-        Self {
-            start_ns,
-            width_ns: 1_000_000,
-            bytes: vec![0; BINS],
-        }
+        Self { start_ns, width_ns: 1_000_000, bytes: vec![0; BINS] }
     }
 
     fn add(&mut self, ts_ns: u64, n: u64) {
@@ -137,10 +129,7 @@ impl Traces {
         if !self.by_association.contains_key(&id) && self.by_association.len() >= MAX_TRACED {
             return;
         }
-        let dirs = self
-            .by_association
-            .entry(id)
-            .or_insert_with(|| [Direction::new(ts_ns), Direction::new(ts_ns)]);
+        let dirs = self.by_association.entry(id).or_insert_with(|| [Direction::new(ts_ns), Direction::new(ts_ns)]);
         for chunk in &p.chunks {
             match *chunk {
                 ChunkView::Data { tsn, payload } => dirs[from].data(ts_ns, tsn, u64::from(payload)),
@@ -157,13 +146,7 @@ impl Traces {
     /// merged list (an association is in one shard: its ports choose it).
     pub fn merge(&mut self, other: Traces, base: usize) {
         let room = MAX_TRACED.saturating_sub(self.by_association.len());
-        self.by_association.extend(
-            other
-                .by_association
-                .into_iter()
-                .take(room)
-                .map(|(id, dirs)| (id + base, dirs)),
-        );
+        self.by_association.extend(other.by_association.into_iter().take(room).map(|(id, dirs)| (id + base, dirs)));
     }
 }
 
@@ -178,15 +161,9 @@ mod tests {
         let mut p = SctpPacket::new(V4, 1, chunks);
         if reverse {
             (p.src_port, p.dst_port) = (p.dst_port, p.src_port);
-            p.ip = sctp_common::builder::Ip::V4 {
-                src: [198, 18, 0, 2],
-                dst: [198, 18, 0, 1],
-            };
+            p.ip = sctp_common::builder::Ip::V4 { src: [198, 18, 0, 2], dst: [198, 18, 0, 1] };
         }
-        (
-            crate::observe::packet_view::view(&p.frame()).unwrap(),
-            usize::from(reverse),
-        )
+        (crate::observe::packet_view::view(&p.frame()).unwrap(), usize::from(reverse))
     }
 
     fn add(t: &mut Traces, (p, from): (PacketView, usize), ts_ns: u64) {

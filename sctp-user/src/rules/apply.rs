@@ -41,33 +41,22 @@ pub fn apply_at(src: &mut dyn MapSource, c: &Compiled, now_ns: u64) -> Result<()
             LpmTrie::try_from(src.map_mut(&abi_maps::SRC_RULES)?)?;
         // A key that cannot be read must stop the apply: skipping it could leave a rule of
         // the old set in the generation about to become active.
-        let keys: Vec<Key<SrcPrefix>> = src_rules
-            .keys()
-            .collect::<Result<_, _>>()
-            .context("reading SRC_RULES")?;
+        let keys: Vec<Key<SrcPrefix>> = src_rules.keys().collect::<Result<_, _>>().context("reading SRC_RULES")?;
         let stale = keys.into_iter().filter(|k| u32::from(k.data().gen) == next);
         for k in stale {
             src_rules.remove(&k)?;
         }
         for (family, addr, len, value) in &c.prefixes {
             let data = SrcPrefix::new(next, *family, *addr);
-            src_rules
-                .insert(&Key::new(SRC_PREFIX_HEADER_BITS + len, data), value, 0)
-                .with_context(|| {
-                    format!(
-                        "adding a source prefix (at most {} in all)",
-                        abi_maps::SRC_RULES.max_entries
-                    )
-                })?;
+            src_rules.insert(&Key::new(SRC_PREFIX_HEADER_BITS + len, data), value, 0).with_context(|| {
+                format!("adding a source prefix (at most {} in all)", abi_maps::SRC_RULES.max_entries)
+            })?;
         }
     }
     {
         let mut ppid_rules: HashMap<&mut MapData, PpidKey, u32> =
             HashMap::try_from(src.map_mut(&abi_maps::PPID_RULES)?)?;
-        let keys: Vec<PpidKey> = ppid_rules
-            .keys()
-            .collect::<Result<_, _>>()
-            .context("reading PPID_RULES")?;
+        let keys: Vec<PpidKey> = ppid_rules.keys().collect::<Result<_, _>>().context("reading PPID_RULES")?;
         let stale = keys.into_iter().filter(|k| k.gen == next);
         for k in stale {
             ppid_rules.remove(&k)?;

@@ -53,11 +53,7 @@ impl Compiled {
     pub fn host_filter<'r>(&self, set: &'r RuleSet, gen: u32) -> MemFilter<'r> {
         let mut f = MemFilter::new(set, gen);
         for (family, addr, len, value) in &self.prefixes {
-            f.prefixes.push((
-                SrcPrefix::new(gen, *family, *addr),
-                SRC_PREFIX_HEADER_BITS + len,
-                *value,
-            ));
+            f.prefixes.push((SrcPrefix::new(gen, *family, *addr), SRC_PREFIX_HEADER_BITS + len, *value));
         }
         for (ppid, id) in &self.ppids {
             f.ppids.insert(PpidKey { gen, ppid: *ppid }, *id);
@@ -68,12 +64,7 @@ impl Compiled {
     /// No rules: every packet passes.
     #[must_use]
     pub fn none() -> Self {
-        Self {
-            set: Box::new(RuleSet::empty()),
-            prefixes: Vec::new(),
-            ppids: Vec::new(),
-            vtag_learn: 0,
-        }
+        Self { set: Box::new(RuleSet::empty()), prefixes: Vec::new(), ppids: Vec::new(), vtag_learn: 0 }
     }
 }
 
@@ -94,10 +85,7 @@ fn add_for_reason(set: &mut RuleSet, reason: Counter, label: &str) -> Result<()>
 }
 
 /// Checks the rules and compiles them.
-#[expect(
-    clippy::too_many_lines,
-    reason = "one check per kind of rule, in the order of the rules file"
-)]
+#[expect(clippy::too_many_lines, reason = "one check per kind of rule, in the order of the rules file")]
 pub fn compile(c: &RuleConfig) -> Result<Compiled> {
     let mut set = Box::new(RuleSet::empty());
     let mut prefixes = Vec::new();
@@ -125,22 +113,14 @@ pub fn compile(c: &RuleConfig) -> Result<Compiled> {
     }
     if !c.allow_src.is_empty() {
         set.flags |= enable::ALLOW_SRC;
-        add_for_reason(
-            &mut set,
-            Counter::DropSrcNotAllowed,
-            &format!("allow-src {}", c.allow_src.join(",")),
-        )?;
+        add_for_reason(&mut set, Counter::DropSrcNotAllowed, &format!("allow-src {}", c.allow_src.join(",")))?;
     }
     if !c.allow_port.is_empty() {
         for p in &c.allow_port {
             set.allow_port(*p);
         }
         let ports: Vec<String> = c.allow_port.iter().map(u16::to_string).collect();
-        add_for_reason(
-            &mut set,
-            Counter::DropPortNotAllowed,
-            &format!("allow-port {}", ports.join(",")),
-        )?;
+        add_for_reason(&mut set, Counter::DropPortNotAllowed, &format!("allow-port {}", ports.join(",")))?;
     }
     let mut ppids = Vec::new();
     for p in &c.deny_ppid {
@@ -159,10 +139,7 @@ pub fn compile(c: &RuleConfig) -> Result<Compiled> {
             continue;
         }
         types.push(t);
-        let label = format!(
-            "deny-chunk {}",
-            chunk::name(t).map_or_else(|| t.to_string(), str::to_string)
-        );
+        let label = format!("deny-chunk {}", chunk::name(t).map_or_else(|| t.to_string(), str::to_string));
         let id = add(&mut set, Counter::DropDenyChunk, &label)?;
         if !set.deny_chunk(t, id) {
             bail!("too many deny-chunk types: at most {MAX_DENY_CHUNK}");
@@ -189,11 +166,7 @@ pub fn compile(c: &RuleConfig) -> Result<Compiled> {
         }
         set.flags |= enable::VALIDATE_VTAG;
         set.vtag_idle_ns = idle.saturating_mul(1_000_000_000);
-        add_for_reason(
-            &mut set,
-            Counter::DropVtagUnknown,
-            &format!("validate-vtag idle {idle}s"),
-        )?;
+        add_for_reason(&mut set, Counter::DropVtagUnknown, &format!("validate-vtag idle {idle}s"))?;
     } else if c.vtag_learn.is_some() || c.vtag_idle.is_some() {
         bail!("vtag-learn and vtag-idle only apply with validate-vtag");
     }
@@ -208,19 +181,11 @@ pub fn compile(c: &RuleConfig) -> Result<Compiled> {
     };
     if let Some((r, b)) = rate("init-rate", c.init_rate, c.init_burst)? {
         (set.init_rate, set.init_burst) = (r, b);
-        add_for_reason(
-            &mut set,
-            Counter::DropInitRateSource,
-            &format!("init-rate {r}/s burst {b}"),
-        )?;
+        add_for_reason(&mut set, Counter::DropInitRateSource, &format!("init-rate {r}/s burst {b}"))?;
     }
     if let Some((r, b)) = rate("global-init-rate", c.global_init_rate, c.global_init_burst)? {
         (set.global_init_rate, set.global_init_burst) = (r, b);
-        add_for_reason(
-            &mut set,
-            Counter::DropInitRateGlobal,
-            &format!("global-init-rate {r}/s burst {b}"),
-        )?;
+        add_for_reason(&mut set, Counter::DropInitRateGlobal, &format!("global-init-rate {r}/s burst {b}"))?;
     }
     if let Some(n) = c.max_chunks {
         if !(1..=MAX_CHUNKS).contains(&usize::try_from(n).unwrap_or(usize::MAX)) {
@@ -236,10 +201,5 @@ pub fn compile(c: &RuleConfig) -> Result<Compiled> {
         set.max_data_chunk = n;
         add_for_reason(&mut set, Counter::DropDataTooLarge, &format!("max-data-chunk {n}"))?;
     }
-    Ok(Compiled {
-        set,
-        prefixes,
-        ppids,
-        vtag_learn,
-    })
+    Ok(Compiled { set, prefixes, ppids, vtag_learn })
 }

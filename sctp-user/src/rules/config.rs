@@ -68,9 +68,7 @@ impl<'de> Deserialize<'de> for ChunkName {
                 f.write_str("a chunk type name (DATA, INIT, ABORT, ...) or number 0-255")
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ChunkName, E> {
-                u8::try_from(v)
-                    .map(ChunkName::Number)
-                    .map_err(|_| E::custom(format!("chunk type {v} is not 0-255")))
+                u8::try_from(v).map(ChunkName::Number).map_err(|_| E::custom(format!("chunk type {v} is not 0-255")))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ChunkName, E> {
                 Ok(ChunkName::Name(v.to_string()))
@@ -176,8 +174,7 @@ impl RuleArgs {
         c.allow_src.extend(self.allow_src.iter().cloned());
         c.allow_port.extend(&self.allow_port);
         c.deny_ppid.extend(&self.deny_ppid);
-        c.deny_chunk
-            .extend(self.deny_chunk.iter().cloned().map(ChunkName::Name));
+        c.deny_chunk.extend(self.deny_chunk.iter().cloned().map(ChunkName::Name));
         c.deny_violations |= self.deny_violations;
         c.validate_vtag |= self.validate_vtag;
         c.malformed = self.malformed.or(c.malformed);
@@ -230,17 +227,10 @@ pub fn parse_chunk_type(s: &str) -> Result<u8> {
         return Ok(n);
     }
     let want = s.to_ascii_uppercase().replace('-', "_");
-    chunk::KNOWN
-        .iter()
-        .find(|(_, name)| *name == want)
-        .map(|(t, _)| *t)
-        .ok_or_else(|| {
-            let names: Vec<&str> = chunk::KNOWN.iter().map(|(_, n)| *n).collect();
-            anyhow!(
-                "unknown chunk type {s:?}: use a number (0-255) or one of {}",
-                names.join(", ")
-            )
-        })
+    chunk::KNOWN.iter().find(|(_, name)| *name == want).map(|(t, _)| *t).ok_or_else(|| {
+        let names: Vec<&str> = chunk::KNOWN.iter().map(|(_, n)| *n).collect();
+        anyhow!("unknown chunk type {s:?}: use a number (0-255) or one of {}", names.join(", "))
+    })
 }
 
 /// A source prefix (`ADDR/LEN`, or a bare address for a host).

@@ -17,10 +17,8 @@ use crate::{
 pub fn learning_left(src: &dyn MapSource) -> Result<Option<Duration>> {
     let set = rule_set(src, active_generation(src)?)?;
     let now = monotonic_ns();
-    Ok(
-        (set.flags & enable::VALIDATE_VTAG != 0 && set.vtag_learn_until_ns > now)
-            .then(|| Duration::from_nanos(set.vtag_learn_until_ns - now)),
-    )
+    Ok((set.flags & enable::VALIDATE_VTAG != 0 && set.vtag_learn_until_ns > now)
+        .then(|| Duration::from_nanos(set.vtag_learn_until_ns - now)))
 }
 
 /// One rule as `rules show` and the metrics report it.

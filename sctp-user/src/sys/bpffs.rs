@@ -32,9 +32,7 @@ fn on_bpffs(path: &Path) -> bool {
 
 /// The namespace `kind` (`mnt`, `net`) of a process, by inode.
 fn namespace(pid: &str, kind: &str) -> Option<u64> {
-    std::fs::metadata(format!("/proc/{pid}/ns/{kind}"))
-        .ok()
-        .map(|m| m.ino())
+    std::fs::metadata(format!("/proc/{pid}/ns/{kind}")).ok().map(|m| m.ino())
 }
 
 /// Whether this process has a mount namespace other than its parent's (or PID 1's, where
@@ -71,15 +69,7 @@ fn pin_root() -> Result<PathBuf> {
         );
     }
     // SAFETY: mount(2) with valid C strings and no data.
-    let rc = unsafe {
-        libc::mount(
-            c"bpf".as_ptr(),
-            c"/sys/fs/bpf".as_ptr(),
-            c"bpf".as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
+    let rc = unsafe { libc::mount(c"bpf".as_ptr(), c"/sys/fs/bpf".as_ptr(), c"bpf".as_ptr(), 0, std::ptr::null()) };
     if rc != 0 {
         bail!(
             "cannot mount a bpf filesystem at {BPFFS} ({}; mounting needs CAP_SYS_ADMIN): mount it once on the host \
@@ -175,13 +165,7 @@ fn instance_key(pin_dir: &Path) -> String {
         .to_string_lossy()
         .trim_start_matches('/')
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
         .collect()
 }
 

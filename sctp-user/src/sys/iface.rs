@@ -44,17 +44,11 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
         .map(|b| u8::from_str_radix(b, 16))
         .collect::<Result<_, _>>()
         .map_err(|_| format!("{s:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"))?;
-    bytes
-        .try_into()
-        .map_err(|_| format!("{s:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"))
+    bytes.try_into().map_err(|_| format!("{s:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"))
 }
 
 /// An interface's MTU (of the calling thread's network namespace).
 #[must_use]
 pub fn mtu(iface: &str) -> Option<u32> {
-    std::fs::read_to_string(format!("/sys/class/net/{iface}/mtu"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    std::fs::read_to_string(format!("/sys/class/net/{iface}/mtu")).ok()?.trim().parse().ok()
 }

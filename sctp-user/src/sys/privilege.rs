@@ -12,34 +12,21 @@ pub struct Need {
 }
 
 /// Creating maps and loading the program.
-const BPF: Need = Need {
-    cap: Capability::CAP_BPF,
-    what: "to create the maps and load the XDP program",
-};
+const BPF: Need = Need { cap: Capability::CAP_BPF, what: "to create the maps and load the XDP program" };
 /// XDP and TC are networking program types: loading and attaching them.
-const NET_ADMIN: Need = Need {
-    cap: Capability::CAP_NET_ADMIN,
-    what: "to load XDP and TC programs and attach them to interfaces",
-};
+const NET_ADMIN: Need =
+    Need { cap: Capability::CAP_NET_ADMIN, what: "to load XDP and TC programs and attach them to interfaces" };
 /// Without it the verifier refuses the program's pointer arithmetic on map values and
 /// packet data ("prohibited for !root").
-const PERFMON: Need = Need {
-    cap: Capability::CAP_PERFMON,
-    what: "for the verifier to accept the program's pointer arithmetic",
-};
+const PERFMON: Need =
+    Need { cap: Capability::CAP_PERFMON, what: "for the verifier to accept the program's pointer arithmetic" };
 
 /// `run`, `bench` and `inspect --engine xdp`: load (and attach) the XDP program.
 pub const LOAD: &[Need] = &[BPF, NET_ADMIN, PERFMON];
 /// `rules apply` and `rules show` on a running instance: its pinned maps.
-pub const PINNED_MAPS: &[Need] = &[Need {
-    cap: Capability::CAP_BPF,
-    what: "to open a running instance's pinned maps",
-}];
+pub const PINNED_MAPS: &[Need] = &[Need { cap: Capability::CAP_BPF, what: "to open a running instance's pinned maps" }];
 /// `flood`: frames sent on a packet socket.
-pub const RAW_FRAMES: &[Need] = &[Need {
-    cap: Capability::CAP_NET_RAW,
-    what: "to send frames on a packet socket",
-}];
+pub const RAW_FRAMES: &[Need] = &[Need { cap: Capability::CAP_NET_RAW, what: "to send frames on a packet socket" }];
 
 /// Fails with one line naming every capability of `needs` missing from the effective set.
 /// `CAP_SYS_ADMIN` stands in for `CAP_BPF` and `CAP_PERFMON`, as in the kernel.
@@ -69,10 +56,7 @@ pub fn require(needs: &[Need]) -> Result<()> {
 /// charge the memory cgroup instead, so a limit left low is never fatal here: a load that
 /// does not fit says so itself.
 pub fn raise_memlock() {
-    let unlimited = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
+    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
     // SAFETY: setrlimit and getrlimit with valid pointers to rlimit structs.
     unsafe {
         if libc::setrlimit(libc::RLIMIT_MEMLOCK, &raw const unlimited) == 0 {

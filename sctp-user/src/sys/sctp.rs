@@ -28,11 +28,7 @@ const SCTP_EOF: u16 = sndrcv_flag(libc::SCTP_EOF);
 
 const fn sndrcv_flag(flag: i32) -> u16 {
     assert!(flag >= 0 && flag <= u16::MAX as i32, "an sinfo flag fits its u16 field");
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "range asserted above"
-    )]
+    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "range asserted above")]
     let flag = flag as u16;
     flag
 }
@@ -118,13 +114,7 @@ pub struct SndInfo {
 
 impl From<&SndInfo> for libc::sctp_sndinfo {
     fn from(s: &SndInfo) -> Self {
-        Self {
-            snd_sid: s.sid,
-            snd_flags: s.flags,
-            snd_ppid: s.ppid,
-            snd_context: s.context,
-            snd_assoc_id: s.assoc_id,
-        }
+        Self { snd_sid: s.sid, snd_flags: s.flags, snd_ppid: s.ppid, snd_context: s.context, snd_assoc_id: s.assoc_id }
     }
 }
 
@@ -227,29 +217,11 @@ struct RawAssocStats {
 /// A notification, decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Notification {
-    AssocChange {
-        assoc_id: AssocId,
-        state: u16,
-        error: u16,
-        out_streams: u16,
-        in_streams: u16,
-    },
-    PeerAddrChange {
-        assoc_id: AssocId,
-        addr: Option<SocketAddr>,
-        state: i32,
-        error: i32,
-    },
-    Shutdown {
-        assoc_id: AssocId,
-    },
-    SendFailed {
-        assoc_id: AssocId,
-        error: u32,
-    },
-    Other {
-        ty: u16,
-    },
+    AssocChange { assoc_id: AssocId, state: u16, error: u16, out_streams: u16, in_streams: u16 },
+    PeerAddrChange { assoc_id: AssocId, addr: Option<SocketAddr>, state: i32, error: i32 },
+    Shutdown { assoc_id: AssocId },
+    SendFailed { assoc_id: AssocId, error: u32 },
+    Other { ty: u16 },
 }
 
 impl Notification {
@@ -267,14 +239,8 @@ impl Notification {
 
     fn parse(b: &[u8]) -> Self {
         let u16_at = |o: usize| b.get(o..o + 2).map_or(0, |s| u16::from_ne_bytes([s[0], s[1]]));
-        let u32_at = |o: usize| {
-            b.get(o..o + 4)
-                .map_or(0, |s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
-        };
-        let i32_at = |o: usize| {
-            b.get(o..o + 4)
-                .map_or(0, |s| i32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
-        };
+        let u32_at = |o: usize| b.get(o..o + 4).map_or(0, |s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]));
+        let i32_at = |o: usize| b.get(o..o + 4).map_or(0, |s| i32::from_ne_bytes([s[0], s[1], s[2], s[3]]));
         let ty = u16_at(0);
         match ty {
             event::ASSOC_CHANGE => Notification::AssocChange {
@@ -286,22 +252,12 @@ impl Notification {
             },
             event::PEER_ADDR_CHANGE => {
                 // type, flags, length (8 bytes), sockaddr_storage (128), state, error, assoc_id
-                let addr = b
-                    .get(8..8 + size_of::<libc::sockaddr_storage>())
-                    .and_then(sockaddr_from_bytes);
-                Notification::PeerAddrChange {
-                    addr,
-                    state: i32_at(136),
-                    error: i32_at(140),
-                    assoc_id: i32_at(144),
-                }
+                let addr = b.get(8..8 + size_of::<libc::sockaddr_storage>()).and_then(sockaddr_from_bytes);
+                Notification::PeerAddrChange { addr, state: i32_at(136), error: i32_at(140), assoc_id: i32_at(144) }
             }
             event::SHUTDOWN => Notification::Shutdown { assoc_id: i32_at(8) },
             // struct sctp_send_failed_event: type, flags, length, error, sndinfo (16), assoc_id
-            event::SEND_FAILED_EVENT => Notification::SendFailed {
-                error: u32_at(8),
-                assoc_id: i32_at(28),
-            },
+            event::SEND_FAILED_EVENT => Notification::SendFailed { error: u32_at(8), assoc_id: i32_at(28) },
             _ => Notification::Other { ty },
         }
     }
@@ -379,13 +335,7 @@ impl SctpSocket {
     fn setsockopt<T>(&self, level: i32, name: i32, value: &T) -> io::Result<()> {
         // SAFETY: value points to a T of the given size.
         cvt(unsafe {
-            libc::setsockopt(
-                self.as_raw_fd(),
-                level,
-                name,
-                std::ptr::from_ref::<T>(value).cast(),
-                socklen::<T>(),
-            )
+            libc::setsockopt(self.as_raw_fd(), level, name, std::ptr::from_ref::<T>(value).cast(), socklen::<T>())
         })
         .map(drop)
     }
@@ -453,15 +403,7 @@ impl SctpSocket {
     /// Subscribes to the notification types (RFC 6458 `SCTP_EVENT`).
     pub fn subscribe(&self, types: &[u16]) -> io::Result<()> {
         for ty in types {
-            self.setsockopt(
-                SOL_SCTP,
-                SCTP_EVENT,
-                &Event {
-                    assoc_id: 0,
-                    ty: *ty,
-                    on: 1,
-                },
-            )?;
+            self.setsockopt(SOL_SCTP, SCTP_EVENT, &Event { assoc_id: 0, ty: *ty, on: 1 })?;
         }
         Ok(())
     }
@@ -480,10 +422,9 @@ impl SctpSocket {
     /// Socket buffer sizes; beyond net.core.[rw]`mem_max` only with `CAP_NET_ADMIN` (the
     /// FORCE options), otherwise capped by the kernel.
     pub fn set_buffers(&self, send: i32, recv: i32) -> io::Result<()> {
-        for (force, plain, bytes) in [
-            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, send),
-            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, recv),
-        ] {
+        for (force, plain, bytes) in
+            [(libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, send), (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, recv)]
+        {
             if self.setsockopt(libc::SOL_SOCKET, force, &bytes).is_err() {
                 self.setsockopt(libc::SOL_SOCKET, plain, &bytes)?;
             }
@@ -493,10 +434,7 @@ impl SctpSocket {
 
     /// One recvmsg into `buf`.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
+        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
         let mut cmsg = [0u64; 16];
         // SAFETY: zeroed sockaddr_storage and msghdr are valid out-parameters.
         let mut from: libc::sockaddr_storage = unsafe { zeroed() };
@@ -528,21 +466,13 @@ impl SctpSocket {
             // SAFETY: `from` is a plain sockaddr_storage.
             unsafe { std::slice::from_raw_parts((&raw const from).cast::<u8>(), size_of::<libc::sockaddr_storage>()) },
         );
-        Ok(Received::Data {
-            len,
-            eor: msg.msg_flags & libc::MSG_EOR != 0,
-            info,
-            from,
-        })
+        Ok(Received::Data { len, eor: msg.msg_flags & libc::MSG_EOR != 0, info, from })
     }
 
     /// One sendmsg of a whole message with `SCTP_SNDINFO` (to an existing association by
     /// `info.assoc_id`, or to `to` to set one up).
     pub fn send(&self, data: &[u8], info: &SndInfo, to: Option<SocketAddr>) -> io::Result<usize> {
-        let mut iov = libc::iovec {
-            iov_base: data.as_ptr().cast_mut().cast(),
-            iov_len: data.len(),
-        };
+        let mut iov = libc::iovec { iov_base: data.as_ptr().cast_mut().cast(), iov_len: data.len() };
         // SAFETY: CMSG_SPACE is a pure size computation.
         let space = unsafe { libc::CMSG_SPACE(socklen::<libc::sctp_sndinfo>()) } as usize;
         let mut cmsg = [0u64; 8];
@@ -572,43 +502,19 @@ impl SctpSocket {
 
     /// Starts a graceful SHUTDOWN of one association.
     pub fn shutdown_assoc(&self, assoc_id: AssocId) -> io::Result<()> {
-        self.send(
-            &[],
-            &SndInfo {
-                flags: SCTP_EOF,
-                assoc_id,
-                ..SndInfo::default()
-            },
-            None,
-        )
-        .map(drop)
+        self.send(&[], &SndInfo { flags: SCTP_EOF, assoc_id, ..SndInfo::default() }, None).map(drop)
     }
 
     /// ABORTs one association.
     pub fn abort_assoc(&self, assoc_id: AssocId) -> io::Result<()> {
-        self.send(
-            &[],
-            &SndInfo {
-                flags: SCTP_ABORT,
-                assoc_id,
-                ..SndInfo::default()
-            },
-            None,
-        )
-        .map(drop)
+        self.send(&[], &SndInfo { flags: SCTP_ABORT, assoc_id, ..SndInfo::default() }, None).map(drop)
     }
 
     fn getsockopt<T>(&self, name: i32, value: &mut T) -> io::Result<()> {
         let mut len = socklen::<T>();
         // SAFETY: value is a T of `len` bytes.
         cvt(unsafe {
-            libc::getsockopt(
-                self.as_raw_fd(),
-                SOL_SCTP,
-                name,
-                std::ptr::from_mut::<T>(value).cast(),
-                &raw mut len,
-            )
+            libc::getsockopt(self.as_raw_fd(), SOL_SCTP, name, std::ptr::from_mut::<T>(value).cast(), &raw mut len)
         })
         .map(drop)
     }
@@ -657,13 +563,7 @@ impl SctpSocket {
         let mut len: libc::socklen_t = socklen::<[u8; PEER_ADDRS_BUF]>();
         // SAFETY: buf is `len` bytes, starting with struct sctp_getaddrs.
         cvt(unsafe {
-            libc::getsockopt(
-                self.as_raw_fd(),
-                SOL_SCTP,
-                SCTP_GET_PEER_ADDRS,
-                buf.as_mut_ptr().cast(),
-                &raw mut len,
-            )
+            libc::getsockopt(self.as_raw_fd(), SOL_SCTP, SCTP_GET_PEER_ADDRS, buf.as_mut_ptr().cast(), &raw mut len)
         })?;
         let n = u32::from_ne_bytes(buf[4..8].try_into().unwrap()) as usize;
         let mut out = Vec::new();
@@ -672,11 +572,7 @@ impl SctpSocket {
             let Some(addr) = buf.get(off..).and_then(sockaddr_from_bytes) else {
                 break;
             };
-            off += if addr.is_ipv4() {
-                size_of::<libc::sockaddr_in>()
-            } else {
-                size_of::<libc::sockaddr_in6>()
-            };
+            off += if addr.is_ipv4() { size_of::<libc::sockaddr_in>() } else { size_of::<libc::sockaddr_in6>() };
             out.push(addr);
         }
         Ok(out)
@@ -691,9 +587,7 @@ fn sockaddr_to_raw(a: &SocketAddr) -> (libc::sockaddr_storage, u32) {
             let sin = libc::sockaddr_in {
                 sin_family: libc::sa_family_t::try_from(libc::AF_INET).expect("AF_INET fits sa_family_t"),
                 sin_port: v4.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(*v4.ip()).to_be(),
-                },
+                sin_addr: libc::in_addr { s_addr: u32::from(*v4.ip()).to_be() },
                 sin_zero: [0; 8],
             };
             // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
@@ -705,9 +599,7 @@ fn sockaddr_to_raw(a: &SocketAddr) -> (libc::sockaddr_storage, u32) {
                 sin6_family: libc::sa_family_t::try_from(libc::AF_INET6).expect("AF_INET6 fits sa_family_t"),
                 sin6_port: v6.port().to_be(),
                 sin6_flowinfo: v6.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: v6.ip().octets(),
-                },
+                sin6_addr: libc::in6_addr { s6_addr: v6.ip().octets() },
                 sin6_scope_id: v6.scope_id(),
             };
             // SAFETY: as above, for sockaddr_in6.
@@ -773,13 +665,7 @@ mod tests {
         b[16..20].copy_from_slice(&7i32.to_ne_bytes());
         assert_eq!(
             Notification::parse(&b),
-            Notification::AssocChange {
-                assoc_id: 7,
-                state: 0,
-                error: 0,
-                out_streams: 10,
-                in_streams: 5
-            }
+            Notification::AssocChange { assoc_id: 7, state: 0, error: 0, out_streams: 10, in_streams: 5 }
         );
     }
 }

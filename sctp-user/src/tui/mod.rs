@@ -27,10 +27,7 @@ pub fn fetch(addr: SocketAddr) -> Result<Value> {
     write!(s, "GET /stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
     let mut resp = String::new();
     s.read_to_string(&mut resp)?;
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|x| x.1)
-        .context("malformed HTTP response")?;
+    let body = resp.split_once("\r\n\r\n").map(|x| x.1).context("malformed HTTP response")?;
     serde_json::from_str(body).context("/stats did not return JSON")
 }
 
@@ -110,11 +107,7 @@ fn draw_wire(f: &mut Frame, body: ratatui::layout::Rect, stats: &Value, selected
     let selected = selected.min(all.len().saturating_sub(1));
     let rows = all.iter().enumerate().map(|(i, a)| {
         let d = &a["directions"];
-        let path = |d: &Value| {
-            d["data_path"]["dst"]
-                .as_str()
-                .map_or_else(|| "-".into(), ToString::to_string)
-        };
+        let path = |d: &Value| d["data_path"]["dst"].as_str().map_or_else(|| "-".into(), ToString::to_string);
         let row = Row::new(vec![
             format!("{} <-> {}", endpoint(&a["endpoints"][0]), endpoint(&a["endpoints"][1])),
             a["state"].as_str().unwrap_or("-").to_string(),
@@ -157,11 +150,7 @@ fn draw_wire(f: &mut Frame, body: ratatui::layout::Rect, stats: &Value, selected
     let paths = all.get(selected).and_then(|a| a["paths"].as_array()).unwrap_or(&empty);
     let rows = paths.iter().map(|p| {
         Row::new(vec![
-            format!(
-                "{} -> {}",
-                p["src"].as_str().unwrap_or("?"),
-                p["dst"].as_str().unwrap_or("?")
-            ),
+            format!("{} -> {}", p["src"].as_str().unwrap_or("?"), p["dst"].as_str().unwrap_or("?")),
             p["iface"].as_str().unwrap_or("-").to_string(),
             n(&p["packets"]),
             n(&p["data_chunks"]),
@@ -187,11 +176,7 @@ fn draw_wire(f: &mut Frame, body: ratatui::layout::Rect, stats: &Value, selected
                 ])
                 .style(bold),
             )
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(" paths of the selected association "),
-            ),
+            .block(Block::default().borders(Borders::ALL).title(" paths of the selected association ")),
         detail,
     );
 }
@@ -201,53 +186,37 @@ fn draw_join(f: &mut Frame, body: ratatui::layout::Rect, stats: &Value) {
     let [assocs, flows] = Layout::vertical([Constraint::Percentage(55), Constraint::Fill(1)]).areas(body);
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let empty = Vec::new();
-    let rows = stats["join"]["associations"]
-        .as_array()
-        .unwrap_or(&empty)
-        .iter()
-        .map(|a| {
-            let hex = |v: &Value| v.as_u64().map_or_else(|| "-".into(), |x| format!("{x:#x}"));
-            Row::new(vec![
-                n(&a["assoc_id"]),
-                a["peer_addrs"][0].as_str().unwrap_or("-").to_string(),
-                if a["closed"] == true {
-                    "closed".into()
-                } else {
-                    "up".into()
+    let rows = stats["join"]["associations"].as_array().unwrap_or(&empty).iter().map(|a| {
+        let hex = |v: &Value| v.as_u64().map_or_else(|| "-".into(), |x| format!("{x:#x}"));
+        Row::new(vec![
+            n(&a["assoc_id"]),
+            a["peer_addrs"][0].as_str().unwrap_or("-").to_string(),
+            if a["closed"] == true { "closed".into() } else { "up".into() },
+            hex(&a["wire"]["inbound_vtag"]),
+            n(&a["socket"]["messages"]["count"]),
+            n(&a["wire"]["data_chunks"]["count"]),
+            a["delivery_ratio"].as_f64().map_or_else(|| "-".into(), |r| format!("{r:.3}")),
+            n(&a["wire"]["duplicate_tsns"]),
+            a["latency"]["count"].as_u64().filter(|c| *c > 0).map_or_else(
+                || "-".into(),
+                |c| {
+                    format!(
+                        "{:.0}",
+                        a["latency"]["sum_us"].as_f64().unwrap_or(0.0)
+                            / f64::from(u32::try_from(c).unwrap_or(u32::MAX))
+                    )
                 },
-                hex(&a["wire"]["inbound_vtag"]),
-                n(&a["socket"]["messages"]["count"]),
-                n(&a["wire"]["data_chunks"]["count"]),
-                a["delivery_ratio"]
-                    .as_f64()
-                    .map_or_else(|| "-".into(), |r| format!("{r:.3}")),
-                n(&a["wire"]["duplicate_tsns"]),
-                a["latency"]["count"].as_u64().filter(|c| *c > 0).map_or_else(
-                    || "-".into(),
-                    |c| {
-                        format!(
-                            "{:.0}",
-                            a["latency"]["sum_us"].as_f64().unwrap_or(0.0)
-                                / f64::from(u32::try_from(c).unwrap_or(u32::MAX))
-                        )
-                    },
-                ),
-            ])
-        });
+            ),
+        ])
+    });
     let widths = [5, 22, 6, 11, 9, 9, 6, 5, 9].map(Constraint::Length);
     f.render_widget(
         Table::new(rows, widths)
             .header(
-                Row::new([
-                    "assoc", "peer", "state", "in vtag", "messages", "DATA", "ratio", "dups", "mean us",
-                ])
-                .style(bold),
+                Row::new(["assoc", "peer", "state", "in vtag", "messages", "DATA", "ratio", "dups", "mean us"])
+                    .style(bold),
             )
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(" associations (socket joined with XDP) "),
-            ),
+            .block(Block::default().borders(Borders::ALL).title(" associations (socket joined with XDP) ")),
         assocs,
     );
     let rows = stats["flows"].as_array().unwrap_or(&empty).iter().map(|s| {
@@ -272,11 +241,7 @@ fn draw_join(f: &mut Frame, body: ratatui::layout::Rect, stats: &Value) {
     f.render_widget(
         Table::new(rows, widths)
             .header(Row::new(["flow", "vtag", "packets", "bytes", "DATA", "retx"]).style(bold))
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(" flows at XDP (busiest; the rest as other) "),
-            ),
+            .block(Block::default().borders(Borders::ALL).title(" flows at XDP (busiest; the rest as other) ")),
         flows,
     );
 }
@@ -297,9 +262,7 @@ pub fn run(addr: SocketAddr) -> Result<()> {
                         (KeyCode::Char('v'), View::Wire { .. }) => View::Join,
                         (KeyCode::Char('v'), View::Join) => View::Wire { selected: 0 },
                         (KeyCode::Down, View::Wire { selected }) => View::Wire { selected: selected + 1 },
-                        (KeyCode::Up, View::Wire { selected }) => View::Wire {
-                            selected: selected.saturating_sub(1),
-                        },
+                        (KeyCode::Up, View::Wire { selected }) => View::Wire { selected: selected.saturating_sub(1) },
                         (_, v) => v,
                     };
                     // A key redraws at once; the figures are fetched on the second.
@@ -337,15 +300,8 @@ mod tests {
                 "totals": {"packets": 50, "bytes": 9000, "data_chunks": 40, "retransmissions": 0}}]
         });
         let mut t = Terminal::new(TestBackend::new(120, 24)).unwrap();
-        t.draw(|f| draw(f, &stats, "127.0.0.1:9464".parse().unwrap(), None, View::Join))
-            .unwrap();
-        let screen: String = t
-            .backend()
-            .buffer()
-            .content()
-            .iter()
-            .map(ratatui::buffer::Cell::symbol)
-            .collect();
+        t.draw(|f| draw(f, &stats, "127.0.0.1:9464".parse().unwrap(), None, View::Join)).unwrap();
+        let screen: String = t.backend().buffer().content().iter().map(ratatui::buffer::Cell::symbol).collect();
         for want in [
             "frames 120",
             "2 associations open (3 total)",
@@ -380,23 +336,8 @@ mod tests {
             }],
         });
         let mut t = Terminal::new(TestBackend::new(140, 24)).unwrap();
-        t.draw(|f| {
-            draw(
-                f,
-                &stats,
-                "127.0.0.1:9464".parse().unwrap(),
-                None,
-                View::Wire { selected: 0 },
-            )
-        })
-        .unwrap();
-        let screen: String = t
-            .backend()
-            .buffer()
-            .content()
-            .iter()
-            .map(ratatui::buffer::Cell::symbol)
-            .collect();
+        t.draw(|f| draw(f, &stats, "127.0.0.1:9464".parse().unwrap(), None, View::Wire { selected: 0 })).unwrap();
+        let screen: String = t.backend().buffer().content().iter().map(ratatui::buffer::Cell::symbol).collect();
         for want in [
             "leaving: sctp 60",
             "1 associations (1 established)",

@@ -47,15 +47,9 @@ fn main() -> std::process::ExitCode {
     let result = match Cli::parse().scenario {
         Scenario::Demo { multi_homed: false } => demo::run(),
         Scenario::Demo { multi_homed: true } => demo::run_multihomed(),
-        Scenario::FloodBench {
-            drop_all,
-            count,
-            rounds,
-        } => flood_bench::run(&flood_bench::Options {
-            drop_all: &drop_all,
-            count,
-            rounds,
-        }),
+        Scenario::FloodBench { drop_all, count, rounds } => {
+            flood_bench::run(&flood_bench::Options { drop_all: &drop_all, count, rounds })
+        }
         Scenario::EchoBench { messages, rounds } => echo_bench::run(&echo_bench::Options { messages, rounds }),
     };
     match result {

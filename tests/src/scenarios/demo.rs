@@ -86,32 +86,12 @@ pub fn run_multihomed() -> Result<()> {
     cli.tc(&["qdisc", "add", "dev", "sxm2", "root", "netem", "delay", "50ms"])?;
     let server = start_server(
         &srv,
-        &[
-            "--iface",
-            "sxm1",
-            "--iface",
-            "sxm3",
-            "--listen",
-            "198.18.0.2:36412",
-            "--listen",
-            "198.18.1.2:36412",
-        ],
+        &["--iface", "sxm1", "--iface", "sxm3", "--listen", "198.18.0.2:36412", "--listen", "198.18.1.2:36412"],
     )?;
     println!("demo: client bound to 198.18.0.1 and 198.18.1.1: 60 messages, 2 a second; the 198.18.1.0/24 link has 50 ms of delay");
     let mut client = start_client(
         &cli,
-        &[
-            "--bind",
-            "198.18.0.1:0",
-            "--bind",
-            "198.18.1.1:0",
-            "--messages",
-            "60",
-            "--rate",
-            "2",
-            "--timeout",
-            "60",
-        ],
+        &["--bind", "198.18.0.1:0", "--bind", "198.18.1.1:0", "--messages", "60", "--rate", "2", "--timeout", "60"],
     )?;
     std::thread::sleep(Duration::from_secs(6));
     show_top(&srv, "both links up");
@@ -167,10 +147,7 @@ fn show_top(srv: &Netns, when: &str) {
     }
     std::thread::sleep(Duration::from_secs(3));
     if let Some(pane) = tmux(&["capture-pane", "-p", "-t", "sxdtop"]) {
-        println!(
-            "demo: sctp-user top, {when}:\n{}",
-            String::from_utf8_lossy(&pane.stdout)
-        );
+        println!("demo: sctp-user top, {when}:\n{}", String::from_utf8_lossy(&pane.stdout));
     }
     let _ = tmux(&["kill-session", "-t", "sxdtop"]);
 }

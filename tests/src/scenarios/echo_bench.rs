@@ -36,10 +36,7 @@ pub fn run(o: &Options) -> Result<()> {
             ],
         )?;
         let rate = r["messages_per_s"].as_f64().context("no messages_per_s")?;
-        println!(
-            "{name}\t{associations}\t{rate:.0}\t{}\t{}",
-            r["latency_us"]["p50"], r["latency_us"]["p99"]
-        );
+        println!("{name}\t{associations}\t{rate:.0}\t{}\t{}", r["latency_us"]["p50"], r["latency_us"]["p99"]);
         Ok(())
     };
     println!("server\tassociations\tmessages/s\tp50_us\tp99_us");

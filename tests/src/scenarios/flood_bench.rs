@@ -57,25 +57,12 @@ pub fn run(o: &Options) -> Result<()> {
     #[expect(clippy::cast_precision_loss, reason = "a rate to print")]
     let rate = |n: u64, secs: f64| (n as f64 / secs).round();
 
-    println!(
-        "INIT flood, {} packets per round, {} rounds, one rule: drop source {DENIED}",
-        o.count, o.rounds
-    );
+    println!("INIT flood, {} packets per round, {} rounds, one rule: drop source {DENIED}", o.count, o.rounds);
     for round in 1..=o.rounds {
         // Native XDP on a veth converts each socket buffer to an XDP buffer (a copy when
         // the headroom is short); generic XDP runs on the socket buffer: both measured.
         for mode in ["native", "generic"] {
-            let args = [
-                "run",
-                "--iface",
-                "sxf1",
-                "--mode",
-                mode,
-                "--no-echo",
-                "--no-pin",
-                "--deny-src",
-                DENIED,
-            ];
+            let args = ["run", "--iface", "sxf1", "--mode", mode, "--no-echo", "--no-pin", "--deny-src", DENIED];
             let run = Instance::start(&b, "run", sctp_user_bin(), &args, "metrics on")?;
             std::thread::sleep(Duration::from_millis(1200));
             let before = xdp_drops(&b)?;
@@ -146,9 +133,7 @@ fn per_drop(softirq_secs: f64, dropped: u64) -> String {
 }
 
 fn xdp_drops(ns: &Netns) -> Result<u64> {
-    ns.stats()?["xdp"]["drops"]["deny_src"]
-        .as_u64()
-        .context("/stats has no xdp.drops.deny_src")
+    ns.stats()?["xdp"]["drops"]["deny_src"].as_u64().context("/stats has no xdp.drops.deny_src")
 }
 
 /// `nft ARGS` in `ns` (the ruleset on stdin if given); its stdout.
