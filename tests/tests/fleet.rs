@@ -541,3 +541,47 @@ fn by_node(v: &Value) -> BTreeMap<String, u64> {
         })
         .unwrap_or_default()
 }
+
+/// A node's series stay bounded whatever its traffic: with `--top-flows 2`, ten
+/// associations (and their ten flows) export two of their own and one "other", whose sum
+/// still holds every packet.
+#[expect(clippy::float_cmp, reason = "integer counts written as text: exact in f64")]
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn a_nodes_series_are_capped_and_the_rest_summed_as_other() {
+    require_root();
+    let a = Netns::new("cap-ta").unwrap();
+    let b = Netns::new("cap-tb").unwrap();
+    veth(&a, "capta0", "198.18.6.1/24", &b, "captb0", "198.18.6.2/24").unwrap();
+    let args = ["run", "--iface", "captb0", "--no-echo", "--no-pin", "--top-flows", "2"];
+    let inst = Instance::start(&b, "capped", integration_tests::sctp_user_bin(), &args, "metrics on").unwrap();
+    let mut frames = Vec::new();
+    for i in 0..10u16 {
+        for tsn in 0..u32::from(i + 1) * 3 {
+            let mut p = SctpPacket::new(V4, 100 + u32::from(i), vec![Chunk::data(tsn, 0, 0, 60, 20)]);
+            p.src_port = 40_000 + i;
+            frames.push(p.frame());
+        }
+    }
+    send_frames(&a, "capta0", &frames);
+    std::thread::sleep(Duration::from_millis(1500));
+    let metrics = b.run(|| integration_tests::http_get("127.0.0.1:9464", "/metrics"));
+    assert!(inst.stop().unwrap().success());
+    let samples = parse_samples(&metrics);
+    let series = |metric: &str, label: &str| -> BTreeMap<String, f64> {
+        let mut by = BTreeMap::new();
+        for (key, v) in &samples {
+            let Some(labels) = key.strip_prefix(metric).and_then(|k| k.strip_prefix('{')) else { continue };
+            let value = labels.split(&format!("{label}=\"")).nth(1).and_then(|r| r.split('"').next());
+            *by.entry(value.unwrap_or_default().to_string()).or_insert(0.0) += v;
+        }
+        by
+    };
+    let sent = f64::from(u32::try_from(frames.len()).unwrap());
+    for (metric, label) in [("sctp_association_packets", "association"), ("sctp_flow_packets_total", "flow")] {
+        let by = series(metric, label);
+        assert_eq!(by.len(), 3, "{metric}: two of their own and other: {by:?}");
+        assert!(by.contains_key("other"), "{metric}: {by:?}");
+        assert_eq!(by.values().sum::<f64>(), sent, "{metric}: every packet counted: {by:?}");
+    }
+}
