@@ -233,3 +233,21 @@ fn idle_clients_by_the_thousand_take_neither_the_files_nor_the_instance() {
     assert!(run.running());
     run.stop().unwrap();
 }
+
+/// An interface that already has an XDP program (another instance, unpinned) is refused
+/// in one line saying so, read from the attach's errno (EBUSY).
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn an_interface_with_a_program_already_is_refused_in_one_line() {
+    require_root();
+    let a = Netns::new("op-busy-a").unwrap();
+    let b = Netns::new("op-busy-b").unwrap();
+    veth(&a, "opba0", "198.18.7.1/24", &b, "opbb0", "198.18.7.2/24").unwrap();
+    let args = ["run", "--iface", "opbb0", "--no-echo", "--no-pin", "--no-metrics"];
+    let first = Instance::start(&b, "first", sctp_user_bin(), &args, "Ctrl-C").unwrap();
+    let (ok, _, err) = sctp_user_in(&b, &args);
+    assert!(!ok);
+    assert!(err.contains("opbb0 already has an XDP program attached"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(first.stop().unwrap().success());
+}

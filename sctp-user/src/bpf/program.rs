@@ -7,7 +7,7 @@ use aya::{
     maps::{Array, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{
         tc::{self, TcAttachType},
-        xdp::XdpLinkId,
+        xdp::{XdpError, XdpLinkId},
         Program, ProgramError, SchedClassifier, TestRun as _, TestRunOptions, Xdp, XdpMode,
     },
     Ebpf, EbpfLoader, VerifierLogLevel,
@@ -148,10 +148,10 @@ impl XdpSctp {
             ProgramError::UnknownInterface { name } => {
                 anyhow::anyhow!("no interface named {name:?}: list them with `ip link`")
             }
-            other if format!("{other:?}").contains("ResourceBusy") || other.to_string().contains("busy") => anyhow::anyhow!(
+            other if os_error(&other) == Some(libc::EBUSY) => anyhow::anyhow!(
                 "{iface} already has an XDP program attached (another sctp-user run? `ip link show {iface}` shows it): stop or detach it first"
             ),
-            other if format!("{other:?}").contains("code: 34") => anyhow::anyhow!(
+            other if os_error(&other) == Some(libc::ERANGE) => anyhow::anyhow!(
                 "native XDP on {iface} refused its MTU ({}): {}",
                 mtu(iface).map_or_else(|| "unknown".into(), |m| m.to_string()),
                 if multi_buffer {
@@ -270,6 +270,16 @@ fn load_object(opts: &LoadOptions, features: Features, log: VerifierLogLevel) ->
         loader.map_pin_path(name, path.as_path());
     }
     loader.load(OBJECT).context("loading the XDP object into the kernel failed (does this kernel have BPF? is the memlock limit too low on a kernel older than 5.11?)")
+}
+
+/// The errno behind a failed attach: from the bpf link syscall, or from netlink on
+/// kernels attaching XDP the older way.
+fn os_error(e: &ProgramError) -> Option<i32> {
+    match e {
+        ProgramError::SyscallError(s) => s.io_error.raw_os_error(),
+        ProgramError::XdpError(XdpError::NetlinkError(n)) => n.raw_os_error(),
+        _ => None,
+    }
 }
 
 fn egress_program<'e>(ebpf: &'e mut Ebpf, name: &str) -> Result<&'e mut SchedClassifier> {
