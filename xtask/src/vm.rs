@@ -300,13 +300,3 @@ pub(crate) fn run(root: &Path, k: Kernel, command: &str, timeout: Duration) -> R
     let _ = child.wait();
     status.with_context(|| format!("vm ({}): the guest stopped without reporting a result", k.name))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::{INIT, MARKER};
-
-    #[test]
-    fn init_prints_the_marker_the_harness_waits_for() {
-        assert!(INIT.contains(&format!("echo \"{MARKER}$?\"")));
-    }
-}

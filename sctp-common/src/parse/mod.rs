@@ -840,8 +840,8 @@ mod tests {
 
     #[test]
     fn t_bit_and_error_causes_are_counted_per_flow() {
-        let mut cause = vec![0, 6, 0, 4]; // "Unrecognized Chunk Type"-style cause, empty body
-        cause.extend_from_slice(&[0; 0]);
+        // "Unrecognized Chunk Type" (6), its body the header of the chunk not understood.
+        let cause = vec![0, 6, 0, 8, 0xfe, 0, 0, 4];
         let p =
             SctpPacket::new(V4, 1, vec![Chunk::new(ty::ERROR, 0, cause), Chunk::new(ty::ABORT, flag::T_BIT, vec![])]);
         let (_, flows) = run(&[p.frame()]);
