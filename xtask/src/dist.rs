@@ -191,7 +191,10 @@ fn image(dir: &Path) -> Result<()> {
             .args(["--storage-driver", "vfs"]);
         c
     };
-    let container = cmd::output(buildah().args(["from", "scratch"]))?.trim().to_string();
+    let container = cmd::output(buildah().args(["from", "scratch"]))
+        .context("buildah cannot start a container here (it needs root, or user namespaces with subuids): run `sudo -E cargo xtask dist`")?
+        .trim()
+        .to_string();
     let built = (|| {
         cmd::run(
             buildah()

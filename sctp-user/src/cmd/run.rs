@@ -72,12 +72,11 @@ impl<T> Pending<T> {
         if self.0.is_empty() {
             return;
         }
-        let guard = match table.try_lock() {
+        let mut guard = match table.try_lock() {
             Ok(g) => g,
             Err(std::sync::TryLockError::WouldBlock) if !last && self.0.len() < MAX_PENDING => return,
             Err(_) => table.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
         };
-        let mut guard = guard;
         ingest(&mut guard, &self.0);
         self.0.clear();
     }
