@@ -115,14 +115,21 @@ impl Instance {
     }
 
     /// SIGINT, then waits for the exit.
-    pub fn stop(mut self) -> Result<ExitStatus> {
+    pub fn stop(self) -> Result<ExitStatus> {
+        self.stop_with(libc::SIGINT).map(|(status, _)| status)
+    }
+
+    /// Sends `signal`, waits for the exit, and returns the lines not read yet (those of
+    /// the final report among them).
+    pub fn stop_with(mut self, signal: i32) -> Result<(ExitStatus, Vec<String>)> {
         let pid = i32::try_from(self.child.id()).context("pid out of range")?;
         // SAFETY: kill(2) on our own child, which has not been reaped yet.
-        unsafe { libc::kill(pid, libc::SIGINT) };
+        unsafe { libc::kill(pid, signal) };
         let status = self.child.wait()?;
-        // The forwarding threads end with the pipes; what they still hold is dropped.
-        while self.lines.lock().expect("no thread panicked").try_recv().is_ok() {}
-        Ok(status)
+        // The forwarding threads end with the pipes, and the channel with them.
+        let lines = self.lines.lock().expect("no thread panicked");
+        let rest = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(10)).ok()).collect();
+        Ok((status, rest))
     }
 }
 

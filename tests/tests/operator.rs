@@ -251,3 +251,30 @@ fn an_interface_with_a_program_already_is_refused_in_one_line() {
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     assert!(first.stop().unwrap().success());
 }
+
+/// SIGTERM with a full association table (65,000 handshakes from an INIT flood) stops the
+/// instance with a report of a page: the tables list their busiest rows, not every one.
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn sigterm_with_a_full_table_stops_with_a_bounded_report() {
+    require_root();
+    let a = Netns::new("op-full-a").unwrap();
+    let b = Netns::new("op-full-b").unwrap();
+    veth(&a, "opfa0", "198.18.8.1/24", &b, "opfb0", "198.18.8.2/24").unwrap();
+    let args = ["run", "--iface", "opfb0", "--no-echo", "--no-pin"];
+    let run = Instance::start(&b, "full", sctp_user_bin(), &args, "metrics on").unwrap();
+    let mac = integration_tests::raw::mac_of(&b, "opfb0");
+    let mac = mac.map(|x| format!("{x:02x}")).join(":");
+    let flood = ["flood", "--iface", "opfa0", "--dst-mac", &mac, "--to", "198.18.8.2:36412"];
+    let (ok, _, err) = sctp_user_in(&a, &[&flood[..], &["--sources", "65000", "--count", "130000"]].concat());
+    assert!(ok, "{err}");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let tracked = b.stats().unwrap()["associations_summary"]["tracked"].as_u64().unwrap();
+    assert!(tracked >= 60_000, "the table holds the flood's handshakes: {tracked}");
+    let started = std::time::Instant::now();
+    let (status, report) = run.stop_with(libc::SIGTERM).unwrap();
+    eprintln!("stopped {tracked} associations in {:?}, {} lines of report", started.elapsed(), report.len());
+    assert!(status.success());
+    assert!(report.len() < 200, "a page, not the whole table: {} lines", report.len());
+    assert!(report.iter().any(|l| l.contains("more association(s)")), "it says how many more");
+}

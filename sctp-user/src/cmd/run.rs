@@ -43,8 +43,9 @@ use crate::{
 /// events) and the association table (the 4 MiB ring, ~50,000 one-chunk packets).
 const EVENT_DRAIN_INTERVAL: Duration = Duration::from_millis(20);
 
-/// Associations the final report's table lists (the JSON report has every one).
-const REPORT_ASSOCIATIONS: usize = 50;
+/// Rows the final report's tables list, of flows and of associations (the JSON report
+/// has every one): a stop with a full table prints a page, not a hundred thousand lines.
+const REPORT_ROWS: usize = 50;
 
 /// Events held back while their table is busy (an export is reading it): past this, the
 /// drain waits for the table instead, and the kernel's ring holds the rest.
@@ -460,15 +461,18 @@ fn serve(opts: &RunOptions) -> Result<()> {
         anyhow::Ok(lost_interface)
     })?;
     let snapshot = Snapshot::take(&prog)?;
-    let egress = report::to_json(&Snapshot::take_egress(&prog)?, report::Unreplayed::default(), usize::MAX);
+    let egress_snapshot = opts.report.is_some().then(|| Snapshot::take_egress(&prog)).transpose()?;
     drop(prog); // detaches
     log::info!("XDP detached from {ifaces}");
-    print!("{}", report::to_table(&snapshot, usize::MAX));
+    print!("{}", report::to_table(&snapshot, REPORT_ROWS));
     let live = live.lock().unwrap();
     if opts.associations {
-        print!("{}", live.table.table(REPORT_ASSOCIATIONS));
+        print!("{}", live.table.table(REPORT_ROWS));
     }
-    let associations = opts.associations.then(|| (live.json(usize::MAX), live.summary_json()));
+    // Everything, for the JSON report only (a full table takes seconds to write out).
+    let egress = egress_snapshot.map(|e| report::to_json(&e, report::Unreplayed::default(), usize::MAX));
+    let associations =
+        (opts.associations && opts.report.is_some()).then(|| (live.json(usize::MAX), live.summary_json()));
     if opts.echo.is_some() {
         let st = state.lock().unwrap();
         let joined =
@@ -488,7 +492,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
         }
     } else if let Some(path) = &opts.report {
         let mut doc = report::to_json(&snapshot, report::Unreplayed::default(), usize::MAX);
-        doc["egress"] = egress;
+        doc["egress"] = egress.unwrap_or_default();
         if let Some((list, summary)) = associations {
             doc["associations"] = list;
             doc["associations_summary"] = summary;
