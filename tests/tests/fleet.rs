@@ -462,7 +462,7 @@ fn three_nodes_one_prometheus() {
         ),
     )
     .unwrap();
-    let mut prom = Command::new("ip")
+    let prom = Command::new("ip")
         .args(["netns", "exec", &mon.name, "prometheus"])
         .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
         .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
@@ -471,6 +471,7 @@ fn three_nodes_one_prometheus() {
         .stderr(Stdio::null())
         .spawn()
         .expect("prometheus (Debian's prometheus package)");
+    let prom = KillOnDrop(prom);
     let ask = |expr: &str| promql(&mon, expr);
     // /stats is the last export, rebuilt each second.
     std::thread::sleep(Duration::from_millis(1500));
@@ -495,8 +496,7 @@ fn three_nodes_one_prometheus() {
     }
     let total = ask(r#"sum(sctp_xdp_outcomes_total{outcome="sctp"})"#);
     let info = ask("target_info");
-    let _ = prom.kill();
-    let _ = prom.wait();
+    drop(prom);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(got, want, "sum by (node)");
     let total: u64 = total["data"]["result"][0]["value"][1].as_str().unwrap().parse().unwrap();
@@ -583,5 +583,86 @@ fn a_nodes_series_are_capped_and_the_rest_summed_as_other() {
         assert_eq!(by.len(), 3, "{metric}: two of their own and other: {by:?}");
         assert!(by.contains_key("other"), "{metric}: {by:?}");
         assert_eq!(by.values().sum::<f64>(), sent, "{metric}: every packet counted: {by:?}");
+    }
+}
+
+/// The syscalls a group of the unit's filter names (`@system-service`), its own and its
+/// subgroups', or the name itself.
+fn syscall_group(name: &str) -> std::collections::BTreeSet<String> {
+    if !name.starts_with('@') {
+        return [name.to_string()].into();
+    }
+    let (ok, out) = run("systemd-analyze", &["syscall-filter", "--no-pager", name]);
+    assert!(ok, "{out}");
+    out.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(name))
+        .flat_map(syscall_group)
+        .collect()
+}
+
+/// Every system call `run` makes (traced by strace while it attaches, pins, serves and
+/// stops) is one the unit's `SystemCallFilter` lets through: allowed, and not denied.
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn the_units_syscall_filter_lets_every_call_of_run_through() {
+    require_root();
+    let s = unit_settings(&std::fs::read_to_string(unit_path()).unwrap());
+    let filters = &s["SystemCallFilter"];
+    let allowed: std::collections::BTreeSet<String> = words(&filters[0]).into_iter().flat_map(syscall_group).collect();
+    let denied: std::collections::BTreeSet<String> = filters[1..]
+        .iter()
+        .flat_map(|f| words(f.trim_start_matches('~')).into_iter().map(str::to_string).collect::<Vec<_>>())
+        .flat_map(|g| syscall_group(&g))
+        .collect();
+    let a = Netns::new("sys-a").unwrap();
+    let b = Netns::new("sys-b").unwrap();
+    veth(&a, "sysa0", "198.18.9.1/24", &b, "sysb0", "198.18.9.2/24").unwrap();
+    let _bpffs = HostBpffs::ensure();
+    let pins = Path::new(RUN_BPFFS).join(format!("syscall-test-{}", std::process::id()));
+    let trace = std::env::temp_dir().join(format!("sctp-xdp-strace-{}", std::process::id()));
+    let bin = integration_tests::sctp_user_bin();
+    let args = [
+        "-f",
+        "-qq",
+        "-o",
+        trace.to_str().unwrap(),
+        bin.to_str().unwrap(),
+        "run",
+        "--iface",
+        "sysb0",
+        "--no-echo",
+        "--pin-dir",
+        pins.to_str().unwrap(),
+    ];
+    let inst = Instance::start(&b, "traced", "strace", &args, "metrics on").unwrap();
+    send_data(&a, "sysa0", 5);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(sctp_packets(&b.stats().unwrap()), 5);
+    // strace keeps fatal signals from its tracee (-o FILE): the tracee is stopped itself.
+    let (ok, pid) = run("pgrep", &["-n", "-f", "sctp-user run --iface sysb0"]);
+    assert!(ok, "the traced run: {pid}");
+    assert!(run("kill", &["-TERM", pid.trim()]).0);
+    assert!(inst.wait_exit().unwrap().success());
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let _ = std::fs::remove_file(&trace);
+    let _ = std::fs::remove_dir_all(&pins);
+    let used: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1)?.split('(').next())
+        .filter(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+        .collect();
+    assert!(used.contains("bpf") && used.len() > 20, "traced: {used:?}");
+    let refused: Vec<&&str> = used.iter().filter(|c| !allowed.contains(**c) || denied.contains(**c)).collect();
+    assert!(refused.is_empty(), "the unit's filter would refuse {refused:?}");
+}
+
+/// A server the test started, killed however the test ends (a failed assertion too).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

@@ -13,7 +13,8 @@ use crate::cmd::{self, have, succeeds};
 /// nftables for the benchmark that drops an INIT flood at XDP and in nftables; chromium
 /// to render `inspect --html` reports headless in their test; buildah to build the OCI
 /// image and umoci and crun to unpack and run it in its test; python3-venv for the
-/// tools from `PyPI` (kubernetes-validate, for the manifests' schemas).
+/// tools from `PyPI` (kubernetes-validate, for the manifests' schemas); strace to check
+/// the unit's system call filter against what `run` calls.
 const APT_PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libpolly-22-dev",
@@ -38,6 +39,7 @@ const APT_PACKAGES: &[&str] = &[
     "umoci",
     "crun",
     "python3-venv",
+    "strace",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
