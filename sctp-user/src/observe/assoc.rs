@@ -964,7 +964,11 @@ impl Associations {
             );
         }
         if all > top {
-            let _ = writeln!(s, "... and {} more association(s) (--top N shows more)", all - top);
+            let _ = writeln!(
+                s,
+                "... and {} more association(s) (inspect --top N shows more; the JSON report has every one)",
+                all - top
+            );
         }
         s.push('\n');
         s

@@ -191,7 +191,11 @@ pub fn to_table(s: &Snapshot, top: usize) -> String {
         );
     }
     if s.flows.len() > top {
-        let _ = writeln!(out, "... and {} more flow(s) (--top N shows more)", s.flows.len() - top);
+        let _ = writeln!(
+            out,
+            "... and {} more flow(s) (inspect --top N shows more; the JSON report has every one)",
+            s.flows.len() - top
+        );
     }
     out
 }
