@@ -27,7 +27,7 @@ static FLOW_FLOOR: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), 
 
 /// Measured results; the JSON written to `target/bench/xdp.json`.
 #[derive(Serialize)]
-pub struct Results {
+pub(crate) struct Results {
     /// Instructions the verifier processed (None before kernel 5.16).
     pub verifier_instructions: Option<u32>,
     /// Wall time of loading the program (verification included).
@@ -50,7 +50,7 @@ pub struct Results {
 
 /// One rule kind's cost per packet.
 #[derive(Serialize)]
-pub struct RuleCost {
+pub(crate) struct RuleCost {
     pub rule: &'static str,
     pub packet: &'static str,
     /// The packet without rules, minus the empty program: the parser's own cost.
@@ -103,7 +103,7 @@ const SUMMARY_REPEAT: u32 = 10_000;
 
 /// The packet classes of the benchmark table.
 #[must_use]
-pub fn classes() -> Vec<(&'static str, Vec<u8>)> {
+pub(crate) fn classes() -> Vec<(&'static str, Vec<u8>)> {
     let mut malformed = SctpPacket::new(V4, 1, vec![Chunk::data(1, 0, 0, 0, 100)]).frame();
     // Chunk length 0xfff0: runs past the packet.
     malformed[14 + 20 + 12 + 2..14 + 20 + 12 + 4].copy_from_slice(&0xfff0u16.to_be_bytes());
@@ -122,7 +122,7 @@ pub fn classes() -> Vec<(&'static str, Vec<u8>)> {
 
 /// Runs every class `rounds` times, each round with `repeat` runs in the kernel, the
 /// baseline interleaved; reports the median of the rounds (shared machines are noisy).
-pub fn run(repeat: u32, rounds: usize) -> Result<Results> {
+pub(crate) fn run(repeat: u32, rounds: usize) -> Result<Results> {
     let start = std::time::Instant::now();
     let mut prog = XdpSctp::load(&LoadOptions::default())?;
     let load_ms = start.elapsed().as_secs_f64() * 1e3;

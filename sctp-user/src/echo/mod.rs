@@ -22,7 +22,7 @@ use crate::sys::{
 
 /// Server settings.
 #[derive(Clone, Debug)]
-pub struct EchoConfig {
+pub(crate) struct EchoConfig {
     /// Addresses of one port; several make a multi-homed endpoint.
     pub listen: Vec<SocketAddr>,
     /// Largest message accepted; a bigger one aborts its association.
@@ -58,7 +58,7 @@ pub struct MessageRecord {
 
 /// One association as the server holds it.
 #[derive(Debug, Default, Serialize)]
-pub struct Assoc {
+pub struct ServedAssociation {
     pub assoc_id: AssocId,
     pub peer_addrs: Vec<SocketAddr>,
     pub in_streams: u16,
@@ -118,15 +118,15 @@ pub struct EchoStats {
 #[derive(Default)]
 pub struct EchoState {
     pub stats: EchoStats,
-    pub assocs: HashMap<AssocId, Assoc>,
+    pub assocs: HashMap<AssocId, ServedAssociation>,
     /// Associations that ended, kept for the final report (bounded).
-    pub ended: VecDeque<Assoc>,
+    pub ended: VecDeque<ServedAssociation>,
 }
 
 const ENDED_KEPT: usize = 1024;
 
 /// Opens and binds the server socket (fails clearly on a kernel without SCTP).
-pub fn bind(cfg: &EchoConfig) -> Result<SctpSocket> {
+pub(crate) fn bind(cfg: &EchoConfig) -> Result<SctpSocket> {
     anyhow::ensure!(!cfg.listen.is_empty(), "--listen needs at least one ADDR:PORT");
     let port = cfg.listen[0].port();
     anyhow::ensure!(
@@ -149,7 +149,7 @@ pub fn bind(cfg: &EchoConfig) -> Result<SctpSocket> {
 
 /// Runs the server until `stop` resolves, then shuts every association down gracefully
 /// (waiting up to `grace` for them to complete).
-pub async fn serve(
+pub(crate) async fn serve(
     sock: SctpSocket,
     cfg: EchoConfig,
     state: Arc<Mutex<EchoState>>,
@@ -200,7 +200,7 @@ fn refresh(sock: &SctpSocket, state: &Mutex<EchoState>) {
 /// Minimum time between two reads of one association's status and kernel counters.
 const STATS_REFRESH_NS: u64 = 100_000_000;
 
-fn refresh_one(sock: &SctpSocket, a: &mut Assoc) {
+fn refresh_one(sock: &SctpSocket, a: &mut ServedAssociation) {
     a.refreshed_ns = monotonic_ns();
     if let Ok(s) = sock.status(a.assoc_id) {
         a.status = Some(s);
@@ -228,7 +228,10 @@ fn on_notification(sock: &SctpSocket, st: &mut EchoState, n: &Notification) {
         Notification::AssocChange { assoc_id, state, out_streams, in_streams, .. } => match state {
             assoc_state::COMM_UP | assoc_state::RESTART => {
                 let peer_addrs = sock.peer_addrs(assoc_id).unwrap_or_default();
-                let a = st.assocs.entry(assoc_id).or_insert_with(|| Assoc { assoc_id, ..Assoc::default() });
+                let a = st
+                    .assocs
+                    .entry(assoc_id)
+                    .or_insert_with(|| ServedAssociation { assoc_id, ..ServedAssociation::default() });
                 a.peer_addrs = peer_addrs;
                 a.in_streams = in_streams;
                 a.out_streams = out_streams;
@@ -295,10 +298,10 @@ fn on_data(
     from: Option<SocketAddr>,
 ) {
     let EchoState { stats, assocs, .. } = st;
-    let a = assocs.entry(info.assoc_id).or_insert_with(|| Assoc {
+    let a = assocs.entry(info.assoc_id).or_insert_with(|| ServedAssociation {
         assoc_id: info.assoc_id,
         peer_addrs: from.into_iter().collect(),
-        ..Assoc::default()
+        ..ServedAssociation::default()
     });
     if a.discarding {
         a.discarding = !eor;

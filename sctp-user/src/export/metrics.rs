@@ -39,7 +39,7 @@ use crate::{
 
 /// Echo counters that survive restarts (gauges are not kept).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct EchoTotals {
+pub(crate) struct EchoTotals {
     pub associations: u64,
     pub messages_in: u64,
     pub messages_out: u64,
@@ -75,7 +75,7 @@ impl EchoTotals {
 
 /// User-space totals saved between runs.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Saved {
+pub(crate) struct Saved {
     pub echo: EchoTotals,
     pub ppid: BTreeMap<String, Tally>,
     pub stream: BTreeMap<String, Tally>,
@@ -96,7 +96,7 @@ fn add_tallies(base: &BTreeMap<String, Tally>, run: &BTreeMap<String, Tally>) ->
 
 /// Settings of the exporter.
 #[derive(Clone, Debug)]
-pub struct ExportConfig {
+pub(crate) struct ExportConfig {
     pub listen: SocketAddr,
     /// Flows with a series of their own (the rest: `other`).
     pub top_flows: usize,
@@ -117,7 +117,7 @@ fn write_state(path: &std::path::Path, saved: &Saved) -> Result<()> {
 
 /// What a scrape serves: the last build.
 #[derive(Default)]
-pub struct Published {
+pub(crate) struct Published {
     pub text: String,
     pub stats: String,
     /// When it was built: `/readyz` answers 503 once builds stop (the controller's loop
@@ -129,7 +129,7 @@ pub struct Published {
 const READY_WITHIN: Duration = Duration::from_secs(5);
 
 /// The exporter's state across builds.
-pub struct Exporter {
+pub(crate) struct Exporter {
     cfg: ExportConfig,
     /// Totals of earlier runs.
     base: Saved,
@@ -169,7 +169,7 @@ impl RuleDrops {
 
 impl Exporter {
     /// Resumes from the state file if there is one.
-    pub fn new(cfg: ExportConfig) -> Result<Self> {
+    pub(crate) fn new(cfg: ExportConfig) -> Result<Self> {
         let base: Saved = match &cfg.state_file {
             Some(path) if path.exists() => serde_json::from_slice(&std::fs::read(path)?).with_context(|| {
                 format!("{} is not a valid state file: remove it to start from zero", path.display())
@@ -189,7 +189,7 @@ impl Exporter {
     }
 
     /// Builds what scrapes see from the current counters; saves the totals first.
-    pub fn build(
+    pub(crate) fn build(
         &mut self,
         snap: &Snapshot,
         egress: &Snapshot,
@@ -673,7 +673,7 @@ impl Collector for Frame {
 /// HELP and TYPE name its `_total` samples, no `# EOF`, no empty label braces. For clients
 /// that do not ask for `OpenMetrics` (promtool, curl, older scrapers).
 #[must_use]
-pub fn to_prometheus_text(openmetrics: &str) -> String {
+pub(crate) fn to_prometheus_text(openmetrics: &str) -> String {
     let counters: std::collections::HashSet<&str> =
         openmetrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
     let mut out = String::with_capacity(openmetrics.len());
@@ -706,7 +706,7 @@ const MAX_CONNECTIONS: usize = 64;
 /// Serves `/metrics` and `/stats` (GET and HEAD) from the last build, `/healthz` (the
 /// server answers) and `/readyz` (builds are coming), until the task is dropped. HTTP is hyper's: one request per connection, deadlines on the head and on
 /// the connection.
-pub async fn serve(listener: tokio::net::TcpListener, published: Arc<Mutex<Published>>) {
+pub(crate) async fn serve(listener: tokio::net::TcpListener, published: Arc<Mutex<Published>>) {
     let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         // At most MAX_CONNECTIONS at a time: further ones wait in the listen queue, not

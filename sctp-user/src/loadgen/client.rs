@@ -21,7 +21,7 @@ const MAGIC: u32 = 0x5ec7_0a11;
 const HEADER: usize = 16;
 
 #[derive(Clone, Debug)]
-pub struct ClientConfig {
+pub(crate) struct ClientConfig {
     pub connect: SocketAddr,
     /// Local addresses (one port), or none for the kernel's choice.
     pub bind: Vec<SocketAddr>,
@@ -45,7 +45,7 @@ pub struct ClientConfig {
 
 /// What the run measured.
 #[derive(Debug, Default, Serialize)]
-pub struct ClientReport {
+pub(crate) struct ClientReport {
     pub associations: usize,
     pub sent: u64,
     pub echoed: u64,
@@ -58,7 +58,7 @@ pub struct ClientReport {
 }
 
 #[derive(Debug, Default, Serialize)]
-pub struct Percentiles {
+pub(crate) struct Percentiles {
     pub p50: f64,
     pub p90: f64,
     pub p99: f64,
@@ -112,7 +112,7 @@ fn message(cfg: &ClientConfig, a: u32, k: u64, out_streams: u16) -> (Vec<u8>, Sn
     (m, info)
 }
 
-pub async fn run(cfg: ClientConfig) -> Result<ClientReport> {
+pub(crate) async fn run(cfg: ClientConfig) -> Result<ClientReport> {
     if cfg.sizes.is_empty() || cfg.ppids.is_empty() || cfg.associations == 0 || cfg.window == 0 {
         bail!("--size, --ppid, --associations and --window need at least one value / one");
     }

@@ -25,7 +25,7 @@ use crate::sys::{
 const BATCH: usize = 64;
 
 /// What to send.
-pub struct Flood {
+pub(crate) struct Flood {
     pub iface: String,
     pub dst: Ipv4Addr,
     pub dst_port: u16,
@@ -58,7 +58,7 @@ fn frames(f: &Flood) -> Vec<Vec<u8>> {
 }
 
 /// Sends the flood; returns how long sending took.
-pub fn run(f: &Flood) -> Result<Duration> {
+pub(crate) fn run(f: &Flood) -> Result<Duration> {
     require(RAW_FRAMES)?;
     require_interface(&f.iface)?;
     let frames = frames(f);

@@ -1,5 +1,5 @@
 //! Traffic of our own: the echo client and load generator, and the crafted INIT flood.
 //! Imports `sys` only.
 
-pub mod client;
-pub mod flood;
+pub(crate) mod client;
+pub(crate) mod flood;

@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use super::live::LiveAssociations;
 use crate::{
-    echo::{Assoc, EchoState, EchoStats},
+    echo::{EchoState, EchoStats, ServedAssociation},
     sys::sctp::{AssocStats, Status},
 };
 
@@ -286,7 +286,7 @@ pub fn join(
 
 fn join_one(
     local_port: u16,
-    a: &Assoc,
+    a: &ServedAssociation,
     wire: &Wire,
     flows: &BTreeMap<FlowKey, FlowStats>,
     live: Option<&LiveAssociations>,
@@ -479,7 +479,7 @@ mod tests {
         }
         wire.ingest(&ev(9, 500, 3_000, 2, 60, 4));
         let mut state = EchoState::default();
-        let mut a = Assoc::default();
+        let mut a = ServedAssociation::default();
         (a.assoc_id, a.messages_in, a.bytes_in) = (3, 2, 20);
         a.peer_addrs = vec!["198.18.0.1:5000".parse().unwrap()];
         a.records.push_back(record(100, 1, 18, 10, 11_000));

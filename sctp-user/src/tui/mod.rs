@@ -20,7 +20,7 @@ use ratatui::{
 use serde_json::Value;
 
 /// GET /stats from a running `sctp-user run --metrics ADDR`.
-pub fn fetch(addr: SocketAddr) -> Result<Value> {
+pub(crate) fn fetch(addr: SocketAddr) -> Result<Value> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
         .with_context(|| format!("no sctp-user run answering on {addr} (start one with --metrics {addr})"))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -37,7 +37,7 @@ fn n(v: &Value) -> String {
 
 /// Which view `top` shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum View {
+pub(crate) enum View {
     /// The associations on the wire, with the paths of the `selected` one.
     Wire { selected: usize },
     /// The echo server's associations joined with XDP's, and the flows.
@@ -45,7 +45,7 @@ pub enum View {
 }
 
 /// Draws one screen from a `/stats` document.
-pub fn draw(f: &mut Frame, stats: &Value, addr: SocketAddr, trouble: Option<&str>, view: View) {
+pub(crate) fn draw(f: &mut Frame, stats: &Value, addr: SocketAddr, trouble: Option<&str>, view: View) {
     let [head, body] = Layout::vertical([Constraint::Length(5), Constraint::Fill(1)]).areas(f.area());
     draw_head(f, head, stats, addr, trouble);
     match view {
@@ -247,7 +247,7 @@ fn draw_join(f: &mut Frame, body: ratatui::layout::Rect, stats: &Value) {
 }
 
 /// The live view until `q`.
-pub fn run(addr: SocketAddr) -> Result<()> {
+pub(crate) fn run(addr: SocketAddr) -> Result<()> {
     let mut stats = fetch(addr)?; // fail before taking the terminal over
     let mut trouble: Option<String> = None;
     let mut view = View::Wire { selected: 0 };
