@@ -48,9 +48,9 @@ fn xdp_counts_a_real_association_between_namespaces() {
     let Received::Data { len, .. } = client.recv(&mut buf).unwrap() else { panic!("no notification was asked for") };
     assert_eq!(&buf[..len], b"hello");
     drop(client); // graceful SHUTDOWN of the association
-    drop(server);
 
-    // Wait for the shutdown handshake to cross the wire (slow under emulation).
+    // Wait for the shutdown handshake to cross the wire (slow under emulation) before the
+    // server closes too: closing both at once may cross two SHUTDOWNs (RFC 9260 9.2).
     let mut snap = sctp_user::observe::Snapshot::take(&prog).unwrap();
     for _ in 0..100 {
         if snap.global.chunk_types[ty::SHUTDOWN_COMPLETE as usize] > 0 {
@@ -59,6 +59,7 @@ fn xdp_counts_a_real_association_between_namespaces() {
         std::thread::sleep(Duration::from_millis(200));
         snap = sctp_user::observe::Snapshot::take(&prog).unwrap();
     }
+    drop(server);
     let g = &snap.global;
     for t in
         [ty::INIT, ty::INIT_ACK, ty::COOKIE_ECHO, ty::COOKIE_ACK, ty::SHUTDOWN, ty::SHUTDOWN_ACK, ty::SHUTDOWN_COMPLETE]
