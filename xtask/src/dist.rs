@@ -22,7 +22,7 @@ use crate::cmd;
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The image's name in its archive (`umoci unpack --image DIR:sctp-xdp:VERSION`).
-pub(crate) const IMAGE_NAME: &str = "sctp-xdp";
+const IMAGE_NAME: &str = "sctp-xdp";
 /// The unprivileged user the image runs as (nobody): the capabilities come from the
 /// runtime, never from root.
 const IMAGE_USER: &str = "65534:65534";

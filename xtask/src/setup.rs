@@ -91,14 +91,19 @@ fn python_tools() -> Result<()> {
 /// subcommand).
 const COMPONENTS: &[(&str, &str)] = &[("clippy", "clippy"), ("rustfmt", "fmt")];
 
+/// Whether `cargo SUB` runs (its component is installed).
+fn has_subcommand(sub: &str) -> bool {
+    succeeds(Command::new("cargo").args([sub, "--version"]))
+}
+
 fn has_components() -> bool {
-    COMPONENTS.iter().all(|(_, sub)| succeeds(Command::new("cargo").args([sub, "--version"])))
+    COMPONENTS.iter().all(|(_, sub)| has_subcommand(sub))
 }
 
 /// `cargo xtask test` checks the format and runs clippy before the tests.
 fn components() -> Result<()> {
     for (component, sub) in COMPONENTS {
-        if succeeds(Command::new("cargo").args([sub, "--version"])) {
+        if has_subcommand(sub) {
             eprintln!("setup: {component} present");
             continue;
         }

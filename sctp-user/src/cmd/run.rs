@@ -214,12 +214,17 @@ pub fn run(args: Args) -> Result<()> {
     let rules = rules::compile(&rules.config()?)?;
     serve(&RunOptions {
         rules,
-        metrics: (!no_metrics).then_some(ExportConfig {
-            listen: metrics,
-            top_flows,
-            state_file: None,
-            node: node_name.map_or_else(host_name, Ok)?,
-        }),
+        // The host name is read only when something exports it.
+        metrics: (!no_metrics)
+            .then(|| {
+                anyhow::Ok(ExportConfig {
+                    listen: metrics,
+                    top_flows,
+                    state_file: None,
+                    node: node_name.map_or_else(host_name, Ok)?,
+                })
+            })
+            .transpose()?,
         pins: match (no_pin, pin_dir) {
             (true, _) => Pins::Off,
             (false, Some(dir)) => Pins::At(dir),
