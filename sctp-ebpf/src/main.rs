@@ -10,13 +10,13 @@
 #![expect(clippy::inline_always, reason = "one verified function: see sctp-common's crate attribute")]
 
 use aya_ebpf::{
-    bindings::{__sk_buff, xdp_action, xdp_md, BPF_NOEXIST, BPF_RB_NO_WAKEUP, TC_ACT_OK},
+    bindings::{__sk_buff, xdp_action, xdp_md, BPF_F_NO_COMMON_LRU, BPF_NOEXIST, BPF_RB_NO_WAKEUP, TC_ACT_OK},
     helpers::{
         bpf_jiffies64, bpf_ktime_get_coarse_ns, bpf_ktime_get_ns, bpf_loop, bpf_skb_load_bytes, bpf_xdp_get_buff_len,
         bpf_xdp_load_bytes,
     },
     macros::{classifier, map, xdp},
-    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
+    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
     programs::{TcContext, XdpContext},
 };
 use sctp_common::{
@@ -37,10 +37,12 @@ use sctp_common::{
 #[map]
 static GLOBAL: PerCpuArray<GlobalStats> = PerCpuArray::with_max_entries(1, 0);
 
-/// Per-flow counters, LRU so a flood of new tags evicts old flows instead of failing.
-/// User space may resize it at load time.
+/// The association directions of the packets arriving (per flow: ports and tag), one
+/// value shared by every CPU (see `FlowStats`). LRU so a flood of new tags evicts old
+/// flows instead of failing, with an LRU list per CPU (no lock shared by every CPU on
+/// each new flow). User space may resize it at load time.
 #[map]
-static FLOWS: LruPerCpuHashMap<FlowKey, FlowStats> = LruPerCpuHashMap::with_max_entries(FLOW_CAPACITY, 0);
+static FLOWS: LruHashMap<FlowKey, FlowStats> = LruHashMap::with_max_entries(FLOW_CAPACITY, BPF_F_NO_COMMON_LRU);
 
 /// An all-zero `FlowStats` to insert new flows from (too big for the 512-byte stack).
 #[map]
@@ -232,15 +234,16 @@ fn coarse_now() -> u64 {
 /// event (user space counts what it receives of DATA events, so a gap shows as unmatched
 /// messages; lost summaries are counted in `PACKET_EVENTS_LOST`). No wake-up per event:
 /// user space drains on a timer, which costs far less than a wake-up per packet. Events
-/// carry the precise clock (the join's wire-to-application latency, round trips), read
-/// once per packet and only when events are on.
+/// carry the precise clock (the join's wire-to-application latency, round trips): read
+/// once per packet when DATA events are on, else only for a summary sent (most packets
+/// send none, and the clock costs some 20 ns).
 /// `DIRECTION`: `INGRESS` or `EGRESS`.
 struct RingSink<const DIRECTION: u8> {
     data: bool,
     packets: bool,
     /// The interface of the packet, for the summary.
     ifindex: u32,
-    /// The precise time of this packet (read only when events are on).
+    /// The precise time of this packet (read only when DATA events are on).
     precise_ns: u64,
 }
 
@@ -252,24 +255,26 @@ impl<const DIRECTION: u8> RingSink<DIRECTION> {
         let wanted = CONFIG.get(CONFIG_EVENTS).copied().unwrap_or(0);
         let data = wanted & events::DATA != 0 && DIRECTION == INGRESS;
         let packets = wanted & events::PACKETS != 0;
-        Self {
-            data,
-            packets,
-            ifindex,
-            precise_ns: if data || packets {
-                // SAFETY: a helper without preconditions.
-                replay_now().unwrap_or_else(|| unsafe { bpf_ktime_get_ns() })
-            } else {
-                0
-            },
-        }
+        Self { data, packets, ifindex, precise_ns: if data { precise_now() } else { 0 } }
     }
+}
+
+/// The precise clock (the replay clock in a replay).
+#[inline(always)]
+fn precise_now() -> u64 {
+    // SAFETY: a helper without preconditions.
+    replay_now().unwrap_or_else(|| unsafe { bpf_ktime_get_ns() })
 }
 
 impl<const DIRECTION: u8> DataSink for RingSink<DIRECTION> {
     #[inline(always)]
     fn wants_data(&self) -> bool {
         self.data
+    }
+
+    #[inline(always)]
+    fn ifindex(&self) -> u32 {
+        self.ifindex
     }
 
     #[inline(always)]
@@ -293,7 +298,7 @@ impl<const DIRECTION: u8> DataSink for RingSink<DIRECTION> {
 
     #[inline(always)]
     fn packet(&mut self, summary: &mut PacketSummary) {
-        summary.ts_ns = self.precise_ns;
+        summary.ts_ns = if self.data { self.precise_ns } else { precise_now() };
         summary.direction = DIRECTION;
         summary.ifindex = self.ifindex;
         send_summary(summary);
@@ -533,7 +538,9 @@ fn try_sctp_xdp<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) ->
 /// is not always inlined, and its call would add a third frame to the stage's.
 #[inline(always)]
 fn ingress_flow(key: &FlowKey) -> Option<&'static mut FlowStats> {
-    // SAFETY: a per-CPU map value, valid for this run and used by nothing else meanwhile.
+    // SAFETY: a map value, valid for this run. Other CPUs write it too: its counters grow
+    // by atomic adds only (`sctp_common::atomic`), its last-seen fields are the last
+    // writer's.
     flow_in(&FLOWS, key).map(|p| unsafe { &mut *p })
 }
 
@@ -545,7 +552,7 @@ fn egress_flow(key: &FlowKey) -> Option<&'static mut FlowStats> {
 
 /// The flow's value in `flows`, created (zeroed) if new.
 #[inline(always)]
-fn flow_in(flows: &LruPerCpuHashMap<FlowKey, FlowStats>, key: &FlowKey) -> Option<*mut FlowStats> {
+fn flow_in(flows: &LruHashMap<FlowKey, FlowStats>, key: &FlowKey) -> Option<*mut FlowStats> {
     if let Some(p) = flows.get_ptr_mut(key) {
         return Some(p);
     }
@@ -553,7 +560,8 @@ fn flow_in(flows: &LruPerCpuHashMap<FlowKey, FlowStats>, key: &FlowKey) -> Optio
     // SAFETY: `zero` points at a live map value. A reference, not a copy: a FlowStats
     // does not fit on the 512-byte BPF stack.
     let zero: &FlowStats = unsafe { &*zero };
-    flows.insert(key, zero, u64::from(BPF_NOEXIST)).ok()?;
+    // Another CPU may have made it meanwhile (NOEXIST then fails): take that one.
+    let _ = flows.insert(key, zero, u64::from(BPF_NOEXIST));
     flows.get_ptr_mut(key)
 }
 
@@ -563,7 +571,7 @@ static EGRESS_GLOBAL: PerCpuArray<GlobalStats> = PerCpuArray::with_max_entries(1
 
 /// Flows of the packets leaving, as `FLOWS` of those arriving.
 #[map]
-static EGRESS_FLOWS: LruPerCpuHashMap<FlowKey, FlowStats> = LruPerCpuHashMap::with_max_entries(FLOW_CAPACITY, 0);
+static EGRESS_FLOWS: LruHashMap<FlowKey, FlowStats> = LruHashMap::with_max_entries(FLOW_CAPACITY, BPF_F_NO_COMMON_LRU);
 
 /// The egress program's walk scratch: its own, as XDP could run between its steps.
 #[map]

@@ -98,7 +98,8 @@ pub fn kernel_equals_host_on(prog: &mut sctp_user::bpf::XdpSctp, name: &str, fra
     host
 }
 
-/// Flows with the timestamps cleared: the kernel's clock and the host's differ.
+/// Flows with the timestamps cleared (the kernel's clock and the host's differ), and the
+/// paths' interfaces (a test run's frame arrives on `lo`, the host's from none).
 #[must_use]
 pub fn without_time(flows: &BTreeMap<FlowKey, FlowStats>) -> BTreeMap<FlowKey, FlowStats> {
     flows
@@ -107,6 +108,10 @@ pub fn without_time(flows: &BTreeMap<FlowKey, FlowStats>) -> BTreeMap<FlowKey, F
             let mut f = *f;
             f.first_seen_ns = 0;
             f.last_seen_ns = 0;
+            for p in &mut f.paths {
+                p.last_seen_ns = 0;
+                p.ifindex = 0;
+            }
             (*k, f)
         })
         .collect()

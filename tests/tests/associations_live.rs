@@ -40,18 +40,18 @@ fn conversation(ip: Ip, client_tag: u32, server_tag: u32, end: bool) -> Vec<(boo
         packet(ip, true, c, vec![Chunk::init(ty::INIT_ACK, s, 65_536, 4, 4, 900)]),
         packet(ip, false, s, vec![Chunk::new(ty::COOKIE_ECHO, 0, vec![7; 32])]),
         packet(ip, true, c, vec![Chunk::new(ty::COOKIE_ACK, 0, vec![])]),
-        packet(ip, false, s, vec![Chunk::data(100, 0, 0, 18, 100), Chunk::data(101, 1, 0, 60, 40)]),
-        packet(ip, true, c, vec![Chunk::sack(101, 65_000, 0, 0)]),
-        packet(ip, false, s, vec![Chunk::data(102, 0, 1, 18, 100)]),
-        packet(ip, false, s, vec![Chunk::data(102, 0, 1, 18, 100)]),
-        packet(ip, true, c, vec![Chunk::sack(102, 65_000, 0, 1)]),
+        packet(ip, false, s, vec![Chunk::data(96, 0, 0, 18, 100), Chunk::data(97, 1, 0, 60, 40)]),
+        packet(ip, true, c, vec![Chunk::sack(97, 65_000, 0, 0)]),
+        packet(ip, false, s, vec![Chunk::data(98, 0, 1, 18, 100)]),
+        packet(ip, false, s, vec![Chunk::data(98, 0, 1, 18, 100)]),
+        packet(ip, true, c, vec![Chunk::sack(98, 65_000, 0, 1)]),
         packet(ip, true, c, vec![Chunk::new(ty::HEARTBEAT, 0, heartbeat.clone())]),
         packet(ip, false, s, vec![Chunk::new(ty::HEARTBEAT_ACK, 0, heartbeat)]),
-        packet(ip, true, c, vec![Chunk::data(900, 0, 0, 18, 500)]),
-        packet(ip, false, s, vec![Chunk::sack(900, 60_000, 0, 0)]),
+        packet(ip, true, c, vec![Chunk::data(896, 0, 0, 18, 500)]),
+        packet(ip, false, s, vec![Chunk::sack(896, 60_000, 0, 0)]),
     ];
     if end {
-        frames.push(packet(ip, false, s, vec![Chunk::new(ty::SHUTDOWN, 0, 902u32.to_be_bytes().to_vec())]));
+        frames.push(packet(ip, false, s, vec![Chunk::new(ty::SHUTDOWN, 0, 896u32.to_be_bytes().to_vec())]));
         frames.push(packet(ip, true, c, vec![Chunk::new(ty::SHUTDOWN_ACK, 0, vec![])]));
         frames.push(packet(ip, false, s, vec![Chunk::new(ty::SHUTDOWN_COMPLETE, 0, vec![])]));
     }
@@ -72,8 +72,8 @@ fn live_associations_equal_inspects_of_the_same_wire() {
     if let Ip::V4 { src, .. } = &mut midway {
         src[3] = 9;
     }
-    frames.push(packet(midway, false, 0x53, vec![Chunk::data(5, 0, 0, 46, 20)]));
-    frames.push(packet(midway, true, 0xc3, vec![Chunk::sack(5, 1000, 0, 0)]));
+    frames.push(packet(midway, false, 0x53, vec![Chunk::data(64, 0, 0, 46, 20)]));
+    frames.push(packet(midway, true, 0xc3, vec![Chunk::sack(64, 1000, 0, 0)]));
     for (back, f) in &frames {
         // One at a time, a little apart: round trips above the clock's resolution.
         let (ns, ifname) = if *back { (&env.server, "es0") } else { (&env.client, "ec0") };
@@ -95,7 +95,10 @@ fn live_associations_equal_inspects_of_the_same_wire() {
     let state_names: Vec<&str> = live.iter().map(|a| a["state"].as_str().unwrap()).collect();
     assert!(state_names.contains(&"closed") && state_names.contains(&"established"), "{state_names:?}");
     let summary = &stats["associations_summary"];
-    assert_eq!(summary["summaries"], frames.len(), "both directions: {summary}");
+    // Both directions' control packets and round-trip samples go up; DATA between samples
+    // (TSN 98, sent twice) and its SACK are counted in the kernel only, in both
+    // conversations.
+    assert_eq!(summary["summaries"], frames.len() - 6, "{summary}");
     assert_eq!(summary["summaries_lost"], 0, "{summary}");
     // The round trips the live table measured are real ones: above zero, below a second.
     for a in stats["associations"].as_array().unwrap() {

@@ -135,18 +135,44 @@ fn our_assocs(file: &Path, source: Source) -> (BTreeMap<u64, usize>, Association
     let mut assocs = Associations::default();
     let mut ids = BTreeMap::new();
     let mut host = HostRun::default();
+    // Frames that sent no summary up, with their flow: (ports, tag).
+    let mut counted_only = Vec::new();
     while let Some(frame) = cap.next_frame() {
         let ts = frame.ts_ns;
+        host.process(frame.data);
+        let summary = host.events.packets.pop();
         let view: Option<PacketView> = match source {
             Source::Frame => packet_view::view(frame.data),
             Source::Summary => {
-                host.process(frame.data);
-                host.events.packets.pop().map(|s| packet_view::from_summary(&s))
+                if summary.is_none() {
+                    if let Some(p) = packet_view::view(frame.data) {
+                        counted_only.push((cap.stats.records, (p.src.1, p.dst.1, p.vtag)));
+                    }
+                }
+                summary.map(|s| packet_view::from_summary(&s))
             }
         };
         if let Some(p) = view {
             ids.insert(cap.stats.records, assocs.add(&p, ts).expect("within the bound").0);
         }
+    }
+    // Those belong to the association of their flow: the first packet of every path of a
+    // flow went up, so user space knows every flow's association.
+    for (frame, (src, dst, vtag)) in counted_only {
+        let id = assocs.direction_id(src, dst, vtag).unwrap_or_else(|| {
+            panic!("{}: frame {frame} sent no summary and its flow is in no association", file.display())
+        });
+        ids.insert(frame, id);
+    }
+    // The counts are the kernel's accounting's: each association holds exactly its frames.
+    assocs.overlay(&|k| host.flows.get(k));
+    let mut frames_of: BTreeMap<usize, u64> = BTreeMap::new();
+    for id in ids.values() {
+        *frames_of.entry(assocs.resolve(*id)).or_default() += 1;
+    }
+    for (id, frames) in frames_of {
+        let a = &assocs.list[id];
+        assert_eq!(a.packets, frames, "{}: association {id} ({:?})", file.display(), a.endpoints);
     }
     (ids, assocs)
 }

@@ -46,7 +46,6 @@ pub mod kind {
     pub const ARRAY: u32 = 2;
     pub const PERCPU_ARRAY: u32 = 6;
     pub const LRU_HASH: u32 = 9;
-    pub const LRU_PERCPU_HASH: u32 = 10;
     pub const LPM_TRIE: u32 = 11;
     pub const RINGBUF: u32 = 27;
 }
@@ -69,11 +68,11 @@ pub struct MapSpec {
 
 pub const GLOBAL: MapSpec = spec("GLOBAL", kind::PERCPU_ARRAY, 4, size_of::<GlobalStats>(), 1, true);
 pub const FLOWS: MapSpec =
-    spec("FLOWS", kind::LRU_PERCPU_HASH, size_of::<FlowKey>(), size_of::<FlowStats>(), FLOW_CAPACITY, true);
+    spec("FLOWS", kind::LRU_HASH, size_of::<FlowKey>(), size_of::<FlowStats>(), FLOW_CAPACITY, true);
 /// `GLOBAL` and `FLOWS` of the packets leaving (the TC egress program's).
 pub const EGRESS_GLOBAL: MapSpec = spec("EGRESS_GLOBAL", kind::PERCPU_ARRAY, 4, size_of::<GlobalStats>(), 1, true);
 pub const EGRESS_FLOWS: MapSpec =
-    spec("EGRESS_FLOWS", kind::LRU_PERCPU_HASH, size_of::<FlowKey>(), size_of::<FlowStats>(), FLOW_CAPACITY, true);
+    spec("EGRESS_FLOWS", kind::LRU_HASH, size_of::<FlowKey>(), size_of::<FlowStats>(), FLOW_CAPACITY, true);
 pub const ZERO_FLOW: MapSpec = spec("ZERO_FLOW", kind::PERCPU_ARRAY, 4, size_of::<FlowStats>(), 1, false);
 pub const DATA_EVENTS: MapSpec = spec("DATA_EVENTS", kind::RINGBUF, 0, 0, DATA_EVENTS_BYTES, false);
 pub const PACKET_EVENTS: MapSpec = spec("PACKET_EVENTS", kind::RINGBUF, 0, 0, PACKET_EVENTS_BYTES, false);

@@ -14,8 +14,8 @@ pub use rules::{
     MAX_RULES, NO_RULE, NO_RULES, REASON_SLOTS, SRC_ALLOW, SRC_PREFIX_HEADER_BITS,
 };
 pub use stats::{
-    ChunkSummary, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, EGRESS, ERROR_CAUSE_BUCKETS, FAMILY_IPV4,
-    FAMILY_IPV6, INGRESS, SUMMARY_CHUNKS,
+    ChunkSummary, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, PathSlot, EGRESS, ERROR_CAUSE_BUCKETS,
+    FAMILY_IPV4, FAMILY_IPV6, INGRESS, PATH_SLOTS, SUMMARY_CHUNKS,
 };
 
 #[cfg(feature = "user")]

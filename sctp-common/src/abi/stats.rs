@@ -147,7 +147,32 @@ pub const FAMILY_IPV6: u32 = 6;
 /// ERROR cause code buckets per flow: codes 0..=14 by number, 15 and above in the last.
 pub const ERROR_CAUSE_BUCKETS: usize = 16;
 
-/// Per-flow counters and last-seen protocol state (value of the `FLOWS` LRU per-CPU hash).
+/// Paths kept per association direction, each a (source address, destination address)
+/// pair: a peer multi-homed on two addresses, talking to two of ours, fills four. Packets
+/// on further paths are counted in [`FlowStats::paths_beyond`].
+pub const PATH_SLOTS: usize = 4;
+
+/// One path of an association direction: what crossed it (in [`FlowStats::paths`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct PathSlot {
+    /// The addresses as the parser keeps them (`parse::Address`: four words in network
+    /// order, IPv4 in the first); a slot with no packets is free.
+    pub src_addr: [u32; 4],
+    pub dst_addr: [u32; 4],
+    pub packets: u64,
+    pub bytes: u64,
+    pub data_chunks: u64,
+    pub last_seen_ns: u64,
+    /// The interface the last packet arrived on or left by (0 where unknown: a replay).
+    pub ifindex: u32,
+    pub pad: u32,
+}
+
+/// One association direction, keyed by its flow (ports and the receiver's tag): counters
+/// and last-seen protocol state, the value of `FLOWS` (arriving) and `EGRESS_FLOWS`
+/// (leaving). One value shared by every CPU: counters grow by atomic adds
+/// ([`crate::atomic::add`]); the last-seen fields are plain writes, the last writer's.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
 pub struct FlowStats {
@@ -160,10 +185,9 @@ pub struct FlowStats {
     pub data_unordered: u64,
     pub data_fragments: u64,
     /// DATA / I-DATA whose TSN is at or below the highest TSN seen before it:
-    /// retransmissions and duplicates as the wire shows them. Judged per CPU: exact when a
-    /// flow's packets are handled on one CPU (RSS keeps a flow on one queue; replays run on
-    /// one CPU); a flow spread over CPUs can be under-counted, never over-counted. The
-    /// join's duplicate count, from the DATA events of all CPUs, is exact.
+    /// retransmissions and duplicates as the wire shows them, judged against the one
+    /// highest TSN every CPU shares (a retransmission on another path, which RSS may hand
+    /// to another CPU, counts too).
     pub data_at_or_below_highest: u64,
     pub sack_gap_blocks: u64,
     pub sack_dup_tsns: u64,
@@ -196,6 +220,19 @@ pub struct FlowStats {
     pub init_chunk_type: u32,
     pub last_stream: u16,
     pub pad: u16,
+    /// SACKs whose fixed fields and counts were whole (what `last_a_rwnd` and
+    /// `a_rwnd_min` were taken from).
+    pub sacks: u64,
+    /// SACKs announcing a zero window after a non-zero one (or as the first).
+    pub zero_windows: u64,
+    /// DATA chunks on another path than the DATA before them.
+    pub data_path_switches: u64,
+    /// Packets on a path beyond the [`PATH_SLOTS`] kept.
+    pub paths_beyond: u64,
+    pub paths: [PathSlot; PATH_SLOTS],
+    pub a_rwnd_min: u32,
+    /// The slot of the last DATA's path, plus one (0: no DATA yet).
+    pub data_path: u32,
 }
 
 impl FlowStats {
@@ -254,7 +291,41 @@ impl FlowStats {
         for (i, c) in m.error_causes.iter_mut().enumerate() {
             *c = self.error_causes[i] + other.error_causes[i];
         }
+        m.a_rwnd_min = match (self.sacks, other.sacks) {
+            (0, _) => other.a_rwnd_min,
+            (_, 0) => self.a_rwnd_min,
+            _ => self.a_rwnd_min.min(other.a_rwnd_min),
+        };
+        m.sacks = self.sacks + other.sacks;
+        m.zero_windows = self.zero_windows + other.zero_windows;
+        m.data_path_switches = self.data_path_switches + other.data_path_switches;
+        m.paths = self.paths;
+        m.paths_beyond = self.paths_beyond;
+        m.data_path = newer.data_path;
+        for p in other.paths.iter().filter(|p| p.packets > 0) {
+            m.add_path(p);
+        }
+        m.paths_beyond += other.paths_beyond;
         *self = m;
+    }
+
+    /// Adds a path's counts to the slot of the same addresses, or a free one (beyond the
+    /// slots, its packets count in `paths_beyond`).
+    fn add_path(&mut self, p: &PathSlot) {
+        let same = |s: &&mut PathSlot| s.packets == 0 || (s.src_addr == p.src_addr && s.dst_addr == p.dst_addr);
+        match self.paths.iter_mut().find(same) {
+            Some(s) if s.packets == 0 => *s = *p,
+            Some(s) => {
+                s.packets += p.packets;
+                s.bytes += p.bytes;
+                s.data_chunks += p.data_chunks;
+                s.last_seen_ns = s.last_seen_ns.max(p.last_seen_ns);
+                if p.ifindex != 0 {
+                    s.ifindex = p.ifindex;
+                }
+            }
+            None => self.paths_beyond += p.packets,
+        }
     }
 }
 

@@ -17,8 +17,9 @@ use core::ops::ControlFlow;
 use crate::{
     abi::{
         enable, Counter, DataEvent, FlowKey, FlowStats, GlobalStats, ERROR_CAUSE_BUCKETS, FAMILY_IPV4, FAMILY_IPV6,
-        SUMMARY_CHUNKS,
+        PATH_SLOTS, SUMMARY_CHUNKS,
     },
+    atomic::add,
     filter::{self, Filter, FirstChunk, Source},
     proto::{
         chunk::{self, flag, ty},
@@ -32,6 +33,11 @@ pub const MAX_VLAN_TAGS: usize = 2;
 pub const MAX_IPV6_EXT_HEADERS: usize = 6;
 /// Chunks walked per packet; a packet with more is counted as `ErrChunkWalkLimit`.
 pub const MAX_CHUNKS: usize = crate::abi::SUMMARY_CHUNKS;
+/// One DATA TSN in this many is a round-trip sample: the packet that carries it goes to
+/// user space, and so does the SACK of the other direction whose cumulative TSN ack
+/// passes a multiple of it (the first to acknowledge the sample). Between them, DATA and
+/// SACK packets are counted in the kernel only.
+pub const TSN_SAMPLE_EVERY: u32 = 32;
 
 /// What the program does with the packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,7 +120,7 @@ where
     // one-byte tag.
     let entered = pkt.outline(|| {
         let (clock, flow_for) = once.take()?;
-        match enter(pkt, stats, clock, flow_for, filter, seen) {
+        match enter(pkt, stats, clock, flow_for, sink.ifindex(), filter, seen) {
             Ok(flow) => {
                 // The first chunk here, in this frame: a packet of one chunk then needs
                 // no call of the walk's step.
@@ -133,7 +139,9 @@ where
             // Without rules nothing is judged after the walk: no call for it.
             let verdict =
                 if seen.rules_active() { pkt.outline(|| leave(stats, flow, filter, seen)) } else { Verdict::Pass };
-            if sink.wants_summaries() {
+            // Only packets that change what user space knows go up (control chunks, a
+            // new path, round-trip samples): everything else is in the flow's counters.
+            if sink.wants_summaries() && seen.summary_wanted() {
                 seen.seal_summary(flow, verdict == Verdict::Drop);
                 sink.packet(&mut seen.summary);
             }
@@ -313,6 +321,7 @@ fn enter<'f, 'r, P, C, F, R>(
     stats: &mut GlobalStats,
     clock: C,
     flow_for: F,
+    ifindex: u32,
     filter: &mut R,
     seen: &mut Seen,
 ) -> Result<&'f mut FlowStats, Verdict>
@@ -360,8 +369,8 @@ where
         stats.bump(Counter::FlowUnavailable, 1);
         return Err(Verdict::Pass);
     };
-    flow.packets += 1;
-    flow.bytes += loc.ip_len;
+    add(&mut flow.packets, 1);
+    add(&mut flow.bytes, loc.ip_len);
     if flow.first_seen_ns == 0 {
         flow.first_seen_ns = now_ns;
     }
@@ -372,6 +381,10 @@ where
     // Everything else in `seen` is written before it is read: the stash just below, the
     // event fields per DATA chunk.
     seen.notes.clear();
+    // A tag of 0 is an INIT's alone (RFC 9260 8.5): user space sees every packet that
+    // has it, and counts them outside the flows of associations.
+    seen.set_summary_wanted(key.vtag == 0);
+    account_path(flow, &loc, now_ns, ifindex, seen);
     // The packet's fields of the DATA event; each DATA chunk writes the rest (the map
     // value starts zeroed). Field by field, as `Notes::clear` says why.
     seen.data.ts_ns = now_ns;
@@ -405,7 +418,7 @@ fn leave<'r, R: Filter<'r>>(stats: &mut GlobalStats, flow: &mut FlowStats, filte
     let chunks = stats.get(Counter::Chunks).wrapping_sub(chunks_before);
     let verdict = judged(stats, gen, filter::judge(rs, &seen.notes, walk_end, chunks, key.vtag));
     if verdict == Verdict::Drop {
-        flow.dropped += 1;
+        add(&mut flow.dropped, 1);
     } else if first.present && rs.flags & enable::VALIDATE_VTAG != 0 && !Counter::is_error_code(walk_end) {
         filter::track_tags(rs, filter, stats, &key, &first, now_ns);
     }
@@ -481,7 +494,7 @@ fn walk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
 #[inline(always)]
 fn end_walk(stats: &mut GlobalStats, flow: &mut FlowStats, seen: &mut Seen, c: Counter) {
     if c.is_error() {
-        flow.malformed += 1;
+        add(&mut flow.malformed, 1);
     }
     note(stats, c);
     seen.set_walk_end(c);
@@ -524,7 +537,7 @@ fn chunk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     stats.chunk_types[chunk_type as usize] += 1;
     seen.chunk_type(chunk_type);
     if let Some(n) = flow.chunks.get_mut(chunk::bucket(chunk_type)) {
-        *n += 1;
+        add(n, 1);
     }
     // A length that runs past the packet lies, and nothing is taken from it: only a
     // first fragment ends inside a chunk by nature, and then only the bytes present
@@ -545,13 +558,19 @@ fn chunk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     // them in the step's frame, which the multi-buffer program is short of on 6.1); the
     // slot counts once the chunk was read whole.
     let slot = &mut seen.summary.chunk[usize::from(n) % SUMMARY_CHUNKS];
-    if let Err(c) = account_chunk(pkt, off, chunk, stats, flow, &mut seen.data, &mut slot.words, sink, &mut on_data) {
-        return ControlFlow::Break(Some(if cut { Counter::FragmentCutWalks } else { c }));
-    }
+    let wanted = match account_chunk(pkt, off, chunk, stats, flow, &mut seen.data, &mut slot.words, sink, &mut on_data)
+    {
+        Ok(wanted) => wanted,
+        Err(c) => return ControlFlow::Break(Some(if cut { Counter::FragmentCutWalks } else { c })),
+    };
     slot.chunk_type = chunk_type;
     slot.flags = flags;
     slot.len = u16::from_be_bytes([hdr[2], hdr[3]]);
     seen.set_summary_chunks(n + 1);
+    seen.want_summary_if(wanted);
+    if matches!(chunk_type, ty::DATA | ty::I_DATA) {
+        data_on_path(flow, seen.path());
+    }
     if cut {
         return ControlFlow::Break(Some(Counter::FragmentCutWalks));
     }
@@ -561,6 +580,61 @@ fn chunk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
         return ControlFlow::Break(None);
     }
     ControlFlow::Continue(next)
+}
+
+/// Counts the packet on its path, the slot of the same addresses or the first free one
+/// (a new path: its summary goes to user space), and notes the slot for the packet's DATA
+/// chunks (`PATH_SLOTS` beyond the slots).
+#[inline(always)]
+fn account_path(flow: &mut FlowStats, loc: &SctpLocation, now_ns: u64, ifindex: u32, seen: &mut Seen) {
+    let mut slot = PATH_SLOTS;
+    for (i, p) in flow.paths.iter_mut().enumerate() {
+        if p.packets == 0 {
+            p.src_addr = loc.src_addr;
+            p.dst_addr = loc.dst_addr;
+            seen.set_summary_wanted(true);
+            slot = i;
+            break;
+        }
+        if same_address(&p.src_addr, &loc.src_addr) && same_address(&p.dst_addr, &loc.dst_addr) {
+            slot = i;
+            break;
+        }
+    }
+    seen.set_path(slot);
+    // Read back from memory: the verifier then goes on in one state, not one per slot.
+    let Some(p) = flow.paths.get_mut(seen.path()) else {
+        add(&mut flow.paths_beyond, 1);
+        return;
+    };
+    add(&mut p.packets, 1);
+    add(&mut p.bytes, loc.ip_len);
+    p.last_seen_ns = now_ns;
+    p.ifindex = ifindex;
+}
+
+/// Word by word: an array comparison is a call to `memcmp`, which the bpf target lacks.
+#[inline(always)]
+fn same_address(a: &Address, b: &Address) -> bool {
+    a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3]
+}
+
+/// Counts a DATA chunk on the packet's path (`slot`, see [`account_path`]), and a switch
+/// when the DATA before it went another way.
+#[inline(always)]
+fn data_on_path(flow: &mut FlowStats, slot: usize) {
+    let Some(p) = flow.paths.get_mut(slot) else {
+        return;
+    };
+    add(&mut p.data_chunks, 1);
+    #[expect(clippy::cast_possible_truncation, reason = "below PATH_SLOTS")]
+    let tag = slot as u32 + 1;
+    if flow.data_path != tag {
+        if flow.data_path != 0 {
+            add(&mut flow.data_path_switches, 1);
+        }
+        flow.data_path = tag;
+    }
 }
 
 /// A chunk's header fields.
@@ -574,7 +648,9 @@ struct Chunk {
 /// Reads the fixed fields of the chunk types we keep state for, and writes the words of
 /// the chunk's summary (see `ChunkSummary::words`). `data` arrives with the packet's
 /// fields filled in; a DATA chunk completes it and hands it to `sink`, and its PPID (if it
-/// carries one) to `on_data`.
+/// carries one) to `on_data`. Says whether user space needs the packet's summary for this
+/// chunk: for every control chunk, for DATA and SACK only as round-trip samples (see
+/// [`TSN_SAMPLE_EVERY`]).
 #[inline(always)]
 #[expect(
     clippy::too_many_arguments,
@@ -590,16 +666,19 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
     summary_words: &mut [u32; 3],
     sink: &mut S,
     on_data: &mut D,
-) -> Result<(), Counter> {
+) -> Result<bool, Counter> {
     let Chunk { kind: chunk_type, flags, len } = chunk;
+    let mut wanted = true;
     *summary_words = match chunk_type {
-        ty::DATA | ty::I_DATA => account_data(pkt, off, chunk, stats, flow, data, sink, on_data)?,
+        ty::DATA | ty::I_DATA => {
+            let words = account_data(pkt, off, chunk, stats, flow, data, sink, on_data)?;
+            wanted = words[0] % TSN_SAMPLE_EVERY == 0;
+            words
+        }
         ty::SACK => {
             let f = fixed::<P, 16>(pkt, off, len, 16)?;
             let cum_tsn = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
             let a_rwnd = u32::from_be_bytes([f[8], f[9], f[10], f[11]]);
-            flow.last_cum_tsn_ack = cum_tsn;
-            flow.last_a_rwnd = a_rwnd;
             let (gaps, dups) = (u16::from_be_bytes([f[12], f[13]]), u16::from_be_bytes([f[14], f[15]]));
             let counts = u32::from(gaps) << 16 | u32::from(dups);
             let (gaps, dups) = (u64::from(gaps), u64::from(dups));
@@ -607,10 +686,19 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
             if (gaps + dups) * 4 > (len - 16) as u64 {
                 return Err(Counter::ErrChunkCountsBeyondLength);
             }
+            let first = flow.sacks == 0;
+            wanted = first || cum_tsn / TSN_SAMPLE_EVERY != flow.last_cum_tsn_ack / TSN_SAMPLE_EVERY;
+            if a_rwnd == 0 && (first || flow.last_a_rwnd != 0) {
+                add(&mut flow.zero_windows, 1);
+            }
+            flow.a_rwnd_min = if first { a_rwnd } else { flow.a_rwnd_min.min(a_rwnd) };
+            flow.last_cum_tsn_ack = cum_tsn;
+            flow.last_a_rwnd = a_rwnd;
+            add(&mut flow.sacks, 1);
             stats.bump(Counter::SackGapBlocks, gaps);
             stats.bump(Counter::SackDupTsns, dups);
-            flow.sack_gap_blocks += gaps;
-            flow.sack_dup_tsns += dups;
+            add(&mut flow.sack_gap_blocks, gaps);
+            add(&mut flow.sack_dup_tsns, dups);
             [cum_tsn, a_rwnd, counts]
         }
         ty::INIT | ty::INIT_ACK => {
@@ -627,19 +715,21 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
             words
         }
         ty::ABORT | ty::SHUTDOWN_COMPLETE if flags & flag::T_BIT != 0 => {
-            flow.t_bit_chunks += 1;
+            add(&mut flow.t_bit_chunks, 1);
             [0; 3]
         }
         // The first cause; an ERROR without one is legal and counts nothing here.
         ty::ERROR if len >= 8 => {
             let cause = pkt.be16_at(off + 4).ok_or(Counter::ErrChunkBeyondPacket)? as usize;
             let bucket = if cause < ERROR_CAUSE_BUCKETS { cause } else { ERROR_CAUSE_BUCKETS - 1 };
-            flow.error_causes[bucket] += 1;
+            if let Some(n) = flow.error_causes.get_mut(bucket) {
+                add(n, 1);
+            }
             [0; 3]
         }
         _ => [0; 3],
     };
-    Ok(())
+    Ok(wanted)
 }
 
 /// A DATA or I-DATA chunk: its counters, its event (when the sink takes events), and the
@@ -690,22 +780,22 @@ fn account_data<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
     }
     stats.bump(Counter::DataChunks, 1);
     stats.bump(Counter::DataPayloadBytes, payload);
-    flow.data_chunks += 1;
-    flow.data_payload_bytes += payload;
+    add(&mut flow.data_chunks, 1);
+    add(&mut flow.data_payload_bytes, payload);
     if flags & flag::UNORDERED != 0 {
         stats.bump(Counter::DataUnordered, 1);
-        flow.data_unordered += 1;
+        add(&mut flow.data_unordered, 1);
     }
     if flags & (flag::BEGIN | flag::END) != flag::BEGIN | flag::END {
         stats.bump(Counter::DataFragments, 1);
-        flow.data_fragments += 1;
+        add(&mut flow.data_fragments, 1);
     }
     // Serial number arithmetic (RFC 1982): TSNs wrap.
     if flow.tsn_seen == 0 || (tsn.wrapping_sub(flow.highest_tsn).cast_signed()) > 0 {
         flow.highest_tsn = tsn;
         flow.tsn_seen = 1;
     } else {
-        flow.data_at_or_below_highest += 1;
+        add(&mut flow.data_at_or_below_highest, 1);
     }
     on_data((!idata || flags & flag::BEGIN != 0).then_some(ppid));
     Ok([tsn, payload_len, 0])

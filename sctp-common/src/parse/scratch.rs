@@ -27,6 +27,10 @@ pub struct Seen {
     pub chunks_before: u64,
     /// Where the chunk walk is (see [`Walk`]).
     pub walk: Walk,
+    /// The packet's path slot in its flow (`PATH_SLOTS`: none, beyond them).
+    pub path: usize,
+    /// User space needs the packet's summary (a control chunk, a new path, a sample).
+    pub summary_wanted: bool,
     /// The DATA event being filled (packet fields first, then each DATA chunk's).
     pub data: DataEvent,
     /// The packet's summary for the association table (header first, then a chunk per
@@ -47,6 +51,8 @@ impl Seen {
             dropped_early: false,
             chunks_before: 0,
             walk: Walk { off: 0, end: 0, first_fragment: false, walking: false },
+            path: 0,
+            summary_wanted: false,
             data: DataEvent::zeroed(),
             summary: PacketSummary::zeroed(),
             notes: Notes::new(),
@@ -117,6 +123,47 @@ pub struct Walk {
     pub first_fragment: bool,
     /// The walk has not ended yet.
     pub walking: bool,
+}
+
+impl Seen {
+    /// The packet's path slot. Through memory, volatile, as the walk's position: a
+    /// value the verifier knows only the bounds of, the same at every step.
+    #[inline(always)]
+    #[must_use]
+    pub fn path(&self) -> usize {
+        // SAFETY: a read of a field of a live reference.
+        unsafe { core::ptr::read_volatile(&raw const self.path) }
+    }
+
+    #[inline(always)]
+    pub fn set_path(&mut self, slot: usize) {
+        // SAFETY: a write of a field of a live &mut.
+        unsafe { core::ptr::write_volatile(&raw mut self.path, slot) };
+    }
+
+    #[inline(always)]
+    #[must_use]
+    pub fn summary_wanted(&self) -> bool {
+        // SAFETY: a read of a field of a live reference.
+        unsafe { core::ptr::read_volatile(&raw const self.summary_wanted) }
+    }
+
+    /// Wants the summary if `wanted`, without a branch (each would be a path more for the
+    /// verifier through the rest of the step).
+    #[inline(always)]
+    pub fn want_summary_if(&mut self, wanted: bool) {
+        // SAFETY: a read and a write of a field of a live &mut.
+        unsafe {
+            let now = core::ptr::read_volatile(&raw const self.summary_wanted);
+            core::ptr::write_volatile(&raw mut self.summary_wanted, now | wanted);
+        }
+    }
+
+    #[inline(always)]
+    pub fn set_summary_wanted(&mut self, wanted: bool) {
+        // SAFETY: a write of a field of a live &mut.
+        unsafe { core::ptr::write_volatile(&raw mut self.summary_wanted, wanted) };
+    }
 }
 
 impl Seen {

@@ -32,6 +32,12 @@ pub trait DataSink {
 
     fn data(&mut self, ev: &DataEvent);
 
+    /// The interface the packets come from or go to (0: unknown, as in a capture).
+    #[inline(always)]
+    fn ifindex(&self) -> u32 {
+        0
+    }
+
     /// Whether `packet` takes summaries: none is completed otherwise.
     #[inline(always)]
     fn wants_summaries(&self) -> bool {

@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use aya::maps::{Array, Map, MapData, PerCpuArray, PerCpuHashMap};
+use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray};
 use sctp_common::abi::{
     maps::{self, MapSpec},
     FlowKey, FlowStats, GlobalStats, RuleSet,
@@ -84,22 +84,22 @@ pub fn global_in(src: &dyn MapSource, spec: &MapSpec) -> Result<GlobalStats> {
     Ok(total)
 }
 
-/// Every flow, each summed over CPUs.
+/// Every flow of the packets arriving.
 pub fn flows(src: &dyn MapSource) -> Result<BTreeMap<FlowKey, FlowStats>> {
     flows_in(src, &maps::FLOWS)
 }
 
-/// Every flow of `spec` (`FLOWS` or `EGRESS_FLOWS`), each summed over CPUs.
+/// Every flow of `spec` (`FLOWS` or `EGRESS_FLOWS`: one value per flow, shared by the
+/// CPUs). An entry the kernel evicts while it is read is left out.
 pub fn flows_in(src: &dyn MapSource, spec: &MapSpec) -> Result<BTreeMap<FlowKey, FlowStats>> {
-    let flows: PerCpuHashMap<&MapData, FlowKey, FlowStats> = PerCpuHashMap::try_from(src.map(spec)?)?;
+    let flows: HashMap<&MapData, FlowKey, FlowStats> = HashMap::try_from(src.map(spec)?)?;
     let mut out = BTreeMap::new();
     for entry in &flows {
-        let (key, per_cpu) = entry.context("reading FLOWS")?;
-        let mut total: FlowStats = bytemuck::Zeroable::zeroed();
-        for cpu in per_cpu.iter() {
-            total.merge(cpu);
+        match entry {
+            Ok((key, flow)) => _ = out.insert(key, flow),
+            Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(e) => return Err(e).context("reading FLOWS"),
         }
-        out.insert(key, total);
     }
     Ok(out)
 }

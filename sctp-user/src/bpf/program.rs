@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
 use aya::{
-    maps::{Array, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
     programs::{
         tc::{self, TcAttachType},
         xdp::{XdpError, XdpLinkId},
@@ -239,7 +239,7 @@ impl XdpSctp {
         let zeros: Vec<GlobalStats> = vec![bytemuck::Zeroable::zeroed(); cpus];
         array.set(0, zeros.try_into()?, 0)?;
         let map = MapSource::map_mut(&mut self.ebpf, &maps::FLOWS)?;
-        let mut flows: PerCpuHashMap<&mut MapData, FlowKey, FlowStats> = PerCpuHashMap::try_from(map)?;
+        let mut flows: HashMap<&mut MapData, FlowKey, FlowStats> = HashMap::try_from(map)?;
         let keys: Vec<FlowKey> = flows.keys().collect::<Result<_, _>>()?;
         for k in keys {
             flows.remove(&k)?;

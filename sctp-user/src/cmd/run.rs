@@ -414,13 +414,19 @@ fn serve(opts: &RunOptions) -> Result<()> {
         let export = |exporter: &mut Option<Exporter>, prog: &XdpSctp| -> Result<()> {
             let now = monotonic_ns();
             let mut assocs = live.lock().unwrap();
+            if !opts.associations && exporter.is_none() {
+                return Ok(());
+            }
+            let snap = Snapshot::take(prog)?;
+            let egress = Snapshot::take_egress(prog)?;
             if opts.associations {
                 assocs.lost = packet_events_lost(prog)?;
+                // Counted in the kernel; the summaries gave the structure (a direction
+                // seen both arriving and leaving, forwarded, is taken as it arrived).
+                assocs.table.overlay(&|k| snap.flows.get(k).or_else(|| egress.flows.get(k)));
                 assocs.expire(now);
             }
             if let Some(exp) = exporter {
-                let snap = Snapshot::take(prog)?;
-                let egress = Snapshot::take_egress(prog)?;
                 let st = state.lock().unwrap();
                 let w = wire.lock().unwrap();
                 exp.build(&snap, &egress, sock_echo.then_some((&*st, &*w, local_port)), opts.associations.then_some(&*assocs), now)?;

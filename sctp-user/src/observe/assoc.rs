@@ -6,9 +6,17 @@
 
 use std::{collections::BTreeSet, net::IpAddr};
 
+use sctp_common::{
+    abi::{FlowKey, FlowStats, PathSlot},
+    parse::TSN_SAMPLE_EVERY,
+    proto::chunk::{bucket, ty},
+};
 use serde_json::{json, Value};
 
-use super::packet_view::{ChunkView, PacketView};
+use super::{
+    packet_view::{ChunkView, PacketView},
+    report::addr,
+};
 
 /// Paths kept per association (a peer with more addresses has its further paths merged
 /// into the last, and counted in [`Association::beyond_bounds`]).
@@ -163,8 +171,8 @@ fn serial_le(a: u32, b: u32) -> bool {
 
 impl TsnTracker {
     /// A DATA chunk; whether it is a retransmission (its TSN at or below the highest sent
-    /// before).
-    pub fn sent(&mut self, tsn: u32, ts_ns: u64) -> bool {
+    /// before). Only TSNs that `may_time` are timed.
+    pub fn sent(&mut self, tsn: u32, ts_ns: u64, may_time: bool) -> bool {
         if self.highest.is_some_and(|h| serial_le(tsn, h)) {
             if self.sample.is_some_and(|(t, _)| t == tsn) {
                 self.sample = None;
@@ -172,7 +180,7 @@ impl TsnTracker {
             return true;
         }
         self.highest = Some(tsn);
-        if self.sample.is_none() {
+        if self.sample.is_none() && may_time {
             self.sample = Some((tsn, ts_ns));
         }
         false
@@ -212,6 +220,10 @@ pub struct DirStats {
     pub data_path: Option<(IpAddr, IpAddr)>,
     pub path_switches: u64,
     tsns: TsnTracker,
+    /// Packets (and their bytes) of this direction outside its flow: INITs (tag 0) and
+    /// ABORTs or SHUTDOWN-COMPLETEs with a reflected tag. The kernel counts them under
+    /// other flows; [`Association::overlay`] adds them to the flow's counts.
+    off_flow: (u64, u64),
 }
 
 impl DirStats {
@@ -236,6 +248,7 @@ impl DirStats {
         };
         self.a_rwnd_last = self.a_rwnd_last.or(o.a_rwnd_last);
         self.data_path = self.data_path.or(o.data_path);
+        self.off_flow = (self.off_flow.0 + o.off_flow.0, self.off_flow.1 + o.off_flow.1);
     }
 }
 
@@ -255,6 +268,8 @@ pub struct PathStats {
     /// failing counts up (the sender gives it up after its `path_max_retrans`).
     pub heartbeats_unanswered: u64,
     heartbeat_sent: Option<u64>,
+    /// As [`DirStats`]'s: packets and bytes on this path outside the direction's flow.
+    off_flow: (u64, u64),
 }
 
 impl PathStats {
@@ -277,6 +292,7 @@ impl PathStats {
             self.ifindex = p.ifindex;
         }
         self.heartbeats_unanswered = self.heartbeats_unanswered.max(p.heartbeats_unanswered);
+        self.off_flow = (self.off_flow.0 + p.off_flow.0, self.off_flow.1 + p.off_flow.1);
     }
 }
 
@@ -337,6 +353,9 @@ pub struct Association {
     /// Packets from an address or on a path past the bounds ([`MAX_ADDRESSES`],
     /// [`MAX_PATHS`]): counted, the address or path not kept.
     pub beyond_bounds: u64,
+    /// Packets the kernel counted beyond the paths it keeps per direction
+    /// (`FlowStats::paths_beyond`, both directions), as of the last overlay.
+    pub kernel_beyond_bounds: u64,
     /// Started by an INIT on the endpoints of an established association: it replaces that
     /// one (a restart) only once its handshake completes (RFC 9260 5.2.4), so a spoofed
     /// INIT changes nothing. The endpoints, as [`Associations::latest`] keys them.
@@ -366,6 +385,7 @@ impl Association {
             restarted: false,
             init_collisions: 0,
             beyond_bounds: 0,
+            kernel_beyond_bounds: 0,
             restart_of: None,
             first_ns: ts_ns,
             last_ns: ts_ns,
@@ -429,7 +449,9 @@ impl Association {
         }
     }
 
-    /// Counts the packet, sent by endpoint `from`.
+    /// Counts the packet, sent by endpoint `from`. Round trips are timed on the TSNs the
+    /// kernel samples only (see `TSN_SAMPLE_EVERY`): a live run sees no others, and
+    /// `inspect` times the same ones.
     fn count(&mut self, p: &PacketView, from: usize, ts_ns: u64) {
         self.packets += 1;
         self.last_ns = ts_ns;
@@ -448,13 +470,20 @@ impl Association {
         let d = &mut self.directions[from];
         d.packets += 1;
         d.bytes += p.ip_len;
+        let reflected = p.chunks.iter().any(|c| matches!(c, ChunkView::Close { reflected: true, .. }));
+        if p.vtag == 0 || reflected {
+            d.off_flow.0 += 1;
+            d.off_flow.1 += p.ip_len;
+            path.off_flow.0 += 1;
+            path.off_flow.1 += p.ip_len;
+        }
         for chunk in &p.chunks {
             match chunk {
                 ChunkView::Data { tsn, payload } => {
                     let d = &mut self.directions[from];
                     d.data_chunks += 1;
                     d.data_bytes += u64::from(*payload);
-                    d.retransmissions += u64::from(d.tsns.sent(*tsn, ts_ns));
+                    d.retransmissions += u64::from(d.tsns.sent(*tsn, ts_ns, tsn % TSN_SAMPLE_EVERY == 0));
                     if d.data_path != Some(path_key) {
                         d.path_switches += u64::from(d.data_path.is_some());
                         d.data_path = Some(path_key);
@@ -524,6 +553,67 @@ impl Association {
                 ChunkView::Other => {}
             }
         }
+    }
+
+    /// The flow of what endpoint `from` sent (its packets carry the other's tag), once
+    /// that tag is known.
+    fn direction_key(&self, from: usize) -> Option<FlowKey> {
+        let (sender, receiver) = (&self.endpoints[from], &self.endpoints[1 - from]);
+        (receiver.vtag != 0).then_some(FlowKey { src_port: sender.port, dst_port: receiver.port, vtag: receiver.vtag })
+    }
+
+    /// Takes what each direction sent from its flow's counters in the kernel (the same
+    /// accounting `inspect`'s engines run), `flows[i]` those of what endpoint `i` sent.
+    /// A direction without (its receiver's tag not known, its flow not found or another
+    /// association's) keeps what the packets seen here counted. Idempotent: a live table
+    /// is overlaid again at each export.
+    fn overlay(&mut self, flows: [Option<&FlowStats>; 2]) {
+        let mut beyond = 0;
+        for (from, f) in flows.into_iter().enumerate() {
+            let Some(f) = f else {
+                continue;
+            };
+            beyond += f.paths_beyond;
+            let family = f.family;
+            let slot_path = |s: &PathSlot| {
+                (addr(family, bytemuck::cast_ref(&s.src_addr)), addr(family, bytemuck::cast_ref(&s.dst_addr)))
+            };
+            for slot in f.paths.iter().filter(|s| s.packets > 0) {
+                let key = self.path_key(slot_path(slot));
+                let path = self.paths.entry(key).or_default();
+                path.packets = slot.packets + path.off_flow.0;
+                path.bytes = slot.bytes + path.off_flow.1;
+                path.data_chunks = slot.data_chunks;
+                path.last_ns = path.last_ns.max(slot.last_seen_ns);
+                if slot.ifindex != 0 {
+                    path.ifindex = slot.ifindex;
+                }
+            }
+            let data_path = usize::try_from(f.data_path).ok().and_then(|n| f.paths.get(n.checked_sub(1)?));
+            let d = &mut self.directions[from];
+            d.packets = f.packets + d.off_flow.0;
+            d.bytes = f.bytes + d.off_flow.1;
+            d.data_chunks = f.data_chunks;
+            d.data_bytes = f.data_payload_bytes;
+            d.retransmissions = f.data_at_or_below_highest;
+            d.sacks = f.sacks;
+            d.gap_blocks = f.sack_gap_blocks;
+            d.dup_tsns = f.sack_dup_tsns;
+            d.heartbeats = f.chunks[bucket(ty::HEARTBEAT)];
+            d.heartbeat_acks = f.chunks[bucket(ty::HEARTBEAT_ACK)];
+            if f.sacks > 0 {
+                d.a_rwnd_last = Some(f.last_a_rwnd);
+                d.a_rwnd_min = Some(f.a_rwnd_min);
+            }
+            d.zero_windows = f.zero_windows;
+            d.path_switches = f.data_path_switches;
+            if let Some(s) = data_path {
+                d.data_path = Some(slot_path(s));
+            }
+            self.last_ns = self.last_ns.max(f.last_seen_ns);
+        }
+        self.kernel_beyond_bounds = beyond;
+        self.packets = self.directions[0].packets + self.directions[1].packets;
     }
 
     /// The association as in `inspect --format json` (DESIGN.md contract 2).
@@ -598,7 +688,7 @@ impl Association {
             },
             "restart": self.restarted,
             "init_collisions": self.init_collisions,
-            "beyond_bounds": self.beyond_bounds,
+            "beyond_bounds": self.beyond_bounds + self.kernel_beyond_bounds,
             "first_ns": self.first_ns,
             "last_ns": self.last_ns,
         })
@@ -773,8 +863,31 @@ impl Associations {
     /// The association whose packets from `src_port` to `dst_port` carry `vtag`.
     #[must_use]
     pub fn by_direction(&self, src_port: u16, dst_port: u16, vtag: u32) -> Option<&Association> {
-        let id = *self.by_flow.get(&(src_port, dst_port, vtag))?;
-        Some(&self.list[self.resolve(id)])
+        Some(&self.list[self.direction_id(src_port, dst_port, vtag)?])
+    }
+
+    /// The index of the association whose packets from `src_port` to `dst_port` carry
+    /// `vtag` (the association of a flow).
+    #[must_use]
+    pub fn direction_id(&self, src_port: u16, dst_port: u16, vtag: u32) -> Option<usize> {
+        Some(self.resolve(*self.by_flow.get(&(src_port, dst_port, vtag))?))
+    }
+
+    /// Takes every association's counts from its flows in the kernel (see
+    /// [`Association::overlay`]); `flow` finds a flow's counters. A flow counts only for
+    /// the association it belongs to (two that share endpoints and a tag, as crossing
+    /// INITs make, do not both take it).
+    pub fn overlay<'f>(&mut self, flow: &dyn Fn(&FlowKey) -> Option<&'f FlowStats>) {
+        for id in 0..self.list.len() {
+            if self.list[id].merged_into.is_some() {
+                continue;
+            }
+            let flows = [0, 1].map(|from| {
+                let key = self.list[id].direction_key(from)?;
+                (self.direction_id(key.src_port, key.dst_port, key.vtag) == Some(id)).then(|| flow(&key)).flatten()
+            });
+            self.list[id].overlay(flows);
+        }
     }
 
     /// The associations, without those merged into others.
@@ -1032,10 +1145,11 @@ mod tests {
     fn a_handshake_pairs_both_tags_and_times_every_round_trip() {
         let mut a = Associations::default();
         handshake(&mut a, 0, 0xc1, 0x51);
-        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(1, 0, 0, 18, 100)]), 10 * MS);
-        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(1, 0, 0, 18, 100)]), 15 * MS);
-        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(2, 0, 0, 18, 100)]), 16 * MS);
-        let _ = a.add(&pkt(true, 0xc1, vec![Chunk::sack(2, 1000, 0, 0)]), 20 * MS);
+        // TSN 32 is one the kernel samples (`TSN_SAMPLE_EVERY`), 31 is not.
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(31, 0, 0, 18, 100)]), 10 * MS);
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(31, 0, 0, 18, 100)]), 15 * MS);
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(32, 0, 0, 18, 100)]), 16 * MS);
+        let _ = a.add(&pkt(true, 0xc1, vec![Chunk::sack(32, 1000, 0, 0)]), 20 * MS);
         let all: Vec<&Association> = a.iter().collect();
         assert_eq!(all.len(), 1);
         let x = all[0];
@@ -1045,8 +1159,8 @@ mod tests {
         assert_eq!((x.init_rtt, x.cookie_rtt), (Some(2 * MS), Some(3 * MS)));
         assert_eq!(x.packets, 8);
         assert_eq!((x.directions[0].packets, x.directions[1].packets), (5, 3));
-        assert_eq!(x.directions[0].retransmissions, 1, "TSN 1 sent twice");
-        assert_eq!((x.rtt.count, x.rtt.min_ns), (1, 4 * MS), "from TSN 2, sent once");
+        assert_eq!(x.directions[0].retransmissions, 1, "TSN 31 sent twice");
+        assert_eq!((x.rtt.count, x.rtt.min_ns), (1, 4 * MS), "from TSN 32, sent once");
         assert_eq!(x.directions[1].a_rwnd_last, Some(1000));
         assert_eq!(x.paths.len(), 2, "one each way");
     }
@@ -1108,9 +1222,9 @@ mod tests {
     #[test]
     fn an_association_met_mid_way_learns_both_tags_from_both_directions() {
         let mut a = Associations::default();
-        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(7, 0, 0, 18, 10)]), 0);
-        let _ = a.add(&pkt(true, 0xc1, vec![Chunk::sack(7, 1000, 0, 0)]), MS);
-        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(8, 0, 0, 18, 10)]), 2 * MS);
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(64, 0, 0, 18, 10)]), 0);
+        let _ = a.add(&pkt(true, 0xc1, vec![Chunk::sack(64, 1000, 0, 0)]), MS);
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(65, 0, 0, 18, 10)]), 2 * MS);
         // Another peer on the same ports: an association of its own.
         let mut other = SctpPacket::new(
             Ip::V4 { src: [198, 18, 0, 9], dst: [198, 18, 0, 2] },
@@ -1184,8 +1298,8 @@ mod tests {
     /// The real association of `handshake`, after a DATA and its SACK.
     fn established(a: &mut Associations) -> Value {
         handshake(a, 0, 0xc1, 0x51);
-        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(1, 0, 0, 18, 100)]), 10 * MS);
-        let _ = a.add(&pkt(true, 0xc1, vec![Chunk::sack(1, 1000, 0, 0)]), 12 * MS);
+        let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(32, 0, 0, 18, 100)]), 10 * MS);
+        let _ = a.add(&pkt(true, 0xc1, vec![Chunk::sack(32, 1000, 0, 0)]), 12 * MS);
         fingerprint(a.by_direction(5000, 36412, 0x51).unwrap())
     }
 
@@ -1224,7 +1338,7 @@ mod tests {
             let hb = Chunk::new(ty::HEARTBEAT, 0, vec![0, 1, 0, 8, 1, 2, 3, 4]);
             let _ = a.add(&pkt(true, 0x8888, vec![hb]), (20 + u64::from(i)) * MS);
             // Real traffic goes on meanwhile (answered heartbeats, SACKs).
-            let _ = a.add(&pkt(true, 0xc1, vec![Chunk::sack(1, 1000, 0, 0)]), (20 + u64::from(i)) * MS);
+            let _ = a.add(&pkt(true, 0xc1, vec![Chunk::sack(32, 1000, 0, 0)]), (20 + u64::from(i)) * MS);
         }
         let real = a.by_direction(5000, 36412, 0x51).unwrap();
         assert_eq!(real.directions[0], before_dir(&before, 0));
@@ -1291,7 +1405,7 @@ mod tests {
         let mut t = TsnTracker::default();
         // A million TSNs never acknowledged: the tracker stays as it is, a few words.
         for tsn in 0..1_000_000 {
-            assert!(!t.sent(tsn, u64::from(tsn)));
+            assert!(!t.sent(tsn, u64::from(tsn), true));
         }
         assert!(core::mem::size_of::<TsnTracker>() <= 32);
         // The first TSN was timed; a SACK covering it gives its round trip, once.
@@ -1299,11 +1413,17 @@ mod tests {
         assert_eq!(t.acked(10, 6_000), None);
         // Karn: the TSN timed sent again gives none.
         let mut t = TsnTracker::default();
-        assert!(!t.sent(u32::MAX, 0));
-        assert!(t.sent(u32::MAX, 10), "a retransmission");
-        assert!(!t.sent(0, 20), "past the wrap");
+        assert!(!t.sent(u32::MAX, 0, true));
+        assert!(t.sent(u32::MAX, 10, true), "a retransmission");
+        assert!(!t.sent(0, 20, true), "past the wrap");
         assert_eq!(t.acked(u32::MAX, 30), None);
         assert_eq!(t.acked(0, 40), Some(20));
+        // Only TSNs that may be timed are (from summaries: those user space sees all of).
+        let mut t = TsnTracker::default();
+        assert!(!t.sent(1, 0, false));
+        assert!(!t.sent(2, 5, true));
+        assert_eq!(t.acked(1, 9), None);
+        assert_eq!(t.acked(2, 15), Some(10));
     }
 
     #[test]

@@ -141,6 +141,9 @@ pub fn replay(path: &Path, opts: &Options, rules: &Compiled) -> Result<Replay> {
         let (snapshot, checks) = replay_host(&mut capture, threads, opts, rules, &mut span_ns);
         (snapshot, checks, 0, threads)
     };
+    let mut associations = checks.associations;
+    // The counts of each direction are the engine's (kernel == host covers them).
+    associations.overlay(&|k| snapshot.flows.get(k));
     let read = capture.stats.clone();
     if let Some(d) = &read.damaged {
         log::warn!("{}: {d}", path.display());
@@ -155,7 +158,7 @@ pub fn replay(path: &Path, opts: &Options, rules: &Compiled) -> Result<Replay> {
         checksums: checks.checksums,
         span_ns,
         traces: checks.traces,
-        associations: checks.associations,
+        associations,
     })
 }
 

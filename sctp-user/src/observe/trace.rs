@@ -104,7 +104,7 @@ impl Direction {
     fn data(&mut self, ts_ns: u64, tsn: u32, payload: u64) {
         self.data.push((ts_ns, tsn));
         self.bytes.add(ts_ns, payload);
-        self.tsns.sent(tsn, ts_ns);
+        self.tsns.sent(tsn, ts_ns, true);
     }
 
     /// The other direction acknowledged up to `cum`.
