@@ -991,13 +991,21 @@ impl Associations {
 
     /// Adds another shard's associations (an association is in one shard: its ports
     /// choose it).
+    /// Takes the associations of another table, counted on other ports (a shard of the
+    /// same capture); its indices come along, so that `overlay` finds their flows.
     pub fn merge(&mut self, other: Associations) {
         self.untracked += other.untracked;
+        self.forgotten += other.forgotten;
         let base = self.list.len();
         self.list.extend(other.list.into_iter().map(|mut a| {
             a.merged_into = a.merged_into.map(|i| i + base);
             a
         }));
+        self.by_flow.extend(other.by_flow.into_iter().map(|(k, id)| (k, id + base)));
+        self.latest.extend(other.latest.into_iter().map(|(k, id)| (k, id + base)));
+        for (k, waiting) in other.half {
+            self.half.entry(k).or_default().extend(waiting.into_iter().map(|h| Half { id: h.id + base, ..h }));
+        }
     }
 
     /// Forgets the associations a live table no longer needs, by how long they have been
@@ -1185,6 +1193,21 @@ mod tests {
         let _ = a.add(&pkt(false, 0x51, vec![heartbeat(true)]), 32 * MS);
         assert_eq!(unanswered(&a), (Some(0), Some(1)), "the last one answered, in 2 ms");
         assert_eq!(a.iter().next().unwrap().paths[&(BACK_SRC, V4_SRC)].rtt.min_ns, 2 * MS);
+    }
+
+    #[test]
+    fn a_merged_table_finds_the_flows_of_every_shard() {
+        let (mut one, mut two) = (Associations::default(), Associations::default());
+        handshake(&mut one, 0, 0xc1, 0x51);
+        handshake(&mut two, 0, 0xc2, 0x52);
+        one.merge(two);
+        assert_eq!(one.direction_id(5000, 36412, 0x52), Some(1), "the second shard's association");
+        let mut flow = <FlowStats as bytemuck::Zeroable>::zeroed();
+        flow.packets = 77;
+        one.overlay(&|k| (k.vtag == 0x52).then_some(&flow));
+        let packets: Vec<u64> = one.iter().map(|a| a.directions[0].packets).collect();
+        // The INIT (tag 0) is on a flow of its own: it stays counted beside the flow's 77.
+        assert_eq!(packets, [2, 78], "the first keeps its own count, the second takes its flow's");
     }
 
     #[test]
