@@ -129,6 +129,9 @@ fn random_packets_under_rules_kernel_equals_host() {
     let mut prog = XdpSctp::load(&LoadOptions::default()).unwrap();
     sctp_user::rules::apply(&mut prog, &rules).unwrap();
     prog.reset().unwrap();
+    prog.set_events(true, false).unwrap();
+    let mut data_ring = prog.take_data_events().unwrap();
+    let mut withdrawals = 0;
     let mut host = HostRun::with_filter(host_filter(&rules, 1));
     let mut seeds = seeds();
     seeds.push(SctpPacket::new(V4, 0, vec![Chunk::data(1, 0, 0, 18, 8)]).frame());
@@ -143,7 +146,16 @@ fn random_packets_under_rules_kernel_equals_host() {
             sctp_common::parse::Verdict::Drop => 1,
         };
         assert_eq!(action, want, "packet {n} ({frame:02x?}): verdicts differ");
+        // DATA events, withdrawals of a dropped packet's included: times aside, the same.
+        let untimed = |e: &mut sctp_common::abi::DataEvent| e.ts_ns = 0;
+        let mut events = drain_events(&mut data_ring);
+        events.iter_mut().for_each(untimed);
+        host.events.data.iter_mut().for_each(untimed);
+        assert_eq!(events, host.events.data, "packet {n} ({frame:02x?}): DATA events differ");
+        withdrawals += events.iter().filter(|e| e.chunk_type == sctp_common::abi::WITHDRAWN).count();
+        host.events.data.clear();
     }
+    assert!(withdrawals > 20, "only {withdrawals} dropped packets had their DATA events withdrawn");
     let kernel = sctp_user::bpf::maps::global(&prog).unwrap();
     assert_eq!(kernel, host.global, "counters or per-rule counts differ");
     for c in [

@@ -15,7 +15,7 @@ pub use rules::{
 };
 pub use stats::{
     ChunkSummary, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, PathSlot, EGRESS, ERROR_CAUSE_BUCKETS,
-    FAMILY_IPV4, FAMILY_IPV6, INGRESS, PATH_SLOTS, SUMMARY_CHUNKS,
+    FAMILY_IPV4, FAMILY_IPV6, INGRESS, PATH_SLOTS, SUMMARY_CHUNKS, WITHDRAWN,
 };
 
 #[cfg(feature = "user")]

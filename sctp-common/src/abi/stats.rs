@@ -73,9 +73,15 @@ pub struct DataEvent {
     pub dst_port: u16,
     pub stream: u16,
     pub flags: u8,
+    /// DATA, I-DATA, or [`WITHDRAWN`].
     pub chunk_type: u8,
     pub pad: u32,
 }
+
+/// [`DataEvent::chunk_type`] of a record that withdraws the events before it with the
+/// same time, tag and ports: the rules dropped their packet after the walk had sent them,
+/// so the application never gets that DATA.
+pub const WITHDRAWN: u8 = 0xff;
 
 /// Chunks a [`PacketSummary`] describes at most: as many as the chunk walk visits.
 pub const SUMMARY_CHUNKS: usize = 32;

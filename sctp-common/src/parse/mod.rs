@@ -17,7 +17,7 @@ use core::ops::ControlFlow;
 use crate::{
     abi::{
         enable, Counter, DataEvent, FlowKey, FlowStats, GlobalStats, ERROR_CAUSE_BUCKETS, FAMILY_IPV4, FAMILY_IPV6,
-        PATH_SLOTS, SUMMARY_CHUNKS,
+        PATH_SLOTS, SUMMARY_CHUNKS, WITHDRAWN,
     },
     atomic::add,
     filter::{self, Filter, FirstChunk, Source},
@@ -144,6 +144,13 @@ where
             if sink.wants_summaries() && seen.summary_wanted() {
                 seen.seal_summary(flow, verdict == Verdict::Drop);
                 sink.packet(&mut seen.summary);
+            }
+            // The walk sent the DATA events before the rules judged the packet (holding
+            // them until after costs the verifier more than its budget): a dropped
+            // packet's are withdrawn by one more record.
+            if verdict == Verdict::Drop && sink.wants_data() && seen.carried_data() {
+                seen.data.chunk_type = WITHDRAWN;
+                sink.data(&seen.data);
             }
             verdict
         }
@@ -907,6 +914,31 @@ mod tests {
             (i.tsn, i.stream, i.ssn_or_mid, i.ppid, i.payload_len, i.chunk_type),
             (42, 4, 77, 60, 5, ty::I_DATA)
         );
+    }
+
+    #[test]
+    fn data_events_of_a_packet_the_rules_dropped_are_withdrawn() {
+        let mut rs = crate::abi::RuleSet::empty();
+        (rs.rule_count, rs.max_chunks) = (1, 2);
+        let data = |tsns: &[u32]| {
+            let chunks = tsns.iter().map(|t| Chunk::data(*t, 3, 9, 46, 10)).collect();
+            SctpPacket::new(V4, 0xabcd, chunks).frame()
+        };
+        let (mut events, mut stats, mut flow, mut seen) =
+            (Vec::new(), GlobalStats::zeroed(), FlowStats::zeroed(), Seen::new());
+        let mut filter = MemFilter::new(&rs, 0);
+        for (frame, now) in [(data(&[1, 2]), 100), (data(&[3, 4, 5]), 200), (data(&[6]), 300)] {
+            process(frame.as_slice(), &mut stats, || now, |_| Some(&mut flow), &mut events, &mut filter, &mut seen);
+        }
+        let got: Vec<(u64, u32, u8)> = events.iter().map(|e| (e.ts_ns, e.tsn, e.chunk_type)).collect();
+        let withdrawal = (200, 5, WITHDRAWN);
+        assert_eq!(
+            got,
+            [(100, 1, 0), (100, 2, 0), (200, 3, 0), (200, 4, 0), (200, 5, 0), withdrawal, (300, 6, 0)],
+            "three chunks are over the limit: their packet's events are withdrawn at once"
+        );
+        assert_eq!(events[5].vtag, 0xabcd);
+        assert_eq!((stats.get(Counter::VerdictDrop), stats.get(Counter::VerdictPass)), (1, 2));
     }
 
     #[test]

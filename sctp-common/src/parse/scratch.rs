@@ -68,6 +68,13 @@ impl Seen {
             unsafe { core::ptr::write_volatile(w, core::ptr::read_volatile(w) | 1 << (chunk_type & 63)) };
         }
     }
+
+    /// Whether the walk met a DATA (type 0) or I-DATA (type 64) chunk.
+    #[inline(always)]
+    #[must_use]
+    pub fn carried_data(&self) -> bool {
+        (self.notes.types[0] | self.notes.types[1]) & 1 != 0
+    }
 }
 
 impl Seen {

@@ -19,7 +19,7 @@ use tokio::signal::unix::SignalKind;
 use super::{parse_listen, LoadArgs, Mode};
 use crate::{
     bpf::{
-        events::{drain_events, drain_summaries},
+        events::{drain_events, drain_summaries, Withdrawals},
         maps::packet_events_lost,
         LoadOptions, XdpSctp, LINEAR_FRAME_MAX,
     },
@@ -394,12 +394,16 @@ fn serve(opts: &RunOptions) -> Result<()> {
             let (mut data_ring, mut packet_ring) = (data_ring, packet_ring);
             std::thread::Builder::new().name("sctp-drain".into()).spawn(move || {
                 let mut events = Pending::default();
+                let mut withdrawals = Withdrawals::default();
                 let mut summaries = Pending::default();
                 // The program does not wake us per event: drain on a timer instead.
                 loop {
                     let last = !draining.load(Ordering::Relaxed);
                     if let Some(ring) = &mut data_ring {
-                        events.feed(drain_events(ring), &wire, last, |w, all| all.iter().for_each(|e| w.ingest(e)));
+                        // The clock first: every withdrawal sent before it is in this drain.
+                        let now = monotonic_ns();
+                        let settled = withdrawals.settle(drain_events(ring), now, last);
+                        events.feed(settled, &wire, last, |w, all| all.iter().for_each(|e| w.ingest(e)));
                     }
                     if let Some(ring) = &mut packet_ring {
                         summaries.feed(drain_summaries(ring), &live, last, LiveAssociations::ingest);
