@@ -6,6 +6,7 @@ use bytemuck::Zeroable as _;
 use crate::{
     abi::{Counter, DataEvent, FlowKey, FlowStats, PacketSummary},
     filter::{FirstChunk, Notes},
+    proto::chunk::ty,
 };
 
 /// What the chunk walk saw that the rules judged after it need, and what crosses the
@@ -69,11 +70,11 @@ impl Seen {
         }
     }
 
-    /// Whether the walk met a DATA (type 0) or I-DATA (type 64) chunk.
+    /// Whether the walk met a DATA or I-DATA chunk.
     #[inline(always)]
     #[must_use]
     pub fn carried_data(&self) -> bool {
-        (self.notes.types[0] | self.notes.types[1]) & 1 != 0
+        self.notes.has(ty::DATA) || self.notes.has(ty::I_DATA)
     }
 }
 
