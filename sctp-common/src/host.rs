@@ -5,8 +5,11 @@
 use alloc::{collections::BTreeMap, vec::Vec};
 
 use crate::{
-    abi::{AddrKey, Bucket, FlowKey, PpidKey, RuleSet, SrcPrefix, TagEntry, NO_RULES, SRC_PREFIX_HEADER_BITS},
-    filter::{Filter, Shared},
+    abi::{
+        maps::VTAG_CAPACITY, AddrKey, Bucket, FlowKey, PpidKey, RuleSet, SrcPrefix, TagEntry, NO_RULES,
+        SRC_PREFIX_HEADER_BITS,
+    },
+    filter::{Filter, Shared, Tags},
 };
 
 /// Host twin of the XDP program's rule maps.
@@ -42,6 +45,12 @@ impl Default for MemFilter<'_> {
     }
 }
 
+impl Tags for MemFilter<'_> {
+    fn tag(&mut self, key: &FlowKey) -> Option<Shared<'_, TagEntry>> {
+        self.tags.get_mut(key).map(Shared::exclusive)
+    }
+}
+
 /// Whether the first `bits` bits of `a` and `b` are equal.
 fn prefix_eq(a: &[u8], b: &[u8], bits: u32) -> bool {
     let (whole, rest) = ((bits / 8) as usize, bits % 8);
@@ -70,12 +79,12 @@ impl<'r> Filter<'r> for MemFilter<'r> {
         self.ppids.get(&PpidKey { gen, ppid }).copied()
     }
 
-    fn tag(&mut self, key: &FlowKey) -> Option<Shared<'_, TagEntry>> {
-        self.tags.get_mut(key).map(Shared::exclusive)
-    }
-
+    /// Up to the kernel map's capacity: past it a new tag is not learned (the kernel's
+    /// LRU would evict one; a capture of INITs must not take memory without bound).
     fn learn(&mut self, key: &FlowKey, entry: &TagEntry) {
-        self.tags.insert(*key, *entry);
+        if self.tags.len() < VTAG_CAPACITY as usize || self.tags.contains_key(key) {
+            self.tags.insert(*key, *entry);
+        }
     }
 
     fn forget(&mut self, key: &FlowKey) {

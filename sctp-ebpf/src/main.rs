@@ -21,7 +21,6 @@ use aya_ebpf::{
 };
 use sctp_common::{
     abi::{
-        enable,
         maps::{
             events, CONFIG_EVENTS, CONFIG_GENERATION, CONFIG_SLOTS, DATA_EVENTS_BYTES, FLOW_CAPACITY,
             INIT_BUCKET_CAPACITY, PACKET_EVENTS_BYTES, PPID_CAPACITY, SRC_PREFIX_CAPACITY, VTAG_CAPACITY,
@@ -29,8 +28,8 @@ use sctp_common::{
         AddrKey, Bucket, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, PpidKey, RuleSet, SrcPrefix,
         TagEntry, EGRESS, GENERATIONS, INGRESS, NO_RULES, SRC_PREFIX_HEADER_BITS,
     },
-    filter::{track_tags, Filter, Shared},
-    parse::{locate_sctp, process, sctp_header, DataSink, NoTally, Packet, Seen, Verdict, MAX_CHUNKS, MAX_OFFSET},
+    filter::{handshake_completed, Filter, FirstChunk, Shared, Tags},
+    parse::{learn_tags, process, DataSink, Packet, Seen, Verdict, MAX_CHUNKS, MAX_OFFSET},
 };
 
 /// Global counters (one slot, per CPU).
@@ -40,9 +39,23 @@ static GLOBAL: PerCpuArray<GlobalStats> = PerCpuArray::with_max_entries(1, 0);
 /// The association directions of the packets arriving (per flow: ports and tag), one
 /// value shared by every CPU (see `FlowStats`). LRU so a flood of new tags evicts old
 /// flows instead of failing, with an LRU list per CPU (no lock shared by every CPU on
-/// each new flow). User space may resize it at load time.
+/// each new flow); how fast flows of unknown associations may be made is bounded (see
+/// `NEW_FLOW_BUCKET`). User space may resize it at load time.
 #[map]
 static FLOWS: LruHashMap<FlowKey, FlowStats> = LruHashMap::with_max_entries(FLOW_CAPACITY, BPF_F_NO_COMMON_LRU);
+
+/// Per CPU, the tokens for flows of associations whose handshake was not seen to
+/// complete (see `abi::maps::NEW_FLOW_BUCKET`).
+#[map]
+static NEW_FLOW_BUCKET: PerCpuArray<Bucket> = PerCpuArray::with_max_entries(1, 0);
+
+/// Flows of unknown associations one CPU may make a second, after a burst of
+/// `PROVISIONAL_FLOW_BURST`; 0: no bound (set by user space before loading: replaying a
+/// capture, every flow is counted). Read-only, as `COARSE_CLOCK`.
+#[no_mangle]
+static PROVISIONAL_FLOW_RATE: u32 = 0;
+#[no_mangle]
+static PROVISIONAL_FLOW_BURST: u32 = 0;
 
 /// An all-zero `FlowStats` to insert new flows from (too big for the 512-byte stack).
 #[map]
@@ -115,6 +128,29 @@ impl KernelFilter {
     }
 }
 
+/// The directory of associations (`VTAGS`), learned from every handshake that passed.
+struct Directory;
+
+impl Tags for Directory {
+    #[inline(always)]
+    fn tag(&mut self, key: &FlowKey) -> Option<Shared<'_, TagEntry>> {
+        directory_entry(key)
+    }
+}
+
+impl Tags for KernelFilter {
+    #[inline(always)]
+    fn tag(&mut self, key: &FlowKey) -> Option<Shared<'_, TagEntry>> {
+        directory_entry(key)
+    }
+}
+
+#[inline(always)]
+fn directory_entry(key: &FlowKey) -> Option<Shared<'static, TagEntry>> {
+    // SAFETY: a map value stays valid while the program runs.
+    VTAGS.get_ptr_mut(key).map(|p| unsafe { Shared::new(p) })
+}
+
 impl Filter<'static> for KernelFilter {
     #[inline(always)]
     fn rules(&mut self) -> (&'static RuleSet, u32) {
@@ -131,12 +167,6 @@ impl Filter<'static> for KernelFilter {
     fn ppid_rule(&mut self, gen: u32, ppid: u32) -> Option<u8> {
         // SAFETY: a plain u32 value, read once.
         unsafe { PPID_RULES.get(PpidKey { gen, ppid }) }.and_then(|id| u8::try_from(*id).ok())
-    }
-
-    #[inline(always)]
-    fn tag(&mut self, key: &FlowKey) -> Option<Shared<'_, TagEntry>> {
-        // SAFETY: a map value stays valid while the program runs.
-        VTAGS.get_ptr_mut(key).map(|p| unsafe { Shared::new(p) })
     }
 
     #[inline(always)]
@@ -537,24 +567,46 @@ fn try_sctp_xdp<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) ->
 /// A flow's counters, in `FLOWS` or `EGRESS_FLOWS`. Functions, not closures: a closure
 /// is not always inlined, and its call would add a third frame to the stage's.
 #[inline(always)]
-fn ingress_flow(key: &FlowKey) -> Option<&'static mut FlowStats> {
+fn ingress_flow(key: &FlowKey, first: &FirstChunk, now_ns: u64) -> Option<&'static mut FlowStats> {
     // SAFETY: a map value, valid for this run. Other CPUs write it too: its counters grow
     // by atomic adds only (`sctp_common::atomic`), its last-seen fields are the last
     // writer's.
-    flow_in(&FLOWS, key).map(|p| unsafe { &mut *p })
+    flow_in(&FLOWS, key, first, now_ns).map(|p| unsafe { &mut *p })
 }
 
 #[inline(always)]
-fn egress_flow(key: &FlowKey) -> Option<&'static mut FlowStats> {
+fn egress_flow(key: &FlowKey, first: &FirstChunk, now_ns: u64) -> Option<&'static mut FlowStats> {
     // SAFETY: as above.
-    flow_in(&EGRESS_FLOWS, key).map(|p| unsafe { &mut *p })
+    flow_in(&EGRESS_FLOWS, key, first, now_ns).map(|p| unsafe { &mut *p })
 }
 
-/// The flow's value in `flows`, created (zeroed) if new.
+/// The flow's value in `flows`, created (zeroed) if new: at once for an association
+/// whose handshake the directory saw complete, else when the CPU's `NEW_FLOW_BUCKET`
+/// has a token. A flood of made-up tags then makes new flows at a bounded rate, and the
+/// LRU keeps every association that sent a packet in the time the flood needs to fill
+/// the map.
 #[inline(always)]
-fn flow_in(flows: &LruHashMap<FlowKey, FlowStats>, key: &FlowKey) -> Option<*mut FlowStats> {
+fn flow_in(
+    flows: &LruHashMap<FlowKey, FlowStats>,
+    key: &FlowKey,
+    first: &FirstChunk,
+    now_ns: u64,
+) -> Option<*mut FlowStats> {
     if let Some(p) = flows.get_ptr_mut(key) {
         return Some(p);
+    }
+    if !handshake_completed(&mut Directory, key, first) {
+        // SAFETY: reads of our own globals.
+        let (rate, burst) = unsafe {
+            (
+                core::ptr::read_volatile(&raw const PROVISIONAL_FLOW_RATE),
+                core::ptr::read_volatile(&raw const PROVISIONAL_FLOW_BURST),
+            )
+        };
+        // SAFETY: a per-CPU map value, valid for this run and unshared.
+        if rate != 0 && !unsafe { &mut *NEW_FLOW_BUCKET.get_ptr_mut(0)? }.take(rate, burst, now_ns) {
+            return None;
+        }
     }
     let zero = ZERO_FLOW.get_ptr(0)?;
     // SAFETY: `zero` points at a live map value. A reference, not a copy: a FlowStats
@@ -600,7 +652,7 @@ fn egress<const KERNEL_LOOP: bool>(ctx: &TcContext) -> i32 {
     let pkt = SkbPacket::<KERNEL_LOOP> { skb: ctx.skb.skb, len: ctx.len() as usize };
     let _ = account_egress(&pkt);
     // A frame of its own: inline, its locals would join the walk's frames on the stack.
-    let _ = outlined(|| learn_egress(&pkt));
+    let _ = outlined(learn_egress);
     TC_ACT_OK
 }
 
@@ -613,30 +665,39 @@ fn account_egress<const KERNEL_LOOP: bool>(pkt: &SkbPacket<KERNEL_LOOP>) -> Opti
     // SAFETY: a field of the socket buffer the kernel passed.
     let mut sink = RingSink::<EGRESS>::load(unsafe { (*pkt.skb).ifindex });
     let clock = coarse_now;
+    // What `learn_egress` reads after: left from an earlier packet unless this one is
+    // walked.
+    seen.clear_first();
     let _ = process(pkt, stats, clock, egress_flow, &mut sink, &mut NoRules, seen);
     Some(())
 }
 
+/// The directory learns from the handshakes leaving as from those arriving (the egress
+/// program judges by no rules, so its own `process` learns nothing): by the rules' own
+/// filter, counted with the arriving packets' counters.
 #[inline(always)]
-fn learn_egress<const KERNEL_LOOP: bool>(pkt: &SkbPacket<KERNEL_LOOP>) -> Option<()> {
+fn learn_egress() -> Option<()> {
+    // SAFETY: map value pointers stay valid for the program's run; per-CPU, so unshared.
+    let seen = unsafe { &*EGRESS_SEEN.get_ptr(0)? };
+    if !seen.names_tags() {
+        return None;
+    }
     let mut filter = KernelFilter::load()?;
-    if !filter.rules.is_active() || filter.rules.flags & enable::VALIDATE_VTAG == 0 {
-        return None;
-    }
-    let loc = locate_sctp(pkt, &mut NoTally).ok()?;
-    let (key, first) = sctp_header(pkt, loc.offset)?;
-    if !first.present {
-        return None;
-    }
-    // SAFETY: map value pointer valid for the run; per-CPU, so unshared.
+    // SAFETY: as above.
     let stats = unsafe { &mut *GLOBAL.get_ptr_mut(0)? };
-    // SAFETY: a helper without preconditions.
-    track_tags(filter.rules, &mut filter, stats, &key, &first, unsafe { bpf_ktime_get_ns() });
+    learn_tags(stats, &mut filter, seen);
     Some(())
 }
 
 /// No rules: what the egress program judges by (it counts and drops nothing).
 struct NoRules;
+
+impl Tags for NoRules {
+    #[inline(always)]
+    fn tag(&mut self, _: &FlowKey) -> Option<Shared<'_, TagEntry>> {
+        None
+    }
+}
 
 impl Filter<'static> for NoRules {
     #[inline(always)]
@@ -651,11 +712,6 @@ impl Filter<'static> for NoRules {
 
     #[inline(always)]
     fn ppid_rule(&mut self, _: u32, _: u32) -> Option<u8> {
-        None
-    }
-
-    #[inline(always)]
-    fn tag(&mut self, _: &FlowKey) -> Option<Shared<'_, TagEntry>> {
         None
     }
 

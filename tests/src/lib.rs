@@ -75,7 +75,7 @@ impl HostRun {
             frame,
             &mut self.global,
             || 1,
-            |k| Some(flows.entry(*k).or_insert_with(FlowStats::zeroed)),
+            |k, _, _| Some(flows.entry(*k).or_insert_with(FlowStats::zeroed)),
             &mut self.events,
             &mut self.filter,
             &mut self.seen,
@@ -172,6 +172,17 @@ impl Rng {
 /// comparing flow tables exactly compare the parsers, not CPU placement.
 pub fn pin_to_current_cpu() {
     sctp_user::sys::cpu::pin_to_current();
+}
+
+/// Pins the calling thread (and the threads it starts afterwards) to `cpu`.
+pub fn pin_to_cpu(cpu: usize) {
+    // SAFETY: plain libc calls on this thread with a zeroed, then filled, cpu_set_t.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const set)
+    };
+    assert_eq!(rc, 0, "pinning to CPU {cpu}: {}", std::io::Error::last_os_error());
 }
 
 /// The release `sctp-user` binary beside this executable (`sctp-harness` in

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use integration_tests::{echo_env::EchoEnv, instance::Instance, raw::send_frames, require_root, timeless};
+use integration_tests::{echo_env::EchoEnv, instance::Instance, pin_to_cpu, raw::send_frames, require_root, timeless};
 use sctp_common::{
     builder::{Chunk, Ip, SctpPacket, V4, V6},
     proto::chunk::ty,
@@ -116,6 +116,23 @@ fn live_associations_equal_inspects_of_the_same_wire() {
     assert_eq!(report["associations"].as_array().map(Vec::len), Some(3), "the final report lists them");
 }
 
+/// Sends a conversation's packets a millisecond apart, each from its end.
+fn send_one_by_one(env: &EchoEnv, frames: &[(bool, Vec<u8>)]) {
+    for (back, f) in frames {
+        let (ns, ifname) = if *back { (&env.server, "es0") } else { (&env.client, "ec0") };
+        send_frames(ns, ifname, std::slice::from_ref(f));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The association of the attack tests' real conversation (client tag 0xc1) in `/stats`,
+/// without its times.
+fn real(stats: &Value) -> Value {
+    let all = stats["associations"].as_array().expect("/stats has associations");
+    let a = all.iter().find(|a| a["endpoints"][0]["vtag"] == 0xc1).unwrap_or_else(|| panic!("the real one: {all:#?}"));
+    timeless(a)
+}
+
 /// A blind attacker (addresses and ports known, tags not) against a live run: a spoofed
 /// INIT on an established association, DATA and HEARTBEATs with a tag of their own from
 /// the client's address and from others, COOKIE-ECHOs with random tags. The real
@@ -126,19 +143,7 @@ fn live_associations_equal_inspects_of_the_same_wire() {
 fn blind_spoofing_changes_nothing_about_a_real_association() {
     require_root();
     let env = EchoEnv::start("as", &["--no-echo", "--top-flows", "5"]);
-    let send = |frames: &[(bool, Vec<u8>)]| {
-        for (back, f) in frames {
-            let (ns, ifname) = if *back { (&env.server, "es0") } else { (&env.client, "ec0") };
-            send_frames(ns, ifname, std::slice::from_ref(f));
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    };
-    let real = |stats: &Value| -> Value {
-        let all = stats["associations"].as_array().expect("/stats has associations");
-        let a =
-            all.iter().find(|a| a["endpoints"][0]["vtag"] == 0xc1).unwrap_or_else(|| panic!("the real one: {all:#?}"));
-        timeless(a)
-    };
+    let send = |frames: &[(bool, Vec<u8>)]| send_one_by_one(&env, frames);
     send(&conversation(V4, 0xc1, 0x51, false));
     std::thread::sleep(Duration::from_millis(1500));
     let before = real(&serde_json::from_str(&env.http_get("/stats")).unwrap());
@@ -178,5 +183,48 @@ fn blind_spoofing_changes_nothing_about_a_real_association() {
         spoofed["paths"].as_array().unwrap().len() <= 16 && spoofed["beyond_bounds"].as_u64().unwrap() > 0,
         "{spoofed}"
     );
+    env.stop();
+}
+
+/// A flood of COOKIE-ECHOs with made-up tags from every CPU, each three times what the flow map holds: the
+/// kernel makes their flows at a bounded rate (`--provisional-flow-rate`, a burst of a
+/// quarter of the map), so the real association, whose handshake it saw complete, keeps
+/// its entries and its counts; the flows refused count as `flow_unavailable`.
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn a_flood_of_made_up_tags_evicts_no_real_association() {
+    require_root();
+    let env = EchoEnv::start("af", &["--no-echo", "--flow-capacity", "1024"]);
+    let send = |frames: &[(bool, Vec<u8>)]| send_one_by_one(&env, frames);
+    send(&conversation(V4, 0xc1, 0x51, false));
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = real(&serde_json::from_str(&env.http_get("/stats")).unwrap());
+
+    // From every CPU in turn: each has an LRU list of its own, and XDP runs on the CPU
+    // that sent into the veth.
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    for cpu in 0..cpus {
+        pin_to_cpu(cpu);
+        let base = 0x20_0000 + 0x1_0000 * u32::try_from(cpu).unwrap();
+        let flood: Vec<Vec<u8>> = (0..3_000u32)
+            .map(|tag| packet(V4, false, base + tag, vec![Chunk::new(ty::COOKIE_ECHO, 0, vec![7; 32])]).1)
+            .collect();
+        send_frames(&env.client, "ec0", &flood);
+    }
+    // A packet each way after the flood: an evicted flow would start again from one.
+    send(&[
+        packet(V4, false, 0x51, vec![Chunk::data(200, 0, 9, 18, 10)]),
+        packet(V4, true, 0xc1, vec![Chunk::sack(200, 65_536, 0, 0)]),
+    ]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let stats: Value = serde_json::from_str(&env.http_get("/stats")).unwrap();
+    let after = real(&stats);
+    assert_eq!(after["packets"].as_u64(), before["packets"].as_u64().map(|p| p + 2), "{before}\n{after}");
+    for d in 0..2 {
+        let count = |a: &Value| a["directions"][d]["packets"].as_u64();
+        assert_eq!(count(&after), count(&before).map(|p| p + 1), "direction {d}: {before}\n{after}");
+    }
+    let unavailable = stats["xdp"]["packets"]["flow_unavailable"].as_u64().expect("flow_unavailable");
+    assert!(unavailable >= 3_000 * cpus as u64 - 1_024, "flows refused: {unavailable}");
     env.stop();
 }

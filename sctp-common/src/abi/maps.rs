@@ -26,6 +26,12 @@ pub const CONFIG_SLOTS: u32 = 2;
 
 /// Default capacity of `FLOWS` (user space may resize it at load time).
 pub const FLOW_CAPACITY: u32 = 16_384;
+/// Flows of associations whose handshake was not seen to complete (met mid-way, or
+/// made up by someone who does not know the tags) that one CPU may make a second, by
+/// default, after a burst of [`PROVISIONAL_FLOW_BURST`] or a quarter of the flow map's
+/// capacity, whichever is less (`NEW_FLOW_BUCKET`).
+pub const PROVISIONAL_FLOW_RATE: u32 = 100;
+pub const PROVISIONAL_FLOW_BURST: u32 = 4_096;
 /// Bytes of the `DATA_EVENTS` ring buffer.
 pub const DATA_EVENTS_BYTES: u32 = 1 << 20;
 /// Bytes of the `PACKET_EVENTS` ring buffer: about 50,000 one-chunk packets, 80 ms of
@@ -73,6 +79,8 @@ pub const FLOWS: MapSpec =
 pub const EGRESS_GLOBAL: MapSpec = spec("EGRESS_GLOBAL", kind::PERCPU_ARRAY, 4, size_of::<GlobalStats>(), 1, true);
 pub const EGRESS_FLOWS: MapSpec =
     spec("EGRESS_FLOWS", kind::LRU_HASH, size_of::<FlowKey>(), size_of::<FlowStats>(), FLOW_CAPACITY, true);
+/// Per CPU, the token bucket of new flows of unknown associations.
+pub const NEW_FLOW_BUCKET: MapSpec = spec("NEW_FLOW_BUCKET", kind::PERCPU_ARRAY, 4, size_of::<Bucket>(), 1, false);
 pub const ZERO_FLOW: MapSpec = spec("ZERO_FLOW", kind::PERCPU_ARRAY, 4, size_of::<FlowStats>(), 1, false);
 pub const DATA_EVENTS: MapSpec = spec("DATA_EVENTS", kind::RINGBUF, 0, 0, DATA_EVENTS_BYTES, false);
 pub const PACKET_EVENTS: MapSpec = spec("PACKET_EVENTS", kind::RINGBUF, 0, 0, PACKET_EVENTS_BYTES, false);
@@ -105,11 +113,12 @@ pub const SEEN: &str = "SEEN";
 pub const EGRESS_SEEN: &str = "EGRESS_SEEN";
 
 /// Every map of the program but [`SEEN`] and [`EGRESS_SEEN`].
-pub const MAPS: [MapSpec; 18] = [
+pub const MAPS: [MapSpec; 19] = [
     GLOBAL,
     FLOWS,
     EGRESS_GLOBAL,
     EGRESS_FLOWS,
+    NEW_FLOW_BUCKET,
     ZERO_FLOW,
     DATA_EVENTS,
     PACKET_EVENTS,

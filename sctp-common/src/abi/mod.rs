@@ -10,8 +10,8 @@ mod stats;
 pub use counter::Counter;
 pub use maps::MapSpec;
 pub use rules::{
-    enable, rule_id, AddrKey, Bucket, PpidKey, RuleSet, SrcPrefix, TagEntry, GENERATIONS, LABEL_LEN, MAX_DENY_CHUNK,
-    MAX_RULES, NO_RULE, NO_RULES, REASON_SLOTS, SRC_ALLOW, SRC_PREFIX_HEADER_BITS,
+    enable, handshake, rule_id, AddrKey, Bucket, PpidKey, RuleSet, SrcPrefix, TagEntry, GENERATIONS, LABEL_LEN,
+    MAX_DENY_CHUNK, MAX_RULES, NO_RULE, NO_RULES, REASON_SLOTS, SRC_ALLOW, SRC_PREFIX_HEADER_BITS,
 };
 pub use stats::{
     ChunkSummary, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, PathSlot, EGRESS, ERROR_CAUSE_BUCKETS,

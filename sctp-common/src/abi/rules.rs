@@ -205,7 +205,21 @@ pub struct TagEntry {
     pub partner: u32,
     /// Non-zero once the association is closing: the entry lives out its grace and is
     /// not refreshed.
-    pub closing: u32,
+    pub closing: u16,
+    /// How far the association's handshake was seen: a [`handshake`] value.
+    pub handshake: u16,
+}
+
+/// How far an association's handshake was seen, in its [`TagEntry`]: what decides
+/// whether its flows are counted among the established or the provisional ones.
+pub mod handshake {
+    /// Offered in an INIT (or learned while `validate-vtag` learns): anyone can send one.
+    pub const OFFERED: u16 = 0;
+    /// Offered in an INIT-ACK: only its receiver knows the tag (a blind attacker who
+    /// spoofed the INIT never sees the answer).
+    pub const ANSWERED: u16 = 1;
+    /// A packet carried the tag an INIT-ACK offered: the handshake completed.
+    pub const COMPLETED: u16 = 2;
 }
 
 /// Key of the per-source INIT token buckets.

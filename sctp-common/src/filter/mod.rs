@@ -16,8 +16,8 @@ pub use shared::Shared;
 
 use crate::{
     abi::{
-        enable, rule_id, AddrKey, Bucket, Counter, FlowKey, GlobalStats, RuleSet, TagEntry, MAX_RULES, NO_RULE,
-        SRC_ALLOW,
+        enable, handshake, rule_id, AddrKey, Bucket, Counter, FlowKey, GlobalStats, RuleSet, TagEntry, MAX_RULES,
+        NO_RULE, SRC_ALLOW,
     },
     proto::chunk::{flag, ty},
 };
@@ -31,14 +31,19 @@ const SECOND_NS: u64 = 1_000_000_000;
 pub const CLOSING_GRACE_NS: u64 = 3_000_000_000;
 
 /// The maps behind the rules: in the kernel BPF maps, on the host plain collections.
-pub trait Filter<'r> {
+/// The directory of associations: tags learned from handshakes, keyed by the flow that
+/// carries them.
+pub trait Tags {
+    fn tag(&mut self, key: &FlowKey) -> Option<Shared<'_, TagEntry>>;
+}
+
+pub trait Filter<'r>: Tags {
     /// The active rule set and its generation (an inactive set when there are no rules).
     fn rules(&mut self) -> (&'r RuleSet, u32);
     /// The longest source prefix's value ([`SRC_ALLOW`] | rule id), if any matches.
     fn src_rule(&mut self, gen: u32, family: u32, addr: &[u8; 16]) -> Option<u32>;
     /// The rule denying this PPID, if any.
     fn ppid_rule(&mut self, gen: u32, ppid: u32) -> Option<u8>;
-    fn tag(&mut self, key: &FlowKey) -> Option<Shared<'_, TagEntry>>;
     fn learn(&mut self, key: &FlowKey, entry: &TagEntry);
     fn forget(&mut self, key: &FlowKey);
     /// The source's INIT bucket, created full when new.
@@ -195,7 +200,8 @@ fn tag_admitted<'r, F: Filter<'r>>(
         stats.bump(Counter::VtagsExpired, 1);
     }
     if now_ns < rs.vtag_learn_until_ns {
-        filter.learn(key, &TagEntry { last_seen_ns: now_ns, partner: 0, closing: 0 });
+        let entry = TagEntry { last_seen_ns: now_ns, partner: 0, closing: 0, handshake: handshake::OFFERED };
+        filter.learn(key, &entry);
         stats.bump(Counter::VtagsLearned, 1);
         return true;
     }
@@ -217,7 +223,8 @@ pub fn track_tags<'r, F: Filter<'r>>(
 ) {
     match first.chunk_type {
         ty::INIT | ty::INIT_ACK if first.len >= 20 && first.word != 0 => {
-            let entry = TagEntry { last_seen_ns: now_ns, partner: key.vtag, closing: 0 };
+            let stage = if first.chunk_type == ty::INIT_ACK { handshake::ANSWERED } else { handshake::OFFERED };
+            let entry = TagEntry { last_seen_ns: now_ns, partner: key.vtag, closing: 0, handshake: stage };
             filter.learn(&reversed(key, first.word), &entry);
             if first.chunk_type == ty::INIT_ACK {
                 // The INIT's entry (this packet's own key) learns its partner.
@@ -243,6 +250,33 @@ pub fn track_tags<'r, F: Filter<'r>>(
         }
         _ => {}
     }
+}
+
+/// Whether the packet's flow belongs to an association whose handshake was seen to
+/// complete, in either direction: the directory holds its tag as [`handshake::COMPLETED`],
+/// or as offered by an INIT-ACK and this packet is the first to use it (then both
+/// directions' entries become completed). A blind attacker knows addresses and ports but
+/// never the tag an INIT-ACK offered: the flows it makes up stay provisional.
+#[inline(always)]
+pub fn handshake_completed<T: Tags>(tags: &mut T, key: &FlowKey, first: &FirstChunk) -> bool {
+    let Some(own) = tags.tag(key) else {
+        return false;
+    };
+    let e = own.get();
+    if e.handshake == handshake::COMPLETED {
+        return true;
+    }
+    // INIT and INIT-ACK carry another tag than the one they offer; a T-bit ABORT or
+    // SHUTDOWN-COMPLETE reflects whatever tag it was sent.
+    let reflected = matches!(first.chunk_type, ty::ABORT | ty::SHUTDOWN_COMPLETE) && first.flags & flag::T_BIT != 0;
+    if e.handshake != handshake::ANSWERED || !first.present || reflected || first.chunk_type == ty::INIT_ACK {
+        return false;
+    }
+    own.complete();
+    if let Some(other) = tags.tag(&reversed(key, e.partner)) {
+        other.complete();
+    }
+    true
 }
 
 /// The key of the opposite direction with tag `vtag`.
@@ -296,5 +330,108 @@ pub fn count_drop(stats: &mut GlobalStats, gen: u32, (reason, rule): Charge) {
     let i = (gen as usize & 1) * MAX_RULES + usize::from(rule);
     if let Some(h) = stats.rule_hits.get_mut(i) {
         *h += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::{vec, vec::Vec};
+
+    use bytemuck::Zeroable as _;
+
+    use super::*;
+    use crate::{
+        abi::FlowStats,
+        builder::{Chunk, Ip, SctpPacket},
+        host::MemFilter,
+        parse::{process, NoEvents, Seen},
+    };
+
+    /// Which way a packet goes: from the client, or back from the server.
+    const CLIENT: bool = false;
+    const SERVER: bool = true;
+
+    fn packet(back: bool, vtag: u32, chunks: Vec<Chunk>) -> SctpPacket {
+        let ip = Ip::V4 { src: [198, 18, 0, 1], dst: [198, 18, 0, 2] };
+        let mut p = SctpPacket::new(ip, vtag, chunks);
+        if back {
+            p.ip = Ip::V4 { src: [198, 18, 0, 2], dst: [198, 18, 0, 1] };
+            (p.src_port, p.dst_port) = (p.dst_port, p.src_port);
+        }
+        p
+    }
+
+    /// Runs packets (without rules) through the parser, the directory learning as it
+    /// does in the kernel; returns the directory.
+    fn directory(packets: &[(bool, u32, Chunk)]) -> MemFilter<'static> {
+        let mut filter = MemFilter::default();
+        let mut stats = GlobalStats::zeroed();
+        for (back, vtag, chunk) in packets {
+            let frame = packet(*back, *vtag, vec![chunk.clone()]).frame();
+            let mut flow = FlowStats::zeroed();
+            process(
+                frame.as_slice(),
+                &mut stats,
+                || 1,
+                |_, _, _| Some(&mut flow),
+                &mut NoEvents,
+                &mut filter,
+                &mut Seen::new(),
+            );
+        }
+        filter
+    }
+
+    fn key(back: bool, vtag: u32) -> FlowKey {
+        let p = packet(back, vtag, Vec::new());
+        FlowKey { src_port: p.src_port, dst_port: p.dst_port, vtag }
+    }
+
+    fn first(chunk_type: u8, flags: u8) -> FirstChunk {
+        FirstChunk { chunk_type, flags, len: 16, word: 0, present: true }
+    }
+
+    #[test]
+    fn a_handshake_completes_when_the_tag_an_init_ack_offered_is_used() {
+        let handshake = [
+            (CLIENT, 0, Chunk::init(ty::INIT, 0xc1, 65_536, 4, 4, 1)),
+            (SERVER, 0xc1, Chunk::init(ty::INIT_ACK, 0x51, 65_536, 4, 4, 9)),
+        ];
+        let mut dir = directory(&handshake);
+        // The INIT-ACK's own direction: answered by the server, not yet completed.
+        assert!(!handshake_completed(&mut dir, &key(SERVER, 0xc1), &first(ty::INIT_ACK, 0)));
+        // A T-bit ABORT reflects whatever tag it was sent: no proof.
+        assert!(!handshake_completed(&mut dir, &key(CLIENT, 0x51), &first(ty::ABORT, flag::T_BIT)));
+        // The COOKIE-ECHO carries the tag only the INIT-ACK's receiver knows.
+        assert!(handshake_completed(&mut dir, &key(CLIENT, 0x51), &first(ty::COOKIE_ECHO, 0)));
+        // Both directions are now completed, whatever comes next.
+        assert!(handshake_completed(&mut dir, &key(SERVER, 0xc1), &first(ty::COOKIE_ACK, 0)));
+        assert!(handshake_completed(&mut dir, &key(SERVER, 0xc1), &first(ty::DATA, 0)));
+    }
+
+    #[test]
+    fn made_up_tags_never_complete_a_handshake() {
+        // A blind attacker's INIT with its own tag: the server's answer never reaches it.
+        let mut dir = directory(&[(CLIENT, 0, Chunk::init(ty::INIT, 0xbad, 65_536, 4, 4, 1))]);
+        for t in [ty::COOKIE_ECHO, ty::DATA, ty::HEARTBEAT, ty::SACK] {
+            assert!(!handshake_completed(&mut dir, &key(SERVER, 0xbad), &first(t, 0)), "{t}");
+            assert!(!handshake_completed(&mut dir, &key(CLIENT, 0x7777), &first(t, 0)), "{t}");
+        }
+    }
+
+    #[test]
+    fn the_directory_learns_without_rules_and_forgets_on_abort() {
+        let mut dir = directory(&[
+            (CLIENT, 0, Chunk::init(ty::INIT, 0xc1, 65_536, 4, 4, 1)),
+            (SERVER, 0xc1, Chunk::init(ty::INIT_ACK, 0x51, 65_536, 4, 4, 9)),
+        ]);
+        assert_eq!(dir.tags.len(), 2);
+        assert!(handshake_completed(&mut dir, &key(CLIENT, 0x51), &first(ty::COOKIE_ECHO, 0)));
+        let mut dir = directory(&[
+            (CLIENT, 0, Chunk::init(ty::INIT, 0xc1, 65_536, 4, 4, 1)),
+            (SERVER, 0xc1, Chunk::init(ty::INIT_ACK, 0x51, 65_536, 4, 4, 9)),
+            (CLIENT, 0x51, Chunk::new(ty::ABORT, 0, vec![])),
+        ]);
+        assert!(!handshake_completed(&mut dir, &key(CLIENT, 0x51), &first(ty::DATA, 0)));
     }
 }

@@ -6,7 +6,7 @@
 
 use core::{marker::PhantomData, ptr};
 
-use crate::abi::TagEntry;
+use crate::abi::{handshake, TagEntry};
 
 pub struct Shared<'a, T> {
     ptr: *mut T,
@@ -71,5 +71,12 @@ impl Shared<'_, TagEntry> {
         self.set_last_seen(last_seen_ns);
         // SAFETY: as above.
         unsafe { ptr::write_volatile(&raw mut (*self.ptr).closing, 1) }
+    }
+
+    /// Marks the association's handshake completed (see `abi::handshake`).
+    #[inline(always)]
+    pub fn complete(&self) {
+        // SAFETY: as above.
+        unsafe { ptr::write_volatile(&raw mut (*self.ptr).handshake, handshake::COMPLETED) }
     }
 }

@@ -16,8 +16,8 @@ use core::ops::ControlFlow;
 
 use crate::{
     abi::{
-        enable, Counter, DataEvent, FlowKey, FlowStats, GlobalStats, ERROR_CAUSE_BUCKETS, FAMILY_IPV4, FAMILY_IPV6,
-        PATH_SLOTS, SUMMARY_CHUNKS, WITHDRAWN,
+        Counter, DataEvent, FlowKey, FlowStats, GlobalStats, ERROR_CAUSE_BUCKETS, FAMILY_IPV4, FAMILY_IPV6, PATH_SLOTS,
+        SUMMARY_CHUNKS, WITHDRAWN,
     },
     atomic::add,
     filter::{self, Filter, FirstChunk, Source},
@@ -82,8 +82,9 @@ type Located = Result<SctpLocation, Counter>;
 ///
 /// `clock` gives the time in ns; it is read only for SCTP packets (in the kernel it is a
 /// helper call that costs more than the rest of a short packet's parsing).
-/// `flow_for` returns the counters of the packet's flow, created if new, or `None` when
-/// the flow table cannot hold it. `filter` holds the rules (see `rules`); only SCTP
+/// `flow_for` returns the counters of the packet's flow (by its key; the first chunk and
+/// the time decide whether a new one may be made), created if new, or `None` when the
+/// flow table cannot or may not hold it. `filter` holds the rules (see `rules`); only SCTP
 /// packets are judged, everything else passes. `seen` is scratch space for the walk (in
 /// the kernel a map value, so the verifier does not tell iterations apart by it).
 ///
@@ -105,7 +106,7 @@ pub fn process<'f, 'r, P, C, F, S, R>(
 where
     P: Packet + ?Sized,
     C: FnOnce() -> u64,
-    F: FnOnce(&FlowKey) -> Option<&'f mut FlowStats>,
+    F: FnOnce(&FlowKey, &FirstChunk, u64) -> Option<&'f mut FlowStats>,
     S: DataSink,
     R: Filter<'r>,
 {
@@ -139,6 +140,11 @@ where
             // Without rules nothing is judged after the walk: no call for it.
             let verdict =
                 if seen.rules_active() { pkt.outline(|| leave(stats, flow, filter, seen)) } else { Verdict::Pass };
+            // The directory of associations learns from every handshake that passed,
+            // rules or not: it tells established flows from provisional ones.
+            if verdict == Verdict::Pass && seen.names_tags() {
+                pkt.outline(|| learn_tags(stats, filter, seen));
+            }
             // Only packets that change what user space knows go up (control chunks, a
             // new path, round-trip samples): everything else is in the flow's counters.
             if sink.wants_summaries() && seen.summary_wanted() {
@@ -335,7 +341,7 @@ fn enter<'f, 'r, P, C, F, R>(
 where
     P: Packet + ?Sized,
     C: FnOnce() -> u64,
-    F: FnOnce(&FlowKey) -> Option<&'f mut FlowStats>,
+    F: FnOnce(&FlowKey, &FirstChunk, u64) -> Option<&'f mut FlowStats>,
     R: Filter<'r>,
 {
     let loc = locate_sctp(pkt, stats).map_err(|outcome| {
@@ -372,7 +378,7 @@ where
             return Err(judged(stats, gen, Some(d)));
         }
     }
-    let Some(flow) = flow_for(&key) else {
+    let Some(flow) = flow_for(&key, &first, now_ns) else {
         stats.bump(Counter::FlowUnavailable, 1);
         return Err(Verdict::Pass);
     };
@@ -416,20 +422,28 @@ where
     Ok(flow)
 }
 
-/// Judges the packet by what the walk saw, and learns its tags if it passes (with rules
-/// active only).
+/// Judges the packet by what the walk saw.
 #[inline(always)]
 fn leave<'r, R: Filter<'r>>(stats: &mut GlobalStats, flow: &mut FlowStats, filter: &mut R, seen: &Seen) -> Verdict {
-    let Crossing { key, first, now_ns, walk_end, chunks_before, .. } = seen.recall();
+    let Crossing { key, walk_end, chunks_before, .. } = seen.recall();
     let (rs, gen) = filter.rules();
     let chunks = stats.get(Counter::Chunks).wrapping_sub(chunks_before);
     let verdict = judged(stats, gen, filter::judge(rs, &seen.notes, walk_end, chunks, key.vtag));
     if verdict == Verdict::Drop {
         add(&mut flow.dropped, 1);
-    } else if first.present && rs.flags & enable::VALIDATE_VTAG != 0 && !Counter::is_error_code(walk_end) {
-        filter::track_tags(rs, filter, stats, &key, &first, now_ns);
     }
     verdict
+}
+
+/// Learns and forgets associations in the directory from a packet that passed, if its
+/// first chunk names tags (see [`Seen::names_tags`] and [`filter::track_tags`]).
+#[inline(always)]
+pub fn learn_tags<'r, R: Filter<'r>>(stats: &mut GlobalStats, filter: &mut R, seen: &Seen) {
+    let Crossing { key, first, now_ns, walk_end, .. } = seen.recall();
+    if first.present && !Counter::is_error_code(walk_end) {
+        let (rs, _) = filter.rules();
+        filter::track_tags(rs, filter, stats, &key, &first, now_ns);
+    }
 }
 
 /// Counts a drop, if there is one, and turns it into the verdict.
@@ -840,7 +854,7 @@ mod tests {
                 f.as_slice(),
                 &mut stats,
                 || 1,
-                |k| Some(flows.entry(*k).or_insert_with(FlowStats::zeroed)),
+                |k, _, _| Some(flows.entry(*k).or_insert_with(FlowStats::zeroed)),
                 &mut NoEvents,
                 &mut MemFilter::default(),
                 &mut Seen::new(),
@@ -901,7 +915,7 @@ mod tests {
             p.frame().as_slice(),
             &mut stats,
             || 123,
-            |_| Some(&mut flow),
+            |_, _, _| Some(&mut flow),
             &mut events,
             &mut MemFilter::default(),
             &mut Seen::new(),
@@ -928,7 +942,15 @@ mod tests {
             (Vec::new(), GlobalStats::zeroed(), FlowStats::zeroed(), Seen::new());
         let mut filter = MemFilter::new(&rs, 0);
         for (frame, now) in [(data(&[1, 2]), 100), (data(&[3, 4, 5]), 200), (data(&[6]), 300)] {
-            process(frame.as_slice(), &mut stats, || now, |_| Some(&mut flow), &mut events, &mut filter, &mut seen);
+            process(
+                frame.as_slice(),
+                &mut stats,
+                || now,
+                |_, _, _| Some(&mut flow),
+                &mut events,
+                &mut filter,
+                &mut seen,
+            );
         }
         let got: Vec<(u64, u32, u8)> = events.iter().map(|e| (e.ts_ns, e.tsn, e.chunk_type)).collect();
         let withdrawal = (200, 5, WITHDRAWN);

@@ -70,6 +70,24 @@ impl Seen {
         }
     }
 
+    /// Whether the packet's first chunk names tags the directory of associations learns
+    /// or forgets: INIT, INIT-ACK, ABORT, SHUTDOWN-COMPLETE.
+    #[inline(always)]
+    #[must_use]
+    pub fn names_tags(&self) -> bool {
+        // SAFETY: a read of a field of a live reference.
+        let t = unsafe { core::ptr::read_volatile(&raw const self.first.chunk_type) };
+        matches!(t, ty::INIT | ty::INIT_ACK | ty::ABORT | ty::SHUTDOWN_COMPLETE)
+    }
+
+    /// Forgets the last packet's first chunk, so that [`Seen::names_tags`] is false until
+    /// a packet reaches the walk.
+    #[inline(always)]
+    pub fn clear_first(&mut self) {
+        // SAFETY: a write of a field of a live &mut.
+        unsafe { core::ptr::write_volatile(&raw mut self.first.chunk_type, 0) };
+    }
+
     /// Whether the walk met a DATA or I-DATA chunk.
     #[inline(always)]
     #[must_use]

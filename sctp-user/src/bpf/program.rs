@@ -58,6 +58,10 @@ pub struct XdpSctp {
 pub struct LoadOptions {
     /// Capacity of the per-flow LRU map.
     pub flow_capacity: u32,
+    /// New flows of associations whose handshake was not seen to complete that one CPU
+    /// may make a second, after a burst (`abi::maps::PROVISIONAL_FLOW_RATE`); 0: no bound.
+    /// Ignored when replaying: a capture's every flow is counted.
+    pub provisional_flow_rate: u32,
     /// Pin the maps `abi::maps` marks as pinned (counters, rules and their state) in this
     /// bpffs directory, reusing them if they are there already: counters then survive a
     /// restart of the controller, and `rules` commands reach the running instance.
@@ -82,6 +86,7 @@ impl Default for LoadOptions {
     fn default() -> Self {
         Self {
             flow_capacity: maps::FLOWS.max_entries,
+            provisional_flow_rate: maps::PROVISIONAL_FLOW_RATE,
             pin_dir: None,
             multi_buffer: false,
             replay: false,
@@ -253,11 +258,16 @@ fn load_object(opts: &LoadOptions, features: Features, log: VerifierLogLevel) ->
     // Without bpf_ktime_get_coarse_ns the program reads the precise clock.
     let coarse_clock = u8::from(features.coarse_clock);
     let replay = u8::from(opts.replay);
+    let provisional_flow_rate = if opts.replay { 0 } else { opts.provisional_flow_rate };
+    // A burst that cannot turn the whole map over at once.
+    let provisional_flow_burst = maps::PROVISIONAL_FLOW_BURST.min((opts.flow_capacity / 4).max(1));
     loader
         .map_max_entries(maps::FLOWS.name, opts.flow_capacity)
         .map_max_entries(maps::EGRESS_FLOWS.name, opts.flow_capacity)
         .override_global("COARSE_CLOCK", &coarse_clock, true)
         .override_global("REPLAY", &replay, true)
+        .override_global("PROVISIONAL_FLOW_RATE", &provisional_flow_rate, true)
+        .override_global("PROVISIONAL_FLOW_BURST", &provisional_flow_burst, true)
         .verifier_log_level(log);
     let pins: Vec<(&str, PathBuf)> = match &opts.pin_dir {
         Some(dir) => {

@@ -12,7 +12,7 @@ pub mod top;
 use std::net::SocketAddr;
 
 use clap::ValueEnum;
-use sctp_common::abi::maps::FLOW_CAPACITY;
+use sctp_common::abi::maps::{FLOW_CAPACITY, PROVISIONAL_FLOW_RATE};
 
 use crate::bpf::LoadOptions;
 
@@ -42,10 +42,19 @@ pub struct LoadArgs {
     /// Capacity of the per-flow LRU map (least recently seen flows are evicted).
     #[arg(long, default_value_t = FLOW_CAPACITY, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     flow_capacity: u32,
+    /// New flows of associations whose handshake was not seen to complete (met mid-way,
+    /// or made up by a flood of new tags) that one CPU may make a second, after a burst of
+    /// 4,096; their packets still count in the totals. 0: no bound.
+    #[arg(long, default_value_t = PROVISIONAL_FLOW_RATE)]
+    provisional_flow_rate: u32,
 }
 
 impl LoadArgs {
     fn options(&self) -> LoadOptions {
-        LoadOptions { flow_capacity: self.flow_capacity, ..LoadOptions::default() }
+        LoadOptions {
+            flow_capacity: self.flow_capacity,
+            provisional_flow_rate: self.provisional_flow_rate,
+            ..LoadOptions::default()
+        }
     }
 }

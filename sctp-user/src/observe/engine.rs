@@ -86,7 +86,7 @@ impl<'r> HostEngine<'r> {
             frame,
             &mut self.global,
             || now_ns,
-            |k| {
+            |k, _, _| {
                 if room || flows.contains_key(k) {
                     Some(flows.entry(*k).or_insert_with(FlowStats::zeroed))
                 } else {
