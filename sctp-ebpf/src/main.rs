@@ -25,8 +25,8 @@ use sctp_common::{
             events, CONFIG_EVENTS, CONFIG_GENERATION, CONFIG_SLOTS, DATA_EVENTS_BYTES, FLOW_CAPACITY,
             INIT_BUCKET_CAPACITY, PACKET_EVENTS_BYTES, PPID_CAPACITY, SRC_PREFIX_CAPACITY, VTAG_CAPACITY,
         },
-        AddrKey, Bucket, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, PpidKey, RuleSet, SrcPrefix,
-        TagEntry, EGRESS, GENERATIONS, INGRESS, NO_RULES, SRC_PREFIX_HEADER_BITS,
+        AddrKey, Bucket, Counter, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, PpidKey, RuleSet,
+        SrcPrefix, TagEntry, EGRESS, GENERATIONS, INGRESS, NO_RULES, SRC_PREFIX_HEADER_BITS,
     },
     filter::{handshake_completed, Filter, FirstChunk, Shared, Tags},
     parse::{learn_tags, process, DataSink, Packet, Seen, Verdict, MAX_CHUNKS, MAX_OFFSET},
@@ -571,23 +571,26 @@ fn ingress_flow(key: &FlowKey, first: &FirstChunk, now_ns: u64) -> Option<&'stat
     // SAFETY: a map value, valid for this run. Other CPUs write it too: its counters grow
     // by atomic adds only (`sctp_common::atomic`), its last-seen fields are the last
     // writer's.
-    flow_in(&FLOWS, key, first, now_ns).map(|p| unsafe { &mut *p })
+    flow_in(&FLOWS, &GLOBAL, key, first, now_ns).map(|p| unsafe { &mut *p })
 }
 
 #[inline(always)]
 fn egress_flow(key: &FlowKey, first: &FirstChunk, now_ns: u64) -> Option<&'static mut FlowStats> {
     // SAFETY: as above.
-    flow_in(&EGRESS_FLOWS, key, first, now_ns).map(|p| unsafe { &mut *p })
+    flow_in(&EGRESS_FLOWS, &EGRESS_GLOBAL, key, first, now_ns).map(|p| unsafe { &mut *p })
 }
 
 /// The flow's value in `flows`, created (zeroed) if new: at once for an association
 /// whose handshake the directory saw complete, else when the CPU's `NEW_FLOW_BUCKET`
 /// has a token. A flood of made-up tags then makes new flows at a bounded rate, and the
 /// LRU keeps every association that sent a packet in the time the flood needs to fill
-/// the map.
+/// the map. A packet refused a flow of its own is counted in `stats` and walked on the
+/// sink flow (`FlowKey::SINK`, which user space never shows): its summary, its DATA and
+/// the tags it names still reach user space and the directory.
 #[inline(always)]
 fn flow_in(
     flows: &LruHashMap<FlowKey, FlowStats>,
+    stats: &PerCpuArray<GlobalStats>,
     key: &FlowKey,
     first: &FirstChunk,
     now_ns: u64,
@@ -595,6 +598,7 @@ fn flow_in(
     if let Some(p) = flows.get_ptr_mut(key) {
         return Some(p);
     }
+    let mut key = key;
     if !handshake_completed(&mut Directory, key, first) {
         // SAFETY: reads of our own globals.
         let (rate, burst) = unsafe {
@@ -605,7 +609,12 @@ fn flow_in(
         };
         // SAFETY: a per-CPU map value, valid for this run and unshared.
         if rate != 0 && !unsafe { &mut *NEW_FLOW_BUCKET.get_ptr_mut(0)? }.take(rate, burst, now_ns) {
-            return None;
+            // SAFETY: as above.
+            unsafe { &mut *stats.get_ptr_mut(0)? }.bump(Counter::FlowUnavailable, 1);
+            key = &FlowKey::SINK;
+            if let Some(p) = flows.get_ptr_mut(key) {
+                return Some(p);
+            }
         }
     }
     let zero = ZERO_FLOW.get_ptr(0)?;

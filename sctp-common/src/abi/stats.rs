@@ -56,6 +56,13 @@ pub struct FlowKey {
     pub vtag: u32,
 }
 
+impl FlowKey {
+    /// Where the kernel counts a packet it refused a flow of its own (see
+    /// `maps::PROVISIONAL_FLOW_RATE`): ports 0, which no SCTP packet may carry (RFC 9260
+    /// 3.1). User space never shows it.
+    pub const SINK: FlowKey = FlowKey { src_port: 0, dst_port: 0, vtag: 0 };
+}
+
 /// One DATA or I-DATA chunk as the wire showed it: what user space joins with the
 /// messages the socket API delivers (by ports, tag and TSN).
 #[repr(C)]

@@ -90,12 +90,14 @@ pub fn flows(src: &dyn MapSource) -> Result<BTreeMap<FlowKey, FlowStats>> {
 }
 
 /// Every flow of `spec` (`FLOWS` or `EGRESS_FLOWS`: one value per flow, shared by the
-/// CPUs). An entry the kernel evicts while it is read is left out.
+/// CPUs) but the sink (`FlowKey::SINK`). An entry the kernel evicts while it is read is
+/// left out.
 pub fn flows_in(src: &dyn MapSource, spec: &MapSpec) -> Result<BTreeMap<FlowKey, FlowStats>> {
     let flows: HashMap<&MapData, FlowKey, FlowStats> = HashMap::try_from(src.map(spec)?)?;
     let mut out = BTreeMap::new();
     for entry in &flows {
         match entry {
+            Ok((key, _)) if key == FlowKey::SINK => {}
             Ok((key, flow)) => _ = out.insert(key, flow),
             Err(aya::maps::MapError::KeyNotFound) => {}
             Err(e) => return Err(e).context("reading FLOWS"),
