@@ -29,7 +29,7 @@ use sctp_common::{
         SrcPrefix, TagEntry, EGRESS, GENERATIONS, INGRESS, NO_RULES, SRC_PREFIX_HEADER_BITS,
     },
     filter::{handshake_completed, Filter, FirstChunk, Shared, Tags},
-    parse::{learn_tags, process, DataSink, Packet, Seen, Verdict, MAX_CHUNKS, MAX_OFFSET},
+    parse::{learn_tags, process, round_trip, DataSink, Packet, Seen, Verdict, MAX_CHUNKS, MAX_OFFSET},
 };
 
 /// Global counters (one slot, per CPU).
@@ -558,6 +558,9 @@ fn try_sctp_xdp<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) ->
     // SAFETY: as for `stats`.
     let seen = unsafe { &mut *SEEN.get_ptr_mut(0)? };
     let verdict = process(&pkt, stats, clock, ingress_flow, &mut sink, &mut filter, seen);
+    if seen.peer_work() != 0 {
+        outlined(settle_ingress);
+    }
     Some(match verdict {
         Verdict::Pass => xdp_action::XDP_PASS,
         Verdict::Drop => xdp_action::XDP_DROP,
@@ -578,6 +581,42 @@ fn ingress_flow(key: &FlowKey, first: &FirstChunk, now_ns: u64) -> Option<&'stat
 fn egress_flow(key: &FlowKey, first: &FirstChunk, now_ns: u64) -> Option<&'static mut FlowStats> {
     // SAFETY: as above.
     flow_in(&EGRESS_FLOWS, &EGRESS_GLOBAL, key, first, now_ns).map(|p| unsafe { &mut *p })
+}
+
+/// The round-trip work of the packet just walked (see `settle`), in a frame of its
+/// own that captures nothing: the entry point's frame is short of stack. The other
+/// direction of an arriving packet leaves by TC where this host is an endpoint, arrives
+/// here too where it only forwards.
+#[inline(always)]
+fn settle_ingress() -> Option<()> {
+    // SAFETY: a per-CPU map value, valid for the run.
+    let seen = unsafe { &*SEEN.get_ptr(0)? };
+    settle(seen, &FLOWS, &EGRESS_FLOWS);
+    Some(())
+}
+
+/// As `settle_ingress`, for a packet leaving.
+#[inline(always)]
+fn settle_egress() -> Option<()> {
+    // SAFETY: as above.
+    let seen = unsafe { &*EGRESS_SEEN.get_ptr(0)? };
+    settle(seen, &EGRESS_FLOWS, &FLOWS);
+    Some(())
+}
+
+/// The packet's round-trip work in its own flow (in `own`) and the other direction's
+/// (in `other` first, else in `own`). Neither is made.
+#[inline(always)]
+fn settle(seen: &Seen, own: &LruHashMap<FlowKey, FlowStats>, other: &LruHashMap<FlowKey, FlowStats>) {
+    let (key, _) = seen.key_and_time();
+    if let Some(p) = own.get_ptr_mut(key) {
+        // SAFETY: as in `ingress_flow`.
+        round_trip::settle_own(seen, unsafe { &mut *p });
+    }
+    round_trip::settle_peer(seen, &mut Directory, |k| {
+        // SAFETY: as above.
+        other.get_ptr_mut(k).or_else(|| own.get_ptr_mut(k)).map(|p| unsafe { &mut *p })
+    });
 }
 
 /// The flow's value in `flows`, created (zeroed) if new: at once for an association
@@ -678,6 +717,9 @@ fn account_egress<const KERNEL_LOOP: bool>(pkt: &SkbPacket<KERNEL_LOOP>) -> Opti
     // walked.
     seen.clear_first();
     let _ = process(pkt, stats, clock, egress_flow, &mut sink, &mut NoRules, seen);
+    if seen.peer_work() != 0 {
+        outlined(settle_egress);
+    }
     Some(())
 }
 

@@ -18,7 +18,7 @@ use std::{collections::BTreeMap, fmt::Write as _, path::PathBuf};
 
 use bytemuck::Zeroable as _;
 use sctp_common::{
-    abi::{FlowKey, FlowStats, GlobalStats},
+    abi::{FlowKey, FlowStats, GlobalStats, RoundTrips},
     host::MemFilter,
     parse::{self, Recorder, Seen},
 };
@@ -70,16 +70,30 @@ impl HostRun {
     }
 
     pub fn process(&mut self, frame: &[u8]) -> parse::Verdict {
+        self.process_at(frame, 1)
+    }
+
+    /// As [`HostRun::process`], at a time of the frame's (a capture's).
+    pub fn process_at(&mut self, frame: &[u8], now_ns: u64) -> parse::Verdict {
         let flows = &mut self.flows;
-        parse::process(
+        let verdict = parse::process(
             frame,
             &mut self.global,
-            || 1,
+            || now_ns,
             |k, _, _| Some(flows.entry(*k).or_insert_with(FlowStats::zeroed)),
             &mut self.events,
             &mut self.filter,
             &mut self.seen,
-        )
+        );
+        // The round-trip work the kernel does after the packet (see `parse::round_trip`).
+        if self.seen.peer_work() != 0 {
+            let (key, _) = self.seen.key_and_time();
+            if let Some(flow) = self.flows.get_mut(&key) {
+                parse::round_trip::settle_own(&self.seen, flow);
+            }
+            parse::round_trip::settle_peer(&self.seen, &mut self.filter, |k| self.flows.get_mut(k));
+        }
+        verdict
     }
 }
 
@@ -98,8 +112,8 @@ pub fn kernel_equals_host_on(prog: &mut sctp_user::bpf::XdpSctp, name: &str, fra
     host
 }
 
-/// Flows with the timestamps cleared (the kernel's clock and the host's differ), and the
-/// paths' interfaces (a test run's frame arrives on `lo`, the host's from none).
+/// Flows with the timestamps and round-trip times cleared (the kernel's clock and the
+/// host's differ), and the paths' interfaces (a test run's frame arrives on `lo`, the host's from none).
 #[must_use]
 pub fn without_time(flows: &BTreeMap<FlowKey, FlowStats>) -> BTreeMap<FlowKey, FlowStats> {
     flows
@@ -108,6 +122,10 @@ pub fn without_time(flows: &BTreeMap<FlowKey, FlowStats>) -> BTreeMap<FlowKey, F
             let mut f = *f;
             f.first_seen_ns = 0;
             f.last_seen_ns = 0;
+            // Round trips: whether a TSN is timed and how many were, not when.
+            f.sampling_since_ns = u64::from(f.sampling_since_ns != 0);
+            f.peer_sample_sent_ns = 0;
+            f.rtt = RoundTrips { count: f.rtt.count, ..RoundTrips::zeroed() };
             for p in &mut f.paths {
                 p.last_seen_ns = 0;
                 p.ifindex = 0;

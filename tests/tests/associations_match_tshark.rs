@@ -139,7 +139,7 @@ fn our_assocs(file: &Path, source: Source) -> (BTreeMap<u64, usize>, Association
     let mut counted_only = Vec::new();
     while let Some(frame) = cap.next_frame() {
         let ts = frame.ts_ns;
-        host.process(frame.data);
+        host.process_at(frame.data, ts);
         let summary = host.events.packets.pop();
         let view: Option<PacketView> = match source {
             Source::Frame => packet_view::view(frame.data),

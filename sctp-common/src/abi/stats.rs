@@ -165,6 +165,57 @@ pub const ERROR_CAUSE_BUCKETS: usize = 16;
 /// on further paths are counted in [`FlowStats::paths_beyond`].
 pub const PATH_SLOTS: usize = 4;
 
+/// Upper bounds of the round-trip histogram's buckets, in µs (a last one takes the rest):
+/// from a LAN's 100 µs to a satellite hop's second.
+pub const RTT_BOUNDS_US: [u32; 13] =
+    [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000];
+/// Buckets of the round-trip histogram: one per bound, and one above them all.
+pub const RTT_BUCKETS: usize = RTT_BOUNDS_US.len() + 1;
+
+/// Round trips of DATA to the SACK that acknowledged it: count, sum, extremes and a
+/// histogram over [`RTT_BOUNDS_US`] (in [`FlowStats::rtt`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct RoundTrips {
+    pub count: u64,
+    pub sum_ns: u64,
+    pub min_ns: u64,
+    pub max_ns: u64,
+    pub buckets: [u32; RTT_BUCKETS],
+}
+
+impl RoundTrips {
+    /// Adds one round trip.
+    #[inline(always)]
+    pub fn add(&mut self, ns: u64) {
+        self.min_ns = if self.count == 0 { ns } else { self.min_ns.min(ns) };
+        self.max_ns = self.max_ns.max(ns);
+        self.sum_ns += ns;
+        self.count += 1;
+        // The bounds below the round trip: an unrolled chain of comparisons.
+        let mut bucket = 0;
+        for b in RTT_BOUNDS_US {
+            bucket += usize::from(u64::from(b) * 1000 < ns);
+        }
+        if let Some(n) = self.buckets.get_mut(bucket) {
+            *n = n.saturating_add(1);
+        }
+    }
+
+    pub fn merge(&mut self, other: &RoundTrips) {
+        if other.count == 0 {
+            return;
+        }
+        self.min_ns = if self.count == 0 { other.min_ns } else { self.min_ns.min(other.min_ns) };
+        self.max_ns = self.max_ns.max(other.max_ns);
+        self.sum_ns += other.sum_ns;
+        self.count += other.count;
+        for (a, b) in self.buckets.iter_mut().zip(other.buckets) {
+            *a = a.saturating_add(b);
+        }
+    }
+}
+
 /// One path of an association direction: what crossed it (in [`FlowStats::paths`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
@@ -246,6 +297,19 @@ pub struct FlowStats {
     pub a_rwnd_min: u32,
     /// The slot of the last DATA's path, plus one (0: no DATA yet).
     pub data_path: u32,
+    /// A TSN the other direction sent, timed until a SACK of this direction acknowledges
+    /// it (written by the other direction's packet: see `parse::round_trip`), and when it
+    /// was sent; `peer_sample_pending` is non-zero while it waits.
+    pub peer_sample_tsn: u32,
+    pub peer_sample_pending: u32,
+    pub peer_sample_sent_ns: u64,
+    /// Since when a TSN this direction sent is timed in the other direction's entry (0:
+    /// none is), and which (Karn's rule: a TSN sent again gives no round trip).
+    pub sampling_since_ns: u64,
+    pub sampled_tsn: u32,
+    pub pad2: u32,
+    /// Round trips of the other direction's DATA closed by this direction's SACKs.
+    pub rtt: RoundTrips,
 }
 
 impl FlowStats {
@@ -319,6 +383,8 @@ impl FlowStats {
             m.add_path(p);
         }
         m.paths_beyond += other.paths_beyond;
+        m.rtt = self.rtt;
+        m.rtt.merge(&other.rtt);
         *self = m;
     }
 

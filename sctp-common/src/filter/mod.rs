@@ -222,15 +222,23 @@ pub fn track_tags<'r, F: Filter<'r>>(
     now_ns: u64,
 ) {
     match first.chunk_type {
-        ty::INIT | ty::INIT_ACK if first.len >= 20 && first.word != 0 => {
-            let stage = if first.chunk_type == ty::INIT_ACK { handshake::ANSWERED } else { handshake::OFFERED };
-            let entry = TagEntry { last_seen_ns: now_ns, partner: key.vtag, closing: 0, handshake: stage };
+        // The INIT's tag only for `validate-vtag`, which admits the INIT-ACK by it: the
+        // directory learns both tags from the INIT-ACK (an INIT flood writes nothing).
+        ty::INIT if first.len >= 20 && first.word != 0 && rs.flags & enable::VALIDATE_VTAG != 0 => {
+            let entry = TagEntry { last_seen_ns: now_ns, partner: 0, closing: 0, handshake: handshake::OFFERED };
             filter.learn(&reversed(key, first.word), &entry);
-            if first.chunk_type == ty::INIT_ACK {
-                // The INIT's entry (this packet's own key) learns its partner.
-                if let Some(e) = filter.tag(key) {
-                    e.set_partner(first.word);
-                }
+            stats.bump(Counter::VtagsLearned, 1);
+        }
+        ty::INIT_ACK if first.len >= 20 && first.word != 0 => {
+            let answered =
+                TagEntry { last_seen_ns: now_ns, partner: key.vtag, closing: 0, handshake: handshake::ANSWERED };
+            filter.learn(&reversed(key, first.word), &answered);
+            // The INIT's tag (this packet's own key) with its partner.
+            if let Some(e) = filter.tag(key) {
+                e.set_partner(first.word);
+            } else {
+                let offered = TagEntry { partner: first.word, handshake: handshake::OFFERED, ..answered };
+                filter.learn(key, &offered);
             }
             stats.bump(Counter::VtagsLearned, 1);
         }
@@ -281,7 +289,8 @@ pub fn handshake_completed<T: Tags>(tags: &mut T, key: &FlowKey, first: &FirstCh
 
 /// The key of the opposite direction with tag `vtag`.
 #[inline(always)]
-fn reversed(key: &FlowKey, vtag: u32) -> FlowKey {
+#[must_use]
+pub fn reversed(key: &FlowKey, vtag: u32) -> FlowKey {
     FlowKey { src_port: key.dst_port, dst_port: key.src_port, vtag }
 }
 

@@ -3,6 +3,7 @@
 //! packet reader, the global counters and a way to find the flow's counters.
 
 mod packet;
+pub mod round_trip;
 mod scratch;
 mod sink;
 
@@ -33,11 +34,6 @@ pub const MAX_VLAN_TAGS: usize = 2;
 pub const MAX_IPV6_EXT_HEADERS: usize = 6;
 /// Chunks walked per packet; a packet with more is counted as `ErrChunkWalkLimit`.
 pub const MAX_CHUNKS: usize = crate::abi::SUMMARY_CHUNKS;
-/// One DATA TSN in this many is a round-trip sample: the packet that carries it goes to
-/// user space, and so does the SACK of the other direction whose cumulative TSN ack
-/// passes a multiple of it (the first to acknowledge the sample). Between them, DATA and
-/// SACK packets are counted in the kernel only.
-pub const TSN_SAMPLE_EVERY: u32 = 32;
 
 /// What the program does with the packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,6 +154,7 @@ where
                 seen.data.chunk_type = WITHDRAWN;
                 sink.data(&seen.data);
             }
+            round_trip::note(flow, seen);
             verdict
         }
         None if seen.dropped_early() => Verdict::Drop,
@@ -382,6 +379,7 @@ where
         stats.bump(Counter::FlowUnavailable, 1);
         return Err(Verdict::Pass);
     };
+    seen.set_before(flow);
     add(&mut flow.packets, 1);
     add(&mut flow.bytes, loc.ip_len);
     if flow.first_seen_ns == 0 {
@@ -670,8 +668,8 @@ struct Chunk {
 /// the chunk's summary (see `ChunkSummary::words`). `data` arrives with the packet's
 /// fields filled in; a DATA chunk completes it and hands it to `sink`, and its PPID (if it
 /// carries one) to `on_data`. Says whether user space needs the packet's summary for this
-/// chunk: for every control chunk, for DATA and SACK only as round-trip samples (see
-/// [`TSN_SAMPLE_EVERY`]).
+/// chunk: for every control chunk, never for DATA and SACK (the flow counts them, and
+/// times their round trips: see [`round_trip`]).
 #[inline(always)]
 #[expect(
     clippy::too_many_arguments,
@@ -693,7 +691,9 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
     *summary_words = match chunk_type {
         ty::DATA | ty::I_DATA => {
             let words = account_data(pkt, off, chunk, stats, flow, data, sink, on_data)?;
-            wanted = words[0] % TSN_SAMPLE_EVERY == 0;
+            // The flow's first DATA: the association table learns the direction carries
+            // data (established, if its COOKIE-ACK went unseen).
+            wanted = flow.data_chunks == 1;
             words
         }
         ty::SACK => {
@@ -708,7 +708,7 @@ fn account_chunk<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
                 return Err(Counter::ErrChunkCountsBeyondLength);
             }
             let first = flow.sacks == 0;
-            wanted = first || cum_tsn / TSN_SAMPLE_EVERY != flow.last_cum_tsn_ack / TSN_SAMPLE_EVERY;
+            wanted = first;
             if a_rwnd == 0 && (first || flow.last_a_rwnd != 0) {
                 add(&mut flow.zero_windows, 1);
             }

@@ -32,6 +32,15 @@ pub struct Seen {
     pub path: usize,
     /// User space needs the packet's summary (a control chunk, a new path, a sample).
     pub summary_wanted: bool,
+    /// The flow's highest TSN, whether it had one, and its DATA at or below it, before
+    /// the packet (see `round_trip::note`).
+    pub highest_before: u32,
+    pub had_tsn_before: u32,
+    pub retx_before: u64,
+    /// What the other direction's flow must do (`round_trip::work` bits), and the TSN
+    /// it must time.
+    pub peer_work: u32,
+    pub peer_tsn: u32,
     /// The DATA event being filled (packet fields first, then each DATA chunk's).
     pub data: DataEvent,
     /// The packet's summary for the association table (header first, then a chunk per
@@ -54,6 +63,11 @@ impl Seen {
             walk: Walk { off: 0, end: 0, first_fragment: false, walking: false },
             path: 0,
             summary_wanted: false,
+            highest_before: 0,
+            had_tsn_before: 0,
+            retx_before: 0,
+            peer_work: 0,
+            peer_tsn: 0,
             data: DataEvent::zeroed(),
             summary: PacketSummary::zeroed(),
             notes: Notes::new(),
@@ -251,6 +265,67 @@ impl Seen {
     pub fn set_walk_end(&mut self, c: Counter) {
         // SAFETY: as in `set_walk`.
         unsafe { core::ptr::write_volatile(&raw mut self.walk_end, c as u32) };
+    }
+}
+
+/// What crosses to the round-trip step after the walk (see `round_trip`).
+impl Seen {
+    /// Notes the flow's TSN state before the packet.
+    #[inline(always)]
+    pub fn set_before(&mut self, flow: &FlowStats) {
+        // SAFETY: plain reads of a live reference, writes to fields of a live &mut.
+        unsafe {
+            core::ptr::write_volatile(&raw mut self.highest_before, flow.highest_tsn);
+            core::ptr::write_volatile(&raw mut self.had_tsn_before, flow.tsn_seen);
+            core::ptr::write_volatile(&raw mut self.retx_before, flow.data_at_or_below_highest);
+        }
+    }
+
+    #[inline(always)]
+    #[must_use]
+    pub fn before(&self) -> (u32, u32, u64) {
+        // SAFETY: plain reads of fields of a live reference.
+        unsafe {
+            (
+                core::ptr::read_volatile(&raw const self.highest_before),
+                core::ptr::read_volatile(&raw const self.had_tsn_before),
+                core::ptr::read_volatile(&raw const self.retx_before),
+            )
+        }
+    }
+
+    #[inline(always)]
+    pub fn set_peer_work(&mut self, work: u32) {
+        // SAFETY: a write of a field of a live &mut.
+        unsafe { core::ptr::write_volatile(&raw mut self.peer_work, work) };
+    }
+
+    #[inline(always)]
+    #[must_use]
+    pub fn peer_work(&self) -> u32 {
+        // SAFETY: a read of a field of a live reference.
+        unsafe { core::ptr::read_volatile(&raw const self.peer_work) }
+    }
+
+    #[inline(always)]
+    pub fn set_peer_tsn(&mut self, tsn: u32) {
+        // SAFETY: a write of a field of a live &mut.
+        unsafe { core::ptr::write_volatile(&raw mut self.peer_tsn, tsn) };
+    }
+
+    /// The packet's key and time ([`Crossing`]'s, read alone).
+    #[inline(always)]
+    #[must_use]
+    pub fn key_and_time(&self) -> (FlowKey, u64) {
+        // SAFETY: plain reads of fields of a live reference.
+        unsafe { (core::ptr::read_volatile(&raw const self.key), core::ptr::read_volatile(&raw const self.now_ns)) }
+    }
+
+    #[inline(always)]
+    #[must_use]
+    pub fn peer_tsn(&self) -> u32 {
+        // SAFETY: a read of a field of a live reference.
+        unsafe { core::ptr::read_volatile(&raw const self.peer_tsn) }
     }
 }
 

@@ -22,13 +22,16 @@ use prometheus_client::{
     metrics::MetricType,
     registry::Registry,
 };
-use sctp_common::{abi::Counter, proto::chunk};
+use sctp_common::{
+    abi::{Counter, RTT_BOUNDS_US},
+    proto::chunk,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     echo::{EchoState, EchoStats},
     observe::{
-        assoc::{Association, Rtt, RTT_BOUNDS_US},
+        assoc::{Association, Rtt},
         flow_account::{FlowAccount, FlowSeries, FlowTotals},
         join::{self, Histogram, LatencyFeed, Tally, Wire},
         live::LiveAssociations,

@@ -7,8 +7,7 @@
 use std::{collections::BTreeSet, net::IpAddr};
 
 use sctp_common::{
-    abi::{FlowKey, FlowStats, PathSlot},
-    parse::TSN_SAMPLE_EVERY,
+    abi::{FlowKey, FlowStats, PathSlot, RoundTrips, RTT_BOUNDS_US},
     proto::chunk::{bucket, ty},
 };
 use serde_json::{json, Value};
@@ -94,11 +93,6 @@ impl State {
     }
 }
 
-/// Upper bounds of the round-trip histogram's buckets, in µs (a last one takes the rest):
-/// from a LAN's 100 µs to a satellite hop's second.
-pub const RTT_BOUNDS_US: [u32; 13] =
-    [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000];
-
 /// Min, mean, max and count of round trips, in ns, and their histogram.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Rtt {
@@ -130,6 +124,11 @@ impl Rtt {
                 *a = a.saturating_add(b);
             }
         }
+    }
+
+    /// Adds the round trips a flow timed.
+    pub fn add_timed(&mut self, r: &RoundTrips) {
+        self.merge(&Rtt { count: r.count, sum_ns: r.sum_ns, min_ns: r.min_ns, max_ns: r.max_ns, buckets: r.buckets });
     }
 
     /// The mean round trip, if there was one.
@@ -449,9 +448,8 @@ impl Association {
         }
     }
 
-    /// Counts the packet, sent by endpoint `from`. Round trips are timed on the TSNs the
-    /// kernel samples only (see `TSN_SAMPLE_EVERY`): a live run sees no others, and
-    /// `inspect` times the same ones.
+    /// Counts the packet, sent by endpoint `from`. Round trips of DATA are not timed here:
+    /// the flows time them (see `parse::round_trip`), and `overlay` takes them.
     fn count(&mut self, p: &PacketView, from: usize, ts_ns: u64) {
         self.packets += 1;
         self.last_ns = ts_ns;
@@ -483,7 +481,7 @@ impl Association {
                     let d = &mut self.directions[from];
                     d.data_chunks += 1;
                     d.data_bytes += u64::from(*payload);
-                    d.retransmissions += u64::from(d.tsns.sent(*tsn, ts_ns, tsn % TSN_SAMPLE_EVERY == 0));
+                    d.retransmissions += u64::from(d.tsns.sent(*tsn, ts_ns, false));
                     if d.data_path != Some(path_key) {
                         d.path_switches += u64::from(d.data_path.is_some());
                         d.data_path = Some(path_key);
@@ -494,7 +492,7 @@ impl Association {
                         self.enter(State::Established, ts_ns);
                     }
                 }
-                ChunkView::Sack { cum_tsn, a_rwnd, gaps, dups } => {
+                ChunkView::Sack { cum_tsn: _, a_rwnd, gaps, dups } => {
                     let d = &mut self.directions[from];
                     d.sacks += 1;
                     d.gap_blocks += u64::from(*gaps);
@@ -504,9 +502,6 @@ impl Association {
                     }
                     d.a_rwnd_last = Some(*a_rwnd);
                     d.a_rwnd_min = Some(d.a_rwnd_min.map_or(*a_rwnd, |m| m.min(*a_rwnd)));
-                    if let Some(rtt) = self.directions[1 - from].tsns.acked(*cum_tsn, ts_ns) {
-                        self.rtt.add(rtt);
-                    }
                 }
                 ChunkView::Heartbeat { ack: false } => {
                     self.directions[from].heartbeats += 1;
@@ -569,6 +564,7 @@ impl Association {
     /// is overlaid again at each export.
     fn overlay(&mut self, flows: [Option<&FlowStats>; 2]) {
         let mut beyond = 0;
+        let mut rtt = Rtt::default();
         for (from, f) in flows.into_iter().enumerate() {
             let Some(f) = f else {
                 continue;
@@ -611,7 +607,9 @@ impl Association {
                 d.data_path = Some(slot_path(s));
             }
             self.last_ns = self.last_ns.max(f.last_seen_ns);
+            rtt.add_timed(&f.rtt);
         }
+        self.rtt = rtt;
         self.kernel_beyond_bounds = beyond;
         self.packets = self.directions[0].packets + self.directions[1].packets;
     }
@@ -1150,10 +1148,10 @@ mod tests {
     }
 
     #[test]
-    fn a_handshake_pairs_both_tags_and_times_every_round_trip() {
+    fn a_handshake_pairs_both_tags_and_times_its_round_trips() {
         let mut a = Associations::default();
         handshake(&mut a, 0, 0xc1, 0x51);
-        // TSN 32 is one the kernel samples (`TSN_SAMPLE_EVERY`), 31 is not.
+        // DATA's round trips are the flows' (`parse::round_trip`), not timed here.
         let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(31, 0, 0, 18, 100)]), 10 * MS);
         let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(31, 0, 0, 18, 100)]), 15 * MS);
         let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(32, 0, 0, 18, 100)]), 16 * MS);
@@ -1168,7 +1166,7 @@ mod tests {
         assert_eq!(x.packets, 8);
         assert_eq!((x.directions[0].packets, x.directions[1].packets), (5, 3));
         assert_eq!(x.directions[0].retransmissions, 1, "TSN 31 sent twice");
-        assert_eq!((x.rtt.count, x.rtt.min_ns), (1, 4 * MS), "from TSN 32, sent once");
+        assert_eq!(x.rtt.count, 0, "DATA is timed by the flows");
         assert_eq!(x.directions[1].a_rwnd_last, Some(1000));
         assert_eq!(x.paths.len(), 2, "one each way");
     }
@@ -1260,7 +1258,6 @@ mod tests {
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].packets, 3);
         assert_eq!((all[0].endpoints[0].vtag, all[0].endpoints[1].vtag), (0xc1, 0x51));
-        assert_eq!(all[0].rtt.count, 1);
     }
 
     #[test]
@@ -1366,7 +1363,6 @@ mod tests {
         let real = a.by_direction(5000, 36412, 0x51).unwrap();
         assert_eq!(real.directions[0], before_dir(&before, 0));
         assert_eq!(real.paths.len(), 2);
-        assert_eq!(real.rtt.count, 1);
         assert_eq!(real.directions[0].retransmissions, 0);
         // The spoofed packets make an association of their own, within its bounds.
         let fake = a.by_direction(5000, 36412, 0x7777).unwrap();

@@ -1,0 +1,237 @@
+//! Round trips of DATA to the SACK that acknowledges it, timed in the flow table itself
+//! (as ePPing times TCP passively): one TSN in flight per direction, given up after
+//! [`SAMPLE_TIMEOUT_NS`], and none while the direction retransmits (Karn's rule). The
+//! sample waits in the entry of the other direction, whose SACK closes it there and adds
+//! the round trip to that entry's [`RoundTrips`](crate::abi::RoundTrips).
+//!
+//! During [`super::process`] a packet only reads its flow ([`note`]); the caller then
+//! does what it asked, in its own flow and in the other direction's (found through the
+//! directory of associations: only associations whose handshake was seen are timed):
+//! [`settle_own`] and [`settle_peer`], for few packets, outside the walk.
+
+use crate::{
+    abi::{FlowKey, FlowStats},
+    filter::{reversed, Tags},
+};
+
+use super::Seen;
+
+/// A TSN timed this long without a SACK covering it is given up, and another is timed.
+pub const SAMPLE_TIMEOUT_NS: u64 = 4_000_000_000;
+
+/// Bits of [`Seen::peer_work`]: what the other direction's flow must do.
+pub mod work {
+    /// Time the TSN in [`super::Seen::peer_tsn`], sent at the packet's time.
+    pub const START: u32 = 1;
+    /// The TSN timed was (or may have been) sent again: no round trip from it.
+    pub const VOID: u32 = 2;
+    /// This packet's SACK closed the other direction's sample: it may time another.
+    pub const CLOSED: u32 = 4;
+}
+
+/// Whether `a` is at or before `b` in serial number arithmetic (RFC 1982).
+#[inline(always)]
+fn serial_le(a: u32, b: u32) -> bool {
+    b.wrapping_sub(a).cast_signed() >= 0
+}
+
+/// Notes in `seen` what the packet asks of the round trips (`work` bits), read from its
+/// flow after the walk: whether its SACK covers the other direction's TSN timed, and
+/// whether its DATA starts a sample or voids this direction's. Writes nothing in the
+/// flow: [`settle_own`] and [`settle_peer`] do, outside the packet's walk (it runs for few packets: the
+/// verifier then checks its work once, not once per way the walk ended).
+#[inline(always)]
+pub fn note(flow: &FlowStats, seen: &mut Seen) {
+    let (_, now_ns) = seen.key_and_time();
+    let mut asked = 0;
+    if seen.notes.has(crate::proto::chunk::ty::SACK)
+        && flow.peer_sample_pending != 0
+        && serial_le(flow.peer_sample_tsn, flow.last_cum_tsn_ack)
+    {
+        asked |= work::CLOSED;
+    }
+    if seen.carried_data() && flow.tsn_seen != 0 {
+        let (highest_before, had_tsn, retx_before) = seen.before();
+        let retransmitted = flow.data_at_or_below_highest != retx_before;
+        let advanced = had_tsn == 0 || flow.highest_tsn != highest_before;
+        let since = flow.sampling_since_ns;
+        let in_flight = since != 0 && now_ns.saturating_sub(since) < SAMPLE_TIMEOUT_NS;
+        if in_flight && retransmitted {
+            asked |= work::VOID;
+        } else if !in_flight && advanced && !retransmitted {
+            seen.set_peer_tsn(flow.highest_tsn);
+            asked |= work::START;
+        }
+    }
+    seen.set_peer_work(asked);
+}
+
+/// Does what [`note`] asked in the packet's own flow (found again by its key: see
+/// [`Seen::key_and_time`]).
+#[inline(always)]
+pub fn settle_own(seen: &Seen, flow: &mut FlowStats) {
+    let asked = seen.peer_work();
+    let (_, now_ns) = seen.key_and_time();
+    if asked & work::CLOSED != 0 && flow.peer_sample_pending != 0 {
+        flow.rtt.add(now_ns.saturating_sub(flow.peer_sample_sent_ns));
+        flow.peer_sample_pending = 0;
+    }
+    if asked & work::VOID != 0 {
+        flow.sampling_since_ns = 0;
+    }
+    if asked & work::START != 0 {
+        flow.sampling_since_ns = now_ns.max(1);
+        flow.sampled_tsn = seen.peer_tsn();
+    }
+}
+
+/// Does what [`note`] asked in the other direction's flow: `tags` (the directory of
+/// associations) names its tag, `flow_of` finds it by its key (without making it).
+#[inline(always)]
+pub fn settle_peer<'f, T, F>(seen: &Seen, tags: &mut T, flow_of: F)
+where
+    T: Tags,
+    F: FnOnce(&FlowKey) -> Option<&'f mut FlowStats>,
+{
+    let asked = seen.peer_work();
+    let (key, now_ns) = seen.key_and_time();
+    let Some(partner) = tags.tag(&key).map(|e| e.get().partner) else {
+        return;
+    };
+    let peer_key = reversed(&key, partner);
+    if partner == 0 || peer_key == key {
+        return;
+    }
+    let Some(peer) = flow_of(&peer_key) else {
+        return;
+    };
+    if asked & work::CLOSED != 0 {
+        peer.sampling_since_ns = 0;
+    }
+    if asked & work::VOID != 0 {
+        peer.peer_sample_pending = 0;
+    }
+    if asked & work::START != 0 {
+        peer.peer_sample_tsn = seen.peer_tsn();
+        peer.peer_sample_sent_ns = now_ns;
+        peer.peer_sample_pending = 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::{collections::BTreeMap, vec, vec::Vec};
+
+    use bytemuck::Zeroable as _;
+
+    use super::*;
+    use crate::{
+        abi::GlobalStats,
+        builder::{Chunk, Ip, SctpPacket},
+        host::MemFilter,
+        parse::{process, NoEvents},
+        proto::chunk::ty,
+    };
+
+    const MS: u64 = 1_000_000;
+
+    /// The host's twin of the kernel's maps, fed packets one at a time.
+    struct Wire {
+        flows: BTreeMap<FlowKey, FlowStats>,
+        tags: MemFilter<'static>,
+        seen: Seen,
+    }
+
+    impl Wire {
+        fn new() -> Self {
+            Self { flows: BTreeMap::new(), tags: MemFilter::default(), seen: Seen::new() }
+        }
+
+        /// A packet from the client (198.18.0.1:5000) or back from the server, at `at`.
+        fn send(&mut self, back: bool, vtag: u32, chunk: Chunk, at: u64) {
+            let mut p = SctpPacket::new(Ip::V4 { src: [198, 18, 0, 1], dst: [198, 18, 0, 2] }, vtag, vec![chunk]);
+            if back {
+                p.ip = Ip::V4 { src: [198, 18, 0, 2], dst: [198, 18, 0, 1] };
+                (p.src_port, p.dst_port) = (p.dst_port, p.src_port);
+            }
+            let flows = &mut self.flows;
+            process(
+                p.frame().as_slice(),
+                &mut GlobalStats::zeroed(),
+                || at,
+                |k, _, _| Some(flows.entry(*k).or_insert_with(FlowStats::zeroed)),
+                &mut NoEvents,
+                &mut self.tags,
+                &mut self.seen,
+            );
+            let (key, _) = self.seen.key_and_time();
+            if let Some(flow) = self.flows.get_mut(&key) {
+                settle_own(&self.seen, flow);
+            }
+            settle_peer(&self.seen, &mut self.tags, |k| self.flows.get_mut(k));
+        }
+
+        /// The round trips the server's SACKs closed (its flow: server to client, the
+        /// client's tag).
+        fn server_sacks(&self) -> Vec<u64> {
+            let r = self.flows.values().find(|f| f.rtt.count > 0).map(|f| f.rtt);
+            r.map_or_else(Vec::new, |r| vec![r.count, r.min_ns, r.max_ns])
+        }
+    }
+
+    fn handshake(w: &mut Wire) {
+        w.send(false, 0, Chunk::init(ty::INIT, 0xc1, 65_536, 4, 4, 1), 0);
+        w.send(true, 0xc1, Chunk::init(ty::INIT_ACK, 0x51, 65_536, 4, 4, 100), MS);
+        w.send(false, 0x51, Chunk::new(ty::COOKIE_ECHO, 0, vec![0; 8]), 2 * MS);
+        w.send(true, 0xc1, Chunk::new(ty::COOKIE_ACK, 0, Vec::new()), 3 * MS);
+    }
+
+    #[test]
+    fn data_is_timed_to_the_sack_that_covers_it() {
+        let mut w = Wire::new();
+        handshake(&mut w);
+        w.send(false, 0x51, Chunk::data(1, 0, 0, 18, 10), 10 * MS);
+        // Sent while TSN 1 is timed: not timed itself.
+        w.send(false, 0x51, Chunk::data(2, 0, 1, 18, 10), 11 * MS);
+        w.send(true, 0xc1, Chunk::sack(1, 65_536, 0, 0), 14 * MS);
+        assert_eq!(w.server_sacks(), [1, 4 * MS, 4 * MS]);
+        // The next new TSN is timed: acknowledged 7 ms later.
+        w.send(false, 0x51, Chunk::data(3, 0, 2, 18, 10), 20 * MS);
+        w.send(true, 0xc1, Chunk::sack(2, 65_536, 0, 0), 22 * MS);
+        w.send(true, 0xc1, Chunk::sack(3, 65_536, 0, 0), 27 * MS);
+        assert_eq!(w.server_sacks(), [2, 4 * MS, 7 * MS]);
+    }
+
+    #[test]
+    fn a_tsn_sent_twice_gives_no_round_trip() {
+        let mut w = Wire::new();
+        handshake(&mut w);
+        w.send(false, 0x51, Chunk::data(1, 0, 0, 18, 10), 10 * MS);
+        w.send(false, 0x51, Chunk::data(1, 0, 0, 18, 10), 30 * MS);
+        w.send(true, 0xc1, Chunk::sack(1, 65_536, 0, 0), 31 * MS);
+        assert_eq!(w.server_sacks(), Vec::<u64>::new());
+        // Timing starts again with the next new TSN.
+        w.send(false, 0x51, Chunk::data(2, 0, 1, 18, 10), 40 * MS);
+        w.send(true, 0xc1, Chunk::sack(2, 65_536, 0, 0), 42 * MS);
+        assert_eq!(w.server_sacks(), [1, 2 * MS, 2 * MS]);
+    }
+
+    #[test]
+    fn a_sack_with_a_made_up_tag_closes_nothing() {
+        let mut w = Wire::new();
+        handshake(&mut w);
+        w.send(false, 0x51, Chunk::data(1, 0, 0, 18, 10), 10 * MS);
+        w.send(true, 0xbad, Chunk::sack(1, 65_536, 0, 0), 11 * MS);
+        assert_eq!(w.server_sacks(), Vec::<u64>::new());
+        w.send(true, 0xc1, Chunk::sack(1, 65_536, 0, 0), 15 * MS);
+        assert_eq!(w.server_sacks(), [1, 5 * MS, 5 * MS]);
+    }
+
+    #[test]
+    fn without_a_handshake_seen_nothing_is_timed() {
+        let mut w = Wire::new();
+        w.send(false, 0x51, Chunk::data(1, 0, 0, 18, 10), 10 * MS);
+        w.send(true, 0xc1, Chunk::sack(1, 65_536, 0, 0), 14 * MS);
+        assert_eq!(w.server_sacks(), Vec::<u64>::new());
+    }
+}
