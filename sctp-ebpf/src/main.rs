@@ -558,6 +558,9 @@ fn try_sctp_xdp<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) ->
     // SAFETY: as for `stats`.
     let seen = unsafe { &mut *SEEN.get_ptr_mut(0)? };
     let verdict = process(&pkt, stats, clock, ingress_flow, &mut sink, &mut filter, seen);
+    if verdict == Verdict::Pass && seen.names_tags() {
+        outlined(learn_ingress);
+    }
     if seen.peer_work() != 0 {
         outlined(settle_ingress);
     }
@@ -574,13 +577,13 @@ fn ingress_flow(key: &FlowKey, first: &FirstChunk, now_ns: u64) -> Option<&'stat
     // SAFETY: a map value, valid for this run. Other CPUs write it too: its counters grow
     // by atomic adds only (`sctp_common::atomic`), its last-seen fields are the last
     // writer's.
-    flow_in(&FLOWS, &GLOBAL, key, first, now_ns).map(|p| unsafe { &mut *p })
+    flow_in::<true>(key, first, now_ns).map(|p| unsafe { &mut *p })
 }
 
 #[inline(always)]
 fn egress_flow(key: &FlowKey, first: &FirstChunk, now_ns: u64) -> Option<&'static mut FlowStats> {
     // SAFETY: as above.
-    flow_in(&EGRESS_FLOWS, &EGRESS_GLOBAL, key, first, now_ns).map(|p| unsafe { &mut *p })
+    flow_in::<false>(key, first, now_ns).map(|p| unsafe { &mut *p })
 }
 
 /// The round-trip work of the packet just walked (see `settle`), in a frame of its
@@ -619,26 +622,35 @@ fn settle(seen: &Seen, own: &LruHashMap<FlowKey, FlowStats>, other: &LruHashMap<
     });
 }
 
-/// The flow's value in `flows`, created (zeroed) if new: at once for an association
-/// whose handshake the directory saw complete, else when the CPU's `NEW_FLOW_BUCKET`
-/// has a token. A flood of made-up tags then makes new flows at a bounded rate, and the
-/// LRU keeps every association that sent a packet in the time the flood needs to fill
-/// the map. A packet refused a flow of its own is counted in `stats` and walked on the
-/// sink flow (`FlowKey::SINK`, which user space never shows): its summary, its DATA and
-/// the tags it names still reach user space and the directory.
+/// The flow's value in `FLOWS` (`ARRIVING`) or `EGRESS_FLOWS`, made if new (see
+/// `new_flow`).
 #[inline(always)]
-fn flow_in(
-    flows: &LruHashMap<FlowKey, FlowStats>,
-    stats: &PerCpuArray<GlobalStats>,
-    key: &FlowKey,
-    first: &FirstChunk,
-    now_ns: u64,
-) -> Option<*mut FlowStats> {
+fn flow_in<const ARRIVING: bool>(key: &FlowKey, first: &FirstChunk, now_ns: u64) -> Option<*mut FlowStats> {
+    let flows = if ARRIVING { &FLOWS } else { &EGRESS_FLOWS };
     if let Some(p) = flows.get_ptr_mut(key) {
         return Some(p);
     }
+    // The first chunk's fields as one word: by reference, the stage that looks flows up
+    // would keep it on its stack, which 6.1's rounding of frames leaves no room for.
+    let packed = u32::from(first.chunk_type) | u32::from(first.flags) << 8 | u32::from(first.present) << 16;
+    new_flow::<ARRIVING>(key, packed, now_ns)
+}
+
+/// A new flow, in a frame of its own (see `flow_in`): made at once for an association
+/// whose handshake the directory saw complete, else when the CPU's `NEW_FLOW_BUCKET` has
+/// a token. A flood of made-up tags then makes new flows at a bounded rate, and the LRU
+/// keeps every association that sent a packet in the time the flood needs to fill the
+/// map. A packet refused a flow of its own is counted (`flow_unavailable`) and walked on
+/// the sink flow (`FlowKey::SINK`, which user space never shows): its summary, its DATA
+/// and the tags it names still reach user space and the directory.
+#[inline(never)]
+fn new_flow<const ARRIVING: bool>(key: &FlowKey, first: u32, now_ns: u64) -> Option<*mut FlowStats> {
+    let (flows, stats) = if ARRIVING { (&FLOWS, &GLOBAL) } else { (&EGRESS_FLOWS, &EGRESS_GLOBAL) };
+    #[expect(clippy::cast_possible_truncation, reason = "unpacking the bytes `flow_in` packed")]
+    let first =
+        FirstChunk { chunk_type: first as u8, flags: (first >> 8) as u8, len: 0, word: 0, present: first >> 16 != 0 };
     let mut key = key;
-    if !handshake_completed(&mut Directory, key, first) {
+    if !handshake_completed(&mut Directory, key, &first) {
         // SAFETY: reads of our own globals.
         let (rate, burst) = unsafe {
             (
@@ -720,6 +732,19 @@ fn account_egress<const KERNEL_LOOP: bool>(pkt: &SkbPacket<KERNEL_LOOP>) -> Opti
     if seen.peer_work() != 0 {
         outlined(settle_egress);
     }
+    Some(())
+}
+
+/// The directory learns from the handshakes arriving (`learn_tags`), in a frame of its own
+/// that captures nothing, as `settle_ingress`.
+#[inline(always)]
+fn learn_ingress() -> Option<()> {
+    // SAFETY: map value pointers stay valid for the program's run; per-CPU, so unshared.
+    let seen = unsafe { &*SEEN.get_ptr(0)? };
+    let mut filter = KernelFilter::load()?;
+    // SAFETY: as above.
+    let stats = unsafe { &mut *GLOBAL.get_ptr_mut(0)? };
+    learn_tags(stats, &mut filter, seen);
     Some(())
 }
 

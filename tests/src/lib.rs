@@ -85,7 +85,11 @@ impl HostRun {
             &mut self.filter,
             &mut self.seen,
         );
-        // The round-trip work the kernel does after the packet (see `parse::round_trip`).
+        // What the kernel does after the packet: the directory learns, and the round-trip
+        // work (see `parse::round_trip`).
+        if verdict == parse::Verdict::Pass && self.seen.names_tags() {
+            parse::learn_tags(&mut self.global, &mut self.filter, &self.seen);
+        }
         if self.seen.peer_work() != 0 {
             let (key, _) = self.seen.key_and_time();
             if let Some(flow) = self.flows.get_mut(&key) {

@@ -353,7 +353,7 @@ mod tests {
         abi::FlowStats,
         builder::{Chunk, Ip, SctpPacket},
         host::MemFilter,
-        parse::{process, NoEvents, Seen},
+        parse::{learn_tags, process, NoEvents, Seen, Verdict},
     };
 
     /// Which way a packet goes: from the client, or back from the server.
@@ -378,15 +378,19 @@ mod tests {
         for (back, vtag, chunk) in packets {
             let frame = packet(*back, *vtag, vec![chunk.clone()]).frame();
             let mut flow = FlowStats::zeroed();
-            process(
+            let mut seen = Seen::new();
+            let verdict = process(
                 frame.as_slice(),
                 &mut stats,
                 || 1,
                 |_, _, _| Some(&mut flow),
                 &mut NoEvents,
                 &mut filter,
-                &mut Seen::new(),
+                &mut seen,
             );
+            if verdict == Verdict::Pass && seen.names_tags() {
+                learn_tags(&mut stats, &mut filter, &seen);
+            }
         }
         filter
     }

@@ -136,11 +136,6 @@ where
             // Without rules nothing is judged after the walk: no call for it.
             let verdict =
                 if seen.rules_active() { pkt.outline(|| leave(stats, flow, filter, seen)) } else { Verdict::Pass };
-            // The directory of associations learns from every handshake that passed,
-            // rules or not: it tells established flows from provisional ones.
-            if verdict == Verdict::Pass && seen.names_tags() {
-                pkt.outline(|| learn_tags(stats, filter, seen));
-            }
             // Only packets that change what user space knows go up (control chunks, a
             // new path, round-trip samples): everything else is in the flow's counters.
             if sink.wants_summaries() && seen.summary_wanted() {
@@ -434,7 +429,9 @@ fn leave<'r, R: Filter<'r>>(stats: &mut GlobalStats, flow: &mut FlowStats, filte
 }
 
 /// Learns and forgets associations in the directory from a packet that passed, if its
-/// first chunk names tags (see [`Seen::names_tags`] and [`filter::track_tags`]).
+/// first chunk names tags (see [`Seen::names_tags`] and [`filter::track_tags`]). The
+/// caller runs it after [`process`], with or without rules: the directory tells flows of
+/// completed handshakes from the others, and links the two directions.
 #[inline(always)]
 pub fn learn_tags<'r, R: Filter<'r>>(stats: &mut GlobalStats, filter: &mut R, seen: &Seen) {
     let Crossing { key, first, now_ns, walk_end, .. } = seen.recall();

@@ -129,7 +129,7 @@ mod tests {
         abi::GlobalStats,
         builder::{Chunk, Ip, SctpPacket},
         host::MemFilter,
-        parse::{process, NoEvents},
+        parse::{learn_tags, process, NoEvents, Verdict},
         proto::chunk::ty,
     };
 
@@ -155,15 +155,19 @@ mod tests {
                 (p.src_port, p.dst_port) = (p.dst_port, p.src_port);
             }
             let flows = &mut self.flows;
-            process(
+            let mut stats = GlobalStats::zeroed();
+            let verdict = process(
                 p.frame().as_slice(),
-                &mut GlobalStats::zeroed(),
+                &mut stats,
                 || at,
                 |k, _, _| Some(flows.entry(*k).or_insert_with(FlowStats::zeroed)),
                 &mut NoEvents,
                 &mut self.tags,
                 &mut self.seen,
             );
+            if verdict == Verdict::Pass && self.seen.names_tags() {
+                learn_tags(&mut stats, &mut self.tags, &self.seen);
+            }
             let (key, _) = self.seen.key_and_time();
             if let Some(flow) = self.flows.get_mut(&key) {
                 settle_own(&self.seen, flow);

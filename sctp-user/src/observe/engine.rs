@@ -82,7 +82,7 @@ impl<'r> HostEngine<'r> {
         // kernel's table cannot take one): a capture of endless new tags cannot take all
         // memory.
         let room = flows.len() < MAX_FLOWS;
-        parse::process(
+        let verdict = parse::process(
             frame,
             &mut self.global,
             || now_ns,
@@ -97,6 +97,9 @@ impl<'r> HostEngine<'r> {
             &mut self.filter,
             &mut self.seen,
         );
+        if verdict == parse::Verdict::Pass && self.seen.names_tags() {
+            parse::learn_tags(&mut self.global, &mut self.filter, &self.seen);
+        }
         self.settle_round_trip();
     }
 
