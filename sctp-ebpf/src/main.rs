@@ -725,9 +725,6 @@ fn account_egress<const KERNEL_LOOP: bool>(pkt: &SkbPacket<KERNEL_LOOP>) -> Opti
     // SAFETY: a field of the socket buffer the kernel passed.
     let mut sink = RingSink::<EGRESS>::load(unsafe { (*pkt.skb).ifindex });
     let clock = coarse_now;
-    // What `learn_egress` reads after: left from an earlier packet unless this one is
-    // walked.
-    seen.clear_first();
     let _ = process(pkt, stats, clock, egress_flow, &mut sink, &mut NoRules, seen);
     if seen.peer_work() != 0 {
         outlined(settle_egress);

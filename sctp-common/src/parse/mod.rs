@@ -107,6 +107,10 @@ where
     R: Filter<'r>,
 {
     stats.bump(Counter::Frames, 1);
+    // What the caller's steps after this read (`learn_tags`, `round_trip`): left from an
+    // earlier packet unless this one reaches the walk.
+    seen.clear_first();
+    seen.set_peer_work(0);
     // Captured by reference, as everything else: the object's BTF describes each stage's
     // closure, and a by-value capture of a zero-sized function item is a member the
     // kernel refuses (it lies past the end of the closure).
