@@ -172,10 +172,11 @@ pub const RTT_BOUNDS_US: [u32; 13] =
 /// Buckets of the round-trip histogram: one per bound, and one above them all.
 pub const RTT_BUCKETS: usize = RTT_BOUNDS_US.len() + 1;
 
-/// Round trips of DATA to the SACK that acknowledged it: count, sum, extremes and a
-/// histogram over [`RTT_BOUNDS_US`] (in [`FlowStats::rtt`]).
+/// Round trips, in ns: count, sum, extremes and a histogram over [`RTT_BOUNDS_US`] (the
+/// last bucket above them all). The kernel keeps DATA's in [`FlowStats::rtt`]; user space
+/// adds up the associations' and times handshakes and heartbeats in the same type.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct RoundTrips {
     pub count: u64,
     pub sum_ns: u64,
@@ -200,6 +201,12 @@ impl RoundTrips {
         if let Some(n) = self.buckets.get_mut(bucket) {
             *n = n.saturating_add(1);
         }
+    }
+
+    /// The mean round trip, if there was one.
+    #[must_use]
+    pub fn mean_ns(&self) -> Option<u64> {
+        self.sum_ns.checked_div(self.count)
     }
 
     pub fn merge(&mut self, other: &RoundTrips) {
@@ -414,6 +421,21 @@ mod tests {
 
     use super::*;
     use crate::proto::chunk::{bucket, ty};
+
+    #[test]
+    fn round_trips_fall_in_the_bucket_whose_bound_they_reach() {
+        let mut r = RoundTrips::default();
+        for us in [1, 100, 101, 4_000, 50_000, 2_000_000] {
+            r.add(us * 1000);
+        }
+        let mut other = RoundTrips::default();
+        other.add(100_000);
+        r.merge(&other);
+        let mut want = [0; RTT_BOUNDS_US.len() + 1];
+        (want[0], want[1], want[5], want[8], want[13]) = (3, 1, 1, 1, 1);
+        assert_eq!(r.buckets, want);
+        assert_eq!((r.count, r.min_ns, r.max_ns), (7, 1000, 2_000_000_000));
+    }
 
     #[test]
     fn merge_keeps_init_state_from_the_cpu_that_saw_it() {

@@ -23,7 +23,7 @@ use prometheus_client::{
     registry::Registry,
 };
 use sctp_common::{
-    abi::{Counter, RTT_BOUNDS_US},
+    abi::{Counter, RoundTrips, RTT_BOUNDS_US},
     proto::chunk,
 };
 use serde::{Deserialize, Serialize};
@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     echo::{EchoState, EchoStats},
     observe::{
-        assoc::{Association, Rtt},
+        assoc::Association,
         flow_account::{FlowAccount, FlowSeries, FlowTotals},
         join::{self, Histogram, LatencyFeed, Tally, Wire},
         live::LiveAssociations,
@@ -304,7 +304,7 @@ struct AssocSeries {
     packets: Vec<(Labels, f64)>,
     bytes: Vec<(Labels, f64)>,
     retransmissions: Vec<(Labels, f64)>,
-    rtt: Vec<(Labels, Rtt)>,
+    rtt: Vec<(Labels, RoundTrips)>,
     paths: Vec<(Labels, f64)>,
     /// Times each endpoint's DATA moved to another path.
     path_switches: Vec<(Labels, f64)>,
@@ -351,7 +351,7 @@ impl AssocSeries {
     #[expect(clippy::cast_precision_loss, reason = "gauges of counts")]
     fn add<'a>(&mut self, name: &str, associations: impl IntoIterator<Item = &'a Association>) {
         let (mut sent, mut data, mut heartbeat, mut paths, mut unanswered) =
-            ([[0u64; 4]; 2], Rtt::default(), Rtt::default(), 0, 0);
+            ([[0u64; 4]; 2], RoundTrips::default(), RoundTrips::default(), 0, 0);
         for a in associations {
             for (totals, d) in sent.iter_mut().zip(&a.directions) {
                 for (t, v) in totals.iter_mut().zip([d.packets, d.bytes, d.retransmissions, d.path_switches]) {

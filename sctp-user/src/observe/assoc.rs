@@ -7,7 +7,7 @@
 use std::{collections::BTreeSet, net::IpAddr};
 
 use sctp_common::{
-    abi::{FlowKey, FlowStats, PathSlot, RoundTrips, RTT_BOUNDS_US},
+    abi::{FlowKey, FlowStats, PathSlot, RoundTrips},
     proto::chunk::{bucket, ty},
 };
 use serde_json::{json, Value};
@@ -93,62 +93,18 @@ impl State {
     }
 }
 
-/// Min, mean, max and count of round trips, in ns, and their histogram.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Rtt {
-    pub count: u64,
-    pub sum_ns: u64,
-    pub min_ns: u64,
-    pub max_ns: u64,
-    /// Round trips per bucket of [`RTT_BOUNDS_US`], the last above them all.
-    pub buckets: [u32; RTT_BOUNDS_US.len() + 1],
-}
-
-impl Rtt {
-    pub fn add(&mut self, ns: u64) {
-        self.min_ns = if self.count == 0 { ns } else { self.min_ns.min(ns) };
-        self.max_ns = self.max_ns.max(ns);
-        self.sum_ns += ns;
-        self.count += 1;
-        let bucket = RTT_BOUNDS_US.partition_point(|b| u64::from(*b) * 1000 < ns);
-        self.buckets[bucket] = self.buckets[bucket].saturating_add(1);
-    }
-
-    pub fn merge(&mut self, other: &Rtt) {
-        if other.count > 0 {
-            self.min_ns = if self.count == 0 { other.min_ns } else { self.min_ns.min(other.min_ns) };
-            self.max_ns = self.max_ns.max(other.max_ns);
-            self.sum_ns += other.sum_ns;
-            self.count += other.count;
-            for (a, b) in self.buckets.iter_mut().zip(other.buckets) {
-                *a = a.saturating_add(b);
-            }
-        }
-    }
-
-    /// Adds the round trips a flow timed.
-    pub fn add_timed(&mut self, r: &RoundTrips) {
-        self.merge(&Rtt { count: r.count, sum_ns: r.sum_ns, min_ns: r.min_ns, max_ns: r.max_ns, buckets: r.buckets });
-    }
-
-    /// The mean round trip, if there was one.
-    #[must_use]
-    pub fn mean_ns(&self) -> Option<u64> {
-        self.sum_ns.checked_div(self.count)
-    }
-
-    #[must_use]
-    pub fn json(&self) -> Value {
-        let Some(mean_ns) = self.mean_ns() else {
-            return json!({ "count": 0, "min": null, "mean": null, "max": null });
-        };
-        json!({
-            "count": self.count,
-            "min": self.min_ns / 1000,
-            "mean": mean_ns / 1000,
-            "max": self.max_ns / 1000,
-        })
-    }
+/// Round trips as the JSON contract has them: count, and min, mean and max in µs.
+#[must_use]
+pub fn rtt_json(r: &RoundTrips) -> Value {
+    let Some(mean_ns) = r.mean_ns() else {
+        return json!({ "count": 0, "min": null, "mean": null, "max": null });
+    };
+    json!({
+        "count": r.count,
+        "min": r.min_ns / 1000,
+        "mean": mean_ns / 1000,
+        "max": r.max_ns / 1000,
+    })
 }
 
 /// The TSNs one direction sent, without memory per TSN (a flood of DATA that nobody
@@ -260,7 +216,7 @@ pub struct PathStats {
     pub heartbeats: u64,
     pub heartbeat_acks: u64,
     pub last_ns: u64,
-    pub rtt: Rtt,
+    pub rtt: RoundTrips,
     /// The interface a live run last saw it on (0: unknown, as in a capture).
     pub ifindex: u32,
     /// HEARTBEATs on it in a row that no ACK answered: 0 while the path answers; a path
@@ -340,7 +296,7 @@ pub struct Association {
     /// Hashed: looked up for every packet (the JSON sorts them).
     pub paths: foldhash::HashMap<(IpAddr, IpAddr), PathStats>,
     /// DATA to SACK, both directions.
-    pub rtt: Rtt,
+    pub rtt: RoundTrips,
     /// INIT to INIT-ACK, and COOKIE-ECHO to COOKIE-ACK.
     pub init_rtt: Option<u64>,
     pub cookie_rtt: Option<u64>,
@@ -378,7 +334,7 @@ impl Association {
             packets: 0,
             directions: [DirStats::default(), DirStats::default()],
             paths: foldhash::HashMap::default(),
-            rtt: Rtt::default(),
+            rtt: RoundTrips::default(),
             init_rtt: None,
             cookie_rtt: None,
             restarted: false,
@@ -564,7 +520,7 @@ impl Association {
     /// is overlaid again at each export.
     fn overlay(&mut self, flows: [Option<&FlowStats>; 2]) {
         let mut beyond = 0;
-        let mut rtt = Rtt::default();
+        let mut rtt = RoundTrips::default();
         for (from, f) in flows.into_iter().enumerate() {
             let Some(f) = f else {
                 continue;
@@ -607,7 +563,7 @@ impl Association {
                 d.data_path = Some(slot_path(s));
             }
             self.last_ns = self.last_ns.max(f.last_seen_ns);
-            rtt.add_timed(&f.rtt);
+            rtt.merge(&f.rtt);
         }
         self.rtt = rtt;
         self.kernel_beyond_bounds = beyond;
@@ -664,7 +620,7 @@ impl Association {
                     "heartbeat_acks": p.heartbeat_acks,
                     "heartbeats_unanswered": p.unanswered(),
                     "last_seen_ns": p.last_ns,
-                    "rtt_us": p.rtt.json(),
+                    "rtt_us": rtt_json(&p.rtt),
                 });
                 if let Some(name) = iface(p.ifindex) {
                     path["iface"] = name.into();
@@ -679,7 +635,7 @@ impl Association {
             "packets": self.packets,
             "directions": [direction(&self.directions[0]), direction(&self.directions[1])],
             "paths": paths,
-            "rtt_us": self.rtt.json(),
+            "rtt_us": rtt_json(&self.rtt),
             "handshake_rtt_us": {
                 "init": self.init_rtt.map(|t| t / 1000),
                 "cookie": self.cookie_rtt.map(|t| t / 1000),
@@ -1206,21 +1162,6 @@ mod tests {
         let packets: Vec<u64> = one.iter().map(|a| a.directions[0].packets).collect();
         // The INIT (tag 0) is on a flow of its own: it stays counted beside the flow's 77.
         assert_eq!(packets, [2, 78], "the first keeps its own count, the second takes its flow's");
-    }
-
-    #[test]
-    fn round_trips_fall_in_the_bucket_whose_bound_they_reach() {
-        let mut r = Rtt::default();
-        for us in [1, 100, 101, 4_000, 50_000, 2_000_000] {
-            r.add(us * 1000);
-        }
-        let mut other = Rtt::default();
-        other.add(100_000);
-        r.merge(&other);
-        let mut want = [0; RTT_BOUNDS_US.len() + 1];
-        (want[0], want[1], want[5], want[8], want[13]) = (3, 1, 1, 1, 1);
-        assert_eq!(r.buckets, want);
-        assert_eq!((r.count, r.min_ns, r.max_ns), (7, 1000, 2_000_000_000));
     }
 
     #[test]
