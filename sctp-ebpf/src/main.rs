@@ -559,10 +559,10 @@ fn try_sctp_xdp<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) ->
     let seen = unsafe { &mut *SEEN.get_ptr_mut(0)? };
     let verdict = process(&pkt, stats, clock, ingress_flow, &mut sink, &mut filter, seen);
     if verdict == Verdict::Pass && seen.names_tags() {
-        outlined(learn_ingress);
+        outlined(learn::<true>);
     }
     if seen.peer_work() != 0 {
-        outlined(settle_ingress);
+        outlined(settle_round_trip::<true>);
     }
     Some(match verdict {
         Verdict::Pass => xdp_action::XDP_PASS,
@@ -586,40 +586,47 @@ fn egress_flow(key: &FlowKey, first: &FirstChunk, now_ns: u64) -> Option<&'stati
     flow_in::<false>(key, first, now_ns).map(|p| unsafe { &mut *p })
 }
 
-/// The round-trip work of the packet just walked (see `settle`), in a frame of its
-/// own that captures nothing: the entry point's frame is short of stack. The other
-/// direction of an arriving packet leaves by TC where this host is an endpoint, arrives
-/// here too where it only forwards.
+/// The scratch of the packet just walked: arriving (`SEEN`) or leaving (`EGRESS_SEEN`).
 #[inline(always)]
-fn settle_ingress() -> Option<()> {
+fn walked<const ARRIVING: bool>() -> Option<&'static Seen> {
+    let seen = if ARRIVING { &SEEN } else { &EGRESS_SEEN };
     // SAFETY: a per-CPU map value, valid for the run.
-    let seen = unsafe { &*SEEN.get_ptr(0)? };
-    settle(seen, &FLOWS, &EGRESS_FLOWS);
+    Some(unsafe { &*seen.get_ptr(0)? })
+}
+
+/// The directory learns from the handshake the packet just walked passed with
+/// (`learn_tags`), arriving or leaving: by the rules' own filter (whose idle timeout
+/// closes entries), counted with the arriving packets' counters. The steps after the
+/// walk run in frames of their own that capture nothing: the entry point's frame is short
+/// of stack.
+#[inline(always)]
+fn learn<const ARRIVING: bool>() -> Option<()> {
+    let seen = walked::<ARRIVING>()?;
+    let mut filter = KernelFilter::load()?;
+    // SAFETY: a per-CPU map value, valid for the run.
+    let stats = unsafe { &mut *GLOBAL.get_ptr_mut(0)? };
+    learn_tags(stats, &mut filter, seen);
     Some(())
 }
 
-/// As `settle_ingress`, for a packet leaving.
+/// The round-trip work of the packet just walked, in its own flow and the other
+/// direction's (neither is made). The other direction of an arriving packet leaves by TC
+/// where this host is an endpoint, and arrives here too where it only forwards: it is
+/// looked for in the other program's map first, then in the packet's.
 #[inline(always)]
-fn settle_egress() -> Option<()> {
-    // SAFETY: as above.
-    let seen = unsafe { &*EGRESS_SEEN.get_ptr(0)? };
-    settle(seen, &EGRESS_FLOWS, &FLOWS);
-    Some(())
-}
-
-/// The packet's round-trip work in its own flow (in `own`) and the other direction's
-/// (in `other` first, else in `own`). Neither is made.
-#[inline(always)]
-fn settle(seen: &Seen, own: &LruHashMap<FlowKey, FlowStats>, other: &LruHashMap<FlowKey, FlowStats>) {
+fn settle_round_trip<const ARRIVING: bool>() -> Option<()> {
+    let seen = walked::<ARRIVING>()?;
+    let (own, other) = if ARRIVING { (&FLOWS, &EGRESS_FLOWS) } else { (&EGRESS_FLOWS, &FLOWS) };
     let (key, _) = seen.key_and_time();
     if let Some(p) = own.get_ptr_mut(key) {
         // SAFETY: as in `ingress_flow`.
         round_trip::settle_own(seen, unsafe { &mut *p });
     }
-    round_trip::settle_peer(seen, &mut Directory, |k| {
-        // SAFETY: as above.
-        other.get_ptr_mut(k).or_else(|| own.get_ptr_mut(k)).map(|p| unsafe { &mut *p })
-    });
+    let k = round_trip::peer_key(seen, &mut Directory)?;
+    let p = other.get_ptr_mut(k).or_else(|| own.get_ptr_mut(k))?;
+    // SAFETY: as above.
+    round_trip::settle_peer(seen, unsafe { &mut *p });
+    Some(())
 }
 
 /// The flow's value in `FLOWS` (`ARRIVING`) or `EGRESS_FLOWS`, made if new (see
@@ -711,8 +718,6 @@ pub(crate) fn sctp_tc_egress_bounded(ctx: TcContext) -> i32 {
 fn egress<const KERNEL_LOOP: bool>(ctx: &TcContext) -> i32 {
     let pkt = SkbPacket::<KERNEL_LOOP> { skb: ctx.skb.skb, len: ctx.len() as usize };
     let _ = account_egress(&pkt);
-    // A frame of its own: inline, its locals would join the walk's frames on the stack.
-    let _ = outlined(learn_egress);
     TC_ACT_OK
 }
 
@@ -725,40 +730,14 @@ fn account_egress<const KERNEL_LOOP: bool>(pkt: &SkbPacket<KERNEL_LOOP>) -> Opti
     // SAFETY: a field of the socket buffer the kernel passed.
     let mut sink = RingSink::<EGRESS>::load(unsafe { (*pkt.skb).ifindex });
     let clock = coarse_now;
+    // The egress program judges nothing: every packet passes.
     let _ = process(pkt, stats, clock, egress_flow, &mut sink, &mut NoRules, seen);
+    if seen.names_tags() {
+        outlined(learn::<false>);
+    }
     if seen.peer_work() != 0 {
-        outlined(settle_egress);
+        outlined(settle_round_trip::<false>);
     }
-    Some(())
-}
-
-/// The directory learns from the handshakes arriving (`learn_tags`), in a frame of its own
-/// that captures nothing, as `settle_ingress`.
-#[inline(always)]
-fn learn_ingress() -> Option<()> {
-    // SAFETY: map value pointers stay valid for the program's run; per-CPU, so unshared.
-    let seen = unsafe { &*SEEN.get_ptr(0)? };
-    let mut filter = KernelFilter::load()?;
-    // SAFETY: as above.
-    let stats = unsafe { &mut *GLOBAL.get_ptr_mut(0)? };
-    learn_tags(stats, &mut filter, seen);
-    Some(())
-}
-
-/// The directory learns from the handshakes leaving as from those arriving (the egress
-/// program judges by no rules, so its own `process` learns nothing): by the rules' own
-/// filter, counted with the arriving packets' counters.
-#[inline(always)]
-fn learn_egress() -> Option<()> {
-    // SAFETY: map value pointers stay valid for the program's run; per-CPU, so unshared.
-    let seen = unsafe { &*EGRESS_SEEN.get_ptr(0)? };
-    if !seen.names_tags() {
-        return None;
-    }
-    let mut filter = KernelFilter::load()?;
-    // SAFETY: as above.
-    let stats = unsafe { &mut *GLOBAL.get_ptr_mut(0)? };
-    learn_tags(stats, &mut filter, seen);
     Some(())
 }
 

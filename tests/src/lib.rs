@@ -85,18 +85,11 @@ impl HostRun {
             &mut self.filter,
             &mut self.seen,
         );
-        // What the kernel does after the packet: the directory learns, and the round-trip
-        // work (see `parse::round_trip`).
-        if verdict == parse::Verdict::Pass && self.seen.names_tags() {
-            parse::learn_tags(&mut self.global, &mut self.filter, &self.seen);
-        }
-        if self.seen.peer_work() != 0 {
-            let (key, _) = self.seen.key_and_time();
-            if let Some(flow) = self.flows.get_mut(&key) {
-                parse::round_trip::settle_own(&self.seen, flow);
+        parse::after_process(verdict, &mut self.global, &mut self.filter, &self.seen, |k, settle| {
+            if let Some(f) = self.flows.get_mut(k) {
+                settle(f);
             }
-            parse::round_trip::settle_peer(&self.seen, &mut self.filter, |k| self.flows.get_mut(k));
-        }
+        });
         verdict
     }
 }

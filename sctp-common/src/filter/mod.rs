@@ -353,7 +353,7 @@ mod tests {
         abi::FlowStats,
         builder::{Chunk, Ip, SctpPacket},
         host::MemFilter,
-        parse::{learn_tags, process, NoEvents, Seen, Verdict},
+        parse::{after_process, process, NoEvents, Seen},
     };
 
     /// Which way a packet goes: from the client, or back from the server.
@@ -388,9 +388,7 @@ mod tests {
                 &mut filter,
                 &mut seen,
             );
-            if verdict == Verdict::Pass && seen.names_tags() {
-                learn_tags(&mut stats, &mut filter, &seen);
-            }
+            after_process(verdict, &mut stats, &mut filter, &seen, |_, settle| settle(&mut flow));
         }
         filter
     }

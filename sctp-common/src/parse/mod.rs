@@ -445,6 +445,30 @@ pub fn learn_tags<'r, R: Filter<'r>>(stats: &mut GlobalStats, filter: &mut R, se
     }
 }
 
+/// What the kernel does after [`process`] (outside it: the walk's verification and stack
+/// stay small), in one place for the host engines: the directory learns from a packet
+/// that passed, and the round-trip work is done in the packet's flow and the other
+/// direction's. `flow` hands the flow of a key, if there is one, to `settle` (a flow is
+/// never made here).
+pub fn after_process<'r, R: Filter<'r>>(
+    verdict: Verdict,
+    stats: &mut GlobalStats,
+    filter: &mut R,
+    seen: &Seen,
+    mut flow: impl FnMut(&FlowKey, &mut dyn FnMut(&mut FlowStats)),
+) {
+    if verdict == Verdict::Pass && seen.names_tags() {
+        learn_tags(stats, filter, seen);
+    }
+    if seen.peer_work() != 0 {
+        let (key, _) = seen.key_and_time();
+        flow(&key, &mut |f| round_trip::settle_own(seen, f));
+        if let Some(peer) = round_trip::peer_key(seen, filter) {
+            flow(&peer, &mut |f| round_trip::settle_peer(seen, f));
+        }
+    }
+}
+
 /// Counts a drop, if there is one, and turns it into the verdict.
 #[inline(always)]
 fn judged(stats: &mut GlobalStats, gen: u32, drop: Option<filter::Charge>) -> Verdict {

@@ -7,7 +7,8 @@
 //! During [`super::process`] a packet only reads its flow ([`note`]); the caller then
 //! does what it asked, in its own flow and in the other direction's (found through the
 //! directory of associations: only associations whose handshake was seen are timed):
-//! [`settle_own`] and [`settle_peer`], for few packets, outside the walk.
+//! [`settle_own`] and [`settle_peer`], for few packets, outside the walk (the host
+//! engines through [`super::after_process`]).
 
 use crate::{
     abi::{FlowKey, FlowStats},
@@ -38,8 +39,9 @@ fn serial_le(a: u32, b: u32) -> bool {
 /// Notes in `seen` what the packet asks of the round trips (`work` bits), read from its
 /// flow after the walk: whether its SACK covers the other direction's TSN timed, and
 /// whether its DATA starts a sample or voids this direction's. Writes nothing in the
-/// flow: [`settle_own`] and [`settle_peer`] do, outside the packet's walk (it runs for few packets: the
-/// verifier then checks its work once, not once per way the walk ended).
+/// flow: [`settle_own`] and [`settle_peer`] do, outside the packet's walk (they run for
+/// few packets: the verifier then checks their work once, not once per way the walk
+/// ended).
 #[inline(always)]
 pub fn note(flow: &FlowStats, seen: &mut Seen) {
     let (_, now_ns) = seen.key_and_time();
@@ -85,26 +87,20 @@ pub fn settle_own(seen: &Seen, flow: &mut FlowStats) {
     }
 }
 
-/// Does what [`note`] asked in the other direction's flow: `tags` (the directory of
-/// associations) names its tag, `flow_of` finds it by its key (without making it).
+/// The other direction's key: its tag as the directory of associations (`tags`) names it
+/// beside the packet's; none before both tags were seen.
 #[inline(always)]
-pub fn settle_peer<'f, T, F>(seen: &Seen, tags: &mut T, flow_of: F)
-where
-    T: Tags,
-    F: FnOnce(&FlowKey) -> Option<&'f mut FlowStats>,
-{
+pub fn peer_key<T: Tags>(seen: &Seen, tags: &mut T) -> Option<FlowKey> {
+    let (key, _) = seen.key_and_time();
+    let partner = tags.tag(&key)?.get().partner;
+    let peer = reversed(&key, partner);
+    (partner != 0 && peer != key).then_some(peer)
+}
+
+/// Does what [`note`] asked in the other direction's flow (at [`peer_key`]).
+#[inline(always)]
+pub fn settle_peer(seen: &Seen, peer: &mut FlowStats) {
     let asked = seen.peer_work();
-    let (key, now_ns) = seen.key_and_time();
-    let Some(partner) = tags.tag(&key).map(|e| e.get().partner) else {
-        return;
-    };
-    let peer_key = reversed(&key, partner);
-    if partner == 0 || peer_key == key {
-        return;
-    }
-    let Some(peer) = flow_of(&peer_key) else {
-        return;
-    };
     if asked & work::CLOSED != 0 {
         peer.sampling_since_ns = 0;
     }
@@ -112,6 +108,7 @@ where
         peer.peer_sample_pending = 0;
     }
     if asked & work::START != 0 {
+        let (_, now_ns) = seen.key_and_time();
         peer.peer_sample_tsn = seen.peer_tsn();
         peer.peer_sample_sent_ns = now_ns;
         peer.peer_sample_pending = 1;
@@ -129,7 +126,7 @@ mod tests {
         abi::GlobalStats,
         builder::{Chunk, Ip, SctpPacket},
         host::MemFilter,
-        parse::{learn_tags, process, NoEvents, Verdict},
+        parse::{after_process, process, NoEvents},
         proto::chunk::ty,
     };
 
@@ -165,14 +162,11 @@ mod tests {
                 &mut self.tags,
                 &mut self.seen,
             );
-            if verdict == Verdict::Pass && self.seen.names_tags() {
-                learn_tags(&mut stats, &mut self.tags, &self.seen);
-            }
-            let (key, _) = self.seen.key_and_time();
-            if let Some(flow) = self.flows.get_mut(&key) {
-                settle_own(&self.seen, flow);
-            }
-            settle_peer(&self.seen, &mut self.tags, |k| self.flows.get_mut(k));
+            after_process(verdict, &mut stats, &mut self.tags, &self.seen, |k, settle| {
+                if let Some(f) = self.flows.get_mut(k) {
+                    settle(f);
+                }
+            });
         }
 
         /// The round trips the server's SACKs closed (its flow: server to client, the

@@ -7,7 +7,7 @@ use bytemuck::Zeroable as _;
 use sctp_common::{
     abi::{FlowKey, FlowStats, GlobalStats, RuleSet},
     host::MemFilter,
-    parse::{self, round_trip, NoEvents, Seen},
+    parse::{self, NoEvents, Seen},
 };
 
 use super::Snapshot;
@@ -97,21 +97,11 @@ impl<'r> HostEngine<'r> {
             &mut self.filter,
             &mut self.seen,
         );
-        if verdict == parse::Verdict::Pass && self.seen.names_tags() {
-            parse::learn_tags(&mut self.global, &mut self.filter, &self.seen);
-        }
-        self.settle_round_trip();
-    }
-
-    /// The round-trip work of the packet just run (see `parse::round_trip`).
-    fn settle_round_trip(&mut self) {
-        if self.seen.peer_work() != 0 {
-            let (key, _) = self.seen.key_and_time();
-            if let Some(flow) = self.flows.get_mut(&key) {
-                round_trip::settle_own(&self.seen, flow);
+        parse::after_process(verdict, &mut self.global, &mut self.filter, &self.seen, |k, settle| {
+            if let Some(f) = self.flows.get_mut(k) {
+                settle(f);
             }
-            round_trip::settle_peer(&self.seen, &mut self.filter, |k| self.flows.get_mut(k));
-        }
+        });
     }
 
     /// Adds what another engine counted on other flows (a shard of the same capture).
