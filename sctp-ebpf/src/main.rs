@@ -28,7 +28,7 @@ use sctp_common::{
         AddrKey, Bucket, Counter, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, PpidKey, RuleSet,
         SrcPrefix, TagEntry, EGRESS, GENERATIONS, INGRESS, NO_RULES, SRC_PREFIX_HEADER_BITS,
     },
-    filter::{handshake_completed, Filter, FirstChunk, Shared, Tags},
+    filter::{handshake_completed, learns_init_tags, Filter, FirstChunk, Shared, Tags},
     parse::{learn_tags, process, round_trip, DataSink, Packet, Seen, Verdict, MAX_CHUNKS, MAX_OFFSET},
 };
 
@@ -558,7 +558,8 @@ fn try_sctp_xdp<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) ->
     // SAFETY: as for `stats`.
     let seen = unsafe { &mut *SEEN.get_ptr_mut(0)? };
     let verdict = process(&pkt, stats, clock, ingress_flow, &mut sink, &mut filter, seen);
-    if verdict == Verdict::Pass && seen.names_tags() {
+    // The rules this packet was judged by say whether an INIT's tag is learned.
+    if verdict == Verdict::Pass && seen.names_tags(learns_init_tags(filter.rules().0)) {
         outlined(learn::<true>);
     }
     if seen.peer_work() != 0 {
@@ -732,7 +733,9 @@ fn account_egress<const KERNEL_LOOP: bool>(pkt: &SkbPacket<KERNEL_LOOP>) -> Opti
     let clock = coarse_now;
     // The egress program judges nothing: every packet passes.
     let _ = process(pkt, stats, clock, egress_flow, &mut sink, &mut NoRules, seen);
-    if seen.names_tags() {
+    // The egress program holds no rules: `learn` asks them whether an INIT's tag is
+    // learned (INITs leaving are the host's own, not a flood's).
+    if seen.names_tags(true) {
         outlined(learn::<false>);
     }
     if seen.peer_work() != 0 {

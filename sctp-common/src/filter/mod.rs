@@ -208,6 +208,14 @@ fn tag_admitted<'r, F: Filter<'r>>(
     false
 }
 
+/// Whether the directory learns an INIT's tag: only for `validate-vtag`, which admits the
+/// INIT-ACK by it (the INIT-ACK names both tags).
+#[inline(always)]
+#[must_use]
+pub fn learns_init_tags(rs: &RuleSet) -> bool {
+    rs.flags & enable::VALIDATE_VTAG != 0
+}
+
 /// Learns and forgets associations from a packet that was let through (either direction:
 /// the XDP program on the way in, the TC program on the way out). INIT and INIT-ACK carry
 /// the tag the *other* direction will use; ABORT and SHUTDOWN-COMPLETE end both: the
@@ -224,7 +232,7 @@ pub fn track_tags<'r, F: Filter<'r>>(
     match first.chunk_type {
         // The INIT's tag only for `validate-vtag`, which admits the INIT-ACK by it: the
         // directory learns both tags from the INIT-ACK (an INIT flood writes nothing).
-        ty::INIT if first.len >= 20 && first.word != 0 && rs.flags & enable::VALIDATE_VTAG != 0 => {
+        ty::INIT if first.len >= 20 && first.word != 0 && learns_init_tags(rs) => {
             let entry = TagEntry { last_seen_ns: now_ns, partner: 0, closing: 0, handshake: handshake::OFFERED };
             filter.learn(&reversed(key, first.word), &entry);
             stats.bump(Counter::VtagsLearned, 1);

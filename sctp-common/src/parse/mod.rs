@@ -457,7 +457,8 @@ pub fn after_process<'r, R: Filter<'r>>(
     seen: &Seen,
     mut flow: impl FnMut(&FlowKey, &mut dyn FnMut(&mut FlowStats)),
 ) {
-    if verdict == Verdict::Pass && seen.names_tags() {
+    let init_learned = filter::learns_init_tags(filter.rules().0);
+    if verdict == Verdict::Pass && seen.names_tags(init_learned) {
         learn_tags(stats, filter, seen);
     }
     if seen.peer_work() != 0 {

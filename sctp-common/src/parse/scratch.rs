@@ -85,13 +85,14 @@ impl Seen {
     }
 
     /// Whether the packet's first chunk names tags the directory of associations learns
-    /// or forgets: INIT, INIT-ACK, ABORT, SHUTDOWN-COMPLETE.
+    /// or forgets: INIT-ACK, ABORT, SHUTDOWN-COMPLETE, and INIT where `init_learned` (see
+    /// [`crate::filter::learns_init_tags`]): an INIT flood then costs no step after the walk.
     #[inline(always)]
     #[must_use]
-    pub fn names_tags(&self) -> bool {
+    pub fn names_tags(&self, init_learned: bool) -> bool {
         // SAFETY: a read of a field of a live reference.
         let t = unsafe { core::ptr::read_volatile(&raw const self.first.chunk_type) };
-        matches!(t, ty::INIT | ty::INIT_ACK | ty::ABORT | ty::SHUTDOWN_COMPLETE)
+        matches!(t, ty::INIT_ACK | ty::ABORT | ty::SHUTDOWN_COMPLETE) || t == ty::INIT && init_learned
     }
 
     /// Forgets the last packet's first chunk, so that [`Seen::names_tags`] is false until
