@@ -9,7 +9,13 @@
 
 use std::time::Duration;
 
-use integration_tests::{echo_env::EchoEnv, instance::Instance, pin_to_cpu, raw::send_frames, require_root, timeless};
+use integration_tests::{
+    echo_env::EchoEnv,
+    instance::Instance,
+    pin_to_cpu,
+    raw::{mac_of, send_frames},
+    require_root, timeless,
+};
 use sctp_common::{
     builder::{Chunk, Ip, SctpPacket, V4, V6},
     proto::chunk::ty,
@@ -226,5 +232,58 @@ fn a_flood_of_made_up_tags_evicts_no_real_association() {
     }
     let unavailable = stats["xdp"]["packets"]["flow_unavailable"].as_u64().expect("flow_unavailable");
     assert!(unavailable >= 3_000 * cpus as u64 - 1_024, "flows refused: {unavailable}");
+    env.stop();
+}
+
+/// A DATA flood at the sender's top speed (sendmmsg, `sctp-user flood`) on 64 established
+/// associations, 4 DATA chunks a packet: the association table holds exactly the packets
+/// XDP counted and the flood sent, every DATA chunk, and no retransmission (the TSNs
+/// grow). Not a timed test: what it asserts holds at any rate.
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn a_data_flood_is_counted_exactly() {
+    const ASSOCIATIONS: u64 = 64;
+    const DATA_PACKETS: u64 = 64 * 4_000;
+    require_root();
+    let env = EchoEnv::start("ad", &["--no-echo", "--top-flows", "64"]);
+    let mac = mac_of(&env.server, "es0").map(|b| format!("{b:02x}")).join(":");
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &env.client.name])
+        .arg(integration_tests::sctp_user_bin())
+        .args(["flood", "--iface", "ec0", "--dst-mac", &mac, "--from", "198.18.0.100", "--data-chunks", "4"])
+        .args(["--sources", &ASSOCIATIONS.to_string(), "--count", &DATA_PACKETS.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "flood: {}", String::from_utf8_lossy(&out.stderr));
+    let sent = ASSOCIATIONS * 4 + DATA_PACKETS;
+
+    // The table is read from the kernel once a second: wait until it holds them all.
+    let flooded = |stats: &Value| -> Vec<Value> {
+        let all = stats["associations"].as_array().expect("/stats has associations");
+        all.iter().filter(|a| a["endpoints"][0]["vtag"].as_u64().is_some_and(|t| t >> 28 == 2)).cloned().collect()
+    };
+    let sum = |assocs: &[Value], f: &dyn Fn(&Value) -> u64| assocs.iter().map(f).sum::<u64>();
+    let packets = |a: &Value| a["packets"].as_u64().unwrap();
+    let mut stats = Value::Null;
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(500));
+        stats = serde_json::from_str(&env.http_get("/stats")).unwrap();
+        if sum(&flooded(&stats), &packets) == sent {
+            break;
+        }
+    }
+    let assocs = flooded(&stats);
+    assert_eq!(assocs.len() as u64, ASSOCIATIONS, "{:#?}", stats["associations_summary"]);
+    assert_eq!(stats["xdp"]["packets"]["sctp"], sent, "XDP counted every packet sent");
+    assert_eq!(sum(&assocs, &packets), sent, "the association table holds what XDP counted");
+    let each_way =
+        |field: &'static str| move |a: &Value| (0..2).map(|d| a["directions"][d][field].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum(&assocs, &each_way("data_chunks")), DATA_PACKETS * 4);
+    assert_eq!(sum(&assocs, &each_way("retransmissions")), 0);
+    for a in &assocs {
+        assert_eq!(a["state"], "established", "{a}");
+        assert_eq!(packets(a), 4 + DATA_PACKETS / ASSOCIATIONS, "{a}");
+    }
+    assert_eq!(stats["associations_summary"]["summaries_lost"], 0, "{}", stats["associations_summary"]);
     env.stop();
 }

@@ -1,16 +1,19 @@
-//! `sctp-user flood`: a crafted INIT flood out of an interface.
+//! `sctp-user flood`: crafted INITs, or DATA of established associations, out of an
+//! interface.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use anyhow::Result;
 
 use crate::{
-    loadgen::flood::{self, Flood},
+    loadgen::flood::{self, Flood, Load},
     sys::iface::parse_mac,
 };
 
-/// Send a crafted INIT flood out of an interface, from many source addresses (for
-/// benchmarks and for trying --init-rate and --deny-src; needs root).
+/// Send a crafted flood out of an interface, from many source addresses: INITs (for
+/// benchmarks and for trying --init-rate and --deny-src), or with --data-chunks the DATA
+/// of one established association per source (for measuring the association table);
+/// needs root.
 #[derive(clap::Args)]
 pub struct Args {
     /// Interface to send from.
@@ -25,16 +28,21 @@ pub struct Args {
     /// First source address; the next --sources - 1 addresses follow it.
     #[arg(long, default_value = "198.18.100.1")]
     from: Ipv4Addr,
-    /// Source addresses used in turn.
+    /// Source addresses used in turn (with --data-chunks, one association each).
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65536))]
     sources: u32,
-    /// INIT packets to send.
+    /// Packets to send (with --data-chunks, DATA packets after the handshakes).
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     count: u64,
+    /// Send DATA instead of INITs: each source's handshake, then packets of this many
+    /// bundled DATA chunks with growing TSNs.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=64))]
+    data_chunks: Option<u8>,
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let took = flood::run(&Flood {
+    let load = args.data_chunks.map_or(Load::Init, |chunks| Load::Data { chunks });
+    let sent = flood::run(&Flood {
         iface: args.iface.clone(),
         dst: *args.to.ip(),
         dst_port: args.to.port(),
@@ -42,9 +50,15 @@ pub fn run(args: &Args) -> Result<()> {
         first_source: args.from,
         sources: args.sources,
         count: args.count,
+        load,
     })?;
+    if sent.handshakes > 0 {
+        println!("sent {} handshake packets ({} associations)", sent.handshakes, args.sources);
+    }
+    let kind = if load == Load::Init { "INIT" } else { "DATA" };
+    let secs = sent.took.as_secs_f64();
     #[expect(clippy::cast_precision_loss, reason = "a rate to print")]
-    let rate = args.count as f64 / took.as_secs_f64();
-    println!("sent {} INIT packets in {:.3} s ({rate:.0} packets/s)", args.count, took.as_secs_f64());
+    let rate = args.count as f64 / secs;
+    println!("sent {} {kind} packets in {secs:.3} s ({rate:.0} packets/s)", args.count);
     Ok(())
 }
