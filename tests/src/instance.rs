@@ -102,6 +102,19 @@ impl Instance {
         }
     }
 
+    /// The CPU time the command spent so far, user and system, all its threads
+    /// (`/proc/PID/stat`, sampled at each tick: good over seconds). `ip netns exec`
+    /// execs the command in its own process.
+    pub fn cpu_secs(&self) -> Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // After the command name in parentheses: state is field 3, utime 14, stime 15.
+        let fields: Vec<&str> =
+            stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default().split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i - 3).and_then(|t| t.parse::<f64>().ok()).context("/proc/PID/stat");
+        // In USER_HZ, 100 on Linux.
+        Ok((ticks(14)? + ticks(15)?) / 100.0)
+    }
+
     /// Whether the command is still running.
     pub fn running(&mut self) -> bool {
         self.child.try_wait().is_ok_and(|s| s.is_none())

@@ -6,6 +6,11 @@
 //! whole path, sender included. The receiving side's own cost is the CPU time spent in
 //! softirq (where the veth's receive path, XDP and nftables's ingress hook run; the
 //! sender's system calls are system time), from `/proc/stat`, per packet dropped.
+//!
+//! Then a DATA flood on 64 established associations, 4 DATA chunks a packet, through
+//! `run` with its association table and without (`--no-associations`): what `run` itself
+//! spends (its process's CPU time; XDP runs in the sender's softirq) per million packets,
+//! and whether the table holds exactly the packets XDP counted.
 
 use std::{
     io::Write as _,
@@ -31,31 +36,14 @@ pub struct Options<'a> {
 pub fn run(o: &Options) -> Result<()> {
     let (a, b) = pair("sxf", "sxf0", "sxf1")?;
     let mac = mac_of(&b, "sxf1");
-    let flood_secs = || -> Result<f64> {
-        let mac = mac.map(|x| format!("{x:02x}")).join(":");
-        let out = Command::new("ip")
-            .args(["netns", "exec", &a.name])
-            .arg(sctp_user_bin())
-            .args(["flood", "--iface", "sxf0", "--dst-mac", &mac, "--from", "198.18.100.0"])
-            .args(["--sources", "1024", "--count", &o.count.to_string()])
-            .stderr(Stdio::inherit())
-            .output()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        // "sent N INIT packets in S s (R packets/s)"
-        text.split(" in ")
-            .nth(1)
-            .and_then(|t| t.split(' ').next())
-            .and_then(|s| s.parse().ok())
-            .with_context(|| format!("sctp-user flood: unexpected output {text:?} ({})", out.status))
-    };
+    let mac = mac.map(|x| format!("{x:02x}")).join(":");
+    let flood_secs = || flood(&a, &mac, &["--sources", "1024", "--count", &o.count.to_string()]);
     // The sending time and the softirq CPU time spent meanwhile (the receive side).
     let flood = || -> Result<(f64, f64)> {
         let softirq_before = softirq_secs()?;
         let secs = flood_secs()?;
         Ok((secs, softirq_secs()? - softirq_before))
     };
-    #[expect(clippy::cast_precision_loss, reason = "a rate to print")]
-    let rate = |n: u64, secs: f64| (n as f64 / secs).round();
 
     println!("INIT flood, {} packets per round, {} rounds, one rule: drop source {DENIED}", o.count, o.rounds);
     for round in 1..=o.rounds {
@@ -108,7 +96,85 @@ pub fn run(o: &Options) -> Result<()> {
             per_drop(softirq, dropped)
         );
     }
+    data_flood(&a, &b, &mac, o)
+}
+
+/// Associations of the DATA flood, and DATA chunks per packet.
+const DATA_ASSOCIATIONS: u64 = 64;
+const DATA_CHUNKS: &str = "4";
+
+/// The DATA flood through `run`, with the association table and without.
+fn data_flood(a: &Netns, b: &Netns, mac: &str, o: &Options) -> Result<()> {
+    let count = o.count.next_multiple_of(DATA_ASSOCIATIONS);
+    println!(
+        "\nDATA flood, {count} packets per round on {DATA_ASSOCIATIONS} associations, {DATA_CHUNKS} DATA chunks a packet"
+    );
+    for round in 1..=o.rounds {
+        for table in [true, false] {
+            let mut args = vec!["run", "--iface", "sxf1", "--no-echo", "--no-pin", "--top-flows", "64"];
+            if !table {
+                args.push("--no-associations");
+            }
+            let run = Instance::start(b, "run", sctp_user_bin(), &args, "metrics on")?;
+            std::thread::sleep(Duration::from_millis(1200));
+            let cpu_before = run.cpu_secs()?;
+            let sources = DATA_ASSOCIATIONS.to_string();
+            let secs =
+                flood(a, mac, &["--data-chunks", DATA_CHUNKS, "--sources", &sources, "--count", &count.to_string()])?;
+            settle(|| xdp_sctp_packets(b))?;
+            // `/stats` is built once a second: one more build, and both are complete.
+            std::thread::sleep(Duration::from_millis(1100));
+            let counted = xdp_sctp_packets(b)?;
+            let cpu = run.cpu_secs()? - cpu_before;
+            let held =
+                if table { format!("; the association table holds {}", table_packets(b)?) } else { String::new() };
+            run.stop()?;
+            #[expect(clippy::cast_precision_loss, reason = "a figure to print")]
+            let per_million = cpu * 1e6 / count as f64;
+            println!(
+                "run {} round {round}: {count} DATA packets sent in {secs} s ({} packets/s); XDP counted {counted}{held}; \
+                 run's CPU {cpu:.2} s, {per_million:.3} s per million packets",
+                if table { "(association table)" } else { "--no-associations" },
+                rate(count, secs),
+            );
+        }
+    }
     Ok(())
+}
+
+/// Runs `sctp-user flood ARGS` from `a` out of sxf0; how long sending took.
+fn flood(a: &Netns, mac: &str, args: &[&str]) -> Result<f64> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", &a.name])
+        .arg(sctp_user_bin())
+        .args(["flood", "--iface", "sxf0", "--dst-mac", mac, "--from", "198.18.100.0"])
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The last line: "sent N KIND packets in S s (R packets/s)".
+    text.lines()
+        .last()
+        .and_then(|l| l.split(" in ").nth(1))
+        .and_then(|t| t.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("sctp-user flood: unexpected output {text:?} ({})", out.status))
+}
+
+#[expect(clippy::cast_precision_loss, reason = "a rate to print")]
+fn rate(n: u64, secs: f64) -> f64 {
+    (n as f64 / secs).round()
+}
+
+fn xdp_sctp_packets(ns: &Netns) -> Result<u64> {
+    ns.stats()?["xdp"]["packets"]["sctp"].as_u64().context("/stats has no xdp.packets.sctp")
+}
+
+/// The packets of every association `/stats` lists.
+fn table_packets(ns: &Netns) -> Result<u64> {
+    let stats = ns.stats()?;
+    let all = stats["associations"].as_array().context("/stats has no associations")?;
+    Ok(all.iter().filter_map(|a| a["packets"].as_u64()).sum())
 }
 
 /// CPU time spent in softirq so far, all CPUs together (`/proc/stat`, sampled at each
