@@ -101,9 +101,6 @@ const FLOOR_WITH: [(&str, &str); 5] = [
 /// no summary up (the bench checks that none is sent).
 const ASSOCIATION_CLASSES: [&str; 2] = ["one_data_chunk", "eight_bundled_data_chunks"];
 
-/// Runs of those at a time: their summaries fit the ring (eight chunks: 192 bytes each).
-const SUMMARY_REPEAT: u32 = 10_000;
-
 /// The packet classes of the benchmark table.
 #[must_use]
 pub(crate) fn classes() -> Vec<(&'static str, Vec<u8>)> {
@@ -147,6 +144,7 @@ pub(crate) fn run(repeat: u32, rounds: usize) -> Result<Results> {
     let (mut baseline, mut drop_ns, mut flow_ns) = (Vec::new(), Vec::new(), Vec::new());
     let mut per_class: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut floor_with: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut ring = prog.take_packet_events()?;
     for _ in 0..rounds {
         for (name, frame) in classes() {
             baseline.push(empty.time(&frame, repeat)?);
@@ -157,22 +155,18 @@ pub(crate) fn run(repeat: u32, rounds: usize) -> Result<Results> {
             }
             let (_, d) = prog.test_run(&frame, repeat)?;
             per_class.entry(name.to_string()).or_default().push(d.as_secs_f64() * 1e9);
-        }
-    }
-    // With the association table on: the summaries sent are drained between runs (fewer
-    // repeats than the ring's 4 MiB hold; a full ring would time the cheaper path of a
-    // lost summary).
-    let mut ring = prog.take_packet_events()?;
-    prog.set_events(false, true)?;
-    let with_summaries = repeat.min(SUMMARY_REPEAT);
-    for _ in 0..rounds {
-        for (name, frame) in classes().into_iter().filter(|(name, _)| ASSOCIATION_CLASSES.contains(name)) {
-            // The first run of each meets a new path (a summary): not timed.
+            if !ASSOCIATION_CLASSES.contains(&name) {
+                continue;
+            }
+            // The same packet with the association table on, in the same round as its
+            // floors. The first run meets a new path (a summary): not timed.
+            prog.set_events(false, true)?;
             prog.test_run(&frame, 1)?;
             drain_summaries(&mut ring);
-            let (_, time) = prog.test_run(&frame, with_summaries)?;
+            let (_, time) = prog.test_run(&frame, repeat)?;
+            prog.set_events(false, false)?;
             let sent = drain_summaries(&mut ring).len();
-            anyhow::ensure!(sent == 0, "{name}: {sent} summaries for {with_summaries} DATA packets");
+            anyhow::ensure!(sent == 0, "{name}: {sent} summaries for {repeat} DATA packets");
             per_class.entry(format!("{name}_with_associations")).or_default().push(time.as_secs_f64() * 1e9);
         }
     }
