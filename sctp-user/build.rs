@@ -41,7 +41,16 @@ fn main() -> Result<()> {
         .arg(out_dir.join("ebpf-target"))
         .env(
             "CARGO_ENCODED_RUSTFLAGS",
-            format!("--cfg=bpf_target_arch=\"{arch}\"\x1f-Cdebuginfo=2\x1f-Clink-arg=--btf"),
+            // Misaligned loads and stores allowed (LLVM 22): a packet field is read in one
+            // load, not byte by byte. The kernel allows them but on the stack, which
+            // `parse::Bytes` keeps aligned.
+            [
+                format!("--cfg=bpf_target_arch=\"{arch}\""),
+                "-Cdebuginfo=2".into(),
+                "-Clink-arg=--btf".into(),
+                "-Clink-arg=--cpu-features=+allows-misaligned-mem-access".into(),
+            ]
+            .join("\x1f"),
         )
         // The outer build's compiler is stable; the nested one must pick its own.
         .env_remove("RUSTC")

@@ -29,7 +29,7 @@ use sctp_common::{
         SrcPrefix, TagEntry, EGRESS, GENERATIONS, INGRESS, NO_RULES, SRC_PREFIX_HEADER_BITS,
     },
     filter::{handshake_completed, learns_init_tags, Filter, FirstChunk, Shared, Tags},
-    parse::{learn_tags, process, round_trip, DataSink, Packet, Seen, Verdict, MAX_CHUNKS, MAX_OFFSET},
+    parse::{learn_tags, process, round_trip, Bytes, DataSink, Packet, Seen, Verdict, MAX_CHUNKS, MAX_OFFSET},
 };
 
 /// Global counters (one slot, per CPU).
@@ -387,7 +387,7 @@ struct XdpPacket<const FRAGS: bool, const KERNEL_LOOP: bool> {
 )]
 impl<const FRAGS: bool, const KERNEL_LOOP: bool> Packet for XdpPacket<FRAGS, KERNEL_LOOP> {
     #[inline(always)]
-    fn read<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
+    fn read<const N: usize>(&self, off: usize) -> Option<Bytes<N>> {
         if FRAGS {
             // SAFETY: the helper copies from the whole buffer (linear part and fragments).
             return copied(off, self.end, |at, to, n| unsafe { bpf_xdp_load_bytes(self.ctx, at, to, n) });
@@ -398,7 +398,7 @@ impl<const FRAGS: bool, const KERNEL_LOOP: bool> Packet for XdpPacket<FRAGS, KER
             return None;
         }
         // SAFETY: [start + off, + N) was checked to lie inside the linear data just above.
-        Some(unsafe { core::ptr::read_unaligned((self.start + off) as *const [u8; N]) })
+        Some(Bytes(unsafe { core::ptr::read_unaligned((self.start + off) as *const [u8; N]) }))
     }
 
     #[inline(always)]
@@ -468,13 +468,13 @@ fn copied<const N: usize>(
     off: usize,
     len: usize,
     copy: impl FnOnce(u32, *mut core::ffi::c_void, u32) -> i64,
-) -> Option<[u8; N]> {
+) -> Option<Bytes<N>> {
     if off > MAX_OFFSET || off + N > len {
         return None;
     }
     // Not zeroed first: the compiler makes that a call to `memset`, a BPF-to-BPF call
     // whose frame 6.1's verifier adds to the program's 496 bytes (refused).
-    let mut buf = core::mem::MaybeUninit::<[u8; N]>::uninit();
+    let mut buf = core::mem::MaybeUninit::<Bytes<N>>::uninit();
     // Inside the packet, as checked above, the copy cannot fail. (Its result is not
     // tested: a `None` after a helper call leaves the compiler a register it may store
     // undefined, which the verifier refuses.)
@@ -489,12 +489,12 @@ fn outlined<T, F: FnOnce() -> T>(f: F) -> T {
     f()
 }
 
-/// Steps of the walk per call of `bpf_loop`'s callback. Each call costs some 9 ns
-/// (measured by the bench's floor ladder), but the verifier's work grows faster than the
-/// steps per call: 6.18.44 processes the linear program in 86,604 instructions at one,
-/// 187,491 at two and 570,570 at four (6.18 before took 64,272 at four), and the
-/// multi-buffer one took 107,486 at four, 99,322 at two and 74,069 at one. The walk's step
-/// count (`MAX_CHUNKS`) is a multiple of it.
+/// Steps of the walk per call of `bpf_loop`'s callback. Each call costs some 4 ns a chunk
+/// (eight bundled DATA chunks: 235 ns above the empty program at one, 225 at two), but
+/// the verifier's work grows faster than the steps per call: 6.18.44 processes the
+/// linear program in 61,510 instructions at one and 162,994 at two (before fields were
+/// read whole: 86,604 at one, 187,491 at two and 570,570 at four). The walk's step count
+/// (`MAX_CHUNKS`) is a multiple of it.
 const STEPS_PER_CALL: u32 = 1;
 const _: () = assert!(MAX_CHUNKS.is_multiple_of(STEPS_PER_CALL as usize));
 
@@ -797,7 +797,7 @@ struct SkbPacket<const KERNEL_LOOP: bool> {
 
 impl<const KERNEL_LOOP: bool> Packet for SkbPacket<KERNEL_LOOP> {
     #[inline(always)]
-    fn read<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
+    fn read<const N: usize>(&self, off: usize) -> Option<Bytes<N>> {
         // SAFETY: the helper copies from the socket buffer, linear part or not.
         copied(off, self.len, |at, to, n| unsafe { bpf_skb_load_bytes(self.skb.cast(), at, to, n) })
     }

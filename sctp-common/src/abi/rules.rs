@@ -157,23 +157,25 @@ impl RuleSet {
 }
 
 /// Key data of the source-prefix LPM trie: generation and family lead, so one trie holds
-/// both generations and both families (the prefix length counts their 16 bits too).
+/// both generations and both families (the prefix length counts their 32 bits too). Two
+/// bytes each, so the address is 4-byte aligned: the program is built allowing
+/// misaligned loads and stores, and the verifier refuses them on the stack.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
 pub struct SrcPrefix {
-    pub gen: u8,
-    pub family: u8,
+    pub gen: u16,
+    pub family: u16,
     pub addr: [u8; 16],
 }
 
 impl SrcPrefix {
     /// The key of `addr` in generation `gen` (below [`GENERATIONS`]) of address family
-    /// `family` (an address family value of [`FlowStats::family`](super::FlowStats::family)): both fit their byte.
+    /// `family` (an address family value of [`FlowStats::family`](super::FlowStats::family)): both fit their field.
     #[inline(always)]
     #[must_use]
     #[expect(clippy::cast_possible_truncation, reason = "both values are below 256, as documented")]
     pub fn new(gen: u32, family: u32, addr: [u8; 16]) -> Self {
-        Self { gen: gen as u8, family: family as u8, addr }
+        Self { gen: gen as u16, family: family as u16, addr }
     }
 }
 
@@ -186,7 +188,7 @@ pub fn rule_id(value: u32) -> u8 {
 }
 
 /// Bits of [`SrcPrefix`] before the address.
-pub const SRC_PREFIX_HEADER_BITS: u32 = 16;
+pub const SRC_PREFIX_HEADER_BITS: u32 = 32;
 
 /// Key of the `deny-ppid` hash.
 #[repr(C)]

@@ -7,7 +7,7 @@ pub mod round_trip;
 mod scratch;
 mod sink;
 
-pub use packet::{Packet, MAX_OFFSET};
+pub use packet::{Bytes, Packet, MAX_OFFSET};
 pub use scratch::{Crossing, Seen, Walk};
 #[cfg(any(test, feature = "testing"))]
 pub use sink::Recorder;
@@ -256,8 +256,8 @@ fn locate_in_ipv6<P: Packet + ?Sized>(pkt: &P, off: usize) -> Located {
 
     // The fixed header's first 8 bytes, then the addresses read whole (see IPv4's).
     let hdr = pkt.read::<8>(off).ok_or(Counter::ErrIpv6Truncated)?;
-    let src_addr = bytemuck::cast(pkt.read::<16>(off + 8).ok_or(Counter::ErrIpv6Truncated)?);
-    let dst_addr = bytemuck::cast(pkt.read::<16>(off + 24).ok_or(Counter::ErrIpv6Truncated)?);
+    let src_addr = bytemuck::cast(pkt.read::<16>(off + 8).ok_or(Counter::ErrIpv6Truncated)?.0);
+    let dst_addr = bytemuck::cast(pkt.read::<16>(off + 24).ok_or(Counter::ErrIpv6Truncated)?.0);
     let payload_len = u16::from_be_bytes([hdr[4], hdr[5]]) as usize;
     let mut next = hdr[6];
     let mut l4 = off + 40;
@@ -267,7 +267,7 @@ fn locate_in_ipv6<P: Packet + ?Sized>(pkt: &P, off: usize) -> Located {
         // Every extension header starts with next-header and a length (or reserved) byte.
         let [this_next, len, frag_hi, frag_lo] = match next {
             HOP_BY_HOP | ROUTING | DEST_OPTS | AUTH | FRAGMENT => {
-                pkt.read::<4>(l4).ok_or(Counter::ErrIpv6ExtTruncated)?
+                pkt.read::<4>(l4).ok_or(Counter::ErrIpv6ExtTruncated)?.0
             }
             _ => break,
         };
@@ -315,8 +315,8 @@ pub fn sctp_header<P: Packet + ?Sized>(pkt: &P, offset: usize) -> Option<(FlowKe
     };
     let head = pkt.read::<4>(offset + SCTP_COMMON_HEADER);
     // The word after the header (INIT's Initiate Tag); chunks may be only 4 bytes.
-    let word = pkt.read::<4>(offset + SCTP_COMMON_HEADER + 4).unwrap_or([0; 4]);
-    let h = head.unwrap_or([0; 4]);
+    let word = pkt.read::<4>(offset + SCTP_COMMON_HEADER + 4).map_or([0; 4], |w| w.0);
+    let h = head.map_or([0; 4], |h| h.0);
     let first = FirstChunk::from_bytes([h[0], h[1], h[2], h[3], word[0], word[1], word[2], word[3]], head.is_some());
     Some((key, first))
 }
@@ -850,7 +850,12 @@ fn account_data<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
 
 /// The first `N` bytes of a chunk whose type needs `need` bytes of fixed fields.
 #[inline(always)]
-fn fixed<P: Packet + ?Sized, const N: usize>(pkt: &P, off: usize, len: usize, need: usize) -> Result<[u8; N], Counter> {
+fn fixed<P: Packet + ?Sized, const N: usize>(
+    pkt: &P,
+    off: usize,
+    len: usize,
+    need: usize,
+) -> Result<Bytes<N>, Counter> {
     if len < need {
         return Err(Counter::ErrChunkFieldsTruncated);
     }
