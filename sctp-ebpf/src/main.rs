@@ -75,6 +75,12 @@ static PACKET_EVENTS: RingBuf = RingBuf::with_byte_size(PACKET_EVENTS_BYTES, 0);
 #[map]
 static PACKET_EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
+/// DATA events and withdrawals `DATA_EVENTS` had no room for (user space reports them: a
+/// lost withdrawal counts dropped DATA as delivered, a lost event leaves a message
+/// unmatched).
+#[map]
+static DATA_EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
 /// Settings from user space: which events to record, and the active rule-set
 /// generation, flipped by user space after it filled the other one.
 #[map]
@@ -318,6 +324,8 @@ impl<const DIRECTION: u8> DataSink for RingSink<DIRECTION> {
                 (*p).ts_ns = self.precise_ns;
             }
             entry.submit(u64::from(BPF_RB_NO_WAKEUP));
+        } else {
+            count_lost(&DATA_EVENTS_LOST);
         }
     }
 
@@ -345,10 +353,16 @@ fn send_summary(summary: &PacketSummary) {
     // SAFETY: `used_len` is at most the summary's size.
     let bytes = unsafe { core::slice::from_raw_parts(core::ptr::from_ref(summary).cast::<u8>(), len) };
     if PACKET_EVENTS.output::<[u8]>(bytes, u64::from(BPF_RB_NO_WAKEUP)).is_err() {
-        if let Some(lost) = PACKET_EVENTS_LOST.get_ptr_mut(0) {
-            // SAFETY: this CPU's slot, valid for the run.
-            unsafe { *lost += 1 };
-        }
+        count_lost(&PACKET_EVENTS_LOST);
+    }
+}
+
+/// Counts an event a full ring had no room for.
+#[inline(always)]
+fn count_lost(lost: &PerCpuArray<u64>) {
+    if let Some(n) = lost.get_ptr_mut(0) {
+        // SAFETY: this CPU's slot, valid for the run.
+        unsafe { *n += 1 };
     }
 }
 

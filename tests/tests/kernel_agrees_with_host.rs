@@ -1,6 +1,7 @@
 //! The parser core runs on the host and, compiled for bpf, in the kernel. These tests run
 //! the same packets through both (the kernel through `BPF_PROG_TEST_RUN`) and require every
-//! counter, every flow and every event (DATA events, packet summaries) to be identical.
+//! counter, every flow and every event (DATA events, packet summaries) to be identical;
+//! and an event a full ring had no room for is counted, not lost without a trace.
 
 use bytemuck::Zeroable as _;
 use integration_tests::{
@@ -15,6 +16,7 @@ use sctp_common::{
 };
 use sctp_user::bpf::{
     events::{drain_events, drain_summaries},
+    maps::{data_events_lost, packet_events_lost},
     LoadOptions, XdpSctp,
 };
 
@@ -209,4 +211,31 @@ fn the_probed_features_are_those_of_this_kernel() {
         multi_buffer: at_least(5, 18),
     };
     assert_eq!(sctp_user::bpf::Features::probe(), want, "on {:?}", KernelVersion::current().unwrap());
+}
+
+/// More DATA chunks and INITs than their rings hold, none drained: every event sent is
+/// either in its ring or counted lost (`DATA_EVENTS_LOST`, `PACKET_EVENTS_LOST`), and
+/// some were lost.
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn a_full_ring_counts_every_event_it_had_no_room_for() {
+    const SENT: u32 = 100_000;
+    require_root();
+    pin_to_current_cpu();
+    let mut prog = XdpSctp::load(&LoadOptions::default()).unwrap();
+    prog.set_events(true, true).unwrap();
+    let mut data = prog.take_data_events().unwrap();
+    let mut summaries = prog.take_packet_events().unwrap();
+    // Every packet a DATA event; every INIT a summary.
+    prog.test_run(&SctpPacket::new(V4, 7, vec![Chunk::data(1, 0, 0, 18, 100)]).frame(), SENT).unwrap();
+    let init = SctpPacket::new(V4, 0, vec![Chunk::init(sctp_common::proto::chunk::ty::INIT, 9, 65_536, 4, 4, 1)]);
+    prog.test_run(&init.frame(), SENT).unwrap();
+
+    let (events, lost) = (drain_events(&mut data).len() as u64, data_events_lost(&prog).unwrap());
+    assert!(lost > 0, "the DATA ring held all {SENT}: send more");
+    assert_eq!(events + lost, u64::from(SENT), "{events} DATA events in the ring, {lost} counted lost");
+    // The DATA packet's first summary (a new flow and its first DATA) came before the INITs.
+    let (held, lost) = (drain_summaries(&mut summaries).len() as u64 - 1, packet_events_lost(&prog).unwrap());
+    assert!(lost > 0, "the summary ring held all {SENT}: send more");
+    assert_eq!(held + lost, u64::from(SENT), "{held} INIT summaries in the ring, {lost} counted lost");
 }

@@ -51,6 +51,7 @@ fn join_accounts_for_every_message_per_stream_and_ppid() {
         assert_eq!(a["socket"]["kernel"]["idupchunks"], a["wire"]["duplicate_tsns"], "{a}");
     }
     assert_eq!(n(&r["join"]["latency"]["count"]), 160);
+    assert_eq!(r["join"]["data_events_lost"], 0, "the DATA ring had room for every event");
 }
 
 #[test]

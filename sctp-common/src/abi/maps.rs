@@ -86,6 +86,8 @@ pub const DATA_EVENTS: MapSpec = spec("DATA_EVENTS", kind::RINGBUF, 0, 0, DATA_E
 pub const PACKET_EVENTS: MapSpec = spec("PACKET_EVENTS", kind::RINGBUF, 0, 0, PACKET_EVENTS_BYTES, false);
 /// Packet summaries the full `PACKET_EVENTS` ring had no room for, per CPU.
 pub const PACKET_EVENTS_LOST: MapSpec = spec("PACKET_EVENTS_LOST", kind::PERCPU_ARRAY, 4, size_of::<u64>(), 1, false);
+/// DATA events and withdrawals the full `DATA_EVENTS` ring had no room for, per CPU.
+pub const DATA_EVENTS_LOST: MapSpec = spec("DATA_EVENTS_LOST", kind::PERCPU_ARRAY, 4, size_of::<u64>(), 1, false);
 pub const CONFIG: MapSpec = spec("CONFIG", kind::ARRAY, 4, size_of::<u32>(), CONFIG_SLOTS, true);
 pub const RULES: MapSpec = spec("RULES", kind::ARRAY, 4, size_of::<RuleSet>(), GENERATIONS, true);
 /// An LPM trie's key is the prefix length (a u32) and the data.
@@ -113,7 +115,7 @@ pub const SEEN: &str = "SEEN";
 pub const EGRESS_SEEN: &str = "EGRESS_SEEN";
 
 /// Every map of the program but [`SEEN`] and [`EGRESS_SEEN`].
-pub const MAPS: [MapSpec; 19] = [
+pub const MAPS: [MapSpec; 20] = [
     GLOBAL,
     FLOWS,
     EGRESS_GLOBAL,
@@ -123,6 +125,7 @@ pub const MAPS: [MapSpec; 19] = [
     DATA_EVENTS,
     PACKET_EVENTS,
     PACKET_EVENTS_LOST,
+    DATA_EVENTS_LOST,
     CONFIG,
     RULES,
     SRC_RULES,

@@ -108,7 +108,16 @@ pub fn flows_in(src: &dyn MapSource, spec: &MapSpec) -> Result<BTreeMap<FlowKey,
 
 /// Packet summaries lost to a full ring, summed over CPUs.
 pub fn packet_events_lost(src: &dyn MapSource) -> Result<u64> {
-    let array: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(src.map(&maps::PACKET_EVENTS_LOST)?)?;
+    lost(src, &maps::PACKET_EVENTS_LOST)
+}
+
+/// DATA events and withdrawals lost to a full ring, summed over CPUs.
+pub fn data_events_lost(src: &dyn MapSource) -> Result<u64> {
+    lost(src, &maps::DATA_EVENTS_LOST)
+}
+
+fn lost(src: &dyn MapSource, spec: &MapSpec) -> Result<u64> {
+    let array: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(src.map(spec)?)?;
     Ok(array.get(&0, 0)?.iter().sum())
 }
 

@@ -20,7 +20,7 @@ use super::{parse_listen, LoadArgs, Mode};
 use crate::{
     bpf::{
         events::{drain_events, drain_summaries, Withdrawals},
-        maps::packet_events_lost,
+        maps::{data_events_lost, packet_events_lost},
         LoadOptions, XdpSctp, LINEAR_FRAME_MAX,
     },
     echo::{self, EchoConfig, EchoState},
@@ -432,7 +432,8 @@ fn serve(opts: &RunOptions) -> Result<()> {
             }
             if let Some(exp) = exporter {
                 let st = state.lock().unwrap();
-                let w = wire.lock().unwrap();
+                let mut w = wire.lock().unwrap();
+                w.events_lost = data_events_lost(prog)?;
                 exp.build(&snap, &egress, sock_echo.then_some((&*st, &*w, local_port)), opts.associations.then_some(&*assocs), now)?;
             }
             Ok(())

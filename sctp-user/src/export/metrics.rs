@@ -255,6 +255,7 @@ impl Exporter {
                     r
                 })
                 .unwrap_or_default(),
+            data_events_lost: joined.as_ref().map_or(0, |(j, _)| j.data_events_lost),
             associations: None,
             node: self.cfg.node.clone(),
         };
@@ -290,6 +291,8 @@ struct Frame {
     echo_now: Option<EchoStats>,
     /// (`assoc_id`, peer, messages, delivery ratio) of the busiest associations.
     ratios: Vec<(i32, Option<SocketAddr>, u64, f64)>,
+    /// See `Wire::events_lost`.
+    data_events_lost: u64,
     /// The association table's series, when it is kept.
     associations: Option<AssocSeries>,
     node: String,
@@ -644,6 +647,12 @@ impl Collector for Frame {
                 "sctp_join_unmatched_messages",
                 "Messages whose DATA chunk XDP did not report.",
                 &one(self.saved.latency_unmatched),
+            )?;
+            counter(
+                &mut e,
+                "sctp_join_data_events_lost",
+                "DATA events and withdrawals the ring to user space had no room for since the program was loaded.",
+                &one(self.data_events_lost),
             )?;
             let h = &self.saved.latency;
             let buckets: Vec<(f64, u64)> = h

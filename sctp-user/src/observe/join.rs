@@ -67,6 +67,10 @@ pub struct Wire {
     /// (beyond [`LABELS_KEPT`] distinct values, the rest is counted under "other").
     pub per_ppid: BTreeMap<String, Tally>,
     pub per_stream: BTreeMap<String, Tally>,
+    /// DATA events and withdrawals the kernel's full ring had no room for (read from the
+    /// kernel by `run`): a lost withdrawal counts dropped DATA as delivered, a lost event
+    /// leaves its message unmatched.
+    pub events_lost: u64,
 }
 
 /// Distinct PPIDs / streams exported by value; more go to "other".
@@ -258,6 +262,8 @@ pub struct JoinReport {
     pub local_port: u16,
     pub associations: Vec<AssocReport>,
     pub latency: Histogram,
+    /// See [`Wire::events_lost`].
+    pub data_events_lost: u64,
 }
 
 /// Builds the report.
@@ -281,7 +287,7 @@ pub fn join(
         })
         .collect();
     associations.sort_by_key(|a| a.assoc_id);
-    JoinReport { local_port, associations, latency: all }
+    JoinReport { local_port, associations, latency: all, data_events_lost: wire.events_lost }
 }
 
 fn join_one(
