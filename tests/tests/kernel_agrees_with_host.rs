@@ -31,15 +31,24 @@ const EVERY_FLOW: LoadOptions = LoadOptions {
     bounded_walk: false,
 };
 
-#[test]
-#[ignore = "needs root: run by cargo xtask test"]
-fn fixture_table_kernel_equals_host_and_expectations() {
+type Ring = aya::maps::RingBuf<aya::maps::MapData>;
+
+/// The program with the default options, on this CPU, sending DATA events and packet
+/// summaries: the program and its two rings (DATA events, summaries).
+fn loaded_with_both_rings() -> (XdpSctp, Ring, Ring) {
     require_root();
     pin_to_current_cpu();
     let mut prog = XdpSctp::load(&LoadOptions::default()).unwrap();
     prog.set_events(true, true).unwrap();
-    let mut ring = prog.take_data_events().unwrap();
-    let mut summaries = prog.take_packet_events().unwrap();
+    let data = prog.take_data_events().unwrap();
+    let summaries = prog.take_packet_events().unwrap();
+    (prog, data, summaries)
+}
+
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn fixture_table_kernel_equals_host_and_expectations() {
+    let (mut prog, mut ring, mut summaries) = loaded_with_both_rings();
     let mut checked = 0;
     for fx in fixtures::table() {
         if fx.frame.len() < MIN_XDP_FRAME {
@@ -186,7 +195,7 @@ fn random_packets_under_rules_kernel_equals_host() {
 
 /// The kernel's summaries as the host's parser writes them: the host run's clock, and no
 /// interface (`BPF_PROG_TEST_RUN` runs on the loopback's, which every summary must name).
-fn kernel_summaries(ring: &mut aya::maps::RingBuf<aya::maps::MapData>) -> Vec<sctp_common::abi::PacketSummary> {
+fn kernel_summaries(ring: &mut Ring) -> Vec<sctp_common::abi::PacketSummary> {
     let mut packets = drain_summaries(ring);
     for p in &mut packets {
         assert_eq!(p.ifindex, 1, "the loopback's index");
@@ -220,12 +229,7 @@ fn the_probed_features_are_those_of_this_kernel() {
 #[ignore = "needs root: run by cargo xtask test"]
 fn a_full_ring_counts_every_event_it_had_no_room_for() {
     const SENT: u32 = 100_000;
-    require_root();
-    pin_to_current_cpu();
-    let mut prog = XdpSctp::load(&LoadOptions::default()).unwrap();
-    prog.set_events(true, true).unwrap();
-    let mut data = prog.take_data_events().unwrap();
-    let mut summaries = prog.take_packet_events().unwrap();
+    let (mut prog, mut data, mut summaries) = loaded_with_both_rings();
     // Every packet a DATA event; every INIT a summary.
     prog.test_run(&SctpPacket::new(V4, 7, vec![Chunk::data(1, 0, 0, 18, 100)]).frame(), SENT).unwrap();
     let init = SctpPacket::new(V4, 0, vec![Chunk::init(sctp_common::proto::chunk::ty::INIT, 9, 65_536, 4, 4, 1)]);
