@@ -482,7 +482,8 @@ fn judged(stats: &mut GlobalStats, gen: u32, drop: Option<filter::Charge>) -> Ve
     }
 }
 
-/// Walks the chunks after the common header, one step per chunk (see [`Packet::repeat`]).
+/// Walks the chunks after the common header: a run of whole DATA chunks first (see
+/// [`data_run`]), then one step per chunk (see [`Packet::repeat`]).
 /// How the walk ended early goes to `seen.walk_end` (a counter, also counted); it stays 0
 /// when the walk reached the end of the packet cleanly.
 #[inline(always)]
@@ -494,7 +495,8 @@ fn walk_chunks<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     filter: &mut R,
     seen: &mut Seen,
 ) {
-    if seen.walk().walking {
+    let walking = seen.walk().walking && (P::DATA_RUN == 0 || pkt.outline(|| data_run(pkt, stats, flow, sink, seen)));
+    if walking {
         #[expect(clippy::cast_possible_truncation, reason = "a small constant")]
         pkt.repeat(MAX_CHUNKS as u32, || walk_step(pkt, stats, flow, sink, filter, seen));
     }
@@ -578,12 +580,7 @@ fn chunk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
     if len < 4 {
         return ControlFlow::Break(Some(Counter::ErrChunkTooShort));
     }
-    stats.bump(Counter::Chunks, 1);
-    stats.chunk_types[chunk_type as usize] += 1;
-    seen.chunk_type(chunk_type);
-    if let Some(n) = flow.chunks.get_mut(chunk::bucket(chunk_type)) {
-        add(n, 1);
-    }
+    count_chunk(stats, flow, seen, chunk_type);
     // A length that runs past the packet lies, and nothing is taken from it: only a
     // first fragment ends inside a chunk by nature, and then only the bytes present
     // count.
@@ -608,23 +605,123 @@ fn chunk_step<'r, P: Packet + ?Sized, S: DataSink, R: Filter<'r>>(
         Ok(wanted) => wanted,
         Err(c) => return ControlFlow::Break(Some(if cut { Counter::FragmentCutWalks } else { c })),
     };
-    slot.chunk_type = chunk_type;
-    slot.flags = flags;
-    slot.len = u16::from_be_bytes([hdr[2], hdr[3]]);
-    seen.set_summary_chunks(n + 1);
-    seen.want_summary_if(wanted);
+    record_chunk(seen, n, *hdr, wanted);
     if matches!(chunk_type, ty::DATA | ty::I_DATA) {
         data_on_path(flow, seen.path());
     }
     if cut {
         return ControlFlow::Break(Some(Counter::FragmentCutWalks));
     }
+    next_chunk(off, len, end)
+}
+
+/// Counts a chunk whose header was read, before its fields are.
+#[inline(always)]
+fn count_chunk(stats: &mut GlobalStats, flow: &mut FlowStats, seen: &mut Seen, chunk_type: u8) {
+    stats.bump(Counter::Chunks, 1);
+    stats.chunk_types[chunk_type as usize] += 1;
+    seen.chunk_type(chunk_type);
+    if let Some(n) = flow.chunks.get_mut(chunk::bucket(chunk_type)) {
+        add(n, 1);
+    }
+}
+
+/// Completes the summary's slot `n` (its words written already) with the chunk's header,
+/// and counts it in.
+#[inline(always)]
+fn record_chunk(seen: &mut Seen, n: u8, hdr: [u8; 4], wanted: bool) {
+    let slot = &mut seen.summary.chunk[usize::from(n) % SUMMARY_CHUNKS];
+    slot.chunk_type = hdr[0];
+    slot.flags = hdr[1];
+    slot.len = u16::from_be_bytes([hdr[2], hdr[3]]);
+    seen.set_summary_chunks(n + 1);
+    seen.want_summary_if(wanted);
+}
+
+/// The offset of the chunk after the one `len` bytes long at `off`, or the walk's clean
+/// end: at the end now, not at the next step's start, is a step less (a call, in the
+/// kernel).
+#[inline(always)]
+fn next_chunk(off: usize, len: usize, end: usize) -> ControlFlow<Option<Counter>, usize> {
     let next = off + ((len + 3) & !3);
-    // At the end now, not at the next step's start: a step less (a call, in the kernel).
     if next >= end {
         return ControlFlow::Break(None);
     }
     ControlFlow::Continue(next)
+}
+
+/// Runs up to [`Packet::DATA_RUN`] steps of [`data_run_step`] after the packet's first
+/// chunk (accounted in the stage before the walk), and says whether the walk goes on.
+#[inline(always)]
+fn data_run<P: Packet + ?Sized, S: DataSink>(
+    pkt: &P,
+    stats: &mut GlobalStats,
+    flow: &mut FlowStats,
+    sink: &mut S,
+    seen: &mut Seen,
+) -> bool {
+    for _ in 0..P::DATA_RUN {
+        if !data_run_step(pkt, stats, flow, sink, seen) {
+            break;
+        }
+    }
+    seen.walk().walking
+}
+
+/// Accounts the chunk at the walk's offset if it is the commonest chunk of a busy
+/// association, a whole DATA chunk, in a packet no rule judges. Says whether it did and
+/// the walk goes on; else leaves the chunk, and how the walk ends, to [`walk_step`].
+///
+/// What [`chunk_step`] does for such a chunk, less what cannot apply to it (the dispatch
+/// by chunk type, the rules' notes, a chunk cut short). Run in one call before the walk's
+/// loop ([`walk_chunks`]), a bundle of DATA takes no call of the kernel's loop, and each
+/// of its chunks about half the work of a step (eight bundled: 163 ns above the empty
+/// program, 235 with a step a chunk). Only there, not after each step of the loop: in the
+/// loop's callback the verifier's work more than doubled.
+#[inline(always)]
+fn data_run_step<P: Packet + ?Sized, S: DataSink>(
+    pkt: &P,
+    stats: &mut GlobalStats,
+    flow: &mut FlowStats,
+    sink: &mut S,
+    seen: &mut Seen,
+) -> bool {
+    let walk = seen.walk();
+    if !walk.walking || usize::from(seen.summary_chunks()) >= MAX_CHUNKS || seen.rules_active() {
+        return false;
+    }
+    let off = pkt.launder(walk.off);
+    let end = pkt.bound(walk.end);
+    let Some(hdr) = pkt.read::<4>(off) else {
+        return false;
+    };
+    let len = u16::from_be_bytes([hdr[2], hdr[3]]) as usize;
+    if hdr[0] != ty::DATA || off + len > end {
+        return false;
+    }
+    let chunk = Chunk { kind: ty::DATA, flags: hdr[1], len };
+    // Read before anything is counted: a chunk too short is the walk step's to count.
+    let Ok(fields) = data_fields(pkt, off, chunk) else {
+        return false;
+    };
+    count_chunk(stats, flow, seen, ty::DATA);
+    // Read again, not kept from the check above: knowing it below 32, the compiler would
+    // drop the slot index's `%`, and 6.1's verifier loses the bound through the stack.
+    let n = seen.summary_chunks();
+    let words = count_data(fields, chunk, stats, flow, &mut seen.data, sink, &mut |_| {});
+    seen.summary.chunk[usize::from(n) % SUMMARY_CHUNKS].words = words;
+    record_chunk(seen, n, *hdr, flow.data_chunks == 1);
+    data_on_path(flow, seen.path());
+    match next_chunk(off, len, end) {
+        ControlFlow::Continue(next) => {
+            seen.set_walk_off(next);
+            true
+        }
+        ControlFlow::Break(_) => {
+            seen.stop_walk();
+            false
+        }
+    }
 }
 
 /// Counts the packet on its path, the slot of the same addresses or the first free one
@@ -793,10 +890,27 @@ fn account_data<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
     sink: &mut S,
     on_data: &mut D,
 ) -> Result<[u32; 3], Counter> {
+    let fields = data_fields(pkt, off, chunk)?;
+    Ok(count_data(fields, chunk, stats, flow, data, sink, on_data))
+}
+
+/// The fields of a DATA or I-DATA chunk that are counted or go up in its event.
+#[derive(Clone, Copy)]
+struct DataFields {
+    tsn: u32,
+    stream: u16,
+    /// DATA's stream sequence number, I-DATA's message identifier.
+    ssn_or_mid: u32,
+    /// 0 for I-DATA after a message's first fragment (which alone carries it).
+    ppid: u32,
+}
+
+/// Reads a DATA or I-DATA chunk's fixed fields.
+#[inline(always)]
+fn data_fields<P: Packet + ?Sized>(pkt: &P, off: usize, chunk: Chunk) -> Result<DataFields, Counter> {
     let Chunk { kind: chunk_type, flags, len } = chunk;
     let idata = chunk_type == ty::I_DATA;
-    let header = if idata { 20 } else { 16 };
-    let fields = fixed::<P, 16>(pkt, off, len, header)?;
+    let fields = fixed::<P, 16>(pkt, off, len, if idata { 20 } else { 16 })?;
     let tsn = u32::from_be_bytes([fields[4], fields[5], fields[6], fields[7]]);
     let stream = u16::from_be_bytes([fields[8], fields[9]]);
     let word3 = u32::from_be_bytes([fields[12], fields[13], fields[14], fields[15]]);
@@ -808,6 +922,26 @@ fn account_data<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
     } else {
         (word3, 0)
     };
+    Ok(DataFields { tsn, stream, ssn_or_mid, ppid })
+}
+
+/// Counts a DATA or I-DATA chunk read by [`data_fields`], hands its event to `sink` (when
+/// it takes events) and its PPID (if it carries one) to `on_data`; returns the words of
+/// its summary.
+#[inline(always)]
+fn count_data<S: DataSink, D: FnMut(Option<u32>)>(
+    fields: DataFields,
+    chunk: Chunk,
+    stats: &mut GlobalStats,
+    flow: &mut FlowStats,
+    data: &mut DataEvent,
+    sink: &mut S,
+    on_data: &mut D,
+) -> [u32; 3] {
+    let Chunk { kind: chunk_type, flags, len } = chunk;
+    let DataFields { tsn, stream, ssn_or_mid, ppid } = fields;
+    let idata = chunk_type == ty::I_DATA;
+    let header = if idata { 20 } else { 16 };
     flow.last_stream = stream;
     if !idata || flags & flag::BEGIN != 0 {
         flow.last_ppid = ppid;
@@ -845,7 +979,7 @@ fn account_data<P: Packet + ?Sized, S: DataSink, D: FnMut(Option<u32>)>(
         add(&mut flow.data_at_or_below_highest, 1);
     }
     on_data((!idata || flags & flag::BEGIN != 0).then_some(ppid));
-    Ok([tsn, payload_len, 0])
+    [tsn, payload_len, 0]
 }
 
 /// The first `N` bytes of a chunk whose type needs `need` bytes of fixed fields.
@@ -872,6 +1006,7 @@ mod tests {
     use crate::{
         builder::{Chunk, SctpPacket, V4},
         host::MemFilter,
+        parse::Recorder,
         testing::{self, fixtures},
     };
 
@@ -992,6 +1127,86 @@ mod tests {
         );
         assert_eq!(events[5].vtag, 0xabcd);
         assert_eq!((stats.get(Counter::VerdictDrop), stats.get(Counter::VerdictPass)), (1, 2));
+    }
+
+    /// A packet the walk reads one step a chunk: how it read every chunk before DATA runs.
+    struct StepByStep<'a>(&'a [u8]);
+
+    impl Packet for StepByStep<'_> {
+        const DATA_RUN: usize = 0;
+
+        fn read<const N: usize>(&self, off: usize) -> Option<Bytes<N>> {
+            self.0.read(off)
+        }
+
+        fn frame_len(&self) -> usize {
+            self.0.len()
+        }
+    }
+
+    /// Everything a run of packets leaves: counters, flows, events and summaries.
+    fn recorded(frames: &[Vec<u8>], step_by_step: bool) -> (GlobalStats, Flows, Recorder) {
+        fn feed<P: Packet + ?Sized>(
+            pkt: &P,
+            stats: &mut GlobalStats,
+            flows: &mut Flows,
+            sink: &mut Recorder,
+            seen: &mut Seen,
+        ) {
+            let filter = &mut MemFilter::default();
+            process(
+                pkt,
+                stats,
+                || 7,
+                |k, _, _| Some(flows.entry(*k).or_insert_with(FlowStats::zeroed)),
+                sink,
+                filter,
+                seen,
+            );
+        }
+        let (mut stats, mut flows, mut sink, mut seen) =
+            (GlobalStats::zeroed(), Flows::new(), Recorder::default(), Seen::new());
+        for f in frames {
+            if step_by_step {
+                feed(&StepByStep(f), &mut stats, &mut flows, &mut sink, &mut seen);
+            } else {
+                feed(f.as_slice(), &mut stats, &mut flows, &mut sink, &mut seen);
+            }
+        }
+        (stats, flows, sink)
+    }
+
+    #[test]
+    fn a_run_of_data_chunks_counts_what_a_step_a_chunk_counts() {
+        let data = |tsn, flags| Chunk::data_flags(flags, tsn, 1, 2, 46, 5 + tsn as usize % 7);
+        let bundle = |n: u32, flags| (0..n).map(|i| data(100 + i, flags)).collect::<Vec<_>>();
+        let mut packets = vec![
+            bundle(8, 3),
+            bundle(40, 3),
+            bundle(3, 0),
+            bundle(5, flag::UNORDERED | flag::BEGIN),
+            // The run ends at a chunk of another kind, too short, or cut by the packet.
+            [vec![Chunk::sack(1, 2, 0, 0)], bundle(9, 3)].concat(),
+            [bundle(2, 3), vec![Chunk::idata(7, 1, 2, 60, 9)], bundle(2, 3)].concat(),
+            [bundle(2, 3), vec![Chunk::new(ty::DATA, 3, vec![0; 8])], bundle(2, 3)].concat(),
+            [bundle(3, 3), vec![data(50, 3).with_length(400)]].concat(),
+        ];
+        // The same TSNs again: retransmissions.
+        packets.push(bundle(8, 3));
+        let mut frames: Vec<Vec<u8>> = packets.into_iter().map(|c| SctpPacket::new(V4, 0xabcd, c).frame()).collect();
+        frames.extend(fixtures::table().into_iter().map(|f| f.frame));
+        // And each of them cut short at every fourth byte.
+        let cut: Vec<Vec<u8>> = frames.iter().flat_map(|f| (40..f.len()).step_by(4).map(|n| f[..n].to_vec())).collect();
+        for run in [frames, cut] {
+            let (runs, by_step) = (recorded(&run, false), recorded(&run, true));
+            assert!(bytemuck::bytes_of(&runs.0) == bytemuck::bytes_of(&by_step.0), "global counters differ");
+            assert_eq!(runs.1.len(), by_step.1.len());
+            for ((k, a), (_, b)) in runs.1.iter().zip(&by_step.1) {
+                assert!(bytemuck::bytes_of(a) == bytemuck::bytes_of(b), "flow {k:?} differs");
+            }
+            assert!(runs.2.data == by_step.2.data, "DATA events differ");
+            assert!(runs.2.packets == by_step.2.packets, "summaries differ");
+        }
     }
 
     #[test]
