@@ -18,7 +18,7 @@ use std::{collections::BTreeMap, fmt::Write as _, path::PathBuf};
 
 use bytemuck::Zeroable as _;
 use sctp_common::{
-    abi::{FlowKey, FlowStats, GlobalStats, RoundTrips},
+    abi::{FlowKey, FlowStats, GlobalStats, PathRoundTrips, RoundTrips},
     host::MemFilter,
     parse::{self, Recorder, Seen},
 };
@@ -123,9 +123,12 @@ pub fn without_time(flows: &BTreeMap<FlowKey, FlowStats>) -> BTreeMap<FlowKey, F
             f.sampling_since_ns = u64::from(f.sampling_since_ns != 0);
             f.peer_sample_sent_ns = 0;
             f.rtt = RoundTrips { count: f.rtt.count, ..RoundTrips::zeroed() };
+            f.heartbeat_rtt = RoundTrips { count: f.heartbeat_rtt.count, ..RoundTrips::zeroed() };
             for p in &mut f.paths {
                 p.last_seen_ns = 0;
                 p.ifindex = 0;
+                p.heartbeat_sent_ns = u64::from(p.heartbeat_sent_ns != 0);
+                p.heartbeat_rtt = PathRoundTrips { count: p.heartbeat_rtt.count, ..PathRoundTrips::zeroed() };
             }
             (*k, f)
         })

@@ -14,9 +14,9 @@ pub use rules::{
     MAX_DENY_CHUNK, MAX_RULES, NO_RULE, NO_RULES, REASON_SLOTS, SRC_ALLOW, SRC_PREFIX_HEADER_BITS,
 };
 pub use stats::{
-    ChunkSummary, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, PathSlot, RoundTrips, EGRESS,
-    ERROR_CAUSE_BUCKETS, FAMILY_IPV4, FAMILY_IPV6, INGRESS, PATH_SLOTS, RTT_BOUNDS_US, RTT_BUCKETS, SUMMARY_CHUNKS,
-    WITHDRAWN,
+    ChunkSummary, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, PathRoundTrips, PathSlot, RoundTrips,
+    EGRESS, ERROR_CAUSE_BUCKETS, FAMILY_IPV4, FAMILY_IPV6, INGRESS, PATH_SLOTS, RTT_BOUNDS_US, RTT_BUCKETS,
+    SUMMARY_CHUNKS, WITHDRAWN,
 };
 
 #[cfg(feature = "user")]

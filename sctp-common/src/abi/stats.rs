@@ -237,7 +237,73 @@ pub struct PathSlot {
     pub last_seen_ns: u64,
     /// The interface the last packet arrived on or left by (0 where unknown: a replay).
     pub ifindex: u32,
+    /// HEARTBEATs on this path in a row that no ACK answered, before the one waiting: 0
+    /// while the path answers; a path failing counts up (its sender gives it up after
+    /// its `path_max_retrans`).
+    pub heartbeats_unanswered: u32,
+    /// Packets on this path with a HEARTBEAT, and with a HEARTBEAT ACK.
+    pub heartbeats: u64,
+    pub heartbeat_acks: u64,
+    /// When the HEARTBEAT waiting for its ACK was sent (0: none waits).
+    pub heartbeat_sent_ns: u64,
+    /// Round trips of this path's HEARTBEATs to their ACKs.
+    pub heartbeat_rtt: PathRoundTrips,
+}
+
+impl PathSlot {
+    /// HEARTBEATs in a row that no ACK answered, the one waiting included.
+    #[must_use]
+    pub fn heartbeats_unanswered_now(&self) -> u64 {
+        u64::from(self.heartbeats_unanswered) + u64::from(self.heartbeat_sent_ns != 0)
+    }
+}
+
+/// Round trips of one path, kept small (a path slot per path of every direction): count,
+/// sum and extremes in µs. Their histogram is the direction's
+/// ([`FlowStats::heartbeat_rtt`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct PathRoundTrips {
+    pub sum_us: u64,
+    pub count: u32,
+    pub min_us: u32,
+    pub max_us: u32,
     pub pad: u32,
+}
+
+impl PathRoundTrips {
+    /// Adds one round trip (one past `u32::MAX` µs, 71 minutes, counts as that).
+    #[inline(always)]
+    pub fn add(&mut self, ns: u64) {
+        let us = u32::try_from(ns / 1000).unwrap_or(u32::MAX);
+        self.min_us = if self.count == 0 { us } else { self.min_us.min(us) };
+        self.max_us = self.max_us.max(us);
+        self.sum_us += u64::from(us);
+        self.count = self.count.saturating_add(1);
+    }
+
+    pub fn merge(&mut self, other: &PathRoundTrips) {
+        if other.count == 0 {
+            return;
+        }
+        self.min_us = if self.count == 0 { other.min_us } else { self.min_us.min(other.min_us) };
+        self.max_us = self.max_us.max(other.max_us);
+        self.sum_us += other.sum_us;
+        self.count = self.count.saturating_add(other.count);
+    }
+
+    /// As [`RoundTrips`], without a histogram.
+    #[must_use]
+    pub fn widened(&self) -> RoundTrips {
+        let ns = |us: u32| u64::from(us) * 1000;
+        RoundTrips {
+            count: u64::from(self.count),
+            sum_ns: self.sum_us * 1000,
+            min_ns: ns(self.min_us),
+            max_ns: ns(self.max_us),
+            buckets: [0; RTT_BUCKETS],
+        }
+    }
 }
 
 /// One association direction, keyed by its flow (ports and the receiver's tag): counters
@@ -317,6 +383,8 @@ pub struct FlowStats {
     pub pad2: u32,
     /// Round trips of the other direction's DATA closed by this direction's SACKs.
     pub rtt: RoundTrips,
+    /// Round trips of this direction's HEARTBEATs to their ACKs, every path's.
+    pub heartbeat_rtt: RoundTrips,
 }
 
 impl FlowStats {
@@ -392,6 +460,8 @@ impl FlowStats {
         m.paths_beyond += other.paths_beyond;
         m.rtt = self.rtt;
         m.rtt.merge(&other.rtt);
+        m.heartbeat_rtt = self.heartbeat_rtt;
+        m.heartbeat_rtt.merge(&other.heartbeat_rtt);
         *self = m;
     }
 
@@ -405,10 +475,17 @@ impl FlowStats {
                 s.packets += p.packets;
                 s.bytes += p.bytes;
                 s.data_chunks += p.data_chunks;
-                s.last_seen_ns = s.last_seen_ns.max(p.last_seen_ns);
+                if p.last_seen_ns > s.last_seen_ns {
+                    s.last_seen_ns = p.last_seen_ns;
+                    s.heartbeats_unanswered = p.heartbeats_unanswered;
+                    s.heartbeat_sent_ns = p.heartbeat_sent_ns;
+                }
                 if p.ifindex != 0 {
                     s.ifindex = p.ifindex;
                 }
+                s.heartbeats += p.heartbeats;
+                s.heartbeat_acks += p.heartbeat_acks;
+                s.heartbeat_rtt.merge(&p.heartbeat_rtt);
             }
             None => self.paths_beyond += p.packets,
         }

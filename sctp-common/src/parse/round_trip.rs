@@ -4,6 +4,11 @@
 //! sample waits in the entry of the other direction, whose SACK closes it there and adds
 //! the round trip to that entry's [`RoundTrips`](crate::abi::RoundTrips).
 //!
+//! Round trips of HEARTBEATs to their ACKs, per path: a HEARTBEAT waits in its path's
+//! slot ([`PathSlot::heartbeat_sent_ns`]); the ACK, which goes back on the reversed
+//! addresses, closes it there, in the other direction's entry. A HEARTBEAT sent while
+//! another waits counts that one unanswered.
+//!
 //! During [`super::process`] a packet only reads its flow ([`note`]); the caller then
 //! does what it asked, in its own flow and in the other direction's (found through the
 //! directory of associations: only associations whose handshake was seen are timed):
@@ -11,11 +16,13 @@
 //! engines through [`super::after_process`]).
 
 use crate::{
-    abi::{FlowKey, FlowStats},
+    abi::{FlowKey, FlowStats, PathSlot},
+    atomic::add,
     filter::{reversed, Tags},
+    proto::chunk::ty,
 };
 
-use super::Seen;
+use super::{same_address, Address, Seen};
 
 /// A TSN timed this long without a SACK covering it is given up, and another is timed.
 pub const SAMPLE_TIMEOUT_NS: u64 = 4_000_000_000;
@@ -28,6 +35,11 @@ pub mod work {
     pub const VOID: u32 = 2;
     /// This packet's SACK closed the other direction's sample: it may time another.
     pub const CLOSED: u32 = 4;
+    /// The packet carried a HEARTBEAT: it waits on the packet's path.
+    pub const HEARTBEAT: u32 = 8;
+    /// The packet carried a HEARTBEAT ACK: it answers the other direction's HEARTBEAT
+    /// waiting on the reversed path.
+    pub const HEARTBEAT_ACK: u32 = 16;
 }
 
 /// Whether `a` is at or before `b` in serial number arithmetic (RFC 1982).
@@ -46,7 +58,13 @@ fn serial_le(a: u32, b: u32) -> bool {
 pub fn note(flow: &FlowStats, seen: &mut Seen) {
     let (_, now_ns) = seen.key_and_time();
     let mut asked = 0;
-    if seen.notes.has(crate::proto::chunk::ty::SACK)
+    if seen.notes.has(ty::HEARTBEAT) {
+        asked |= work::HEARTBEAT;
+    }
+    if seen.notes.has(ty::HEARTBEAT_ACK) {
+        asked |= work::HEARTBEAT_ACK;
+    }
+    if seen.notes.has(ty::SACK)
         && flow.peer_sample_pending != 0
         && serial_le(flow.peer_sample_tsn, flow.last_cum_tsn_ack)
     {
@@ -85,6 +103,16 @@ pub fn settle_own(seen: &Seen, flow: &mut FlowStats) {
         flow.sampling_since_ns = now_ns.max(1);
         flow.sampled_tsn = seen.peer_tsn();
     }
+    if let Some(p) = flow.paths.get_mut(seen.path()) {
+        if asked & work::HEARTBEAT != 0 {
+            add(&mut p.heartbeats, 1);
+            p.heartbeats_unanswered += u32::from(p.heartbeat_sent_ns != 0);
+            p.heartbeat_sent_ns = now_ns.max(1);
+        }
+        if asked & work::HEARTBEAT_ACK != 0 {
+            add(&mut p.heartbeat_acks, 1);
+        }
+    }
 }
 
 /// The other direction's key: its tag as the directory of associations (`tags`) names it
@@ -113,6 +141,33 @@ pub fn settle_peer(seen: &Seen, peer: &mut FlowStats) {
         peer.peer_sample_sent_ns = now_ns;
         peer.peer_sample_pending = 1;
     }
+    if asked & work::HEARTBEAT_ACK != 0 {
+        answer_heartbeat(seen, peer);
+    }
+}
+
+/// Closes the HEARTBEAT waiting on the path the ACK in `seen` reverses, in `peer` (the
+/// HEARTBEAT's direction), if one waits.
+#[inline(always)]
+fn answer_heartbeat(seen: &Seen, peer: &mut FlowStats) {
+    let src: Address = bytemuck::cast(seen.summary.src_addr);
+    let dst: Address = bytemuck::cast(seen.summary.dst_addr);
+    let reversing = |p: &PathSlot| p.packets != 0 && same_address(&p.src_addr, &dst) && same_address(&p.dst_addr, &src);
+    let Some(i) = peer.paths.iter().position(reversing) else {
+        return;
+    };
+    let (_, now_ns) = seen.key_and_time();
+    let Some(p) = peer.paths.get_mut(i) else {
+        return;
+    };
+    if p.heartbeat_sent_ns == 0 {
+        return;
+    }
+    let rtt = now_ns.saturating_sub(p.heartbeat_sent_ns);
+    p.heartbeat_sent_ns = 0;
+    p.heartbeats_unanswered = 0;
+    p.heartbeat_rtt.add(rtt);
+    peer.heartbeat_rtt.add(rtt);
 }
 
 #[cfg(test)]
@@ -223,6 +278,44 @@ mod tests {
         assert_eq!(w.server_sacks(), Vec::<u64>::new());
         w.send(true, 0xc1, Chunk::sack(1, 65_536, 0, 0), 15 * MS);
         assert_eq!(w.server_sacks(), [1, 5 * MS, 5 * MS]);
+    }
+
+    fn heartbeat(ack: bool) -> Chunk {
+        Chunk::new(if ack { ty::HEARTBEAT_ACK } else { ty::HEARTBEAT }, 0, vec![0, 1, 0, 8, 1, 2, 3, 4])
+    }
+
+    impl Wire {
+        /// The server's path to the client (its flow carries the client's tag): HEARTBEATs
+        /// unanswered now, and their round trips (count, min and max in µs).
+        fn server_heartbeats(&self) -> (u64, u64, [u32; 3]) {
+            let f = &self.flows[&FlowKey { src_port: 38412, dst_port: 36412, vtag: 0xc1 }];
+            let p = f.paths.iter().find(|p| p.heartbeats > 0).expect("a path with heartbeats");
+            let r = p.heartbeat_rtt;
+            assert_eq!(f.heartbeat_rtt.count, u64::from(r.count), "the direction's round trips are its paths'");
+            (p.heartbeats, p.heartbeats_unanswered_now(), [r.count, r.min_us, r.max_us])
+        }
+    }
+
+    #[test]
+    fn heartbeats_without_an_ack_count_up_until_one_is_answered() {
+        let mut w = Wire::new();
+        handshake(&mut w);
+        for t in [10, 20, 30] {
+            w.send(true, 0xc1, heartbeat(false), t * MS);
+        }
+        assert_eq!(w.server_heartbeats(), (3, 3, [0, 0, 0]), "three sent, none answered");
+        // A made-up tag answers nothing, and the client's own direction does.
+        w.send(false, 0xbad, heartbeat(true), 31 * MS);
+        assert_eq!(w.server_heartbeats(), (3, 3, [0, 0, 0]));
+        w.send(false, 0x51, heartbeat(true), 32 * MS);
+        assert_eq!(w.server_heartbeats(), (3, 0, [1, 2_000, 2_000]), "the last one answered, in 2 ms");
+        let client = &w.flows[&FlowKey { src_port: 36412, dst_port: 38412, vtag: 0x51 }];
+        assert_eq!(client.paths.iter().map(|p| p.heartbeat_acks).sum::<u64>(), 1);
+        // A second ACK finds nothing waiting.
+        w.send(false, 0x51, heartbeat(true), 40 * MS);
+        w.send(true, 0xc1, heartbeat(false), 50 * MS);
+        w.send(false, 0x51, heartbeat(true), 55 * MS);
+        assert_eq!(w.server_heartbeats(), (4, 0, [2, 2_000, 5_000]));
     }
 
     #[test]

@@ -362,10 +362,8 @@ impl AssocSeries {
                 }
             }
             data.merge(&a.rtt);
-            for p in a.paths.values() {
-                heartbeat.merge(&p.rtt);
-                unanswered += p.unanswered();
-            }
+            heartbeat.merge(&a.heartbeat_rtt);
+            unanswered += a.paths.values().map(|p| p.heartbeats_unanswered).sum::<u64>();
             paths += a.paths.len();
         }
         for (i, [packets, bytes, retransmissions, switches]) in sent.into_iter().enumerate() {

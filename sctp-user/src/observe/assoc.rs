@@ -216,24 +216,19 @@ pub struct PathStats {
     pub heartbeats: u64,
     pub heartbeat_acks: u64,
     pub last_ns: u64,
+    /// Its HEARTBEATs' round trips, timed by the flows (see `parse::round_trip`): none
+    /// where the handshake went unseen.
     pub rtt: RoundTrips,
     /// The interface a live run last saw it on (0: unknown, as in a capture).
     pub ifindex: u32,
-    /// HEARTBEATs on it in a row that no ACK answered: 0 while the path answers; a path
-    /// failing counts up (the sender gives it up after its `path_max_retrans`).
+    /// HEARTBEATs on it in a row that no ACK answered, the one waiting included (see
+    /// [`PathSlot::heartbeats_unanswered`]).
     pub heartbeats_unanswered: u64,
-    heartbeat_sent: Option<u64>,
     /// As [`DirStats`]'s: packets and bytes on this path outside the direction's flow.
     off_flow: (u64, u64),
 }
 
 impl PathStats {
-    /// HEARTBEATs in a row that no ACK answered, the last one still in flight included.
-    #[must_use]
-    pub fn unanswered(&self) -> u64 {
-        self.heartbeats_unanswered + u64::from(self.heartbeat_sent.is_some())
-    }
-
     /// Adds the same path's counts seen under another association.
     fn merge(&mut self, p: &PathStats) {
         self.packets += p.packets;
@@ -297,6 +292,8 @@ pub struct Association {
     pub paths: foldhash::HashMap<(IpAddr, IpAddr), PathStats>,
     /// DATA to SACK, both directions.
     pub rtt: RoundTrips,
+    /// HEARTBEAT to its ACK, every path's (their histogram is only here).
+    pub heartbeat_rtt: RoundTrips,
     /// INIT to INIT-ACK, and COOKIE-ECHO to COOKIE-ACK.
     pub init_rtt: Option<u64>,
     pub cookie_rtt: Option<u64>,
@@ -335,6 +332,7 @@ impl Association {
             directions: [DirStats::default(), DirStats::default()],
             paths: foldhash::HashMap::default(),
             rtt: RoundTrips::default(),
+            heartbeat_rtt: RoundTrips::default(),
             init_rtt: None,
             cookie_rtt: None,
             restarted: false,
@@ -371,6 +369,7 @@ impl Association {
         self.packets += other.packets;
         self.beyond_bounds += other.beyond_bounds;
         self.rtt.merge(&other.rtt);
+        self.heartbeat_rtt.merge(&other.heartbeat_rtt);
         self.first_ns = self.first_ns.min(other.first_ns);
         self.last_ns = self.last_ns.max(other.last_ns);
     }
@@ -404,8 +403,9 @@ impl Association {
         }
     }
 
-    /// Counts the packet, sent by endpoint `from`. Round trips of DATA are not timed here:
-    /// the flows time them (see `parse::round_trip`), and `overlay` takes them.
+    /// Counts the packet, sent by endpoint `from`. Round trips of DATA and HEARTBEATs are
+    /// not timed here: the flows time them (see `parse::round_trip`), and `overlay` takes
+    /// them.
     fn count(&mut self, p: &PacketView, from: usize, ts_ns: u64) {
         self.packets += 1;
         self.last_ns = ts_ns;
@@ -461,21 +461,11 @@ impl Association {
                 }
                 ChunkView::Heartbeat { ack: false } => {
                     self.directions[from].heartbeats += 1;
-                    let path = self.paths.get_mut(&path_key).expect("inserted above");
-                    path.heartbeats += 1;
-                    path.heartbeats_unanswered += u64::from(path.heartbeat_sent.is_some());
-                    path.heartbeat_sent = Some(ts_ns);
+                    self.paths.get_mut(&path_key).expect("inserted above").heartbeats += 1;
                 }
                 ChunkView::Heartbeat { ack: true } => {
                     self.directions[from].heartbeat_acks += 1;
                     self.paths.get_mut(&path_key).expect("inserted above").heartbeat_acks += 1;
-                    // The HEARTBEAT went the other way on this address pair.
-                    if let Some(hb) = self.paths.get_mut(&(p.dst.0, p.src.0)) {
-                        if let Some(sent) = hb.heartbeat_sent.take() {
-                            hb.rtt.add(ts_ns.saturating_sub(sent));
-                            hb.heartbeats_unanswered = 0;
-                        }
-                    }
                 }
                 ChunkView::Init { ack, addresses, .. } => {
                     self.endpoints[from].add_addresses(addresses);
@@ -520,7 +510,7 @@ impl Association {
     /// is overlaid again at each export.
     fn overlay(&mut self, flows: [Option<&FlowStats>; 2]) {
         let mut beyond = 0;
-        let mut rtt = RoundTrips::default();
+        let (mut rtt, mut heartbeat_rtt) = (RoundTrips::default(), RoundTrips::default());
         for (from, f) in flows.into_iter().enumerate() {
             let Some(f) = f else {
                 continue;
@@ -536,6 +526,10 @@ impl Association {
                 path.packets = slot.packets + path.off_flow.0;
                 path.bytes = slot.bytes + path.off_flow.1;
                 path.data_chunks = slot.data_chunks;
+                path.heartbeats = slot.heartbeats;
+                path.heartbeat_acks = slot.heartbeat_acks;
+                path.heartbeats_unanswered = slot.heartbeats_unanswered_now();
+                path.rtt = slot.heartbeat_rtt.widened();
                 path.last_ns = path.last_ns.max(slot.last_seen_ns);
                 if slot.ifindex != 0 {
                     path.ifindex = slot.ifindex;
@@ -564,8 +558,10 @@ impl Association {
             }
             self.last_ns = self.last_ns.max(f.last_seen_ns);
             rtt.merge(&f.rtt);
+            heartbeat_rtt.merge(&f.heartbeat_rtt);
         }
         self.rtt = rtt;
+        self.heartbeat_rtt = heartbeat_rtt;
         self.kernel_beyond_bounds = beyond;
         self.packets = self.directions[0].packets + self.directions[1].packets;
     }
@@ -618,7 +614,7 @@ impl Association {
                     "data_chunks": p.data_chunks,
                     "heartbeats": p.heartbeats,
                     "heartbeat_acks": p.heartbeat_acks,
-                    "heartbeats_unanswered": p.unanswered(),
+                    "heartbeats_unanswered": p.heartbeats_unanswered,
                     "last_seen_ns": p.last_ns,
                     "rtt_us": rtt_json(&p.rtt),
                 });
@@ -1128,25 +1124,26 @@ mod tests {
     }
 
     #[test]
-    fn heartbeats_without_an_ack_count_up_until_one_is_answered() {
+    fn a_path_takes_its_heartbeats_and_their_round_trips_from_its_flow() {
         let mut a = Associations::default();
         handshake(&mut a, 0, 0xc1, 0x51);
-        let heartbeat = |ack: bool| {
-            Chunk::new(if ack { ty::HEARTBEAT_ACK } else { ty::HEARTBEAT }, 0, vec![0, 1, 0, 8, 1, 2, 3, 4])
-        };
-        let unanswered = |a: &Associations| {
-            let x = a.iter().next().unwrap().json();
-            let server_to_client =
-                x["paths"].as_array().unwrap().iter().find(|p| p["src"] == "198.18.0.2").unwrap().clone();
-            (server_to_client["heartbeats_unanswered"].as_u64(), server_to_client["rtt_us"]["count"].as_u64())
-        };
-        for t in [10, 20, 30] {
-            let _ = a.add(&pkt(true, 0xc1, vec![heartbeat(false)]), t * MS);
-        }
-        assert_eq!(unanswered(&a), (Some(3), Some(0)), "three sent, none answered");
-        let _ = a.add(&pkt(false, 0x51, vec![heartbeat(true)]), 32 * MS);
-        assert_eq!(unanswered(&a), (Some(0), Some(1)), "the last one answered, in 2 ms");
-        assert_eq!(a.iter().next().unwrap().paths[&(BACK_SRC, V4_SRC)].rtt.min_ns, 2 * MS);
+        // What the server's flow (to the client: the client's tag) timed: three HEARTBEATs
+        // unanswered before the one waiting, and an earlier one answered in 2 ms.
+        let mut flow = <FlowStats as bytemuck::Zeroable>::zeroed();
+        let slot = &mut flow.paths[0];
+        slot.src_addr = [u32::from_ne_bytes([198, 18, 0, 2]), 0, 0, 0];
+        slot.dst_addr = [u32::from_ne_bytes([198, 18, 0, 1]), 0, 0, 0];
+        (slot.packets, slot.heartbeats, slot.heartbeats_unanswered, slot.heartbeat_sent_ns) = (6, 5, 3, 40 * MS);
+        slot.heartbeat_rtt.add(2 * MS);
+        flow.heartbeat_rtt.add(2 * MS);
+        a.overlay(&|k| (k.vtag == 0xc1).then_some(&flow));
+        let x = a.iter().next().unwrap();
+        let json = x.json();
+        let path = json["paths"].as_array().unwrap().iter().find(|p| p["src"] == "198.18.0.2").unwrap();
+        assert_eq!((path["heartbeats"].as_u64(), path["heartbeats_unanswered"].as_u64()), (Some(5), Some(4)));
+        assert_eq!((path["rtt_us"]["count"].as_u64(), path["rtt_us"]["min"].as_u64()), (Some(1), Some(2_000)));
+        assert_eq!(x.paths[&(BACK_SRC, V4_SRC)].rtt.min_ns, 2 * MS);
+        assert_eq!(x.heartbeat_rtt.count, 1, "the association's histogram");
     }
 
     #[test]
