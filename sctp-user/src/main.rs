@@ -46,6 +46,9 @@ fn main() -> ExitCode {
             }
         })
         .init();
+    if matches!(cli.command, Command::Inspect(_) | Command::Rules(_) | Command::Bench(_)) {
+        sctp_user::sys::stdout::end_quietly_when_closed();
+    }
     let result = match cli.command {
         Command::Inspect(a) => cmd::inspect::run(&a),
         Command::Rules(a) => cmd::rules::run(&a),

@@ -64,6 +64,22 @@ fn bad_arguments_are_refused_with_usage() {
 }
 
 #[test]
+fn an_interface_name_the_kernel_could_not_give_is_refused_escaped() {
+    for (args, shown) in [
+        (&["rules", "show", "--iface", "../../../tmp"][..], r#""../../../tmp""#),
+        (&["run", "--iface", "eth0\u{1b}[31m"], r#""eth0\u{1b}[31m""#),
+        (&["run", "--iface", "lo,"], r#""""#),
+        (&["flood", "--iface", "a-name-far-too-long", "--dst-mac", "02:00:00:00:00:01"], r#""a-name-far-too-long""#),
+    ] {
+        let o = sctp_user(args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(&format!("{shown} is not a valid interface name")), "{args:?}: {e}");
+        assert!(!e.contains('\u{1b}'), "{args:?}: the escape is echoed raw: {e}");
+    }
+}
+
+#[test]
 #[ignore = "needs root: run by cargo xtask test"]
 fn a_missing_interface_is_named() {
     assert!(is_root(), "this test needs root: run it through `cargo xtask test`");
@@ -221,4 +237,30 @@ fn a_damaged_capture_reports_what_came_before() {
     assert!(damaged.starts_with(&at), "{j}");
     let e = stderr(&o);
     assert!(e.contains(&at) && e.trim_end().lines().count() == 1, "{e}");
+}
+
+/// A closed standard output (`| head`) ends the report quietly, by SIGPIPE, as it ends
+/// other tools; a full one is one line naming it.
+#[test]
+fn a_closed_or_full_standard_output_ends_the_report_as_other_tools_do() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let path = std::env::temp_dir().join(format!("stdout-{}.pcap", std::process::id()));
+    std::fs::write(&path, own_capture()).unwrap();
+    let inspect = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_sctp-user"));
+        c.args(["inspect", "--pcap", path.to_str().unwrap()]).stderr(std::process::Stdio::piped());
+        c
+    };
+    // Closed before the report starts: its reading end is gone when the child starts.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = inspect().stdout(writer).output().unwrap();
+    assert_eq!(o.status.signal(), Some(libc::SIGPIPE), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    let o = inspect().stdout(std::fs::File::create("/dev/full").unwrap()).output().unwrap();
+    let _ = std::fs::remove_file(&path);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.starts_with("sctp-user: writing the report to standard output: No space left on device"), "{e}");
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
 }

@@ -53,8 +53,9 @@ fn relinked(records: &[Record], f: impl Fn(&[u8]) -> Vec<u8>) -> Vec<Record> {
 struct Dir(PathBuf);
 
 impl Dir {
-    fn new() -> Self {
-        let d = std::env::temp_dir().join(format!("capture-formats-{}", std::process::id()));
+    /// A directory of the test `test` (tests run at once, each removes its own).
+    fn new(test: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("capture-formats-{test}-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         Self(d)
     }
@@ -92,7 +93,7 @@ impl Drop for Dir {
 
 #[test]
 fn every_variant_reads_as_tshark_reads_it() {
-    let dir = Dir::new();
+    let dir = Dir::new("variants");
     let variants = variants(&dir);
     for (name, ours, theirs) in &variants {
         let j = inspect_json(ours, Kind::Host, &Compiled::none());
@@ -191,4 +192,43 @@ fn variants(dir: &Dir) -> Vec<(&'static str, PathBuf, PathBuf)> {
     let cut = dir.write("cut-short.pcap", &cut);
     variants.push(("cut-short.pcap", cut.clone(), cut));
     variants
+}
+
+/// Everything the reader counts in `path`, read to its end.
+fn read_all(path: &Path) -> sctp_user::observe::capture::ReadStats {
+    let mut c = sctp_user::observe::capture::Capture::open(path).unwrap();
+    while c.next_frame().is_some() {}
+    c.stats
+}
+
+/// Files no tool makes on purpose: a link type we cannot read is counted in pcap as in
+/// pcapng; a million interfaces cost no memory by the million; a malformed block is one
+/// short line, not the megabyte after it.
+#[test]
+fn hostile_files_cost_neither_memory_nor_a_screenful() {
+    let dir = Dir::new("hostile");
+    let records = base();
+    let n = records.len() as u64;
+    let wifi = read_all(&dir.write("wifi.pcap", &pcap(&records, 105, false, false, 65_535)));
+    assert_eq!((wifi.records, wifi.unsupported_link, wifi.damaged), (n, n, None));
+
+    let mut many = PcapNg::default();
+    many.section();
+    for _ in 0..100_000 {
+        many.interface(1, 9, true);
+    }
+    many.enhanced(99_999, 9, &records[0], true).enhanced(0, 9, &records[1], true);
+    let read = read_all(&dir.write("interfaces.pcapng", &many.bytes));
+    assert_eq!((read.records, read.unsupported_link), (2, 1), "the packet of an interface beyond the bound");
+    assert_eq!(read.skipped_blocks, 100_000 - 4096);
+
+    let mut broken = PcapNg::default();
+    broken.section().interface(1, 9, true).enhanced(0, 9, &records[0], true);
+    // A block 10 bytes long: shorter than any block can be.
+    broken.bytes.extend(6u32.to_le_bytes().into_iter().chain(10u32.to_le_bytes()));
+    broken.bytes.extend(std::iter::repeat_n(0xab, 1 << 20));
+    let read = read_all(&dir.write("broken.pcapng", &broken.bytes));
+    let damaged = read.damaged.unwrap();
+    assert_eq!(read.records, 1);
+    assert!(damaged.contains("a malformed block") && damaged.len() < 200, "{damaged}");
 }

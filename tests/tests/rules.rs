@@ -328,6 +328,10 @@ fn bad_rules_are_refused_with_a_clear_error() {
         ),
         (r#"deny-src = ["2001:db8::1/32"]"#, "write 2001:db8::/32 for the network"),
         (
+            r#"deny-src = ["::ffff:198.18.0.1/128"]"#,
+            "an IPv4-mapped IPv6 address matches no packet: write the IPv4 address, e.g. 198.18.0.1/32",
+        ),
+        (
             r#"allow-src = ["198.18.0.0/15"]
 deny-src = ["198.18.0.0/15"]"#,
             "both in deny-src and allow-src",

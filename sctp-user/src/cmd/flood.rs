@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::{
     loadgen::flood::{self, Flood, Load},
-    sys::iface::parse_mac,
+    sys::iface::{interface_name, parse_mac},
 };
 
 /// Send a crafted flood out of an interface, from many source addresses: INITs (for
@@ -17,7 +17,7 @@ use crate::{
 #[derive(clap::Args)]
 pub struct Args {
     /// Interface to send from.
-    #[arg(long)]
+    #[arg(long, value_parser = interface_name)]
     iface: String,
     /// Destination (IPv4 ADDR:PORT).
     #[arg(long, default_value = "198.18.0.2:36412")]

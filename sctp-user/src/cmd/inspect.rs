@@ -84,11 +84,11 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let mut out = BufWriter::new(std::io::stdout().lock());
     match args.format {
-        Format::Json => write_json(&mut out, &replay, args.top.unwrap_or(usize::MAX))?,
-        Format::Table => write_table(&mut out, &replay, args.top.unwrap_or(TABLE_TOP), args.flows)?,
+        Format::Json => write_json(&mut out, &replay, args.top.unwrap_or(usize::MAX)),
+        Format::Table => write_table(&mut out, &replay, args.top.unwrap_or(TABLE_TOP), args.flows),
     }
-    out.flush()?;
-    Ok(())
+    .and_then(|()| Ok(out.flush()?))
+    .context("writing the report to standard output")
 }
 
 /// A file this small replays faster on one thread than it takes to start more.

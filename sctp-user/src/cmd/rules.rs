@@ -9,7 +9,7 @@ use super::Format;
 use crate::{
     bpf::{self, Pinned},
     rules::{self, RuleArgs},
-    sys::bpffs::default_pin_dir,
+    sys::{bpffs::default_pin_dir, iface::interface_name},
 };
 
 /// Show or change the rules of a running instance (its pinned maps), without detaching it.
@@ -48,7 +48,7 @@ enum Action {
 struct Target {
     /// The interface the instance runs on (its maps are pinned under
     /// /sys/fs/bpf/sctp-xdp/IFACE, or .../sctp-xdp/netns/NAME/IFACE in a namespace).
-    #[arg(long, required_unless_present = "pin_dir")]
+    #[arg(long, required_unless_present = "pin_dir", value_parser = interface_name)]
     iface: Option<String>,
     /// The instance's --pin-dir.
     #[arg(long)]

@@ -34,7 +34,7 @@ use crate::{
     sys::{
         bpffs::{default_pin_dir, prepare_pin_dir, state_file, InstanceLock},
         clock::monotonic_ns,
-        iface::{index_of, lookup_index, mtu, require_interface},
+        iface::{index_of, interface_name, lookup_index, mtu, require_interface},
         privilege::{require, LOAD},
     },
 };
@@ -125,7 +125,7 @@ pub struct Args {
     /// Interface to attach to; repeat (or separate with commas) for several (one instance,
     /// counters shared, the association table across them: a multi-homed peer's paths on
     /// two links make one association).
-    #[arg(long, required = true, value_delimiter = ',')]
+    #[arg(long, required = true, value_delimiter = ',', value_parser = interface_name)]
     iface: Vec<String>,
     /// XDP attach mode.
     #[arg(long, value_enum, default_value_t = Mode::Auto)]
@@ -330,7 +330,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
     let _instance = match &pin_dir {
         Some(dir) => {
             prepare_pin_dir(dir)?;
-            Some(InstanceLock::take(dir, &ifaces)?)
+            Some(InstanceLock::take(dir)?)
         }
         None => None,
     };

@@ -25,6 +25,10 @@ const BUFFER: usize = 1 << 20;
 const MAX_RECORD: usize = 16 << 20;
 /// The obsolete pcapng Packet Block's type.
 const OBSOLETE_PACKET_BLOCK: u32 = 2;
+/// Interfaces of one pcapng section kept: a file of millions of interface blocks must not
+/// take memory by the million. Further ones are skipped blocks, their packets of a link
+/// type we cannot read.
+const MAX_INTERFACES: usize = 4096;
 
 /// Link types we can turn into Ethernet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,8 +145,9 @@ struct Iface {
 
 /// How the current file or section reads its records.
 enum Format {
-    /// Legacy pcap: one link type; nanosecond stamps or microsecond.
-    Pcap { link: Link, nanos: bool },
+    /// Legacy pcap: one link type (`None`: one we cannot read); nanosecond stamps or
+    /// microsecond.
+    Pcap { link: Option<Link>, nanos: bool },
     /// pcapng: the interfaces of the current section, its byte order.
     PcapNg { ifaces: Vec<Iface>, big_endian: bool },
 }
@@ -226,13 +231,15 @@ impl Capture {
         // The first block says which format: a pcap header or a pcapng section header.
         let (len, format) = match reader.next() {
             Ok((len, PcapBlockOwned::LegacyHeader(h))) => {
-                let Some(link) = Link::from_linktype(h.network) else {
-                    bail!(
-                        "{}: link type {} is not supported (Ethernet, Linux cooked SLL/SLL2, raw IP and BSD loopback are)",
+                // As a pcapng interface of such a type: its frames are counted, not read.
+                let link = Link::from_linktype(h.network);
+                if link.is_none() {
+                    log::warn!(
+                        "{}: link type {} cannot be read (Ethernet, Linux cooked SLL/SLL2, raw IP and BSD loopback can)",
                         path.display(),
                         h.network.0
                     );
-                };
+                }
                 (len, Format::Pcap { link, nanos: h.is_nanosecond_precision() })
             }
             Ok((len, PcapBlockOwned::NG(Block::SectionHeader(shb)))) => {
@@ -306,7 +313,7 @@ impl Capture {
                                 unreachable!("pcap record in pcapng")
                             };
                             let frac = if nanos { u64::from(b.ts_usec) } else { u64::from(b.ts_usec) * 1000 };
-                            Some((Some(link), u64::from(b.ts_sec) * 1_000_000_000 + frac, b.data, b.caplen < b.origlen))
+                            Some((link, u64::from(b.ts_sec) * 1_000_000_000 + frac, b.data, b.caplen < b.origlen))
                         }
                         PcapBlockOwned::LegacyHeader(_) => None,
                         PcapBlockOwned::NG(block) => {
@@ -340,6 +347,10 @@ impl Capture {
                     }
                 }
                 Err(PcapError::UnexpectedEof) => "cut short inside a record".to_string(),
+                // Not the error's own text, which quotes the rest of the buffer (megabytes).
+                Err(PcapError::NomError(_, check) | PcapError::OwnedNomError(_, check)) => {
+                    format!("a malformed block (the parser's {check:?} check failed)")
+                }
                 Err(e) => e.to_string(),
             };
             self.damage(&why);
@@ -383,6 +394,10 @@ fn pcapng_block<'b>(
         Block::SectionHeader(shb) => {
             ifaces.clear();
             *big_endian = shb.big_endian();
+            None
+        }
+        Block::InterfaceDescription(_) if ifaces.len() >= MAX_INTERFACES => {
+            stats.skipped_blocks += 1;
             None
         }
         Block::InterfaceDescription(idb) => {

@@ -249,7 +249,15 @@ pub fn parse_cidr(flag: &str, s: &str) -> Result<(u32, [u8; 16], u32)> {
             b[..4].copy_from_slice(&v4.octets());
             (FAMILY_IPV4, 32, b)
         }
-        IpAddr::V6(v6) => (FAMILY_IPV6, 128, v6.octets()),
+        IpAddr::V6(v6) => {
+            // Such an address is only ever an IPv4 packet's, which carries it as IPv4.
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                bail!(
+                    "{flag} {s}: an IPv4-mapped IPv6 address matches no packet: write the IPv4 address, e.g. {v4}/32"
+                );
+            }
+            (FAMILY_IPV6, 128, v6.octets())
+        }
     };
     let len = match len {
         Some(l) => l

@@ -129,13 +129,16 @@ pub struct InstanceLock {
 }
 
 impl InstanceLock {
-    pub fn take(dir: &Path, iface: &str) -> Result<Self> {
+    /// The lock on `dir`, or an error if another instance holds it. (The holder's
+    /// interfaces are not known here: bpffs keeps no file to note them in.)
+    pub fn take(dir: &Path) -> Result<Self> {
         let file = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
         // SAFETY: flock on a live fd; released when the file closes (also on a crash).
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             bail!(
-                "an sctp-user instance is already running with its maps pinned at {} (on {iface}): stop it first, \
-                 or change its rules with `sctp-user rules apply`",
+                "an sctp-user instance is already running with its maps pinned at {}: stop it first, \
+                 or change its rules with `sctp-user rules apply --pin-dir {}`",
+                dir.display(),
                 dir.display()
             );
         }

@@ -4,10 +4,26 @@ use anyhow::{bail, Result};
 
 /// The interface must exist (in this network namespace) before anything is loaded.
 pub fn require_interface(iface: &str) -> Result<()> {
-    if iface.is_empty() || iface.len() >= libc::IFNAMSIZ || iface.contains(['\0', '/', ' ']) {
-        bail!("{iface:?} is not a valid interface name");
-    }
+    interface_name(iface).map_err(anyhow::Error::msg)?;
     index_of(iface).map(|_| ())
+}
+
+/// `s` if the kernel could name an interface so (as its `dev_valid_name`: 1-15 bytes, not
+/// `.` or `..`, no `/`, `:` or whitespace), and printable: the name becomes a path under
+/// the pin root and goes into messages. A parser for `--iface`.
+///
+/// # Errors
+/// Why it is not a name, the name escaped.
+pub fn interface_name(s: &str) -> Result<String, String> {
+    let bad = s.is_empty()
+        || s.len() >= libc::IFNAMSIZ
+        || s == "."
+        || s == ".."
+        || s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
+    if bad {
+        return Err(format!("{s:?} is not a valid interface name (1-15 characters, no '/', ':' or spaces)"));
+    }
+    Ok(s.to_owned())
 }
 
 /// The index of interface `iface` in this network namespace.

@@ -8,3 +8,4 @@ pub mod iface;
 pub mod packet;
 pub mod privilege;
 pub mod sctp;
+pub mod stdout;
