@@ -713,7 +713,7 @@ impl Associations {
                 return None;
             }
             (None, Some(tag)) => self.init(p, tag, ts_ns),
-            (None, None) => self.midway(p, ts_ns),
+            (None, None) => self.midway(p, reflected, ts_ns),
         };
         let from = if init.is_some() { 0 } else { self.list[id].sender(p, reflected) };
         // An INIT carries no tag yet: it pairs with no one waiting for one.
@@ -923,18 +923,26 @@ impl Associations {
     }
 
     /// An association met mid-way: its first packet's sender is endpoint 0.
-    fn midway(&mut self, p: &PacketView, ts_ns: u64) -> usize {
+    fn midway(&mut self, p: &PacketView, reflected: bool, ts_ns: u64) -> usize {
         let id = self.list.len();
+        // A packet carries its receiver's tag; with the T bit, its sender's own. The
+        // sender is endpoint 0, and packets to the endpoint whose tag is not known yet
+        // wait to join.
+        let (tags, flow, waiting) = if reflected {
+            ([p.vtag, 0], (p.dst.1, p.src.1, p.vtag), Half { from: p.src, to: p.dst, id, receiver: 1 })
+        } else {
+            ([0, p.vtag], (p.src.1, p.dst.1, p.vtag), Half { from: p.dst, to: p.src, id, receiver: 0 })
+        };
         self.list.push(Association::new(
             [
-                EndpointInfo { port: p.src.1, vtag: 0, addresses: BTreeSet::new() },
-                EndpointInfo { port: p.dst.1, vtag: p.vtag, addresses: BTreeSet::new() },
+                EndpointInfo { port: p.src.1, vtag: tags[0], addresses: BTreeSet::new() },
+                EndpointInfo { port: p.dst.1, vtag: tags[1], addresses: BTreeSet::new() },
             ],
             State::Provisional,
             ts_ns,
         ));
-        self.by_flow.insert((p.src.1, p.dst.1, p.vtag), id);
-        self.wait_half(Half { from: p.dst, to: p.src, id, receiver: 0 });
+        self.by_flow.insert(flow, id);
+        self.wait_half(waiting);
         self.latest.insert(unordered(p.src, p.dst), id);
         id
     }
@@ -1121,6 +1129,26 @@ mod tests {
         assert_eq!(x.rtt.count, 0, "DATA is timed by the flows");
         assert_eq!(x.directions[1].a_rwnd_last, Some(1000));
         assert_eq!(x.paths.len(), 2, "one each way");
+    }
+
+    #[test]
+    fn an_association_met_at_its_reflected_abort_names_each_endpoint_by_its_own_port() {
+        let mut a = Associations::default();
+        // The server aborts with its own tag (T bit): the first packet seen of the association.
+        let _ =
+            a.add(&pkt(true, 0x51, vec![Chunk::new(ty::ABORT, sctp_common::proto::chunk::flag::T_BIT, vec![])]), MS);
+        let x = a.iter().next().unwrap().json();
+        let endpoints: Vec<(u64, u64, String)> = x["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["port"].as_u64().unwrap(), e["vtag"].as_u64().unwrap(), e["addresses"].to_string()))
+            .collect();
+        assert_eq!(
+            endpoints,
+            [(36412, 0x51, r#"["198.18.0.2"]"#.to_string()), (5000, 0, r#"["198.18.0.1"]"#.to_string())]
+        );
+        assert_eq!(x["state"], "aborted");
     }
 
     #[test]
