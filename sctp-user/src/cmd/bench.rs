@@ -1,6 +1,9 @@
 //! `sctp-user bench`: the program's cost per packet class and per rule.
 
-use std::path::{Path, PathBuf};
+use std::{
+    fmt::Write as _,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{bail, Context as _, Result};
 
@@ -35,49 +38,59 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
     let r = bench::run(repeat, rounds)?;
-    println!(
+    let mut out = String::new();
+    writeln!(
+        out,
         "load: {:.0} ms; verifier processed {} instructions",
         r.load_ms,
         r.verifier_instructions.map_or_else(|| "an unknown number of".into(), |n| n.to_string())
-    );
+    )?;
     // Costs above the empty program (what BPF_PROG_TEST_RUN itself costs on this
     // machine), as a multiple of the per-flow floor's, and as packets per second per core.
     let floor = r.flow_floor_ns - r.baseline_ns;
-    println!("{:<28} {:>10} {:>12} {:>9} {:>14}", "class", "ns/packet", "above empty", "x floor", "packets/s/core");
-    let row = |name: &str, ns: f64| {
-        println!(
+    writeln!(
+        out,
+        "{:<28} {:>10} {:>12} {:>9} {:>14}",
+        "class", "ns/packet", "above empty", "x floor", "packets/s/core"
+    )?;
+    let row = |out: &mut String, name: &str, ns: f64| {
+        writeln!(
+            out,
             "{name:<28} {ns:>10.1} {:>12.1} {:>9.2} {:>14.0}",
             ns - r.baseline_ns,
             (ns - r.baseline_ns) / floor,
             1e9 / ns
-        );
+        )
     };
-    row("empty XDP program", r.baseline_ns);
-    row("drop-everything program", r.drop_floor_ns);
-    row("per-flow floor", r.flow_floor_ns);
+    row(&mut out, "empty XDP program", r.baseline_ns)?;
+    row(&mut out, "drop-everything program", r.drop_floor_ns)?;
+    row(&mut out, "per-flow floor", r.flow_floor_ns)?;
     for (name, ns) in &r.classes {
-        row(name, *ns);
+        row(&mut out, name, *ns)?;
     }
     // Where the time goes: what each thing our program does per packet adds to the
     // per-flow floor, alone.
-    println!("\n{:<36} {:>10}", "the per-flow floor plus", "ns added");
+    writeln!(out, "\n{:<36} {:>10}", "the per-flow floor plus", "ns added")?;
     for (what, ns) in &r.floor_with {
-        println!("{what:<36} {:>10.1}", ns - r.flow_floor_ns);
+        writeln!(out, "{what:<36} {:>10.1}", ns - r.flow_floor_ns)?;
     }
-    println!(
+    writeln!(
+        out,
         "\n{:<36} {:<16} {:>10} {:>10} {:>9}",
         "rule (packet passes)", "packet", "rule ns", "parser ns", "x parser"
-    );
+    )?;
     for c in &r.rules {
-        println!(
+        writeln!(
+            out,
             "{:<36} {:<16} {:>10.1} {:>10.1} {:>9.2}",
             c.rule,
             c.packet,
             c.rule_ns,
             c.parser_ns,
             c.rule_ns / c.parser_ns
-        );
+        )?;
     }
+    super::print(&out)?;
     if let Some(path) = json {
         std::fs::write(path, serde_json::to_string_pretty(&r)?)
             .with_context(|| format!("writing {}", path.display()))?;

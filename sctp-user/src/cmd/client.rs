@@ -85,14 +85,15 @@ pub fn run(args: Args) -> Result<()> {
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let r = rt.block_on(client::run(cfg))?;
-    match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),
-        Format::Table => println!(
-            "{} associations: {} sent, {} echoed ({} bytes), {} mismatched in {:.2} s: {:.0} messages/s; latency us p50 {:.0} p90 {:.0} p99 {:.0} max {:.0}",
+    let report = match format {
+        Format::Json => serde_json::to_string_pretty(&r)? + "\n",
+        Format::Table => format!(
+            "{} associations: {} sent, {} echoed ({} bytes), {} mismatched in {:.2} s: {:.0} messages/s; latency us p50 {:.0} p90 {:.0} p99 {:.0} max {:.0}\n",
             r.associations, r.sent, r.echoed, r.bytes_echoed, r.mismatches, r.elapsed_s, r.messages_per_s,
             r.latency_us.p50, r.latency_us.p90, r.latency_us.p99, r.latency_us.max
         ),
-    }
+    };
+    super::print(&report)?;
     for f in r.failures.iter().take(20) {
         log::warn!("client: {f}");
     }

@@ -1,7 +1,10 @@
 //! `sctp-user flood`: crafted INITs, or DATA of established associations, out of an
 //! interface.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::{
+    fmt::Write as _,
+    net::{Ipv4Addr, SocketAddrV4},
+};
 
 use anyhow::Result;
 
@@ -52,13 +55,14 @@ pub fn run(args: &Args) -> Result<()> {
         count: args.count,
         load,
     })?;
+    let mut report = String::new();
     if sent.handshakes > 0 {
-        println!("sent {} handshake packets ({} associations)", sent.handshakes, args.sources);
+        writeln!(report, "sent {} handshake packets ({} associations)", sent.handshakes, args.sources)?;
     }
     let kind = if load == Load::Init { "INIT" } else { "DATA" };
     let secs = sent.took.as_secs_f64();
     #[expect(clippy::cast_precision_loss, reason = "a rate to print")]
     let rate = args.count as f64 / secs;
-    println!("sent {} {kind} packets in {secs:.3} s ({rate:.0} packets/s)", args.count);
-    Ok(())
+    writeln!(report, "sent {} {kind} packets in {secs:.3} s ({rate:.0} packets/s)", args.count)?;
+    super::print(&report)
 }

@@ -88,7 +88,7 @@ pub fn run(args: &Args) -> Result<()> {
         Format::Table => write_table(&mut out, &replay, args.top.unwrap_or(TABLE_TOP), args.flows),
     }
     .and_then(|()| Ok(out.flush()?))
-    .context("writing the report to standard output")
+    .context(super::TO_STDOUT)
 }
 
 /// A file this small replays faster on one thread than it takes to start more.

@@ -11,10 +11,21 @@ pub mod top;
 
 use std::net::SocketAddr;
 
+use anyhow::{Context as _, Result};
 use clap::ValueEnum;
 use sctp_common::abi::maps::{FLOW_CAPACITY, PROVISIONAL_FLOW_RATE};
 
 use crate::bpf::LoadOptions;
+
+/// Writes a command's report, whole, to standard output; a failure (a full disk, not a
+/// closed pipe: see `sys::stdout`) is an error that names it, not a panic as `println!`'s.
+pub fn print(report: &str) -> Result<()> {
+    use std::io::Write as _;
+    std::io::stdout().lock().write_all(report.as_bytes()).context(TO_STDOUT)
+}
+
+/// What a failed write of a report says first.
+pub const TO_STDOUT: &str = "writing the report to standard output";
 
 /// Parses `ADDR:PORT` values; IPv6 as `[addr]:port`.
 pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {

@@ -1,6 +1,6 @@
 //! `sctp-user rules show|apply`: the rules of a running instance, through its pins.
 
-use std::path::PathBuf;
+use std::{fmt::Write as _, path::PathBuf};
 
 use anyhow::{bail, Result};
 use clap::Subcommand;
@@ -70,21 +70,19 @@ pub fn run(args: &Args) -> Result<()> {
             let maps = Pinned::open(&target.dir()?)?;
             let (active, _) = rules::hits(&maps, &bpf::maps::global(&maps)?)?;
             let learning = rules::learning_left(&maps)?;
-            match format {
-                Format::Json => println!(
-                    "{}",
+            let mut report = match format {
+                Format::Json => {
                     serde_json::to_string_pretty(&serde_json::json!({
                         "rules": active,
                         "vtag_learning_left_s": learning.map(|d| d.as_secs_f64()),
-                    }))?
-                ),
-                Format::Table => {
-                    print!("{}", rules::show_table(&active));
-                    if let Some(left) = learning {
-                        println!("validate-vtag learns unknown tags for {:.0} s more", left.as_secs_f64());
-                    }
+                    }))? + "\n"
                 }
+                Format::Table => rules::show_table(&active),
+            };
+            if let (Format::Table, Some(left)) = (format, learning) {
+                writeln!(report, "validate-vtag learns unknown tags for {:.0} s more", left.as_secs_f64())?;
             }
+            super::print(&report)?;
         }
         Action::Apply { target, clear, rules } => {
             match (clear, rules.is_empty()) {
@@ -99,7 +97,7 @@ pub fn run(args: &Args) -> Result<()> {
             rules::apply(&mut maps, &compiled)?;
             let (active, _) = rules::hits(&maps, &bpf::maps::global(&maps)?)?;
             log::info!("{} rule(s) active", active.len());
-            print!("{}", rules::show_table(&active));
+            super::print(&rules::show_table(&active))?;
         }
     }
     Ok(())

@@ -297,6 +297,14 @@ struct RunOptions {
     rules: Compiled,
 }
 
+/// Prints a table of the run: standard output closed or full is said, and the run goes
+/// on (its counters are exported anyway).
+fn show(table: &str) {
+    if let Err(e) = super::print(table) {
+        log::warn!("{e:#}");
+    }
+}
+
 #[expect(
     clippy::too_many_lines,
     reason = "a run from start to stop, in order: bind, load, attach, serve, detach, report"
@@ -434,7 +442,13 @@ fn serve(opts: &RunOptions) -> Result<()> {
                 let st = state.lock().unwrap();
                 let mut w = wire.lock().unwrap();
                 w.events_lost = data_events_lost(prog)?;
-                exp.build(&snap, &egress, sock_echo.then_some((&*st, &*w, local_port)), opts.associations.then_some(&*assocs), now)?;
+                exp.build(
+                    &snap,
+                    &egress,
+                    sock_echo.then_some((&*st, &*w, local_port)),
+                    opts.associations.then_some(&*assocs),
+                    now,
+                )?;
             }
             Ok(())
         };
@@ -456,7 +470,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
             tokio::select! {
                 _ = sigint.recv() => break None,
                 _ = sigterm.recv() => break None,
-                _ = tick.tick(), if opts.interval > 0 => print!("{}", report::to_table(&Snapshot::take(&prog)?, usize::MAX)),
+                _ = tick.tick(), if opts.interval > 0 => show(&report::to_table(&Snapshot::take(&prog)?, usize::MAX)),
                 _ = every_second.tick() => {
                     if let Some(gone) = interfaces.gone() {
                         log::error!("{gone} was deleted or replaced: its XDP program went with it; stopping");
@@ -480,10 +494,10 @@ fn serve(opts: &RunOptions) -> Result<()> {
     let egress_snapshot = opts.report.is_some().then(|| Snapshot::take_egress(&prog)).transpose()?;
     drop(prog); // detaches
     log::info!("XDP detached from {ifaces}");
-    print!("{}", report::to_table(&snapshot, REPORT_ROWS));
+    show(&report::to_table(&snapshot, REPORT_ROWS));
     let live = live.lock().unwrap();
     if opts.associations {
-        print!("{}", live.table.table(REPORT_ROWS));
+        show(&live.table.table(REPORT_ROWS));
     }
     // Everything, for the JSON report only (a full table takes seconds to write out).
     let egress = egress_snapshot.map(|e| report::to_json(&e, report::Unreplayed::default(), usize::MAX));
@@ -493,7 +507,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
         let st = state.lock().unwrap();
         let joined =
             join::join(local_port, &st, &wire.lock().unwrap(), &snapshot.flows, opts.associations.then_some(&*live));
-        print!("{}", join::to_table(&joined, &st.stats));
+        show(&join::to_table(&joined, &st.stats));
         if let Some(path) = &opts.report {
             let doc = serde_json::json!({
                 "echo": st.stats,
