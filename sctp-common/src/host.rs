@@ -20,6 +20,8 @@ pub struct MemFilter<'r> {
     pub prefixes: Vec<(SrcPrefix, u32, u32)>,
     pub ppids: BTreeMap<PpidKey, u8>,
     pub tags: BTreeMap<FlowKey, TagEntry>,
+    /// Associations met mid-way, paired (`abi::maps::MIDWAY`).
+    pub midway: BTreeMap<FlowKey, u32>,
     pub buckets: BTreeMap<AddrKey, Bucket>,
     pub global: Bucket,
 }
@@ -32,6 +34,7 @@ impl<'r> MemFilter<'r> {
             prefixes: Vec::new(),
             ppids: BTreeMap::new(),
             tags: BTreeMap::new(),
+            midway: BTreeMap::new(),
             buckets: BTreeMap::new(),
             global: Bucket::default(),
         }
@@ -48,6 +51,10 @@ impl Default for MemFilter<'_> {
 impl Tags for MemFilter<'_> {
     fn tag(&mut self, key: &FlowKey) -> Option<Shared<'_, TagEntry>> {
         self.tags.get_mut(key).map(Shared::exclusive)
+    }
+
+    fn midway_partner(&mut self, key: &FlowKey) -> Option<u32> {
+        self.midway.get(key).copied()
     }
 }
 

@@ -23,7 +23,8 @@ use sctp_common::{
     abi::{
         maps::{
             events, CONFIG_EVENTS, CONFIG_GENERATION, CONFIG_SLOTS, DATA_EVENTS_BYTES, FLOW_CAPACITY,
-            INIT_BUCKET_CAPACITY, PACKET_EVENTS_BYTES, PPID_CAPACITY, SRC_PREFIX_CAPACITY, VTAG_CAPACITY,
+            INIT_BUCKET_CAPACITY, MIDWAY_CAPACITY, PACKET_EVENTS_BYTES, PPID_CAPACITY, SRC_PREFIX_CAPACITY,
+            VTAG_CAPACITY,
         },
         AddrKey, Bucket, Counter, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, PpidKey, RuleSet,
         SrcPrefix, TagEntry, EGRESS, GENERATIONS, INGRESS, NO_RULES, SRC_PREFIX_HEADER_BITS,
@@ -103,6 +104,10 @@ static PPID_RULES: HashMap<PpidKey, u32> = HashMap::with_max_entries(PPID_CAPACI
 #[map]
 static VTAGS: LruHashMap<FlowKey, TagEntry> = LruHashMap::with_max_entries(VTAG_CAPACITY, 0);
 
+/// Associations met mid-way, paired by user space: `abi::maps::MIDWAY`.
+#[map]
+static MIDWAY: LruHashMap<FlowKey, u32> = LruHashMap::with_max_entries(MIDWAY_CAPACITY, 0);
+
 /// INIT token bucket per source address (`init-rate`).
 #[map]
 static INIT_BUCKETS: LruHashMap<AddrKey, Bucket> = LruHashMap::with_max_entries(INIT_BUCKET_CAPACITY, 0);
@@ -141,6 +146,12 @@ impl Tags for Directory {
     #[inline(always)]
     fn tag(&mut self, key: &FlowKey) -> Option<Shared<'_, TagEntry>> {
         directory_entry(key)
+    }
+
+    #[inline(always)]
+    fn midway_partner(&mut self, key: &FlowKey) -> Option<u32> {
+        // SAFETY: a plain u32 value, read once.
+        unsafe { MIDWAY.get(key) }.copied()
     }
 }
 
@@ -624,23 +635,25 @@ fn learn<const ARRIVING: bool>() -> Option<()> {
     Some(())
 }
 
-/// The round-trip work of the packet just walked, in its own flow and the other
-/// direction's (neither is made). The other direction of an arriving packet leaves by TC
-/// where this host is an endpoint, and arrives here too where it only forwards: it is
-/// looked for in the other program's map first, then in the packet's.
+/// The round-trip work of the packet just walked, in the other direction's flow and its
+/// own (neither is made; the own flow starts to wait only if the other was found). The
+/// other direction of an arriving packet leaves by TC where this host is an endpoint,
+/// and arrives here too where it only forwards: it is looked for in the other program's
+/// map first, then in the packet's.
 #[inline(always)]
 fn settle_round_trip<const ARRIVING: bool>() -> Option<()> {
     let seen = walked::<ARRIVING>()?;
     let (own, other) = if ARRIVING { (&FLOWS, &EGRESS_FLOWS) } else { (&EGRESS_FLOWS, &FLOWS) };
-    let (key, _) = seen.key_and_time();
-    if let Some(p) = own.get_ptr_mut(key) {
+    let peer =
+        round_trip::peer_key(seen, &mut Directory).and_then(|k| other.get_ptr_mut(k).or_else(|| own.get_ptr_mut(k)));
+    if let Some(p) = peer {
         // SAFETY: as in `ingress_flow`.
-        round_trip::settle_own(seen, unsafe { &mut *p });
+        round_trip::settle_peer(seen, unsafe { &mut *p });
     }
-    let k = round_trip::peer_key(seen, &mut Directory)?;
-    let p = other.get_ptr_mut(k).or_else(|| own.get_ptr_mut(k))?;
+    let (key, _) = seen.key_and_time();
+    let p = own.get_ptr_mut(key)?;
     // SAFETY: as above.
-    round_trip::settle_peer(seen, unsafe { &mut *p });
+    round_trip::settle_own(seen, unsafe { &mut *p }, peer.is_some());
     Some(())
 }
 

@@ -122,6 +122,47 @@ fn live_associations_equal_inspects_of_the_same_wire() {
     assert_eq!(report["associations"].as_array().map(Vec::len), Some(3), "the final report lists them");
 }
 
+/// An association met mid-way is paired by the live table and written back to the kernel
+/// (`MIDWAY`): from then on its DATA and heartbeats are timed, as a handshake's are.
+#[test]
+#[ignore = "needs root: run by cargo xtask test"]
+fn an_association_met_mid_way_is_paired_and_timed() {
+    require_root();
+    let env = EchoEnv::start("am", &["--no-echo"]);
+    let (c, s) = (0xc4, 0x54);
+    let heartbeat = vec![0, 1, 0, 8, 1, 2, 3, 4];
+    send_one_by_one(
+        &env,
+        &[
+            packet(V4, false, s, vec![Chunk::data(10, 0, 0, 46, 20)]),
+            packet(V4, true, c, vec![Chunk::sack(10, 1000, 0, 0)]),
+        ],
+    );
+    // The exporter pairs it at its next tick (once a second).
+    std::thread::sleep(Duration::from_millis(1500));
+    send_one_by_one(
+        &env,
+        &[
+            packet(V4, false, s, vec![Chunk::data(11, 0, 1, 46, 20)]),
+            packet(V4, true, c, vec![Chunk::sack(11, 1000, 0, 0)]),
+            packet(V4, true, c, vec![Chunk::new(ty::HEARTBEAT, 0, heartbeat.clone())]),
+            packet(V4, false, s, vec![Chunk::new(ty::HEARTBEAT_ACK, 0, heartbeat)]),
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let stats: Value = serde_json::from_str(&env.http_get("/stats")).unwrap();
+    let all = stats["associations"].as_array().expect("/stats has associations");
+    assert_eq!(all.len(), 1, "{all:#?}");
+    let a = &all[0];
+    let tags: Vec<u64> = a["endpoints"].as_array().unwrap().iter().map(|e| e["vtag"].as_u64().unwrap()).collect();
+    assert_eq!(tags, [u64::from(c), u64::from(s)], "{a:#}");
+    assert_eq!(a["rtt_us"]["count"], 1, "TSN 11, sent after the pairing: {a:#}");
+    let timed: Vec<u64> =
+        a["paths"].as_array().unwrap().iter().map(|p| p["rtt_us"]["count"].as_u64().unwrap()).collect();
+    assert_eq!(timed.iter().sum::<u64>(), 1, "the server's heartbeat: {a:#}");
+    env.stop();
+}
+
 /// Sends a conversation's packets a millisecond apart, each from its end.
 fn send_one_by_one(env: &EchoEnv, frames: &[(bool, Vec<u8>)]) {
     for (back, f) in frames {

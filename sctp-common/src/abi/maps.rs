@@ -45,6 +45,8 @@ pub const PPID_CAPACITY: u32 = 1024;
 pub const VTAG_CAPACITY: u32 = 65_536;
 /// Per-source INIT token buckets.
 pub const INIT_BUCKET_CAPACITY: u32 = 65_536;
+/// Directions of associations met mid-way that user space paired (`MIDWAY`).
+pub const MIDWAY_CAPACITY: u32 = 4096;
 
 /// Kernel map types (`enum bpf_map_type`) of the maps below.
 pub mod kind {
@@ -97,6 +99,13 @@ pub const PPID_RULES: MapSpec =
     spec("PPID_RULES", kind::HASH, size_of::<PpidKey>(), size_of::<u32>(), PPID_CAPACITY, true);
 pub const VTAGS: MapSpec =
     spec("VTAGS", kind::LRU_HASH, size_of::<FlowKey>(), size_of::<TagEntry>(), VTAG_CAPACITY, true);
+/// The other direction's tag of an association met mid-way, by this direction's flow:
+/// the directory's partner for round trips alone, which user space pairs (reversed
+/// addresses and ports) and writes back. Apart from `VTAGS`: a pair made up by someone
+/// who invented both tags must not pass `validate-vtag`, and at worst evicts other such
+/// pairs.
+pub const MIDWAY: MapSpec =
+    spec("MIDWAY", kind::LRU_HASH, size_of::<FlowKey>(), size_of::<u32>(), MIDWAY_CAPACITY, false);
 pub const INIT_BUCKETS: MapSpec =
     spec("INIT_BUCKETS", kind::LRU_HASH, size_of::<AddrKey>(), size_of::<Bucket>(), INIT_BUCKET_CAPACITY, true);
 pub const GLOBAL_BUCKET: MapSpec = spec("GLOBAL_BUCKET", kind::ARRAY, 4, size_of::<Bucket>(), 1, true);
@@ -115,7 +124,7 @@ pub const SEEN: &str = "SEEN";
 pub const EGRESS_SEEN: &str = "EGRESS_SEEN";
 
 /// Every map of the program but [`SEEN`] and [`EGRESS_SEEN`].
-pub const MAPS: [MapSpec; 20] = [
+pub const MAPS: [MapSpec; 21] = [
     GLOBAL,
     FLOWS,
     EGRESS_GLOBAL,
@@ -136,6 +145,7 @@ pub const MAPS: [MapSpec; 20] = [
     CURSOR,
     TICK_CLOCK,
     REPLAY_CLOCK,
+    MIDWAY,
 ];
 
 const fn spec(

@@ -35,6 +35,12 @@ pub const CLOSING_GRACE_NS: u64 = 3_000_000_000;
 /// carries them.
 pub trait Tags {
     fn tag(&mut self, key: &FlowKey) -> Option<Shared<'_, TagEntry>>;
+
+    /// The other direction's tag of an association met mid-way, as user space paired it
+    /// (see `abi::maps::MIDWAY`): for round trips only. None where nothing pairs them.
+    fn midway_partner(&mut self, _key: &FlowKey) -> Option<u32> {
+        None
+    }
 }
 
 pub trait Filter<'r>: Tags {

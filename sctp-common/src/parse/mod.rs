@@ -463,10 +463,14 @@ pub fn after_process<'r, R: Filter<'r>>(
     }
     if seen.peer_work() != 0 {
         let (key, _) = seen.key_and_time();
-        flow(&key, &mut |f| round_trip::settle_own(seen, f));
+        let mut paired = false;
         if let Some(peer) = round_trip::peer_key(seen, filter) {
-            flow(&peer, &mut |f| round_trip::settle_peer(seen, f));
+            flow(&peer, &mut |f| {
+                round_trip::settle_peer(seen, f);
+                paired = true;
+            });
         }
+        flow(&key, &mut |f| round_trip::settle_own(seen, f, paired));
     }
 }
 

@@ -87,9 +87,11 @@ pub fn note(flow: &FlowStats, seen: &mut Seen) {
 }
 
 /// Does what [`note`] asked in the packet's own flow (found again by its key: see
-/// [`Seen::key_and_time`]).
+/// [`Seen::key_and_time`]). `paired`: the other direction's flow was found (and settled
+/// first); without it nothing starts to wait for an answer, which could never come and
+/// would hold the next sample off.
 #[inline(always)]
-pub fn settle_own(seen: &Seen, flow: &mut FlowStats) {
+pub fn settle_own(seen: &Seen, flow: &mut FlowStats, paired: bool) {
     let asked = seen.peer_work();
     let (_, now_ns) = seen.key_and_time();
     if asked & work::CLOSED != 0 && flow.peer_sample_pending != 0 {
@@ -99,15 +101,17 @@ pub fn settle_own(seen: &Seen, flow: &mut FlowStats) {
     if asked & work::VOID != 0 {
         flow.sampling_since_ns = 0;
     }
-    if asked & work::START != 0 {
+    if asked & work::START != 0 && paired {
         flow.sampling_since_ns = now_ns.max(1);
         flow.sampled_tsn = seen.peer_tsn();
     }
     if let Some(p) = flow.paths.get_mut(seen.path()) {
         if asked & work::HEARTBEAT != 0 {
             add(&mut p.heartbeats, 1);
-            p.heartbeats_unanswered += u32::from(p.heartbeat_sent_ns != 0);
-            p.heartbeat_sent_ns = now_ns.max(1);
+            if paired {
+                p.heartbeats_unanswered += u32::from(p.heartbeat_sent_ns != 0);
+                p.heartbeat_sent_ns = now_ns.max(1);
+            }
         }
         if asked & work::HEARTBEAT_ACK != 0 {
             add(&mut p.heartbeat_acks, 1);
@@ -116,11 +120,15 @@ pub fn settle_own(seen: &Seen, flow: &mut FlowStats) {
 }
 
 /// The other direction's key: its tag as the directory of associations (`tags`) names it
-/// beside the packet's; none before both tags were seen.
+/// beside the packet's, or as user space paired an association met mid-way; none before
+/// both tags were seen.
 #[inline(always)]
 pub fn peer_key<T: Tags>(seen: &Seen, tags: &mut T) -> Option<FlowKey> {
     let (key, _) = seen.key_and_time();
-    let partner = tags.tag(&key)?.get().partner;
+    let partner = match tags.tag(&key).map(|e| e.get().partner) {
+        Some(p) if p != 0 => p,
+        _ => tags.midway_partner(&key)?,
+    };
     let peer = reversed(&key, partner);
     (partner != 0 && peer != key).then_some(peer)
 }
@@ -316,6 +324,22 @@ mod tests {
         w.send(true, 0xc1, heartbeat(false), 50 * MS);
         w.send(false, 0x51, heartbeat(true), 55 * MS);
         assert_eq!(w.server_heartbeats(), (4, 0, [2, 2_000, 5_000]));
+    }
+
+    #[test]
+    fn an_association_met_mid_way_is_timed_once_paired() {
+        let mut w = Wire::new();
+        w.send(false, 0x51, Chunk::data(1, 0, 0, 18, 10), 10 * MS);
+        w.send(true, 0xc1, Chunk::sack(1, 65_536, 0, 0), 14 * MS);
+        // As user space pairs it: each direction's flow with the other's tag.
+        w.tags.midway.insert(FlowKey { src_port: 36412, dst_port: 38412, vtag: 0x51 }, 0xc1);
+        w.tags.midway.insert(FlowKey { src_port: 38412, dst_port: 36412, vtag: 0xc1 }, 0x51);
+        w.send(false, 0x51, Chunk::data(2, 0, 1, 18, 10), 20 * MS);
+        w.send(true, 0xc1, Chunk::sack(2, 65_536, 0, 0), 23 * MS);
+        assert_eq!(w.server_sacks(), [1, 3 * MS, 3 * MS], "TSN 2, sent once paired");
+        w.send(true, 0xc1, heartbeat(false), 30 * MS);
+        w.send(false, 0x51, heartbeat(true), 31 * MS);
+        assert_eq!(w.server_heartbeats(), (1, 0, [1, 1_000, 1_000]));
     }
 
     #[test]

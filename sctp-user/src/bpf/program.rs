@@ -223,6 +223,14 @@ impl XdpSctp {
         self.take_ring(&maps::PACKET_EVENTS)
     }
 
+    /// Where associations met mid-way are paired (`abi::maps::MIDWAY`; once, the caller
+    /// keeps it).
+    pub fn take_midway(&mut self) -> Result<HashMap<MapData, FlowKey, u32>> {
+        let spec = &maps::MIDWAY;
+        let map = self.ebpf.take_map(spec.name).with_context(|| format!("{} already taken", spec.name))?;
+        Ok(HashMap::try_from(map)?)
+    }
+
     fn take_ring(&mut self, spec: &MapSpec) -> Result<RingBuf<MapData>> {
         let map = self.ebpf.take_map(spec.name).with_context(|| format!("{} already taken", spec.name))?;
         Ok(RingBuf::try_from(map)?)

@@ -3,6 +3,7 @@
 //! and on SIGINT/SIGTERM shut down gracefully and detach.
 
 use std::{
+    collections::HashSet,
     net::SocketAddr,
     path::PathBuf,
     sync::{
@@ -13,7 +14,11 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
-use aya::programs::XdpMode;
+use aya::{
+    maps::{HashMap, MapData},
+    programs::XdpMode,
+};
+use sctp_common::abi::FlowKey;
 use tokio::signal::unix::SignalKind;
 
 use super::{parse_listen, LoadArgs, Mode};
@@ -26,6 +31,7 @@ use crate::{
     echo::{self, EchoConfig, EchoState},
     export::metrics::{self, ExportConfig, Exporter},
     observe::{
+        assoc::{Association, Associations},
         join::{self, Wire},
         live::LiveAssociations,
         report, Snapshot,
@@ -297,6 +303,33 @@ struct RunOptions {
     rules: Compiled,
 }
 
+/// Writes the pairs of the associations met mid-way that the table knows to the kernel
+/// (`abi::maps::MIDWAY`), each once while it is in the table: their round trips are
+/// timed from then on.
+struct MidwayPairs {
+    map: HashMap<MapData, FlowKey, u32>,
+    written: HashSet<FlowKey>,
+}
+
+impl MidwayPairs {
+    fn new(map: HashMap<MapData, FlowKey, u32>) -> Self {
+        Self { map, written: HashSet::new() }
+    }
+
+    fn write(&mut self, table: &Associations) {
+        let pairs: Vec<(FlowKey, u32)> = table.iter().filter_map(Association::midway_pairs).flatten().collect();
+        for (key, partner) in &pairs {
+            if !self.written.contains(key) {
+                // A full map evicts its oldest pair: that association's round trips stop.
+                if let Err(e) = self.map.insert(key, partner, 0) {
+                    log::debug!("pairing an association met mid-way: {e}");
+                }
+            }
+        }
+        self.written = pairs.into_iter().map(|(k, _)| k).collect();
+    }
+}
+
 /// Prints a table of the run: standard output closed or full is said, and the run goes
 /// on (its counters are exported anyway).
 fn show(table: &str) {
@@ -365,6 +398,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
     prog.set_events(sock.is_some(), opts.associations)?;
     let data_ring = sock.is_some().then(|| prog.take_data_events()).transpose()?;
     let packet_ring = opts.associations.then(|| prog.take_packet_events()).transpose()?;
+    let midway = Mutex::new(opts.associations.then(|| prog.take_midway().map(MidwayPairs::new)).transpose()?);
     // An interface deleted (or replaced) takes its XDP program with it: noticed by its
     // index changing.
     let indexes = opts.ifaces.iter().map(|i| index_of(i)).collect::<Result<Vec<u32>>>()?;
@@ -437,6 +471,9 @@ fn serve(opts: &RunOptions) -> Result<()> {
                 // seen both arriving and leaving, forwarded, is taken as it arrived).
                 assocs.table.overlay(&|k| snap.flows.get(k).or_else(|| egress.flows.get(k)));
                 assocs.expire(now);
+                if let Some(m) = midway.lock().unwrap().as_mut() {
+                    m.write(&assocs.table);
+                }
             }
             if let Some(exp) = exporter {
                 let st = state.lock().unwrap();

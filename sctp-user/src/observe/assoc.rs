@@ -503,6 +503,21 @@ impl Association {
         (receiver.vtag != 0).then_some(FlowKey { src_port: sender.port, dst_port: receiver.port, vtag: receiver.vtag })
     }
 
+    /// Both directions' flows with the other's tag, for an association met mid-way whose
+    /// tags are both known and that is not over: what the kernel's directory lacks to
+    /// time its round trips (see `abi::maps::MIDWAY`).
+    #[must_use]
+    pub fn midway_pairs(&self) -> Option<[(FlowKey, u32); 2]> {
+        let met_midway = self.transitions.first().is_some_and(|(s, _)| *s == State::Provisional);
+        let over = matches!(self.state, State::Closed | State::Aborted | State::Restarted);
+        let tags = [self.endpoints[0].vtag, self.endpoints[1].vtag];
+        if !met_midway || over || tags.contains(&0) || self.merged_into.is_some() {
+            return None;
+        }
+        let keys = [self.direction_key(0)?, self.direction_key(1)?];
+        Some([(keys[0], tags[0]), (keys[1], tags[1])])
+    }
+
     /// Takes what each direction sent from its flow's counters in the kernel (the same
     /// accounting `inspect`'s engines run), `flows[i]` those of what endpoint `i` sent.
     /// A direction without (its receiver's tag not known, its flow not found or another
