@@ -28,7 +28,7 @@ impl<const N: usize> core::ops::Deref for Bytes<N> {
 pub trait Packet {
     /// Whole DATA chunks after the packet's first that the parser accounts in one run,
     /// before the walk's loop (see `data_run` there). Each adds to the verifier's work:
-    /// at 7 the linear XDP program takes 87,652 instructions on 6.18 (61,345 without).
+    /// at 7 the run took the linear XDP program from 61,345 instructions on 6.18 to 87,652.
     const DATA_RUN: usize = 7;
 
     /// The `N` bytes at `off`, or `None` when they are not all inside the frame.
