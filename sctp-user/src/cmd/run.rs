@@ -316,17 +316,20 @@ impl MidwayPairs {
         Self { map, written: HashSet::new() }
     }
 
+    /// A pair the kernel refused is tried again at the next call. (A full map evicts its
+    /// oldest pair, which is not written again: that association's round trips stop.)
     fn write(&mut self, table: &Associations) {
-        let pairs: Vec<(FlowKey, u32)> = table.iter().filter_map(Association::midway_pairs).flatten().collect();
-        for (key, partner) in &pairs {
-            if !self.written.contains(key) {
-                // A full map evicts its oldest pair: that association's round trips stop.
+        let mut written = HashSet::new();
+        for (key, partner) in table.iter().filter_map(Association::midway_pairs).flatten() {
+            if !self.written.contains(&key) {
                 if let Err(e) = self.map.insert(key, partner, 0) {
                     log::debug!("pairing an association met mid-way: {e}");
+                    continue;
                 }
             }
+            written.insert(key);
         }
-        self.written = pairs.into_iter().map(|(k, _)| k).collect();
+        self.written = written;
     }
 }
 
