@@ -20,7 +20,7 @@ use bytemuck::Zeroable as _;
 use sctp_common::{
     abi::{FlowKey, FlowStats, GlobalStats, PathRoundTrips, RoundTrips},
     host::MemFilter,
-    parse::{self, Recorder, Seen},
+    parse::{self, Recorder, WalkFindings},
 };
 
 /// For tests marked `#[ignore = "needs root..."]`: run with `--ignored` as anyone else,
@@ -48,7 +48,7 @@ pub struct HostRun {
     pub events: Recorder,
     /// The rules and their state (none by default).
     pub filter: MemFilter<'static>,
-    seen: Seen,
+    seen: WalkFindings,
 }
 
 impl Default for HostRun {
@@ -65,7 +65,7 @@ impl HostRun {
             flows: BTreeMap::new(),
             events: Recorder::default(),
             filter,
-            seen: Seen::new(),
+            seen: WalkFindings::new(),
         }
     }
 
@@ -102,7 +102,7 @@ pub fn kernel_equals_host_on(prog: &mut sctp_user::bpf::XdpSctp, name: &str, fra
     assert_eq!(action, 2, "{name}: XDP_PASS");
     let mut host = HostRun::default();
     host.process(frame);
-    let kernel = sctp_user::observe::Snapshot::take(prog).unwrap();
+    let kernel = sctp_user::snapshot::Snapshot::take(prog).unwrap();
     assert_eq!(kernel.global, host.global, "{name}: global counters differ");
     let diff = flow_diff(&kernel.flows, &host.flows);
     assert!(diff.is_empty(), "{name}: flows differ:\n{diff}");
@@ -261,7 +261,7 @@ pub fn compile_rules(toml_text: &str) -> sctp_user::rules::Compiled {
 #[must_use]
 pub fn inspect_json(
     file: &std::path::Path,
-    engine: sctp_user::observe::engine::Kind,
+    engine: sctp_user::replay::engine::Kind,
     rules: &sctp_user::rules::Compiled,
 ) -> serde_json::Value {
     inspect_json_on(file, engine, rules, 1)
@@ -271,11 +271,14 @@ pub fn inspect_json(
 #[must_use]
 pub fn inspect_json_on(
     file: &std::path::Path,
-    engine: sctp_user::observe::engine::Kind,
+    engine: sctp_user::replay::engine::Kind,
     rules: &sctp_user::rules::Compiled,
     threads: usize,
 ) -> serde_json::Value {
-    use sctp_user::observe::{replay, report};
+    use sctp_user::{
+        doc::{AssociationDoc, SnapshotDoc},
+        replay,
+    };
     let opts = replay::Options {
         engine,
         load: sctp_user::bpf::LoadOptions::default(),
@@ -284,13 +287,16 @@ pub fn inspect_json_on(
         trace: false,
     };
     let replay = replay::replay(file, &opts, rules).unwrap_or_else(|e| panic!("{}: {e:#}", file.display()));
-    let mut j = report::to_json(&replay.snapshot, replay.unreplayed(), usize::MAX);
+    let mut j = serde_json::to_value(SnapshotDoc::of(&replay.snapshot, replay.unreplayed(), usize::MAX)).unwrap();
     j["bad_checksums"] = replay.checksums.map_or(0, |c| c.bad).into();
     j["timestamps_backwards"] = replay.read.ts_backwards.into();
     j["first_ns"] = replay.span_ns.map(|s| s.0).into();
     j["last_ns"] = replay.span_ns.map(|s| s.1).into();
     j["damaged"] = replay.read.damaged.into();
-    j["associations"] = replay.associations.busiest(usize::MAX).iter().map(|(_, a)| a.json()).collect();
+    j["associations"] = serde_json::to_value(
+        replay.associations.busiest(usize::MAX).iter().map(|(_, a)| AssociationDoc::of(a)).collect::<Vec<_>>(),
+    )
+    .unwrap();
     j
 }
 

@@ -20,7 +20,7 @@ use sctp_common::{
     builder::{Chunk, Ip, SctpPacket, V4, V6},
     proto::chunk::ty,
 };
-use sctp_user::observe::engine::Kind;
+use sctp_user::replay::engine::Kind;
 use serde_json::Value;
 
 /// A packet of one conversation: from the client (port 5000) or back from the server;

@@ -18,10 +18,12 @@
 use std::{collections::BTreeMap, path::Path, process::Command};
 
 use integration_tests::{captures_dir, HostRun};
-use sctp_user::observe::{
-    assoc::Associations,
+use sctp_user::{
+    assoc::{
+        packet_view::{self, PacketView},
+        Associations,
+    },
     capture::Capture,
-    packet_view::{self, PacketView},
 };
 
 /// A packet as tshark sees it: its association (`None`: none), source and destination

@@ -17,7 +17,7 @@ use integration_tests::{
     tshark::{our_view, tshark_span, tshark_view},
 };
 use sctp_common::builder::{Chunk, SctpPacket, V4, V6};
-use sctp_user::{observe::engine::Kind, rules::Compiled};
+use sctp_user::{replay::engine::Kind, rules::Compiled};
 
 /// 2026-01-01 plus a nanosecond part that micro-second formats round off.
 const T0: u64 = 1_767_225_600_000_000_000;
@@ -195,8 +195,8 @@ fn variants(dir: &Dir) -> Vec<(&'static str, PathBuf, PathBuf)> {
 }
 
 /// Everything the reader counts in `path`, read to its end.
-fn read_all(path: &Path) -> sctp_user::observe::capture::ReadStats {
-    let mut c = sctp_user::observe::capture::Capture::open(path).unwrap();
+fn read_all(path: &Path) -> sctp_user::capture::ReadStats {
+    let mut c = sctp_user::capture::Capture::open(path).unwrap();
     while c.next_frame().is_some() {}
     c.stats
 }

@@ -9,7 +9,7 @@ use integration_tests::{
     captures_dir, inspect_json, require_root,
     tshark::{our_view, tshark_view},
 };
-use sctp_user::{observe::engine::Kind, rules::Compiled};
+use sctp_user::{replay::engine::Kind, rules::Compiled};
 use serde_json::Value;
 
 fn our_json(file: &Path, engine: Kind) -> Value {

@@ -9,7 +9,7 @@ use integration_tests::{
     inspect_json, inspect_json_on, require_root, Rng, TempCapture,
 };
 use sctp_common::builder::{Chunk, SctpPacket, V4};
-use sctp_user::{observe::engine::Kind, rules::Compiled};
+use sctp_user::{replay::engine::Kind, rules::Compiled};
 use serde_json::Value;
 
 const SECOND: u64 = 1_000_000_000;

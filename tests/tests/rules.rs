@@ -11,7 +11,7 @@ use sctp_common::{
 };
 use sctp_user::{
     bpf::{LoadOptions, XdpSctp},
-    observe::engine::Kind,
+    replay::engine::Kind,
     rules,
 };
 
@@ -69,7 +69,7 @@ fn check(rules_toml: &str, cases: &[Case]) {
         assert_eq!(after.counters, host.global.counters, "{rules_toml}: {}: kernel and host counters", c.what);
     }
     // Every drop is charged to a rule, and `rules show` reports it.
-    let snap = sctp_user::observe::Snapshot::take(&prog).unwrap();
+    let snap = sctp_user::snapshot::Snapshot::take(&prog).unwrap();
     let charged: u64 = snap.rules.0.iter().map(|r| r.drops).sum();
     assert_eq!(charged, expected_drops, "{rules_toml}: drops charged to rules: {:?}", snap.rules.0);
     assert_eq!(snap.global.rule_hits, host.global.rule_hits, "{rules_toml}: per-rule counts");
@@ -295,14 +295,14 @@ fn a_new_rule_set_replaces_the_old_one_whole() {
     assert_eq!(prog.test_run(&ppid(46), 1).unwrap().0, XDP_PASS);
     assert_eq!(prog.test_run(&ppid(60), 1).unwrap().0, XDP_PASS);
     assert_eq!(prog.test_run(&src(OTHER_V4), 1).unwrap().0, XDP_DROP, "PPID 18 now");
-    let snap = sctp_user::observe::Snapshot::take(&prog).unwrap();
+    let snap = sctp_user::snapshot::Snapshot::take(&prog).unwrap();
     let active: Vec<_> = snap.rules.0.iter().map(|r| (r.rule.as_str(), r.drops)).collect();
     assert_eq!(active, [("deny-ppid 18", 1)]);
     let old: Vec<_> = snap.rules.1.iter().map(|r| (r.rule.as_str(), r.drops)).collect();
     assert_eq!(old, [("deny-src 198.18.7.0/24", 1), ("deny-ppid 46", 1)]);
     // A third set reuses the first generation's slots: its counts start at zero.
     sctp_user::rules::apply(&mut prog, &compile_rules("deny-ppid = [46]")).unwrap();
-    let snap = sctp_user::observe::Snapshot::take(&prog).unwrap();
+    let snap = sctp_user::snapshot::Snapshot::take(&prog).unwrap();
     assert_eq!(snap.rules.0[0].drops, 0);
     sctp_user::rules::apply(&mut prog, &rules::Compiled::none()).unwrap();
     assert_eq!(prog.test_run(&ppid(18), 1).unwrap().0, XDP_PASS, "no rules");
@@ -361,19 +361,10 @@ deny-src = ["198.18.0.0/15"]"#,
 }
 
 /// `inspect` of a shared capture with rules, through `engine`.
-fn replay_with(
-    file: &std::path::Path,
-    engine: Kind,
-    rules: &sctp_user::rules::Compiled,
-) -> sctp_user::observe::replay::Replay {
-    let opts = sctp_user::observe::replay::Options {
-        engine,
-        load: LoadOptions::default(),
-        checksums: false,
-        threads: 1,
-        trace: false,
-    };
-    sctp_user::observe::replay::replay(file, &opts, rules).unwrap()
+fn replay_with(file: &std::path::Path, engine: Kind, rules: &sctp_user::rules::Compiled) -> sctp_user::replay::Replay {
+    let opts =
+        sctp_user::replay::Options { engine, load: LoadOptions::default(), checksums: false, threads: 1, trace: false };
+    sctp_user::replay::replay(file, &opts, rules).unwrap()
 }
 
 /// Real associations, captured by others, must pass tag validation with no learning

@@ -16,7 +16,7 @@ use sctp_common::{
     builder::{Chunk, Ip, SctpPacket, V4, V6},
     proto::chunk::ty,
 };
-use sctp_user::observe::engine::Kind;
+use sctp_user::replay::engine::Kind;
 use serde_json::Value;
 
 /// A frame and the drop reason it must get (`None`: it must arrive).

@@ -11,7 +11,7 @@ use integration_tests::{
     instance::Instance,
     require_kernel_sctp, timeless,
 };
-use sctp_user::observe::engine::Kind;
+use sctp_user::replay::engine::Kind;
 use serde_json::{json, Value};
 
 #[test]

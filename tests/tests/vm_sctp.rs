@@ -51,13 +51,13 @@ fn xdp_counts_a_real_association_between_namespaces() {
 
     // Wait for the shutdown handshake to cross the wire (slow under emulation) before the
     // server closes too: closing both at once may cross two SHUTDOWNs (RFC 9260 9.2).
-    let mut snap = sctp_user::observe::Snapshot::take(&prog).unwrap();
+    let mut snap = sctp_user::snapshot::Snapshot::take(&prog).unwrap();
     for _ in 0..100 {
         if snap.global.chunk_types[ty::SHUTDOWN_COMPLETE as usize] > 0 {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
-        snap = sctp_user::observe::Snapshot::take(&prog).unwrap();
+        snap = sctp_user::snapshot::Snapshot::take(&prog).unwrap();
     }
     drop(server);
     let g = &snap.global;

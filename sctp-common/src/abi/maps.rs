@@ -118,7 +118,7 @@ pub const TICK_CLOCK: MapSpec = spec("TICK_CLOCK", kind::PERCPU_ARRAY, 4, size_o
 /// The replay clock (`inspect --engine kernel`): the capture time of the frame being
 /// replayed, read instead of the kernel's clock when the program was loaded for replay.
 pub const REPLAY_CLOCK: MapSpec = spec("REPLAY_CLOCK", kind::ARRAY, 4, size_of::<u64>(), 1, false);
-/// Per-CPU scratch of the chunk walk (`parse::Seen`, whose size the program's own type
+/// Per-CPU scratch of the chunk walk (`parse::WalkFindings`, whose size the program's own type
 /// gives): a name only; and the egress program's.
 pub const SEEN: &str = "SEEN";
 pub const EGRESS_SEEN: &str = "EGRESS_SEEN";

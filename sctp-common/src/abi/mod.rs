@@ -13,6 +13,7 @@ pub use rules::{
     enable, handshake, rule_id, AddrKey, Bucket, PpidKey, RuleSet, SrcPrefix, TagEntry, GENERATIONS, LABEL_LEN,
     MAX_DENY_CHUNK, MAX_RULES, NO_RULE, NO_RULES, REASON_SLOTS, SRC_ALLOW, SRC_PREFIX_HEADER_BITS,
 };
+pub use stats::ip_addr;
 pub use stats::{
     ChunkSummary, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, PathRoundTrips, PathSlot, RoundTrips,
     EGRESS, ERROR_CAUSE_BUCKETS, FAMILY_IPV4, FAMILY_IPV6, INGRESS, PATH_SLOTS, RTT_BOUNDS_US, RTT_BUCKETS,

@@ -157,6 +157,16 @@ impl PacketSummary {
 pub const FAMILY_IPV4: u32 = 4;
 pub const FAMILY_IPV6: u32 = 6;
 
+/// An address as flows and summaries store it: 16 bytes, IPv4 in the first four.
+#[must_use]
+pub fn ip_addr(family: u32, bytes: &[u8; 16]) -> core::net::IpAddr {
+    if family == FAMILY_IPV6 {
+        core::net::IpAddr::from(*bytes)
+    } else {
+        core::net::IpAddr::from([bytes[0], bytes[1], bytes[2], bytes[3]])
+    }
+}
+
 /// ERROR cause code buckets per flow: codes 0..=14 by number, 15 and above in the last.
 pub const ERROR_CAUSE_BUCKETS: usize = 16;
 

@@ -367,7 +367,7 @@ mod tests {
         abi::FlowStats,
         builder::{Chunk, Ip, SctpPacket},
         host::MemFilter,
-        parse::{after_process, process, NoEvents, Seen},
+        parse::{after_process, process, NoEvents, WalkFindings},
     };
 
     /// Which way a packet goes: from the client, or back from the server.
@@ -392,7 +392,7 @@ mod tests {
         for (back, vtag, chunk) in packets {
             let frame = packet(*back, *vtag, vec![chunk.clone()]).frame();
             let mut flow = FlowStats::zeroed();
-            let mut seen = Seen::new();
+            let mut seen = WalkFindings::new();
             let verdict = process(
                 frame.as_slice(),
                 &mut stats,

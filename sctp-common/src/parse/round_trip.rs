@@ -22,14 +22,14 @@ use crate::{
     proto::chunk::ty,
 };
 
-use super::{same_address, Address, Seen};
+use super::{account::same_address, Address, WalkFindings};
 
 /// A TSN timed this long without a SACK covering it is given up, and another is timed.
 pub const SAMPLE_TIMEOUT_NS: u64 = 4_000_000_000;
 
-/// Bits of [`Seen::peer_work`]: what the other direction's flow must do.
+/// Bits of [`WalkFindings::peer_work`]: what the other direction's flow must do.
 pub mod work {
-    /// Time the TSN in [`super::Seen::peer_tsn`], sent at the packet's time.
+    /// Time the TSN in [`super::WalkFindings::peer_tsn`], sent at the packet's time.
     pub const START: u32 = 1;
     /// The TSN timed was (or may have been) sent again: no round trip from it.
     pub const VOID: u32 = 2;
@@ -55,7 +55,7 @@ fn serial_le(a: u32, b: u32) -> bool {
 /// few packets: the verifier then checks their work once, not once per way the walk
 /// ended).
 #[inline(always)]
-pub fn note(flow: &FlowStats, seen: &mut Seen) {
+pub fn note(flow: &FlowStats, seen: &mut WalkFindings) {
     let (_, now_ns) = seen.key_and_time();
     let mut asked = 0;
     if seen.notes.has(ty::HEARTBEAT) {
@@ -87,11 +87,11 @@ pub fn note(flow: &FlowStats, seen: &mut Seen) {
 }
 
 /// Does what [`note`] asked in the packet's own flow (found again by its key: see
-/// [`Seen::key_and_time`]). `paired`: the other direction's flow was found (and settled
+/// [`WalkFindings::key_and_time`]). `paired`: the other direction's flow was found (and settled
 /// first); without it nothing starts to wait for an answer, which could never come and
 /// would hold the next sample off.
 #[inline(always)]
-pub fn settle_own(seen: &Seen, flow: &mut FlowStats, paired: bool) {
+pub fn settle_own(seen: &WalkFindings, flow: &mut FlowStats, paired: bool) {
     let asked = seen.peer_work();
     let (_, now_ns) = seen.key_and_time();
     if asked & work::CLOSED != 0 && flow.peer_sample_pending != 0 {
@@ -123,7 +123,7 @@ pub fn settle_own(seen: &Seen, flow: &mut FlowStats, paired: bool) {
 /// beside the packet's, or as user space paired an association met mid-way; none before
 /// both tags were seen.
 #[inline(always)]
-pub fn peer_key<T: Tags>(seen: &Seen, tags: &mut T) -> Option<FlowKey> {
+pub fn peer_key<T: Tags>(seen: &WalkFindings, tags: &mut T) -> Option<FlowKey> {
     let (key, _) = seen.key_and_time();
     let partner = match tags.tag(&key).map(|e| e.get().partner) {
         Some(p) if p != 0 => p,
@@ -135,7 +135,7 @@ pub fn peer_key<T: Tags>(seen: &Seen, tags: &mut T) -> Option<FlowKey> {
 
 /// Does what [`note`] asked in the other direction's flow (at [`peer_key`]).
 #[inline(always)]
-pub fn settle_peer(seen: &Seen, peer: &mut FlowStats) {
+pub fn settle_peer(seen: &WalkFindings, peer: &mut FlowStats) {
     let asked = seen.peer_work();
     if asked & work::CLOSED != 0 {
         peer.sampling_since_ns = 0;
@@ -157,7 +157,7 @@ pub fn settle_peer(seen: &Seen, peer: &mut FlowStats) {
 /// Closes the HEARTBEAT waiting on the path the ACK in `seen` reverses, in `peer` (the
 /// HEARTBEAT's direction), if one waits.
 #[inline(always)]
-fn answer_heartbeat(seen: &Seen, peer: &mut FlowStats) {
+fn answer_heartbeat(seen: &WalkFindings, peer: &mut FlowStats) {
     let src: Address = bytemuck::cast(seen.summary.src_addr);
     let dst: Address = bytemuck::cast(seen.summary.dst_addr);
     let reversing = |p: &PathSlot| p.packets != 0 && same_address(&p.src_addr, &dst) && same_address(&p.dst_addr, &src);
@@ -199,12 +199,12 @@ mod tests {
     struct Wire {
         flows: BTreeMap<FlowKey, FlowStats>,
         tags: MemFilter<'static>,
-        seen: Seen,
+        seen: WalkFindings,
     }
 
     impl Wire {
         fn new() -> Self {
-            Self { flows: BTreeMap::new(), tags: MemFilter::default(), seen: Seen::new() }
+            Self { flows: BTreeMap::new(), tags: MemFilter::default(), seen: WalkFindings::new() }
         }
 
         /// A packet from the client (198.18.0.1:5000) or back from the server, at `at`.

@@ -1,5 +1,5 @@
 //! The walk's scratch state: what crosses the chunk walk through memory, so the verifier
-//! reaches the code after it in one state (see [`Seen`]).
+//! reaches the code after it in one state (see [`WalkFindings`]).
 
 use bytemuck::Zeroable as _;
 
@@ -11,18 +11,18 @@ use crate::{
 
 /// What the chunk walk saw that the rules judged after it need, and what crosses the
 /// walk: the packet's first chunk, whether rules are active, how the walk ended. The
-/// crossing values go through memory with volatile accesses ([`Seen::stash`] and
-/// [`Seen::recall`]) so the verifier, which does not track map memory, reaches the code
+/// crossing values go through memory with volatile accesses ([`WalkFindings::stash`] and
+/// [`WalkFindings::recall`]) so the verifier, which does not track map memory, reaches the code
 /// after the walk in one state instead of one per way the walk ended or began.
 #[derive(Clone, Copy)]
-pub struct Seen {
+pub struct WalkFindings {
     pub key: FlowKey,
     pub first: FirstChunk,
     pub now_ns: u64,
     pub active: bool,
     /// How the walk ended early: a `Counter` value, 0 if it did not.
     pub walk_end: u32,
-    /// The packet was dropped before the walk (see [`Seen::set_dropped_early`]).
+    /// The packet was dropped before the walk (see [`WalkFindings::set_dropped_early`]).
     pub dropped_early: bool,
     /// The global chunk count before the walk: the packet's chunks are the difference.
     pub chunks_before: u64,
@@ -49,7 +49,7 @@ pub struct Seen {
     pub notes: Notes,
 }
 
-impl Seen {
+impl WalkFindings {
     #[must_use]
     pub fn new() -> Self {
         Self {
@@ -95,7 +95,7 @@ impl Seen {
         matches!(t, ty::INIT_ACK | ty::ABORT | ty::SHUTDOWN_COMPLETE) || t == ty::INIT && init_learned
     }
 
-    /// Forgets the last packet's first chunk, so that [`Seen::names_tags`] is false until
+    /// Forgets the last packet's first chunk, so that [`WalkFindings::names_tags`] is false until
     /// a packet reaches the walk.
     #[inline(always)]
     pub fn clear_first(&mut self) {
@@ -111,7 +111,7 @@ impl Seen {
     }
 }
 
-impl Seen {
+impl WalkFindings {
     /// Chunks in the summary so far. Through memory, volatile, as the walk's position
     /// (see [`Walk`]): the walk takes at most `SUMMARY_CHUNKS` steps, so it stays below.
     #[inline(always)]
@@ -166,7 +166,7 @@ pub struct Walk {
     pub walking: bool,
 }
 
-impl Seen {
+impl WalkFindings {
     /// The packet's path slot. Through memory, volatile, as the walk's position: a
     /// value the verifier knows only the bounds of, the same at every step.
     #[inline(always)]
@@ -207,7 +207,7 @@ impl Seen {
     }
 }
 
-impl Seen {
+impl WalkFindings {
     /// Notes the verdict of a packet that did not reach the walk: the stage before the
     /// walk hands it back through memory.
     #[inline(always)]
@@ -261,7 +261,7 @@ impl Seen {
         unsafe { core::ptr::write_volatile(&raw mut self.walk.walking, false) };
     }
 
-    /// Notes how the walk ended early (what [`Seen::recall`] gives as `walk_end`).
+    /// Notes how the walk ended early (what [`WalkFindings::recall`] gives as `walk_end`).
     #[inline(always)]
     pub fn set_walk_end(&mut self, c: Counter) {
         // SAFETY: as in `set_walk`.
@@ -270,7 +270,7 @@ impl Seen {
 }
 
 /// What crosses to the round-trip step after the walk (see `round_trip`).
-impl Seen {
+impl WalkFindings {
     /// Notes the flow's TSN state before the packet.
     #[inline(always)]
     pub fn set_before(&mut self, flow: &FlowStats) {
@@ -314,7 +314,7 @@ impl Seen {
         unsafe { core::ptr::write_volatile(&raw mut self.peer_tsn, tsn) };
     }
 
-    /// The packet's key and time ([`Crossing`]'s, read alone).
+    /// The packet's key and time ([`WalkCarry`]'s, read alone).
     #[inline(always)]
     #[must_use]
     pub fn key_and_time(&self) -> (FlowKey, u64) {
@@ -330,9 +330,9 @@ impl Seen {
     }
 }
 
-/// Values that cross the chunk walk (see [`Seen`]).
+/// Values that cross the chunk walk (see [`WalkFindings`]).
 #[derive(Clone, Copy)]
-pub struct Crossing {
+pub struct WalkCarry {
     pub key: FlowKey,
     pub first: FirstChunk,
     pub active: bool,
@@ -342,9 +342,9 @@ pub struct Crossing {
     pub chunks_before: u64,
 }
 
-impl Seen {
+impl WalkFindings {
     #[inline(always)]
-    pub fn stash(&mut self, c: Crossing) {
+    pub fn stash(&mut self, c: WalkCarry) {
         // SAFETY: plain writes to fields of a live &mut.
         unsafe {
             core::ptr::write_volatile(&raw mut self.key, c.key);
@@ -356,7 +356,7 @@ impl Seen {
         }
     }
 
-    /// Whether rules are active for this packet ([`Crossing::active`], read alone).
+    /// Whether rules are active for this packet ([`WalkCarry::active`], read alone).
     #[inline(always)]
     #[must_use]
     pub fn rules_active(&self) -> bool {
@@ -366,10 +366,10 @@ impl Seen {
 
     #[inline(always)]
     #[must_use]
-    pub fn recall(&self) -> Crossing {
+    pub fn recall(&self) -> WalkCarry {
         // SAFETY: plain reads of fields of a live reference.
         unsafe {
-            Crossing {
+            WalkCarry {
                 key: core::ptr::read_volatile(&raw const self.key),
                 first: core::ptr::read_volatile(&raw const self.first),
                 now_ns: core::ptr::read_volatile(&raw const self.now_ns),
@@ -381,7 +381,7 @@ impl Seen {
     }
 }
 
-impl Default for Seen {
+impl Default for WalkFindings {
     fn default() -> Self {
         Self::new()
     }

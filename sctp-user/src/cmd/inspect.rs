@@ -8,17 +8,15 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use super::{Format, LoadArgs};
 use crate::{
-    observe::{
-        engine::Kind,
-        html,
-        replay::{self, Replay},
-        report,
-    },
+    doc::{AssociationDoc, CaptureDoc, ChecksumsDoc, CountersDoc, FlowDoc, InspectHead},
+    replay::{self, engine::Kind, Replay},
+    report::{html, table},
     rules::{self, RuleArgs},
+    snapshot::busiest,
 };
 
 /// Flows the table shows unless `--top` says otherwise.
@@ -109,58 +107,57 @@ fn seconds(ns: u64) -> f64 {
     Duration::from_nanos(ns).as_secs_f64()
 }
 
-/// What the replay knows besides the counters: the engine, the capture, the checksums.
-fn replay_json(r: &Replay) -> Map<String, Value> {
+/// The document's head: the counters, and what the replay knows besides them (the engine,
+/// the capture, the checksums).
+fn inspect_head(r: &Replay) -> InspectHead {
     let read = &r.read;
-    let mut m = Map::new();
-    m.insert("engine".into(), r.engine.name().into());
-    m.insert("threads".into(), r.threads.into());
-    m.insert("damaged".into(), read.damaged.clone().into());
     let (first, last) = r.span_ns.unwrap_or_default();
-    m.insert(
-        "capture".into(),
-        json!({
-            "records": read.records,
-            "skipped_blocks": read.skipped_blocks,
-            "unsupported_link": read.unsupported_link,
-            "timestamps_backwards": read.ts_backwards,
-            "first_ns": r.span_ns.map(|_| first),
-            "last_ns": r.span_ns.map(|_| last),
-            "duration_s": seconds(last - first),
+    InspectHead {
+        counters: CountersDoc::of(&r.snapshot, r.unreplayed()),
+        engine: r.engine.name().into(),
+        threads: r.threads,
+        damaged: read.damaged.clone(),
+        capture: CaptureDoc {
+            records: read.records,
+            skipped_blocks: read.skipped_blocks,
+            unsupported_link: read.unsupported_link,
+            timestamps_backwards: read.ts_backwards,
+            first_ns: r.span_ns.map(|_| first),
+            last_ns: r.span_ns.map(|_| last),
+            duration_s: seconds(last - first),
+        },
+        checksums: r.checksums.as_ref().map(|c| ChecksumsDoc {
+            checked: c.checked,
+            bad: c.bad,
+            unverifiable: c.unverifiable,
         }),
-    );
-    m.insert(
-        "checksums".into(),
-        r.checksums
-            .as_ref()
-            .map(|c| json!({ "checked": c.checked, "bad": c.bad, "unverifiable": c.unverifiable }))
-            .into(),
-    );
-    m
+        associations_total: r.associations.iter().count(),
+        associations_untracked_packets: r.associations.untracked,
+    }
 }
 
-/// The JSON object, written as it is made: the flows one at a time, so that a capture of
-/// a million flows does not build a million-element document first.
+/// The JSON object ([`crate::doc::InspectDoc`]), written as it is made: the flows one at a
+/// time, so that a capture of a million flows does not build a million-element document
+/// first.
 fn write_json(out: &mut dyn Write, r: &Replay, top: usize) -> Result<()> {
-    let mut head = report::summary_json(&r.snapshot, r.unreplayed());
-    head.extend(replay_json(r));
-    head.insert("associations_total".into(), r.associations.iter().count().into());
-    head.insert("associations_untracked_packets".into(), r.associations.untracked.into());
+    let Value::Object(head) = serde_json::to_value(inspect_head(r))? else {
+        unreachable!("a struct serializes as an object")
+    };
     write!(out, "{{")?;
     for (k, v) in &head {
         write!(out, "{}:{v},", Value::from(k.as_str()))?;
     }
     write!(out, "\"associations\":[")?;
     for (i, (_, a)) in r.associations.busiest(top).into_iter().enumerate() {
-        write!(out, "{}{}", if i > 0 { "," } else { "" }, a.json())?;
+        write!(out, "{}{}", if i > 0 { "," } else { "" }, serde_json::to_string(&AssociationDoc::of(a))?)?;
     }
     write!(out, "],\"flows\":[")?;
-    for (i, (k, f)) in report::busiest(&r.snapshot.flows, top).enumerate() {
-        let mut flow = report::flow_json(*k, f);
+    for (i, (k, f)) in busiest(&r.snapshot.flows, top).enumerate() {
+        let mut flow = FlowDoc::of(*k, f);
         if let Some(c) = &r.checksums {
-            flow["bad_checksums"] = c.bad_by_flow.get(k).copied().unwrap_or(0).into();
+            flow.bad_checksums = Some(c.bad_by_flow.get(k).copied().unwrap_or(0));
         }
-        write!(out, "{}{flow}", if i > 0 { "," } else { "" })?;
+        write!(out, "{}{}", if i > 0 { "," } else { "" }, serde_json::to_string(&flow)?)?;
     }
     writeln!(out, "]}}")?;
     Ok(())
@@ -168,7 +165,7 @@ fn write_json(out: &mut dyn Write, r: &Replay, top: usize) -> Result<()> {
 
 fn write_table(out: &mut dyn Write, r: &Replay, top: usize, flows: bool) -> Result<()> {
     write!(out, "{}", r.associations.table(top))?;
-    write!(out, "{}", report::to_table(&r.snapshot, if flows { top } else { 0 }))?;
+    write!(out, "{}", table::to_table(&r.snapshot, if flows { top } else { 0 }))?;
     if let Some((first, last)) = r.span_ns {
         writeln!(
             out,

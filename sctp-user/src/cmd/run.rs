@@ -23,20 +23,19 @@ use tokio::signal::unix::SignalKind;
 
 use super::{parse_listen, LoadArgs, Mode};
 use crate::{
+    assoc::{live::LiveAssociations, Association, Associations},
     bpf::{
         events::{drain_events, drain_summaries, Withdrawals},
         maps::{data_events_lost, packet_events_lost},
         LoadOptions, XdpSctp, LINEAR_FRAME_MAX,
     },
+    doc::{AssociationDoc, SnapshotDoc, TableSummaryDoc, Unreplayed},
     echo::{self, EchoConfig, EchoState},
-    export::metrics::{self, ExportConfig, Exporter},
-    observe::{
-        assoc::{Association, Associations},
-        join::{self, Wire},
-        live::LiveAssociations,
-        report, Snapshot,
-    },
+    export::{http, ExportConfig, Exporter},
+    join::{self, Wire},
+    report::table,
     rules::{self, Compiled, RuleArgs},
+    snapshot::Snapshot,
     sys::{
         bpffs::{default_pin_dir, prepare_pin_dir, state_file, InstanceLock},
         clock::monotonic_ns,
@@ -499,7 +498,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
             listener.set_nonblocking(true)?;
             let listener = tokio::net::TcpListener::from_std(listener)?;
             log::info!("metrics on http://{}/metrics and /stats", listener.local_addr()?);
-            tokio::spawn(metrics::serve(listener, exp.published.clone()));
+            tokio::spawn(http::serve(listener, exp.published.clone()));
         }
         let mut every_second = tokio::time::interval(Duration::from_secs(1));
         let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
@@ -510,7 +509,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
             tokio::select! {
                 _ = sigint.recv() => break None,
                 _ = sigterm.recv() => break None,
-                _ = tick.tick(), if opts.interval > 0 => show(&report::to_table(&Snapshot::take(&prog)?, usize::MAX)),
+                _ = tick.tick(), if opts.interval > 0 => show(&table::to_table(&Snapshot::take(&prog)?, usize::MAX)),
                 _ = every_second.tick() => {
                     if let Some(gone) = interfaces.gone() {
                         log::error!("{gone} was deleted or replaced: its XDP program went with it; stopping");
@@ -534,15 +533,15 @@ fn serve(opts: &RunOptions) -> Result<()> {
     let egress_snapshot = opts.report.is_some().then(|| Snapshot::take_egress(&prog)).transpose()?;
     drop(prog); // detaches
     log::info!("XDP detached from {ifaces}");
-    show(&report::to_table(&snapshot, REPORT_ROWS));
+    show(&table::to_table(&snapshot, REPORT_ROWS));
     let live = live.lock().unwrap();
     if opts.associations {
         show(&live.table.table(REPORT_ROWS));
     }
     // Everything, for the JSON report only (a full table takes seconds to write out).
-    let egress = egress_snapshot.map(|e| report::to_json(&e, report::Unreplayed::default(), usize::MAX));
-    let associations =
-        (opts.associations && opts.report.is_some()).then(|| (live.json(usize::MAX), live.summary_json()));
+    let egress = egress_snapshot.map(|e| SnapshotDoc::of(&e, Unreplayed::default(), usize::MAX));
+    let associations = (opts.associations && opts.report.is_some())
+        .then(|| (AssociationDoc::busiest_live(&live, usize::MAX), TableSummaryDoc::of(&live)));
     if opts.echo.is_some() {
         let st = state.lock().unwrap();
         let joined =
@@ -552,7 +551,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
             let doc = serde_json::json!({
                 "echo": st.stats,
                 "join": joined,
-                "xdp": report::to_json(&snapshot, report::Unreplayed::default(), usize::MAX),
+                "xdp": SnapshotDoc::of(&snapshot, Unreplayed::default(), usize::MAX),
                 "egress": egress,
                 "associations": associations.as_ref().map(|a| &a.0),
                 "associations_summary": associations.as_ref().map(|a| &a.1),
@@ -561,11 +560,11 @@ fn serve(opts: &RunOptions) -> Result<()> {
                 .with_context(|| format!("writing {}", path.display()))?;
         }
     } else if let Some(path) = &opts.report {
-        let mut doc = report::to_json(&snapshot, report::Unreplayed::default(), usize::MAX);
-        doc["egress"] = egress.unwrap_or_default();
+        let mut doc = serde_json::to_value(SnapshotDoc::of(&snapshot, Unreplayed::default(), usize::MAX))?;
+        doc["egress"] = serde_json::to_value(egress)?;
         if let Some((list, summary)) = associations {
-            doc["associations"] = list;
-            doc["associations_summary"] = summary;
+            doc["associations"] = serde_json::to_value(list)?;
+            doc["associations_summary"] = serde_json::to_value(summary)?;
         }
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
     }

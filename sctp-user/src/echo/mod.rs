@@ -44,7 +44,7 @@ impl Default for EchoConfig {
 
 /// What the socket API said about one delivered message.
 #[derive(Clone, Copy, Debug, Serialize)]
-pub struct MessageRecord {
+pub(crate) struct MessageRecord {
     pub stream: u16,
     pub ssn: u16,
     pub ppid: u32,
@@ -58,7 +58,7 @@ pub struct MessageRecord {
 
 /// One association as the server holds it.
 #[derive(Debug, Default, Serialize)]
-pub struct ServedAssociation {
+pub(crate) struct ServedAssociation {
     pub assoc_id: AssocId,
     pub peer_addrs: Vec<SocketAddr>,
     pub in_streams: u16,
@@ -95,8 +95,8 @@ pub struct ServedAssociation {
 }
 
 /// Server-wide counters.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct EchoStats {
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
+pub(crate) struct EchoStats {
     pub associations_current: u64,
     pub associations_total: u64,
     pub messages_in: u64,
@@ -116,7 +116,7 @@ pub struct EchoStats {
 
 /// Everything the server knows; shared with the join and the exporters.
 #[derive(Default)]
-pub struct EchoState {
+pub(crate) struct EchoState {
     pub stats: EchoStats,
     pub assocs: HashMap<AssocId, ServedAssociation>,
     /// Associations that ended, kept for the final report (bounded).

@@ -170,7 +170,7 @@ struct RawStatus {
 }
 
 /// `SCTP_STATUS` of one association.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Status {
     pub state: i32,
     pub rwnd: u32,
@@ -188,7 +188,7 @@ pub struct Status {
 
 /// `SCTP_GET_ASSOC_STATS`: the kernel's own counters for one association.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct AssocStats {
     pub maxrto: u64,
     pub isacks: u64,

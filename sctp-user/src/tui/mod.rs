@@ -9,6 +9,10 @@ use std::{
     time::Duration,
 };
 
+use crate::{
+    doc::{AssociationDoc, EndpointDoc},
+    export::stats::Stats,
+};
 use anyhow::{Context as _, Result};
 use crossterm::event::{self, Event, KeyCode};
 use ratatui::{
@@ -17,10 +21,9 @@ use ratatui::{
     widgets::{Block, Borders, Paragraph, Row, Table},
     Frame,
 };
-use serde_json::Value;
 
 /// GET /stats from a running `sctp-user run --metrics ADDR`.
-pub(crate) fn fetch(addr: SocketAddr) -> Result<Value> {
+pub(crate) fn fetch(addr: SocketAddr) -> Result<Stats> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
         .with_context(|| format!("no sctp-user run answering on {addr} (start one with --metrics {addr})"))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -28,11 +31,12 @@ pub(crate) fn fetch(addr: SocketAddr) -> Result<Value> {
     let mut resp = String::new();
     s.read_to_string(&mut resp)?;
     let body = resp.split_once("\r\n\r\n").map(|x| x.1).context("malformed HTTP response")?;
-    serde_json::from_str(body).context("/stats did not return JSON")
+    serde_json::from_str(body).context("/stats did not return what this sctp-user reads (another version?)")
 }
 
-fn n(v: &Value) -> String {
-    v.as_u64().map_or_else(|| "-".into(), |x| x.to_string())
+/// A count, or `-` where there is none.
+fn n(v: Option<u64>) -> String {
+    v.map_or_else(|| "-".into(), |x| x.to_string())
 }
 
 /// Which view `top` shows.
@@ -45,7 +49,7 @@ pub(crate) enum View {
 }
 
 /// Draws one screen from a `/stats` document.
-pub(crate) fn draw(f: &mut Frame, stats: &Value, addr: SocketAddr, trouble: Option<&str>, view: View) {
+pub(crate) fn draw(f: &mut Frame, stats: &Stats, addr: SocketAddr, trouble: Option<&str>, view: View) {
     let [head, body] = Layout::vertical([Constraint::Length(5), Constraint::Fill(1)]).areas(f.area());
     draw_head(f, head, stats, addr, trouble);
     match view {
@@ -54,31 +58,31 @@ pub(crate) fn draw(f: &mut Frame, stats: &Value, addr: SocketAddr, trouble: Opti
     }
 }
 
-fn draw_head(f: &mut Frame, head: ratatui::layout::Rect, stats: &Value, addr: SocketAddr, trouble: Option<&str>) {
-    let p = &stats["xdp"]["packets"];
-    let e = &stats["echo"];
-    let cur = &stats["echo_current"];
-    let a = &stats["associations_summary"];
+fn draw_head(f: &mut Frame, head: ratatui::layout::Rect, stats: &Stats, addr: SocketAddr, trouble: Option<&str>) {
+    let p = &stats.xdp.counters.packets;
+    let packets = |name: &str| n(p.get(name).copied());
+    let e = &stats.echo;
+    let a = stats.associations_summary.as_ref();
     let summary = format!(
         "frames {}  sctp {}  chunks DATA {}  malformed {}  drops {}  leaving: sctp {}\n\
          wire: {} associations ({} established), {} restarts, {} packets missed\n\
          echo: {} associations open ({} total), messages in {} out {}, shed {}, send failures {}",
-        n(&p["total"]),
-        n(&p["sctp"]),
-        n(&stats["xdp"]["chunks"]["0"]),
-        n(&p["malformed"]),
-        n(&stats["xdp"]["verdicts"]["drop"]),
-        n(&stats["egress"]["packets"]["sctp"]),
-        n(&a["tracked"]),
-        n(&a["by_state"]["established"]),
-        n(&a["restarts"]),
-        n(&a["summaries_lost"]),
-        n(&cur["associations_current"]),
-        n(&e["associations"]),
-        n(&e["messages_in"]),
-        n(&e["messages_out"]),
-        n(&e["shed"]),
-        n(&e["send_failed_events"]),
+        packets("total"),
+        packets("sctp"),
+        n(stats.xdp.counters.chunks.get("0").copied()),
+        packets("malformed"),
+        stats.xdp.counters.verdicts.drop,
+        n(stats.egress.counters.packets.get("sctp").copied()),
+        n(a.map(|a| a.tracked)),
+        n(a.and_then(|a| a.by_state.get("established").copied())),
+        n(a.map(|a| a.restarts)),
+        n(a.map(|a| a.summaries_lost)),
+        n(stats.echo_current.as_ref().map(|c| c.associations_current)),
+        e.associations,
+        e.messages_in,
+        e.messages_out,
+        e.shed,
+        e.send_failed_events,
     );
     f.render_widget(
         Paragraph::new(summary).block(Block::default().borders(Borders::ALL).title(match trouble {
@@ -90,33 +94,34 @@ fn draw_head(f: &mut Frame, head: ratatui::layout::Rect, stats: &Value, addr: So
 }
 
 /// The first address of an endpoint and its port.
-fn endpoint(e: &Value) -> String {
-    format!("{}:{}", e["addresses"][0].as_str().unwrap_or("?"), n(&e["port"]))
+fn endpoint(e: &EndpointDoc) -> String {
+    format!("{}:{}", e.addresses.first().map_or("?", String::as_str), e.port)
 }
 
-fn ms(us: &Value) -> String {
-    us.as_f64().map_or_else(|| "-".into(), |v| format!("{:.2}", v / 1e3))
+/// Microseconds as milliseconds.
+fn ms(us: Option<u64>) -> String {
+    #[expect(clippy::cast_precision_loss, reason = "a figure for people")]
+    us.map_or_else(|| "-".into(), |v| format!("{:.2}", v as f64 / 1e3))
 }
 
 /// The associations on the wire, and the selected one's paths.
-fn draw_wire(f: &mut Frame, body: ratatui::layout::Rect, stats: &Value, selected: usize) {
+fn draw_wire(f: &mut Frame, body: ratatui::layout::Rect, stats: &Stats, selected: usize) {
     let [list, detail] = Layout::vertical([Constraint::Percentage(60), Constraint::Fill(1)]).areas(body);
     let bold = Style::default().add_modifier(Modifier::BOLD);
-    let empty = Vec::new();
-    let all = stats["associations"].as_array().unwrap_or(&empty);
+    let all = &stats.associations;
     let selected = selected.min(all.len().saturating_sub(1));
-    let rows = all.iter().enumerate().map(|(i, a)| {
-        let d = &a["directions"];
-        let path = |d: &Value| d["data_path"]["dst"].as_str().map_or_else(|| "-".into(), ToString::to_string);
+    let rows = all.iter().enumerate().map(|(i, a): (usize, &AssociationDoc)| {
+        let [d0, d1] = &a.directions;
+        let path = |d: &crate::doc::DirectionDoc| d.data_path.as_ref().map_or_else(|| "-".into(), |p| p.dst.clone());
         let row = Row::new(vec![
-            format!("{} <-> {}", endpoint(&a["endpoints"][0]), endpoint(&a["endpoints"][1])),
-            a["state"].as_str().unwrap_or("-").to_string(),
-            n(&d[0]["packets"]),
-            n(&d[1]["packets"]),
-            format!("{} / {}", path(&d[0]), path(&d[1])),
-            n(&(d[0]["path_switches"].as_u64().unwrap_or(0) + d[1]["path_switches"].as_u64().unwrap_or(0)).into()),
-            ms(&a["rtt_us"]["mean"]),
-            n(&(d[0]["retransmissions"].as_u64().unwrap_or(0) + d[1]["retransmissions"].as_u64().unwrap_or(0)).into()),
+            format!("{} <-> {}", endpoint(&a.endpoints[0]), endpoint(&a.endpoints[1])),
+            a.state.clone(),
+            d0.packets.to_string(),
+            d1.packets.to_string(),
+            format!("{} / {}", path(d0), path(d1)),
+            (d0.path_switches + d1.path_switches).to_string(),
+            ms(a.rtt_us.mean),
+            (d0.retransmissions + d1.retransmissions).to_string(),
         ]);
         if i == selected {
             row.style(Style::default().add_modifier(Modifier::REVERSED))
@@ -147,17 +152,17 @@ fn draw_wire(f: &mut Frame, body: ratatui::layout::Rect, stats: &Value, selected
             ),
         list,
     );
-    let paths = all.get(selected).and_then(|a| a["paths"].as_array()).unwrap_or(&empty);
+    let paths = all.get(selected).map_or(&[][..], |a| &a.paths[..]);
     let rows = paths.iter().map(|p| {
         Row::new(vec![
-            format!("{} -> {}", p["src"].as_str().unwrap_or("?"), p["dst"].as_str().unwrap_or("?")),
-            p["iface"].as_str().unwrap_or("-").to_string(),
-            n(&p["packets"]),
-            n(&p["data_chunks"]),
-            n(&p["heartbeats"]),
-            n(&p["heartbeat_acks"]),
-            n(&p["heartbeats_unanswered"]),
-            ms(&p["rtt_us"]["mean"]),
+            format!("{} -> {}", p.src, p.dst),
+            p.iface.clone().unwrap_or_else(|| "-".into()),
+            p.packets.to_string(),
+            p.data_chunks.to_string(),
+            p.heartbeats.to_string(),
+            p.heartbeat_acks.to_string(),
+            p.heartbeats_unanswered.to_string(),
+            ms(p.rtt_us.mean),
         ])
     });
     let widths = [48, 10, 9, 9, 6, 8, 8, 12].map(Constraint::Length);
@@ -182,31 +187,22 @@ fn draw_wire(f: &mut Frame, body: ratatui::layout::Rect, stats: &Value, selected
 }
 
 /// The echo server's associations joined with XDP's, and the flows.
-fn draw_join(f: &mut Frame, body: ratatui::layout::Rect, stats: &Value) {
+fn draw_join(f: &mut Frame, body: ratatui::layout::Rect, stats: &Stats) {
     let [assocs, flows] = Layout::vertical([Constraint::Percentage(55), Constraint::Fill(1)]).areas(body);
     let bold = Style::default().add_modifier(Modifier::BOLD);
-    let empty = Vec::new();
-    let rows = stats["join"]["associations"].as_array().unwrap_or(&empty).iter().map(|a| {
-        let hex = |v: &Value| v.as_u64().map_or_else(|| "-".into(), |x| format!("{x:#x}"));
+    let joined = stats.join.as_ref().map_or(&[][..], |j| &j.associations[..]);
+    let rows = joined.iter().map(|a| {
+        let hex = |v: Option<u32>| v.map_or_else(|| "-".into(), |x| format!("{x:#x}"));
         Row::new(vec![
-            n(&a["assoc_id"]),
-            a["peer_addrs"][0].as_str().unwrap_or("-").to_string(),
-            if a["closed"] == true { "closed".into() } else { "up".into() },
-            hex(&a["wire"]["inbound_vtag"]),
-            n(&a["socket"]["messages"]["count"]),
-            n(&a["wire"]["data_chunks"]["count"]),
-            a["delivery_ratio"].as_f64().map_or_else(|| "-".into(), |r| format!("{r:.3}")),
-            n(&a["wire"]["duplicate_tsns"]),
-            a["latency"]["count"].as_u64().filter(|c| *c > 0).map_or_else(
-                || "-".into(),
-                |c| {
-                    format!(
-                        "{:.0}",
-                        a["latency"]["sum_us"].as_f64().unwrap_or(0.0)
-                            / f64::from(u32::try_from(c).unwrap_or(u32::MAX))
-                    )
-                },
-            ),
+            a.assoc_id.to_string(),
+            a.peer_addrs.first().map_or_else(|| "-".into(), ToString::to_string),
+            if a.closed { "closed".into() } else { "up".into() },
+            hex(a.wire.inbound_vtag),
+            a.socket.messages.count.to_string(),
+            a.wire.data_chunks.count.to_string(),
+            a.delivery_ratio.map_or_else(|| "-".into(), |r| format!("{r:.3}")),
+            a.wire.duplicate_tsns.to_string(),
+            a.latency.mean_us().map_or_else(|| "-".into(), |m| format!("{m:.0}")),
         ])
     });
     let widths = [5, 22, 6, 11, 9, 9, 6, 5, 9].map(Constraint::Length);
@@ -219,15 +215,15 @@ fn draw_join(f: &mut Frame, body: ratatui::layout::Rect, stats: &Value) {
             .block(Block::default().borders(Borders::ALL).title(" associations (socket joined with XDP) ")),
         assocs,
     );
-    let rows = stats["flows"].as_array().unwrap_or(&empty).iter().map(|s| {
-        let t = &s["totals"];
+    let rows = stats.flows.iter().map(|s| {
+        let t = &s.totals;
         Row::new(vec![
-            s["flow"].as_str().unwrap_or("-").to_string(),
-            s["vtag"].as_str().unwrap_or("").to_string(),
-            n(&t["packets"]),
-            n(&t["bytes"]),
-            n(&t["data_chunks"]),
-            n(&t["retransmissions"]),
+            s.flow.clone(),
+            s.vtag.clone(),
+            t.packets.to_string(),
+            t.bytes.to_string(),
+            t.data_chunks.to_string(),
+            t.retransmissions.to_string(),
         ])
     });
     let widths = [
@@ -285,59 +281,148 @@ mod tests {
     use ratatui::{backend::TestBackend, Terminal};
 
     use super::*;
+    use crate::{
+        doc::{AddressPairDoc, DirectionDoc, HandshakeDoc, PathDoc, RoundTripsDoc, SnapshotDoc, TableSummaryDoc},
+        echo::EchoStats,
+        export::{flow_account::FlowSeries, stats::Stats},
+        join::{AssocReport, Histogram, JoinReport, SocketSide, Tally, WireSide},
+    };
+
+    fn screen(stats: &Stats, view: View, width: u16) -> String {
+        let mut t = Terminal::new(TestBackend::new(width, 24)).unwrap();
+        t.draw(|f| draw(f, stats, "127.0.0.1:9464".parse().unwrap(), None, view)).unwrap();
+        t.backend().buffer().content().iter().map(ratatui::buffer::Cell::symbol).collect()
+    }
+
+    fn counted(pairs: &[(&str, u64)]) -> std::collections::BTreeMap<String, u64> {
+        pairs.iter().map(|(k, v)| ((*k).to_string(), *v)).collect()
+    }
+
+    /// `/stats` as the exporter writes it and `top` reads it: through JSON, both typed.
+    fn through_json(stats: &Stats) -> Stats {
+        serde_json::from_str(&serde_json::to_string(stats).unwrap()).unwrap()
+    }
 
     #[test]
     fn the_screen_shows_associations_and_flows() {
-        let stats = serde_json::json!({
-            "xdp": {"packets": {"total": 120, "sctp": 100, "malformed": 2}, "chunks": {"0": 40}, "verdicts": {"drop": 0}},
-            "echo": {"associations": 3, "messages_in": 40, "messages_out": 40, "shed": 0, "send_failed_events": 0},
-            "echo_current": {"associations_current": 2},
-            "join": {"associations": [{"assoc_id": 7, "peer_addrs": ["198.18.0.1:5000"], "closed": false,
-                "wire": {"inbound_vtag": 48879, "data_chunks": {"count": 40}, "duplicate_tsns": 0},
-                "socket": {"messages": {"count": 40}}, "delivery_ratio": 1.0,
-                "latency": {"count": 40, "sum_us": 4000.0}}]},
-            "flows": [{"flow": "198.18.0.1:5000->198.18.0.2:36412", "vtag": "0x0000beef",
-                "totals": {"packets": 50, "bytes": 9000, "data_chunks": 40, "retransmissions": 0}}]
+        let mut stats = Stats::default();
+        stats.xdp.counters.packets = counted(&[("total", 120), ("sctp", 100), ("malformed", 2)]);
+        stats.xdp.counters.chunks = counted(&[("0", 40)]);
+        (stats.echo.associations, stats.echo.messages_in, stats.echo.messages_out) = (3, 40, 40);
+        stats.echo_current = Some(EchoStats { associations_current: 2, ..EchoStats::default() });
+        let mut latency = Histogram::default();
+        latency.observe(100.0);
+        stats.join = Some(JoinReport {
+            local_port: 36412,
+            associations: vec![AssocReport {
+                assoc_id: 7,
+                peer_addrs: vec!["198.18.0.1:5000".parse().unwrap()],
+                in_streams: 4,
+                out_streams: 4,
+                closed: false,
+                socket: SocketSide { messages: Tally { count: 40, bytes: 4000 }, ..SocketSide::default() },
+                wire: WireSide {
+                    inbound_vtag: Some(0xbeef),
+                    data_chunks: Tally { count: 40, bytes: 4000 },
+                    ..WireSide::default()
+                },
+                matched_messages: 40,
+                unmatched_messages: 0,
+                delivery_ratio: Some(1.0),
+                latency: latency.clone(),
+            }],
+            latency,
+            data_events_lost: 0,
         });
-        let mut t = Terminal::new(TestBackend::new(120, 24)).unwrap();
-        t.draw(|f| draw(f, &stats, "127.0.0.1:9464".parse().unwrap(), None, View::Join)).unwrap();
-        let screen: String = t.backend().buffer().content().iter().map(ratatui::buffer::Cell::symbol).collect();
+        stats.flows = vec![FlowSeries {
+            flow: "198.18.0.1:5000->198.18.0.2:36412".into(),
+            vtag: "0x0000beef".into(),
+            totals: crate::export::flow_account::FlowTotals {
+                packets: 50,
+                bytes: 9000,
+                data_chunks: 40,
+                ..Default::default()
+            },
+        }];
+        let shown = screen(&through_json(&stats), View::Join, 120);
         for want in [
             "frames 120",
             "2 associations open (3 total)",
             "198.18.0.1:5000",
             "0xbeef",
             "1.000",
+            "100",
             "198.18.0.1:5000->198.18.0.2:36412",
             "9000",
         ] {
-            assert!(screen.contains(want), "missing {want:?} in the screen");
+            assert!(shown.contains(want), "missing {want:?} in the screen");
         }
     }
 
     #[test]
     fn the_wire_view_shows_both_directions_the_active_path_and_the_paths() {
-        let path = |src: &str, dst: &str, hb: u64| {
-            serde_json::json!({"src": src, "dst": dst, "iface": "es1", "packets": 10, "data_chunks": 4, "heartbeats": hb,
-                "heartbeat_acks": hb, "heartbeats_unanswered": 0, "rtt_us": {"mean": 50_000}})
+        let path = |src: &str, dst: &str, hb: u64| PathDoc {
+            src: src.into(),
+            dst: dst.into(),
+            iface: Some("es1".into()),
+            packets: 10,
+            bytes: 1000,
+            data_chunks: 4,
+            heartbeats: hb,
+            heartbeat_acks: hb,
+            heartbeats_unanswered: 0,
+            last_seen_ns: 0,
+            rtt_us: RoundTripsDoc { count: hb, min: Some(50_000), mean: Some(50_000), max: Some(50_000) },
         };
-        let stats = serde_json::json!({
-            "xdp": {"packets": {"total": 120, "sctp": 100}},
-            "egress": {"packets": {"sctp": 60}},
-            "associations_summary": {"tracked": 1, "by_state": {"established": 1}, "restarts": 0, "summaries_lost": 0},
-            "associations": [{
-                "endpoints": [{"port": 5000, "addresses": ["198.18.0.1"]}, {"port": 36412, "addresses": ["198.18.0.2"]}],
-                "state": "established",
-                "directions": [
-                    {"packets": 57, "retransmissions": 1, "path_switches": 1, "data_path": {"src": "198.18.1.1", "dst": "198.18.1.2"}},
-                    {"packets": 43, "retransmissions": 0, "path_switches": 0, "data_path": {"src": "198.18.0.2", "dst": "198.18.0.1"}}],
-                "rtt_us": {"mean": 1500},
-                "paths": [path("198.18.0.1", "198.18.0.2", 3), path("198.18.1.1", "198.18.1.2", 2)],
+        let direction =
+            |packets: u64, retransmissions: u64, path_switches: u64, (src, dst): (&str, &str)| DirectionDoc {
+                packets,
+                bytes: packets * 100,
+                data_chunks: 0,
+                data_bytes: 0,
+                retransmissions,
+                sacks: 0,
+                gap_blocks: 0,
+                dup_tsns: 0,
+                heartbeats: 0,
+                heartbeat_acks: 0,
+                a_rwnd_last: None,
+                a_rwnd_min: None,
+                zero_windows: 0,
+                data_path: Some(AddressPairDoc { src: src.into(), dst: dst.into() }),
+                path_switches,
+            };
+        let endpoint = |port: u16, address: &str| EndpointDoc { port, vtag: 1, addresses: vec![address.into()] };
+        let mut stats = Stats {
+            xdp: SnapshotDoc::default(),
+            associations_summary: Some(TableSummaryDoc {
+                tracked: 1,
+                by_state: counted(&[("established", 1)]),
+                ..TableSummaryDoc::default()
+            }),
+            associations: vec![AssociationDoc {
+                endpoints: [endpoint(5000, "198.18.0.1"), endpoint(36412, "198.18.0.2")],
+                state: "established".into(),
+                transitions: Vec::new(),
+                packets: 100,
+                directions: [
+                    direction(57, 1, 1, ("198.18.1.1", "198.18.1.2")),
+                    direction(43, 0, 0, ("198.18.0.2", "198.18.0.1")),
+                ],
+                paths: vec![path("198.18.0.1", "198.18.0.2", 3), path("198.18.1.1", "198.18.1.2", 2)],
+                rtt_us: RoundTripsDoc { count: 1, min: Some(1500), mean: Some(1500), max: Some(1500) },
+                handshake_rtt_us: HandshakeDoc { init: None, cookie: None },
+                restart: false,
+                init_collisions: 0,
+                beyond_bounds: 0,
+                first_ns: 0,
+                last_ns: 0,
             }],
-        });
-        let mut t = Terminal::new(TestBackend::new(140, 24)).unwrap();
-        t.draw(|f| draw(f, &stats, "127.0.0.1:9464".parse().unwrap(), None, View::Wire { selected: 0 })).unwrap();
-        let screen: String = t.backend().buffer().content().iter().map(ratatui::buffer::Cell::symbol).collect();
+            ..Stats::default()
+        };
+        stats.xdp.counters.packets = counted(&[("total", 120), ("sctp", 100)]);
+        stats.egress.counters.packets = counted(&[("sctp", 60)]);
+        let shown = screen(&through_json(&stats), View::Wire { selected: 0 }, 140);
         for want in [
             "leaving: sctp 60",
             "1 associations (1 established)",
@@ -348,7 +433,7 @@ mod tests {
             "es1",
             "50.00",
         ] {
-            assert!(screen.contains(want), "missing {want:?} in the screen");
+            assert!(shown.contains(want), "missing {want:?} in the screen");
         }
     }
 }

@@ -4,25 +4,15 @@
 //! addresses), with its state, every path of a multi-homed peer, retransmissions, windows
 //! and round trips. Built by `inspect` from the packets it replays.
 
-use std::{collections::BTreeSet, net::IpAddr};
+use std::collections::BTreeSet;
 
-use sctp_common::{
-    abi::{FlowKey, FlowStats, PathSlot, RoundTrips},
-    proto::chunk::{bucket, ty},
-};
-use serde_json::{json, Value};
+use sctp_common::abi::{FlowKey, FlowStats};
 
 use super::{
+    association::{Association, Endpoint, EndpointInfo, State, MAX_PATHS},
     packet_view::{ChunkView, PacketView},
-    report::addr,
 };
 
-/// Paths kept per association (a peer with more addresses has its further paths merged
-/// into the last, and counted in [`Association::beyond_bounds`]).
-const MAX_PATHS: usize = 16;
-/// Addresses kept per endpoint: packets from further ones (a peer spoofing many sources
-/// on one tag) are counted, their addresses not kept.
-const MAX_ADDRESSES: usize = 8;
 /// Associations waiting for a tag on the very same endpoints, the newest kept.
 const MAX_WAITING: usize = 8;
 /// Associations tracked; packets of further new ones are counted in
@@ -48,621 +38,9 @@ impl Default for Expiry {
     }
 }
 
-/// An address and a port.
-pub type Endpoint = (IpAddr, u16);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum State {
-    Handshake,
-    /// Met mid-way (or opened by a COOKIE-ECHO whose handshake was not seen), one
-    /// direction seen so far: kept as briefly as a handshake, as its packets may be
-    /// anyone's (a flood of spoofed tags must not fill the table for long).
-    Provisional,
-    Established,
-    ShuttingDown,
-    Closed,
-    Aborted,
-    /// Replaced: its peer started over with a new INIT on the same endpoints while it was
-    /// established (RFC 9260 5.2.4, a restart); what follows is counted in the new one.
-    Restarted,
-}
-
-impl State {
-    /// Every state, in the order an association goes through them.
-    pub const ALL: [State; 7] = [
-        State::Handshake,
-        State::Provisional,
-        State::Established,
-        State::ShuttingDown,
-        State::Closed,
-        State::Aborted,
-        State::Restarted,
-    ];
-
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            State::Handshake => "handshake",
-            State::Provisional => "provisional",
-            State::Established => "established",
-            State::ShuttingDown => "shutting_down",
-            State::Closed => "closed",
-            State::Aborted => "aborted",
-            State::Restarted => "restarted",
-        }
-    }
-}
-
-/// Round trips as the JSON contract has them: count, and min, mean and max in µs.
-#[must_use]
-pub fn rtt_json(r: &RoundTrips) -> Value {
-    let Some(mean_ns) = r.mean_ns() else {
-        return json!({ "count": 0, "min": null, "mean": null, "max": null });
-    };
-    json!({
-        "count": r.count,
-        "min": r.min_ns / 1000,
-        "mean": mean_ns / 1000,
-        "max": r.max_ns / 1000,
-    })
-}
-
-/// The TSNs one direction sent, without memory per TSN (a flood of DATA that nobody
-/// acknowledges costs nothing): the highest TSN sent, for retransmissions (a TSN at or
-/// below it was sent before, as the XDP program counts them), and one TSN timed at a time
-/// for DATA-to-SACK round trips, as passive monitors sample them (Karn's rule: a TSN sent
-/// twice gives none).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TsnTracker {
-    highest: Option<u32>,
-    /// The TSN being timed and when it was sent.
-    sample: Option<(u32, u64)>,
-}
-
-/// `a` is at or before `b` in serial number arithmetic (RFC 1982: TSNs wrap).
-fn serial_le(a: u32, b: u32) -> bool {
-    b.wrapping_sub(a).cast_signed() >= 0
-}
-
-impl TsnTracker {
-    /// A DATA chunk; whether it is a retransmission (its TSN at or below the highest sent
-    /// before). Only TSNs that `may_time` are timed.
-    pub fn sent(&mut self, tsn: u32, ts_ns: u64, may_time: bool) -> bool {
-        if self.highest.is_some_and(|h| serial_le(tsn, h)) {
-            if self.sample.is_some_and(|(t, _)| t == tsn) {
-                self.sample = None;
-            }
-            return true;
-        }
-        self.highest = Some(tsn);
-        if self.sample.is_none() && may_time {
-            self.sample = Some((tsn, ts_ns));
-        }
-        false
-    }
-
-    /// The other side acknowledged up to `cum`: the round trip of the TSN timed, if this
-    /// covers it.
-    pub fn acked(&mut self, cum: u32, ts_ns: u64) -> Option<u64> {
-        let (tsn, sent) = self.sample?;
-        if !serial_le(tsn, cum) {
-            return None;
-        }
-        self.sample = None;
-        Some(ts_ns.saturating_sub(sent))
-    }
-}
-
-/// What one endpoint sent.
-#[derive(Clone, Debug, Default)]
-pub struct DirStats {
-    pub packets: u64,
-    pub bytes: u64,
-    pub data_chunks: u64,
-    pub data_bytes: u64,
-    /// DATA at or below the highest TSN this direction had sent before.
-    pub retransmissions: u64,
-    pub sacks: u64,
-    pub gap_blocks: u64,
-    pub dup_tsns: u64,
-    pub heartbeats: u64,
-    pub heartbeat_acks: u64,
-    pub a_rwnd_last: Option<u32>,
-    pub a_rwnd_min: Option<u32>,
-    /// SACKs announcing a zero window after a non-zero one.
-    pub zero_windows: u64,
-    /// The path of its last DATA, and how often that changed.
-    pub data_path: Option<(IpAddr, IpAddr)>,
-    pub path_switches: u64,
-    tsns: TsnTracker,
-    /// Packets (and their bytes) of this direction outside its flow: INITs (tag 0) and
-    /// ABORTs or SHUTDOWN-COMPLETEs with a reflected tag. The kernel counts them under
-    /// other flows; [`Association::overlay`] adds them to the flow's counts.
-    off_flow: (u64, u64),
-}
-
-impl DirStats {
-    /// Adds what the same endpoint sent while seen as another association: counts add
-    /// up; the last window and DATA path are this one's, the other's where this has none.
-    fn merge(&mut self, o: &DirStats) {
-        self.packets += o.packets;
-        self.bytes += o.bytes;
-        self.data_chunks += o.data_chunks;
-        self.data_bytes += o.data_bytes;
-        self.retransmissions += o.retransmissions;
-        self.sacks += o.sacks;
-        self.gap_blocks += o.gap_blocks;
-        self.dup_tsns += o.dup_tsns;
-        self.heartbeats += o.heartbeats;
-        self.heartbeat_acks += o.heartbeat_acks;
-        self.zero_windows += o.zero_windows;
-        self.path_switches += o.path_switches;
-        self.a_rwnd_min = match (self.a_rwnd_min, o.a_rwnd_min) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.a_rwnd_last = self.a_rwnd_last.or(o.a_rwnd_last);
-        self.data_path = self.data_path.or(o.data_path);
-        self.off_flow = (self.off_flow.0 + o.off_flow.0, self.off_flow.1 + o.off_flow.1);
-    }
-}
-
-/// One (source, destination) address pair, either direction's.
-#[derive(Clone, Debug, Default)]
-pub struct PathStats {
-    pub packets: u64,
-    pub bytes: u64,
-    pub data_chunks: u64,
-    pub heartbeats: u64,
-    pub heartbeat_acks: u64,
-    pub last_ns: u64,
-    /// Its HEARTBEATs' round trips, timed by the flows (see `parse::round_trip`): none
-    /// where the handshake went unseen.
-    pub rtt: RoundTrips,
-    /// The interface a live run last saw it on (0: unknown, as in a capture).
-    pub ifindex: u32,
-    /// HEARTBEATs on it in a row that no ACK answered, the one waiting included (see
-    /// [`PathSlot::heartbeats_unanswered`]).
-    pub heartbeats_unanswered: u64,
-    /// As [`DirStats`]'s: packets and bytes on this path outside the direction's flow.
-    off_flow: (u64, u64),
-}
-
-impl PathStats {
-    /// Adds the same path's counts seen under another association.
-    fn merge(&mut self, p: &PathStats) {
-        self.packets += p.packets;
-        self.bytes += p.bytes;
-        self.data_chunks += p.data_chunks;
-        self.heartbeats += p.heartbeats;
-        self.heartbeat_acks += p.heartbeat_acks;
-        self.last_ns = self.last_ns.max(p.last_ns);
-        self.rtt.merge(&p.rtt);
-        if self.ifindex == 0 {
-            self.ifindex = p.ifindex;
-        }
-        self.heartbeats_unanswered = self.heartbeats_unanswered.max(p.heartbeats_unanswered);
-        self.off_flow = (self.off_flow.0 + p.off_flow.0, self.off_flow.1 + p.off_flow.1);
-    }
-}
-
-/// One endpoint: port, the tag it chose (0 until seen), its addresses.
-#[derive(Clone, Debug, Default)]
-pub struct EndpointInfo {
-    pub port: u16,
-    pub vtag: u32,
-    pub addresses: BTreeSet<IpAddr>,
-}
-
-impl EndpointInfo {
-    /// Keeps `a` among its addresses, up to [`MAX_ADDRESSES`]; false when it had no room.
-    fn add_address(&mut self, a: IpAddr) -> bool {
-        if self.addresses.len() >= MAX_ADDRESSES && !self.addresses.contains(&a) {
-            return false;
-        }
-        self.addresses.insert(a);
-        true
-    }
-
-    fn add_addresses(&mut self, all: &[IpAddr]) {
-        for a in all {
-            self.add_address(*a);
-        }
-    }
-
-    /// Its first address and its port, as tables and metric labels name it.
-    #[must_use]
-    pub fn label(&self) -> String {
-        match self.addresses.first() {
-            Some(a) => format!("{a}:{}", self.port),
-            None => format!("?:{}", self.port),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Association {
-    pub endpoints: [EndpointInfo; 2],
-    pub state: State,
-    /// Each state entered, with its time.
-    pub transitions: Vec<(State, u64)>,
-    pub packets: u64,
-    pub directions: [DirStats; 2],
-    /// Hashed: looked up for every packet (the JSON sorts them).
-    pub paths: foldhash::HashMap<(IpAddr, IpAddr), PathStats>,
-    /// DATA to SACK, both directions.
-    pub rtt: RoundTrips,
-    /// HEARTBEAT to its ACK, every path's (their histogram is only here).
-    pub heartbeat_rtt: RoundTrips,
-    /// INIT to INIT-ACK, and COOKIE-ECHO to COOKIE-ACK.
-    pub init_rtt: Option<u64>,
-    pub cookie_rtt: Option<u64>,
-    /// A new INIT from these endpoints while this one was established: the association
-    /// that follows is a restart.
-    pub restarted: bool,
-    /// INITs that crossed another INIT of these endpoints in the handshake.
-    pub init_collisions: u64,
-    /// Packets from an address or on a path past the bounds ([`MAX_ADDRESSES`],
-    /// [`MAX_PATHS`]): counted, the address or path not kept.
-    pub beyond_bounds: u64,
-    /// Packets the kernel counted beyond the paths it keeps per direction
-    /// (`FlowStats::paths_beyond`, both directions), as of the last overlay.
-    pub kernel_beyond_bounds: u64,
-    /// Started by an INIT on the endpoints of an established association: it replaces that
-    /// one (a restart) only once its handshake completes (RFC 9260 5.2.4), so a spoofed
-    /// INIT changes nothing. The endpoints, as [`Associations::latest`] keys them.
-    restart_of: Option<(Endpoint, Endpoint)>,
-    pub first_ns: u64,
-    pub last_ns: u64,
-    /// Found to be part of another (see [`Associations::add`]): counted there.
-    pub merged_into: Option<usize>,
-    /// Its directions waiting to learn their tag (keys of `Associations::half`).
-    waiting: Vec<(Endpoint, Endpoint)>,
-    init_sent: Option<u64>,
-    cookie_sent: Option<u64>,
-}
-
-impl Association {
-    fn new(endpoints: [EndpointInfo; 2], state: State, ts_ns: u64) -> Self {
-        Self {
-            endpoints,
-            state,
-            transitions: vec![(state, ts_ns)],
-            packets: 0,
-            directions: [DirStats::default(), DirStats::default()],
-            paths: foldhash::HashMap::default(),
-            rtt: RoundTrips::default(),
-            heartbeat_rtt: RoundTrips::default(),
-            init_rtt: None,
-            cookie_rtt: None,
-            restarted: false,
-            init_collisions: 0,
-            beyond_bounds: 0,
-            kernel_beyond_bounds: 0,
-            restart_of: None,
-            first_ns: ts_ns,
-            last_ns: ts_ns,
-            merged_into: None,
-            waiting: Vec::new(),
-            init_sent: None,
-            cookie_sent: None,
-        }
-    }
-
-    /// Adds `other`, the same association seen as another one so far, whose endpoint `i`
-    /// is this one's `map[i]`.
-    fn absorb(&mut self, other: &Association, map: [usize; 2]) {
-        for (i, e) in other.endpoints.iter().enumerate() {
-            let mine = &mut self.endpoints[map[i]];
-            for a in &e.addresses {
-                mine.add_address(*a);
-            }
-            if mine.vtag == 0 {
-                mine.vtag = e.vtag;
-            }
-            self.directions[map[i]].merge(&other.directions[i]);
-        }
-        for (k, p) in &other.paths {
-            let key = self.path_key(*k);
-            self.paths.entry(key).or_default().merge(p);
-        }
-        self.packets += other.packets;
-        self.beyond_bounds += other.beyond_bounds;
-        self.rtt.merge(&other.rtt);
-        self.heartbeat_rtt.merge(&other.heartbeat_rtt);
-        self.first_ns = self.first_ns.min(other.first_ns);
-        self.last_ns = self.last_ns.max(other.last_ns);
-    }
-
-    fn enter(&mut self, state: State, ts_ns: u64) {
-        if self.state != state {
-            self.state = state;
-            self.transitions.push((state, ts_ns));
-        }
-    }
-
-    /// Which endpoint sent `p`: the one whose tag it does not carry (packets carry their
-    /// receiver's tag), else the one on its source port.
-    fn sender(&self, p: &PacketView, reflected: bool) -> usize {
-        let [a, b] = &self.endpoints;
-        let to = |e: &EndpointInfo| e.vtag != 0 && e.vtag == p.vtag;
-        match (to(a), to(b)) {
-            (true, false) => usize::from(!reflected),
-            (false, true) => usize::from(reflected),
-            _ => usize::from(!(a.port == p.src.1 && (a.addresses.is_empty() || a.addresses.contains(&p.src.0)))),
-        }
-    }
-
-    /// The path a packet on `key` counts on: beyond [`MAX_PATHS`], a new path is folded
-    /// into the last one.
-    fn path_key(&self, key: (IpAddr, IpAddr)) -> (IpAddr, IpAddr) {
-        if self.paths.len() >= MAX_PATHS && !self.paths.contains_key(&key) {
-            *self.paths.keys().max().expect("MAX_PATHS > 0")
-        } else {
-            key
-        }
-    }
-
-    /// Counts the packet, sent by endpoint `from`. Round trips of DATA and HEARTBEATs are
-    /// not timed here: the flows time them (see `parse::round_trip`), and `overlay` takes
-    /// them.
-    fn count(&mut self, p: &PacketView, from: usize, ts_ns: u64) {
-        self.packets += 1;
-        self.last_ns = ts_ns;
-        let kept = self.endpoints[from].add_address(p.src.0) & self.endpoints[1 - from].add_address(p.dst.0);
-        let path_key = self.path_key((p.src.0, p.dst.0));
-        if !kept || path_key != (p.src.0, p.dst.0) {
-            self.beyond_bounds += 1;
-        }
-        let path = self.paths.entry(path_key).or_default();
-        path.packets += 1;
-        path.bytes += p.ip_len;
-        path.last_ns = ts_ns;
-        if p.ifindex != 0 {
-            path.ifindex = p.ifindex;
-        }
-        let d = &mut self.directions[from];
-        d.packets += 1;
-        d.bytes += p.ip_len;
-        let reflected = p.chunks.iter().any(|c| matches!(c, ChunkView::Close { reflected: true, .. }));
-        if p.vtag == 0 || reflected {
-            d.off_flow.0 += 1;
-            d.off_flow.1 += p.ip_len;
-            path.off_flow.0 += 1;
-            path.off_flow.1 += p.ip_len;
-        }
-        for chunk in &p.chunks {
-            match chunk {
-                ChunkView::Data { tsn, payload } => {
-                    let d = &mut self.directions[from];
-                    d.data_chunks += 1;
-                    d.data_bytes += u64::from(*payload);
-                    d.retransmissions += u64::from(d.tsns.sent(*tsn, ts_ns, false));
-                    if d.data_path != Some(path_key) {
-                        d.path_switches += u64::from(d.data_path.is_some());
-                        d.data_path = Some(path_key);
-                    }
-                    self.paths.get_mut(&path_key).expect("inserted above").data_chunks += 1;
-                    // A restart is established by its COOKIE-ACK only.
-                    if self.state == State::Handshake && self.restart_of.is_none() {
-                        self.enter(State::Established, ts_ns);
-                    }
-                }
-                ChunkView::Sack { cum_tsn: _, a_rwnd, gaps, dups } => {
-                    let d = &mut self.directions[from];
-                    d.sacks += 1;
-                    d.gap_blocks += u64::from(*gaps);
-                    d.dup_tsns += u64::from(*dups);
-                    if *a_rwnd == 0 && d.a_rwnd_last != Some(0) {
-                        d.zero_windows += 1;
-                    }
-                    d.a_rwnd_last = Some(*a_rwnd);
-                    d.a_rwnd_min = Some(d.a_rwnd_min.map_or(*a_rwnd, |m| m.min(*a_rwnd)));
-                }
-                ChunkView::Heartbeat { ack: false } => {
-                    self.directions[from].heartbeats += 1;
-                    self.paths.get_mut(&path_key).expect("inserted above").heartbeats += 1;
-                }
-                ChunkView::Heartbeat { ack: true } => {
-                    self.directions[from].heartbeat_acks += 1;
-                    self.paths.get_mut(&path_key).expect("inserted above").heartbeat_acks += 1;
-                }
-                ChunkView::Init { ack, addresses, .. } => {
-                    self.endpoints[from].add_addresses(addresses);
-                    if *ack {
-                        self.init_rtt = self.init_sent.map(|t| ts_ns.saturating_sub(t));
-                    } else {
-                        self.init_sent.get_or_insert(ts_ns);
-                    }
-                }
-                ChunkView::CookieEcho => _ = self.cookie_sent.get_or_insert(ts_ns),
-                ChunkView::CookieAck => {
-                    self.cookie_rtt = self.cookie_sent.map(|t| ts_ns.saturating_sub(t));
-                    // A restart completes with the COOKIE-ECHO and COOKIE-ACK of its new
-                    // tags, both known by now.
-                    let complete = self.restart_of.is_none()
-                        || (self.cookie_sent.is_some() && self.endpoints.iter().all(|e| e.vtag != 0));
-                    if complete && matches!(self.state, State::Handshake | State::Provisional) {
-                        self.enter(State::Established, ts_ns);
-                    }
-                }
-                ChunkView::Shutdown { .. } => self.enter(State::ShuttingDown, ts_ns),
-                ChunkView::Close { abort, .. } => {
-                    self.enter(if *abort { State::Aborted } else { State::Closed }, ts_ns);
-                }
-                ChunkView::Asconf { added } => self.endpoints[from].add_addresses(added),
-                ChunkView::Other => {}
-            }
-        }
-    }
-
-    /// The flow of what endpoint `from` sent (its packets carry the other's tag), once
-    /// that tag is known.
-    fn direction_key(&self, from: usize) -> Option<FlowKey> {
-        let (sender, receiver) = (&self.endpoints[from], &self.endpoints[1 - from]);
-        (receiver.vtag != 0).then_some(FlowKey { src_port: sender.port, dst_port: receiver.port, vtag: receiver.vtag })
-    }
-
-    /// Both directions' flows with the other's tag, for an association met mid-way whose
-    /// tags are both known and that is not over: what the kernel's directory lacks to
-    /// time its round trips (see `abi::maps::MIDWAY`).
-    #[must_use]
-    pub fn midway_pairs(&self) -> Option<[(FlowKey, u32); 2]> {
-        let met_midway = self.transitions.first().is_some_and(|(s, _)| *s == State::Provisional);
-        let over = matches!(self.state, State::Closed | State::Aborted | State::Restarted);
-        let tags = [self.endpoints[0].vtag, self.endpoints[1].vtag];
-        if !met_midway || over || tags.contains(&0) || self.merged_into.is_some() {
-            return None;
-        }
-        let keys = [self.direction_key(0)?, self.direction_key(1)?];
-        Some([(keys[0], tags[0]), (keys[1], tags[1])])
-    }
-
-    /// Takes what each direction sent from its flow's counters in the kernel (the same
-    /// accounting `inspect`'s engines run), `flows[i]` those of what endpoint `i` sent.
-    /// A direction without (its receiver's tag not known, its flow not found or another
-    /// association's) keeps what the packets seen here counted. Idempotent: a live table
-    /// is overlaid again at each export.
-    fn overlay(&mut self, flows: [Option<&FlowStats>; 2]) {
-        let mut beyond = 0;
-        let (mut rtt, mut heartbeat_rtt) = (RoundTrips::default(), RoundTrips::default());
-        for (from, f) in flows.into_iter().enumerate() {
-            let Some(f) = f else {
-                continue;
-            };
-            beyond += f.paths_beyond;
-            let family = f.family;
-            let slot_path = |s: &PathSlot| {
-                (addr(family, bytemuck::cast_ref(&s.src_addr)), addr(family, bytemuck::cast_ref(&s.dst_addr)))
-            };
-            for slot in f.paths.iter().filter(|s| s.packets > 0) {
-                let key = self.path_key(slot_path(slot));
-                let path = self.paths.entry(key).or_default();
-                path.packets = slot.packets + path.off_flow.0;
-                path.bytes = slot.bytes + path.off_flow.1;
-                path.data_chunks = slot.data_chunks;
-                path.heartbeats = slot.heartbeats;
-                path.heartbeat_acks = slot.heartbeat_acks;
-                path.heartbeats_unanswered = slot.heartbeats_unanswered_now();
-                path.rtt = slot.heartbeat_rtt.widened();
-                path.last_ns = path.last_ns.max(slot.last_seen_ns);
-                if slot.ifindex != 0 {
-                    path.ifindex = slot.ifindex;
-                }
-            }
-            let data_path = usize::try_from(f.data_path).ok().and_then(|n| f.paths.get(n.checked_sub(1)?));
-            let d = &mut self.directions[from];
-            d.packets = f.packets + d.off_flow.0;
-            d.bytes = f.bytes + d.off_flow.1;
-            d.data_chunks = f.data_chunks;
-            d.data_bytes = f.data_payload_bytes;
-            d.retransmissions = f.data_at_or_below_highest;
-            d.sacks = f.sacks;
-            d.gap_blocks = f.sack_gap_blocks;
-            d.dup_tsns = f.sack_dup_tsns;
-            d.heartbeats = f.chunks[bucket(ty::HEARTBEAT)];
-            d.heartbeat_acks = f.chunks[bucket(ty::HEARTBEAT_ACK)];
-            if f.sacks > 0 {
-                d.a_rwnd_last = Some(f.last_a_rwnd);
-                d.a_rwnd_min = Some(f.a_rwnd_min);
-            }
-            d.zero_windows = f.zero_windows;
-            d.path_switches = f.data_path_switches;
-            if let Some(s) = data_path {
-                d.data_path = Some(slot_path(s));
-            }
-            self.last_ns = self.last_ns.max(f.last_seen_ns);
-            rtt.merge(&f.rtt);
-            heartbeat_rtt.merge(&f.heartbeat_rtt);
-        }
-        self.rtt = rtt;
-        self.heartbeat_rtt = heartbeat_rtt;
-        self.kernel_beyond_bounds = beyond;
-        self.packets = self.directions[0].packets + self.directions[1].packets;
-    }
-
-    /// The association as in `inspect --format json` (DESIGN.md contract 2).
-    #[must_use]
-    pub fn json(&self) -> Value {
-        self.json_naming(&|_| None)
-    }
-
-    /// The same with each path's interface named (`/stats`: the live run knows them).
-    #[must_use]
-    pub fn json_naming(&self, iface: &dyn Fn(u32) -> Option<String>) -> Value {
-        let endpoint = |e: &EndpointInfo| {
-            json!({
-                "port": e.port,
-                "vtag": e.vtag,
-                "addresses": e.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            })
-        };
-        let direction = |d: &DirStats| {
-            json!({
-                "packets": d.packets,
-                "bytes": d.bytes,
-                "data_chunks": d.data_chunks,
-                "data_bytes": d.data_bytes,
-                "retransmissions": d.retransmissions,
-                "sacks": d.sacks,
-                "gap_blocks": d.gap_blocks,
-                "dup_tsns": d.dup_tsns,
-                "heartbeats": d.heartbeats,
-                "heartbeat_acks": d.heartbeat_acks,
-                "a_rwnd_last": d.a_rwnd_last,
-                "a_rwnd_min": d.a_rwnd_min,
-                "zero_windows": d.zero_windows,
-                "data_path": d.data_path.map(|(s, t)| json!({ "src": s.to_string(), "dst": t.to_string() })),
-                "path_switches": d.path_switches,
-            })
-        };
-        let mut paths: Vec<_> = self.paths.iter().collect();
-        paths.sort_unstable_by_key(|(k, _)| **k);
-        let paths: Vec<Value> = paths
-            .into_iter()
-            .map(|((src, dst), p)| {
-                let mut path = json!({
-                    "src": src.to_string(),
-                    "dst": dst.to_string(),
-                    "packets": p.packets,
-                    "bytes": p.bytes,
-                    "data_chunks": p.data_chunks,
-                    "heartbeats": p.heartbeats,
-                    "heartbeat_acks": p.heartbeat_acks,
-                    "heartbeats_unanswered": p.heartbeats_unanswered,
-                    "last_seen_ns": p.last_ns,
-                    "rtt_us": rtt_json(&p.rtt),
-                });
-                if let Some(name) = iface(p.ifindex) {
-                    path["iface"] = name.into();
-                }
-                path
-            })
-            .collect();
-        json!({
-            "endpoints": [endpoint(&self.endpoints[0]), endpoint(&self.endpoints[1])],
-            "state": self.state.name(),
-            "transitions": self.transitions.iter().map(|(s, t)| json!({ "state": s.name(), "at_ns": t })).collect::<Vec<_>>(),
-            "packets": self.packets,
-            "directions": [direction(&self.directions[0]), direction(&self.directions[1])],
-            "paths": paths,
-            "rtt_us": rtt_json(&self.rtt),
-            "handshake_rtt_us": {
-                "init": self.init_rtt.map(|t| t / 1000),
-                "cookie": self.cookie_rtt.map(|t| t / 1000),
-            },
-            "restart": self.restarted,
-            "init_collisions": self.init_collisions,
-            "beyond_bounds": self.beyond_bounds + self.kernel_beyond_bounds,
-            "first_ns": self.first_ns,
-            "last_ns": self.last_ns,
-        })
-    }
-}
-
 /// A direction waiting to learn its tag.
 #[derive(Clone, Copy, Debug)]
-struct Half {
+struct WaitingDirection {
     from: Endpoint,
     to: Endpoint,
     id: usize,
@@ -685,7 +63,7 @@ pub struct Associations {
     /// addresses included: a server on one port talks to many peers on another (NGAP's
     /// 38412/38421), so ports alone would join strangers. A multi-homed peer's further
     /// addresses wait too, from the first packet to them.
-    half: foldhash::HashMap<(Endpoint, Endpoint), Vec<Half>>,
+    untagged: foldhash::HashMap<(Endpoint, Endpoint), Vec<WaitingDirection>>,
     /// The latest association of two endpoints (either way round), for restarts and
     /// collisions.
     latest: foldhash::HashMap<(Endpoint, Endpoint), usize>,
@@ -737,7 +115,7 @@ impl Associations {
         }
         // Packets back to the sender carry a tag not known yet: they may come from here.
         if self.list[id].endpoints[from].vtag == 0 {
-            self.wait_half(Half { from: p.dst, to: p.src, id, receiver: from });
+            self.wait_for_tag(WaitingDirection { from: p.dst, to: p.src, id, receiver: from });
         }
         for c in &p.chunks {
             if let ChunkView::Init { ack: true, initiate_tag, .. } = c {
@@ -783,7 +161,7 @@ impl Associations {
     /// mid-way was waiting for, on these very addresses: the other is this one, seen
     /// from a peer's other address before its tags told (a multi-homed peer met mid-way).
     fn join_waiting(&mut self, p: &PacketView, id: usize, from: usize) {
-        let Some(waiting) = self.half.get(&(p.src, p.dst)) else {
+        let Some(waiting) = self.untagged.get(&(p.src, p.dst)) else {
             return;
         };
         // Only an association met mid-way can turn out to be another's other half.
@@ -796,14 +174,14 @@ impl Associations {
             map[1 - receiver] = from;
             map
         };
-        let agrees = |h: &Half| {
+        let agrees = |h: &WaitingDirection| {
             let map = mapping(h.receiver);
             list[h.id].endpoints.iter().enumerate().all(|(i, e)| {
                 let mine = list[id].endpoints[map[i]].vtag;
                 e.vtag == 0 || mine == 0 || e.vtag == mine
             })
         };
-        let Some(&Half { id: other, receiver, .. }) =
+        let Some(&WaitingDirection { id: other, receiver, .. }) =
             waiting.iter().find(|h| h.id != id && list[h.id].transitions[0].0 == State::Provisional && agrees(h))
         else {
             return;
@@ -889,7 +267,7 @@ impl Associations {
         let pending_restart = new.restart_of.is_some();
         self.list.push(new);
         self.by_flow.insert((p.dst.1, p.src.1, tag), id);
-        self.wait_half(Half { from: p.src, to: p.dst, id, receiver: 1 });
+        self.wait_for_tag(WaitingDirection { from: p.src, to: p.dst, id, receiver: 1 });
         if !pending_restart {
             self.latest.insert(key, id);
         }
@@ -899,7 +277,7 @@ impl Associations {
     /// A packet whose tag is not known, on a direction waiting to learn it.
     fn learn_half(&mut self, p: &PacketView) -> Option<usize> {
         // The latest association waiting on these endpoints.
-        let &Half { id, receiver, .. } = self.half.get(&(p.src, p.dst))?.last()?;
+        let &WaitingDirection { id, receiver, .. } = self.untagged.get(&(p.src, p.dst))?.last()?;
         self.list[id].endpoints[receiver].vtag = p.vtag;
         // Its other addresses wait no more either.
         self.forget_halves(id);
@@ -907,7 +285,7 @@ impl Associations {
         Some(id)
     }
 
-    fn wait_half(&mut self, h: Half) {
+    fn wait_for_tag(&mut self, h: WaitingDirection) {
         let key = (h.from, h.to);
         // As many as it has paths at most: one tag from a thousand sources must not make
         // each packet search a thousand.
@@ -916,7 +294,7 @@ impl Associations {
             return;
         }
         self.list[h.id].waiting.push(key);
-        let waiting = self.half.entry(key).or_default();
+        let waiting = self.untagged.entry(key).or_default();
         // The newest few on the very same endpoints: an older one still waiting there is
         // stale (and a flood of INITs must not make every packet scan all of them).
         if waiting.len() == MAX_WAITING {
@@ -928,10 +306,10 @@ impl Associations {
     /// Association `id` waits for no tag any more (learned, merged or over).
     fn forget_halves(&mut self, id: usize) {
         for key in std::mem::take(&mut self.list[id].waiting) {
-            if let Some(waiting) = self.half.get_mut(&key) {
+            if let Some(waiting) = self.untagged.get_mut(&key) {
                 waiting.retain(|h| h.id != id);
                 if waiting.is_empty() {
-                    self.half.remove(&key);
+                    self.untagged.remove(&key);
                 }
             }
         }
@@ -944,9 +322,9 @@ impl Associations {
         // sender is endpoint 0, and packets to the endpoint whose tag is not known yet
         // wait to join.
         let (tags, flow, waiting) = if reflected {
-            ([p.vtag, 0], (p.dst.1, p.src.1, p.vtag), Half { from: p.src, to: p.dst, id, receiver: 1 })
+            ([p.vtag, 0], (p.dst.1, p.src.1, p.vtag), WaitingDirection { from: p.src, to: p.dst, id, receiver: 1 })
         } else {
-            ([0, p.vtag], (p.src.1, p.dst.1, p.vtag), Half { from: p.dst, to: p.src, id, receiver: 0 })
+            ([0, p.vtag], (p.src.1, p.dst.1, p.vtag), WaitingDirection { from: p.dst, to: p.src, id, receiver: 0 })
         };
         self.list.push(Association::new(
             [
@@ -957,7 +335,7 @@ impl Associations {
             ts_ns,
         ));
         self.by_flow.insert(flow, id);
-        self.wait_half(waiting);
+        self.wait_for_tag(waiting);
         self.latest.insert(unordered(p.src, p.dst), id);
         id
     }
@@ -976,8 +354,11 @@ impl Associations {
         }));
         self.by_flow.extend(other.by_flow.into_iter().map(|(k, id)| (k, id + base)));
         self.latest.extend(other.latest.into_iter().map(|(k, id)| (k, id + base)));
-        for (k, waiting) in other.half {
-            self.half.entry(k).or_default().extend(waiting.into_iter().map(|h| Half { id: h.id + base, ..h }));
+        for (k, waiting) in other.untagged {
+            self.untagged
+                .entry(k)
+                .or_default()
+                .extend(waiting.into_iter().map(|h| WaitingDirection { id: h.id + base, ..h }));
         }
     }
 
@@ -1016,7 +397,7 @@ impl Associations {
         let new_id = |id: usize| renumbered[target[id]];
         self.by_flow.retain(|_, id| new_id(*id).map(|n| *id = n).is_some());
         self.latest.retain(|_, id| new_id(*id).map(|n| *id = n).is_some());
-        self.half.retain(|_, waiting| {
+        self.untagged.retain(|_, waiting| {
             waiting.retain_mut(|h| new_id(h.id).map(|n| h.id = n).is_some());
             !waiting.is_empty()
         });
@@ -1100,7 +481,17 @@ mod tests {
     };
 
     use super::*;
-    use crate::observe::packet_view::view;
+    use std::net::IpAddr;
+
+    use serde_json::Value;
+
+    use super::super::association::{DirStats, MAX_ADDRESSES};
+    use crate::{assoc::packet_view::view, doc::AssociationDoc};
+
+    /// The association as `inspect --format json` gives it.
+    fn json(a: &Association) -> Value {
+        serde_json::to_value(AssociationDoc::of(a)).unwrap()
+    }
 
     const MS: u64 = 1_000_000;
     const BACK: Ip = Ip::V4 { src: [198, 18, 0, 2], dst: [198, 18, 0, 1] };
@@ -1152,7 +543,7 @@ mod tests {
         // The server aborts with its own tag (T bit): the first packet seen of the association.
         let _ =
             a.add(&pkt(true, 0x51, vec![Chunk::new(ty::ABORT, sctp_common::proto::chunk::flag::T_BIT, vec![])]), MS);
-        let x = a.iter().next().unwrap().json();
+        let x = json(a.iter().next().unwrap());
         let endpoints: Vec<(u64, u64, String)> = x["endpoints"]
             .as_array()
             .unwrap()
@@ -1181,7 +572,7 @@ mod tests {
         flow.heartbeat_rtt.add(2 * MS);
         a.overlay(&|k| (k.vtag == 0xc1).then_some(&flow));
         let x = a.iter().next().unwrap();
-        let json = x.json();
+        let json = json(x);
         let path = json["paths"].as_array().unwrap().iter().find(|p| p["src"] == "198.18.0.2").unwrap();
         assert_eq!((path["heartbeats"].as_u64(), path["heartbeats_unanswered"].as_u64()), (Some(5), Some(4)));
         assert_eq!((path["rtt_us"]["count"].as_u64(), path["rtt_us"]["min"].as_u64()), (Some(1), Some(2_000)));
@@ -1291,7 +682,7 @@ mod tests {
 
     /// What a blind attacker's packets must not change about a real association.
     fn fingerprint(a: &Association) -> Value {
-        let mut j = a.json();
+        let mut j = json(a);
         j.as_object_mut().unwrap().remove("last_ns");
         j
     }
@@ -1383,7 +774,7 @@ mod tests {
         assert_eq!(x.endpoints[0].addresses.len(), MAX_ADDRESSES);
         assert!(x.paths.len() <= MAX_PATHS && x.waiting.len() <= MAX_PATHS);
         assert_eq!(x.beyond_bounds, 20_000 - MAX_ADDRESSES as u64);
-        assert_eq!(a.half.values().map(Vec::len).sum::<usize>(), x.waiting.len());
+        assert_eq!(a.untagged.values().map(Vec::len).sum::<usize>(), x.waiting.len());
     }
 
     #[test]
@@ -1398,32 +789,6 @@ mod tests {
         let _ = a.add(&pkt(false, 0x51, vec![Chunk::data(2, 0, 0, 18, 100)]), quiet);
         assert_eq!(a.expire(quiet, &Expiry::default()), 1000);
         assert_eq!(a.iter().map(|x| x.state).collect::<Vec<_>>(), [State::Established]);
-    }
-
-    #[test]
-    fn retransmissions_and_round_trips_need_no_memory_per_tsn() {
-        let mut t = TsnTracker::default();
-        // A million TSNs never acknowledged: the tracker stays as it is, a few words.
-        for tsn in 0..1_000_000 {
-            assert!(!t.sent(tsn, u64::from(tsn), true));
-        }
-        assert!(core::mem::size_of::<TsnTracker>() <= 32);
-        // The first TSN was timed; a SACK covering it gives its round trip, once.
-        assert_eq!(t.acked(0, 5_000), Some(5_000));
-        assert_eq!(t.acked(10, 6_000), None);
-        // Karn: the TSN timed sent again gives none.
-        let mut t = TsnTracker::default();
-        assert!(!t.sent(u32::MAX, 0, true));
-        assert!(t.sent(u32::MAX, 10, true), "a retransmission");
-        assert!(!t.sent(0, 20, true), "past the wrap");
-        assert_eq!(t.acked(u32::MAX, 30), None);
-        assert_eq!(t.acked(0, 40), Some(20));
-        // Only TSNs that may be timed are (from summaries: those user space sees all of).
-        let mut t = TsnTracker::default();
-        assert!(!t.sent(1, 0, false));
-        assert!(!t.sent(2, 5, true));
-        assert_eq!(t.acked(1, 9), None);
-        assert_eq!(t.acked(2, 15), Some(10));
     }
 
     #[test]

@@ -1,24 +1,25 @@
 //! The replay behind `sctp-user inspect`: every frame of a capture, as it is read, through
 //! one engine on the capture's clock, then the counters it kept. The host engine may
-//! spread the work over threads ([`super::sharded`]).
+//! spread the work over threads ([`sharded`]).
 
 use std::path::Path;
 
 use anyhow::Result;
-use sctp_common::parse::{locate_sctp, NoTally};
+pub mod engine;
+mod sharded;
+pub mod watch;
 
-use super::{
-    assoc::Associations,
-    capture::{Capture, Frame, ReadStats},
-    checksum::Checksums,
-    engine::{Fed, HostEngine, KernelEngine, Kind, MIN_FRAME},
-    packet_view,
-    report::Unreplayed,
-    sharded,
-    trace::Traces,
-    Snapshot,
+use engine::{FrameOutcome, HostEngine, KernelEngine, Kind};
+use watch::{Watch, WatchOptions};
+
+use crate::{
+    assoc::{trace::Traces, Associations},
+    bpf::LoadOptions,
+    capture::{checksum::Checksums, extend_span, Capture, ReadStats},
+    doc::Unreplayed,
+    rules::Compiled,
+    snapshot::Snapshot,
 };
-use crate::{bpf::LoadOptions, rules::Compiled};
 
 /// How to replay.
 pub struct Options {
@@ -56,67 +57,17 @@ pub struct Replay {
     pub associations: Associations,
 }
 
+impl Options {
+    fn watch(&self) -> WatchOptions {
+        WatchOptions { checksums: self.checksums, trace: self.trace }
+    }
+}
+
 impl Replay {
     #[must_use]
     pub fn unreplayed(&self) -> Unreplayed {
         Unreplayed { too_short: self.too_short, too_large: self.too_large }
     }
-}
-
-/// What every frame goes through before an engine, whichever it is: its checksum, its
-/// trace, and the check that an engine takes it at all.
-pub struct FrameChecks {
-    pub checksums: Option<Checksums>,
-    pub traces: Option<Traces>,
-    pub associations: Associations,
-    pub too_short: u64,
-}
-
-impl FrameChecks {
-    #[must_use]
-    pub fn new(opts: &Options) -> Self {
-        Self {
-            checksums: opts.checksums.then(Checksums::default),
-            traces: opts.trace.then(Traces::default),
-            associations: Associations::default(),
-            too_short: 0,
-        }
-    }
-
-    /// Whether the frame goes on to the engine.
-    pub fn admit(&mut self, data: &[u8], cut: bool, ts_ns: u64) -> bool {
-        // One search for the SCTP header serves the checksum and the packet's view.
-        if let Ok(loc) = locate_sctp(data, &mut NoTally) {
-            if let Some(c) = &mut self.checksums {
-                c.check(data, &loc, cut);
-            }
-            if let Some(p) = packet_view::view_at(data, &loc) {
-                if let (Some((id, from)), Some(t)) = (self.associations.add(&p, ts_ns), &mut self.traces) {
-                    t.add(&p, ts_ns, id, from);
-                }
-            }
-        }
-        let long_enough = data.len() >= MIN_FRAME;
-        self.too_short += u64::from(!long_enough);
-        long_enough
-    }
-
-    /// Adds another shard's checks.
-    pub fn merge(&mut self, other: FrameChecks) {
-        if let (Some(a), Some(b)) = (&mut self.checksums, &other.checksums) {
-            a.merge(b);
-        }
-        if let (Some(a), Some(b)) = (&mut self.traces, other.traces) {
-            a.merge(b, self.associations.list.len());
-        }
-        self.associations.merge(other.associations);
-        self.too_short += other.too_short;
-    }
-}
-
-/// The capture's first and last frame times so far.
-pub(super) fn extend_span(span: &mut Option<(u64, u64)>, frame: &Frame) {
-    *span = Some((span.map_or(frame.ts_ns, |(first, _)| first), frame.ts_ns));
 }
 
 /// Replays the capture at `path` and returns what the engine counted.
@@ -128,9 +79,9 @@ pub fn replay(path: &Path, opts: &Options, rules: &Compiled) -> Result<Replay> {
     };
     let mut capture = Capture::open(path)?;
     let mut span_ns = None;
-    let (snapshot, checks, too_large, threads) = if let Some(mut k) = kernel {
-        let (checks, too_large) = replay_kernel(&mut capture, &mut k, opts, rules, &mut span_ns)?;
-        (k.snapshot(rules)?, checks, too_large, 1)
+    let (snapshot, watch, too_large, threads) = if let Some(mut k) = kernel {
+        let (watch, too_large) = replay_kernel(&mut capture, &mut k, opts, rules, &mut span_ns)?;
+        (k.snapshot(rules)?, watch, too_large, 1)
     } else {
         let threads = if rules.limits_init_rates() && opts.threads > 1 {
             log::info!("INIT rate rules judge every INIT in capture order: the replay runs on one thread");
@@ -138,10 +89,11 @@ pub fn replay(path: &Path, opts: &Options, rules: &Compiled) -> Result<Replay> {
         } else {
             opts.threads.max(1)
         };
-        let (snapshot, checks) = replay_host(&mut capture, threads, opts, rules, &mut span_ns);
-        (snapshot, checks, 0, threads)
+        let (snapshot, watch) = replay_host(&mut capture, threads, opts, rules, &mut span_ns);
+        (snapshot, watch, 0, threads)
     };
-    let mut associations = checks.associations;
+    let Watch { checks, conversations } = watch;
+    let mut associations = conversations.associations;
     // The counts of each direction are the engine's (kernel == host covers them).
     associations.overlay(&|k| snapshot.flows.get(k));
     let read = capture.stats.clone();
@@ -157,7 +109,7 @@ pub fn replay(path: &Path, opts: &Options, rules: &Compiled) -> Result<Replay> {
         read,
         checksums: checks.checksums,
         span_ns,
-        traces: checks.traces,
+        traces: conversations.traces,
         associations,
     })
 }
@@ -169,24 +121,24 @@ fn replay_host(
     opts: &Options,
     rules: &Compiled,
     span_ns: &mut Option<(u64, u64)>,
-) -> (Snapshot, FrameChecks) {
+) -> (Snapshot, Watch) {
     // The rules start with the capture: the learning window opens at its first frame,
     // which is then given once more for the replay.
     let first = capture.next_frame().map(|f| f.ts_ns);
     let set = rules.set_at(first.unwrap_or(0));
     capture.rewind_one();
     if threads > 1 {
-        return sharded::replay(capture, threads, rules, &set, opts, span_ns);
+        return sharded::replay(capture, threads, rules, &set, opts.watch(), span_ns);
     }
     let mut engine = HostEngine::new(rules, &set);
-    let mut checks = FrameChecks::new(opts);
+    let mut watch = Watch::new(opts.watch());
     while let Some(frame) = capture.next_frame() {
         extend_span(span_ns, &frame);
-        if checks.admit(frame.data, frame.cut, frame.ts_ns) {
+        if watch.frame(frame.data, frame.cut, frame.ts_ns) {
             engine.run(frame.data, frame.ts_ns);
         }
     }
-    (engine.into_snapshot(), checks)
+    (engine.into_snapshot(), watch)
 }
 
 /// Every frame through the XDP program; the frame checks and the frames too large.
@@ -196,12 +148,14 @@ fn replay_kernel(
     opts: &Options,
     rules: &Compiled,
     span_ns: &mut Option<(u64, u64)>,
-) -> Result<(FrameChecks, u64)> {
-    let mut checks = FrameChecks::new(opts);
+) -> Result<(Watch, u64)> {
+    let mut watch = Watch::new(opts.watch());
     let mut too_large = 0;
     while let Some(frame) = capture.next_frame() {
         extend_span(span_ns, &frame);
-        if checks.admit(frame.data, frame.cut, frame.ts_ns) && k.run(rules, frame.data, frame.ts_ns)? == Fed::TooLarge {
+        if watch.frame(frame.data, frame.cut, frame.ts_ns)
+            && k.run(rules, frame.data, frame.ts_ns)? == FrameOutcome::TooLarge
+        {
             too_large += 1;
         }
     }
@@ -215,5 +169,5 @@ fn replay_kernel(
             }
         );
     }
-    Ok((checks, too_large))
+    Ok((watch, too_large))
 }

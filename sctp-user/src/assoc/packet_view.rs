@@ -6,12 +6,10 @@
 use std::net::IpAddr;
 
 use sctp_common::{
-    abi::{ChunkSummary, PacketSummary},
+    abi::{ip_addr, ChunkSummary, PacketSummary},
     parse::{address_bytes, locate_sctp, NoTally, Packet as _, SctpLocation},
     proto::chunk::{flag, ty},
 };
-
-use super::report::addr;
 
 /// Chunks of one packet looked at, at most (as the XDP program's walk).
 const MAX_CHUNKS: usize = sctp_common::parse::MAX_CHUNKS;
@@ -104,8 +102,8 @@ pub fn view_at(frame: &[u8], loc: &SctpLocation) -> Option<PacketView> {
         off += (len + 3) & !3;
     }
     Some(PacketView {
-        src: (addr(loc.family, address_bytes(&loc.src_addr)), sport),
-        dst: (addr(loc.family, address_bytes(&loc.dst_addr)), dport),
+        src: (ip_addr(loc.family, address_bytes(&loc.src_addr)), sport),
+        dst: (ip_addr(loc.family, address_bytes(&loc.dst_addr)), dport),
         vtag,
         ip_len: loc.ip_len,
         ifindex: 0,
@@ -139,8 +137,8 @@ fn fields_fit(t: u8, len: usize, body: &[u8]) -> bool {
 pub fn from_summary(s: &PacketSummary) -> PacketView {
     let family = u32::from(s.family);
     PacketView {
-        src: (addr(family, &s.src_addr), s.src_port),
-        dst: (addr(family, &s.dst_addr), s.dst_port),
+        src: (ip_addr(family, &s.src_addr), s.src_port),
+        dst: (ip_addr(family, &s.dst_addr), s.dst_port),
         vtag: s.vtag,
         ip_len: u64::from(s.ip_len),
         ifindex: s.ifindex,

@@ -5,12 +5,8 @@
 use std::collections::BTreeMap;
 
 use sctp_common::abi::{PacketSummary, EGRESS};
-use serde_json::{json, Value};
 
-use super::{
-    assoc::{Associations, Expiry, State},
-    packet_view,
-};
+use super::{packet_view, Associations, Expiry, State};
 
 #[derive(Debug, Default)]
 pub struct LiveAssociations {
@@ -50,7 +46,8 @@ impl LiveAssociations {
     }
 
     /// A path's interface name, if the path has one (a capture's paths have none).
-    fn named(&self, ifindex: u32) -> Option<String> {
+    #[must_use]
+    pub fn named(&self, ifindex: u32) -> Option<String> {
         (ifindex != 0).then(|| self.iface_name(ifindex))
     }
 
@@ -69,39 +66,5 @@ impl LiveAssociations {
     #[must_use]
     pub fn by_state(&self) -> Vec<(State, u64)> {
         State::ALL.iter().map(|s| (*s, self.table.iter().filter(|a| a.state == *s).count() as u64)).collect()
-    }
-
-    /// The `top` busiest associations, as `inspect --format json` gives them (DESIGN.md
-    /// contract 2).
-    #[must_use]
-    pub fn json(&self, top: usize) -> Value {
-        self.table.busiest(top).into_iter().map(|(_, a)| a.json_naming(&|i| self.named(i))).collect()
-    }
-
-    /// The association whose packets from `src_port` to `dst_port` carry `vtag`, as in
-    /// [`LiveAssociations::json`].
-    #[must_use]
-    pub fn json_of(&self, src_port: u16, dst_port: u16, vtag: u32) -> Option<Value> {
-        let a = self.table.by_direction(src_port, dst_port, vtag)?;
-        Some(a.json_naming(&|i| self.named(i)))
-    }
-
-    /// Counts about the table itself.
-    #[must_use]
-    pub fn summary_json(&self) -> Value {
-        json!({
-            "tracked": self.table.iter().count(),
-            "by_state": self.by_state().into_iter().map(|(s, n)| (s.name().to_string(), Value::from(n))).collect::<serde_json::Map<_, _>>(),
-            "restarts": self.table.iter().filter(|a| a.restarted).count(),
-            "forgotten": self.table.forgotten,
-            "untracked_packets": self.table.untracked,
-            "summaries": self.summaries,
-            "summaries_lost": self.lost,
-            "interfaces": self.interfaces.iter().map(|(i, [arriving, leaving])| json!({
-                "iface": self.iface_name(*i),
-                "in": { "packets": arriving.packets, "bytes": arriving.bytes },
-                "out": { "packets": leaving.packets, "bytes": leaving.bytes },
-            })).collect::<Vec<_>>(),
-        })
     }
 }

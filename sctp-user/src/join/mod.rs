@@ -24,7 +24,7 @@ use sctp_common::{
 };
 use serde::Serialize;
 
-use super::live::LiveAssociations;
+use crate::{assoc::live::LiveAssociations, doc::AssociationDoc};
 use crate::{
     echo::{EchoState, EchoStats, ServedAssociation},
     sys::sctp::{AssocStats, Status},
@@ -35,13 +35,13 @@ const TSNS_KEPT: usize = 1 << 18;
 
 /// Counts of messages / chunks and bytes.
 #[derive(Clone, Copy, Debug, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub count: u64,
     pub bytes: u64,
 }
 
 impl Tally {
-    pub fn add(&mut self, bytes: u64) {
+    pub(crate) fn add(&mut self, bytes: u64) {
         self.count += 1;
         self.bytes += bytes;
     }
@@ -49,7 +49,7 @@ impl Tally {
 
 /// What XDP's DATA events showed for one flow.
 #[derive(Default)]
-pub struct WireFlow {
+pub(crate) struct WireFlow {
     pub data: Tally,
     pub per_stream: BTreeMap<u16, Tally>,
     pub per_ppid: BTreeMap<u32, Tally>,
@@ -61,7 +61,7 @@ pub struct WireFlow {
 
 /// All flows' DATA events, fed from the ring buffer.
 #[derive(Default)]
-pub struct Wire {
+pub(crate) struct Wire {
     pub flows: HashMap<FlowKey, WireFlow>,
     /// DATA chunks of all flows by PPID and by stream, for export; bounded label sets
     /// (beyond [`LABELS_KEPT`] distinct values, the rest is counted under "other").
@@ -74,7 +74,7 @@ pub struct Wire {
 }
 
 /// Distinct PPIDs / streams exported by value; more go to "other".
-pub const LABELS_KEPT: usize = 64;
+pub(crate) const LABELS_KEPT: usize = 64;
 
 fn bounded_add(map: &mut BTreeMap<String, Tally>, label: String, bytes: u64) {
     let key = if map.contains_key(&label) || map.len() < LABELS_KEPT { label } else { "other".to_string() };
@@ -82,7 +82,7 @@ fn bounded_add(map: &mut BTreeMap<String, Tally>, label: String, bytes: u64) {
 }
 
 impl Wire {
-    pub fn ingest(&mut self, ev: &DataEvent) {
+    pub(crate) fn ingest(&mut self, ev: &DataEvent) {
         let key = FlowKey { src_port: ev.src_port, dst_port: ev.dst_port, vtag: ev.vtag };
         let bytes = u64::from(ev.payload_len);
         bounded_add(&mut self.per_stream, ev.stream.to_string(), bytes);
@@ -113,7 +113,7 @@ impl Wire {
 
 /// A latency histogram with fixed microsecond buckets (upper bounds; the last is +Inf).
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct Histogram {
+pub(crate) struct Histogram {
     pub bounds_us: Vec<f64>,
     pub counts: Vec<u64>,
     pub sum_us: f64,
@@ -129,19 +129,26 @@ impl Default for Histogram {
 }
 
 impl Histogram {
-    pub fn observe(&mut self, us: f64) {
+    pub(crate) fn observe(&mut self, us: f64) {
         let i = self.bounds_us.iter().position(|b| us <= *b).unwrap_or(self.bounds_us.len());
         self.counts[i] += 1;
         self.sum_us += us;
         self.count += 1;
     }
 
-    pub fn merge(&mut self, other: &Histogram) {
+    pub(crate) fn merge(&mut self, other: &Histogram) {
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             *a += b;
         }
         self.sum_us += other.sum_us;
         self.count += other.count;
+    }
+
+    /// The mean, where there are observations.
+    #[must_use]
+    #[expect(clippy::cast_precision_loss, reason = "a mean for people")]
+    pub(crate) fn mean_us(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum_us / self.count as f64)
     }
 
     /// The bucket bound at or below which `q` of the observations fall.
@@ -152,7 +159,7 @@ impl Histogram {
         clippy::cast_precision_loss,
         reason = "0 <= q <= 1: a rank among the observations"
     )]
-    pub fn quantile_bound_us(&self, q: f64) -> Option<f64> {
+    pub(crate) fn quantile_bound_us(&self, q: f64) -> Option<f64> {
         let target = (q * self.count as f64).ceil() as u64;
         let mut seen = 0;
         for (i, c) in self.counts.iter().enumerate() {
@@ -169,7 +176,7 @@ impl Histogram {
 /// event has had time to arrive: the histogram behind `sctp_wire_to_app_latency_seconds`,
 /// which (unlike the join's, recomputed from the records kept) only ever grows.
 #[derive(Default)]
-pub struct LatencyFeed {
+pub(crate) struct LatencyFeed {
     pub histogram: Histogram,
     /// Per association: how many of its messages were already considered.
     done: HashMap<i32, u64>,
@@ -181,7 +188,7 @@ pub struct LatencyFeed {
 const EVENT_GRACE_NS: u64 = 500_000_000;
 
 impl LatencyFeed {
-    pub fn feed(&mut self, local_port: u16, state: &EchoState, wire: &Wire, now_ns: u64) {
+    pub(crate) fn feed(&mut self, local_port: u16, state: &EchoState, wire: &Wire, now_ns: u64) {
         for a in state.assocs.values().chain(state.ended.iter()) {
             let done = self.done.entry(a.assoc_id).or_insert(0);
             // Absolute index of the first record still kept.
@@ -212,8 +219,8 @@ impl LatencyFeed {
 }
 
 /// The socket's side of one association.
-#[derive(Debug, Default, Serialize)]
-pub struct SocketSide {
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
+pub(crate) struct SocketSide {
     pub messages: Tally,
     pub per_stream: BTreeMap<u16, Tally>,
     pub per_ppid: BTreeMap<u32, Tally>,
@@ -223,8 +230,8 @@ pub struct SocketSide {
 }
 
 /// The wire's side of one association.
-#[derive(Debug, Default, Serialize)]
-pub struct WireSide {
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
+pub(crate) struct WireSide {
     pub inbound_vtag: Option<u32>,
     pub outbound_vtag: Option<u32>,
     pub data_chunks: Tally,
@@ -237,12 +244,12 @@ pub struct WireSide {
     pub sack_gap_blocks_received: Option<u64>,
     /// The association table's entry with this inbound flow (both tags, both directions,
     /// paths, state, round trips), when the table is kept.
-    pub association: Option<serde_json::Value>,
+    pub association: Option<AssociationDoc>,
 }
 
 /// One association, joined.
-#[derive(Debug, Serialize)]
-pub struct AssocReport {
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub(crate) struct AssocReport {
     pub assoc_id: i32,
     pub peer_addrs: Vec<std::net::SocketAddr>,
     pub in_streams: u16,
@@ -257,8 +264,8 @@ pub struct AssocReport {
 }
 
 /// The whole report.
-#[derive(Debug, Serialize)]
-pub struct JoinReport {
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub(crate) struct JoinReport {
     pub local_port: u16,
     pub associations: Vec<AssocReport>,
     pub latency: Histogram,
@@ -268,7 +275,7 @@ pub struct JoinReport {
 
 /// Builds the report.
 #[must_use]
-pub fn join(
+pub(crate) fn join(
     local_port: u16,
     state: &EchoState,
     wire: &Wire,
@@ -343,7 +350,10 @@ fn join_one(
             wire_side.outbound_packets = out.map(|s| s.packets);
         }
         wire_side.sack_gap_blocks_received = flows.get(&key).map(|s| s.sack_gap_blocks);
-        wire_side.association = live.and_then(|l| l.json_of(key.src_port, key.dst_port, key.vtag));
+        wire_side.association = live.and_then(|l| {
+            let a = l.table.by_direction(key.src_port, key.dst_port, key.vtag)?;
+            Some(AssociationDoc::naming(a, &|i| l.named(i)))
+        });
     }
     let records = a.records.len() as u64;
     AssocReport {
@@ -382,7 +392,7 @@ fn outbound_vtag(flows: &BTreeMap<FlowKey, FlowStats>, inbound: FlowKey) -> Opti
 
 /// A readable summary: one line per association, then the latency histogram.
 #[must_use]
-pub fn to_table(r: &JoinReport, echo: &EchoStats) -> String {
+pub(crate) fn to_table(r: &JoinReport, echo: &EchoStats) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let _ = writeln!(
@@ -453,8 +463,8 @@ fn ratio(a: u64, b: u64) -> f64 {
 mod tests {
     use super::*;
     use crate::{
+        assoc::packet_view::{ChunkView, PacketView},
         echo::MessageRecord,
-        observe::packet_view::{ChunkView, PacketView},
     };
 
     fn ev(vtag: u32, tsn: u32, ts_ns: u64, stream: u16, ppid: u32, len: u32) -> DataEvent {
@@ -502,7 +512,7 @@ mod tests {
         let r = &report.associations[0];
         assert_eq!(r.wire.inbound_vtag, Some(7));
         let joined = r.wire.association.as_ref().expect("attached to the table's association");
-        assert_eq!((&joined["endpoints"][0]["vtag"], &joined["endpoints"][1]["vtag"]), (&0xc1.into(), &7.into()));
+        assert_eq!((joined.endpoints[0].vtag, joined.endpoints[1].vtag), (0xc1, 7));
         assert_eq!(r.wire.data_chunks, Tally { count: 3, bytes: 30 });
         assert_eq!(r.wire.duplicate_tsns, 1);
         assert_eq!((r.matched_messages, r.unmatched_messages), (2, 0));

@@ -9,10 +9,12 @@ use anyhow::{anyhow, Result};
 use plotters::{coord::Shift, prelude::*};
 use sctp_common::{abi::Counter, proto::chunk};
 
-use super::{
-    assoc::{Association, EndpointInfo},
+use crate::{
+    assoc::{
+        trace::{Direction, Traces},
+        Association, EndpointInfo,
+    },
     replay::Replay,
-    trace::{Direction, Traces},
 };
 
 /// Associations the report draws.
@@ -21,7 +23,7 @@ const SIZE: (u32, u32) = (560, 280);
 const COLORS: [RGBColor; 2] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40)];
 
 /// The report as one HTML document.
-pub fn render(r: &Replay, traces: &Traces, title: &str) -> Result<String> {
+pub(crate) fn render(r: &Replay, traces: &Traces, title: &str) -> Result<String> {
     let g = &r.snapshot.global;
     let mut html = String::new();
     let esc = escape(title);

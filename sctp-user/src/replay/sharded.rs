@@ -14,12 +14,14 @@ use sctp_common::{
 };
 
 use super::{
-    capture::Capture,
     engine::HostEngine,
-    replay::{extend_span, FrameChecks, Options},
-    Snapshot,
+    watch::{Watch, WatchOptions},
 };
-use crate::rules::Compiled;
+use crate::{
+    capture::{extend_span, Capture},
+    rules::Compiled,
+    snapshot::Snapshot,
+};
 
 /// Bytes of frames a batch carries before it is sent.
 const BATCH_BYTES: usize = 256 << 10;
@@ -64,14 +66,14 @@ fn worker_for(frame: &[u8], index: usize, workers: usize) -> usize {
 }
 
 /// Replays the rest of `capture` on `threads` workers judging by `set`.
-pub fn replay(
+pub(super) fn replay(
     capture: &mut Capture,
     threads: usize,
     rules: &Compiled,
     set: &RuleSet,
-    opts: &Options,
+    opts: WatchOptions,
     span_ns: &mut Option<(u64, u64)>,
-) -> (Snapshot, FrameChecks) {
+) -> (Snapshot, Watch) {
     std::thread::scope(|s| {
         // Emptied batches come back to be filled again.
         let (recycle_tx, recycle) = mpsc::channel::<Batch>();
@@ -83,12 +85,12 @@ pub fn replay(
             senders.push(tx);
             workers.push(s.spawn(move || {
                 let mut engine = HostEngine::new(rules, set);
-                let mut checks = FrameChecks::new(opts);
+                let mut watch = Watch::new(opts);
                 for mut batch in rx {
                     let mut start = 0;
                     for &(ts_ns, end, cut) in &batch.frames {
                         let data = &batch.bytes[start..end];
-                        if checks.admit(data, cut, ts_ns) {
+                        if watch.frame(data, cut, ts_ns) {
                             engine.run(data, ts_ns);
                         }
                         start = end;
@@ -98,7 +100,7 @@ pub fn replay(
                     // At the end the reader is gone: the batch is then freed.
                     let _ = recycle_tx.send(batch);
                 }
-                (engine, checks)
+                (engine, watch)
             }));
         }
         let mut pending: Vec<Batch> = (0..threads).map(|_| Batch::default()).collect();
@@ -119,11 +121,11 @@ pub fn replay(
         }
         drop(senders);
         let mut results = workers.into_iter().map(|w| w.join().expect("a replay worker panicked"));
-        let (mut engine, mut checks) = results.next().expect("at least one worker");
+        let (mut engine, mut watch) = results.next().expect("at least one worker");
         for (e, c) in results {
             engine.merge(e);
-            checks.merge(c);
+            watch.merge(c);
         }
-        (engine.into_snapshot(), checks)
+        (engine.into_snapshot(), watch)
     })
 }

@@ -7,7 +7,7 @@ use bytemuck::Zeroable as _;
 use sctp_common::{
     abi::{FlowKey, FlowStats, GlobalStats, RuleSet},
     host::MemFilter,
-    parse::{self, NoEvents, Seen},
+    parse::{self, NoEvents, WalkFindings},
 };
 
 use super::Snapshot;
@@ -45,7 +45,7 @@ pub const MAX_FLOWS: usize = 1 << 20;
 
 /// What became of a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fed {
+pub enum FrameOutcome {
     Ran,
     /// Larger than the kernel's test run takes (the kernel engine only).
     TooLarge,
@@ -60,7 +60,7 @@ pub struct HostEngine<'r> {
     flows: foldhash::HashMap<FlowKey, FlowStats>,
     filter: MemFilter<'r>,
     set: &'r RuleSet,
-    seen: Seen,
+    seen: WalkFindings,
 }
 
 impl<'r> HostEngine<'r> {
@@ -72,7 +72,7 @@ impl<'r> HostEngine<'r> {
             flows: foldhash::HashMap::default(),
             filter: rules.host_filter(set, 0),
             set,
-            seen: Seen::new(),
+            seen: WalkFindings::new(),
         }
     }
 
@@ -139,15 +139,15 @@ impl KernelEngine {
     }
 
     /// Runs one frame at capture time `now_ns`; the rules are installed at the first.
-    pub fn run(&mut self, rules: &Compiled, frame: &[u8], now_ns: u64) -> Result<Fed> {
+    pub fn run(&mut self, rules: &Compiled, frame: &[u8], now_ns: u64) -> Result<FrameOutcome> {
         self.prog.set_replay_clock(now_ns)?;
         if !self.rules_applied {
             rules::apply_at(&mut self.prog, rules, now_ns)?;
             self.rules_applied = true;
         }
         match self.prog.test_run(frame, 1) {
-            Ok(_) => Ok(Fed::Ran),
-            Err(_) if frame.len() > LINEAR_FRAME_MAX => Ok(Fed::TooLarge),
+            Ok(_) => Ok(FrameOutcome::Ran),
+            Err(_) if frame.len() > LINEAR_FRAME_MAX => Ok(FrameOutcome::TooLarge),
             Err(e) => Err(e),
         }
     }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// The counters exported per flow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FlowTotals {
+pub(crate) struct FlowTotals {
     pub packets: u64,
     pub bytes: u64,
     pub data_chunks: u64,
@@ -24,7 +24,7 @@ pub struct FlowTotals {
 
 impl FlowTotals {
     #[must_use]
-    pub fn of(f: &FlowStats) -> Self {
+    pub(crate) fn of(f: &FlowStats) -> Self {
         Self {
             packets: f.packets,
             bytes: f.bytes,
@@ -48,12 +48,12 @@ impl FlowTotals {
     }
 
     #[must_use]
-    pub fn plus(self, o: Self) -> Self {
+    pub(crate) fn plus(self, o: Self) -> Self {
         self.zip(o, u64::wrapping_add)
     }
 
     #[must_use]
-    pub fn minus(self, o: Self) -> Self {
+    pub(crate) fn minus(self, o: Self) -> Self {
         self.zip(o, u64::saturating_sub)
     }
 
@@ -76,7 +76,7 @@ struct Sticky {
 
 /// The accounting state; serialized to survive a controller restart.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct FlowAccount {
+pub(super) struct FlowAccount {
     /// Counts of flow entries that vanished or restarted.
     retired: FlowTotals,
     /// Last values of every live flow entry (key as `src_port:dst_port:vtag`).
@@ -85,8 +85,8 @@ pub struct FlowAccount {
 }
 
 /// One exported series.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct FlowSeries {
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FlowSeries {
     /// `SRC:PORT->DST:PORT`, or `other`.
     pub flow: String,
     /// Hex tag, empty for `other`.
@@ -100,7 +100,7 @@ fn key_string(k: FlowKey) -> String {
 
 impl FlowAccount {
     /// Takes the current kernel flows; `labels` gives each flow's display name.
-    pub fn update(
+    pub(super) fn update(
         &mut self,
         flows: &BTreeMap<FlowKey, FlowStats>,
         top: usize,
@@ -144,13 +144,13 @@ impl FlowAccount {
 
     /// Every count ever made, by any flow entry.
     #[must_use]
-    pub fn total(&self) -> FlowTotals {
+    pub(super) fn total(&self) -> FlowTotals {
         self.seen.values().fold(self.retired, |a, b| a.plus(*b))
     }
 
     /// The sticky series, then `other`.
     #[must_use]
-    pub fn series(&self) -> Vec<FlowSeries> {
+    pub(super) fn series(&self) -> Vec<FlowSeries> {
         let mut out = Vec::new();
         let mut sticky_sum = FlowTotals::default();
         for (key, s) in &self.sticky {

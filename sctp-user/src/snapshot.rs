@@ -37,3 +37,16 @@ impl Snapshot {
         })
     }
 }
+
+/// The `top` busiest flows, busiest first: by packets, then bytes, then key (so the
+/// order is the same whichever engine counted them).
+pub fn busiest(flows: &BTreeMap<FlowKey, FlowStats>, top: usize) -> impl Iterator<Item = (&FlowKey, &FlowStats)> {
+    let mut all: Vec<_> = flows.iter().collect();
+    let rank = |(k, f): &(&FlowKey, &FlowStats)| (std::cmp::Reverse(f.packets), std::cmp::Reverse(f.bytes), **k);
+    if all.len() > top {
+        all.select_nth_unstable_by_key(top, rank);
+        all.truncate(top);
+    }
+    all.sort_unstable_by_key(rank);
+    all.into_iter()
+}

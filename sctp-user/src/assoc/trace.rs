@@ -5,8 +5,8 @@
 //! `MAX_TRACED` associations are traced.
 
 use super::{
-    assoc::TsnTracker,
     packet_view::{ChunkView, PacketView},
+    round_trip::TsnTracker,
 };
 
 /// Points a series keeps: beyond, every other one is dropped and the stride doubles.
@@ -163,7 +163,7 @@ mod tests {
             (p.src_port, p.dst_port) = (p.dst_port, p.src_port);
             p.ip = sctp_common::builder::Ip::V4 { src: [198, 18, 0, 2], dst: [198, 18, 0, 1] };
         }
-        (crate::observe::packet_view::view(&p.frame()).unwrap(), usize::from(reverse))
+        (crate::assoc::packet_view::view(&p.frame()).unwrap(), usize::from(reverse))
     }
 
     fn add(t: &mut Traces, (p, from): (PacketView, usize), ts_ns: u64) {

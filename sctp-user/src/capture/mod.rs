@@ -15,6 +15,8 @@ use std::{
     path::Path,
 };
 
+pub mod checksum;
+
 use anyhow::{bail, Context as _, Result};
 use pcap_parser::{create_reader, pcapng::Block, traits::PcapReaderIterator, Linktype, PcapBlockOwned, PcapError};
 
@@ -94,6 +96,11 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// The capture kept less of the frame than was on the wire (its snapshot length).
     pub cut: bool,
+}
+
+/// Extends the capture's first and last frame times so far with `frame`'s.
+pub fn extend_span(span: &mut Option<(u64, u64)>, frame: &Frame) {
+    *span = Some((span.map_or(frame.ts_ns, |(first, _)| first), frame.ts_ns));
 }
 
 /// What reading the capture found besides frames.

@@ -1,0 +1,154 @@
+//! The rules and the directory of associations as the parser core sees them: the kernel's
+//! maps behind `sctp_common::filter`'s traits (and no rules at all for the packets leaving).
+
+use aya_ebpf::{bindings::BPF_NOEXIST, maps::lpm_trie::Key};
+use sctp_common::{
+    abi::{
+        maps::CONFIG_GENERATION, AddrKey, Bucket, FlowKey, PpidKey, RuleSet, SrcPrefix, TagEntry, NO_RULES,
+        SRC_PREFIX_HEADER_BITS,
+    },
+    filter::{Filter, Shared, Tags},
+};
+
+use crate::maps::{CONFIG, GLOBAL_BUCKET, INIT_BUCKETS, MIDWAY, PPID_RULES, RULES, SRC_RULES, VTAGS};
+
+/// A new source's INIT bucket (full: it was never refilled).
+pub(crate) static NEW_BUCKET: Bucket = Bucket { nano_tokens: 0, last_ns: 0 };
+
+/// The rules' maps, as `sctp_common::filter` asks for them.
+pub(crate) struct KernelFilter {
+    rules: &'static RuleSet,
+    gen: u32,
+}
+
+impl KernelFilter {
+    /// The active generation's rules, read once per packet: everything after judges by
+    /// this generation only.
+    #[inline(always)]
+    pub(crate) fn load() -> Option<Self> {
+        let gen = *CONFIG.get(CONFIG_GENERATION)? & 1;
+        Some(Self { rules: RULES.get(gen)?, gen })
+    }
+}
+
+/// The directory of associations (`VTAGS`), learned from every handshake that passed.
+pub(crate) struct Directory;
+
+impl Tags for Directory {
+    #[inline(always)]
+    fn tag(&mut self, key: &FlowKey) -> Option<Shared<'_, TagEntry>> {
+        directory_entry(key)
+    }
+
+    #[inline(always)]
+    fn midway_partner(&mut self, key: &FlowKey) -> Option<u32> {
+        // SAFETY: a plain u32 value, read once.
+        unsafe { MIDWAY.get(key) }.copied()
+    }
+}
+
+impl Tags for KernelFilter {
+    #[inline(always)]
+    fn tag(&mut self, key: &FlowKey) -> Option<Shared<'_, TagEntry>> {
+        directory_entry(key)
+    }
+}
+
+#[inline(always)]
+pub(crate) fn directory_entry(key: &FlowKey) -> Option<Shared<'static, TagEntry>> {
+    // SAFETY: a map value stays valid while the program runs.
+    VTAGS.get_ptr_mut(key).map(|p| unsafe { Shared::new(p) })
+}
+
+impl Filter<'static> for KernelFilter {
+    #[inline(always)]
+    fn rules(&mut self) -> (&'static RuleSet, u32) {
+        (self.rules, self.gen)
+    }
+
+    #[inline(always)]
+    fn src_rule(&mut self, gen: u32, family: u32, addr: &[u8; 16]) -> Option<u32> {
+        let data = SrcPrefix::new(gen, family, *addr);
+        SRC_RULES.get(Key::new(SRC_PREFIX_HEADER_BITS + 128, data)).copied()
+    }
+
+    #[inline(always)]
+    fn ppid_rule(&mut self, gen: u32, ppid: u32) -> Option<u8> {
+        // SAFETY: a plain u32 value, read once.
+        unsafe { PPID_RULES.get(PpidKey { gen, ppid }) }.and_then(|id| u8::try_from(*id).ok())
+    }
+
+    #[inline(always)]
+    fn learn(&mut self, key: &FlowKey, entry: &TagEntry) {
+        let _ = VTAGS.insert(key, entry, 0);
+    }
+
+    #[inline(always)]
+    fn forget(&mut self, key: &FlowKey) {
+        let _ = VTAGS.remove(key);
+    }
+
+    #[inline(always)]
+    fn source_bucket(&mut self, src: &AddrKey) -> Option<Shared<'_, Bucket>> {
+        if INIT_BUCKETS.get_ptr_mut(src).is_none() {
+            // From a static, not a zeroed temporary: the compiler makes that a call to
+            // `memset`, a frame older verifiers add to the program's (over 512 bytes).
+            #[expect(
+                clippy::needless_borrows_for_generic_args,
+                reason = "by value, the static is copied to a zeroed temporary: the memset again"
+            )]
+            let _ = INIT_BUCKETS.insert(src, &NEW_BUCKET, u64::from(BPF_NOEXIST));
+        }
+        // SAFETY: a map value stays valid while the program runs.
+        INIT_BUCKETS.get_ptr_mut(src).map(|p| unsafe { Shared::new(p) })
+    }
+
+    #[inline(always)]
+    fn global_bucket(&mut self) -> Option<Shared<'_, Bucket>> {
+        // SAFETY: as above.
+        GLOBAL_BUCKET.get_ptr_mut(0).map(|p| unsafe { Shared::new(p) })
+    }
+}
+
+/// No rules: what the egress program judges by (it counts and drops nothing).
+pub(crate) struct NoRules;
+
+impl Tags for NoRules {
+    #[inline(always)]
+    fn tag(&mut self, _: &FlowKey) -> Option<Shared<'_, TagEntry>> {
+        None
+    }
+}
+
+impl Filter<'static> for NoRules {
+    #[inline(always)]
+    fn rules(&mut self) -> (&'static RuleSet, u32) {
+        (&NO_RULES, 0)
+    }
+
+    #[inline(always)]
+    fn src_rule(&mut self, _: u32, _: u32, _: &[u8; 16]) -> Option<u32> {
+        None
+    }
+
+    #[inline(always)]
+    fn ppid_rule(&mut self, _: u32, _: u32) -> Option<u8> {
+        None
+    }
+
+    #[inline(always)]
+    fn learn(&mut self, _: &FlowKey, _: &TagEntry) {}
+
+    #[inline(always)]
+    fn forget(&mut self, _: &FlowKey) {}
+
+    #[inline(always)]
+    fn source_bucket(&mut self, _: &AddrKey) -> Option<Shared<'_, Bucket>> {
+        None
+    }
+
+    #[inline(always)]
+    fn global_bucket(&mut self) -> Option<Shared<'_, Bucket>> {
+        None
+    }
+}
