@@ -32,9 +32,15 @@ pub(crate) fn succeeds(cmd: &mut Command) -> bool {
     cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
-/// Whether `program` is on PATH.
+/// Whether `program` is an executable file in a directory of PATH.
 pub(crate) fn have(program: impl AsRef<OsStr>) -> bool {
-    succeeds(Command::new("sh").arg("-c").arg("command -v \"$0\"").arg(program))
+    use std::os::unix::fs::PermissionsExt as _;
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path)
+        .filter_map(|dir| std::fs::metadata(dir.join(program.as_ref())).ok())
+        .any(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Arguments shown of a long command line (mergecap of a hundred copies of one file).

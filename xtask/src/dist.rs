@@ -13,13 +13,10 @@ use std::{
     process::Command,
 };
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 
-use crate::cmd;
+use crate::{cmd, static_build};
 
-/// The host's triple, named so that the target-specific flags below reach only our
-/// binary, not the build scripts nor the nested eBPF build.
-const TARGET: &str = "x86_64-unknown-linux-gnu";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The image's name in its archive (`umoci unpack --image DIR:sctp-xdp:VERSION`).
 const IMAGE_NAME: &str = "sctp-xdp";
@@ -34,7 +31,7 @@ pub(crate) fn dist(root: &Path) -> Result<PathBuf> {
         fs::remove_dir_all(&dir).with_context(|| format!("removing the old {}", dir.display()))?;
     }
     fs::create_dir_all(&dir)?;
-    let bin = static_binary(root)?;
+    let bin = static_build::build(root, "sctp-user", "sctp-user")?;
     fs::copy(&bin, dir.join("sctp-user"))?;
     tarball(root, &dir)?;
     deb(root, &dir)?;
@@ -47,27 +44,6 @@ pub(crate) fn dist(root: &Path) -> Result<PathBuf> {
         }
     }
     Ok(dir)
-}
-
-/// `sctp-user` linked statically against glibc (the one toolchain here has no musl
-/// target): no loader, no shared library, so it runs in an empty root file system. It
-/// resolves no names (addresses only), the one thing static glibc cannot do well.
-fn static_binary(root: &Path) -> Result<PathBuf> {
-    cmd::run(
-        Command::new("cargo")
-            .args(["build", "--release", "-p", "sctp-user", "--bin", "sctp-user", "--target", TARGET])
-            .env(
-                format!("CARGO_TARGET_{}_RUSTFLAGS", TARGET.to_uppercase().replace('-', "_")),
-                "-C target-feature=+crt-static",
-            ),
-    )?;
-    let bin = root.join("target").join(TARGET).join("release/sctp-user");
-    let ldd = Command::new("ldd").arg(&bin).output().context("ldd (Debian's libc-bin)")?;
-    let said = String::from_utf8_lossy(&ldd.stdout).to_string() + &String::from_utf8_lossy(&ldd.stderr);
-    if !(said.contains("statically linked") || said.contains("not a dynamic executable")) {
-        bail!("{} is not static: ldd says {said}", bin.display());
-    }
-    Ok(bin)
 }
 
 /// Copies `from` (a file or a directory) to `to`, recursively.

@@ -4,9 +4,11 @@ mod bench;
 mod cmd;
 mod dist;
 mod setup;
+mod static_build;
 mod vm;
 
 use std::{
+    os::unix::process::CommandExt as _,
     path::{Path, PathBuf},
     process::Command,
     time::Duration,
@@ -156,34 +158,13 @@ fn require_root(what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Test binaries with tests that need root but not kernel SCTP: run on the host.
-const HOST_ROOT_TESTS: &[&str] = &[
-    "cli",
-    "kernel_agrees_with_host",
-    "rules",
-    "rules_live",
-    "associations_live",
-    "operator",
-    "jumbo",
-    "verifier_budget",
-    "captures_match_tshark",
-    "inspect_engines",
-    "fleet",
-];
+/// The integration tests' modules (tests/tests/integration/main.rs) that run as root on
+/// this host: the ones that need root but not kernel SCTP, and the XDP program's own.
+const ON_THE_HOST_AS_ROOT: &[&str] = &["::root::", "::kernel::"];
 
-/// Test binaries that run inside the VM: the XDP program must load and agree with the host
-/// parser on every kernel, and see real kernel SCTP traffic.
-const VM_TESTS: &[&str] = &[
-    "kernel_agrees_with_host",
-    "rules",
-    "vm_sctp",
-    "vm_echo",
-    "vm_metrics",
-    "vm_attack",
-    "vm_associations",
-    "jumbo",
-    "inspect_engines",
-];
+/// The modules that run inside the VM on each kernel: the XDP program must load and agree
+/// with the host parser on every kernel, and see real kernel SCTP traffic.
+const IN_THE_VM: &[&str] = &["::kernel::", "::vm::"];
 
 fn test(root: &Path, kernels: &[String], no_vm: bool) -> Result<()> {
     require_root("the tests")?;
@@ -195,24 +176,21 @@ fn test(root: &Path, kernels: &[String], no_vm: bool) -> Result<()> {
     cmd::run(Command::new("cargo").args(["build", "--release"]))?;
     // The fleet tests install and run what an operator gets.
     dist::dist(root)?;
-    // Everyone's tests first (those needing root are ignored there), then the ones that
-    // need root and not kernel SCTP, which this host has.
-    cmd::run(Command::new("cargo").args(["test", "--release"]))?;
-    let mut root_tests = Command::new("cargo");
-    root_tests.args(["test", "--release", "-p", "sctp-user", "-p", "integration-tests"]);
-    for t in HOST_ROOT_TESTS {
-        root_tests.args(["--test", t]);
+    let binaries = test_binaries()?;
+    // Everyone's tests first, as nobody: a test that needs a privilege without saying so
+    // fails here (those that say so are ignored there).
+    for b in &binaries {
+        cmd::run(b.command().uid(NOBODY).gid(NOBODY).env("HOME", std::env::temp_dir()))?;
     }
-    cmd::run(root_tests.args(["--", "--ignored"]))?;
+    // Then, as root, only the binaries with tests that need it: those that need root and
+    // not kernel SCTP, which this host has, and the XDP program's own.
+    cmd::run(find_binary(&binaries, "cli")?.command().arg("--ignored"))?;
+    let integration = find_binary(&binaries, "integration")?;
+    cmd::run(integration.command().arg("--ignored").args(ON_THE_HOST_AS_ROOT))?;
     if no_vm {
         return Ok(());
     }
-    let binaries = test_binaries(VM_TESTS)?;
-    let command = binaries
-        .iter()
-        .map(|b| format!("{} --include-ignored --test-threads=1", b.display()))
-        .collect::<Vec<_>>()
-        .join(" && ");
+    let command = format!("{} --ignored --test-threads=1 {}", integration.exe.display(), IN_THE_VM.join(" "));
     let mut failed = Vec::new();
     for name in kernels {
         let k = vm::kernel(name)?;
@@ -228,32 +206,49 @@ fn test(root: &Path, kernels: &[String], no_vm: bool) -> Result<()> {
     Ok(())
 }
 
-/// Builds the named integration-test binaries and returns their paths.
-fn test_binaries(names: &[&str]) -> Result<Vec<PathBuf>> {
-    let mut c = Command::new("cargo");
-    c.args(["test", "--release", "-p", "integration-tests", "--no-run", "--message-format=json"]);
-    for n in names {
-        c.args(["--test", n]);
+/// The unprivileged user the tests anyone may run run as.
+const NOBODY: u32 = 65_534;
+
+/// A test executable cargo built.
+struct TestBinary {
+    /// The target's name (`integration`, `cli`, a crate's name for its unit tests).
+    name: String,
+    exe: PathBuf,
+    /// Its package's directory, where cargo runs it from.
+    dir: PathBuf,
+}
+
+impl TestBinary {
+    fn command(&self) -> Command {
+        let mut c = Command::new(&self.exe);
+        c.current_dir(&self.dir);
+        c
     }
-    let out = cmd::output(&mut c)?;
-    let mut found = Vec::new();
-    for line in out.lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        if msg["reason"] != "compiler-artifact" || msg["profile"]["test"] != true {
-            continue;
-        }
-        let name = msg["target"]["name"].as_str().unwrap_or_default();
-        if names.contains(&name) {
-            let exe = msg["executable"].as_str().context("test artifact without an executable")?;
-            found.push(PathBuf::from(exe));
-        }
+}
+
+fn find_binary<'a>(binaries: &'a [TestBinary], name: &str) -> Result<&'a TestBinary> {
+    binaries.iter().find(|b| b.name == name).with_context(|| format!("cargo built no test binary {name}"))
+}
+
+/// Builds every test executable of the default members (release) and lists them.
+fn test_binaries() -> Result<Vec<TestBinary>> {
+    let out = cmd::output(Command::new("cargo").args(["test", "--release", "--no-run", "--message-format=json"]))?;
+    let binaries: Vec<TestBinary> = out
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["profile"]["test"] == true)
+        .filter_map(|msg| {
+            Some(TestBinary {
+                name: msg["target"]["name"].as_str()?.to_string(),
+                exe: PathBuf::from(msg["executable"].as_str()?),
+                dir: Path::new(msg["manifest_path"].as_str()?).parent()?.to_path_buf(),
+            })
+        })
+        .collect();
+    if binaries.is_empty() {
+        bail!("cargo built no test binary");
     }
-    if found.len() != names.len() {
-        bail!("expected test binaries {names:?}, cargo built {found:?}");
-    }
-    Ok(found)
+    Ok(binaries)
 }
 
 /// Whether the running kernel offers SCTP sockets (Debian's does; this host's may not).

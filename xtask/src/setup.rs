@@ -7,9 +7,9 @@ use anyhow::{bail, Result};
 
 use crate::cmd::{self, have, succeeds};
 
-/// Debian packages: LLVM 22 for bpf-linker; QEMU, busybox, cpio and kmod for the VM;
+/// Debian packages: LLVM 22 for bpf-linker; QEMU and kmod (depmod) for the VM;
 /// tshark as the reference dissector; iproute2 for namespaces; real SCTP peers for the
-/// VM tests (socat, ncat, lksctp-tools); xz-utils for 6.12's compressed modules;
+/// VM tests (socat, ncat, lksctp-tools);
 /// nftables for the benchmark that drops an INIT flood at XDP and in nftables; chromium
 /// to render `inspect --html` reports headless in their test; buildah to build the OCI
 /// image and umoci and crun to unpack and run it in its test; python3-venv for the
@@ -20,8 +20,6 @@ const APT_PACKAGES: &[&str] = &[
     "libpolly-22-dev",
     "libclang-22-dev",
     "qemu-system-x86",
-    "busybox-static",
-    "cpio",
     "kmod",
     "tshark",
     "curl",
@@ -29,7 +27,6 @@ const APT_PACKAGES: &[&str] = &[
     "socat",
     "ncat",
     "lksctp-tools",
-    "xz-utils",
     "prometheus",
     "tmux",
     "python3",
@@ -83,7 +80,9 @@ fn python_tools() -> Result<()> {
     }
     let env = python_env();
     eprintln!("setup: installing {} into {}", PYTHON_TOOLS.join(" "), env.display());
-    cmd::run(Command::new("python3").args(["-m", "venv"]).arg(&env))?;
+    // Debian's python3 (apt), not one on root's PATH: the tests that use these tools also
+    // run unprivileged.
+    cmd::run(Command::new("/usr/bin/python3").args(["-m", "venv"]).arg(&env))?;
     cmd::run(Command::new(env.join("bin/pip")).args(["install", "-q"]).args(PYTHON_TOOLS))
 }
 

@@ -2,23 +2,30 @@
 //! host's root shared read-only over 9p, so host-built test binaries run inside unchanged.
 //!
 //! Kernels are fetched with apt into `target/vm/<kernel>/` (a private apt list directory,
-//! the system's sources untouched); the initramfs is busybox plus the modules SCTP, veth
-//! and 9p need, in the order modules.dep gives; `/init` runs one command, prints a result
-//! marker and powers off. A watchdog kills QEMU if the guest hangs.
+//! the system's sources untouched); the initramfs (written here, newc) is `vm-init` as
+//! `/init` plus the modules SCTP, veth and 9p need, in the order modules.dep gives; `/init`
+//! runs one command, prints a result marker and powers off. QEMU uses KVM where
+//! `/dev/kvm` is there and starts the guest, TCG elsewhere. A watchdog kills QEMU if the
+//! guest hangs.
 
 use std::{
     collections::BTreeSet,
     fs,
-    io::{BufRead as _, BufReader},
+    io::{BufRead as _, BufReader, BufWriter, Write},
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    sync::mpsc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::cmd;
+use vm_init::{COMMAND_FILE, CWD_FILE, MARKER, MODULES_DIR, STARTED};
+
+use crate::{cmd, static_build};
 
 /// A Debian kernel: the name used on the command line and the suite it comes from.
 #[derive(Clone, Copy, Debug)]
@@ -58,9 +65,6 @@ const WANTED_MODULES: &[&str] = &[
     // netem: a path's delay (round trips) and loss (a peer that vanishes) in the tests.
     "sch_netem",
 ];
-
-/// Printed by /init with the command's exit status.
-const MARKER: &str = "SCTP_XDP_VM_EXIT=";
 
 fn vm_dir(root: &Path, k: Kernel) -> PathBuf {
     root.join("target/vm").join(k.name)
@@ -183,71 +187,83 @@ fn module_order(modules: &Path) -> Result<Vec<PathBuf>> {
     Ok(order.into_iter().map(|p| modules.join(p)).collect())
 }
 
-/// The initramfs's `/init`, written as it is: it loads the modules in their numbered
-/// order, mounts the host root, and runs the shell command line in `/command` from the
-/// directory in `/cwd` (both plain data files, so nothing needs quoting), then prints
-/// the marker with its exit status and powers off.
-const INIT: &str = r#"#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-for m in /modules/*.ko; do insmod "$m" || echo "vm: insmod $m failed"; done
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 host /host || { echo 'vm: cannot mount the host root'; poweroff -f; }
-mount -t proc proc /host/proc
-mount -t sysfs sys /host/sys
-mount -t devtmpfs dev /host/dev
-mkdir -p /host/dev/pts && mount -t devpts devpts /host/dev/pts
-mount -t tmpfs tmp /host/run
-mount -t bpf bpf /host/sys/fs/bpf
-mkdir -p /host/run/tmp /host/run/vm
-cp /command /cwd /host/run/vm/
-# The host root is read-only; /tmp is left alone (the checkout may live there): scratch
-# files go to TMPDIR on the tmpfs.
-chroot /host /bin/sh -c 'export TMPDIR=/run/tmp; ip link set lo up; cd "$(cat /run/vm/cwd)" && . /run/vm/command'
-echo "SCTP_XDP_VM_EXIT=$?"
-poweroff -f
-"#;
+/// An initramfs being written: newc entries, each with an inode number of its own.
+struct Initramfs<W: Write> {
+    out: W,
+    next_ino: u32,
+}
 
-/// Builds the initramfs that runs `command` (a shell command line) in `cwd` on the host root.
+impl<W: Write> Initramfs<W> {
+    fn entry(&mut self, name: &str, mode: u32, data: &[u8]) -> Result<()> {
+        self.next_ino += 1;
+        let size = u32::try_from(data.len()).with_context(|| format!("{name} is too large for an initramfs"))?;
+        let mut w = cpio::newc::Builder::new(name).ino(self.next_ino).mode(mode).write(&mut self.out, size);
+        w.write_all(data)?;
+        w.finish()?;
+        Ok(())
+    }
+
+    fn dir(&mut self, name: &str) -> Result<()> {
+        self.entry(name, 0o040_755, &[])
+    }
+
+    fn file(&mut self, name: &str, mode: u32, data: &[u8]) -> Result<()> {
+        self.entry(name, 0o100_000 | mode, data)
+    }
+
+    fn finish(self) -> Result<W> {
+        Ok(cpio::newc::trailer(self.out)?)
+    }
+}
+
+/// Builds the initramfs that runs `command` (a shell command line) in `cwd` on the host
+/// root: `/init` is `vm-init` (static, see its crate), then the modules, numbered in
+/// modules.dep's order, and the command and its directory as data files.
 fn initramfs(root: &Path, k: Kernel, modules: &Path, command: &str, cwd: &Path) -> Result<PathBuf> {
-    let dir = vm_dir(root, k);
-    let stage = dir.join("initramfs");
-    if stage.exists() {
-        fs::remove_dir_all(&stage)?;
+    let init = fs::read(static_build::build(root, "vm-init", "vm-init")?)?;
+    let image = vm_dir(root, k).join("initramfs.cpio");
+    let mut archive = Initramfs { out: BufWriter::new(fs::File::create(&image)?), next_ino: 0 };
+    for d in ["proc", "sys", "dev", "host", MODULES_DIR] {
+        archive.dir(d)?;
     }
-    for d in ["bin", "proc", "sys", "dev", "host", "modules"] {
-        fs::create_dir_all(stage.join(d))?;
-    }
-    fs::copy("/bin/busybox", stage.join("bin/busybox")).context("busybox-static is missing: cargo xtask setup")?;
+    archive.file("init", 0o755, &init)?;
     for (i, m) in module_order(modules)?.iter().enumerate() {
         let name = m.file_name().unwrap().to_string_lossy().into_owned();
-        // The index keeps modules.dep's order in /init's glob.
-        let dest = stage.join("modules").join(format!("{i:02}-{}", name.trim_end_matches(".xz")));
+        let mut bytes = fs::read(m)?;
         if Path::new(&name).extension().is_some_and(|e| e.eq_ignore_ascii_case("xz")) {
-            // busybox insmod takes plain .ko files only.
-            let out = Command::new("xz").arg("-dc").arg(m).output()?;
-            if !out.status.success() {
-                bail!("xz -dc {} failed", m.display());
-            }
-            fs::write(&dest, out.stdout)?;
-        } else {
-            fs::copy(m, &dest)?;
+            let mut plain = Vec::new();
+            lzma_rs::xz_decompress(&mut bytes.as_slice(), &mut plain)
+                .map_err(|e| anyhow::anyhow!("{}: not a valid xz file: {e}", m.display()))?;
+            bytes = plain;
         }
+        // The index keeps modules.dep's order when /init sorts them.
+        archive.file(&format!("{MODULES_DIR}/{i:02}-{}", name.trim_end_matches(".xz")), 0o644, &bytes)?;
     }
-    // /init is the same for every run; what to run, and where, are data files beside it.
-    fs::write(stage.join("init"), INIT)?;
-    fs::write(stage.join("command"), command)?;
-    fs::write(stage.join("cwd"), cwd.as_os_str().as_encoded_bytes())?;
-    cmd::run(Command::new("chmod").arg("+x").arg(stage.join("init")))?;
-    let image = dir.join("initramfs.cpio");
-    cmd::run(
-        Command::new("sh")
-            .current_dir(&stage)
-            .arg("-c")
-            .arg(format!("find . | cpio --quiet -o -H newc > '{}'", image.display())),
-    )?;
+    archive.file(COMMAND_FILE, 0o644, command.as_bytes())?;
+    archive.file(CWD_FILE, 0o644, cwd.as_os_str().as_encoded_bytes())?;
+    archive.finish()?.flush()?;
     Ok(image)
+}
+
+/// Whether QEMU may try KVM here: `/dev/kvm` exists and opens for reading and writing.
+fn kvm_present() -> bool {
+    fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
+}
+
+/// Set once KVM failed to start a guest: nested virtualisation may offer `/dev/kvm` and
+/// still never run the guest's kernel. Later boots of this run go straight to TCG.
+static KVM_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// How long a guest under KVM may take to reach `/init` (a second or two where KVM works;
+/// TCG takes 10-40 s, and is given the whole watchdog).
+const KVM_START_WITHIN: Duration = Duration::from_secs(30);
+
+/// How a boot ended.
+enum Boot {
+    /// The command's exit status.
+    Ran(i32),
+    /// The guest never reached `/init` within the start deadline.
+    NotStarted,
 }
 
 /// Boots kernel `k` and runs `command` inside; returns its exit status. Guest output goes
@@ -256,13 +272,41 @@ pub(crate) fn run(root: &Path, k: Kernel, command: &str, timeout: Duration) -> R
     let (vmlinuz, modules) = fetch(root, k)?;
     let cwd = std::env::current_dir()?;
     let initrd = initramfs(root, k, &modules, command, &cwd)?;
+    let files = [vmlinuz.as_path(), initrd.as_path()];
+    if kvm_present() && !KVM_FAILED.load(Ordering::Relaxed) {
+        eprintln!("vm: booting Debian {} under QEMU (KVM) to run: {command}", k.name);
+        match boot(k, files, &["-accel", "kvm"], Some(KVM_START_WITHIN), timeout)? {
+            Boot::Ran(code) => return Ok(code),
+            Boot::NotStarted => {
+                eprintln!("vm: KVM did not start the guest within {KVM_START_WITHIN:?}; using TCG from now on");
+                KVM_FAILED.store(true, Ordering::Relaxed);
+            }
+        }
+    }
     eprintln!("vm: booting Debian {} under QEMU (TCG) to run: {command}", k.name);
+    match boot(k, files, &["-accel", "tcg"], None, timeout)? {
+        Boot::Ran(code) => Ok(code),
+        Boot::NotStarted => unreachable!("no start deadline under TCG"),
+    }
+}
+
+/// One boot of `[vmlinuz, initrd]` with QEMU's `accel` arguments. Guest output goes to
+/// stderr as it comes. `start_within` bounds the time to `/init`'s first line, `timeout`
+/// the whole run.
+fn boot(
+    k: Kernel,
+    [vmlinuz, initrd]: [&Path; 2],
+    accel: &[&str],
+    start_within: Option<Duration>,
+    timeout: Duration,
+) -> Result<Boot> {
     let mut child = Command::new("qemu-system-x86_64")
-        .args(["-accel", "tcg", "-m", "1024", "-smp", "2", "-nographic", "-no-reboot"])
+        .args(accel)
+        .args(["-m", "1024", "-smp", "2", "-nographic", "-no-reboot"])
         .arg("-kernel")
-        .arg(&vmlinuz)
+        .arg(vmlinuz)
         .arg("-initrd")
-        .arg(&initrd)
+        .arg(initrd)
         .args(["-append", "console=ttyS0 quiet panic=-1"])
         .args(["-virtfs", "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap"])
         .stdin(Stdio::null())
@@ -278,12 +322,14 @@ pub(crate) fn run(root: &Path, k: Kernel, command: &str, timeout: Duration) -> R
         }
     });
     let start = Instant::now();
+    let mut started = false;
     let mut status = None;
     loop {
         let left = timeout.saturating_sub(start.elapsed());
         match rx.recv_timeout(left.min(Duration::from_secs(1))) {
             Ok(line) => {
                 eprintln!("  [{}] {line}", k.name);
+                started |= line.contains(STARTED);
                 if let Some(code) = line.trim().strip_prefix(MARKER) {
                     status = code.trim().parse().ok();
                 }
@@ -291,12 +337,16 @@ pub(crate) fn run(root: &Path, k: Kernel, command: &str, timeout: Duration) -> R
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
-        if start.elapsed() >= timeout {
+        let late = start_within.is_some_and(|d| !started && start.elapsed() >= d);
+        if late || start.elapsed() >= timeout {
             let _ = child.kill();
             let _ = child.wait();
+            if late {
+                return Ok(Boot::NotStarted);
+            }
             bail!("vm ({}): watchdog fired after {timeout:?}; the guest hung", k.name);
         }
     }
     let _ = child.wait();
-    status.with_context(|| format!("vm ({}): the guest stopped without reporting a result", k.name))
+    status.map(Boot::Ran).with_context(|| format!("vm ({}): the guest stopped without reporting a result", k.name))
 }

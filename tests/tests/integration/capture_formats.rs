@@ -91,29 +91,6 @@ impl Drop for Dir {
     }
 }
 
-#[test]
-fn every_variant_reads_as_tshark_reads_it() {
-    let dir = Dir::new("variants");
-    let variants = variants(&dir);
-    for (name, ours, theirs) in &variants {
-        let j = inspect_json(ours, Kind::Host, &Compiled::none());
-        let (mut view, reference) = (our_view(&j), tshark_view(theirs));
-        if *name == "snapped.pcap" {
-            // A DATA chunk cut by the snapshot length: tshark stops dissecting the packet
-            // without naming the chunk; we count the chunk by its type and flag the packet
-            // (its chunk runs past the packet). Six IPv4 packets and four IPv6 ones.
-            assert_eq!(view.chunks.remove("0"), Some(10), "{name}: {j}");
-            assert_eq!(j["errors"]["chunk_beyond_packet"], 10, "{name}: {j}");
-        }
-        assert_eq!(view, reference, "{name}: inspect and tshark disagree");
-        let span = (j["first_ns"].as_u64().unwrap(), j["last_ns"].as_u64().unwrap());
-        assert_eq!(Some(span), tshark_span(theirs), "{name}: first and last capture times");
-        let damaged = j["damaged"].as_str();
-        assert_eq!(damaged.is_some(), *name == "cut-short.pcap", "{name}: {damaged:?}");
-        eprintln!("{name}: {} SCTP packets, as tshark reads them", j["packets"]["sctp"]);
-    }
-}
-
 /// Every variant of the base capture, written in `dir`: (name, the file we read, the one
 /// tshark reads).
 fn variants(dir: &Dir) -> Vec<(&'static str, PathBuf, PathBuf)> {
@@ -201,34 +178,62 @@ fn read_all(path: &Path) -> sctp_user::capture::ReadStats {
     c.stats
 }
 
-/// Files no tool makes on purpose: a link type we cannot read is counted in pcap as in
-/// pcapng; a million interfaces cost no memory by the million; a malformed block is one
-/// short line, not the megabyte after it.
-#[test]
-fn hostile_files_cost_neither_memory_nor_a_screenful() {
-    let dir = Dir::new("hostile");
-    let records = base();
-    let n = records.len() as u64;
-    let wifi = read_all(&dir.write("wifi.pcap", &pcap(&records, 105, false, false, 65_535)));
-    assert_eq!((wifi.records, wifi.unsupported_link, wifi.damaged), (n, n, None));
+/// Tests anyone can run: no privileges.
+mod host {
+    use super::*;
 
-    let mut many = PcapNg::default();
-    many.section();
-    for _ in 0..100_000 {
-        many.interface(1, 9, true);
+    #[test]
+    fn every_variant_reads_as_tshark_reads_it() {
+        let dir = Dir::new("variants");
+        let variants = variants(&dir);
+        for (name, ours, theirs) in &variants {
+            let j = inspect_json(ours, Kind::Host, &Compiled::none());
+            let (mut view, reference) = (our_view(&j), tshark_view(theirs));
+            if *name == "snapped.pcap" {
+                // A DATA chunk cut by the snapshot length: tshark stops dissecting the packet
+                // without naming the chunk; we count the chunk by its type and flag the packet
+                // (its chunk runs past the packet). Six IPv4 packets and four IPv6 ones.
+                assert_eq!(view.chunks.remove("0"), Some(10), "{name}: {j}");
+                assert_eq!(j["errors"]["chunk_beyond_packet"], 10, "{name}: {j}");
+            }
+            assert_eq!(view, reference, "{name}: inspect and tshark disagree");
+            let span = (j["first_ns"].as_u64().unwrap(), j["last_ns"].as_u64().unwrap());
+            assert_eq!(Some(span), tshark_span(theirs), "{name}: first and last capture times");
+            let damaged = j["damaged"].as_str();
+            assert_eq!(damaged.is_some(), *name == "cut-short.pcap", "{name}: {damaged:?}");
+            eprintln!("{name}: {} SCTP packets, as tshark reads them", j["packets"]["sctp"]);
+        }
     }
-    many.enhanced(99_999, 9, &records[0], true).enhanced(0, 9, &records[1], true);
-    let read = read_all(&dir.write("interfaces.pcapng", &many.bytes));
-    assert_eq!((read.records, read.unsupported_link), (2, 1), "the packet of an interface beyond the bound");
-    assert_eq!(read.skipped_blocks, 100_000 - 4096);
 
-    let mut broken = PcapNg::default();
-    broken.section().interface(1, 9, true).enhanced(0, 9, &records[0], true);
-    // A block 10 bytes long: shorter than any block can be.
-    broken.bytes.extend(6u32.to_le_bytes().into_iter().chain(10u32.to_le_bytes()));
-    broken.bytes.extend(std::iter::repeat_n(0xab, 1 << 20));
-    let read = read_all(&dir.write("broken.pcapng", &broken.bytes));
-    let damaged = read.damaged.unwrap();
-    assert_eq!(read.records, 1);
-    assert!(damaged.contains("a malformed block") && damaged.len() < 200, "{damaged}");
+    /// Files no tool makes on purpose: a link type we cannot read is counted in pcap as in
+    /// pcapng; a million interfaces cost no memory by the million; a malformed block is one
+    /// short line, not the megabyte after it.
+    #[test]
+    fn hostile_files_cost_neither_memory_nor_a_screenful() {
+        let dir = Dir::new("hostile");
+        let records = base();
+        let n = records.len() as u64;
+        let wifi = read_all(&dir.write("wifi.pcap", &pcap(&records, 105, false, false, 65_535)));
+        assert_eq!((wifi.records, wifi.unsupported_link, wifi.damaged), (n, n, None));
+
+        let mut many = PcapNg::default();
+        many.section();
+        for _ in 0..100_000 {
+            many.interface(1, 9, true);
+        }
+        many.enhanced(99_999, 9, &records[0], true).enhanced(0, 9, &records[1], true);
+        let read = read_all(&dir.write("interfaces.pcapng", &many.bytes));
+        assert_eq!((read.records, read.unsupported_link), (2, 1), "the packet of an interface beyond the bound");
+        assert_eq!(read.skipped_blocks, 100_000 - 4096);
+
+        let mut broken = PcapNg::default();
+        broken.section().interface(1, 9, true).enhanced(0, 9, &records[0], true);
+        // A block 10 bytes long: shorter than any block can be.
+        broken.bytes.extend(6u32.to_le_bytes().into_iter().chain(10u32.to_le_bytes()));
+        broken.bytes.extend(std::iter::repeat_n(0xab, 1 << 20));
+        let read = read_all(&dir.write("broken.pcapng", &broken.bytes));
+        let damaged = read.damaged.unwrap();
+        assert_eq!(read.records, 1);
+        assert!(damaged.contains("a malformed block") && damaged.len() < 200, "{damaged}");
+    }
 }

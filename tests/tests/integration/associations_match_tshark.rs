@@ -179,16 +179,6 @@ fn our_assocs(file: &Path, source: Source) -> (BTreeMap<u64, usize>, Association
     (ids, assocs)
 }
 
-#[test]
-fn associations_and_their_packets_match_tsharks() {
-    match_tshark(Source::Frame);
-}
-
-#[test]
-fn associations_from_the_kernels_summaries_match_tsharks() {
-    match_tshark(Source::Summary);
-}
-
 fn match_tshark(source: Source) {
     let Some(dir) = captures_dir() else {
         eprintln!("SKIPPED: ../shared/captures is absent (as on a fresh clone without the shared folder)");
@@ -309,4 +299,19 @@ fn not_one_association(theirs: &BTreeMap<u64, Theirs>) -> Vec<u64> {
         }
     }
     disjoint
+}
+
+/// Tests anyone can run: no privileges.
+mod host {
+    use super::*;
+
+    #[test]
+    fn associations_and_their_packets_match_tsharks() {
+        match_tshark(Source::Frame);
+    }
+
+    #[test]
+    fn associations_from_the_kernels_summaries_match_tsharks() {
+        match_tshark(Source::Summary);
+    }
 }
