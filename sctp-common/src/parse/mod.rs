@@ -4,6 +4,7 @@
 
 mod account;
 mod locate;
+pub mod message;
 mod packet;
 pub mod round_trip;
 mod scratch;
