@@ -114,7 +114,7 @@ const AP: &[(&str, &str, &str)] = &[
 
 /// What tshark dissected: the counts, Diameter's (command, result) of its answers, and the
 /// AP PDUs whose procedure code could not be told (a frame with several PDUs and codes
-/// quoted inside them, as a CriticalityDiagnostics does).
+/// quoted inside them, as a `CriticalityDiagnostics` does).
 fn theirs(file: &Path) -> (Counts, BTreeMap<(u32, u32), u64>, u64) {
     let mut counts = Counts::new();
     let mut unpaired = 0;
