@@ -64,8 +64,11 @@ fn run() -> Result<i32, String> {
     std::os::unix::fs::chroot(HOST).map_err(|e| format!("chroot {HOST}: {e}"))?;
     let cwd = Path::new(std::ffi::OsStr::from_bytes(&cwd));
     std::env::set_current_dir(cwd).map_err(|e| format!("cd {}: {e}", cwd.display()))?;
+    // The kernel starts init with no PATH: the command and what it runs (tc, ip, nft in
+    // /usr/sbin) find programs as a login shell would.
     let status = Command::new("/bin/sh")
         .arg(format!("/run/vm/{COMMAND_FILE}"))
+        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         .env("TMPDIR", "/run/tmp")
         .status()
         .map_err(|e| format!("cannot run /bin/sh: {e}"))?;
