@@ -158,6 +158,23 @@ pub fn captures_dir() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
+/// Every capture file of `../shared/captures` (pcap, pcapng, cap), sorted; `None`, said on
+/// stderr for `test`, where that folder is absent (as on a fresh clone without it).
+#[must_use]
+pub fn shared_captures(test: &str) -> Option<Vec<PathBuf>> {
+    let Some(dir) = captures_dir() else {
+        eprintln!("SKIPPED {test}: ../shared/captures is absent (as on a fresh clone without the shared folder)");
+        return None;
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap"))
+        .collect();
+    files.sort();
+    Some(files)
+}
+
 /// A deterministic xorshift generator: reproducible runs without a dependency.
 pub struct Rng(pub u64);
 

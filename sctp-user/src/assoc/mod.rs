@@ -1,7 +1,7 @@
 //! The association model: the two directions of each association paired by their tags,
 //! with its state, every path of a multi-homed peer, retransmissions, windows and round
 //! trips. `inspect` builds it from the packets it replays, `run` from the kernel's
-//! summaries and flows. Imports `echo`-free layers only: `bpf` and `sys`.
+//! summaries and flows. Imports nothing of this crate: only sctp-common.
 
 mod association;
 pub mod live;

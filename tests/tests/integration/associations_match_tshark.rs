@@ -17,7 +17,7 @@
 
 use std::{collections::BTreeMap, path::Path, process::Command};
 
-use integration_tests::{captures_dir, HostRun};
+use integration_tests::{shared_captures, HostRun};
 use sctp_user::{
     assoc::{
         packet_view::{self, PacketView},
@@ -180,16 +180,7 @@ fn our_assocs(file: &Path, source: Source) -> (BTreeMap<u64, usize>, Association
 }
 
 fn match_tshark(source: Source) {
-    let Some(dir) = captures_dir() else {
-        eprintln!("SKIPPED: ../shared/captures is absent (as on a fresh clone without the shared folder)");
-        return;
-    };
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap"))
-        .collect();
-    files.sort();
+    let Some(files) = shared_captures("associations_match_tshark") else { return };
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy();
         let theirs = tshark_assocs(file);

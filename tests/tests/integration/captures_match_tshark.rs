@@ -3,10 +3,10 @@
 //! packets per flow and bad checksums must be exactly equal; and the two engines (host
 //! and kernel) must print the same JSON.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use integration_tests::{
-    captures_dir, inspect_json, require_root,
+    captures_dir, inspect_json, require_root, shared_captures,
     tshark::{our_view, tshark_view},
 };
 use sctp_user::{replay::engine::Kind, rules::Compiled};
@@ -14,20 +14,6 @@ use serde_json::Value;
 
 fn our_json(file: &Path, engine: Kind) -> Value {
     inspect_json(file, engine, &Compiled::none())
-}
-
-fn captures() -> Option<Vec<PathBuf>> {
-    let Some(dir) = captures_dir() else {
-        eprintln!("SKIPPED: ../shared/captures is absent (as on a fresh clone without the shared folder)");
-        return None;
-    };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap"))
-        .collect();
-    files.sort();
-    Some(files)
 }
 
 /// A capture whose packet has more chunks than the walk's bound (16,143 ABORT chunks in one
@@ -51,7 +37,7 @@ mod host {
 
     #[test]
     fn inspect_matches_tshark_on_every_capture() {
-        let Some(files) = captures() else { return };
+        let Some(files) = shared_captures("inspect_matches_tshark_on_every_capture") else { return };
         assert!(files.len() >= 10, "expected the shared capture set, found {} files", files.len());
         for file in &files {
             let name = file.file_name().unwrap().to_str().unwrap();
@@ -112,7 +98,7 @@ mod root {
     #[ignore = "needs root: run by cargo xtask test"]
     fn both_engines_agree_on_every_capture() {
         require_root();
-        let Some(files) = captures() else { return };
+        let Some(files) = shared_captures("both_engines_agree_on_every_capture") else { return };
         for file in &files {
             let host = our_json(file, Kind::Host);
             let kernel = our_json(file, Kind::Kernel);

@@ -10,7 +10,7 @@ use std::{
     process::Command,
 };
 
-use integration_tests::captures_dir;
+use integration_tests::shared_captures;
 use sctp_common::{
     parse::{
         locate_sctp,
@@ -166,14 +166,9 @@ mod host {
 
     #[test]
     fn messages_match_tshark_on_every_capture() {
-        let Some(dir) = captures_dir() else {
-            eprintln!("SKIPPED messages_match_tshark_on_every_capture: ../shared/captures is absent");
-            return;
-        };
-        let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-        files.sort();
+        let Some(files) = shared_captures("messages_match_tshark_on_every_capture") else { return };
         let mut total = 0;
-        for file in files.iter().filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap")) {
+        for file in &files {
             let name = file.file_name().unwrap().to_string_lossy();
             let ours = ours(file);
             let (counts, results, unpaired) = theirs(file);
