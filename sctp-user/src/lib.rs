@@ -41,6 +41,7 @@ mod echo;
 mod export;
 mod join;
 mod loadgen;
+pub mod names;
 pub mod replay;
 mod report;
 pub mod rules;

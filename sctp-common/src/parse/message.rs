@@ -87,6 +87,22 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    pub const ALL: [Protocol; 13] = [
+        Self::Ngap,
+        Self::S1ap,
+        Self::X2ap,
+        Self::Xnap,
+        Self::F1ap,
+        Self::E1ap,
+        Self::Diameter,
+        Self::M3ua,
+        Self::Sua,
+        Self::M2ua,
+        Self::M2pa,
+        Self::SgsAp,
+        Self::Dtls,
+    ];
+
     /// The protocol of a chunk's messages, by its PPID, or with PPID 0 by the registered
     /// port at either end; `None` for the rest.
     #[must_use]

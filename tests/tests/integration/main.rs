@@ -20,6 +20,7 @@ mod html_report;
 mod inspect_engines;
 mod jumbo;
 mod kernel_agrees_with_host;
+mod message_names_match_tshark;
 mod messages_match_tshark;
 mod metrics;
 mod operator;
