@@ -6,12 +6,18 @@ use std::collections::BTreeMap;
 
 use sctp_common::{
     abi::{ip_addr, Counter, FlowKey, FlowStats, RoundTrips},
+    parse::message::{Kind, Protocol},
     proto::chunk,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    assoc::{live::LiveAssociations, Association, DirStats, EndpointInfo},
+    assoc::{
+        live::LiveAssociations,
+        messages::{Messages, ResponseTimes, Tally},
+        Association, DirStats, EndpointInfo,
+    },
+    names,
     snapshot::{busiest, Snapshot},
 };
 
@@ -22,6 +28,85 @@ pub struct Unreplayed {
     pub too_short: u64,
     /// Larger than the kernel's test run takes.
     pub too_large: u64,
+}
+
+/// Application messages of one (protocol, kind, code): DESIGN.md's `messages`. The AP
+/// protocols give `procedure` and `kind`; Diameter `application`, `command`, `kind`, and
+/// for answers `results` and `response_us`, for requests `unanswered`; M3UA, SUA, M2UA and
+/// M2PA `class` and `type`; SGsAP `code`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageDoc {
+    pub protocol: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub procedure: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<u32>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub message_type: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub count: u64,
+    /// Answers by result code (the code as a string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<BTreeMap<String, u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_us: Option<RoundTripsDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unanswered: Option<u64>,
+}
+
+impl MessageDoc {
+    /// The documents of `messages`, in key order.
+    #[must_use]
+    pub fn list(messages: &Messages) -> Vec<MessageDoc> {
+        messages.by_key.iter().map(|(k, t)| Self::of(k.protocol, k.kind, k.code, k.application, t)).collect()
+    }
+
+    fn of(protocol: Protocol, kind: Kind, code: u32, application: u32, t: &Tally) -> Self {
+        let mut d = MessageDoc {
+            protocol: protocol.name().into(),
+            name: names::name(protocol, code).map(str::to_string),
+            count: t.count,
+            ..MessageDoc::default()
+        };
+        match protocol {
+            Protocol::Diameter => {
+                (d.application, d.command, d.kind) = (Some(application), Some(code), Some(kind.name().into()));
+                d.unanswered = Some(t.unanswered);
+                if kind == Kind::Answer {
+                    d.results = Some(t.results.iter().map(|(r, n)| (r.to_string(), *n)).collect());
+                    d.response_us = Some(response_doc(&t.response));
+                }
+            }
+            Protocol::M3ua | Protocol::Sua | Protocol::M2ua | Protocol::M2pa => {
+                (d.class, d.message_type) = (Some(code >> 8), Some(code & 0xff));
+            }
+            Protocol::SgsAp | Protocol::Dtls => d.code = Some(code),
+            _ => (d.procedure, d.kind) = (Some(code), Some(kind.name().into())),
+        }
+        d
+    }
+}
+
+/// Response times as round trips are given: count, least, mean and greatest in µs.
+fn response_doc(r: &ResponseTimes) -> RoundTripsDoc {
+    if r.count == 0 {
+        return RoundTripsDoc::default();
+    }
+    RoundTripsDoc {
+        count: r.count,
+        min: Some(r.min_ns / 1000),
+        mean: Some(r.sum_ns / r.count / 1000),
+        max: Some(r.max_ns / 1000),
+    }
 }
 
 /// Round trips: how many, and the least, mean and greatest in µs (none without samples).
@@ -345,6 +430,9 @@ pub struct AssociationDoc {
     pub beyond_bounds: u64,
     pub first_ns: u64,
     pub last_ns: u64,
+    /// Its application messages (see [`MessageDoc`]).
+    #[serde(default)]
+    pub messages: Vec<MessageDoc>,
 }
 
 impl AssociationDoc {
@@ -395,6 +483,7 @@ impl AssociationDoc {
             beyond_bounds: a.beyond_bounds + a.kernel_beyond_bounds,
             first_ns: a.first_ns,
             last_ns: a.last_ns,
+            messages: MessageDoc::list(&a.messages),
         }
     }
 
@@ -495,6 +584,12 @@ pub struct InspectHead {
     pub checksums: Option<ChecksumsDoc>,
     pub associations_total: usize,
     pub associations_untracked_packets: u64,
+    /// Application messages of the whole capture (see [`MessageDoc`]), and those that
+    /// could not be read, by why.
+    #[serde(default)]
+    pub messages: Vec<MessageDoc>,
+    #[serde(default)]
+    pub messages_malformed: BTreeMap<String, u64>,
 }
 
 /// `inspect --format json` (DESIGN.md contract 2), as the tests read it back.

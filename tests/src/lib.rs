@@ -293,7 +293,7 @@ pub fn inspect_json_on(
     threads: usize,
 ) -> serde_json::Value {
     use sctp_user::{
-        doc::{AssociationDoc, SnapshotDoc},
+        doc::{AssociationDoc, MessageDoc, SnapshotDoc},
         replay,
     };
     let opts = replay::Options {
@@ -310,6 +310,7 @@ pub fn inspect_json_on(
     j["first_ns"] = replay.span_ns.map(|s| s.0).into();
     j["last_ns"] = replay.span_ns.map(|s| s.1).into();
     j["damaged"] = replay.read.damaged.into();
+    j["messages"] = serde_json::to_value(MessageDoc::list(&replay.messages)).unwrap();
     j["associations"] = serde_json::to_value(
         replay.associations.busiest(usize::MAX).iter().map(|(_, a)| AssociationDoc::of(a)).collect::<Vec<_>>(),
     )

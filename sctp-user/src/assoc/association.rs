@@ -220,6 +220,8 @@ pub struct Association {
     /// Packets the kernel counted beyond the paths it keeps per direction
     /// (`FlowStats::paths_beyond`, both directions), as of the last overlay.
     pub kernel_beyond_bounds: u64,
+    /// Its application messages, both directions (see `messages`).
+    pub messages: super::messages::Messages,
     /// Started by an INIT on the endpoints of an established association: it replaces that
     /// one (a restart) only once its handshake completes (RFC 9260 5.2.4), so a spoofed
     /// INIT changes nothing. The endpoints, as [`Associations::latest`] keys them.
@@ -251,6 +253,7 @@ impl Association {
             init_collisions: 0,
             beyond_bounds: 0,
             kernel_beyond_bounds: 0,
+            messages: super::messages::Messages::default(),
             restart_of: None,
             first_ns: ts_ns,
             last_ns: ts_ns,
@@ -274,6 +277,7 @@ impl Association {
             }
             self.directions[map[i]].merge(&other.directions[i]);
         }
+        self.messages.merge(&other.messages);
         for (k, p) in &other.paths {
             let key = self.path_key(*k);
             self.paths.entry(key).or_default().merge(p);

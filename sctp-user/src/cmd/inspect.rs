@@ -12,9 +12,9 @@ use serde_json::Value;
 
 use super::{Format, LoadArgs};
 use crate::{
-    doc::{AssociationDoc, CaptureDoc, ChecksumsDoc, CountersDoc, FlowDoc, InspectHead},
+    doc::{AssociationDoc, CaptureDoc, ChecksumsDoc, CountersDoc, FlowDoc, InspectHead, MessageDoc},
     replay::{self, engine::Kind, Replay},
-    report::{html, table},
+    report::{html, messages, table},
     rules::{self, RuleArgs},
     snapshot::busiest,
 };
@@ -133,6 +133,8 @@ fn inspect_head(r: &Replay) -> InspectHead {
         }),
         associations_total: r.associations.iter().count(),
         associations_untracked_packets: r.associations.untracked,
+        messages: MessageDoc::list(&r.messages),
+        messages_malformed: r.messages.malformed.iter().map(|(why, n)| ((*why).to_string(), *n)).collect(),
     }
 }
 
@@ -166,6 +168,7 @@ fn write_json(out: &mut dyn Write, r: &Replay, top: usize) -> Result<()> {
 fn write_table(out: &mut dyn Write, r: &Replay, top: usize, flows: bool) -> Result<()> {
     write!(out, "{}", r.associations.table(top))?;
     write!(out, "{}", table::to_table(&r.snapshot, if flows { top } else { 0 }))?;
+    write!(out, "{}", messages::to_table(&MessageDoc::list(&r.messages)))?;
     if let Some((first, last)) = r.span_ns {
         writeln!(
             out,

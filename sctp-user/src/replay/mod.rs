@@ -13,7 +13,7 @@ use engine::{FrameOutcome, HostEngine, KernelEngine, Kind};
 use watch::{Watch, WatchOptions};
 
 use crate::{
-    assoc::{trace::Traces, Associations},
+    assoc::{messages::Messages, trace::Traces, Associations},
     bpf::LoadOptions,
     capture::{checksum::Checksums, extend_span, Capture, ReadStats},
     doc::Unreplayed,
@@ -55,6 +55,8 @@ pub struct Replay {
     /// The conversations traced, when asked for.
     pub traces: Option<Traces>,
     pub associations: Associations,
+    /// The application messages of every association, and of packets in none.
+    pub messages: Messages,
 }
 
 impl Options {
@@ -92,7 +94,8 @@ pub fn replay(path: &Path, opts: &Options, rules: &Compiled) -> Result<Replay> {
         let (snapshot, watch) = replay_host(&mut capture, threads, opts, rules, &mut span_ns);
         (snapshot, watch, 0, threads)
     };
-    let Watch { checks, conversations } = watch;
+    let Watch { checks, mut conversations } = watch;
+    conversations.close(span_ns.map_or(0, |(_, last)| last));
     let mut associations = conversations.associations;
     // The counts of each direction are the engine's (kernel == host covers them).
     associations.overlay(&|k| snapshot.flows.get(k));
@@ -111,6 +114,7 @@ pub fn replay(path: &Path, opts: &Options, rules: &Compiled) -> Result<Replay> {
         span_ns,
         traces: conversations.traces,
         associations,
+        messages: conversations.messages.all,
     })
 }
 

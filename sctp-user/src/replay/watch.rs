@@ -50,7 +50,7 @@ impl Watch {
                 c.check(data, &loc, cut);
             }
             if let Some(p) = packet_view::view_at(data, &loc) {
-                self.conversations.add(&p, ts_ns);
+                self.conversations.add(&p, ts_ns, (data, &loc));
             }
         }
         let long_enough = data.len() >= MIN_FRAME;

@@ -417,6 +417,7 @@ mod tests {
                 beyond_bounds: 0,
                 first_ns: 0,
                 last_ns: 0,
+                messages: vec![],
             }],
             ..Stats::default()
         };

@@ -1,0 +1,311 @@
+//! Application messages of a replay, read from each frame by the frame watch (the same
+//! for both engines): counted by (protocol, kind, code, application), Diameter answers by
+//! Result-Code, each answer timed from its request (matched within its association by
+//! hop-by-hop and end-to-end identifiers), requests never answered counted. A message
+//! counts once: at the DATA or I-DATA chunk that begins it (B bit) with a TSN its
+//! direction had not sent (see [`TsnWindow`]): a retransmission is not a new message.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sctp_common::{
+    parse::{
+        message::{self, Kind, Malformed, Protocol},
+        Packet as _, SctpLocation,
+    },
+    proto::{
+        chunk::{flag, ty},
+        SCTP_COMMON_HEADER,
+    },
+};
+
+/// A request unanswered this long after it was sent, by the end of the capture, counts as
+/// unanswered (an answer later than that is a failure to any client; RFC 6733's
+/// watchdog, Tw, is 30 s).
+pub const ANSWER_TIMEOUT_NS: u64 = 10_000_000_000;
+/// Requests waiting for their answers at most: beyond, a new request is not timed.
+pub const MAX_PENDING: usize = 1 << 16;
+
+/// What messages are counted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MessageKey {
+    pub protocol: Protocol,
+    pub kind: Kind,
+    /// See `message::Message::code`.
+    pub code: u32,
+    /// Diameter's application id (0 for the others).
+    pub application: u32,
+}
+
+/// Response times, in ns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResponseTimes {
+    pub count: u64,
+    pub sum_ns: u64,
+    pub min_ns: u64,
+    pub max_ns: u64,
+}
+
+impl ResponseTimes {
+    pub fn add(&mut self, ns: u64) {
+        self.merge(&ResponseTimes { count: 1, sum_ns: ns, min_ns: ns, max_ns: ns });
+    }
+
+    pub fn merge(&mut self, o: &ResponseTimes) {
+        if o.count == 0 {
+            return;
+        }
+        self.min_ns = if self.count == 0 { o.min_ns } else { self.min_ns.min(o.min_ns) };
+        self.max_ns = self.max_ns.max(o.max_ns);
+        self.sum_ns += o.sum_ns;
+        self.count += o.count;
+    }
+}
+
+/// The messages of one key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub count: u64,
+    /// Diameter answers: by Result-Code (or Experimental-Result-Code; 0: none found).
+    pub results: BTreeMap<u32, u64>,
+    /// Diameter answers: the time from their requests.
+    pub response: ResponseTimes,
+    /// Diameter requests: never answered (see [`ANSWER_TIMEOUT_NS`]).
+    pub unanswered: u64,
+}
+
+impl Tally {
+    fn merge(&mut self, o: &Tally) {
+        self.count += o.count;
+        for (r, n) in &o.results {
+            *self.results.entry(*r).or_default() += n;
+        }
+        self.response.merge(&o.response);
+        self.unanswered += o.unanswered;
+    }
+}
+
+/// Messages by key, and those that could not be read by why.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Messages {
+    pub by_key: BTreeMap<MessageKey, Tally>,
+    pub malformed: BTreeMap<&'static str, u64>,
+}
+
+impl Messages {
+    pub fn merge(&mut self, o: &Messages) {
+        for (k, t) in &o.by_key {
+            self.by_key.entry(*k).or_default().merge(t);
+        }
+        for (why, n) in &o.malformed {
+            *self.malformed.entry(why).or_default() += n;
+        }
+    }
+
+    fn tally(&mut self, key: MessageKey) -> &mut Tally {
+        self.by_key.entry(key).or_default()
+    }
+
+    fn malformed(&mut self, why: Malformed) {
+        *self.malformed.entry(why.name()).or_default() += 1;
+    }
+}
+
+/// One message that began in a frame.
+#[derive(Clone, Copy, Debug)]
+pub struct Begun {
+    /// Its direction: ports and tag.
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub vtag: u32,
+    pub protocol: Protocol,
+    pub read: Result<(Kind, message::Message), Malformed>,
+}
+
+/// The TSNs a direction sent lately: the highest (serial number arithmetic), and which of
+/// the 64 up to it were seen: reordering within 64 chunks is told from resending, in
+/// bounded memory. A TSN further behind counts as resent, unless it is more than
+/// [`TsnWindow::FAR`] behind: no window holds that much data in flight, so it is a
+/// sequence of its own (a peer that restarted, a capture made of pieces).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TsnWindow {
+    highest: u32,
+    /// Bit i: `highest - i` was seen.
+    seen: u64,
+}
+
+impl TsnWindow {
+    pub const FAR: u32 = 1 << 20;
+
+    /// Notes `tsn`; whether it is new.
+    pub fn note(&mut self, tsn: u32) -> bool {
+        let ahead = tsn.wrapping_sub(self.highest).cast_signed();
+        if self.seen == 0 || ahead > 0 {
+            let shift = if self.seen == 0 { 64 } else { ahead.unsigned_abs() };
+            self.seen = if shift >= 64 { 1 } else { self.seen << shift | 1 };
+            self.highest = tsn;
+            return true;
+        }
+        let behind = ahead.unsigned_abs();
+        if behind >= 64 {
+            return behind > Self::FAR;
+        }
+        let bit = 1 << behind;
+        let new = self.seen & bit == 0;
+        self.seen |= bit;
+        new
+    }
+}
+
+/// The messages the frame's chunks begin with a new TSN; `sent` keeps each direction's
+/// [`TsnWindow`].
+fn begun(data: &[u8], loc: &SctpLocation, sent: &mut HashMap<(u16, u16, u32), TsnWindow>) -> Vec<Begun> {
+    let mut out = Vec::new();
+    let (Some(src_port), Some(dst_port), Some(vtag)) =
+        (data.be16_at(loc.offset), data.be16_at(loc.offset + 2), data.be32_at(loc.offset + 4))
+    else {
+        return out;
+    };
+    let end = loc.end.min(data.len());
+    let mut off = loc.offset + SCTP_COMMON_HEADER;
+    while off + 4 <= end {
+        let (kind, flags) = (data[off], data[off + 1]);
+        let len = usize::from(u16::from_be_bytes([data[off + 2], data[off + 3]]));
+        if len < 4 {
+            break;
+        }
+        let header = match kind {
+            ty::DATA => 16,
+            ty::I_DATA => 20,
+            _ => 0,
+        };
+        if header > 0 && len >= header && off + header <= end {
+            if let (Some(tsn), Some(ppid)) = (data.be32_at(off + 4), data.be32_at(off + header - 4)) {
+                let new = sent.entry((src_port, dst_port, vtag)).or_default().note(tsn);
+                // I-DATA carries the PPID in its first fragment only, where the B bit is.
+                let protocol = Protocol::of(ppid, src_port, dst_port);
+                if let (true, true, Some(protocol)) = (new, flags & flag::BEGIN != 0, protocol) {
+                    let bytes = (len - header).min(end - (off + header));
+                    let read = message::read(data, off + header, bytes, protocol);
+                    out.push(Begun { src_port, dst_port, vtag, protocol, read });
+                }
+            }
+        }
+        off += len.next_multiple_of(4);
+    }
+    out
+}
+
+/// A message's key, and the result of a Diameter answer.
+#[must_use]
+pub fn key_of(protocol: Protocol, kind: Kind, m: &message::Message) -> MessageKey {
+    MessageKey { protocol, kind, code: m.code, application: m.application }
+}
+
+/// A Diameter request waiting for its answer: when it was sent, its key, its association.
+type Pending = (u64, MessageKey, Option<usize>);
+
+/// The messages of a replay: every association's, and all of them together; Diameter
+/// requests waiting for their answers, by (source port, destination port, hop-by-hop,
+/// end-to-end). By ports, not tags: an association met mid-way is paired with its other
+/// direction only once that direction is seen, and its first request may come before.
+#[derive(Default)]
+pub struct MessageWatch {
+    pub all: Messages,
+    sent: HashMap<(u16, u16, u32), TsnWindow>,
+    pending: HashMap<(u16, u16, u32, u32), Pending>,
+}
+
+/// Where a frame's messages go besides the totals: its association's messages and index.
+pub type InAssociation<'a> = Option<(&'a mut Messages, usize)>;
+
+impl MessageWatch {
+    /// The messages of a frame (its SCTP header at `loc`) seen at `ts_ns`, in the
+    /// association it belongs to, if one.
+    pub fn frame(&mut self, data: &[u8], loc: &SctpLocation, ts_ns: u64, mut assoc: InAssociation<'_>) {
+        for b in begun(data, loc, &mut self.sent) {
+            let (kind, m) = match b.read {
+                Ok(read) => read,
+                Err(why) => {
+                    self.all.malformed(why);
+                    if let Some((a, _)) = &mut assoc {
+                        a.malformed(why);
+                    }
+                    continue;
+                }
+            };
+            let key = key_of(b.protocol, kind, &m);
+            let count = |t: &mut Tally| {
+                t.count += 1;
+                if kind == Kind::Answer {
+                    *t.results.entry(m.result).or_default() += 1;
+                }
+            };
+            count(self.all.tally(key));
+            if let Some((a, _)) = &mut assoc {
+                count(a.tally(key));
+            }
+            let id = assoc.as_ref().map(|(_, id)| *id);
+            match kind {
+                Kind::Request if self.pending.len() < MAX_PENDING => {
+                    self.pending.insert((b.src_port, b.dst_port, m.hop_by_hop, m.end_to_end), (ts_ns, key, id));
+                }
+                Kind::Answer => {
+                    let request = self.pending.remove(&(b.dst_port, b.src_port, m.hop_by_hop, m.end_to_end));
+                    let same = |(_, req, _): &Pending| req.code == key.code && req.application == key.application;
+                    if let Some((sent, ..)) = request.filter(same) {
+                        let rt = ts_ns.saturating_sub(sent);
+                        if let Some((a, _)) = &mut assoc {
+                            a.tally(key).response.add(rt);
+                        }
+                        self.all.tally(key).response.add(rt);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// At the end of the capture (`end_ns`): the requests left waiting longer than
+    /// [`ANSWER_TIMEOUT_NS`] count as unanswered in the totals; returned by association
+    /// index, for the caller to count in theirs.
+    pub fn close(&mut self, end_ns: u64) -> Vec<(usize, MessageKey)> {
+        let mut unanswered = Vec::new();
+        for (sent, key, id) in self.pending.drain().map(|(_, p)| p) {
+            if end_ns.saturating_sub(sent) >= ANSWER_TIMEOUT_NS {
+                self.all.tally(key).unanswered += 1;
+                unanswered.extend(id.map(|id| (id, key)));
+            }
+        }
+        unanswered
+    }
+
+    /// Counts a request unanswered (see [`MessageWatch::close`]) in `messages`.
+    pub fn unanswered(messages: &mut Messages, key: MessageKey) {
+        messages.tally(key).unanswered += 1;
+    }
+
+    /// Adds another shard's (other associations, disjoint ports).
+    pub fn merge(&mut self, other: MessageWatch, base: usize) {
+        self.all.merge(&other.all);
+        self.sent.extend(other.sent);
+        self.pending
+            .extend(other.pending.into_iter().map(|(k, (sent, key, id))| (k, (sent, key, id.map(|i| i + base)))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tsn_is_new_once_and_reordering_is_not_resending() {
+        let mut w = TsnWindow::default();
+        let news: Vec<bool> =
+            [5, 7, 6, 6, 7, 8, 5, 4, 200, 137, 136, u32::MAX, 200u32.wrapping_sub(1 << 21)].map(|t| w.note(t)).to_vec();
+        // 4 was never sent: new too (within 64 of 8). 136 is 64 behind: resent, as is
+        // u32::MAX (201 behind); 2^21 behind is a sequence of its own.
+        assert_eq!(news, [true, true, true, false, false, true, false, true, true, true, false, false, true]);
+        let mut wrap = TsnWindow::default();
+        assert!(wrap.note(u32::MAX) && wrap.note(0) && wrap.note(u32::MAX - 1) && !wrap.note(0));
+    }
+}
