@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     assoc::{
         live::LiveAssociations,
-        messages::{Messages, ResponseTimes, Tally},
+        messages::{Messages, Tally},
         Association, DirStats, EndpointInfo,
     },
     names,
@@ -83,7 +83,7 @@ impl MessageDoc {
                 d.unanswered = Some(t.unanswered);
                 if kind == Kind::Answer {
                     d.results = Some(t.results.iter().map(|(r, n)| (r.to_string(), *n)).collect());
-                    d.response_us = Some(response_doc(&t.response));
+                    d.response_us = Some((&t.response).into());
                 }
             }
             Protocol::M3ua | Protocol::Sua | Protocol::M2ua | Protocol::M2pa => {
@@ -93,19 +93,6 @@ impl MessageDoc {
             _ => (d.procedure, d.kind) = (Some(code), Some(kind.name().into())),
         }
         d
-    }
-}
-
-/// Response times as round trips are given: count, least, mean and greatest in µs.
-fn response_doc(r: &ResponseTimes) -> RoundTripsDoc {
-    if r.count == 0 {
-        return RoundTripsDoc::default();
-    }
-    RoundTripsDoc {
-        count: r.count,
-        min: Some(r.min_ns / 1000),
-        mean: Some(r.sum_ns / r.count / 1000),
-        max: Some(r.max_ns / 1000),
     }
 }
 

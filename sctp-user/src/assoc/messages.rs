@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use sctp_common::{
+    abi::RoundTrips,
     parse::{
         message::{self, Kind, Malformed, Protocol},
         Packet as _, SctpLocation,
@@ -36,39 +37,15 @@ pub struct MessageKey {
     pub application: u32,
 }
 
-/// Response times, in ns.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ResponseTimes {
-    pub count: u64,
-    pub sum_ns: u64,
-    pub min_ns: u64,
-    pub max_ns: u64,
-}
-
-impl ResponseTimes {
-    pub fn add(&mut self, ns: u64) {
-        self.merge(&ResponseTimes { count: 1, sum_ns: ns, min_ns: ns, max_ns: ns });
-    }
-
-    pub fn merge(&mut self, o: &ResponseTimes) {
-        if o.count == 0 {
-            return;
-        }
-        self.min_ns = if self.count == 0 { o.min_ns } else { self.min_ns.min(o.min_ns) };
-        self.max_ns = self.max_ns.max(o.max_ns);
-        self.sum_ns += o.sum_ns;
-        self.count += o.count;
-    }
-}
-
 /// The messages of one key.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
     pub count: u64,
     /// Diameter answers: by Result-Code (or Experimental-Result-Code; 0: none found).
     pub results: BTreeMap<u32, u64>,
-    /// Diameter answers: the time from their requests.
-    pub response: ResponseTimes,
+    /// Diameter answers: the time from their requests (as round trips are kept: extremes,
+    /// sum and a histogram).
+    pub response: RoundTrips,
     /// Diameter requests: never answered (see [`ANSWER_TIMEOUT_NS`]).
     pub unanswered: u64,
 }
