@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     assoc::{
         live::LiveAssociations,
-        messages::{Messages, Tally},
+        messages::{MessageKey, Messages, Tally},
         Association, DirStats, EndpointInfo,
     },
     names,
@@ -67,10 +67,10 @@ impl MessageDoc {
     /// The documents of `messages`, in key order.
     #[must_use]
     pub fn list(messages: &Messages) -> Vec<MessageDoc> {
-        messages.by_key.iter().map(|(k, t)| Self::of(k.protocol, k.kind, k.code, k.application, t)).collect()
+        messages.by_key.iter().map(|(k, t)| Self::of(k, t)).collect()
     }
 
-    fn of(protocol: Protocol, kind: Kind, code: u32, application: u32, t: &Tally) -> Self {
+    fn of(&MessageKey { protocol, kind, code, application }: &MessageKey, t: &Tally) -> Self {
         let mut d = MessageDoc {
             protocol: protocol.name().into(),
             name: names::name(protocol, code).map(str::to_string),

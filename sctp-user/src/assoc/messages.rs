@@ -13,11 +13,10 @@ use sctp_common::{
         message::{self, Kind, Malformed, Protocol},
         Packet as _, SctpLocation,
     },
-    proto::{
-        chunk::{flag, ty},
-        SCTP_COMMON_HEADER,
-    },
+    proto::chunk::{flag, ty},
 };
+
+use super::packet_view::raw_chunks;
 
 /// A request unanswered this long after it was sent, by the end of the capture, counts as
 /// unanswered (an answer later than that is a failure to any client; RFC 6733's
@@ -76,6 +75,11 @@ impl Messages {
         for (why, n) in &o.malformed {
             *self.malformed.entry(why).or_default() += n;
         }
+    }
+
+    /// Counts a request of `key` never answered (see [`MessageWatch::close`]).
+    pub fn unanswered(&mut self, key: MessageKey) {
+        self.tally(key).unanswered += 1;
     }
 
     fn tally(&mut self, key: MessageKey) -> &mut Tally {
@@ -142,40 +146,26 @@ fn begun(data: &[u8], loc: &SctpLocation, sent: &mut HashMap<(u16, u16, u32), Ts
     else {
         return out;
     };
-    let end = loc.end.min(data.len());
-    let mut off = loc.offset + SCTP_COMMON_HEADER;
-    while off + 4 <= end {
-        let (kind, flags) = (data[off], data[off + 1]);
-        let len = usize::from(u16::from_be_bytes([data[off + 2], data[off + 3]]));
-        if len < 4 {
-            break;
-        }
-        let header = match kind {
+    for c in raw_chunks(data, loc) {
+        // Their fixed fields are whole (`raw_chunks` ends before a chunk without them).
+        let header = match c.kind {
             ty::DATA => 16,
             ty::I_DATA => 20,
-            _ => 0,
+            _ => continue,
         };
-        if header > 0 && len >= header && off + header <= end {
-            if let (Some(tsn), Some(ppid)) = (data.be32_at(off + 4), data.be32_at(off + header - 4)) {
-                let new = sent.entry((src_port, dst_port, vtag)).or_default().note(tsn);
-                // I-DATA carries the PPID in its first fragment only, where the B bit is.
-                let protocol = Protocol::of(ppid, src_port, dst_port);
-                if let (true, true, Some(protocol)) = (new, flags & flag::BEGIN != 0, protocol) {
-                    let bytes = (len - header).min(end - (off + header));
-                    let read = message::read(data, off + header, bytes, protocol);
-                    out.push(Begun { src_port, dst_port, vtag, protocol, read });
-                }
-            }
+        let (Some(tsn), Some(ppid)) = (c.body.be32_at(0), c.body.be32_at(header - 8)) else {
+            continue;
+        };
+        let new = sent.entry((src_port, dst_port, vtag)).or_default().note(tsn);
+        // I-DATA carries the PPID in its first fragment only, where the B bit is.
+        let protocol = Protocol::of(ppid, src_port, dst_port);
+        if let (true, true, Some(protocol)) = (new, c.flags & flag::BEGIN != 0, protocol) {
+            let bytes = (c.len - header).min(c.body.len() + 4 - header);
+            let read = message::read(data, c.off + header, bytes, protocol);
+            out.push(Begun { src_port, dst_port, vtag, protocol, read });
         }
-        off += len.next_multiple_of(4);
     }
     out
-}
-
-/// A message's key, and the result of a Diameter answer.
-#[must_use]
-pub fn key_of(protocol: Protocol, kind: Kind, m: &message::Message) -> MessageKey {
-    MessageKey { protocol, kind, code: m.code, application: m.application }
 }
 
 /// A Diameter request waiting for its answer: when it was sent, its key, its association.
@@ -210,7 +200,7 @@ impl MessageWatch {
                     continue;
                 }
             };
-            let key = key_of(b.protocol, kind, &m);
+            let key = MessageKey { protocol: b.protocol, kind, code: m.code, application: m.application };
             let count = |t: &mut Tally| {
                 t.count += 1;
                 if kind == Kind::Answer {
@@ -249,16 +239,11 @@ impl MessageWatch {
         let mut unanswered = Vec::new();
         for (sent, key, id) in self.pending.drain().map(|(_, p)| p) {
             if end_ns.saturating_sub(sent) >= ANSWER_TIMEOUT_NS {
-                self.all.tally(key).unanswered += 1;
+                self.all.unanswered(key);
                 unanswered.extend(id.map(|id| (id, key)));
             }
         }
         unanswered
-    }
-
-    /// Counts a request unanswered (see [`MessageWatch::close`]) in `messages`.
-    pub fn unanswered(messages: &mut Messages, key: MessageKey) {
-        messages.tally(key).unanswered += 1;
     }
 
     /// Adds another shard's (other associations, disjoint ports).

@@ -52,7 +52,7 @@ impl Conversations {
         for (id, key) in self.messages.close(end_ns) {
             let id = self.associations.resolve(id);
             if let Some(a) = self.associations.list.get_mut(id) {
-                messages::MessageWatch::unanswered(&mut a.messages, key);
+                a.messages.unanswered(key);
             }
         }
     }

@@ -78,37 +78,55 @@ pub fn view(frame: &[u8]) -> Option<PacketView> {
 pub fn view_at(frame: &[u8], loc: &SctpLocation) -> Option<PacketView> {
     let at = loc.offset;
     let (sport, dport, vtag) = (frame.be16_at(at)?, frame.be16_at(at + 2)?, frame.be32_at(at + 4)?);
-    let end = loc.end.min(frame.len());
-    let mut chunks = Vec::new();
-    let mut off = at + 12;
-    while off + 4 <= end && chunks.len() < MAX_CHUNKS {
-        let (Some(t), Some(flags), Some(len)) =
-            (frame.get(off).copied(), frame.get(off + 1).copied(), frame.be16_at(off + 2))
-        else {
-            break;
-        };
-        let len = usize::from(len);
-        if len < 4 {
-            break;
-        }
-        let body = &frame[off + 4..(off + len).min(end)];
-        // The XDP program's walk ends at a chunk too short for its fixed fields, or a SACK
-        // whose counts need more than it holds: nothing is taken from such a chunk (a SACK
-        // claiming 65,535 gap blocks in 16 bytes counts none), nor from what follows it.
-        if !fields_fit(t, len, body) {
-            break;
-        }
-        chunks.push(chunk(t, flags, body));
-        off += (len + 3) & !3;
-    }
     Some(PacketView {
         src: (ip_addr(loc.family, address_bytes(&loc.src_addr)), sport),
         dst: (ip_addr(loc.family, address_bytes(&loc.dst_addr)), dport),
         vtag,
         ip_len: loc.ip_len,
         ifindex: 0,
-        chunks,
+        chunks: raw_chunks(frame, loc).map(|c| chunk(c.kind, c.flags, c.body)).collect(),
     })
+}
+
+/// A chunk as the frame holds it.
+#[derive(Clone, Copy, Debug)]
+pub struct RawChunk<'f> {
+    pub kind: u8,
+    pub flags: u8,
+    /// Its offset in the frame, and its length field.
+    pub off: usize,
+    pub len: usize,
+    /// What the packet holds of it after its header.
+    pub body: &'f [u8],
+}
+
+/// The chunks of the SCTP packet `loc` found in the frame, walked as the XDP program
+/// walks them (see [`fields_fit`]), up to `MAX_CHUNKS`.
+pub fn raw_chunks<'f>(frame: &'f [u8], loc: &SctpLocation) -> impl Iterator<Item = RawChunk<'f>> {
+    let end = loc.end.min(frame.len());
+    let mut off = loc.offset + 12;
+    std::iter::from_fn(move || {
+        let (Some(kind), Some(flags), Some(len)) =
+            (frame.get(off).copied(), frame.get(off + 1).copied(), frame.be16_at(off + 2))
+        else {
+            return None;
+        };
+        let len = usize::from(len);
+        if off + 4 > end || len < 4 {
+            return None;
+        }
+        let body = &frame[off + 4..(off + len).min(end)];
+        // The XDP program's walk ends at a chunk too short for its fixed fields, or a SACK
+        // whose counts need more than it holds: nothing is taken from such a chunk (a SACK
+        // claiming 65,535 gap blocks in 16 bytes counts none), nor from what follows it.
+        if !fields_fit(kind, len, body) {
+            return None;
+        }
+        let c = RawChunk { kind, flags, off, len, body };
+        off += (len + 3) & !3;
+        Some(c)
+    })
+    .take(MAX_CHUNKS)
 }
 
 /// Whether a chunk of type `t` and length `len` (`body`: what the packet holds of it after
