@@ -577,6 +577,9 @@ pub struct InspectHead {
     pub messages: Vec<MessageDoc>,
     #[serde(default)]
     pub messages_malformed: BTreeMap<String, u64>,
+    /// Messages of (protocol, kind, code) beyond the keys kept (`assoc::messages::MAX_KEYS`).
+    #[serde(default)]
+    pub messages_untabled: u64,
 }
 
 /// `inspect --format json` (DESIGN.md contract 2), as the tests read it back.

@@ -5,7 +5,7 @@
 //! counts once: at the DATA or I-DATA chunk that begins it (B bit) with a TSN its
 //! direction had not sent (see [`TsnWindow`]): a retransmission is not a new message.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{btree_map, hash_map::Entry, BTreeMap, HashMap};
 
 use sctp_common::{
     abi::RoundTrips,
@@ -24,6 +24,9 @@ use super::packet_view::raw_chunks;
 pub const ANSWER_TIMEOUT_NS: u64 = 10_000_000_000;
 /// Requests waiting for their answers at most: beyond, a new request is not timed.
 pub const MAX_PENDING: usize = 1 << 16;
+/// Directions whose TSNs are kept at most (about 40 MB): a capture of endless made-up
+/// tags cannot take all memory. Beyond, a new direction's chunks are all taken as new.
+pub const MAX_DIRECTIONS: usize = 1 << 20;
 
 /// What messages are counted by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -60,17 +63,27 @@ impl Tally {
     }
 }
 
-/// Messages by key, and those that could not be read by why.
+/// Keys one [`Messages`] keeps at most: codes and application ids are the sender's to
+/// choose, and a capture of made-up ones cannot take all memory.
+pub const MAX_KEYS: usize = 4096;
+
+/// Messages by key, those of keys beyond [`MAX_KEYS`], and those that could not be read
+/// by why.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Messages {
     pub by_key: BTreeMap<MessageKey, Tally>,
+    pub untabled: u64,
     pub malformed: BTreeMap<&'static str, u64>,
 }
 
 impl Messages {
     pub fn merge(&mut self, o: &Messages) {
+        self.untabled += o.untabled;
         for (k, t) in &o.by_key {
-            self.by_key.entry(*k).or_default().merge(t);
+            match self.tally(*k) {
+                Some(mine) => mine.merge(t),
+                None => self.untabled += t.count,
+            }
         }
         for (why, n) in &o.malformed {
             *self.malformed.entry(why).or_default() += n;
@@ -79,11 +92,37 @@ impl Messages {
 
     /// Counts a request of `key` never answered (see [`MessageWatch::close`]).
     pub fn unanswered(&mut self, key: MessageKey) {
-        self.tally(key).unanswered += 1;
+        if let Some(t) = self.tally(key) {
+            t.unanswered += 1;
+        }
     }
 
-    fn tally(&mut self, key: MessageKey) -> &mut Tally {
-        self.by_key.entry(key).or_default()
+    /// The tally of `key`, made if new and there is room.
+    fn tally(&mut self, key: MessageKey) -> Option<&mut Tally> {
+        let room = self.by_key.len() < MAX_KEYS;
+        match self.by_key.entry(key) {
+            btree_map::Entry::Occupied(t) => Some(t.into_mut()),
+            btree_map::Entry::Vacant(v) if room => Some(v.insert(Tally::default())),
+            btree_map::Entry::Vacant(_) => None,
+        }
+    }
+
+    /// Counts one message of `key` (an answer with its `result`).
+    fn count(&mut self, key: MessageKey, result: Option<u32>) {
+        let Some(t) = self.tally(key) else {
+            self.untabled += 1;
+            return;
+        };
+        t.count += 1;
+        if let Some(r) = result {
+            *t.results.entry(r).or_default() += 1;
+        }
+    }
+
+    fn respond(&mut self, key: MessageKey, rt: u64) {
+        if let Some(t) = self.tally(key) {
+            t.response.add(rt);
+        }
     }
 
     fn malformed(&mut self, why: Malformed) {
@@ -156,7 +195,13 @@ fn begun(data: &[u8], loc: &SctpLocation, sent: &mut HashMap<(u16, u16, u32), Ts
         let (Some(tsn), Some(ppid)) = (c.body.be32_at(0), c.body.be32_at(header - 8)) else {
             continue;
         };
-        let new = sent.entry((src_port, dst_port, vtag)).or_default().note(tsn);
+        let direction = (src_port, dst_port, vtag);
+        let room = sent.len() < MAX_DIRECTIONS;
+        let new = match sent.entry(direction) {
+            Entry::Occupied(mut w) => w.get_mut().note(tsn),
+            Entry::Vacant(v) if room => v.insert(TsnWindow::default()).note(tsn),
+            Entry::Vacant(_) => true,
+        };
         // I-DATA carries the PPID in its first fragment only, where the B bit is.
         let protocol = Protocol::of(ppid, src_port, dst_port);
         if let (true, true, Some(protocol)) = (new, c.flags & flag::BEGIN != 0, protocol) {
@@ -201,15 +246,10 @@ impl MessageWatch {
                 }
             };
             let key = MessageKey { protocol: b.protocol, kind, code: m.code, application: m.application };
-            let count = |t: &mut Tally| {
-                t.count += 1;
-                if kind == Kind::Answer {
-                    *t.results.entry(m.result).or_default() += 1;
-                }
-            };
-            count(self.all.tally(key));
+            let result = (kind == Kind::Answer).then_some(m.result);
+            self.all.count(key, result);
             if let Some((a, _)) = &mut assoc {
-                count(a.tally(key));
+                a.count(key, result);
             }
             let id = assoc.as_ref().map(|(_, id)| *id);
             match kind {
@@ -222,9 +262,9 @@ impl MessageWatch {
                     if let Some((sent, ..)) = request.filter(same) {
                         let rt = ts_ns.saturating_sub(sent);
                         if let Some((a, _)) = &mut assoc {
-                            a.tally(key).response.add(rt);
+                            a.respond(key, rt);
                         }
-                        self.all.tally(key).response.add(rt);
+                        self.all.respond(key, rt);
                     }
                 }
                 _ => {}
@@ -269,5 +309,23 @@ mod tests {
         assert_eq!(news, [true, true, true, false, false, true, false, true, true, true, false, false, true]);
         let mut wrap = TsnWindow::default();
         assert!(wrap.note(u32::MAX) && wrap.note(0) && wrap.note(u32::MAX - 1) && !wrap.note(0));
+    }
+
+    #[test]
+    fn made_up_codes_beyond_the_keys_kept_are_counted_untabled() {
+        let mut m = Messages::default();
+        let key = |code| MessageKey { protocol: Protocol::Diameter, kind: Kind::Request, code, application: 0 };
+        for code in 0..u32::try_from(MAX_KEYS).unwrap() + 10 {
+            m.count(key(code), None);
+        }
+        m.count(key(0), None);
+        assert_eq!((m.by_key.len(), m.untabled, m.by_key[&key(0)].count), (MAX_KEYS, 10, 2));
+        let mut merged = Messages::default();
+        merged.merge(&m);
+        merged.merge(&Messages {
+            by_key: BTreeMap::from([(key(u32::MAX), Tally { count: 3, ..Tally::default() })]),
+            ..Messages::default()
+        });
+        assert_eq!((merged.by_key.len(), merged.untabled), (MAX_KEYS, 13));
     }
 }

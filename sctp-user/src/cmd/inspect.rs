@@ -135,6 +135,7 @@ fn inspect_head(r: &Replay) -> InspectHead {
         associations_untracked_packets: r.associations.untracked,
         messages: MessageDoc::list(&r.messages),
         messages_malformed: r.messages.malformed.iter().map(|(why, n)| ((*why).to_string(), *n)).collect(),
+        messages_untabled: r.messages.untabled,
     }
 }
 
