@@ -46,6 +46,14 @@ impl Chunk {
         Self::new(ty::DATA, flags, v)
     }
 
+    /// DATA with B and E set carrying `message` as its user data.
+    #[must_use]
+    pub fn message(tsn: u32, ppid: u32, message: &[u8]) -> Self {
+        let mut c = Self::data(tsn, 0, 0, ppid, 0);
+        c.value.extend_from_slice(message);
+        c
+    }
+
     /// I-DATA (RFC 8260) carrying a whole message.
     #[must_use]
     pub fn idata(tsn: u32, stream: u16, mid: u32, ppid: u32, payload: usize) -> Self {
@@ -243,6 +251,67 @@ fn ipv4_checksum(h: &[u8]) -> u16 {
         sum = (sum & 0xffff) + (sum >> 16);
     }
     !(sum as u16)
+}
+
+/// Application messages, as their specifications lay them out (see `parse::message`).
+pub mod app {
+    use alloc::{vec, vec::Vec};
+
+    /// An AP protocol's PDU (NGAP, S1AP, ...): the CHOICE index (0 initiating, 1
+    /// successful, 2 unsuccessful), the procedure code, a criticality and an empty value.
+    #[must_use]
+    pub fn ap(index: u8, procedure: u8) -> Vec<u8> {
+        vec![index << 5, procedure, 0x00, 0x02, 0x00, 0x00]
+    }
+
+    /// A Diameter AVP: code, flags (0x80: a vendor id, 10415, follows) and data.
+    pub type Avp = (u32, u8, Vec<u8>);
+
+    /// A Diameter AVP of one 32-bit value (Result-Code and the like).
+    #[must_use]
+    pub fn avp_u32(code: u32, value: u32) -> Avp {
+        (code, 0x40, value.to_be_bytes().to_vec())
+    }
+
+    /// A Diameter message: the header, then `avps`, each padded to 4 bytes.
+    #[must_use]
+    pub fn diameter(request: bool, command: u32, application: u32, ids: (u32, u32), avps: &[Avp]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (code, flags, data) in avps {
+            let header = if flags & 0x80 != 0 { 12 } else { 8 };
+            body.extend_from_slice(&code.to_be_bytes());
+            body.push(*flags);
+            body.extend_from_slice(&((header + data.len()) as u32).to_be_bytes()[1..]);
+            if header == 12 {
+                body.extend_from_slice(&10415u32.to_be_bytes());
+            }
+            body.extend_from_slice(data);
+            body.resize(body.len().next_multiple_of(4), 0);
+        }
+        let mut m = vec![1];
+        m.extend_from_slice(&((20 + body.len()) as u32).to_be_bytes()[1..]);
+        m.push(if request { 0x80 } else { 0 });
+        m.extend_from_slice(&command.to_be_bytes()[1..]);
+        m.extend_from_slice(&application.to_be_bytes());
+        m.extend_from_slice(&ids.0.to_be_bytes());
+        m.extend_from_slice(&ids.1.to_be_bytes());
+        m.extend_from_slice(&body);
+        m
+    }
+
+    /// An M3UA DATA message (class 1, type 1): a Routing Context, then the Protocol Data
+    /// (OPC 1, DPC 2, the service indicator `si`, NI 2, MP 0, SLS 9, and 3 bytes of user
+    /// part).
+    #[must_use]
+    pub fn m3ua_data(si: u8) -> Vec<u8> {
+        let mut m = vec![1, 0, 1, 1, 0, 0, 0, 0];
+        m.extend_from_slice(&[0x00, 0x06, 0x00, 0x08, 0, 0, 0, 7]);
+        m.extend_from_slice(&[0x02, 0x10, 0x00, 0x13]);
+        m.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2, si, 2, 0, 9, 0xaa, 0xbb, 0xcc, 0]);
+        let len = m.len() as u32;
+        m[4..8].copy_from_slice(&len.to_be_bytes());
+        m
+    }
 }
 
 /// A frame that is not IP at all (ARP).

@@ -24,13 +24,20 @@ use aya_ebpf::{
 use sctp_common::{
     abi::{Counter, FlowKey, FlowStats, EGRESS, INGRESS},
     filter::{handshake_completed, learns_init_tags, Filter, FirstChunk},
-    parse::{learn_tags, process, round_trip, Verdict, WalkFindings},
+    parse::{
+        learn_tags, process, round_trip,
+        tally::{tally, TALLY_STEPS},
+        Packet, Verdict, WalkFindings,
+    },
 };
 
 use crate::{
     clock::coarse_now,
     filter::{Directory, KernelFilter, NoRules},
-    maps::{CURSOR, EGRESS_FLOWS, EGRESS_GLOBAL, EGRESS_SEEN, FLOWS, GLOBAL, NEW_FLOW_BUCKET, SEEN, ZERO_FLOW},
+    maps::{
+        CURSOR, EGRESS_FLOWS, EGRESS_GLOBAL, EGRESS_SEEN, EGRESS_TALLY, FLOWS, GLOBAL, NEW_FLOW_BUCKET, SEEN, TALLY,
+        TC_TALLY, XDP_TALLY, XDP_TALLY_FRAGS, ZERO_FLOW,
+    },
     reader::{outlined, SkbPacket, XdpPacket},
     sink::RingSink,
 };
@@ -98,6 +105,12 @@ fn try_sctp_xdp<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) ->
     if seen.peer_work() != 0 {
         outlined(settle_round_trip::<true>);
     }
+    if seen.tally_wanted() {
+        let (map, slot) = if FRAGS { (&XDP_TALLY_FRAGS, 0) } else { (&XDP_TALLY, tally_slot::<KERNEL_LOOP>()) };
+        // SAFETY: the slot holds an XDP program of the same kind, or nothing: then the
+        // call returns and the packet passes uncounted (its messages are not read).
+        unsafe { map.tail_call(ctx, slot) };
+    }
     Some(match verdict {
         Verdict::Pass => xdp_action::XDP_PASS,
         Verdict::Drop => xdp_action::XDP_DROP,
@@ -118,6 +131,18 @@ fn ingress_flow(key: &FlowKey, first: &FirstChunk, now_ns: u64) -> Option<&'stat
 fn egress_flow(key: &FlowKey, first: &FirstChunk, now_ns: u64) -> Option<&'static mut FlowStats> {
     // SAFETY: as above.
     flow_in::<false>(key, first, now_ns).map(|p| unsafe { &mut *p })
+}
+
+/// Steps of the message count per run of its program without `bpf_loop` (see
+/// `count_messages`): a bounded loop is verified once per step.
+const BOUNDED_TALLY_STEPS: u32 = 32;
+
+/// As `walked`, to write.
+#[inline(always)]
+fn walked_mut<const ARRIVING: bool>() -> Option<&'static mut WalkFindings> {
+    let seen = if ARRIVING { &SEEN } else { &EGRESS_SEEN };
+    // SAFETY: a per-CPU map value, valid for the run and unshared.
+    Some(unsafe { &mut *seen.get_ptr_mut(0)? })
 }
 
 /// The scratch of the packet just walked: arriving (`SEEN`) or leaving (`EGRESS_SEEN`).
@@ -242,6 +267,10 @@ pub(crate) fn sctp_tc_egress_bounded(ctx: TcContext) -> i32 {
 fn egress<const KERNEL_LOOP: bool>(ctx: &TcContext) -> i32 {
     let pkt = SkbPacket::<KERNEL_LOOP> { skb: ctx.skb.skb, len: ctx.len() as usize };
     let _ = account_egress(&pkt);
+    if walked::<false>().is_some_and(WalkFindings::tally_wanted) {
+        // SAFETY: as in `try_sctp_xdp`: a TC program of the same kind, or nothing.
+        unsafe { TC_TALLY.tail_call(ctx, tally_slot::<KERNEL_LOOP>()) };
+    }
     TC_ACT_OK
 }
 
@@ -263,6 +292,110 @@ fn account_egress<const KERNEL_LOOP: bool>(pkt: &SkbPacket<KERNEL_LOOP>) -> Opti
     }
     if seen.peer_work() != 0 {
         outlined(settle_round_trip::<false>);
+    }
+    Some(())
+}
+
+/// The slot of `XDP_TALLY` and `TC_TALLY` a program of this loop tail-calls (user space
+/// fills the slot of the variant it loaded: `abi::maps::TALLY_LINEAR`, `TALLY_BOUNDED`).
+#[inline(always)]
+const fn tally_slot<const KERNEL_LOOP: bool>() -> u32 {
+    if KERNEL_LOOP {
+        sctp_common::abi::maps::TALLY_LINEAR
+    } else {
+        sctp_common::abi::maps::TALLY_BOUNDED
+    }
+}
+
+/// Counts the messages of the packet the XDP program just walked (see
+/// `sctp_common::parse::tally`): reached by its tail call, only for a packet that passed
+/// with DATA of a protocol read there; judges nothing.
+#[xdp]
+#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+pub(crate) fn sctp_xdp_tally(ctx: XdpContext) -> u32 {
+    let _ = xdp_tally::<false, true>(&ctx);
+    xdp_action::XDP_PASS
+}
+
+/// The same for kernels without `bpf_loop`.
+#[xdp]
+#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+pub(crate) fn sctp_xdp_tally_bounded(ctx: XdpContext) -> u32 {
+    let _ = xdp_tally::<false, false>(&ctx);
+    xdp_action::XDP_PASS
+}
+
+/// The same for the multi-buffer program.
+#[xdp(frags)]
+#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+pub(crate) fn sctp_xdp_tally_frags(ctx: XdpContext) -> u32 {
+    let _ = xdp_tally::<true, true>(&ctx);
+    xdp_action::XDP_PASS
+}
+
+#[inline(always)]
+fn xdp_tally<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) -> Option<()> {
+    let (start, end) = if FRAGS {
+        // SAFETY: a helper on our own context.
+        (0, usize::try_from(unsafe { bpf_xdp_get_buff_len(ctx.ctx) }).unwrap_or(0))
+    } else {
+        (ctx.data(), ctx.data_end())
+    };
+    let pkt = XdpPacket::<FRAGS, KERNEL_LOOP> { ctx: ctx.ctx, start, end, cursor: CURSOR.get_ptr_mut(0)? };
+    count_messages::<true, _, _>(&pkt, KERNEL_LOOP, || {
+        // Only the bounded variant has rounds; the multi-buffer one may not call a
+        // program that reads linear data only.
+        if !KERNEL_LOOP && !FRAGS {
+            // SAFETY: this program's own slot (see `try_sctp_xdp`).
+            unsafe { XDP_TALLY.tail_call(ctx, tally_slot::<KERNEL_LOOP>()) };
+        }
+    })
+}
+
+/// The same for the packets leaving, reached from the TC egress program.
+#[classifier]
+#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+pub(crate) fn sctp_tc_tally(ctx: TcContext) -> i32 {
+    let pkt = SkbPacket::<true> { skb: ctx.skb.skb, len: ctx.len() as usize };
+    let _ = count_messages::<false, _, _>(&pkt, true, || {});
+    TC_ACT_OK
+}
+
+#[classifier]
+#[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
+pub(crate) fn sctp_tc_tally_bounded(ctx: TcContext) -> i32 {
+    let pkt = SkbPacket::<false> { skb: ctx.skb.skb, len: ctx.len() as usize };
+    // SAFETY: this program's own slot (see `egress`).
+    let _ = count_messages::<false, _, _>(&pkt, false, || unsafe {
+        TC_TALLY.tail_call(&ctx, sctp_common::abi::maps::TALLY_BOUNDED);
+    });
+    TC_ACT_OK
+}
+
+/// Counts the messages of the packet just walked, arriving or leaving, in its flow (found
+/// again: a pointer does not cross a tail call). Without `bpf_loop` the count runs in
+/// rounds of `BOUNDED_TALLY_STEPS`, each program run one round, tail-calling itself for
+/// the next (`next`) until done or the kernel's tail-call limit.
+#[inline(always)]
+fn count_messages<const ARRIVING: bool, P: Packet, N: FnOnce()>(pkt: &P, kernel_loop: bool, next: N) -> Option<()> {
+    let seen = walked_mut::<ARRIVING>()?;
+    let (key, _) = seen.key_and_time();
+    let (flows, global, scratch) =
+        if ARRIVING { (&FLOWS, &GLOBAL, &TALLY) } else { (&EGRESS_FLOWS, &EGRESS_GLOBAL, &EGRESS_TALLY) };
+    // SAFETY: map values, valid for the run (the flow as in `ingress_flow`; the others
+    // per CPU, so unshared).
+    let (flow, stats, position) =
+        unsafe { (&mut *flows.get_ptr_mut(key)?, &mut *global.get_ptr_mut(0)?, &mut *scratch.get_ptr_mut(0)?) };
+    // The first round starts the count; the others go on with it.
+    if seen.tally_wanted() {
+        *position = seen.tally_start(pkt.frame_len());
+        seen.set_tally_wanted(false);
+    }
+    let steps = if kernel_loop { TALLY_STEPS } else { BOUNDED_TALLY_STEPS };
+    if !tally(pkt, flow, stats, position, steps) {
+        next();
+        // Still here: no round left.
+        stats.bump(Counter::MessageCountsUnfinished, 1);
     }
     Some(())
 }

@@ -4,7 +4,7 @@
 use aya_ebpf::{
     bindings::BPF_F_NO_COMMON_LRU,
     macros::map,
-    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use sctp_common::{
     abi::{
@@ -14,7 +14,7 @@ use sctp_common::{
         },
         AddrKey, Bucket, FlowKey, FlowStats, GlobalStats, PpidKey, RuleSet, SrcPrefix, TagEntry, GENERATIONS,
     },
-    parse::WalkFindings,
+    parse::{tally::TallyState, WalkFindings},
 };
 
 /// Global counters (one slot, per CPU).
@@ -121,3 +121,26 @@ pub(crate) static EGRESS_FLOWS: LruHashMap<FlowKey, FlowStats> =
 /// The egress program's walk scratch: its own, as XDP could run between its steps.
 #[map]
 pub(crate) static EGRESS_SEEN: PerCpuArray<WalkFindings> = PerCpuArray::with_max_entries(1, 0);
+
+/// The message count of the XDP programs that read their frames' linear data (slot
+/// `TALLY_LINEAR` and `TALLY_BOUNDED`), reached by a tail call after the walk: a program
+/// verified apart (see `sctp_common::parse::tally`). User space fills the slot of the
+/// variant it loaded.
+#[map]
+pub(crate) static XDP_TALLY: ProgramArray = ProgramArray::with_max_entries(2, 0);
+
+/// The same for the multi-buffer XDP program (the kernel tail-calls only between
+/// programs that agree on multi-buffer).
+#[map]
+pub(crate) static XDP_TALLY_FRAGS: ProgramArray = ProgramArray::with_max_entries(1, 0);
+
+/// The same for the TC egress programs (slots as `XDP_TALLY`'s).
+#[map]
+pub(crate) static TC_TALLY: ProgramArray = ProgramArray::with_max_entries(2, 0);
+
+/// The message count's position between its steps, per CPU: arriving and leaving.
+#[map]
+pub(crate) static TALLY: PerCpuArray<TallyState> = PerCpuArray::with_max_entries(1, 0);
+
+#[map]
+pub(crate) static EGRESS_TALLY: PerCpuArray<TallyState> = PerCpuArray::with_max_entries(1, 0);

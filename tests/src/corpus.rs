@@ -2,7 +2,11 @@
 //! many shapes (the fixture table and a few more), and a mutator that damages them.
 
 use sctp_common::{
-    builder::{Chunk, SctpPacket, V4, V6},
+    builder::{
+        app::{self, avp_u32},
+        Chunk, SctpPacket, V4, V6,
+    },
+    parse::message::ppid,
     testing::fixtures,
 };
 
@@ -21,11 +25,35 @@ pub fn seeds() -> Vec<Vec<u8>> {
         vec![Chunk::sack(7, 1, 20, 20)],
         vec![Chunk::idata(3, 1, 1, 60, 1)],
         (0..31).map(|i| Chunk::data(i, 0, 0, 0, 1)).collect(),
+        messages(),
+        vec![Chunk::message(40, ppid::DIAMETER, &answer(30))],
+        // More steps than a round of the bounded variant's count.
+        (0..4).map(|i| Chunk::message(50 + i, ppid::DIAMETER, &answer(14))).collect(),
     ] {
         seeds.push(SctpPacket::new(V4, 99, chunks.clone()).frame());
         seeds.push(SctpPacket::new(V6, 99, chunks).frame());
     }
     seeds
+}
+
+/// A bundle of application messages of every layout `parse::message` reads, with
+/// fresh TSNs: their counts and the walks to an answer's Result-Code (see
+/// `parse::tally`).
+fn messages() -> Vec<Chunk> {
+    vec![
+        Chunk::message(20, ppid::NGAP, &app::ap(0, 21)),
+        Chunk::message(21, ppid::S1AP, &app::ap(2, 17)),
+        Chunk::message(22, ppid::DIAMETER, &app::diameter(true, 316, 16_777_251, (1, 2), &[avp_u32(263, 7)])),
+        Chunk::message(23, ppid::DIAMETER, &answer(3)),
+        Chunk::message(24, ppid::M3UA, &app::m3ua_data(5)),
+        Chunk::message(25, 0, &app::ap(1, 15)),
+    ]
+}
+
+/// A Diameter answer whose Result-Code follows `before` other AVPs.
+fn answer(before: u32) -> Vec<u8> {
+    let avps: Vec<_> = (0..before).map(|i| avp_u32(1000 + i, i)).chain([avp_u32(268, 2001)]).collect();
+    app::diameter(false, 316, 16_777_251, (1, 2), &avps)
 }
 
 pub fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {

@@ -78,6 +78,22 @@ pub enum Counter {
     VtagsForgotten,
     /// Tags forgotten because the association was idle longer than `vtag-idle`.
     VtagsExpired,
+    /// Application messages counted (see `parse::tally`): a DATA or I-DATA chunk that
+    /// begins one, of a protocol `parse::message` reads, with a TSN its direction had not
+    /// sent.
+    Messages,
+    /// Chunks that would begin a message but were sent before (retransmissions).
+    MessagesResent,
+    /// Messages of keys beyond their flow's table (`abi::messages::MESSAGE_SLOTS`).
+    MessagesUntabled,
+    /// Messages that could not be read, by reason (`parse::message::Malformed`).
+    MessageTooShort,
+    MessageUnknownVersion,
+    MessageUnknownChoice,
+    MessageBadLength,
+    /// Packets whose message count stopped short (kernels without `bpf_loop` count in
+    /// bounded rounds; a packet of many long Diameter answers may need more).
+    MessageCountsUnfinished,
     // Drop reasons from here to the end: a dropped packet counts exactly one.
     /// The source address matched a `deny-src` prefix.
     DropDenySrc,
@@ -161,6 +177,14 @@ impl Counter {
         Counter::VtagsLearned,
         Counter::VtagsForgotten,
         Counter::VtagsExpired,
+        Counter::Messages,
+        Counter::MessagesResent,
+        Counter::MessagesUntabled,
+        Counter::MessageTooShort,
+        Counter::MessageUnknownVersion,
+        Counter::MessageUnknownChoice,
+        Counter::MessageBadLength,
+        Counter::MessageCountsUnfinished,
         Counter::DropDenySrc,
         Counter::DropSrcNotAllowed,
         Counter::DropPortNotAllowed,
@@ -220,6 +244,14 @@ impl Counter {
             Counter::VtagsLearned => "vtags_learned",
             Counter::VtagsForgotten => "vtags_forgotten",
             Counter::VtagsExpired => "vtags_expired",
+            Counter::Messages => "messages",
+            Counter::MessagesResent => "messages_resent",
+            Counter::MessagesUntabled => "messages_untabled",
+            Counter::MessageTooShort => "message_too_short",
+            Counter::MessageUnknownVersion => "message_unknown_version",
+            Counter::MessageUnknownChoice => "message_unknown_choice",
+            Counter::MessageBadLength => "message_bad_length",
+            Counter::MessageCountsUnfinished => "message_counts_unfinished",
             Counter::DropDenySrc => "drop_deny_src",
             Counter::DropSrcNotAllowed => "drop_src_not_allowed",
             Counter::DropPortNotAllowed => "drop_port_not_allowed",

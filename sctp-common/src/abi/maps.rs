@@ -52,6 +52,7 @@ pub const MIDWAY_CAPACITY: u32 = 4096;
 pub mod kind {
     pub const HASH: u32 = 1;
     pub const ARRAY: u32 = 2;
+    pub const PROG_ARRAY: u32 = 3;
     pub const PERCPU_ARRAY: u32 = 6;
     pub const LRU_HASH: u32 = 9;
     pub const LPM_TRIE: u32 = 11;
@@ -118,13 +119,27 @@ pub const TICK_CLOCK: MapSpec = spec("TICK_CLOCK", kind::PERCPU_ARRAY, 4, size_o
 /// The replay clock (`inspect --engine kernel`): the capture time of the frame being
 /// replayed, read instead of the kernel's clock when the program was loaded for replay.
 pub const REPLAY_CLOCK: MapSpec = spec("REPLAY_CLOCK", kind::ARRAY, 4, size_of::<u64>(), 1, false);
+/// The message count's programs, by the tail call that reaches them (see
+/// `parse::tally`): of the XDP programs reading linear data and of the TC egress
+/// programs, at [`TALLY_LINEAR`] (the walk under `bpf_loop`) or [`TALLY_BOUNDED`]; of the
+/// multi-buffer XDP program, at 0.
+pub const XDP_TALLY: MapSpec = spec("XDP_TALLY", kind::PROG_ARRAY, 4, 4, 2, false);
+pub const XDP_TALLY_FRAGS: MapSpec = spec("XDP_TALLY_FRAGS", kind::PROG_ARRAY, 4, 4, 1, false);
+pub const TC_TALLY: MapSpec = spec("TC_TALLY", kind::PROG_ARRAY, 4, 4, 2, false);
+pub const TALLY_LINEAR: u32 = 0;
+pub const TALLY_BOUNDED: u32 = 1;
 /// Per-CPU scratch of the chunk walk (`parse::WalkFindings`, whose size the program's own type
 /// gives): a name only; and the egress program's.
 pub const SEEN: &str = "SEEN";
 pub const EGRESS_SEEN: &str = "EGRESS_SEEN";
+/// Per-CPU scratch of the message count (`parse::tally::TallyState`), arriving and
+/// leaving: names only, as [`SEEN`].
+pub const TALLY: &str = "TALLY";
+pub const EGRESS_TALLY: &str = "EGRESS_TALLY";
 
-/// Every map of the program but [`SEEN`] and [`EGRESS_SEEN`].
-pub const MAPS: [MapSpec; 21] = [
+/// Every map of the program but the scratch ones ([`SEEN`], [`TALLY`] and theirs of the
+/// packets leaving).
+pub const MAPS: [MapSpec; 24] = [
     GLOBAL,
     FLOWS,
     EGRESS_GLOBAL,
@@ -146,6 +161,9 @@ pub const MAPS: [MapSpec; 21] = [
     TICK_CLOCK,
     REPLAY_CLOCK,
     MIDWAY,
+    XDP_TALLY,
+    XDP_TALLY_FRAGS,
+    TC_TALLY,
 ];
 
 const fn spec(

@@ -3,7 +3,11 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{counter::Counter, rules::MAX_RULES};
+use super::{
+    counter::Counter,
+    messages::{MessageSlot, TsnWindow, MESSAGE_SLOTS},
+    rules::MAX_RULES,
+};
 use crate::proto::chunk;
 
 /// Per-CPU global counters: the single value of the `GLOBAL` per-CPU array.
@@ -395,6 +399,15 @@ pub struct FlowStats {
     pub rtt: RoundTrips,
     /// Round trips of this direction's HEARTBEATs to their ACKs, every path's.
     pub heartbeat_rtt: RoundTrips,
+    /// This direction's application messages by key (see `parse::tally`), those of keys
+    /// beyond the table, those that could not be read, and the chunks that would begin one
+    /// but were sent before.
+    pub messages: [MessageSlot; MESSAGE_SLOTS],
+    pub messages_untabled: u64,
+    pub messages_malformed: u64,
+    pub messages_resent: u64,
+    /// The TSNs of the DATA this direction sent lately, as the message count saw them.
+    pub message_tsns: TsnWindow,
 }
 
 impl FlowStats {
@@ -472,7 +485,25 @@ impl FlowStats {
         m.rtt.merge(&other.rtt);
         m.heartbeat_rtt = self.heartbeat_rtt;
         m.heartbeat_rtt.merge(&other.heartbeat_rtt);
+        m.messages = self.messages;
+        m.messages_untabled = self.messages_untabled + other.messages_untabled;
+        m.messages_malformed = self.messages_malformed + other.messages_malformed;
+        m.messages_resent = self.messages_resent + other.messages_resent;
+        for slot in other.messages.iter().filter(|s| s.head != 0) {
+            m.add_messages(slot);
+        }
         *self = m;
+    }
+
+    /// Adds a key's count to its slot, or a free one (beyond the slots, to
+    /// `messages_untabled`).
+    fn add_messages(&mut self, slot: &MessageSlot) {
+        let same = |s: &&mut MessageSlot| s.head == 0 || (s.head == slot.head && s.tail == slot.tail);
+        match self.messages.iter_mut().find(same) {
+            Some(s) if s.head == 0 => *s = *slot,
+            Some(s) => s.count += slot.count,
+            None => self.messages_untabled += slot.count,
+        }
     }
 
     /// Adds a path's counts to the slot of the same addresses, or a free one (beyond the

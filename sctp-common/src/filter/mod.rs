@@ -402,7 +402,7 @@ mod tests {
                 &mut filter,
                 &mut seen,
             );
-            after_process(verdict, &mut stats, &mut filter, &seen, |_, settle| settle(&mut flow));
+            after_process(frame.as_slice(), verdict, &mut stats, &mut filter, &seen, |_, settle| settle(&mut flow));
         }
         filter
     }

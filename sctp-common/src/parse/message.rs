@@ -24,6 +24,10 @@
 
 use super::Packet;
 
+// Every read's offset goes through `Packet::launder`: in the kernel, an offset computed
+// from another that was bounds-checked may reach the read as a pointer the verifier no
+// longer knows the bounds of.
+
 /// PPIDs (IANA's SCTP Payload Protocol Identifiers) of the protocols read here.
 pub mod ppid {
     pub const M2UA: u32 = 2;
@@ -103,6 +107,13 @@ impl Protocol {
         Self::Dtls,
     ];
 
+    /// The protocol numbered `n` (its `repr`).
+    #[inline(always)]
+    #[must_use]
+    pub fn from_number(n: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| *p as u8 == n)
+    }
+
     /// The protocol of a chunk's messages, by its PPID, or with PPID 0 by the registered
     /// port at either end; `None` for the rest.
     #[must_use]
@@ -181,6 +192,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 6] =
+        [Self::Initiating, Self::Successful, Self::Unsuccessful, Self::Request, Self::Answer, Self::Message];
+
+    /// The kind numbered `n` (its `repr`).
+    #[must_use]
+    pub fn from_number(n: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| *k as u8 == n)
+    }
+
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
@@ -248,17 +268,42 @@ pub fn read<P: Packet + ?Sized>(
     len: usize,
     protocol: Protocol,
 ) -> Result<(Kind, Message), Malformed> {
-    match protocol {
+    let (kind, mut m, walk) = head(pkt, off, len, protocol)?;
+    if let Some(mut walk) = walk {
+        for _ in 0..ResultWalk::MAX_STEPS {
+            if let Some(r) = walk.step(pkt) {
+                m.result = r;
+                break;
+            }
+        }
+    }
+    Ok((kind, m))
+}
+
+/// [`read`] but for a Diameter answer's Result-Code: the message's header, and for an
+/// answer the walk that finds its result (see [`ResultWalk`]).
+///
+/// # Errors
+/// Why the message cannot be read.
+#[inline(always)]
+pub fn head<P: Packet + ?Sized>(
+    pkt: &P,
+    off: usize,
+    len: usize,
+    protocol: Protocol,
+) -> Result<(Kind, Message, Option<ResultWalk>), Malformed> {
+    let (kind, m) = match protocol {
         Protocol::Ngap | Protocol::S1ap | Protocol::X2ap | Protocol::Xnap | Protocol::E1ap => ap(pkt, off, len, false),
         Protocol::F1ap => ap(pkt, off, len, true),
-        Protocol::Diameter => diameter(pkt, off, len),
+        Protocol::Diameter => return diameter(pkt, off, len),
         Protocol::M3ua | Protocol::Sua | Protocol::M2ua | Protocol::M2pa => sigtran(pkt, off, len, protocol),
         Protocol::SgsAp => {
             let b = bytes::<1, P>(pkt, off, len)?;
             Ok((Kind::Message, Message { code: u32::from(b[0]), ..Message::default() }))
         }
         Protocol::Dtls => Ok((Kind::Message, Message::default())),
-    }
+    }?;
+    Ok((kind, m, None))
 }
 
 /// `N` bytes at `off`, when the message's `len` bytes hold them and the packet has them.
@@ -267,7 +312,7 @@ fn bytes<const N: usize, P: Packet + ?Sized>(pkt: &P, off: usize, len: usize) ->
     if len < N {
         return Err(Malformed::TooShort);
     }
-    pkt.read::<N>(off).map(|b| b.0).ok_or(Malformed::TooShort)
+    pkt.read::<N>(pkt.launder(off)).map(|b| b.0).ok_or(Malformed::TooShort)
 }
 
 /// An AP protocol's PDU: its kind by the CHOICE index, its procedure code.
@@ -303,7 +348,11 @@ const EXPERIMENTAL_RESULT_CODE: u32 = 298;
 const AVP_VENDOR: u8 = 0x80;
 
 #[inline(always)]
-fn diameter<P: Packet + ?Sized>(pkt: &P, off: usize, len: usize) -> Result<(Kind, Message), Malformed> {
+fn diameter<P: Packet + ?Sized>(
+    pkt: &P,
+    off: usize,
+    len: usize,
+) -> Result<(Kind, Message, Option<ResultWalk>), Malformed> {
     let h = bytes::<DIAMETER_HEADER, P>(pkt, off, len)?;
     if h[0] != 1 {
         return Err(Malformed::UnknownVersion);
@@ -314,7 +363,7 @@ fn diameter<P: Packet + ?Sized>(pkt: &P, off: usize, len: usize) -> Result<(Kind
     }
     let be32 = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
     let request = h[4] & 0x80 != 0;
-    let mut m = Message {
+    let m = Message {
         code: be32(4) & 0x00ff_ffff,
         application: be32(8),
         hop_by_hop: be32(12),
@@ -322,12 +371,10 @@ fn diameter<P: Packet + ?Sized>(pkt: &P, off: usize, len: usize) -> Result<(Kind
         ..Message::default()
     };
     if request {
-        return Ok((Kind::Request, m));
+        return Ok((Kind::Request, m, None));
     }
     // The AVPs within both the message's length and the bytes carried.
-    let end = off + length.min(len);
-    m.result = result_code(pkt, off + DIAMETER_HEADER, end);
-    Ok((Kind::Answer, m))
+    Ok((Kind::Answer, m, Some(ResultWalk::new(off + DIAMETER_HEADER, off + length.min(len)))))
 }
 
 /// An AVP's code, flags, the offset of its data and the offset of the next AVP.
@@ -336,7 +383,7 @@ fn avp<P: Packet + ?Sized>(pkt: &P, at: usize, end: usize) -> Option<(u32, usize
     if at + 8 > end {
         return None;
     }
-    let h = pkt.read::<8>(at)?;
+    let h = pkt.read::<8>(pkt.launder(at))?;
     let code = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
     let length = usize::from(h[5]) << 16 | usize::from(h[6]) << 8 | usize::from(h[7]);
     let header = if h[4] & AVP_VENDOR != 0 { 12 } else { 8 };
@@ -346,34 +393,71 @@ fn avp<P: Packet + ?Sized>(pkt: &P, at: usize, end: usize) -> Option<(u32, usize
     Some((code, at + header, at + length.next_multiple_of(4)))
 }
 
-/// The first Result-Code, or Experimental-Result-Code inside an Experimental-Result, among
-/// the AVPs from `at` to `end` (0: none within [`MAX_AVPS`] AVPs).
-#[inline(always)]
-fn result_code<P: Packet + ?Sized>(pkt: &P, mut at: usize, end: usize) -> u32 {
-    for _ in 0..MAX_AVPS {
-        let Some((code, data, next)) = avp(pkt, at, end) else {
-            return 0;
+/// The walk over a Diameter answer's AVPs to its first Result-Code, or the
+/// Experimental-Result-Code inside an Experimental-Result: at most [`MAX_AVPS`] AVPs, and
+/// as many inside each Experimental-Result. One AVP a step, so that the kernel runs it as
+/// steps of the one loop that walks the chunks (a loop inside that loop's step costs its
+/// verifier more than its budget), and the host as a loop of its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResultWalk {
+    /// The next AVP, and the end of the AVPs walked (the message's, or the
+    /// Experimental-Result's).
+    pub at: usize,
+    pub end: usize,
+    /// Inside an Experimental-Result: the AVP after it and the message's end (0: outside).
+    pub resume: usize,
+    pub outer_end: usize,
+    /// AVPs left to walk outside, and inside the Experimental-Result.
+    pub outer_left: usize,
+    pub inner_left: usize,
+}
+
+impl ResultWalk {
+    /// Steps a whole walk takes at most: each outer AVP, each inner one, and a step to
+    /// leave each Experimental-Result.
+    pub const MAX_STEPS: usize = MAX_AVPS * (MAX_AVPS + 2);
+
+    /// A walk over the AVPs from `at` to `end`.
+    #[inline(always)]
+    #[must_use]
+    pub fn new(at: usize, end: usize) -> Self {
+        Self { at, end, resume: 0, outer_end: 0, outer_left: MAX_AVPS, inner_left: 0 }
+    }
+
+    /// One step: the result when the walk ends (0: none found), `None` while it goes on.
+    #[inline(always)]
+    pub fn step<P: Packet + ?Sized>(&mut self, pkt: &P) -> Option<u32> {
+        if self.resume != 0 {
+            let found = if self.inner_left == 0 { None } else { avp(pkt, self.at, self.end) };
+            let Some((code, data, after)) = found else {
+                // Out of the Experimental-Result: on with the AVP after it.
+                (self.at, self.end, self.resume) = (self.resume, self.outer_end, 0);
+                return None;
+            };
+            if code == EXPERIMENTAL_RESULT_CODE {
+                return Some(value32(pkt, data, self.end));
+            }
+            self.inner_left -= 1;
+            self.at = after;
+            return None;
+        }
+        if self.outer_left == 0 {
+            return Some(0);
+        }
+        self.outer_left -= 1;
+        let Some((code, data, next)) = avp(pkt, self.at, self.end) else {
+            return Some(0);
         };
         match code {
-            RESULT_CODE => return value32(pkt, data, end),
+            RESULT_CODE => return Some(value32(pkt, data, self.end)),
             EXPERIMENTAL_RESULT => {
-                let mut inner = data;
-                let inner_end = next.min(end);
-                for _ in 0..MAX_AVPS {
-                    let Some((code, data, after)) = avp(pkt, inner, inner_end) else {
-                        break;
-                    };
-                    if code == EXPERIMENTAL_RESULT_CODE {
-                        return value32(pkt, data, inner_end);
-                    }
-                    inner = after;
-                }
+                (self.resume, self.outer_end) = (next, self.end);
+                (self.at, self.end, self.inner_left) = (data, next.min(self.end), MAX_AVPS);
             }
-            _ => {}
+            _ => self.at = next,
         }
-        at = next;
+        None
     }
-    0
 }
 
 /// A 32-bit AVP value at `at`, when it ends by `end` (0 otherwise).
@@ -382,7 +466,7 @@ fn value32<P: Packet + ?Sized>(pkt: &P, at: usize, end: usize) -> u32 {
     if at + 4 > end {
         return 0;
     }
-    pkt.be32_at(at).unwrap_or(0)
+    pkt.be32_at(pkt.launder(at)).unwrap_or(0)
 }
 
 /// The SIGTRAN common header (8 bytes), and M3UA DATA's parameters' tag for Protocol Data.
@@ -423,14 +507,14 @@ fn service_indicator<P: Packet + ?Sized>(pkt: &P, mut at: usize, end: usize) -> 
         if at + 4 > end {
             return None;
         }
-        let tag = pkt.be16_at(at)?;
-        let length = usize::from(pkt.be16_at(at + 2)?);
+        let h = pkt.read::<4>(pkt.launder(at))?;
+        let (tag, length) = (u16::from_be_bytes([h[0], h[1]]), usize::from(u16::from_be_bytes([h[2], h[3]])));
         if length < 4 {
             return None;
         }
         if tag == PROTOCOL_DATA {
             let si = at + 4 + 8;
-            return (si < end && length > 12).then(|| pkt.read::<1>(si).map(|b| b[0])).flatten();
+            return (si < end && length > 12).then(|| pkt.read::<1>(pkt.launder(si)).map(|b| b[0])).flatten();
         }
         at += length.next_multiple_of(4);
     }
@@ -447,33 +531,9 @@ mod tests {
         read(bytes, 0, bytes.len(), protocol)
     }
 
-    /// A Diameter message: header, then AVPs (code, flags, data), each padded.
+    /// A Diameter message with the identifiers the tests read back.
     fn diameter_message(request: bool, command: u32, app: u32, avps: &[(u32, u8, Vec<u8>)]) -> Vec<u8> {
-        let mut body = Vec::new();
-        for (code, flags, data) in avps {
-            let header = if flags & AVP_VENDOR != 0 { 12 } else { 8 };
-            let len = u32::try_from(header + data.len()).unwrap();
-            body.extend_from_slice(&code.to_be_bytes());
-            body.push(*flags);
-            body.extend_from_slice(&len.to_be_bytes()[1..]);
-            if header == 12 {
-                body.extend_from_slice(&10415u32.to_be_bytes());
-            }
-            body.extend_from_slice(data);
-            while body.len() % 4 != 0 {
-                body.push(0);
-            }
-        }
-        let len = u32::try_from(DIAMETER_HEADER + body.len()).unwrap();
-        let mut m = vec![1];
-        m.extend_from_slice(&len.to_be_bytes()[1..]);
-        m.push(if request { 0x80 } else { 0 });
-        m.extend_from_slice(&command.to_be_bytes()[1..]);
-        m.extend_from_slice(&app.to_be_bytes());
-        m.extend_from_slice(&0x1111_2222u32.to_be_bytes());
-        m.extend_from_slice(&0x3333_4444u32.to_be_bytes());
-        m.extend_from_slice(&body);
-        m
+        crate::builder::app::diameter(request, command, app, (0x1111_2222, 0x3333_4444), avps)
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod packet;
 pub mod round_trip;
 mod scratch;
 mod sink;
+pub mod tally;
 mod walk;
 
 pub use locate::{address_bytes, locate_sctp, sctp_header, Address, SctpLocation, MAX_IPV6_EXT_HEADERS, MAX_VLAN_TAGS};
@@ -75,6 +76,7 @@ where
     // earlier packet unless this one reaches the walk.
     seen.clear_first();
     seen.set_peer_work(0);
+    seen.set_tally_wanted(false);
     // Captured by reference, as everything else: the object's BTF describes each stage's
     // closure, and a by-value capture of a zero-sized function item is a member the
     // kernel refuses (it lies past the end of the closure).
@@ -118,6 +120,13 @@ where
                 sink.data(&seen.data);
             }
             round_trip::note(flow, seen);
+            // The messages are counted after `process` (see `tally`), of a packet that
+            // passed with DATA of a protocol read there: by the last DATA's PPID.
+            let (key, _) = seen.key_and_time();
+            let wanted = verdict == Verdict::Pass
+                && seen.carried_data()
+                && message::Protocol::of(flow.last_ppid, key.src_port, key.dst_port).is_some();
+            seen.set_tally_wanted(wanted);
             verdict
         }
         None if seen.dropped_early() => Verdict::Drop,
@@ -231,6 +240,7 @@ where
     seen.summary.src_addr = *address_bytes(&loc.src_addr);
     seen.summary.dst_addr = *address_bytes(&loc.dst_addr);
     seen.stash(WalkCarry { key, first, active, now_ns, walk_end: 0, chunks_before: stats.get(Counter::Chunks) });
+    seen.set_chunks_at(loc.offset + SCTP_COMMON_HEADER);
     seen.set_walk(Walk {
         off: loc.offset + SCTP_COMMON_HEADER,
         end: loc.end,
@@ -273,10 +283,11 @@ pub fn learn_tags<'r, R: Filter<'r>>(stats: &mut GlobalStats, filter: &mut R, se
 
 /// What the kernel does after [`process`] (outside it: the walk's verification and stack
 /// stay small), in one place for the host engines: the directory learns from a packet
-/// that passed, and the round-trip work is done in the packet's flow and the other
-/// direction's. `flow` hands the flow of a key, if there is one, to `settle` (a flow is
-/// never made here).
-pub fn after_process<'r, R: Filter<'r>>(
+/// that passed, the round-trip work is done in the packet's flow and the other
+/// direction's, and the packet's messages are counted in its flow (see [`tally`]). `flow`
+/// hands the flow of a key, if there is one, to `settle` (a flow is never made here).
+pub fn after_process<'r, P: Packet + ?Sized, R: Filter<'r>>(
+    pkt: &P,
     verdict: Verdict,
     stats: &mut GlobalStats,
     filter: &mut R,
@@ -287,8 +298,8 @@ pub fn after_process<'r, R: Filter<'r>>(
     if verdict == Verdict::Pass && seen.names_tags(init_learned) {
         learn_tags(stats, filter, seen);
     }
+    let (key, _) = seen.key_and_time();
     if seen.peer_work() != 0 {
-        let (key, _) = seen.key_and_time();
         let mut paired = false;
         if let Some(peer) = round_trip::peer_key(seen, filter) {
             flow(&peer, &mut |f| {
@@ -297,6 +308,12 @@ pub fn after_process<'r, R: Filter<'r>>(
             });
         }
         flow(&key, &mut |f| round_trip::settle_own(seen, f, paired));
+    }
+    if seen.tally_wanted() {
+        let mut position = seen.tally_start(pkt.frame_len());
+        flow(&key, &mut |f| {
+            tally::tally(pkt, f, stats, &mut position, tally::TALLY_STEPS);
+        });
     }
 }
 

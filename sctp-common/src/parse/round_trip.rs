@@ -225,7 +225,7 @@ mod tests {
                 &mut self.tags,
                 &mut self.seen,
             );
-            after_process(verdict, &mut stats, &mut self.tags, &self.seen, |k, settle| {
+            after_process(p.frame().as_slice(), verdict, &mut stats, &mut self.tags, &self.seen, |k, settle| {
                 if let Some(f) = self.flows.get_mut(k) {
                     settle(f);
                 }

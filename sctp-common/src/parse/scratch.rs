@@ -3,6 +3,7 @@
 
 use bytemuck::Zeroable as _;
 
+use super::tally::TallyState;
 use crate::{
     abi::{Counter, DataEvent, FlowKey, FlowStats, PacketSummary},
     filter::{FirstChunk, Notes},
@@ -37,6 +38,10 @@ pub struct WalkFindings {
     pub highest_before: u32,
     pub had_tsn_before: u32,
     pub retx_before: u64,
+    /// Where the packet's chunks begin; the same once the walk found its messages are to
+    /// be counted after it (see `tally`), else 0.
+    pub chunks_at: usize,
+    pub tally_from: usize,
     /// What the other direction's flow must do (`round_trip::work` bits), and the TSN
     /// it must time.
     pub peer_work: u32,
@@ -66,6 +71,8 @@ impl WalkFindings {
             highest_before: 0,
             had_tsn_before: 0,
             retx_before: 0,
+            chunks_at: 0,
+            tally_from: 0,
             peer_work: 0,
             peer_tsn: 0,
             data: DataEvent::zeroed(),
@@ -327,6 +334,49 @@ impl WalkFindings {
     pub fn peer_tsn(&self) -> u32 {
         // SAFETY: a read of a field of a live reference.
         unsafe { core::ptr::read_volatile(&raw const self.peer_tsn) }
+    }
+}
+
+/// What crosses to the message count after the walk (see `tally`).
+impl WalkFindings {
+    #[inline(always)]
+    pub fn set_chunks_at(&mut self, off: usize) {
+        // SAFETY: a write of a field of a live &mut.
+        unsafe { core::ptr::write_volatile(&raw mut self.chunks_at, off) };
+    }
+
+    /// Wants the messages counted after the walk, or not.
+    #[inline(always)]
+    pub fn set_tally_wanted(&mut self, wanted: bool) {
+        // SAFETY: a read and a write of fields of a live &mut.
+        unsafe {
+            let from = if wanted { core::ptr::read_volatile(&raw const self.chunks_at) } else { 0 };
+            core::ptr::write_volatile(&raw mut self.tally_from, from);
+        }
+    }
+
+    /// Whether the packet passed with DATA of a protocol whose messages are counted.
+    #[inline(always)]
+    #[must_use]
+    pub fn tally_wanted(&self) -> bool {
+        // SAFETY: a read of a field of a live reference.
+        unsafe { core::ptr::read_volatile(&raw const self.tally_from) != 0 }
+    }
+
+    /// The message count's start: the packet's chunks, up to the end of the IP packet or
+    /// of the frame (`frame_len`), whichever is sooner.
+    #[inline(always)]
+    #[must_use]
+    pub fn tally_start(&self, frame_len: usize) -> TallyState {
+        // SAFETY: plain reads of fields of a live reference.
+        let (key, off, end) = unsafe {
+            (
+                core::ptr::read_volatile(&raw const self.key),
+                core::ptr::read_volatile(&raw const self.tally_from),
+                core::ptr::read_volatile(&raw const self.walk.end),
+            )
+        };
+        TallyState::new(&key, off, end.min(frame_len))
     }
 }
 

@@ -440,6 +440,9 @@ impl Association {
     /// association's) keeps what the packets seen here counted. Idempotent: a live table
     /// is overlaid again at each export.
     pub(super) fn overlay(&mut self, flows: [Option<&FlowStats>; 2]) {
+        if flows.iter().any(Option::is_some) {
+            self.messages.overlay(flows.iter().flatten().copied());
+        }
         let mut beyond = 0;
         let (mut rtt, mut heartbeat_rtt) = (RoundTrips::default(), RoundTrips::default());
         for (from, f) in flows.into_iter().enumerate() {

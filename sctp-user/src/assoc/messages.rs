@@ -8,7 +8,7 @@
 use std::collections::{btree_map, hash_map::Entry, BTreeMap, HashMap};
 
 use sctp_common::{
-    abi::RoundTrips,
+    abi::{FlowStats, MessageSlot, RoundTrips, TsnWindow},
     parse::{
         message::{self, Kind, Malformed, Protocol},
         Packet as _, SctpLocation,
@@ -125,6 +125,52 @@ impl Messages {
         }
     }
 
+    /// Takes the counts of `key` (count and results) from `counted`, keeping what was
+    /// timed here (response times, unanswered requests).
+    fn counts_from(&mut self, counted: &Messages) {
+        for t in self.by_key.values_mut() {
+            (t.count, t.results) = (0, BTreeMap::new());
+        }
+        for (k, t) in &counted.by_key {
+            let mine = self.by_key.entry(*k).or_default();
+            (mine.count, mine.results) = (t.count, t.results.clone());
+        }
+        self.by_key.retain(|_, t| t.count > 0 || t.unanswered > 0);
+        self.untabled = counted.untabled;
+    }
+
+    /// The messages a flow counted (see `sctp_common::parse::tally`), added to these.
+    pub fn add_flow(&mut self, f: &FlowStats) {
+        for slot in f.messages.iter().filter(|s| s.head != 0) {
+            self.add_slot(slot.head, slot.tail, slot.count);
+        }
+        self.untabled += f.messages_untabled;
+    }
+
+    /// Adds `count` messages of a flow table's key (`MessageSlot::head`, `tail`).
+    pub fn add_slot(&mut self, head: u64, tail: u64, count: u64) {
+        let (protocol, kind, code, application, result) = MessageSlot { head, tail, count }.fields();
+        let (Some(protocol), Some(kind)) = (Protocol::from_number(protocol), Kind::from_number(kind)) else {
+            return;
+        };
+        let t = self.by_key.entry(MessageKey { protocol, kind, code, application }).or_default();
+        t.count += count;
+        if kind == Kind::Answer {
+            *t.results.entry(result).or_default() += count;
+        }
+    }
+
+    /// The counts `flows` keep (kernel == host: an association's directions, or every
+    /// flow of a replay): they replace those counted here, whose response times and
+    /// unanswered requests stay.
+    pub fn overlay<'f>(&mut self, flows: impl IntoIterator<Item = &'f FlowStats>) {
+        let mut counted = Messages::default();
+        for f in flows {
+            counted.add_flow(f);
+        }
+        self.counts_from(&counted);
+    }
+
     fn malformed(&mut self, why: Malformed) {
         *self.malformed.entry(why.name()).or_default() += 1;
     }
@@ -139,41 +185,6 @@ pub struct Begun {
     pub vtag: u32,
     pub protocol: Protocol,
     pub read: Result<(Kind, message::Message), Malformed>,
-}
-
-/// The TSNs a direction sent lately: the highest (serial number arithmetic), and which of
-/// the 64 up to it were seen: reordering within 64 chunks is told from resending, in
-/// bounded memory. A TSN further behind counts as resent, unless it is more than
-/// [`TsnWindow::FAR`] behind: no window holds that much data in flight, so it is a
-/// sequence of its own (a peer that restarted, a capture made of pieces).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TsnWindow {
-    highest: u32,
-    /// Bit i: `highest - i` was seen.
-    seen: u64,
-}
-
-impl TsnWindow {
-    pub const FAR: u32 = 1 << 20;
-
-    /// Notes `tsn`; whether it is new.
-    pub fn note(&mut self, tsn: u32) -> bool {
-        let ahead = tsn.wrapping_sub(self.highest).cast_signed();
-        if self.seen == 0 || ahead > 0 {
-            let shift = if self.seen == 0 { 64 } else { ahead.unsigned_abs() };
-            self.seen = if shift >= 64 { 1 } else { self.seen << shift | 1 };
-            self.highest = tsn;
-            return true;
-        }
-        let behind = ahead.unsigned_abs();
-        if behind >= 64 {
-            return behind > Self::FAR;
-        }
-        let bit = 1 << behind;
-        let new = self.seen & bit == 0;
-        self.seen |= bit;
-        new
-    }
 }
 
 /// The messages the frame's chunks begin with a new TSN; `sent` keeps each direction's
@@ -298,18 +309,6 @@ impl MessageWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_tsn_is_new_once_and_reordering_is_not_resending() {
-        let mut w = TsnWindow::default();
-        let news: Vec<bool> =
-            [5, 7, 6, 6, 7, 8, 5, 4, 200, 137, 136, u32::MAX, 200u32.wrapping_sub(1 << 21)].map(|t| w.note(t)).to_vec();
-        // 4 was never sent: new too (within 64 of 8). 136 is 64 behind: resent, as is
-        // u32::MAX (201 behind); 2^21 behind is a sequence of its own.
-        assert_eq!(news, [true, true, true, false, false, true, false, true, true, true, false, false, true]);
-        let mut wrap = TsnWindow::default();
-        assert!(wrap.note(u32::MAX) && wrap.note(0) && wrap.note(u32::MAX - 1) && !wrap.note(0));
-    }
 
     #[test]
     fn made_up_codes_beyond_the_keys_kept_are_counted_untabled() {

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use sctp_common::{
     abi::{ip_addr, ChunkSummary, PacketSummary},
-    parse::{address_bytes, locate_sctp, NoTally, Packet as _, SctpLocation},
+    parse::{address_bytes, locate_sctp, tally::fields_fit, NoTally, Packet as _, SctpLocation},
     proto::chunk::{flag, ty},
 };
 
@@ -119,7 +119,7 @@ pub fn raw_chunks<'f>(frame: &'f [u8], loc: &SctpLocation) -> impl Iterator<Item
         // The XDP program's walk ends at a chunk too short for its fixed fields, or a SACK
         // whose counts need more than it holds: nothing is taken from such a chunk (a SACK
         // claiming 65,535 gap blocks in 16 bytes counts none), nor from what follows it.
-        if !fields_fit(kind, len, body) {
+        if !fields_fit(frame, off, kind, len, end) {
             return None;
         }
         let c = RawChunk { kind, flags, off, len, body };
@@ -127,24 +127,6 @@ pub fn raw_chunks<'f>(frame: &'f [u8], loc: &SctpLocation) -> impl Iterator<Item
         Some(c)
     })
     .take(MAX_CHUNKS)
-}
-
-/// Whether a chunk of type `t` and length `len` (`body`: what the packet holds of it after
-/// its header) has its fixed fields, and a SACK room for the gap blocks and duplicate TSNs
-/// it counts, as `sctp_common::parse` requires before it accounts a chunk.
-fn fields_fit(t: u8, len: usize, body: &[u8]) -> bool {
-    let need = match t {
-        ty::DATA | ty::SACK => 16,
-        ty::I_DATA | ty::INIT | ty::INIT_ACK => 20,
-        _ => 4,
-    };
-    if len < need {
-        return false;
-    }
-    match (t, body.be16_at(8), body.be16_at(10)) {
-        (ty::SACK, Some(gaps), Some(dups)) => (usize::from(gaps) + usize::from(dups)) * 4 <= len - 16,
-        _ => true,
-    }
 }
 
 /// The packet the XDP program summarized (a live run's association table). What a

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
 use aya::{
-    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray, RingBuf},
     programs::{
         tc::{self, TcAttachType},
         xdp::{XdpError, XdpLinkId},
@@ -113,7 +113,7 @@ impl XdpSctp {
                 Ok(()) => true,
                 // A kernel with multi-buffer XDP that refuses it: a bug of ours, not a
                 // kernel too old (its error number varies: 6.1 says EINVAL without a log).
-                Err(_) if features.multi_buffer => return Err(refused(opts, features, PROGRAM_FRAGS)),
+                Err(e) if features.multi_buffer => return Err(refused(opts, features, PROGRAM_FRAGS, &e)),
                 Err(e) => {
                     log::warn!(
                         "this kernel has no multi-buffer XDP ({e}): frames are parsed as far as their first page, \
@@ -132,12 +132,34 @@ impl XdpSctp {
         } else {
             PROGRAM_BOUNDED
         };
-        if !frags && program(&mut ebpf, name)?.load().is_err() {
-            return Err(refused(opts, features, name));
+        if !frags {
+            if let Err(e) = program(&mut ebpf, name)?.load() {
+                return Err(refused(opts, features, name, &e));
+            }
         }
         let egress = if name == PROGRAM_BOUNDED { EGRESS_BOUNDED } else { EGRESS_PROGRAM };
-        if egress_program(&mut ebpf, egress)?.load().is_err() {
-            return Err(refused(opts, features, egress));
+        if let Err(e) = egress_program(&mut ebpf, egress)?.load() {
+            return Err(refused(opts, features, egress, &e));
+        }
+        // The message count each program tail-calls, in the slot it calls.
+        let (slot, tc_tally) = if name == PROGRAM_BOUNDED {
+            (maps::TALLY_BOUNDED, "sctp_tc_tally_bounded")
+        } else {
+            (maps::TALLY_LINEAR, "sctp_tc_tally")
+        };
+        let xdp_tally = tally_program(name);
+        let (xdp_slot, xdp_map) = if frags { (0, &maps::XDP_TALLY_FRAGS) } else { (slot, &maps::XDP_TALLY) };
+        if let Err(e) = program(&mut ebpf, xdp_tally)?.load() {
+            return Err(refused(opts, features, xdp_tally, &e));
+        }
+        if let Err(e) = egress_program(&mut ebpf, tc_tally)?.load() {
+            return Err(refused(opts, features, tc_tally, &e));
+        }
+        let xdp_fd = program(&mut ebpf, xdp_tally)?.fd()?.try_clone()?;
+        let tc_fd = egress_program(&mut ebpf, tc_tally)?.fd()?.try_clone()?;
+        for (spec, slot, fd) in [(xdp_map, xdp_slot, &xdp_fd), (&maps::TC_TALLY, slot, &tc_fd)] {
+            let mut jumps = ProgramArray::try_from(MapSource::map_mut(&mut ebpf, spec)?)?;
+            jumps.set(slot, fd, 0).with_context(|| format!("filling {} with the message count", spec.name))?;
         }
         Ok(Self { ebpf, program: name, egress, links: Vec::new(), egress_missing: None })
     }
@@ -204,6 +226,12 @@ impl XdpSctp {
     /// How many instructions the verifier processed to accept the program (kernels >= 5.16).
     pub fn verified_instructions(&mut self) -> Result<Option<u32>> {
         Ok(program(&mut self.ebpf, self.program)?.info()?.verified_instruction_count())
+    }
+
+    /// As [`XdpSctp::verified_instructions`], for the message count the XDP program
+    /// tail-calls.
+    pub fn verified_tally_instructions(&mut self) -> Result<Option<u32>> {
+        Ok(program(&mut self.ebpf, tally_program(self.program))?.info()?.verified_instruction_count())
     }
 
     /// Turns the per-DATA-chunk events (for the join) and the per-packet summaries (for
@@ -292,6 +320,15 @@ fn load_object(opts: &LoadOptions, features: Features, log: VerifierLogLevel) ->
 
 /// The errno behind a failed attach: from the bpf link syscall, or from netlink on
 /// kernels attaching XDP the older way.
+/// The message count the XDP program `main` tail-calls (see `abi::maps::XDP_TALLY`).
+fn tally_program(main: &str) -> &'static str {
+    match main {
+        PROGRAM_FRAGS => "sctp_xdp_tally_frags",
+        PROGRAM_LINEAR => "sctp_xdp_tally",
+        _ => "sctp_xdp_tally_bounded",
+    }
+}
+
 fn os_error(e: &ProgramError) -> Option<i32> {
     match e {
         ProgramError::SyscallError(s) => s.io_error.raw_os_error(),
@@ -310,10 +347,10 @@ fn program<'e>(ebpf: &'e mut Ebpf, name: &str) -> Result<&'e mut Xdp> {
     Ok(prog.try_into()?)
 }
 
-/// Why program `name` did not load, with the verifier's log: the object is loaded again
-/// with the log on (off on the way in: logging every instruction makes verification
-/// several times slower).
-fn refused(opts: &LoadOptions, features: Features, name: &str) -> anyhow::Error {
+/// Why program `name` did not load (`first`: the error of the load without a log), with
+/// the verifier's log: the object is loaded again with the log on (off on the way in:
+/// logging every instruction makes verification several times slower).
+fn refused(opts: &LoadOptions, features: Features, name: &str, first: &ProgramError) -> anyhow::Error {
     let mut ebpf = match load_object(opts, features, VerifierLogLevel::DEBUG | VerifierLogLevel::STATS) {
         Ok(e) => e,
         Err(e) => return e,
@@ -325,7 +362,7 @@ fn refused(opts: &LoadOptions, features: Features, name: &str) -> anyhow::Error 
     };
     match loaded {
         Err(e) => explain_verifier(e).context(format!("loading {name}")),
-        Ok(()) => anyhow::anyhow!("{name} failed to load, then loaded on a second try: run again"),
+        Ok(()) => anyhow::anyhow!("{name} failed to load ({first}), then loaded on a second try: run again"),
     }
 }
 
@@ -351,7 +388,7 @@ impl MapSource for XdpSctp {
 
 #[cfg(test)]
 mod tests {
-    use sctp_common::abi::maps::{EGRESS_SEEN, MAPS, SEEN};
+    use sctp_common::abi::maps::{EGRESS_SEEN, EGRESS_TALLY, MAPS, SEEN, TALLY};
 
     use super::OBJECT;
 
@@ -370,7 +407,8 @@ mod tests {
         // of the ABI.
         let mut names: Vec<&str> = obj.maps.keys().map(String::as_str).filter(|n| !n.starts_with('.')).collect();
         names.sort_unstable();
-        let mut known: Vec<&str> = MAPS.iter().map(|m| m.name).chain([SEEN, EGRESS_SEEN]).collect();
+        let mut known: Vec<&str> =
+            MAPS.iter().map(|m| m.name).chain([SEEN, EGRESS_SEEN, TALLY, EGRESS_TALLY]).collect();
         known.sort_unstable();
         assert_eq!(names, known, "every map of the object is in abi::maps");
     }

@@ -8,6 +8,7 @@
 
 pub(crate) mod flow_account;
 pub(crate) mod http;
+mod message_account;
 mod prometheus;
 mod state;
 pub(crate) mod stats;
@@ -25,13 +26,14 @@ use sctp_common::abi::ip_addr;
 
 use self::{
     flow_account::FlowAccount,
+    message_account::MessageAccount,
     prometheus::{AssocSeries, RuleDrops, Scrape},
     state::{add_tallies, write_state, Saved},
     stats::Stats,
 };
 use crate::{
     assoc::live::LiveAssociations,
-    doc::{AssociationDoc, SnapshotDoc, TableSummaryDoc, Unreplayed},
+    doc::{AssociationDoc, MessageDoc, SnapshotDoc, TableSummaryDoc, Unreplayed},
     echo::EchoState,
     join::{self, LatencyFeed, Wire},
     snapshot::Snapshot,
@@ -69,6 +71,8 @@ pub(crate) struct Exporter {
     /// Totals of earlier runs.
     base: Saved,
     flows: FlowAccount,
+    /// Messages arriving (XDP) and leaving (TC egress).
+    messages: [MessageAccount; 2],
     latency: LatencyFeed,
     drops: RuleDrops,
     /// The last write of the state file failed (warned once until one succeeds).
@@ -86,10 +90,12 @@ impl Exporter {
             _ => Saved::default(),
         };
         let flows = base.flows.clone();
+        let messages = base.messages.clone();
         Ok(Self {
             cfg,
             base,
             flows,
+            messages,
             latency: LatencyFeed::default(),
             drops: RuleDrops::default(),
             state_file_failing: false,
@@ -113,7 +119,10 @@ impl Exporter {
         });
         self.drops.update(&snap.rules.0);
         self.drops.update(&snap.rules.1);
-        let mut saved = Saved { flows: self.flows.clone(), ..self.base.clone() };
+        self.messages[0].update(&snap.flows);
+        self.messages[1].update(&egress.flows);
+        let messages = self.messages.each_ref().map(MessageAccount::total);
+        let mut saved = Saved { flows: self.flows.clone(), messages: self.messages.clone(), ..self.base.clone() };
         let mut joined = None;
         if let Some((state, wire, port)) = echo {
             self.latency.feed(port, state, wire, now_ns);
@@ -164,6 +173,7 @@ impl Exporter {
             data_events_lost: joined.as_ref().map_or(0, |(j, _)| j.data_events_lost),
             associations: associations.map(|a| AssocSeries::new(a, self.cfg.top_flows)),
             node: self.cfg.node.clone(),
+            messages: messages.clone(),
         };
         let stats = Stats {
             node: self.cfg.node.clone(),
@@ -175,6 +185,8 @@ impl Exporter {
             join: joined.map(|(j, _)| j),
             associations: associations.map(|a| AssociationDoc::busiest_live(a, self.cfg.top_flows)).unwrap_or_default(),
             associations_summary: associations.map(TableSummaryDoc::of),
+            messages: MessageDoc::list(&messages[0]),
+            messages_leaving: MessageDoc::list(&messages[1]),
         };
         let mut registry = Registry::default();
         registry.register_collector(Box::new(scrape));

@@ -18,9 +18,10 @@ use super::{
     state::Saved,
 };
 use crate::{
-    assoc::{live::LiveAssociations, Association},
+    assoc::{live::LiveAssociations, messages::Messages, Association},
     echo::EchoStats,
     join::Tally,
+    names,
     rules::RuleHits,
     snapshot::Snapshot,
 };
@@ -67,6 +68,38 @@ pub(super) struct Scrape {
     /// The association table's series, when it is kept.
     pub(super) associations: Option<AssocSeries>,
     pub(super) node: String,
+    /// Every application message counted, arriving and leaving.
+    pub(super) messages: [Messages; 2],
+}
+
+/// Counter series: their labels and values.
+type Series = Vec<(Labels, u64)>;
+
+/// The message series: (direction, protocol, message name, kind) and Diameter answers by
+/// (direction, command name, result class). Bounded labels: a code without a name in the
+/// tables (`names`) is `other`, whatever the sender made up.
+fn message_series(messages: &[Messages; 2]) -> (Series, Series) {
+    let mut by_message = BTreeMap::<Labels, u64>::new();
+    let mut answers = BTreeMap::<Labels, u64>::new();
+    for (direction, m) in ["arriving", "leaving"].into_iter().zip(messages) {
+        for (k, t) in &m.by_key {
+            let name = names::name(k.protocol, k.code).unwrap_or("other").to_string();
+            let labels = vec![
+                ("direction", direction.to_string()),
+                ("protocol", k.protocol.name().to_string()),
+                ("message", name.clone()),
+                ("kind", k.kind.name().to_string()),
+            ];
+            *by_message.entry(labels).or_default() += t.count;
+            for (result, n) in &t.results {
+                let class = if *result == 0 { "none".to_string() } else { format!("{}xxx", result / 1000) };
+                let labels =
+                    vec![("direction", direction.to_string()), ("command", name.clone()), ("result_class", class)];
+                *answers.entry(labels).or_default() += n;
+            }
+        }
+    }
+    (by_message.into_iter().collect(), answers.into_iter().collect())
 }
 
 /// The association table as gauges, and its round trips as histograms: it is rebuilt
@@ -291,6 +324,20 @@ impl Collector for Scrape {
             })
             .collect();
         counter(&mut e, "sctp_xdp_chunks", "SCTP chunks by type.", &chunks)?;
+        let (messages, answers) = message_series(&self.messages);
+        counter(
+            &mut e,
+            "sctp_messages",
+            "Application messages (NGAP, S1AP, Diameter, M3UA, ...) counted at XDP (arriving) and TC egress \
+             (leaving), by protocol, message and kind; a retransmission is not a new message.",
+            &messages,
+        )?;
+        counter(
+            &mut e,
+            "sctp_diameter_answers",
+            "Diameter answers by command and Result-Code class (none: the code was not in the answer's first chunk).",
+            &answers,
+        )?;
         counter(
             &mut e,
             "sctp_xdp_data_payload_bytes",

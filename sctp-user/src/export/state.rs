@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::flow_account::FlowAccount;
+use super::{flow_account::FlowAccount, message_account::MessageAccount};
 use crate::{
     echo::EchoStats,
     join::{Histogram, Tally},
@@ -58,6 +58,9 @@ pub(crate) struct Saved {
     pub latency: Histogram,
     pub latency_unmatched: u64,
     pub flows: FlowAccount,
+    /// Arriving and leaving (older state files have none: from zero).
+    #[serde(default)]
+    pub messages: [MessageAccount; 2],
 }
 
 pub(super) fn add_tallies(base: &BTreeMap<String, Tally>, run: &BTreeMap<String, Tally>) -> BTreeMap<String, Tally> {

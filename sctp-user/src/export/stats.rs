@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{flow_account::FlowSeries, state::EchoTotals};
 use crate::{
-    doc::{AssociationDoc, SnapshotDoc, TableSummaryDoc},
+    doc::{AssociationDoc, MessageDoc, SnapshotDoc, TableSummaryDoc},
     echo::EchoStats,
     join::JoinReport,
 };
@@ -30,4 +30,11 @@ pub(crate) struct Stats {
     pub associations: Vec<AssociationDoc>,
     /// Counts about the association table (none when it is not kept).
     pub associations_summary: Option<TableSummaryDoc>,
+    /// The application messages XDP counted on the packets arriving (DESIGN.md's
+    /// `messages`; each association has its own, both ways), and those the TC egress
+    /// program counted on the packets leaving; since the first start.
+    #[serde(default)]
+    pub messages: Vec<MessageDoc>,
+    #[serde(default)]
+    pub messages_leaving: Vec<MessageDoc>,
 }

@@ -97,7 +97,7 @@ impl<'r> HostEngine<'r> {
             &mut self.filter,
             &mut self.seen,
         );
-        parse::after_process(verdict, &mut self.global, &mut self.filter, &self.seen, |k, settle| {
+        parse::after_process(frame, verdict, &mut self.global, &mut self.filter, &self.seen, |k, settle| {
             if let Some(f) = self.flows.get_mut(k) {
                 settle(f);
             }

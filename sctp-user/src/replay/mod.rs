@@ -97,8 +97,11 @@ pub fn replay(path: &Path, opts: &Options, rules: &Compiled) -> Result<Replay> {
     let Watch { checks, mut conversations } = watch;
     conversations.close(span_ns.map_or(0, |(_, last)| last));
     let mut associations = conversations.associations;
-    // The counts of each direction are the engine's (kernel == host covers them).
+    // The counts of each direction are the engine's (kernel == host covers them), its
+    // messages too; the watch times the Diameter answers.
     associations.overlay(&|k| snapshot.flows.get(k));
+    let mut messages = conversations.messages.all;
+    messages.overlay(snapshot.flows.values());
     let read = capture.stats.clone();
     if let Some(d) = &read.damaged {
         log::warn!("{}: {d}", path.display());
@@ -114,7 +117,7 @@ pub fn replay(path: &Path, opts: &Options, rules: &Compiled) -> Result<Replay> {
         span_ns,
         traces: conversations.traces,
         associations,
-        messages: conversations.messages.all,
+        messages,
     })
 }
 

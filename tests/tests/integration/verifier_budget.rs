@@ -54,6 +54,10 @@ mod root {
             };
             eprintln!("{} program: the verifier processed {n} instructions (budget {})", v.name, v.budget);
             counts.push((v.name, n, v.budget));
+            let tally = prog.verified_tally_instructions().unwrap().unwrap_or(0);
+            // The message count it tail-calls, a program verified apart, has the same budget.
+            eprintln!("{} message count: the verifier processed {tally} instructions (budget {})", v.name, v.budget);
+            counts.push((v.name, tally, v.budget));
         }
         for (variant, n, budget) in counts {
             assert!(n <= budget, "{variant} program: {n} instructions processed, over the budget of {budget}");
