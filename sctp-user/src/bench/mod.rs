@@ -11,7 +11,12 @@ use aya::{
     Ebpf,
 };
 use sctp_common::{
-    builder::{Chunk, SctpPacket, V4, V6},
+    abi::Counter,
+    builder::{
+        app::{self, avp_u32},
+        Chunk, SctpPacket, V4, V6,
+    },
+    parse::message::ppid,
     proto::chunk::ty,
 };
 use serde::Serialize;
@@ -101,6 +106,52 @@ const FLOOR_WITH: [(&str, &str); 5] = [
 /// no summary up (the bench checks that none is sent).
 const ASSOCIATION_CLASSES: [&str; 2] = ["one_data_chunk", "eight_bundled_data_chunks"];
 
+/// The TSN of the message classes' frames, and of the frame run once before them on the
+/// same flow (see [`message_classes`]).
+const MESSAGE_TSN: u32 = 0x8000_0000 - (1 << 21);
+const PRIMER_TSN: u32 = 0x8000_0000;
+
+/// The classes that carry an application message, each as a DATA chunk of `MESSAGE_TSN`.
+/// `BPF_PROG_TEST_RUN` runs one frame again and again, and a TSN seen before is a
+/// retransmission, whose message is not read again. But one more than 2^20 behind the
+/// highest TSN of its direction counts as a sequence of its own (`abi::TsnWindow`) and
+/// moves nothing: after a frame of `PRIMER_TSN` on the flow, every run of the class's
+/// frame reads and counts its message, as a new one would be (the bench checks the
+/// count). The DATA accounting it shares with `one_data_chunk` (whose repeated TSN is at
+/// or below the highest too) costs the same.
+fn message_classes() -> Vec<(&'static str, Chunk)> {
+    // InitialUEMessage with 80 bytes of protocol IEs.
+    let mut ngap = app::ap(0, 15);
+    ngap.extend((0..80).map(|i: u8| i));
+    let text = |code, s: &str| (code, 0x40, s.as_bytes().to_vec());
+    let answer = app::diameter(
+        false,
+        316,
+        16_777_251,
+        (0x1111, 0x2222),
+        &[
+            text(263, "mme.epc.mnc001.mcc001.3gppnetwork.org;1;42"),
+            avp_u32(277, 1),
+            text(264, "hss.epc.mnc001.mcc001.3gppnetwork.org"),
+            text(296, "epc.mnc001.mcc001.3gppnetwork.org"),
+            avp_u32(268, 2001),
+        ],
+    );
+    vec![
+        ("ngap_message", Chunk::message(MESSAGE_TSN, ppid::NGAP, &ngap)),
+        ("diameter_answer", Chunk::message(MESSAGE_TSN, ppid::DIAMETER, &answer)),
+        ("m3ua_data", Chunk::message(MESSAGE_TSN, ppid::M3UA, &app::m3ua_data(3))),
+    ]
+}
+
+/// The frame run once before a message class's (see [`message_classes`]).
+fn primer(class: &str) -> Option<Vec<u8>> {
+    let (_, chunk) = message_classes().into_iter().find(|(n, _)| *n == class)?;
+    let mut primer = chunk;
+    primer.value[..4].copy_from_slice(&PRIMER_TSN.to_be_bytes());
+    Some(SctpPacket::new(V4, 7, vec![primer]).frame())
+}
+
 /// The packet classes of the benchmark table.
 #[must_use]
 pub(crate) fn classes() -> Vec<(&'static str, Vec<u8>)> {
@@ -109,15 +160,25 @@ pub(crate) fn classes() -> Vec<(&'static str, Vec<u8>)> {
     malformed[14 + 20 + 12 + 2..14 + 20 + 12 + 4].copy_from_slice(&0xfff0u16.to_be_bytes());
     vec![
         ("one_data_chunk", SctpPacket::new(V4, 7, vec![Chunk::data(1, 0, 0, 18, 100)]).frame()),
+        // A PPID of no protocol whose messages are counted: no message count after the
+        // walk (S1AP's PPID 18 above has one, which finds the repeated TSN resent).
+        ("one_data_chunk_other_ppid", SctpPacket::new(V4, 7, vec![Chunk::data(1, 0, 0, 99, 100)]).frame()),
         (
             "eight_bundled_data_chunks",
             SctpPacket::new(V4, 7, (0..8u16).map(|i| Chunk::data(u32::from(i), 0, i, 18, 100)).collect()).frame(),
+        ),
+        (
+            "eight_bundled_data_chunks_other_ppid",
+            SctpPacket::new(V4, 7, (0..8u16).map(|i| Chunk::data(u32::from(i), 0, i, 99, 100)).collect()).frame(),
         ),
         ("sack_with_gap_blocks", SctpPacket::new(V4, 7, vec![Chunk::sack(1000, 65536, 4, 2)]).frame()),
         ("init", SctpPacket::new(V4, 0, vec![Chunk::init(ty::INIT, 0xdead_beef, 106_496, 10, 65535, 42)]).frame()),
         ("ipv6_one_data_chunk", SctpPacket::new(V6, 7, vec![Chunk::data(1, 0, 0, 18, 100)]).frame()),
         ("malformed_chunk_length", malformed),
     ]
+    .into_iter()
+    .chain(message_classes().into_iter().map(|(name, chunk)| (name, SctpPacket::new(V4, 7, vec![chunk]).frame())))
+    .collect()
 }
 
 /// Runs every class `rounds` times, each round with `repeat` runs in the kernel, the
@@ -153,8 +214,18 @@ pub(crate) fn run(repeat: u32, rounds: usize) -> Result<Results> {
             for (rung, floor) in &mut ladder {
                 floor_with.entry((*rung).to_string()).or_default().push(floor.time(&frame, repeat)?);
             }
+            let primed = primer(name);
+            if let Some(p) = &primed {
+                prog.test_run(p, 1)?;
+            }
+            let before = crate::bpf::maps::global(&prog)?.get(Counter::Messages);
             let (_, d) = prog.test_run(&frame, repeat)?;
             per_class.entry(name.to_string()).or_default().push(d.as_secs_f64() * 1e9);
+            let counted = crate::bpf::maps::global(&prog)?.get(Counter::Messages) - before;
+            anyhow::ensure!(
+                primed.is_none() || counted == u64::from(repeat),
+                "{name}: {counted} messages counted in {repeat} runs"
+            );
             if !ASSOCIATION_CLASSES.contains(&name) {
                 continue;
             }

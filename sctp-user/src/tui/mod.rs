@@ -1,7 +1,9 @@
 //! `sctp-user top`: a live terminal table of a running instance, read from its `/stats`
-//! once a second. Two views, `v` switches: the associations on the wire (both
+//! once a second. Three views, `v` goes to the next: the associations on the wire (both
 //! directions, state, active path, round trip; the selected one's paths below, `↑`/`↓`
-//! select), and the echo server's associations joined with XDP's flows. `q` or Esc quits.
+//! select), the echo server's associations joined with XDP's flows, and the application
+//! messages (all of them, then per association its procedures and failures). `q` or Esc
+//! quits.
 
 use std::{
     io::{Read as _, Write as _},
@@ -10,7 +12,7 @@ use std::{
 };
 
 use crate::{
-    doc::{AssociationDoc, EndpointDoc},
+    doc::{AssociationDoc, EndpointDoc, MessageDoc},
     export::stats::Stats,
 };
 use anyhow::{Context as _, Result};
@@ -46,6 +48,8 @@ pub(crate) enum View {
     Wire { selected: usize },
     /// The echo server's associations joined with XDP's, and the flows.
     Join,
+    /// The application messages, and each association's.
+    Messages,
 }
 
 /// Draws one screen from a `/stats` document.
@@ -55,7 +59,77 @@ pub(crate) fn draw(f: &mut Frame, stats: &Stats, addr: SocketAddr, trouble: Opti
     match view {
         View::Wire { selected } => draw_wire(f, body, stats, selected),
         View::Join => draw_join(f, body, stats),
+        View::Messages => draw_messages(f, body, stats),
     }
+}
+
+/// A message's name as a person reads it: the name the tables know, else its code.
+fn message_name(m: &MessageDoc) -> String {
+    let code = m.procedure.or(m.command).or(m.code).or(m.class.map(|c| c << 8 | m.message_type.unwrap_or(0)));
+    match (&m.name, code) {
+        (Some(n), Some(c)) => format!("{n} ({c})"),
+        (None, Some(c)) => format!("code {c}"),
+        (n, None) => n.clone().unwrap_or_default(),
+    }
+}
+
+/// The messages arriving and leaving; below, per association, its messages and failures
+/// (AP protocols' unsuccessful outcomes, Diameter answers of a result outside 2xxx).
+fn draw_messages(f: &mut Frame, body: ratatui::layout::Rect, stats: &Stats) {
+    let [all, per_assoc] = Layout::vertical([Constraint::Percentage(60), Constraint::Fill(1)]).areas(body);
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let both = [("in", &stats.messages), ("out", &stats.messages_leaving)];
+    let rows = both.iter().flat_map(|(way, list)| {
+        list.iter().map(|m| {
+            let results = m.results.as_ref().map_or_else(String::new, |r| {
+                r.iter().map(|(code, n)| format!("{code}:{n}")).collect::<Vec<_>>().join(" ")
+            });
+            Row::new(vec![
+                (*way).to_string(),
+                m.protocol.clone(),
+                message_name(m),
+                m.kind.clone().unwrap_or_default(),
+                m.count.to_string(),
+                results,
+            ])
+        })
+    });
+    let widths = [4, 9, 40, 13, 9, 30].map(Constraint::Length);
+    f.render_widget(
+        Table::new(rows, widths)
+            .header(Row::new(["way", "protocol", "message", "kind", "count", "results"]).style(bold))
+            .block(Block::default().borders(Borders::ALL).title(" application messages since the start ")),
+        all,
+    );
+    let rows = stats.associations.iter().map(|a| {
+        let total: u64 = a.messages.iter().map(|m| m.count).sum();
+        let failed: u64 = a.messages.iter().map(failures).sum();
+        let busiest = a.messages.iter().max_by_key(|m| m.count).map(message_name).unwrap_or_default();
+        Row::new(vec![
+            endpoint(&a.endpoints[0]),
+            endpoint(&a.endpoints[1]),
+            total.to_string(),
+            failed.to_string(),
+            busiest,
+        ])
+    });
+    let widths = [28, 28, 9, 7, 40].map(Constraint::Length);
+    f.render_widget(
+        Table::new(rows, widths)
+            .header(Row::new(["endpoint A", "endpoint B", "messages", "failed", "busiest"]).style(bold))
+            .block(Block::default().borders(Borders::ALL).title(" per association ")),
+        per_assoc,
+    );
+}
+
+/// Failures among a message's counts: unsuccessful outcomes, Diameter answers whose
+/// result is known and not a success (2xxx).
+fn failures(m: &MessageDoc) -> u64 {
+    if m.kind.as_deref() == Some("unsuccessful") {
+        return m.count;
+    }
+    let failed = |(code, n): (&String, &u64)| if code == "0" || code.starts_with('2') { 0 } else { *n };
+    m.results.as_ref().map_or(0, |r| r.iter().map(failed).sum())
 }
 
 fn draw_head(f: &mut Frame, head: ratatui::layout::Rect, stats: &Stats, addr: SocketAddr, trouble: Option<&str>) {
@@ -256,7 +330,8 @@ pub(crate) fn run(addr: SocketAddr) -> Result<()> {
                     view = match (k.code, view) {
                         (KeyCode::Char('q') | KeyCode::Esc, _) => return Ok(()),
                         (KeyCode::Char('v'), View::Wire { .. }) => View::Join,
-                        (KeyCode::Char('v'), View::Join) => View::Wire { selected: 0 },
+                        (KeyCode::Char('v'), View::Join) => View::Messages,
+                        (KeyCode::Char('v'), View::Messages) => View::Wire { selected: 0 },
                         (KeyCode::Down, View::Wire { selected }) => View::Wire { selected: selected + 1 },
                         (KeyCode::Up, View::Wire { selected }) => View::Wire { selected: selected.saturating_sub(1) },
                         (_, v) => v,
@@ -301,6 +376,41 @@ mod tests {
     /// `/stats` as the exporter writes it and `top` reads it: through JSON, both typed.
     fn through_json(stats: &Stats) -> Stats {
         serde_json::from_str(&serde_json::to_string(stats).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_messages_view_shows_every_message_and_each_associations_failures() {
+        let ngap = |kind: &str, count| MessageDoc {
+            protocol: "NGAP".into(),
+            procedure: Some(21),
+            kind: Some(kind.into()),
+            name: Some("NGSetup".into()),
+            count,
+            ..MessageDoc::default()
+        };
+        let answers = MessageDoc {
+            protocol: "Diameter".into(),
+            command: Some(316),
+            kind: Some("answer".into()),
+            name: Some("Update-Location".into()),
+            count: 5,
+            results: Some(counted(&[("2001", 4), ("5001", 1)])),
+            ..MessageDoc::default()
+        };
+        let mut stats = Stats {
+            messages: vec![ngap("initiating", 3), ngap("unsuccessful", 1)],
+            messages_leaving: vec![answers.clone()],
+            ..Stats::default()
+        };
+        let mut assoc = association();
+        assoc.messages = vec![ngap("initiating", 3), ngap("unsuccessful", 1), answers];
+        stats.associations.push(assoc);
+        let shown = screen(&through_json(&stats), View::Messages, 120);
+        for want in ["NGSetup (21)", "unsuccessful", "Update-Location (316)", "2001:4 5001:1", "198.18.0.1"] {
+            assert!(shown.contains(want), "{want} missing from:\n{shown}");
+        }
+        // 9 messages, 2 failed: the unsuccessful outcome and the 5001 answer.
+        assert!(shown.contains("36412             9         2 "), "{shown}");
     }
 
     #[test]
@@ -359,8 +469,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_wire_view_shows_both_directions_the_active_path_and_the_paths() {
+    /// An established association of two paths, as the wire view shows it.
+    fn association() -> AssociationDoc {
         let path = |src: &str, dst: &str, hb: u64| PathDoc {
             src: src.into(),
             dst: dst.into(),
@@ -393,6 +503,29 @@ mod tests {
                 path_switches,
             };
         let endpoint = |port: u16, address: &str| EndpointDoc { port, vtag: 1, addresses: vec![address.into()] };
+        AssociationDoc {
+            endpoints: [endpoint(5000, "198.18.0.1"), endpoint(36412, "198.18.0.2")],
+            state: "established".into(),
+            transitions: Vec::new(),
+            packets: 100,
+            directions: [
+                direction(57, 1, 1, ("198.18.1.1", "198.18.1.2")),
+                direction(43, 0, 0, ("198.18.0.2", "198.18.0.1")),
+            ],
+            paths: vec![path("198.18.0.1", "198.18.0.2", 3), path("198.18.1.1", "198.18.1.2", 2)],
+            rtt_us: RoundTripsDoc { count: 1, min: Some(1500), mean: Some(1500), max: Some(1500) },
+            handshake_rtt_us: HandshakeDoc { init: None, cookie: None },
+            restart: false,
+            init_collisions: 0,
+            beyond_bounds: 0,
+            first_ns: 0,
+            last_ns: 0,
+            messages: vec![],
+        }
+    }
+
+    #[test]
+    fn the_wire_view_shows_both_directions_the_active_path_and_the_paths() {
         let mut stats = Stats {
             xdp: SnapshotDoc::default(),
             associations_summary: Some(TableSummaryDoc {
@@ -400,25 +533,7 @@ mod tests {
                 by_state: counted(&[("established", 1)]),
                 ..TableSummaryDoc::default()
             }),
-            associations: vec![AssociationDoc {
-                endpoints: [endpoint(5000, "198.18.0.1"), endpoint(36412, "198.18.0.2")],
-                state: "established".into(),
-                transitions: Vec::new(),
-                packets: 100,
-                directions: [
-                    direction(57, 1, 1, ("198.18.1.1", "198.18.1.2")),
-                    direction(43, 0, 0, ("198.18.0.2", "198.18.0.1")),
-                ],
-                paths: vec![path("198.18.0.1", "198.18.0.2", 3), path("198.18.1.1", "198.18.1.2", 2)],
-                rtt_us: RoundTripsDoc { count: 1, min: Some(1500), mean: Some(1500), max: Some(1500) },
-                handshake_rtt_us: HandshakeDoc { init: None, cookie: None },
-                restart: false,
-                init_collisions: 0,
-                beyond_bounds: 0,
-                first_ns: 0,
-                last_ns: 0,
-                messages: vec![],
-            }],
+            associations: vec![association()],
             ..Stats::default()
         };
         stats.xdp.counters.packets = counted(&[("total", 120), ("sctp", 100)]);

@@ -115,6 +115,14 @@ mod vm {
         assert_eq!(sample(&s, "sctp_wire_to_app_latency_seconds_count"), 90.0, "every message's latency observed once");
         let flows: f64 = s.iter().filter(|(k, _)| k.starts_with("sctp_flow_data_chunks_total{")).map(|(_, v)| v).sum();
         assert_eq!(flows, 90.0, "flow series and other add up to all DATA chunks");
+        // Each message (PPIDs 18 and 60: S1AP and NGAP; the client's first bytes read as an
+        // unsuccessful outcome of procedure 199) counted once arriving at XDP, and its echo
+        // once leaving by TC egress.
+        let messages = |direction: &str| -> f64 {
+            let label = format!("direction=\"{direction}\"");
+            s.iter().filter(|(k, _)| k.starts_with("sctp_messages_total{") && k.contains(&label)).map(|(_, v)| v).sum()
+        };
+        assert_eq!((messages("arriving"), messages("leaving")), (90.0, 90.0), "{text}");
         // Every metric the dashboard queries is exported (a family without samples yet still
         // has its HELP line).
         let exported: BTreeSet<&str> = text
