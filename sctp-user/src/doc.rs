@@ -70,7 +70,24 @@ impl MessageDoc {
         messages.by_key.iter().map(|(k, t)| Self::of(k, t)).collect()
     }
 
-    fn of(&MessageKey { protocol, kind, code, application }: &MessageKey, t: &Tally) -> Self {
+    /// The message as people read it: its name and code (`NGSetup (21)`; the SIGTRAN
+    /// protocols' as class/type), or the code alone where the tables know no name.
+    #[must_use]
+    pub fn label(&self) -> String {
+        let code = match (self.procedure, self.command, self.class, self.message_type, self.code) {
+            (Some(p), ..) => p.to_string(),
+            (_, Some(c), ..) => c.to_string(),
+            (_, _, Some(class), Some(ty), _) => format!("{class}/{ty}"),
+            (.., Some(c)) => c.to_string(),
+            _ => String::new(),
+        };
+        match &self.name {
+            Some(n) => format!("{n} ({code})"),
+            None => code,
+        }
+    }
+
+    pub(crate) fn of(&MessageKey { protocol, kind, code, application }: &MessageKey, t: &Tally) -> Self {
         let mut d = MessageDoc {
             protocol: protocol.name().into(),
             name: names::name(protocol, code).map(str::to_string),

@@ -224,6 +224,25 @@ fn begun(data: &[u8], loc: &SctpLocation, sent: &mut HashMap<(u16, u16, u32), Ts
     out
 }
 
+/// A message the watch counted, as the HTML report's ladder draws it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counted {
+    pub key: MessageKey,
+    /// A Diameter answer's result (0: none found).
+    pub result: Option<u32>,
+    /// A Diameter answer's time from its request.
+    pub response_ns: Option<u64>,
+}
+
+impl Counted {
+    /// Whether it failed: an AP protocol's unsuccessful outcome, a Diameter answer whose
+    /// result is known and not a success (2xxx).
+    #[must_use]
+    pub fn failed(&self) -> bool {
+        self.key.kind == Kind::Unsuccessful || self.result.is_some_and(|r| r != 0 && r / 1000 != 2)
+    }
+}
+
 /// A Diameter request waiting for its answer: when it was sent, its key, its association.
 type Pending = (u64, MessageKey, Option<usize>);
 
@@ -243,8 +262,9 @@ pub type InAssociation<'a> = Option<(&'a mut Messages, usize)>;
 
 impl MessageWatch {
     /// The messages of a frame (its SCTP header at `loc`) seen at `ts_ns`, in the
-    /// association it belongs to, if one.
-    pub fn frame(&mut self, data: &[u8], loc: &SctpLocation, ts_ns: u64, mut assoc: InAssociation<'_>) {
+    /// association it belongs to, if one; those counted, in their order.
+    pub fn frame(&mut self, data: &[u8], loc: &SctpLocation, ts_ns: u64, mut assoc: InAssociation<'_>) -> Vec<Counted> {
+        let mut counted = Vec::new();
         for b in begun(data, loc, &mut self.sent) {
             let (kind, m) = match b.read {
                 Ok(read) => read,
@@ -263,6 +283,7 @@ impl MessageWatch {
                 a.count(key, result);
             }
             let id = assoc.as_ref().map(|(_, id)| *id);
+            let mut response_ns = None;
             match kind {
                 Kind::Request if self.pending.len() < MAX_PENDING => {
                     self.pending.insert((b.src_port, b.dst_port, m.hop_by_hop, m.end_to_end), (ts_ns, key, id));
@@ -276,11 +297,14 @@ impl MessageWatch {
                             a.respond(key, rt);
                         }
                         self.all.respond(key, rt);
+                        response_ns = Some(rt);
                     }
                 }
                 _ => {}
             }
+            counted.push(Counted { key, result, response_ns });
         }
+        counted
     }
 
     /// At the end of the capture (`end_ns`): the requests left waiting longer than

@@ -43,7 +43,10 @@ impl Conversations {
         let id = at.map(|(id, _)| self.associations.resolve(id));
         let list = &mut self.associations.list;
         let assoc = id.and_then(|id| Some((&mut list.get_mut(id)?.messages, id)));
-        self.messages.frame(frame.0, frame.1, ts_ns, assoc);
+        let counted = self.messages.frame(frame.0, frame.1, ts_ns, assoc);
+        if let (Some((id, from)), Some(t)) = (at, &mut self.traces) {
+            t.messages(&counted, ts_ns, id, from);
+        }
     }
 
     /// At the end of a replay (its last frame at `end_ns`): the Diameter requests never

@@ -1,10 +1,12 @@
 //! What `inspect --html` draws, gathered while the capture is replayed: per association,
 //! the DATA TSNs and SACK cumulative TSNs over time of both directions, DATA-to-SACK
-//! round-trip times, and payload bytes over time. Bounded whatever the capture: series
-//! are thinned as they grow, bytes go into bins that widen, and only the first
-//! `MAX_TRACED` associations are traced.
+//! round-trip times, payload bytes over time, and the application messages in their
+//! order (the ladder). Bounded whatever the capture: series are thinned as they grow,
+//! bytes go into bins that widen, a ladder keeps its first `MAX_RUNGS` messages, and only
+//! the first `MAX_TRACED` associations are traced.
 
 use super::{
+    messages::Counted,
     packet_view::{ChunkView, PacketView},
     round_trip::TsnTracker,
 };
@@ -15,6 +17,23 @@ const MAX_POINTS: usize = 4096;
 const BINS: usize = 512;
 /// Associations traced; later ones are counted only.
 const MAX_TRACED: usize = 10_000;
+/// Messages a ladder keeps (the first ones; the rest are counted).
+pub const MAX_RUNGS: usize = 200;
+
+/// One message of an association's ladder: when, which endpoint sent it, what it was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rung {
+    pub ts_ns: u64,
+    pub from: usize,
+    pub message: Counted,
+}
+
+/// An association's messages in their order: the first [`MAX_RUNGS`], and how many more.
+#[derive(Clone, Debug, Default)]
+pub struct Ladder {
+    pub rungs: Vec<Rung>,
+    pub more: u64,
+}
 
 /// Values in arrival order, thinned evenly as they grow.
 #[derive(Clone, Debug)]
@@ -121,6 +140,8 @@ impl Direction {
 #[derive(Clone, Debug, Default)]
 pub struct Traces {
     pub by_association: foldhash::HashMap<usize, [Direction; 2]>,
+    /// The messages of each association traced.
+    pub ladders: foldhash::HashMap<usize, Ladder>,
 }
 
 impl Traces {
@@ -142,11 +163,33 @@ impl Traces {
         }
     }
 
+    /// Notes the messages a packet of association `id`, sent by its endpoint `from`, began
+    /// (if the association is traced).
+    pub fn messages(&mut self, counted: &[Counted], ts_ns: u64, id: usize, from: usize) {
+        if counted.is_empty() || !self.by_association.contains_key(&id) {
+            return;
+        }
+        let ladder = self.ladders.entry(id).or_default();
+        for message in counted {
+            if ladder.rungs.len() < MAX_RUNGS {
+                ladder.rungs.push(Rung { ts_ns, from, message: *message });
+            } else {
+                ladder.more += 1;
+            }
+        }
+    }
+
     /// Adds another shard's traces, whose associations are numbered from `base` in the
     /// merged list (an association is in one shard: its ports choose it).
     pub fn merge(&mut self, other: Traces, base: usize) {
         let room = MAX_TRACED.saturating_sub(self.by_association.len());
-        self.by_association.extend(other.by_association.into_iter().take(room).map(|(id, dirs)| (id + base, dirs)));
+        let kept: Vec<_> = other.by_association.into_iter().take(room).collect();
+        for (id, _) in &kept {
+            if let Some(l) = other.ladders.get(id) {
+                self.ladders.insert(id + base, l.clone());
+            }
+        }
+        self.by_association.extend(kept.into_iter().map(|(id, dirs)| (id + base, dirs)));
     }
 }
 

@@ -1,7 +1,10 @@
 //! `inspect --html FILE`: one self-contained HTML report (no script, no network): the
 //! summary, the chunk mix, and per association its TSN graph (each direction's DATA TSNs
 //! with the other side's SACK cumulative TSN, as Wireshark's TSN graph), round-trip times
-//! and throughput over time. Charts are drawn by `plotters` as SVG and embedded inline.
+//! and throughput over time, and its application messages as a ladder (a sequence
+//! diagram: both endpoints, each message with its name, time and, for Diameter answers,
+//! result and response time; failures in red). Charts are drawn by `plotters` as SVG and
+//! embedded inline; the ladder, text and arrows, is written as SVG here.
 
 use std::fmt::Write as _;
 
@@ -11,9 +14,10 @@ use sctp_common::{abi::Counter, proto::chunk};
 
 use crate::{
     assoc::{
-        trace::{Direction, Traces},
+        trace::{Direction, Ladder, Traces},
         Association, EndpointInfo,
     },
+    doc::MessageDoc,
     replay::Replay,
 };
 
@@ -59,9 +63,9 @@ pub(crate) fn render(r: &Replay, traces: &Traces, title: &str) -> Result<String>
         .associations
         .busiest(usize::MAX)
         .into_iter()
-        .filter_map(|(id, assoc)| Some((assoc, traces.by_association.get(&id)?)))
+        .filter_map(|(id, assoc)| Some((id, assoc, traces.by_association.get(&id)?)))
         .take(ASSOCIATIONS);
-    for (i, (assoc, dirs)) in drawn.enumerate() {
+    for (i, (id, assoc, dirs)) in drawn.enumerate() {
         let drawn = Drawn { assoc, dirs };
         let (a, b) = (endpoint(&assoc.endpoints[0]), endpoint(&assoc.endpoints[1]));
         let _ = write!(
@@ -78,7 +82,11 @@ pub(crate) fn render(r: &Replay, traces: &Traces, title: &str) -> Result<String>
         }
         figure(&mut html, &format!("rtt-{i}"), &rtt_chart(&drawn, [&a, &b])?);
         figure(&mut html, &format!("throughput-{i}"), &throughput_chart(&drawn, [&a, &b])?);
-        html.push_str("</div></section>\n");
+        html.push_str("</div>");
+        if let Some(l) = traces.ladders.get(&id) {
+            figure(&mut html, &format!("ladder-{i}"), &ladder(l, assoc.first_ns, [&a, &b]));
+        }
+        html.push_str("</section>\n");
     }
     let all = r.associations.iter().count();
     if all > ASSOCIATIONS {
@@ -118,6 +126,67 @@ fn endpoint(e: &EndpointInfo) -> String {
 #[expect(clippy::cast_precision_loss, reason = "times and rates to draw")]
 fn seconds(ns: u64) -> f64 {
     ns as f64 / 1e9
+}
+
+/// Rungs a ladder shows (the rest are counted below it).
+const LADDER_SHOWN: usize = 60;
+const LADDER_WIDTH: u32 = 1160;
+
+/// The messages of a ladder as a sequence diagram: a lifeline per endpoint, an arrow per
+/// message from its sender, labelled with its name and kind (and a Diameter answer's
+/// result and response time), its time since the association's first packet at the left.
+/// Failures (unsuccessful outcomes, answers outside 2xxx) are red and marked.
+#[expect(clippy::cast_precision_loss, reason = "times shown to the microsecond")]
+fn ladder(l: &Ladder, start_ns: u64, ends: [&str; 2]) -> String {
+    let shown = l.rungs.len().min(LADDER_SHOWN);
+    let rows = u32::try_from(shown).unwrap_or(0);
+    let height = 70 + 24 * rows + 24;
+    let x = [260, LADDER_WIDTH - 100];
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{LADDER_WIDTH}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">"
+    );
+    for (i, end) in ends.iter().enumerate() {
+        let _ = write!(
+            svg,
+            "<text x=\"{}\" y=\"20\" text-anchor=\"middle\" font-weight=\"bold\">{}</text><line x1=\"{0}\" y1=\"30\" x2=\"{0}\" y2=\"{}\" stroke=\"#888\"/>",
+            x[i],
+            escape(end),
+            height - 20
+        );
+    }
+    for (k, rung) in l.rungs.iter().take(shown).enumerate() {
+        let y = 60 + 24 * u32::try_from(k).unwrap_or(0);
+        let (from, to) = (x[rung.from.min(1)], x[1 - rung.from.min(1)]);
+        let m = &rung.message;
+        let doc = MessageDoc::of(&m.key, &crate::assoc::messages::Tally::default());
+        let mut label = format!("{} {} {}", doc.protocol, doc.label(), m.key.kind.name());
+        if let Some(r) = m.result {
+            let _ = write!(label, " result {}", if r == 0 { "?".to_string() } else { r.to_string() });
+        }
+        if let Some(ns) = m.response_ns {
+            let _ = write!(label, " in {:.3} ms", ns as f64 / 1e6);
+        }
+        let (color, mark) = if m.failed() { ("#d62728", "\u{2717} ") } else { ("#1f77b4", "") };
+        let head = if to > from { to - 8 } else { to + 8 };
+        let _ = write!(
+            svg,
+            "<g class=\"rung{}\"><text x=\"10\" y=\"{y}\">+{:.6} s</text><line x1=\"{from}\" y1=\"{y}\" x2=\"{to}\" y2=\"{y}\" stroke=\"{color}\" stroke-width=\"1.5\"/><polygon points=\"{to},{y} {head},{} {head},{}\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"{color}\">{}{}</text></g>",
+            if m.failed() { " failed" } else { "" },
+            rung.ts_ns.saturating_sub(start_ns) as f64 / 1e9,
+            y - 4,
+            y + 4,
+            u32::midpoint(from, to),
+            y - 4,
+            mark,
+            escape(&label)
+        );
+    }
+    let more = l.more + (l.rungs.len() - shown) as u64;
+    if more > 0 {
+        let _ = write!(svg, "<text x=\"10\" y=\"{}\">{more} more message(s) not drawn</text>", height - 4);
+    }
+    svg.push_str("</svg>");
+    svg
 }
 
 /// Draws into an SVG string.
@@ -302,4 +371,56 @@ fn throughput_chart(c: &Drawn, ends: [&str; 2]) -> Result<String> {
             .map_err(|e| e.to_string())?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use sctp_common::parse::message::{Kind, Protocol};
+
+    use super::*;
+    use crate::assoc::{
+        messages::{Counted, MessageKey},
+        trace::{Rung, MAX_RUNGS},
+    };
+
+    fn rung(ts_ns: u64, from: usize, kind: Kind, code: u32, result: Option<u32>) -> Rung {
+        let key = MessageKey { protocol: Protocol::Diameter, kind, code, application: 16_777_251 };
+        Rung { ts_ns, from, message: Counted { key, result, response_ns: result.map(|_| 2_500_000) } }
+    }
+
+    #[test]
+    fn the_ladder_draws_each_message_from_its_sender_and_marks_failures() {
+        let l = Ladder {
+            rungs: vec![
+                rung(1_000, 0, Kind::Request, 316, None),
+                rung(2_501_000, 1, Kind::Answer, 316, Some(2001)),
+                rung(3_000_000, 0, Kind::Request, 318, None),
+                rung(4_000_000, 1, Kind::Answer, 318, Some(5001)),
+            ],
+            more: 3,
+        };
+        let svg = ladder(&l, 1_000, ["mme:3868", "hss<1>"]);
+        assert!(svg.contains("Diameter Update-Location (316) request"), "{svg}");
+        assert!(svg.contains("Update-Location (316) answer result 2001 in 2.500 ms"), "{svg}");
+        // The answer goes from the second lifeline (x 1060) to the first (x 260).
+        assert!(svg.contains("<line x1=\"1060\" y1=\"84\" x2=\"260\" y2=\"84\""), "{svg}");
+        assert_eq!(svg.matches("class=\"rung failed\"").count(), 1, "the 5001 answer alone: {svg}");
+        assert!(svg.contains("+0.002500 s") && svg.contains("3 more message(s)"), "{svg}");
+        assert!(svg.contains("hss&lt;1&gt;"), "names are escaped: {svg}");
+    }
+
+    #[test]
+    fn a_ladder_keeps_its_first_messages_and_counts_the_rest() {
+        let mut t = Traces::default();
+        let frame = sctp_common::builder::SctpPacket::new(sctp_common::builder::V4, 1, vec![]).frame();
+        let view = crate::assoc::packet_view::view(&frame).unwrap();
+        t.add(&view, 0, 7, 0);
+        let one = [rung(0, 0, Kind::Request, 316, None).message];
+        for i in 0..MAX_RUNGS + 5 {
+            t.messages(&one, i as u64, 7, 0);
+        }
+        t.messages(&one, 0, 8, 0);
+        assert_eq!((t.ladders[&7].rungs.len(), t.ladders[&7].more), (MAX_RUNGS, 5));
+        assert!(!t.ladders.contains_key(&8), "an association not traced has no ladder");
+    }
 }

@@ -17,17 +17,7 @@ pub(crate) fn to_table(messages: &[MessageDoc]) -> String {
     let _ = writeln!(out, "application messages {total}");
     let _ = writeln!(out, "  {:<9} {:<44} {:<12} {:>8}  details", "protocol", "message", "kind", "count");
     for m in messages {
-        let code = match (m.procedure, m.command, m.class, m.message_type, m.code) {
-            (Some(p), ..) => p.to_string(),
-            (_, Some(c), ..) => c.to_string(),
-            (_, _, Some(class), Some(ty), _) => format!("{class}/{ty}"),
-            (.., Some(c)) => c.to_string(),
-            _ => String::new(),
-        };
-        let message = match &m.name {
-            Some(n) => format!("{n} ({code})"),
-            None => code,
-        };
+        let message = m.label();
         let mut details = Vec::new();
         if let Some(results) = &m.results {
             let r: Vec<String> = results.iter().map(|(code, n)| format!("{code}:{n}")).collect();

@@ -63,16 +63,6 @@ pub(crate) fn draw(f: &mut Frame, stats: &Stats, addr: SocketAddr, trouble: Opti
     }
 }
 
-/// A message's name as a person reads it: the name the tables know, else its code.
-fn message_name(m: &MessageDoc) -> String {
-    let code = m.procedure.or(m.command).or(m.code).or(m.class.map(|c| c << 8 | m.message_type.unwrap_or(0)));
-    match (&m.name, code) {
-        (Some(n), Some(c)) => format!("{n} ({c})"),
-        (None, Some(c)) => format!("code {c}"),
-        (n, None) => n.clone().unwrap_or_default(),
-    }
-}
-
 /// The messages arriving and leaving; below, per association, its messages and failures
 /// (AP protocols' unsuccessful outcomes, Diameter answers of a result outside 2xxx).
 fn draw_messages(f: &mut Frame, body: ratatui::layout::Rect, stats: &Stats) {
@@ -87,7 +77,7 @@ fn draw_messages(f: &mut Frame, body: ratatui::layout::Rect, stats: &Stats) {
             Row::new(vec![
                 (*way).to_string(),
                 m.protocol.clone(),
-                message_name(m),
+                m.label(),
                 m.kind.clone().unwrap_or_default(),
                 m.count.to_string(),
                 results,
@@ -104,7 +94,7 @@ fn draw_messages(f: &mut Frame, body: ratatui::layout::Rect, stats: &Stats) {
     let rows = stats.associations.iter().map(|a| {
         let total: u64 = a.messages.iter().map(|m| m.count).sum();
         let failed: u64 = a.messages.iter().map(failures).sum();
-        let busiest = a.messages.iter().max_by_key(|m| m.count).map(message_name).unwrap_or_default();
+        let busiest = a.messages.iter().max_by_key(|m| m.count).map(MessageDoc::label).unwrap_or_default();
         Row::new(vec![
             endpoint(&a.endpoints[0]),
             endpoint(&a.endpoints[1]),

@@ -94,10 +94,17 @@ mod host {
         let dom = chromium(&["--dump-dom"]);
         assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
         let dom = String::from_utf8_lossy(&dom.stdout);
-        for id in ["chunk-mix", "tsn-0-0", "tsn-0-1", "rtt-0", "throughput-0"] {
+        for id in ["chunk-mix", "tsn-0-0", "tsn-0-1", "rtt-0", "throughput-0", "ladder-0"] {
             assert!(dom.contains(&format!("id=\"{id}\"")), "{id} in the rendered page");
         }
-        assert_eq!(dom.matches("<svg").count(), 5, "five charts: the chunk mix and four for the association");
+        assert_eq!(dom.matches("<svg").count(), 6, "the chunk mix, four charts and the message ladder");
+        // The ladder: an arrow per message the JSON counts (S1AP: PPID 18), up to the 60 it
+        // draws.
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let messages: u64 = doc["messages"].as_array().unwrap().iter().map(|m| m["count"].as_u64().unwrap()).sum();
+        assert!(messages > 0, "{doc}");
+        let rungs = figure("ladder-0").matches("<g class=\"rung").count();
+        assert_eq!(rungs as u64, messages.min(60), "{}", figure("ladder-0"));
         let out = chromium(&[&format!("--screenshot={}", shot.display())]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let png = std::fs::read(&shot).unwrap();
