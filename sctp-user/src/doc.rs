@@ -113,6 +113,21 @@ impl MessageDoc {
     }
 }
 
+#[cfg(test)]
+impl MessageDoc {
+    /// `count` messages of `kind` of NGAP procedure 21 (NG Setup), for tests.
+    pub(crate) fn ng_setup(kind: &str, count: u64) -> Self {
+        MessageDoc {
+            protocol: "NGAP".into(),
+            procedure: Some(21),
+            kind: Some(kind.into()),
+            name: Some("NGSetup".into()),
+            count,
+            ..MessageDoc::default()
+        }
+    }
+}
+
 /// Round trips: how many, and the least, mean and greatest in µs (none without samples).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoundTripsDoc {

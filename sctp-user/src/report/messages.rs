@@ -57,14 +57,7 @@ mod tests {
 
     #[test]
     fn failures_and_answers_are_told() {
-        let ap = |kind: &str, count| MessageDoc {
-            protocol: "NGAP".into(),
-            procedure: Some(21),
-            kind: Some(kind.into()),
-            name: Some("NGSetup".into()),
-            count,
-            ..MessageDoc::default()
-        };
+        let ap = MessageDoc::ng_setup;
         let t = to_table(&[ap("successful", 3), ap("unsuccessful", 1)]);
         assert!(t.contains("NGSetup (21)") && t.contains("failed 25.0% of outcomes"), "{t}");
         assert_eq!(to_table(&[]), "");

@@ -370,14 +370,7 @@ mod tests {
 
     #[test]
     fn the_messages_view_shows_every_message_and_each_associations_failures() {
-        let ngap = |kind: &str, count| MessageDoc {
-            protocol: "NGAP".into(),
-            procedure: Some(21),
-            kind: Some(kind.into()),
-            name: Some("NGSetup".into()),
-            count,
-            ..MessageDoc::default()
-        };
+        let ngap = MessageDoc::ng_setup;
         let answers = MessageDoc {
             protocol: "Diameter".into(),
             command: Some(316),
