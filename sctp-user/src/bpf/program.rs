@@ -108,12 +108,16 @@ impl XdpSctp {
         // No verifier log on the way in (see `refused`).
         let mut ebpf = load_object(opts, features, VerifierLogLevel::DISABLE)?;
         // A kernel without multi-buffer XDP refuses the variant's flag at once.
-        let frags = if opts.multi_buffer {
+        let frags = if !opts.multi_buffer {
+            false
+        } else if features.multi_buffer {
+            // A kernel with multi-buffer XDP that refuses it: a bug of ours, not a kernel
+            // too old (its error number varies: 6.1 says EINVAL without a log).
+            load_program(&mut ebpf, PROGRAM_FRAGS, opts, features)?;
+            true
+        } else {
             match program(&mut ebpf, PROGRAM_FRAGS)?.load() {
                 Ok(()) => true,
-                // A kernel with multi-buffer XDP that refuses it: a bug of ours, not a
-                // kernel too old (its error number varies: 6.1 says EINVAL without a log).
-                Err(e) if features.multi_buffer => return Err(refused(opts, features, PROGRAM_FRAGS, &e)),
                 Err(e) => {
                     log::warn!(
                         "this kernel has no multi-buffer XDP ({e}): frames are parsed as far as their first page, \
@@ -122,8 +126,6 @@ impl XdpSctp {
                     false
                 }
             }
-        } else {
-            false
         };
         let name = if frags {
             PROGRAM_FRAGS
@@ -133,14 +135,10 @@ impl XdpSctp {
             PROGRAM_BOUNDED
         };
         if !frags {
-            if let Err(e) = program(&mut ebpf, name)?.load() {
-                return Err(refused(opts, features, name, &e));
-            }
+            load_program(&mut ebpf, name, opts, features)?;
         }
         let egress = if name == PROGRAM_BOUNDED { EGRESS_BOUNDED } else { EGRESS_PROGRAM };
-        if let Err(e) = egress_program(&mut ebpf, egress)?.load() {
-            return Err(refused(opts, features, egress, &e));
-        }
+        load_program(&mut ebpf, egress, opts, features)?;
         // The message count each program tail-calls, in the slot it calls.
         let (slot, tc_tally) = if name == PROGRAM_BOUNDED {
             (maps::TALLY_BOUNDED, "sctp_tc_tally_bounded")
@@ -149,12 +147,8 @@ impl XdpSctp {
         };
         let xdp_tally = tally_program(name);
         let (xdp_slot, xdp_map) = if frags { (0, &maps::XDP_TALLY_FRAGS) } else { (slot, &maps::XDP_TALLY) };
-        if let Err(e) = program(&mut ebpf, xdp_tally)?.load() {
-            return Err(refused(opts, features, xdp_tally, &e));
-        }
-        if let Err(e) = egress_program(&mut ebpf, tc_tally)?.load() {
-            return Err(refused(opts, features, tc_tally, &e));
-        }
+        load_program(&mut ebpf, xdp_tally, opts, features)?;
+        load_program(&mut ebpf, tc_tally, opts, features)?;
         let xdp_fd = program(&mut ebpf, xdp_tally)?.fd()?.try_clone()?;
         let tc_fd = egress_program(&mut ebpf, tc_tally)?.fd()?.try_clone()?;
         for (spec, slot, fd) in [(xdp_map, xdp_slot, &xdp_fd), (&maps::TC_TALLY, slot, &tc_fd)] {
@@ -345,6 +339,25 @@ fn egress_program<'e>(ebpf: &'e mut Ebpf, name: &str) -> Result<&'e mut SchedCla
 fn program<'e>(ebpf: &'e mut Ebpf, name: &str) -> Result<&'e mut Xdp> {
     let prog = ebpf.program_mut(name).with_context(|| format!("program {name} missing from the object"))?;
     Ok(prog.try_into()?)
+}
+
+/// Loads program `name` of the object (XDP or TC). A refused load is tried once more
+/// before `refused` explains it: 6.18 was seen to refuse a message-count program now and
+/// then with EINVAL and no verifier output, and to take the same instructions at once.
+fn load_program(ebpf: &mut Ebpf, name: &str, opts: &LoadOptions, features: Features) -> Result<()> {
+    let mut load = || match ebpf.program_mut(name) {
+        Some(Program::Xdp(p)) => p.load(),
+        Some(Program::SchedClassifier(p)) => p.load(),
+        _ => Err(ProgramError::UnexpectedProgramType),
+    };
+    let Err(first) = load() else {
+        return Ok(());
+    };
+    if load().is_ok() {
+        log::warn!("the kernel refused {name} ({first}), then took it on a second try");
+        return Ok(());
+    }
+    Err(refused(opts, features, name, &first))
 }
 
 /// Why program `name` did not load (`first`: the error of the load without a log), with
