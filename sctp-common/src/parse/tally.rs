@@ -3,8 +3,9 @@
 //! program of its own that the XDP and TC programs reach by a tail call, verified apart
 //! (counting inside the walk cost its verifier more than the budget, measured).
 //!
-//! One bounded loop whose step is either a chunk or one AVP of a Diameter answer's walk
-//! to its Result-Code (a loop inside the step costs the verifier more than its limit). A
+//! One bounded loop whose step is a chunk, the read of the message it begins, or one AVP
+//! of a Diameter answer's walk to its Result-Code (a loop inside the step costs the
+//! verifier more than its limit; see [`Next`]). A
 //! chunk counts as the frame watch in user space takes it: a DATA or I-DATA chunk with
 //! its B bit, of a protocol `message` reads, whose TSN the direction had not sent (see
 //! `abi::TsnWindow`).
