@@ -6,7 +6,8 @@ use alloc::{collections::BTreeMap, vec::Vec};
 
 use crate::{
     abi::{
-        maps::VTAG_CAPACITY, AddrKey, Bucket, FlowKey, PpidKey, RuleSet, SrcPrefix, TagEntry, NO_RULES,
+        maps::{MESSAGE_BUCKET_CAPACITY, VTAG_CAPACITY},
+        AddrKey, Bucket, FlowKey, MessageBucketKey, PpidKey, RuleSet, SrcPrefix, TagEntry, NO_RULES,
         SRC_PREFIX_HEADER_BITS,
     },
     filter::{Filter, Shared, Tags},
@@ -24,6 +25,7 @@ pub struct MemFilter<'r> {
     pub midway: BTreeMap<FlowKey, u32>,
     pub buckets: BTreeMap<AddrKey, Bucket>,
     pub global: Bucket,
+    pub message_buckets: BTreeMap<MessageBucketKey, Bucket>,
 }
 
 impl<'r> MemFilter<'r> {
@@ -37,6 +39,7 @@ impl<'r> MemFilter<'r> {
             midway: BTreeMap::new(),
             buckets: BTreeMap::new(),
             global: Bucket::default(),
+            message_buckets: BTreeMap::new(),
         }
     }
 }
@@ -104,5 +107,15 @@ impl<'r> Filter<'r> for MemFilter<'r> {
 
     fn global_bucket(&mut self) -> Option<Shared<'_, Bucket>> {
         Some(Shared::exclusive(&mut self.global))
+    }
+
+    /// Up to the kernel map's capacity; past it every bucket starts over full (the
+    /// kernel's LRU forgets the oldest instead): a capture from endless sources cannot take
+    /// memory without bound.
+    fn message_bucket(&mut self, key: &MessageBucketKey) -> Option<Shared<'_, Bucket>> {
+        if self.message_buckets.len() >= MESSAGE_BUCKET_CAPACITY as usize && !self.message_buckets.contains_key(key) {
+            self.message_buckets.clear();
+        }
+        Some(Shared::exclusive(self.message_buckets.entry(*key).or_insert_with(bytemuck::Zeroable::zeroed)))
     }
 }

@@ -4,13 +4,13 @@
 use aya_ebpf::{bindings::BPF_NOEXIST, maps::lpm_trie::Key};
 use sctp_common::{
     abi::{
-        maps::CONFIG_GENERATION, AddrKey, Bucket, FlowKey, PpidKey, RuleSet, SrcPrefix, TagEntry, NO_RULES,
-        SRC_PREFIX_HEADER_BITS,
+        maps::CONFIG_GENERATION, AddrKey, Bucket, FlowKey, MessageBucketKey, PpidKey, RuleSet, SrcPrefix, TagEntry,
+        NO_RULES, SRC_PREFIX_HEADER_BITS,
     },
     filter::{Filter, Shared, Tags},
 };
 
-use crate::maps::{CONFIG, GLOBAL_BUCKET, INIT_BUCKETS, MIDWAY, PPID_RULES, RULES, SRC_RULES, VTAGS};
+use crate::maps::{CONFIG, GLOBAL_BUCKET, INIT_BUCKETS, MESSAGE_BUCKETS, MIDWAY, PPID_RULES, RULES, SRC_RULES, VTAGS};
 
 /// A new source's INIT bucket (full: it was never refilled).
 pub(crate) static NEW_BUCKET: Bucket = Bucket { nano_tokens: 0, last_ns: 0 };
@@ -108,6 +108,20 @@ impl Filter<'static> for KernelFilter {
         // SAFETY: as above.
         GLOBAL_BUCKET.get_ptr_mut(0).map(|p| unsafe { Shared::new(p) })
     }
+
+    #[inline(always)]
+    fn message_bucket(&mut self, key: &MessageBucketKey) -> Option<Shared<'_, Bucket>> {
+        if MESSAGE_BUCKETS.get_ptr_mut(key).is_none() {
+            // From the static, as in `source_bucket`.
+            #[expect(
+                clippy::needless_borrows_for_generic_args,
+                reason = "by value, the static is copied to a zeroed temporary: the memset again"
+            )]
+            let _ = MESSAGE_BUCKETS.insert(key, &NEW_BUCKET, u64::from(BPF_NOEXIST));
+        }
+        // SAFETY: a map value stays valid while the program runs.
+        MESSAGE_BUCKETS.get_ptr_mut(key).map(|p| unsafe { Shared::new(p) })
+    }
 }
 
 /// No rules: what the egress program judges by (it counts and drops nothing).
@@ -149,6 +163,11 @@ impl Filter<'static> for NoRules {
 
     #[inline(always)]
     fn global_bucket(&mut self) -> Option<Shared<'_, Bucket>> {
+        None
+    }
+
+    #[inline(always)]
+    fn message_bucket(&mut self, _: &MessageBucketKey) -> Option<Shared<'_, Bucket>> {
         None
     }
 }

@@ -27,7 +27,7 @@ use sctp_common::{
     parse::{
         learn_tags, process, round_trip,
         tally::{tally, TALLY_STEPS},
-        Packet, Verdict, WalkFindings,
+        withdraw_data, DataSink, NoEvents, Packet, Verdict, WalkFindings,
     },
 };
 
@@ -307,34 +307,41 @@ const fn tally_slot<const KERNEL_LOOP: bool>() -> u32 {
     }
 }
 
-/// Counts the messages of the packet the XDP program just walked (see
-/// `sctp_common::parse::tally`): reached by its tail call, only for a packet that passed
-/// with DATA of a protocol read there; judges nothing.
+/// Counts the messages of the packet the XDP program just walked and judges them by the
+/// message rules (see `sctp_common::parse::tally`): reached by its tail call, only for a
+/// packet that passed with DATA of a protocol read there (of any, where message rules
+/// exist). Its verdict is the packet's.
 #[xdp]
 #[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
 pub(crate) fn sctp_xdp_tally(ctx: XdpContext) -> u32 {
-    let _ = xdp_tally::<false, true>(&ctx);
-    xdp_action::XDP_PASS
+    xdp_tally::<false, true>(&ctx)
 }
 
 /// The same for kernels without `bpf_loop`.
 #[xdp]
 #[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
 pub(crate) fn sctp_xdp_tally_bounded(ctx: XdpContext) -> u32 {
-    let _ = xdp_tally::<false, false>(&ctx);
-    xdp_action::XDP_PASS
+    xdp_tally::<false, false>(&ctx)
 }
 
 /// The same for the multi-buffer program.
 #[xdp(frags)]
 #[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
 pub(crate) fn sctp_xdp_tally_frags(ctx: XdpContext) -> u32 {
-    let _ = xdp_tally::<true, true>(&ctx);
-    xdp_action::XDP_PASS
+    xdp_tally::<true, true>(&ctx)
 }
 
 #[inline(always)]
-fn xdp_tally<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) -> Option<()> {
+fn xdp_tally<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) -> u32 {
+    match judge_messages::<FRAGS, KERNEL_LOOP>(ctx) {
+        Some(true) => xdp_action::XDP_DROP,
+        _ => xdp_action::XDP_PASS,
+    }
+}
+
+/// Whether a message rule dropped the packet.
+#[inline(always)]
+fn judge_messages<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) -> Option<bool> {
     let (start, end) = if FRAGS {
         // SAFETY: a helper on our own context.
         (0, usize::try_from(unsafe { bpf_xdp_get_buff_len(ctx.ctx) }).unwrap_or(0))
@@ -342,7 +349,10 @@ fn xdp_tally<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) -> Op
         (ctx.data(), ctx.data_end())
     };
     let pkt = XdpPacket::<FRAGS, KERNEL_LOOP> { ctx: ctx.ctx, start, end, cursor: CURSOR.get_ptr_mut(0)? };
-    count_messages::<true, _, _>(&pkt, KERNEL_LOOP, || {
+    let mut filter = KernelFilter::load()?;
+    // SAFETY: a field of the context the kernel passed.
+    let mut sink = RingSink::<INGRESS>::load(unsafe { (*ctx.ctx).ingress_ifindex });
+    count_messages::<true, _, _, _, _>(&pkt, KERNEL_LOOP, &mut filter, &mut sink, || {
         // Only the bounded variant has rounds; the multi-buffer one may not call a
         // program that reads linear data only.
         if !KERNEL_LOOP && !FRAGS {
@@ -357,7 +367,7 @@ fn xdp_tally<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) -> Op
 #[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
 pub(crate) fn sctp_tc_tally(ctx: TcContext) -> i32 {
     let pkt = SkbPacket::<true> { skb: ctx.skb.skb, len: ctx.len() as usize };
-    let _ = count_messages::<false, _, _>(&pkt, true, || {});
+    let _ = count_messages::<false, _, _, _, _>(&pkt, true, &mut NoRules, &mut NoEvents, || {});
     TC_ACT_OK
 }
 
@@ -366,18 +376,26 @@ pub(crate) fn sctp_tc_tally(ctx: TcContext) -> i32 {
 pub(crate) fn sctp_tc_tally_bounded(ctx: TcContext) -> i32 {
     let pkt = SkbPacket::<false> { skb: ctx.skb.skb, len: ctx.len() as usize };
     // SAFETY: this program's own slot (see `egress`).
-    let _ = count_messages::<false, _, _>(&pkt, false, || unsafe {
+    let _ = count_messages::<false, _, _, _, _>(&pkt, false, &mut NoRules, &mut NoEvents, || unsafe {
         TC_TALLY.tail_call(&ctx, sctp_common::abi::maps::TALLY_BOUNDED);
     });
     TC_ACT_OK
 }
 
 /// Counts the messages of the packet just walked, arriving or leaving, in its flow (found
-/// again: a pointer does not cross a tail call). Without `bpf_loop` the count runs in
-/// rounds of `BOUNDED_TALLY_STEPS`, each program run one round, tail-calling itself for
-/// the next (`next`) until done or the kernel's tail-call limit.
+/// again: a pointer does not cross a tail call), and judges them by `filter`'s message
+/// rules; whether one dropped the packet (then its DATA events are withdrawn from `sink`).
+/// Without `bpf_loop` the count runs in rounds of `BOUNDED_TALLY_STEPS`, each program run
+/// one round, tail-calling itself for the next (`next`) until done or the kernel's
+/// tail-call limit.
 #[inline(always)]
-fn count_messages<const ARRIVING: bool, P: Packet, N: FnOnce()>(pkt: &P, kernel_loop: bool, next: N) -> Option<()> {
+fn count_messages<const ARRIVING: bool, P: Packet, R: Filter<'static>, S: DataSink, N: FnOnce()>(
+    pkt: &P,
+    kernel_loop: bool,
+    filter: &mut R,
+    sink: &mut S,
+    next: N,
+) -> Option<bool> {
     let seen = walked_mut::<ARRIVING>()?;
     let (key, _) = seen.key_and_time();
     let (flows, global, scratch) =
@@ -392,12 +410,15 @@ fn count_messages<const ARRIVING: bool, P: Packet, N: FnOnce()>(pkt: &P, kernel_
         seen.set_tally_wanted(false);
     }
     let steps = if kernel_loop { TALLY_STEPS } else { BOUNDED_TALLY_STEPS };
-    if !tally(pkt, flow, stats, position, steps) {
+    if !tally(pkt, flow, stats, filter, position, steps) {
         next();
         // Still here: no round left.
         stats.bump(Counter::MessageCountsUnfinished, 1);
     }
-    Some(())
+    if position.dropped {
+        withdraw_data(sink, seen);
+    }
+    Some(position.dropped)
 }
 
 sctp_ebpf::program_boilerplate!();

@@ -9,10 +9,11 @@ use aya_ebpf::{
 use sctp_common::{
     abi::{
         maps::{
-            CONFIG_SLOTS, DATA_EVENTS_BYTES, FLOW_CAPACITY, INIT_BUCKET_CAPACITY, MIDWAY_CAPACITY, PACKET_EVENTS_BYTES,
-            PPID_CAPACITY, SRC_PREFIX_CAPACITY, VTAG_CAPACITY,
+            CONFIG_SLOTS, DATA_EVENTS_BYTES, FLOW_CAPACITY, INIT_BUCKET_CAPACITY, MESSAGE_BUCKET_CAPACITY,
+            MIDWAY_CAPACITY, PACKET_EVENTS_BYTES, PPID_CAPACITY, SRC_PREFIX_CAPACITY, VTAG_CAPACITY,
         },
-        AddrKey, Bucket, FlowKey, FlowStats, GlobalStats, PpidKey, RuleSet, SrcPrefix, TagEntry, GENERATIONS,
+        AddrKey, Bucket, FlowKey, FlowStats, GlobalStats, MessageBucketKey, PpidKey, RuleSet, SrcPrefix, TagEntry,
+        GENERATIONS,
     },
     parse::{tally::TallyState, WalkFindings},
 };
@@ -88,6 +89,11 @@ pub(crate) static MIDWAY: LruHashMap<FlowKey, u32> = LruHashMap::with_max_entrie
 /// INIT token bucket per source address (`init-rate`).
 #[map]
 pub(crate) static INIT_BUCKETS: LruHashMap<AddrKey, Bucket> = LruHashMap::with_max_entries(INIT_BUCKET_CAPACITY, 0);
+
+/// Message token bucket per source address and rule (`message-rate`).
+#[map]
+pub(crate) static MESSAGE_BUCKETS: LruHashMap<MessageBucketKey, Bucket> =
+    LruHashMap::with_max_entries(MESSAGE_BUCKET_CAPACITY, 0);
 
 /// The INIT token bucket of all sources together (`global-init-rate`).
 #[map]

@@ -85,12 +85,20 @@ impl HostRun {
             &mut self.filter,
             &mut self.seen,
         );
-        parse::after_process(frame, verdict, &mut self.global, &mut self.filter, &self.seen, |k, settle| {
-            if let Some(f) = self.flows.get_mut(k) {
-                settle(f);
-            }
-        });
-        verdict
+        let flows = &mut self.flows;
+        parse::after_process(
+            frame,
+            verdict,
+            &mut self.global,
+            &mut self.filter,
+            &mut self.events,
+            &mut self.seen,
+            |k, settle| {
+                if let Some(f) = flows.get_mut(k) {
+                    settle(f);
+                }
+            },
+        )
     }
 }
 

@@ -123,11 +123,15 @@ pub enum Counter {
     DropDataTooLarge,
     /// A DATA or I-DATA chunk with a `deny-ppid` PPID.
     DropDenyPpid,
+    /// A message of a `deny-message` key (protocol, code, kind).
+    DropMessageDenied,
+    /// `message-rate`: the source's bucket for the message's key was empty.
+    DropMessageRate,
 }
 
 impl Counter {
     /// Number of counters.
-    pub const COUNT: usize = Counter::DropDenyPpid as usize + 1;
+    pub const COUNT: usize = Counter::DropMessageRate as usize + 1;
     /// Parse-error reasons: every counter from the first to the last.
     pub const FIRST_ERROR: Counter = Counter::ErrEthernetTruncated;
     pub const LAST_ERROR: Counter = Counter::ErrChunkCountsBeyondLength;
@@ -199,6 +203,8 @@ impl Counter {
         Counter::DropDataZeroTag,
         Counter::DropDataTooLarge,
         Counter::DropDenyPpid,
+        Counter::DropMessageDenied,
+        Counter::DropMessageRate,
     ];
 
     /// `snake_case` name used in JSON and metric labels.
@@ -266,6 +272,8 @@ impl Counter {
             Counter::DropDataZeroTag => "drop_data_zero_tag",
             Counter::DropDataTooLarge => "drop_data_too_large",
             Counter::DropDenyPpid => "drop_deny_ppid",
+            Counter::DropMessageDenied => "drop_message_denied",
+            Counter::DropMessageRate => "drop_message_rate",
         }
     }
 

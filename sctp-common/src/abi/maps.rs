@@ -6,7 +6,7 @@
 use core::mem::size_of;
 
 use super::{
-    rules::{AddrKey, Bucket, PpidKey, RuleSet, SrcPrefix, TagEntry, GENERATIONS},
+    rules::{AddrKey, Bucket, MessageBucketKey, PpidKey, RuleSet, SrcPrefix, TagEntry, GENERATIONS},
     stats::{FlowKey, FlowStats, GlobalStats},
 };
 
@@ -45,6 +45,8 @@ pub const PPID_CAPACITY: u32 = 1024;
 pub const VTAG_CAPACITY: u32 = 65_536;
 /// Per-source INIT token buckets.
 pub const INIT_BUCKET_CAPACITY: u32 = 65_536;
+/// Per-source buckets of the `message-rate` rules (one per source and rule).
+pub const MESSAGE_BUCKET_CAPACITY: u32 = 65_536;
 /// Directions of associations met mid-way that user space paired (`MIDWAY`).
 pub const MIDWAY_CAPACITY: u32 = 4096;
 
@@ -109,6 +111,14 @@ pub const MIDWAY: MapSpec =
     spec("MIDWAY", kind::LRU_HASH, size_of::<FlowKey>(), size_of::<u32>(), MIDWAY_CAPACITY, false);
 pub const INIT_BUCKETS: MapSpec =
     spec("INIT_BUCKETS", kind::LRU_HASH, size_of::<AddrKey>(), size_of::<Bucket>(), INIT_BUCKET_CAPACITY, true);
+pub const MESSAGE_BUCKETS: MapSpec = spec(
+    "MESSAGE_BUCKETS",
+    kind::LRU_HASH,
+    size_of::<MessageBucketKey>(),
+    size_of::<Bucket>(),
+    MESSAGE_BUCKET_CAPACITY,
+    true,
+);
 pub const GLOBAL_BUCKET: MapSpec = spec("GLOBAL_BUCKET", kind::ARRAY, 4, size_of::<Bucket>(), 1, true);
 /// Per-CPU slot that walk offsets pass through (`Packet::launder`).
 pub const CURSOR: MapSpec = spec("CURSOR", kind::PERCPU_ARRAY, 4, size_of::<u64>(), 1, false);
@@ -139,7 +149,7 @@ pub const EGRESS_TALLY: &str = "EGRESS_TALLY";
 
 /// Every map of the program but the scratch ones ([`SEEN`], [`TALLY`] and theirs of the
 /// packets leaving).
-pub const MAPS: [MapSpec; 24] = [
+pub const MAPS: [MapSpec; 25] = [
     GLOBAL,
     FLOWS,
     EGRESS_GLOBAL,
@@ -156,6 +166,7 @@ pub const MAPS: [MapSpec; 24] = [
     PPID_RULES,
     VTAGS,
     INIT_BUCKETS,
+    MESSAGE_BUCKETS,
     GLOBAL_BUCKET,
     CURSOR,
     TICK_CLOCK,

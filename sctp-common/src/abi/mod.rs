@@ -12,8 +12,9 @@ pub use counter::Counter;
 pub use maps::MapSpec;
 pub use messages::{MessageSlot, TsnWindow, MESSAGE_SLOTS};
 pub use rules::{
-    enable, handshake, rule_id, AddrKey, Bucket, PpidKey, RuleSet, SrcPrefix, TagEntry, GENERATIONS, LABEL_LEN,
-    MAX_DENY_CHUNK, MAX_RULES, NO_RULE, NO_RULES, REASON_SLOTS, SRC_ALLOW, SRC_PREFIX_HEADER_BITS,
+    enable, handshake, rule_id, AddrKey, Bucket, MessageBucketKey, MessageRule, PpidKey, RuleSet, SrcPrefix, TagEntry,
+    GENERATIONS, LABEL_LEN, MAX_DENY_CHUNK, MAX_MESSAGE_RULES, MAX_RULES, NO_RULE, NO_RULES, REASON_SLOTS, SRC_ALLOW,
+    SRC_PREFIX_HEADER_BITS,
 };
 pub use stats::ip_addr;
 pub use stats::{

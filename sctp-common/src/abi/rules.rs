@@ -35,6 +35,41 @@ pub mod enable {
     pub const MALFORMED: u32 = 1 << 5;
     /// Validate verification tags against learned associations.
     pub const VALIDATE_VTAG: u32 = 1 << 6;
+    /// `deny-message` or `message-rate` rules exist: every packet with DATA that passed
+    /// has its messages read and judged.
+    pub const MESSAGES: u32 = 1 << 7;
+}
+
+/// `deny-message` and `message-rate` rules per rule set, together.
+pub const MAX_MESSAGE_RULES: usize = 8;
+
+/// A rule on application messages: which messages (a key of `abi::MessageSlot`'s first
+/// word, and the bits of it that must match: the kind's left out for any kind) and what
+/// befalls them: dropped (`rate` 0), or let through at `rate` a second per source after a
+/// burst. `mask` 0: an unused slot.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct MessageRule {
+    pub head: u64,
+    pub mask: u64,
+    pub rate: u32,
+    pub burst: u32,
+    pub rule: u32,
+    pub pad: u32,
+}
+
+impl MessageRule {
+    /// The bits of a message key's first word that hold its protocol and code.
+    pub const ANY_KIND: u64 = 0xffff_ffff_0000_00ff;
+    /// ... and its kind.
+    pub const ONE_KIND: u64 = 0xffff_ffff_0000_ffff;
+
+    /// Whether a message of key `head` is one this rule is about.
+    #[inline(always)]
+    #[must_use]
+    pub fn matches(&self, head: u64) -> bool {
+        self.mask != 0 && head & self.mask == self.head
+    }
 }
 
 /// Slots of [`RuleSet::reason_rule`]: one per drop reason, with room to add reasons
@@ -74,6 +109,9 @@ pub struct RuleSet {
     pub deny_chunk_rule: [u8; MAX_DENY_CHUNK],
     /// The drop reason each rule charges (reason - `Counter::FIRST_DROP`), for user space.
     pub rule_reason: [u8; MAX_RULES],
+    /// `deny-message` rules, then `message-rate` rules: a message is judged by the first
+    /// that matches.
+    pub message_rules: [MessageRule; MAX_MESSAGE_RULES],
     /// Allowed destination ports, one bit each (used when `ALLOW_PORT` is set).
     pub allowed_ports: [u64; 1024],
     /// Each rule's hit counter when this generation was applied (counters only grow;
@@ -230,6 +268,15 @@ pub mod handshake {
 pub struct AddrKey {
     pub family: u32,
     pub addr: [u8; 16],
+}
+
+/// Key of the `message-rate` buckets: the source, and the rule's generation (bit 8) and
+/// id (bits 0-7).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Pod, Zeroable)]
+pub struct MessageBucketKey {
+    pub source: AddrKey,
+    pub rule: u32,
 }
 
 /// A token bucket. All zero is a full bucket (it was never refilled).

@@ -36,6 +36,16 @@ impl GlobalStats {
         self.counters[c as usize]
     }
 
+    /// Moves one packet from `VerdictPass` to `VerdictDrop`: a rule judged after the
+    /// verdict dropped it (see `parse::tally`).
+    #[inline(always)]
+    pub fn pass_to_drop(&mut self) {
+        if let Some(v) = self.counters.get_mut(Counter::VerdictPass as usize) {
+            *v = v.wrapping_sub(1);
+        }
+        self.bump(Counter::VerdictDrop, 1);
+    }
+
     /// Adds another CPU's (or run's) counters into this one.
     pub fn merge(&mut self, other: &GlobalStats) {
         for (a, b) in self.counters.iter_mut().zip(other.counters.iter()) {

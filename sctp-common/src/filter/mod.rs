@@ -16,8 +16,8 @@ pub use shared::Shared;
 
 use crate::{
     abi::{
-        enable, handshake, rule_id, AddrKey, Bucket, Counter, FlowKey, GlobalStats, RuleSet, TagEntry, MAX_RULES,
-        NO_RULE, SRC_ALLOW,
+        enable, handshake, rule_id, AddrKey, Bucket, Counter, FlowKey, GlobalStats, MessageBucketKey, RuleSet,
+        TagEntry, MAX_RULES, NO_RULE, SRC_ALLOW,
     },
     proto::chunk::{flag, ty},
 };
@@ -55,6 +55,8 @@ pub trait Filter<'r>: Tags {
     /// The source's INIT bucket, created full when new.
     fn source_bucket(&mut self, src: &AddrKey) -> Option<Shared<'_, Bucket>>;
     fn global_bucket(&mut self) -> Option<Shared<'_, Bucket>>;
+    /// A source's bucket of a `message-rate` rule, created full when new.
+    fn message_bucket(&mut self, key: &MessageBucketKey) -> Option<Shared<'_, Bucket>>;
 }
 
 /// A drop: its reason and the rule charged.
@@ -346,6 +348,30 @@ pub fn judge(rs: &RuleSet, notes: &Notes, walk_end: u32, chunks: u64, vtag: u32)
     None
 }
 
+/// Judges one application message (its key's first word `head`, see
+/// `abi::MessageSlot::key`) from `source` by the message rules of generation `gen`: the
+/// first rule about it decides, a `deny-message` rule at once, a `message-rate` rule by the
+/// source's bucket (a bucket the map has no room for lets the message through).
+#[inline(always)]
+pub fn judge_message<'r, F: Filter<'r>>(
+    rs: &RuleSet,
+    gen: u32,
+    filter: &mut F,
+    head: u64,
+    source: &AddrKey,
+    now_ns: u64,
+) -> Option<Charge> {
+    let rule = rs.message_rules.iter().find(|r| r.matches(head))?;
+    #[expect(clippy::cast_possible_truncation, reason = "rule ids are below MAX_RULES")]
+    let id = rule.rule as u8;
+    if rule.rate == 0 {
+        return Some((Counter::DropMessageDenied, id));
+    }
+    let key = MessageBucketKey { source: *source, rule: (gen & 1) << 8 | rule.rule };
+    let bucket = filter.message_bucket(&key)?;
+    (!take(&bucket, rule.rate, rule.burst, now_ns)).then_some((Counter::DropMessageRate, id))
+}
+
 /// Counts a drop: its reason, the verdict is the caller's.
 #[inline(always)]
 pub fn count_drop(stats: &mut GlobalStats, gen: u32, (reason, rule): Charge) {
@@ -402,7 +428,9 @@ mod tests {
                 &mut filter,
                 &mut seen,
             );
-            after_process(frame.as_slice(), verdict, &mut stats, &mut filter, &seen, |_, settle| settle(&mut flow));
+            after_process(frame.as_slice(), verdict, &mut stats, &mut filter, &mut NoEvents, &mut seen, |_, settle| {
+                settle(&mut flow);
+            });
         }
         filter
     }

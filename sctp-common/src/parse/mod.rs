@@ -23,7 +23,7 @@ use account::account_path;
 use walk::{walk_chunks, walk_step};
 
 use crate::{
-    abi::{Counter, FlowKey, FlowStats, GlobalStats, WITHDRAWN},
+    abi::{enable, Counter, FlowKey, FlowStats, GlobalStats, WITHDRAWN},
     atomic::add,
     filter::{self, Filter, FirstChunk, Source},
     proto::SCTP_COMMON_HEADER,
@@ -115,17 +115,19 @@ where
             // The walk sent the DATA events before the rules judged the packet (holding
             // them until after costs the verifier more than its budget): a dropped
             // packet's are withdrawn by one more record.
-            if verdict == Verdict::Drop && sink.wants_data() && seen.carried_data() {
-                seen.data.chunk_type = WITHDRAWN;
-                sink.data(&seen.data);
+            if verdict == Verdict::Drop {
+                withdraw_data(sink, seen);
             }
             round_trip::note(flow, seen);
             // The messages are counted after `process` (see `tally`), of a packet that
-            // passed with DATA of a protocol read there: by the last DATA's PPID.
+            // passed with DATA of a protocol read there: by the last DATA's PPID. Where
+            // message rules exist, of every packet that passed with DATA: a DATA chunk of
+            // another PPID after the message must not hide it from them.
             let (key, _) = seen.key_and_time();
+            let judged = filter.rules().0.flags & enable::MESSAGES != 0;
             let wanted = verdict == Verdict::Pass
                 && seen.carried_data()
-                && message::Protocol::of(flow.last_ppid, key.src_port, key.dst_port).is_some();
+                && (judged || message::Protocol::of(flow.last_ppid, key.src_port, key.dst_port).is_some());
             seen.set_tally_wanted(wanted);
             verdict
         }
@@ -284,16 +286,19 @@ pub fn learn_tags<'r, R: Filter<'r>>(stats: &mut GlobalStats, filter: &mut R, se
 /// What the kernel does after [`process`] (outside it: the walk's verification and stack
 /// stay small), in one place for the host engines: the directory learns from a packet
 /// that passed, the round-trip work is done in the packet's flow and the other
-/// direction's, and the packet's messages are counted in its flow (see [`tally`]). `flow`
-/// hands the flow of a key, if there is one, to `settle` (a flow is never made here).
-pub fn after_process<'r, P: Packet + ?Sized, R: Filter<'r>>(
+/// direction's, and the packet's messages are counted in its flow and judged by the
+/// message rules (see [`tally`]). `flow` hands the flow of a key, if there is one, to
+/// `settle` (a flow is never made here). Returns the packet's verdict: `verdict`, or a
+/// drop by a message rule, whose DATA events `sink` has withdrawn.
+pub fn after_process<'r, P: Packet + ?Sized, R: Filter<'r>, S: DataSink>(
     pkt: &P,
     verdict: Verdict,
     stats: &mut GlobalStats,
     filter: &mut R,
-    seen: &WalkFindings,
+    sink: &mut S,
+    seen: &mut WalkFindings,
     mut flow: impl FnMut(&FlowKey, &mut dyn FnMut(&mut FlowStats)),
-) {
+) -> Verdict {
     let init_learned = filter::learns_init_tags(filter.rules().0);
     if verdict == Verdict::Pass && seen.names_tags(init_learned) {
         learn_tags(stats, filter, seen);
@@ -309,11 +314,27 @@ pub fn after_process<'r, P: Packet + ?Sized, R: Filter<'r>>(
         }
         flow(&key, &mut |f| round_trip::settle_own(seen, f, paired));
     }
-    if seen.tally_wanted() {
-        let mut position = seen.tally_start(pkt.frame_len());
-        flow(&key, &mut |f| {
-            tally::tally(pkt, f, stats, &mut position, tally::TALLY_STEPS);
-        });
+    if !seen.tally_wanted() {
+        return verdict;
+    }
+    let mut position = seen.tally_start(pkt.frame_len());
+    flow(&key, &mut |f| {
+        tally::tally(pkt, f, stats, filter, &mut position, tally::TALLY_STEPS);
+    });
+    if !position.dropped {
+        return verdict;
+    }
+    withdraw_data(sink, seen);
+    Verdict::Drop
+}
+
+/// Withdraws the DATA events the walk sent of a packet the rules dropped after it (see
+/// `abi::WITHDRAWN`).
+#[inline(always)]
+pub fn withdraw_data<S: DataSink>(sink: &mut S, seen: &mut WalkFindings) {
+    if sink.wants_data() && seen.carried_data() {
+        seen.data.chunk_type = WITHDRAWN;
+        sink.data(&seen.data);
     }
 }
 

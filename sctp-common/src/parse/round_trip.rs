@@ -225,11 +225,19 @@ mod tests {
                 &mut self.tags,
                 &mut self.seen,
             );
-            after_process(p.frame().as_slice(), verdict, &mut stats, &mut self.tags, &self.seen, |k, settle| {
-                if let Some(f) = self.flows.get_mut(k) {
-                    settle(f);
-                }
-            });
+            after_process(
+                p.frame().as_slice(),
+                verdict,
+                &mut stats,
+                &mut self.tags,
+                &mut NoEvents,
+                &mut self.seen,
+                |k, settle| {
+                    if let Some(f) = self.flows.get_mut(k) {
+                        settle(f);
+                    }
+                },
+            );
         }
 
         /// The round trips the server's SACKs closed (its flow: server to client, the

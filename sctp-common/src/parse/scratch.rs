@@ -355,7 +355,7 @@ impl WalkFindings {
         }
     }
 
-    /// Whether the packet passed with DATA of a protocol whose messages are counted.
+    /// Whether the packet passed with DATA whose messages are counted or judged.
     #[inline(always)]
     #[must_use]
     pub fn tally_wanted(&self) -> bool {
@@ -369,14 +369,15 @@ impl WalkFindings {
     #[must_use]
     pub fn tally_start(&self, frame_len: usize) -> TallyState {
         // SAFETY: plain reads of fields of a live reference.
-        let (key, off, end) = unsafe {
+        let (key, off, end, now_ns) = unsafe {
             (
                 core::ptr::read_volatile(&raw const self.key),
                 core::ptr::read_volatile(&raw const self.tally_from),
                 core::ptr::read_volatile(&raw const self.walk.end),
+                core::ptr::read_volatile(&raw const self.now_ns),
             )
         };
-        TallyState::new(&key, off, end.min(frame_len))
+        TallyState::new(&key, off, end.min(frame_len), now_ns)
     }
 }
 

@@ -3,27 +3,34 @@
 //! program of its own that the XDP and TC programs reach by a tail call, verified apart
 //! (counting inside the walk cost its verifier more than the budget, measured).
 //!
-//! One bounded loop whose step is a chunk, the read of the message it begins, or one AVP
-//! of a Diameter answer's walk to its Result-Code (a loop inside the step costs the
-//! verifier more than its limit; see [`Next`]). A
+//! One bounded loop whose step is a chunk, the read of the message it begins, its
+//! judgement and count, or one AVP of a Diameter answer's walk to its Result-Code (a loop
+//! inside the step costs the verifier more than its limit; see [`Next`]). A
 //! chunk counts as the frame watch in user space takes it: a DATA or I-DATA chunk with
 //! its B bit, of a protocol `message` reads, whose TSN the direction had not sent (see
 //! `abi::TsnWindow`).
+//!
+//! Where `deny-message` or `message-rate` rules exist, every message read is judged by
+//! them (see `filter::judge_message`), a retransmitted one too (the kernel's SCTP stack
+//! would take it as the first): a packet that passed the rules judged before is dropped
+//! after all, charged to the first message rule that drops one of its messages. Its
+//! messages are counted still: they crossed the wire.
 
 use super::{
     message::{self, Kind, Malformed, Protocol, ResultWalk},
     Packet, MAX_CHUNKS,
 };
 use crate::{
-    abi::{Counter, FlowKey, FlowStats, GlobalStats, MessageSlot, MESSAGE_SLOTS},
+    abi::{enable, AddrKey, Counter, FlowKey, FlowStats, GlobalStats, MessageSlot, MESSAGE_SLOTS},
     atomic::add,
+    filter::{self, Filter},
     proto::chunk::{flag, ty},
 };
 
 /// Steps of one packet's tally at most: each chunk, the read of the message it begins,
-/// and the walk of an answer.
-#[expect(clippy::cast_possible_truncation, reason = "9,280")]
-pub const TALLY_STEPS: u32 = (MAX_CHUNKS * (2 + ResultWalk::MAX_STEPS)) as u32;
+/// its judgement, its count, and the walk of an answer.
+#[expect(clippy::cast_possible_truncation, reason = "9,344")]
+pub const TALLY_STEPS: u32 = (MAX_CHUNKS * (4 + ResultWalk::MAX_STEPS)) as u32;
 
 /// What the tally's next step does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,8 +41,16 @@ pub enum Next {
     Chunk,
     /// Read the message the last chunk begins (`protocol`, `at`, `len`).
     Message,
+    /// Judge the message read (`head`) by the message rules, where there are any. A step
+    /// of its own, as the next: the verifier then meets the rules in one state, not one
+    /// per way the read went, and the count in one, not one per way the rules went.
+    Judge,
+    /// Count the message read, or start its answer's walk.
+    Settle,
     /// Walk a Diameter answer's AVPs to its Result-Code (`walk`).
     Result,
+    /// The chunks are done.
+    Done,
 }
 
 /// The tally's position, kept in memory between its steps (in the kernel a map value, as
@@ -57,50 +72,83 @@ pub struct TallyState {
     pub protocol: u8,
     pub at: usize,
     pub len: usize,
-    /// The answer whose Result-Code is walked: its key's first word, its application id.
+    /// The message read: its key's first word, its application id; whether it is an
+    /// answer whose Result-Code is walked (`walk`).
     pub head: u64,
     pub application: u32,
+    pub answer: bool,
     pub walk: ResultWalk,
-    /// The chunks are done.
-    pub done: bool,
+    /// The message to read was sent before: judged, not counted.
+    pub resent: bool,
+    /// The packet's time, for the rate rules.
+    pub now_ns: u64,
+    /// A message rule dropped the packet.
+    pub dropped: bool,
 }
 
 impl TallyState {
-    /// A tally of the chunks from `off` to `end` of a packet of flow `key`.
+    /// A tally of the chunks from `off` to `end` of a packet of flow `key` at `now_ns`.
     #[must_use]
-    pub fn new(key: &FlowKey, off: usize, end: usize) -> Self {
-        Self { src_port: key.src_port, dst_port: key.dst_port, off, end, chunks_left: MAX_CHUNKS, ..Self::default() }
+    pub fn new(key: &FlowKey, off: usize, end: usize, now_ns: u64) -> Self {
+        Self {
+            src_port: key.src_port,
+            dst_port: key.dst_port,
+            off,
+            end,
+            chunks_left: MAX_CHUNKS,
+            now_ns,
+            ..Self::default()
+        }
     }
 }
 
-/// Counts the messages of the chunks `state` starts at (see [`TallyState::new`]), in at
-/// most `steps` steps ([`TALLY_STEPS`] finish any packet); whether it finished (else
-/// `state` is where to go on).
+/// Counts the messages of the chunks `state` starts at (see [`TallyState::new`]), and
+/// judges them by `filter`'s message rules, in at most `steps` steps ([`TALLY_STEPS`]
+/// finish any packet); whether it finished (else `state` is where to go on). Whether a
+/// rule dropped the packet is `state.dropped`.
 #[inline(always)]
-pub fn tally<P: Packet + ?Sized>(
+pub fn tally<'r, P: Packet + ?Sized, R: Filter<'r>>(
     pkt: &P,
     flow: &mut FlowStats,
     stats: &mut GlobalStats,
+    filter: &mut R,
     at: &mut TallyState,
     steps: u32,
 ) -> bool {
-    pkt.repeat(steps, || tally_step(pkt, flow, stats, at));
-    at.done
+    pkt.repeat(steps, || tally_step(pkt, flow, stats, filter, at));
+    at.next == Next::Done
 }
 
 /// One step (see [`Next`]); `false` once the chunks are done.
 #[inline(always)]
-pub fn tally_step<P: Packet + ?Sized>(
+pub fn tally_step<'r, P: Packet + ?Sized, R: Filter<'r>>(
     pkt: &P,
     flow: &mut FlowStats,
     stats: &mut GlobalStats,
+    filter: &mut R,
     at: &mut TallyState,
 ) -> bool {
     match at.next {
-        Next::Chunk => chunk_step(pkt, flow, stats, at),
+        Next::Chunk => chunk_step(pkt, flow, at),
         Next::Message => {
             at.next = Next::Chunk;
-            read_step(pkt, flow, stats, at);
+            read_step(pkt, flow, stats, judging(filter, at), at);
+            true
+        }
+        Next::Judge => {
+            at.next = Next::Settle;
+            judge(flow, stats, filter, at);
+            true
+        }
+        Next::Settle => {
+            at.next = Next::Chunk;
+            if !at.resent {
+                if at.answer {
+                    at.next = Next::Result;
+                } else {
+                    count(flow, stats, at.head, u64::from(at.application));
+                }
+            }
             true
         }
         Next::Result => {
@@ -110,23 +158,25 @@ pub fn tally_step<P: Packet + ?Sized>(
             }
             true
         }
+        Next::Done => false,
     }
 }
 
-/// The next chunk: a DATA or I-DATA chunk's TSN is noted, and a message it begins (with a
-/// new TSN) is read at the next step.
+/// The next chunk: a DATA or I-DATA chunk's TSN is noted, and a message it begins is read
+/// at the next step (one sent before is counted as resent there, and read only to be
+/// judged).
 #[inline(always)]
-fn chunk_step<P: Packet + ?Sized>(pkt: &P, flow: &mut FlowStats, stats: &mut GlobalStats, at: &mut TallyState) -> bool {
+fn chunk_step<P: Packet + ?Sized>(pkt: &P, flow: &mut FlowStats, at: &mut TallyState) -> bool {
     let (off, end) = (pkt.launder(at.off), at.end);
     let header = pkt.read::<4>(off).filter(|_| at.chunks_left > 0 && off + 4 <= end);
     let Some(h) = header else {
-        at.done = true;
+        at.next = Next::Done;
         return false;
     };
     at.chunks_left -= 1;
     let (kind, flags, len) = (h[0], h[1], usize::from(u16::from_be_bytes([h[2], h[3]])));
     if len < 4 || !fields_fit(pkt, off, kind, len, end) {
-        at.done = true;
+        at.next = Next::Done;
         return false;
     }
     at.off = off + len.next_multiple_of(4);
@@ -148,11 +198,9 @@ fn chunk_step<P: Packet + ?Sized>(pkt: &P, flow: &mut FlowStats, stats: &mut Glo
     if flags & flag::BEGIN == 0 {
         return true;
     }
-    if !new {
-        stats.bump(Counter::MessagesResent, 1);
-        add(&mut flow.messages_resent, 1);
-        return true;
-    }
+    // Counted as resent at the next step: a branch on it here costs the verifier the
+    // rest of the step twice.
+    at.resent = !new;
     let carried = (off + len).min(end).min(pkt.frame_len());
     at.protocol = protocol as u8;
     at.at = off + header;
@@ -161,26 +209,61 @@ fn chunk_step<P: Packet + ?Sized>(pkt: &P, flow: &mut FlowStats, stats: &mut Glo
     true
 }
 
-/// Reads the message noted by the chunk step: counts it, or starts its answer's walk.
+/// Whether the packet's messages are still judged: message rules exist and none dropped
+/// it yet.
 #[inline(always)]
-fn read_step<P: Packet + ?Sized>(pkt: &P, flow: &mut FlowStats, stats: &mut GlobalStats, at: &mut TallyState) {
+fn judging<'r, R: Filter<'r>>(filter: &mut R, at: &TallyState) -> bool {
+    filter.rules().0.flags & enable::MESSAGES != 0 && !at.dropped
+}
+
+/// Reads the message noted by the chunk step, for the next steps to judge (`judging`) and
+/// settle (a malformed one is counted here, unless it was sent before).
+#[inline(always)]
+fn read_step<P: Packet + ?Sized>(
+    pkt: &P,
+    flow: &mut FlowStats,
+    stats: &mut GlobalStats,
+    judging: bool,
+    at: &mut TallyState,
+) {
+    if at.resent {
+        stats.bump(Counter::MessagesResent, 1);
+        add(&mut flow.messages_resent, 1);
+        if !judging {
+            return;
+        }
+    }
     let Some(protocol) = Protocol::from_number(at.protocol) else {
         return;
     };
     match message::head(pkt, at.at, at.len, protocol) {
+        Err(_) if at.resent => {}
         Err(why) => {
             stats.bump(malformed(why), 1);
             add(&mut flow.messages_malformed, 1);
         }
         Ok((kind, m, walk)) => {
-            let (head, tail) = MessageSlot::key(protocol as u8, kind as u8, m.code, m.application, 0);
-            match walk {
-                Some(w) if kind == Kind::Answer => {
-                    (at.next, at.head, at.application, at.walk) = (Next::Result, head, m.application, w);
-                }
-                _ => count(flow, stats, head, tail),
+            let (head, _) = MessageSlot::key(protocol as u8, kind as u8, m.code, m.application, 0);
+            let next = if judging { Next::Judge } else { Next::Settle };
+            (at.next, at.head, at.application, at.answer) = (next, head, m.application, false);
+            if let Some(w) = walk.filter(|_| kind == Kind::Answer) {
+                (at.answer, at.walk) = (true, w);
             }
         }
+    }
+}
+
+/// Judges the message read by the message rules; a drop turns the packet's pass into a
+/// drop, counted as the rules judged before count theirs.
+#[inline(always)]
+fn judge<'r, R: Filter<'r>>(flow: &mut FlowStats, stats: &mut GlobalStats, filter: &mut R, at: &mut TallyState) {
+    let (rs, gen) = filter.rules();
+    let source = AddrKey { family: flow.family, addr: flow.src_addr };
+    if let Some(charge) = filter::judge_message(rs, gen, filter, at.head, &source, at.now_ns) {
+        at.dropped = true;
+        filter::count_drop(stats, gen, charge);
+        stats.pass_to_drop();
+        add(&mut flow.dropped, 1);
     }
 }
 
@@ -250,40 +333,82 @@ mod tests {
 
     use super::*;
     use crate::{
+        abi::{MessageRule, RuleSet},
         builder::{
             app::{self, avp_u32},
             Chunk, SctpPacket, V4,
         },
         host::MemFilter,
-        parse::{after_process, message::ppid, process, NoEvents, WalkFindings},
+        parse::{
+            after_process,
+            message::ppid,
+            process, NoEvents,
+            Verdict::{self, Drop, Pass},
+            WalkFindings,
+        },
     };
 
     /// Runs the frames as the host engine does (the walk, then the count) and returns the
     /// global counters and the one flow's.
     fn run(packets: &[Vec<Chunk>]) -> (GlobalStats, FlowStats) {
+        let (stats, flow, _) = run_under(&RuleSet::empty(), packets.iter().map(|c| (0, c.clone())));
+        (stats, flow)
+    }
+
+    /// The same under rules, each packet at its time (ms); and the verdicts.
+    fn run_under(
+        rules: &RuleSet,
+        packets: impl IntoIterator<Item = (u64, Vec<Chunk>)>,
+    ) -> (GlobalStats, FlowStats, Vec<Verdict>) {
         let mut stats = GlobalStats::zeroed();
         let mut flows = BTreeMap::<FlowKey, FlowStats>::new();
-        let mut filter = MemFilter::default();
+        let mut filter = MemFilter::new(rules, 0);
         let mut seen = WalkFindings::new();
-        for chunks in packets {
-            let frame = SctpPacket::new(V4, 0xabcd, chunks.clone()).frame();
+        let mut verdicts = Vec::new();
+        for (ms, chunks) in packets {
+            let frame = SctpPacket::new(V4, 0xabcd, chunks).frame();
             let verdict = process(
                 frame.as_slice(),
                 &mut stats,
-                || 1,
+                || 1 + ms * 1_000_000,
                 |k, _, _| Some(flows.entry(*k).or_insert_with(FlowStats::zeroed)),
                 &mut NoEvents,
                 &mut filter,
                 &mut seen,
             );
-            after_process(frame.as_slice(), verdict, &mut stats, &mut filter, &seen, |k, f| {
-                if let Some(flow) = flows.get_mut(k) {
-                    f(flow);
-                }
-            });
+            verdicts.push(after_process(
+                frame.as_slice(),
+                verdict,
+                &mut stats,
+                &mut filter,
+                &mut NoEvents,
+                &mut seen,
+                |k, f| {
+                    if let Some(flow) = flows.get_mut(k) {
+                        f(flow);
+                    }
+                },
+            ));
         }
         let flow = flows.into_values().next().unwrap();
-        (stats, flow)
+        (stats, flow, verdicts)
+    }
+
+    /// Rules of one message rule each, as user space compiles them.
+    fn message_rules(rules: &[MessageRule]) -> RuleSet {
+        let mut set = RuleSet::empty();
+        for (i, r) in rules.iter().enumerate() {
+            set.add_rule("message rule");
+            set.message_rules[i] = *r;
+        }
+        set.flags |= enable::MESSAGES;
+        set
+    }
+
+    fn rule(kind: Option<Kind>, code: u32, id: u32, rate: u32, burst: u32) -> MessageRule {
+        let (head, _) = MessageSlot::key(Protocol::Ngap as u8, kind.map_or(0, |k| k as u8), code, 0, 0);
+        let mask = if kind.is_some() { MessageRule::ONE_KIND } else { MessageRule::ANY_KIND };
+        MessageRule { head: head & mask, mask, rate, burst, rule: id, pad: 0 }
     }
 
     /// The flow's messages: (protocol, kind, code, application, result) -> count.
@@ -363,5 +488,47 @@ mod tests {
         assert_eq!(reasons.map(|c| stats.get(c)), [1, 1, 1]);
         assert_eq!(table(&flow).len(), MESSAGE_SLOTS);
         assert_eq!((flow.messages_untabled, stats.get(Counter::MessagesUntabled)), (4, 4));
+    }
+
+    #[test]
+    fn a_denied_message_drops_its_packet_resent_or_hidden_behind_other_data_and_still_counts() {
+        let rules = message_rules(&[rule(Some(Kind::Initiating), 15, 0, 0, 0)]);
+        let ue = |tsn| Chunk::message(tsn, ppid::NGAP, &app::ap(0, 15));
+        let setup = |tsn| Chunk::message(tsn, ppid::NGAP, &app::ap(0, 21));
+        let packets = [
+            vec![setup(1)],
+            vec![ue(2)],
+            // Resent: the kernel would take it as new; a DATA of another PPID after it.
+            vec![ue(2)],
+            vec![setup(3), ue(4), Chunk::data(5, 0, 0, 99, 8)],
+            // The successful outcome of the same procedure is another message.
+            vec![Chunk::message(6, ppid::NGAP, &app::ap(1, 15))],
+        ];
+        let (stats, flow, verdicts) = run_under(&rules, packets.into_iter().map(|p| (0, p)));
+        assert_eq!(verdicts, [Pass, Drop, Drop, Drop, Pass]);
+        assert_eq!((stats.get(Counter::VerdictPass), stats.get(Counter::VerdictDrop)), (2, 3));
+        assert_eq!((stats.get(Counter::DropMessageDenied), stats.rule_hits[0], flow.dropped), (3, 3, 3));
+        // What crossed the wire is counted: two NGSetups, two InitialUEMessages (one
+        // resent), one outcome.
+        let want = BTreeMap::from([
+            (key(Protocol::Ngap, Kind::Initiating, 21, 0, 0), 2),
+            (key(Protocol::Ngap, Kind::Initiating, 15, 0, 0), 2),
+            (key(Protocol::Ngap, Kind::Successful, 15, 0, 0), 1),
+        ]);
+        assert_eq!(table(&flow), want);
+        assert_eq!(flow.messages_resent, 1);
+    }
+
+    #[test]
+    fn a_message_rate_lets_a_burst_through_then_its_rate_per_source() {
+        // 10 a second after a burst of 2; the other procedures are not limited.
+        let rules = message_rules(&[rule(None, 15, 0, 10, 2)]);
+        let ue = |tsn| vec![Chunk::message(tsn, ppid::NGAP, &app::ap(0, 15))];
+        let packets = [(0, ue(1)), (0, ue(2)), (0, ue(3)), (50, ue(4)), (100, ue(5)), (100, ue(6))];
+        let mut all: Vec<(u64, Vec<Chunk>)> = packets.to_vec();
+        all.push((100, vec![Chunk::message(7, ppid::NGAP, &app::ap(0, 21))]));
+        let (stats, _, verdicts) = run_under(&rules, all);
+        assert_eq!(verdicts, [Pass, Pass, Drop, Drop, Pass, Drop, Pass]);
+        assert_eq!(stats.get(Counter::DropMessageRate), 3);
     }
 }

@@ -97,11 +97,19 @@ impl<'r> HostEngine<'r> {
             &mut self.filter,
             &mut self.seen,
         );
-        parse::after_process(frame, verdict, &mut self.global, &mut self.filter, &self.seen, |k, settle| {
-            if let Some(f) = self.flows.get_mut(k) {
-                settle(f);
-            }
-        });
+        parse::after_process(
+            frame,
+            verdict,
+            &mut self.global,
+            &mut self.filter,
+            &mut NoEvents,
+            &mut self.seen,
+            |k, settle| {
+                if let Some(f) = self.flows.get_mut(k) {
+                    settle(f);
+                }
+            },
+        );
     }
 
     /// Adds what another engine counted on other flows (a shard of the same capture).

@@ -85,8 +85,8 @@ pub fn replay(path: &Path, opts: &Options, rules: &Compiled) -> Result<Replay> {
         let (watch, too_large) = replay_kernel(&mut capture, &mut k, opts, rules, &mut span_ns)?;
         (k.snapshot(rules)?, watch, too_large, 1)
     } else {
-        let threads = if rules.limits_init_rates() && opts.threads > 1 {
-            log::info!("INIT rate rules judge every INIT in capture order: the replay runs on one thread");
+        let threads = if rules.limits_rates() && opts.threads > 1 {
+            log::info!("INIT and message rate rules judge in capture order: the replay runs on one thread");
             1
         } else {
             opts.threads.max(1)

@@ -4,13 +4,19 @@ use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Result};
 use sctp_common::{
-    abi::{enable, Counter, PpidKey, RuleSet, SrcPrefix, MAX_DENY_CHUNK, MAX_RULES, SRC_ALLOW, SRC_PREFIX_HEADER_BITS},
+    abi::{
+        enable, Counter, PpidKey, RuleSet, SrcPrefix, MAX_DENY_CHUNK, MAX_MESSAGE_RULES, MAX_RULES, SRC_ALLOW,
+        SRC_PREFIX_HEADER_BITS,
+    },
     host::MemFilter,
     parse::MAX_CHUNKS,
     proto::chunk,
 };
 
-use super::config::{parse_cidr, Malformed, RuleConfig, DEFAULT_VTAG_IDLE, DEFAULT_VTAG_LEARN, MAX_VTAG_SECONDS};
+use super::{
+    config::{parse_cidr, Malformed, RuleConfig, DEFAULT_VTAG_IDLE, DEFAULT_VTAG_LEARN, MAX_VTAG_SECONDS},
+    message::{parse_message, parse_rate},
+};
 
 /// Rules compiled for the maps: the rule set and its table entries (generation-free).
 pub struct Compiled {
@@ -29,11 +35,11 @@ impl Compiled {
         self.set.flags & enable::VALIDATE_VTAG != 0
     }
 
-    /// Whether INIT rates are limited (per source or for all): their buckets are shared
-    /// by every association, so INITs must be judged in capture order.
+    /// Whether INIT or message rates are limited: their buckets are shared by the
+    /// associations of a source (or all), so packets must be judged in capture order.
     #[must_use]
-    pub fn limits_init_rates(&self) -> bool {
-        self.set.init_rate != 0 || self.set.global_init_rate != 0
+    pub fn limits_rates(&self) -> bool {
+        self.set.init_rate != 0 || self.set.global_init_rate != 0 || self.set.message_rules.iter().any(|r| r.rate != 0)
     }
 
     /// The rule set as applied at `now_ns` (on the program's clock): the learning window
@@ -201,5 +207,30 @@ pub fn compile(c: &RuleConfig) -> Result<Compiled> {
         set.max_data_chunk = n;
         add_for_reason(&mut set, Counter::DropDataTooLarge, &format!("max-data-chunk {n}"))?;
     }
+    compile_messages(c, &mut set)?;
     Ok(Compiled { set, prefixes, ppids, vtag_learn })
+}
+
+/// The message rules: `deny-message` first, then `message-rate` (a message is judged by
+/// the first that matches).
+fn compile_messages(c: &RuleConfig, set: &mut RuleSet) -> Result<()> {
+    let mut rules = Vec::new();
+    for spec in &c.deny_message {
+        let m = parse_message(spec)?;
+        let id = add(set, Counter::DropMessageDenied, &m.label("deny-message", ""))?;
+        rules.push(m.rule(id, 0, 0));
+    }
+    for spec in &c.message_rate {
+        let (m, rate, burst) = parse_rate(spec)?;
+        let id = add(set, Counter::DropMessageRate, &m.label("message-rate", &format!(" {rate}/s burst {burst}")))?;
+        rules.push(m.rule(id, rate, burst));
+    }
+    if rules.len() > MAX_MESSAGE_RULES {
+        bail!("too many message rules: at most {MAX_MESSAGE_RULES} deny-message and message-rate together");
+    }
+    if !rules.is_empty() {
+        set.flags |= enable::MESSAGES;
+    }
+    set.message_rules[..rules.len()].copy_from_slice(&rules);
+    Ok(())
 }

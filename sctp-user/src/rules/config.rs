@@ -50,6 +50,12 @@ pub struct RuleConfig {
     pub global_init_burst: Option<u32>,
     pub max_chunks: Option<u32>,
     pub max_data_chunk: Option<u32>,
+    /// Messages to drop: `PROTOCOL MESSAGE [KIND]` (see `message`).
+    #[serde(default)]
+    pub deny_message: Vec<String>,
+    /// Per-source message rates: `PROTOCOL MESSAGE [KIND] RATE/s [burst N]`.
+    #[serde(default)]
+    pub message_rate: Vec<String>,
 }
 
 /// A chunk type by name or number (TOML accepts both).
@@ -155,6 +161,16 @@ pub struct RuleArgs {
     /// Longest DATA / I-DATA chunk in bytes (its length field, header included).
     #[arg(long, value_name = "BYTES")]
     pub max_data_chunk: Option<u32>,
+    /// Drop packets carrying this application message: "PROTOCOL MESSAGE [KIND]", the
+    /// message by the name `inspect` prints or by its code, e.g. "Diameter Credit-Control
+    /// request" or "NGAP 15 initiating" (repeatable; with --message-rate at most 8).
+    #[arg(long, value_name = "MESSAGE")]
+    pub deny_message: Vec<String>,
+    /// Drop packets carrying this message beyond a rate per source address:
+    /// "PROTOCOL MESSAGE [KIND] RATE/s [burst N]", e.g. "NGAP 15 initiating 100/s burst
+    /// 200" (repeatable).
+    #[arg(long, value_name = "MESSAGE RATE")]
+    pub message_rate: Vec<String>,
 }
 
 impl RuleArgs {
@@ -175,6 +191,8 @@ impl RuleArgs {
         c.allow_port.extend(&self.allow_port);
         c.deny_ppid.extend(&self.deny_ppid);
         c.deny_chunk.extend(self.deny_chunk.iter().cloned().map(ChunkName::Name));
+        c.deny_message.extend(self.deny_message.iter().cloned());
+        c.message_rate.extend(self.message_rate.iter().cloned());
         c.deny_violations |= self.deny_violations;
         c.validate_vtag |= self.validate_vtag;
         c.malformed = self.malformed.or(c.malformed);

@@ -7,6 +7,7 @@ pub mod apply;
 pub mod compile;
 pub mod config;
 pub mod hits;
+pub mod message;
 
 pub use apply::{apply, apply_at};
 pub use compile::{compile, Compiled};

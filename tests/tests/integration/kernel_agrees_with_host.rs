@@ -11,7 +11,8 @@ use integration_tests::{
 };
 use sctp_common::{
     abi::Counter,
-    builder::{Chunk, SctpPacket, V4},
+    builder::{app, Chunk, SctpPacket, V4, V6},
+    parse::message::ppid,
     testing::fixtures,
 };
 use sctp_user::bpf::{
@@ -179,6 +180,7 @@ mod kernel {
         malformed = "drop"
         max-chunks = 20
         max-data-chunk = 100
+        deny-message = ["S1AP 9", "M3UA DATA", "NGAP 15 successful"]
         "#,
         );
         let mut prog = XdpSctp::load(&EVERY_FLOW).unwrap();
@@ -190,6 +192,11 @@ mod kernel {
         let mut host = HostRun::with_filter(host_filter(&rules, 1));
         let mut seeds = seeds();
         seeds.push(SctpPacket::new(V4, 0, vec![Chunk::data(1, 0, 0, 18, 8)]).frame());
+        // Messages the rules deny, alone and before DATA of another PPID (the walk's
+        // rules pass them; the message rules drop them after the count).
+        let s1ap = |tsn| Chunk::message(tsn, ppid::S1AP, &app::ap(0, 9));
+        seeds.push(SctpPacket::new(V4, 7, vec![s1ap(60)]).frame());
+        seeds.push(SctpPacket::new(V6, 7, vec![s1ap(61), Chunk::data(62, 0, 0, 99, 8)]).frame());
         let mut rng = Rng(0xfeed_5eed_0bad_cafe);
         for n in 1..=PACKETS {
             let seed = &seeds[rng.below(seeds.len())];
@@ -220,6 +227,7 @@ mod kernel {
             Counter::DropDataZeroTag,
             Counter::DropTooManyChunks,
             Counter::DropDataTooLarge,
+            Counter::DropMessageDenied,
             Counter::VerdictPass,
         ] {
             assert!(kernel.get(c) > 20, "only {} packets reached {}", kernel.get(c), c.name());

@@ -5,8 +5,8 @@
 use integration_tests::{compile_rules, host_filter, pin_to_current_cpu, require_root, HostRun};
 use sctp_common::{
     abi::Counter,
-    builder::{Chunk, Ip, SctpPacket, V4, V6},
-    parse::Verdict,
+    builder::{app, Chunk, Ip, SctpPacket, V4, V6},
+    parse::{message::ppid, Verdict},
     proto::chunk::{flag, ty},
 };
 use sctp_user::{
@@ -99,6 +99,12 @@ mod host {
             ("validate-vtag = true\nvtag-idle = 0", "vtag-idle must be 1-31536000"),
             ("init-rate = 10\ninit-burst = 0", "burst of init-rate must be at least 1"),
             ("max-data-chunk = 70000", "max-data-chunk must be 17-65535"),
+            (r#"deny-message = ["NGAP NoSuchProcedure"]"#, "no NGAP message is named \"NoSuchProcedure\""),
+            (r#"message-rate = ["NGAP InitialUEMessage"]"#, "give a rate"),
+            (
+                r#"deny-message = ["NGAP 1", "NGAP 2", "NGAP 3", "NGAP 4", "NGAP 5", "NGAP 6", "NGAP 7", "NGAP 8", "NGAP 9"]"#,
+                "too many message rules: at most 8",
+            ),
             (
                 r#"deny-src = ["10.28.6.42/8"]"#,
                 "bits set after the first 8: write 10.0.0.0/8 for the network, or /32 for the host",
@@ -272,6 +278,40 @@ mod kernel {
             &[
                 case("first INIT", &init(V4), None),
                 case("INIT from another source", &init(V6), Some(Counter::DropInitRateGlobal)),
+            ],
+        );
+    }
+
+    #[test]
+    #[ignore = "needs root: run by cargo xtask test"]
+    fn application_messages_denied_and_rated_per_source() {
+        require_root();
+        let msg = |ip, tsn, ppid, body: &[u8]| SctpPacket::new(ip, 1, vec![Chunk::message(tsn, ppid, body)]);
+        let ngap = |ip, tsn, outcome, code| msg(ip, tsn, ppid::NGAP, &app::ap(outcome, code));
+        let ccr = |tsn| msg(V4, tsn, ppid::DIAMETER, &app::diameter(true, 272, 4, (tsn, tsn), &[]));
+        let hidden =
+            SctpPacket::new(V4, 1, vec![Chunk::message(30, ppid::NGAP, &app::ap(0, 15)), Chunk::data(31, 0, 0, 99, 8)]);
+        check(
+            r#"deny-message = ["NGAP InitialUEMessage initiating", "Diameter Credit-Control request"]"#,
+            &[
+                case("NGSetup", &ngap(V4, 1, 0, 21), None),
+                case("InitialUEMessage", &ngap(V4, 2, 0, 15), Some(Counter::DropMessageDenied)),
+                case("the same, resent", &ngap(V4, 2, 0, 15), Some(Counter::DropMessageDenied)),
+                case("behind DATA of another PPID", &hidden, Some(Counter::DropMessageDenied)),
+                case("its successful outcome", &ngap(V4, 3, 1, 15), None),
+                case("CCR", &ccr(4), Some(Counter::DropMessageDenied)),
+                case("S1AP's procedure 15", &msg(V4, 5, ppid::S1AP, &app::ap(0, 15)), None),
+            ],
+        );
+        // One token per second: within this test's milliseconds no bucket refills.
+        check(
+            r#"message-rate = ["NGAP InitialUEMessage 1/s burst 2"]"#,
+            &[
+                case("first", &ngap(V4, 1, 0, 15), None),
+                case("second (burst)", &ngap(V4, 2, 0, 15), None),
+                case("third", &ngap(V4, 3, 0, 15), Some(Counter::DropMessageRate)),
+                case("another source", &ngap(OTHER_V4, 1, 0, 15), None),
+                case("another procedure", &ngap(V4, 4, 0, 21), None),
             ],
         );
     }
