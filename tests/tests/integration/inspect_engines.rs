@@ -16,6 +16,12 @@ const SECOND: u64 = 1_000_000_000;
 /// 2026-01-01, a capture's kind of time.
 const T0: u64 = 1_767_225_600 * SECOND;
 
+/// Message rules of both kinds, about messages the seeds and the shared captures carry.
+const MESSAGE_RULES: &str = r#"
+deny-message = ["S1AP 17 successful", "Diameter Update-Location answer", "M3UA DATA"]
+message-rate = ["NGAP UplinkNASTransport 20/s burst 5", "NGAP NGSetup 1/s", "Diameter Credit-Control request 10/s"]
+"#;
+
 /// `n` INITs from one source, `gap_ns` apart.
 fn inits(n: u64, gap_ns: u64) -> Vec<(u64, Vec<u8>)> {
     (0..n)
@@ -129,11 +135,35 @@ mod kernel {
             compile_rules(
                 "validate-vtag = true\nvtag-learn = 5\ninit-rate = 20\nglobal-init-rate = 100\nmax-chunks = 16",
             ),
+            compile_rules(MESSAGE_RULES),
         ] {
             let host = inspect_json(&cap.0, Kind::Host, &rules);
             let kernel = inspect_json(&cap.0, Kind::Kernel, &rules);
             assert_eq!(host["packets"]["total"], 20_000, "every frame replayed");
             assert_eq!(host, kernel, "the engines disagree");
         }
+    }
+
+    /// Message rules on the shared captures of NGAP, S1AP and Diameter: both engines drop
+    /// the same packets, and drop some.
+    #[test]
+    #[ignore = "needs root: run by cargo xtask test"]
+    fn engines_agree_under_message_rules_on_real_signalling() {
+        require_root();
+        let Some(dir) = captures_dir() else {
+            eprintln!("skipped: ../shared/captures is absent");
+            return;
+        };
+        let rules = compile_rules(MESSAGE_RULES);
+        let mut dropped = 0;
+        for name in ["open5gs__testregistration.pcapng", "open5gs__testattach.pcapng", "pcaptoparquet__30_sctp.pcapng"]
+        {
+            let host = inspect_json(&dir.join(name), Kind::Host, &rules);
+            let kernel = inspect_json(&dir.join(name), Kind::Kernel, &rules);
+            assert_eq!(host, kernel, "{name}: the engines disagree");
+            dropped +=
+                host["drops"]["message_denied"].as_u64().unwrap() + host["drops"]["message_rate"].as_u64().unwrap();
+        }
+        assert!(dropped > 100, "only {dropped} packets dropped by message rules");
     }
 }

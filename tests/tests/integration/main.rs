@@ -21,6 +21,7 @@ mod inspect_engines;
 mod jumbo;
 mod kernel_agrees_with_host;
 mod message_names_match_tshark;
+mod messages_live;
 mod messages_match_tshark;
 mod metrics;
 mod operator;

@@ -13,7 +13,8 @@ use integration_tests::{
     require_root, sctp_user_bin,
 };
 use sctp_common::{
-    builder::{Chunk, Ip, SctpPacket, V4, V6},
+    builder::{app, Chunk, Ip, SctpPacket, V4, V6},
+    parse::message::ppid,
     proto::chunk::ty,
 };
 use sctp_user::replay::engine::Kind;
@@ -24,6 +25,11 @@ type Case = (Vec<u8>, Option<&'static str>);
 
 fn data(ip: Ip, vtag: u32, ppid: u32, payload: usize) -> SctpPacket {
     SctpPacket::new(ip, vtag, vec![Chunk::data(1, 0, 0, ppid, payload)])
+}
+
+/// An NGAP message of this outcome and procedure in a DATA chunk of its own.
+fn ngap(tsn: u32, outcome: u8, procedure: u8) -> SctpPacket {
+    SctpPacket::new(V4, 1, vec![Chunk::message(tsn, ppid::NGAP, &app::ap(outcome, procedure))])
 }
 
 fn frame(mut p: SctpPacket, src_port: u16, dst_port: u16) -> Vec<u8> {
@@ -131,6 +137,28 @@ fn drops_shown(pins_arg: &str) -> BTreeMap<String, u64> {
 /// Tests that need root on this host (BPF, namespaces), not kernel SCTP.
 mod root {
     use super::*;
+
+    #[test]
+    #[ignore = "needs root: run by cargo xtask test"]
+    fn message_rules_on_a_live_veth() {
+        require_root();
+        let rules =
+            ["--deny-message", "NGAP InitialUEMessage initiating", "--message-rate", "NGAP NGSetup 1/s burst 1"];
+        let env = EchoEnv::start("rm", &[&["--no-echo"][..], &rules].concat());
+        let p = |pk: SctpPacket| frame(pk, 36412, 38412);
+        send_and_check(
+            &env,
+            "message rules",
+            &[
+                (p(ngap(20, 0, 15)), Some("message_denied")),
+                (p(ngap(21, 1, 15)), None),
+                (p(ngap(22, 0, 21)), None),
+                (p(ngap(23, 0, 21)), Some("message_rate")),
+                (p(data(V4, 1, 60, 20)), None),
+            ],
+        );
+        env.stop();
+    }
 
     #[test]
     #[ignore = "needs root: run by cargo xtask test"]

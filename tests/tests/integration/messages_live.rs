@@ -1,0 +1,100 @@
+//! Application messages over real kernel SCTP associations, from python's socket module
+//! with chosen PPIDs and payloads: counted at XDP, and a message rate rule stopping a
+//! storm while the other procedures pass.
+
+use integration_tests::{echo_env::EchoEnv, require_kernel_sctp};
+use serde_json::Value;
+
+/// Two associations to the echo server: one sends a storm of NGAP `InitialUEMessage`s at
+/// once, the other then NG Setup requests one at a time, each waiting for its echo.
+/// Prints, as JSON, how many echoes of each came back and how long the setups took.
+const PY_STORM: &str = r#"
+import json, socket, struct, sys, time
+SOL_SCTP, SCTP_SNDINFO, NGAP = 132, 2, 60
+STORM, SETUPS = int(sys.argv[1]), int(sys.argv[2])
+
+def connect():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP)
+    s.connect(("198.18.0.2", 36412))
+    return s
+
+def send(s, outcome, procedure, n):
+    # An NGAP PDU's first octets (TS 38.413, aligned PER): the outcome, the procedure
+    # code, criticality and a length; then a number to tell the messages apart.
+    body = bytes([outcome << 5, procedure, 0, 4]) + n.to_bytes(4, "big")
+    info = struct.pack("=HHIII", 0, 0, socket.htonl(NGAP), 0, 0)
+    s.sendmsg([body], [(SOL_SCTP, SCTP_SNDINFO, info)])
+
+storm, calm = connect(), connect()
+for n in range(STORM):
+    send(storm, 0, 15, n)
+start = time.time()
+calm.settimeout(20)
+for n in range(SETUPS):
+    send(calm, 0, 21, n)
+    assert len(calm.recv(100)) == 8
+took = time.time() - start
+storm.settimeout(0.5)
+echoed = 0
+try:
+    while echoed < STORM:
+        echoed += len(storm.recv(100)) // 8
+except socket.timeout:
+    pass
+print(json.dumps({"setups": SETUPS, "setup_seconds": took, "storm_echoed": echoed}))
+# Linger 0: the storm's association ends with an ABORT, its retransmissions with it.
+storm.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+storm.close()
+calm.close()
+"#;
+
+/// The count of messages of (protocol, name, kind) in a `messages` list.
+fn count(messages: &Value, name: &str, kind: &str) -> u64 {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["protocol"] == "NGAP" && m["name"] == name && m["kind"] == kind)
+        .map(|m| m["count"].as_u64().unwrap())
+        .sum()
+}
+
+/// Tests that need kernel SCTP: in the VM on every kernel.
+mod vm {
+    use super::*;
+
+    #[test]
+    #[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
+    fn a_message_rate_rule_stops_a_storm_while_the_other_procedures_pass() {
+        const STORM: u64 = 60;
+        const SETUPS: u64 = 10;
+        require_kernel_sctp();
+        let env = EchoEnv::start("ms", &["--message-rate", "NGAP InitialUEMessage initiating 2/s burst 5"]);
+        let (ok, out) = env.in_client("python3", &["-c", PY_STORM, &STORM.to_string(), &SETUPS.to_string()], None);
+        assert!(ok, "python: {out}");
+        let peer: Value = serde_json::from_str(out.trim()).unwrap();
+        // Every NG Setup came back; of the storm, at most what the rate let through in the
+        // time the python peer waited (the burst, 2 a second after it, and no more).
+        assert_eq!(peer["setups"], SETUPS);
+        let echoed = peer["storm_echoed"].as_u64().unwrap();
+        let waited = peer["setup_seconds"].as_f64().unwrap() + 1.0;
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "seconds of a test")]
+        let allowed = 5 + 2 * waited.ceil() as u64;
+        assert!(echoed < STORM && echoed <= allowed, "{echoed} of the storm echoed in {waited:.1} s: {peer}");
+        // The exporter publishes once a second.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let stats: Value = serde_json::from_str(&env.http_get("/stats")).unwrap();
+        let dropped = stats["xdp"]["drops"]["message_rate"].as_u64().unwrap();
+        assert!(dropped > 0, "no packet dropped by the rate: {}", stats["xdp"]["drops"]);
+        // Each NG Setup counted once arriving; each InitialUEMessage the storm sent once,
+        // whether dropped or not (it crossed the wire), its retransmissions as resent.
+        let arriving = &stats["messages"];
+        assert_eq!(count(arriving, "NGSetup", "initiating"), SETUPS, "{arriving}");
+        let storm = count(arriving, "InitialUEMessage", "initiating");
+        assert!(storm > echoed && storm <= STORM, "{storm} InitialUEMessages counted: {arriving}");
+        let rules = stats["xdp"]["rules"].as_array().unwrap();
+        let hits: u64 = rules.iter().map(|r| r["drops"].as_u64().unwrap()).sum();
+        assert_eq!(hits, dropped, "every drop charged to the rate rule: {rules:?}");
+        env.stop();
+    }
+}
