@@ -1,7 +1,10 @@
 //! The rules and the directory of associations as the parser core sees them: the kernel's
 //! maps behind `sctp_common::filter`'s traits (and no rules at all for the packets leaving).
 
-use aya_ebpf::{bindings::BPF_NOEXIST, maps::lpm_trie::Key};
+use aya_ebpf::{
+    bindings::BPF_NOEXIST,
+    maps::{lpm_trie::Key, LruHashMap},
+};
 use sctp_common::{
     abi::{
         maps::CONFIG_GENERATION, AddrKey, Bucket, FlowKey, MessageBucketKey, PpidKey, RuleSet, SrcPrefix, TagEntry,
@@ -90,38 +93,35 @@ impl Filter<'static> for KernelFilter {
 
     #[inline(always)]
     fn source_bucket(&mut self, src: &AddrKey) -> Option<Shared<'_, Bucket>> {
-        if INIT_BUCKETS.get_ptr_mut(src).is_none() {
-            // From a static, not a zeroed temporary: the compiler makes that a call to
-            // `memset`, a frame older verifiers add to the program's (over 512 bytes).
-            #[expect(
-                clippy::needless_borrows_for_generic_args,
-                reason = "by value, the static is copied to a zeroed temporary: the memset again"
-            )]
-            let _ = INIT_BUCKETS.insert(src, &NEW_BUCKET, u64::from(BPF_NOEXIST));
-        }
-        // SAFETY: a map value stays valid while the program runs.
-        INIT_BUCKETS.get_ptr_mut(src).map(|p| unsafe { Shared::new(p) })
+        bucket_in(&INIT_BUCKETS, src)
     }
 
     #[inline(always)]
     fn global_bucket(&mut self) -> Option<Shared<'_, Bucket>> {
-        // SAFETY: as above.
+        // SAFETY: a map value stays valid while the program runs.
         GLOBAL_BUCKET.get_ptr_mut(0).map(|p| unsafe { Shared::new(p) })
     }
 
     #[inline(always)]
     fn message_bucket(&mut self, key: &MessageBucketKey) -> Option<Shared<'_, Bucket>> {
-        if MESSAGE_BUCKETS.get_ptr_mut(key).is_none() {
-            // From the static, as in `source_bucket`.
-            #[expect(
-                clippy::needless_borrows_for_generic_args,
-                reason = "by value, the static is copied to a zeroed temporary: the memset again"
-            )]
-            let _ = MESSAGE_BUCKETS.insert(key, &NEW_BUCKET, u64::from(BPF_NOEXIST));
-        }
-        // SAFETY: a map value stays valid while the program runs.
-        MESSAGE_BUCKETS.get_ptr_mut(key).map(|p| unsafe { Shared::new(p) })
+        bucket_in(&MESSAGE_BUCKETS, key)
     }
+}
+
+/// The bucket of `key` in `buckets`, made full if new.
+#[inline(always)]
+fn bucket_in<K>(buckets: &LruHashMap<K, Bucket>, key: &K) -> Option<Shared<'static, Bucket>> {
+    if buckets.get_ptr_mut(key).is_none() {
+        // From a static, not a zeroed temporary: the compiler makes that a call to
+        // `memset`, a frame older verifiers add to the program's (over 512 bytes).
+        #[expect(
+            clippy::needless_borrows_for_generic_args,
+            reason = "by value, the static is copied to a zeroed temporary: the memset again"
+        )]
+        let _ = buckets.insert(key, &NEW_BUCKET, u64::from(BPF_NOEXIST));
+    }
+    // SAFETY: a map value stays valid while the program runs.
+    buckets.get_ptr_mut(key).map(|p| unsafe { Shared::new(p) })
 }
 
 /// No rules: what the egress program judges by (it counts and drops nothing).

@@ -83,6 +83,14 @@ fn rule_kinds() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
         // is a hit in the tag table.
         ("validate-vtag", "validate-vtag = true\nvtag-learn = 3600", "one_data_chunk", data.clone()),
         ("init-rate (per source and global)", "init-rate = 4000000000\nglobal-init-rate = 4000000000", "init", init),
+        // The S1AP message (procedure 0) is judged by both: denied it is not, its rate
+        // always has a token.
+        (
+            "deny-message, message-rate",
+            "deny-message = [\"S1AP 9\", \"NGAP InitialUEMessage\"]\nmessage-rate = [\"S1AP 0 4000000000/s\"]",
+            "one_data_chunk",
+            data.clone(),
+        ),
         (
             "all of the above but init-rate",
             "deny-ppid = [46]\ndeny-chunk = [\"ABORT\"]\ndeny-violations = true\nmalformed = \"drop\"\nmax-chunks = 8\nallow-port = [38412]\nvalidate-vtag = true\nvtag-learn = 3600",

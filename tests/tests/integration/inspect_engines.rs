@@ -8,7 +8,10 @@ use integration_tests::{
     corpus::{mutate, seeds},
     inspect_json, inspect_json_on, require_root, Rng, TempCapture,
 };
-use sctp_common::builder::{Chunk, SctpPacket, V4};
+use sctp_common::{
+    builder::{app, Chunk, SctpPacket, V4},
+    parse::message::ppid,
+};
 use sctp_user::{replay::engine::Kind, rules::Compiled};
 use serde_json::Value;
 
@@ -22,8 +25,13 @@ deny-message = ["S1AP 17 successful", "Diameter Update-Location answer", "M3UA D
 message-rate = ["NGAP UplinkNASTransport 20/s burst 5", "NGAP NGSetup 1/s", "Diameter Credit-Control request 10/s"]
 "#;
 
+/// Frames and their capture times.
+type Frames = Vec<(u64, Vec<u8>)>;
+/// `n` frames, `gap_ns` apart.
+type MakeFrames = fn(u64, u64) -> Frames;
+
 /// `n` INITs from one source, `gap_ns` apart.
-fn inits(n: u64, gap_ns: u64) -> Vec<(u64, Vec<u8>)> {
+fn inits(n: u64, gap_ns: u64) -> Frames {
     (0..n)
         .map(|i| {
             let tag = u32::try_from(i + 1).unwrap();
@@ -37,15 +45,33 @@ fn drops(j: &Value) -> u64 {
     j["verdicts"]["drop"].as_u64().unwrap()
 }
 
-fn init_rate_is_judged_on_capture_time(engine: Kind) {
-    let rules = compile_rules("init-rate = 2\ninit-burst = 2");
-    // One INIT a second is within 2 a second, however fast the replay runs.
-    let slow = TempCapture::new("inits-1s", &inits(100, SECOND));
-    assert_eq!(drops(&inspect_json(&slow.0, engine, &rules)), 0, "{engine:?}: one INIT a second");
-    // The same 100 INITs within 99 ms: the burst passes, the rest is over the rate.
-    let fast = TempCapture::new("inits-1ms", &inits(100, SECOND / 1000));
-    let d = drops(&inspect_json(&fast.0, engine, &rules));
-    assert!((97..=98).contains(&d), "{engine:?}: 100 INITs in 99 ms at 2/s (burst 2): {d} dropped");
+/// `n` NGAP `InitialUEMessage`s of one association, `gap_ns` apart.
+fn initial_ue_messages(n: u64, gap_ns: u64) -> Frames {
+    (0..n)
+        .map(|i| {
+            let tsn = u32::try_from(i + 1).unwrap();
+            let f = SctpPacket::new(V4, 7, vec![Chunk::message(tsn, ppid::NGAP, &app::ap(0, 15))]).frame();
+            (T0 + i * gap_ns, f)
+        })
+        .collect()
+}
+
+/// INIT and message rates are judged on the capture's timestamps.
+fn rates_are_judged_on_capture_time(engine: Kind) {
+    let cases: [(&str, MakeFrames); 2] = [
+        ("init-rate = 2\ninit-burst = 2", inits),
+        (r#"message-rate = ["NGAP InitialUEMessage 2/s burst 2"]"#, initial_ue_messages),
+    ];
+    for (text, frames) in cases {
+        let rules = compile_rules(text);
+        // One a second is within 2 a second, however fast the replay runs.
+        let slow = TempCapture::new("rated-1s", &frames(100, SECOND));
+        assert_eq!(drops(&inspect_json(&slow.0, engine, &rules)), 0, "{engine:?}, {text}: one a second");
+        // The same 100 within 99 ms: the burst passes, the rest is over the rate.
+        let fast = TempCapture::new("rated-1ms", &frames(100, SECOND / 1000));
+        let d = drops(&inspect_json(&fast.0, engine, &rules));
+        assert!((97..=98).contains(&d), "{engine:?}, {text}: 100 in 99 ms at 2/s (burst 2): {d} dropped");
+    }
 }
 
 /// 20,000 random and mutated packets, 3 ms apart.
@@ -67,8 +93,8 @@ mod host {
     use super::*;
 
     #[test]
-    fn host_engine_judges_init_rate_on_capture_time() {
-        init_rate_is_judged_on_capture_time(Kind::Host);
+    fn host_engine_judges_rates_on_capture_time() {
+        rates_are_judged_on_capture_time(Kind::Host);
     }
 
     #[test]
@@ -118,9 +144,9 @@ mod kernel {
 
     #[test]
     #[ignore = "needs root: run by cargo xtask test"]
-    fn kernel_engine_judges_init_rate_on_capture_time() {
+    fn kernel_engine_judges_rates_on_capture_time() {
         require_root();
-        init_rate_is_judged_on_capture_time(Kind::Kernel);
+        rates_are_judged_on_capture_time(Kind::Kernel);
     }
 
     /// Random and mutated packets (with tags, INITs and rates in play): both engines print
