@@ -48,13 +48,72 @@ storm.close()
 calm.close()
 "#;
 
-/// The count of messages of (protocol, name, kind) in a `messages` list.
+/// Diameter over SCTP from python's socket module (PPID 46): a server answering each
+/// request with the Result-Code its client asked for in its last AVP, or a client sending
+/// requests one at a time; both run as `python3 -c PY_DIAMETER server|client [N]`.
+const PY_DIAMETER: &str = r#"
+import json, socket, struct, sys, time
+SOL_SCTP, SCTP_SNDINFO, DIAMETER, ADDR = 132, 2, 46, ("198.18.0.2", 3868)
+
+def avp(code, data):
+    head = struct.pack("!IB", code, 0x40) + (8 + len(data)).to_bytes(3, "big")
+    return head + data + b"\0" * (-len(data) % 4)
+
+def message(request, command, app, ids, avps):
+    body = b"".join(avps)
+    flags = 0x80 if request else 0
+    return (bytes([1]) + (20 + len(body)).to_bytes(3, "big") + bytes([flags]) + command.to_bytes(3, "big")
+            + struct.pack("!III", app, *ids) + body)
+
+def send(s, m):
+    s.sendmsg([m], [(SOL_SCTP, SCTP_SNDINFO, struct.pack("=HHIII", 0, 0, socket.htonl(DIAMETER), 0, 0))])
+
+def parse(m):
+    command = int.from_bytes(m[5:8], "big")
+    app, hop, e2e = struct.unpack("!III", m[8:20])
+    return command, app, (hop, e2e), int.from_bytes(m[-4:], "big")
+
+if sys.argv[1] == "server":
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(ADDR)
+    listener.listen(1)
+    conn, _ = listener.accept()
+    while True:
+        m = conn.recv(65536)
+        if not m:
+            break
+        command, app, ids, wanted = parse(m)
+        send(conn, message(False, command, app, ids, [avp(263, b"hss;1"), avp(268, struct.pack("!I", wanted))]))
+else:
+    n = int(sys.argv[2])
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP)
+    for _ in range(100):
+        try:
+            s.connect(ADDR)
+            break
+        except OSError:
+            time.sleep(0.1)
+    s.settimeout(20)
+    results = {}
+    # A capabilities exchange, then n credit controls: every fifth refused (5012).
+    asks = [(257, 0, 2001)] + [(272, 4, 5012 if i % 5 == 4 else 2001) for i in range(n)]
+    for i, (command, app, wanted) in enumerate(asks):
+        send(s, message(True, command, app, (i + 1, 1000 + i), [avp(263, b"mme;1"), avp(1, struct.pack("!I", wanted))]))
+        got = parse(s.recv(65536))
+        assert got[:3] == (command, app, (i + 1, 1000 + i)), got
+        results[str(got[3])] = results.get(str(got[3]), 0) + 1
+    print(json.dumps(results))
+    s.close()
+"#;
+
+/// The count of messages of (name, kind) in a `messages` list.
 fn count(messages: &Value, name: &str, kind: &str) -> u64 {
     messages
         .as_array()
         .unwrap()
         .iter()
-        .filter(|m| m["protocol"] == "NGAP" && m["name"] == name && m["kind"] == kind)
+        .filter(|m| m["name"] == name && m["kind"] == kind)
         .map(|m| m["count"].as_u64().unwrap())
         .sum()
 }
@@ -95,6 +154,41 @@ mod vm {
         let rules = stats["xdp"]["rules"].as_array().unwrap();
         let hits: u64 = rules.iter().map(|r| r["drops"].as_u64().unwrap()).sum();
         assert_eq!(hits, dropped, "every drop charged to the rate rule: {rules:?}");
+        env.stop();
+    }
+
+    /// Diameter requests from a python client to a python server over kernel SCTP, by
+    /// the XDP program's side: requests counted arriving, answers leaving (TC egress) with
+    /// their Result-Codes, in `/stats` and the metrics.
+    #[test]
+    #[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
+    fn diameter_requests_and_answers_are_counted_both_ways_with_their_results() {
+        const CCRS: u64 = 20;
+        require_kernel_sctp();
+        let env = EchoEnv::start("md", &[]);
+        let mut server = std::process::Command::new("ip")
+            .args(["netns", "exec", &env.server.name, "python3", "-c", PY_DIAMETER, "server"])
+            .spawn()
+            .unwrap();
+        let (ok, out) = env.in_client("python3", &["-c", PY_DIAMETER, "client", &CCRS.to_string()], None);
+        let _ = server.wait();
+        assert!(ok, "python: {out}");
+        let peer: Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!((peer["2001"].as_u64(), peer["5012"].as_u64()), (Some(1 + CCRS - 4), Some(4)), "{peer}");
+        // The exporter publishes once a second.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let stats: Value = serde_json::from_str(&env.http_get("/stats")).unwrap();
+        let (arriving, leaving) = (&stats["messages"], &stats["messages_leaving"]);
+        assert_eq!(count(arriving, "Credit-Control", "request"), CCRS, "{arriving}");
+        assert_eq!(count(arriving, "Capabilities-Exchange", "request"), 1, "{arriving}");
+        assert_eq!(count(leaving, "Credit-Control", "answer"), CCRS, "{leaving}");
+        let cca = leaving.as_array().unwrap().iter().find(|m| m["name"] == "Credit-Control").unwrap();
+        assert_eq!(cca["results"], serde_json::json!({"2001": CCRS - 4, "5012": 4}), "{cca}");
+        let text = env.http_get("/metrics");
+        let samples = integration_tests::parse_samples(&text);
+        let refused =
+            "sctp_diameter_answers_total{direction=\"leaving\",command=\"Credit-Control\",result_class=\"5xxx\"}";
+        assert_eq!(samples.get(refused).copied(), Some(4.0), "{text}");
         env.stop();
     }
 }
