@@ -29,7 +29,13 @@ impl KernelFilter {
     /// this generation only.
     #[inline(always)]
     pub(crate) fn load() -> Option<Self> {
-        let gen = *CONFIG.get(CONFIG_GENERATION)? & 1;
+        Self::of_generation(*CONFIG.get(CONFIG_GENERATION)?)
+    }
+
+    /// The rules of generation `gen`: those a packet was judged by before a tail call.
+    #[inline(always)]
+    pub(crate) fn of_generation(gen: u32) -> Option<Self> {
+        let gen = gen & 1;
         Some(Self { rules: RULES.get(gen)?, gen })
     }
 }

@@ -349,7 +349,8 @@ fn judge_messages<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) 
         (ctx.data(), ctx.data_end())
     };
     let pkt = XdpPacket::<FRAGS, KERNEL_LOOP> { ctx: ctx.ctx, start, end, cursor: CURSOR.get_ptr_mut(0)? };
-    let mut filter = KernelFilter::load()?;
+    // The messages are judged by the rules the walk judged the packet by.
+    let mut filter = KernelFilter::of_generation(walked::<true>()?.tally_gen())?;
     // SAFETY: a field of the context the kernel passed.
     let mut sink = RingSink::<INGRESS>::load(unsafe { (*ctx.ctx).ingress_ifindex });
     count_messages::<true, _, _, _, _>(&pkt, KERNEL_LOOP, &mut filter, &mut sink, || {

@@ -124,11 +124,13 @@ where
             // message rules exist, of every packet that passed with DATA: a DATA chunk of
             // another PPID after the message must not hide it from them.
             let (key, _) = seen.key_and_time();
-            let judged = filter.rules().0.flags & enable::MESSAGES != 0;
+            let (rs, gen) = filter.rules();
+            let judged = rs.flags & enable::MESSAGES != 0;
             let wanted = verdict == Verdict::Pass
                 && seen.carried_data()
                 && (judged || message::Protocol::of(flow.last_ppid, key.src_port, key.dst_port).is_some());
             seen.set_tally_wanted(wanted);
+            seen.set_tally_gen(gen);
             verdict
         }
         None if seen.dropped_early() => Verdict::Drop,

@@ -42,6 +42,9 @@ pub struct WalkFindings {
     /// be counted after it (see `tally`), else 0.
     pub chunks_at: usize,
     pub tally_from: usize,
+    /// The rule-set generation the packet was judged by: its messages are judged by the
+    /// same (the count reads the generation word no more).
+    pub tally_gen: u32,
     /// What the other direction's flow must do (`round_trip::work` bits), and the TSN
     /// it must time.
     pub peer_work: u32,
@@ -73,6 +76,7 @@ impl WalkFindings {
             retx_before: 0,
             chunks_at: 0,
             tally_from: 0,
+            tally_gen: 0,
             peer_work: 0,
             peer_tsn: 0,
             data: DataEvent::zeroed(),
@@ -353,6 +357,20 @@ impl WalkFindings {
             let from = if wanted { core::ptr::read_volatile(&raw const self.chunks_at) } else { 0 };
             core::ptr::write_volatile(&raw mut self.tally_from, from);
         }
+    }
+
+    /// Notes the rule-set generation the packet was judged by, for its messages.
+    #[inline(always)]
+    pub fn set_tally_gen(&mut self, gen: u32) {
+        // SAFETY: a write of a field of a live &mut.
+        unsafe { core::ptr::write_volatile(&raw mut self.tally_gen, gen) };
+    }
+
+    #[inline(always)]
+    #[must_use]
+    pub fn tally_gen(&self) -> u32 {
+        // SAFETY: a read of a field of a live reference.
+        unsafe { core::ptr::read_volatile(&raw const self.tally_gen) }
     }
 
     /// Whether the packet passed with DATA whose messages are counted or judged.
