@@ -64,6 +64,15 @@ impl MessageRule {
     /// ... and its kind.
     pub const ONE_KIND: u64 = 0xffff_ffff_0000_ffff;
 
+    /// The rule about messages of `protocol` and `code`, of one kind or (`None`) any,
+    /// charged to rule `id`: dropped (`rate` 0), or limited to `rate` after `burst`.
+    #[must_use]
+    pub fn about(protocol: u8, kind: Option<u8>, code: u32, id: u8, rate: u32, burst: u32) -> Self {
+        let (head, _) = super::MessageSlot::key(protocol, kind.unwrap_or(0), code, 0, 0);
+        let mask = if kind.is_some() { Self::ONE_KIND } else { Self::ANY_KIND };
+        Self { head: head & mask, mask, rate, burst, rule: u32::from(id), pad: 0 }
+    }
+
     /// Whether a message of key `head` is one this rule is about.
     #[inline(always)]
     #[must_use]

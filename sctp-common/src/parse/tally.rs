@@ -405,10 +405,8 @@ mod tests {
         set
     }
 
-    fn rule(kind: Option<Kind>, code: u32, id: u32, rate: u32, burst: u32) -> MessageRule {
-        let (head, _) = MessageSlot::key(Protocol::Ngap as u8, kind.map_or(0, |k| k as u8), code, 0, 0);
-        let mask = if kind.is_some() { MessageRule::ONE_KIND } else { MessageRule::ANY_KIND };
-        MessageRule { head: head & mask, mask, rate, burst, rule: id, pad: 0 }
+    fn rule(kind: Option<Kind>, code: u32, id: u8, rate: u32, burst: u32) -> MessageRule {
+        MessageRule::about(Protocol::Ngap as u8, kind.map(|k| k as u8), code, id, rate, burst)
     }
 
     /// The flow's messages: (protocol, kind, code, application, result) -> count.

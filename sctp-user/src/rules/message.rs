@@ -5,7 +5,7 @@
 
 use anyhow::{anyhow, bail, Result};
 use sctp_common::{
-    abi::{MessageRule, MessageSlot, LABEL_LEN},
+    abi::{MessageRule, LABEL_LEN},
     parse::message::{Kind, Protocol},
 };
 
@@ -24,10 +24,7 @@ impl MessageSpec {
     /// The rule's slot in the rule set: dropped (`rate` 0) or limited.
     #[must_use]
     pub fn rule(&self, id: u8, rate: u32, burst: u32) -> MessageRule {
-        let kind = self.kind.map_or(0, |k| k as u8);
-        let (head, _) = MessageSlot::key(self.protocol as u8, kind, self.code, 0, 0);
-        let mask = if self.kind.is_some() { MessageRule::ONE_KIND } else { MessageRule::ANY_KIND };
-        MessageRule { head: head & mask, mask, rate, burst, rule: u32::from(id), pad: 0 }
+        MessageRule::about(self.protocol as u8, self.kind.map(|k| k as u8), self.code, id, rate, burst)
     }
 
     /// How `rules show` names it, after `prefix` and before `suffix`: by name where the
@@ -150,6 +147,8 @@ fn parse_kind(protocol: Protocol, word: &str) -> Result<Kind> {
 
 #[cfg(test)]
 mod tests {
+    use sctp_common::abi::MessageSlot;
+
     use super::*;
 
     #[test]
