@@ -6,9 +6,9 @@ use alloc::{collections::BTreeMap, vec::Vec};
 
 use crate::{
     abi::{
-        maps::{MESSAGE_BUCKET_CAPACITY, VTAG_CAPACITY},
-        AddrKey, Bucket, FlowKey, MessageBucketKey, PpidKey, RuleSet, SrcPrefix, TagEntry, NO_RULES,
-        SRC_PREFIX_HEADER_BITS,
+        maps::{MESSAGE_BUCKET_CAPACITY, PENDING_CAPACITY, RESPONSE_CAPACITY, VTAG_CAPACITY},
+        AddrKey, Bucket, FlowKey, MessageBucketKey, PendingKey, PendingRequest, PpidKey, ResponseKey, RoundTrips,
+        RuleSet, SrcPrefix, TagEntry, NO_RULES, SRC_PREFIX_HEADER_BITS,
     },
     filter::{Filter, Shared, Tags},
 };
@@ -26,6 +26,9 @@ pub struct MemFilter<'r> {
     pub buckets: BTreeMap<AddrKey, Bucket>,
     pub global: Bucket,
     pub message_buckets: BTreeMap<MessageBucketKey, Bucket>,
+    /// Diameter requests waiting for their answers, and the answers' response times.
+    pub pending: BTreeMap<PendingKey, PendingRequest>,
+    pub responses: BTreeMap<ResponseKey, RoundTrips>,
 }
 
 impl<'r> MemFilter<'r> {
@@ -40,6 +43,8 @@ impl<'r> MemFilter<'r> {
             buckets: BTreeMap::new(),
             global: Bucket::default(),
             message_buckets: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            responses: BTreeMap::new(),
         }
     }
 }
@@ -117,5 +122,26 @@ impl<'r> Filter<'r> for MemFilter<'r> {
             self.message_buckets.clear();
         }
         Some(Shared::exclusive(self.message_buckets.entry(*key).or_insert_with(bytemuck::Zeroable::zeroed)))
+    }
+
+    /// Up to the kernel map's capacity; past it another request gives way (the kernel's
+    /// LRU evicts the least recently used; here the least key, which is cheaper to find).
+    fn await_answer(&mut self, key: &PendingKey, request: &PendingRequest) {
+        if self.pending.len() >= PENDING_CAPACITY as usize && !self.pending.contains_key(key) {
+            self.pending.pop_first();
+        }
+        self.pending.insert(*key, *request);
+    }
+
+    fn take_request(&mut self, key: &PendingKey) -> Option<PendingRequest> {
+        self.pending.remove(key)
+    }
+
+    /// Up to the kernel map's capacity; past it a new key is not timed.
+    fn responses(&mut self, key: &ResponseKey) -> Option<Shared<'_, RoundTrips>> {
+        if self.responses.len() >= RESPONSE_CAPACITY as usize && !self.responses.contains_key(key) {
+            return None;
+        }
+        Some(Shared::exclusive(self.responses.entry(*key).or_default()))
     }
 }

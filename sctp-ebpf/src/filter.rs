@@ -7,13 +7,16 @@ use aya_ebpf::{
 };
 use sctp_common::{
     abi::{
-        maps::CONFIG_GENERATION, AddrKey, Bucket, FlowKey, MessageBucketKey, PpidKey, RuleSet, SrcPrefix, TagEntry,
-        NO_RULES, SRC_PREFIX_HEADER_BITS,
+        maps::CONFIG_GENERATION, AddrKey, Bucket, FlowKey, MessageBucketKey, PendingKey, PendingRequest, PpidKey,
+        ResponseKey, RoundTrips, RuleSet, SrcPrefix, TagEntry, NO_RULES, SRC_PREFIX_HEADER_BITS,
     },
     filter::{Filter, Shared, Tags},
 };
 
-use crate::maps::{CONFIG, GLOBAL_BUCKET, INIT_BUCKETS, MESSAGE_BUCKETS, MIDWAY, PPID_RULES, RULES, SRC_RULES, VTAGS};
+use crate::maps::{
+    CONFIG, GLOBAL_BUCKET, INIT_BUCKETS, MESSAGE_BUCKETS, MIDWAY, PENDING, PPID_RULES, RESPONSES, RULES, SRC_RULES,
+    VTAGS,
+};
 
 /// A new source's INIT bucket (full: it was never refilled).
 pub(crate) static NEW_BUCKET: Bucket = Bucket { nano_tokens: 0, last_ns: 0 };
@@ -112,6 +115,53 @@ impl Filter<'static> for KernelFilter {
     fn message_bucket(&mut self, key: &MessageBucketKey) -> Option<Shared<'_, Bucket>> {
         bucket_in(&MESSAGE_BUCKETS, key)
     }
+
+    #[inline(always)]
+    fn await_answer(&mut self, key: &PendingKey, request: &PendingRequest) {
+        await_answer(key, request);
+    }
+
+    #[inline(always)]
+    fn take_request(&mut self, key: &PendingKey) -> Option<PendingRequest> {
+        take_request(key)
+    }
+
+    #[inline(always)]
+    fn responses(&mut self, key: &ResponseKey) -> Option<Shared<'_, RoundTrips>> {
+        responses(key)
+    }
+}
+
+/// The Diameter matches of both programs, arriving and leaving, in one pair of maps: a
+/// request may arrive by XDP and its answer leave by TC.
+#[inline(always)]
+fn await_answer(key: &PendingKey, request: &PendingRequest) {
+    let _ = PENDING.insert(key, request, 0);
+}
+
+#[inline(always)]
+fn take_request(key: &PendingKey) -> Option<PendingRequest> {
+    // SAFETY: a plain value, copied out at once.
+    let request = unsafe { PENDING.get(key) }.copied()?;
+    let _ = PENDING.remove(key);
+    Some(request)
+}
+
+/// No response yet (from a static, as `NEW_BUCKET`).
+static NO_RESPONSES: RoundTrips =
+    RoundTrips { count: 0, sum_ns: 0, min_ns: 0, max_ns: 0, buckets: [0; sctp_common::abi::RTT_BUCKETS] };
+
+#[inline(always)]
+fn responses(key: &ResponseKey) -> Option<Shared<'static, RoundTrips>> {
+    if RESPONSES.get_ptr_mut(key).is_none() {
+        #[expect(
+            clippy::needless_borrows_for_generic_args,
+            reason = "by value, the static is copied to a zeroed temporary (see `bucket_in`)"
+        )]
+        let _ = RESPONSES.insert(key, &NO_RESPONSES, u64::from(BPF_NOEXIST));
+    }
+    // SAFETY: a map value stays valid while the program runs.
+    RESPONSES.get_ptr_mut(key).map(|p| unsafe { Shared::new(p) })
 }
 
 /// The bucket of `key` in `buckets`, made full if new.
@@ -130,17 +180,23 @@ fn bucket_in<K>(buckets: &LruHashMap<K, Bucket>, key: &K) -> Option<Shared<'stat
     buckets.get_ptr_mut(key).map(|p| unsafe { Shared::new(p) })
 }
 
-/// No rules: what the egress program judges by (it counts and drops nothing).
-pub(crate) struct NoRules;
+/// No rules: what the egress program judges by (it counts and drops nothing). Its walk
+/// sees no directory (`NoRules<false>`); its message count (`NoRules<true>`) sees the
+/// directory, which says whether a Diameter request leaving waits for its answer.
+pub(crate) struct NoRules<const DIRECTORY: bool>;
 
-impl Tags for NoRules {
+impl<const DIRECTORY: bool> Tags for NoRules<DIRECTORY> {
     #[inline(always)]
-    fn tag(&mut self, _: &FlowKey) -> Option<Shared<'_, TagEntry>> {
-        None
+    fn tag(&mut self, key: &FlowKey) -> Option<Shared<'_, TagEntry>> {
+        if DIRECTORY {
+            directory_entry(key)
+        } else {
+            None
+        }
     }
 }
 
-impl Filter<'static> for NoRules {
+impl<const DIRECTORY: bool> Filter<'static> for NoRules<DIRECTORY> {
     #[inline(always)]
     fn rules(&mut self) -> (&'static RuleSet, u32) {
         (&NO_RULES, 0)
@@ -175,5 +231,20 @@ impl Filter<'static> for NoRules {
     #[inline(always)]
     fn message_bucket(&mut self, _: &MessageBucketKey) -> Option<Shared<'_, Bucket>> {
         None
+    }
+
+    #[inline(always)]
+    fn await_answer(&mut self, key: &PendingKey, request: &PendingRequest) {
+        await_answer(key, request);
+    }
+
+    #[inline(always)]
+    fn take_request(&mut self, key: &PendingKey) -> Option<PendingRequest> {
+        take_request(key)
+    }
+
+    #[inline(always)]
+    fn responses(&mut self, key: &ResponseKey) -> Option<Shared<'_, RoundTrips>> {
+        responses(key)
     }
 }

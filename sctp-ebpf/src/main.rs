@@ -32,7 +32,7 @@ use sctp_common::{
 };
 
 use crate::{
-    clock::coarse_now,
+    clock::{coarse_now, precise_now},
     filter::{Directory, KernelFilter, NoRules},
     maps::{
         CURSOR, EGRESS_FLOWS, EGRESS_GLOBAL, EGRESS_SEEN, EGRESS_TALLY, FLOWS, GLOBAL, NEW_FLOW_BUCKET, SEEN, TALLY,
@@ -134,8 +134,11 @@ fn egress_flow(key: &FlowKey, first: &FirstChunk, now_ns: u64) -> Option<&'stati
 }
 
 /// Steps of the message count per run of its program without `bpf_loop` (see
-/// `count_messages`): a bounded loop is verified once per step.
-const BOUNDED_TALLY_STEPS: u32 = 32;
+/// `count_messages`): a bounded loop is verified once per step, and the kernels of this
+/// variant verify slowly (minutes under emulation), so rounds are short; with the
+/// kernel's limit of 33 tail calls, a packet needing more than 528 steps (many long
+/// Diameter answers) counts as `message_counts_unfinished`.
+const BOUNDED_TALLY_STEPS: u32 = 16;
 
 /// As `walked`, to write.
 #[inline(always)]
@@ -284,7 +287,7 @@ fn account_egress<const KERNEL_LOOP: bool>(pkt: &SkbPacket<KERNEL_LOOP>) -> Opti
     let mut sink = RingSink::<EGRESS>::load(unsafe { (*pkt.skb).ifindex });
     let clock = coarse_now;
     // The egress program judges nothing: every packet passes.
-    let _ = process(pkt, stats, clock, egress_flow, &mut sink, &mut NoRules, seen);
+    let _ = process(pkt, stats, clock, egress_flow, &mut sink, &mut NoRules::<false>, seen);
     // The egress program holds no rules: `learn` asks them whether an INIT's tag is
     // learned (INITs leaving are the host's own, not a flood's).
     if seen.names_tags(true) {
@@ -368,7 +371,7 @@ fn judge_messages<const FRAGS: bool, const KERNEL_LOOP: bool>(ctx: &XdpContext) 
 #[expect(clippy::needless_pass_by_value, reason = "the signature aya's entry point macro expects")]
 pub(crate) fn sctp_tc_tally(ctx: TcContext) -> i32 {
     let pkt = SkbPacket::<true> { skb: ctx.skb.skb, len: ctx.len() as usize };
-    let _ = count_messages::<false, _, _, _, _>(&pkt, true, &mut NoRules, &mut NoEvents, || {});
+    let _ = count_messages::<false, _, _, _, _>(&pkt, true, &mut NoRules::<true>, &mut NoEvents, || {});
     TC_ACT_OK
 }
 
@@ -377,7 +380,7 @@ pub(crate) fn sctp_tc_tally(ctx: TcContext) -> i32 {
 pub(crate) fn sctp_tc_tally_bounded(ctx: TcContext) -> i32 {
     let pkt = SkbPacket::<false> { skb: ctx.skb.skb, len: ctx.len() as usize };
     // SAFETY: this program's own slot (see `egress`).
-    let _ = count_messages::<false, _, _, _, _>(&pkt, false, &mut NoRules, &mut NoEvents, || unsafe {
+    let _ = count_messages::<false, _, _, _, _>(&pkt, false, &mut NoRules::<true>, &mut NoEvents, || unsafe {
         TC_TALLY.tail_call(&ctx, sctp_common::abi::maps::TALLY_BOUNDED);
     });
     TC_ACT_OK
@@ -408,6 +411,7 @@ fn count_messages<const ARRIVING: bool, P: Packet, R: Filter<'static>, S: DataSi
     // The first round starts the count; the others go on with it.
     if seen.tally_wanted() {
         *position = seen.tally_start(pkt.frame_len());
+        position.precise_ns = precise_now();
         seen.set_tally_wanted(false);
     }
     let steps = if kernel_loop { TALLY_STEPS } else { BOUNDED_TALLY_STEPS };

@@ -10,10 +10,11 @@ use sctp_common::{
     abi::{
         maps::{
             CONFIG_SLOTS, DATA_EVENTS_BYTES, FLOW_CAPACITY, INIT_BUCKET_CAPACITY, MESSAGE_BUCKET_CAPACITY,
-            MIDWAY_CAPACITY, PACKET_EVENTS_BYTES, PPID_CAPACITY, SRC_PREFIX_CAPACITY, VTAG_CAPACITY,
+            MIDWAY_CAPACITY, PACKET_EVENTS_BYTES, PENDING_CAPACITY, PPID_CAPACITY, RESPONSE_CAPACITY,
+            SRC_PREFIX_CAPACITY, VTAG_CAPACITY,
         },
-        AddrKey, Bucket, FlowKey, FlowStats, GlobalStats, MessageBucketKey, PpidKey, RuleSet, SrcPrefix, TagEntry,
-        GENERATIONS,
+        AddrKey, Bucket, FlowKey, FlowStats, GlobalStats, MessageBucketKey, PendingKey, PendingRequest, PpidKey,
+        ResponseKey, RoundTrips, RuleSet, SrcPrefix, TagEntry, GENERATIONS,
     },
     parse::{tally::TallyState, WalkFindings},
 };
@@ -94,6 +95,14 @@ pub(crate) static INIT_BUCKETS: LruHashMap<AddrKey, Bucket> = LruHashMap::with_m
 #[map]
 pub(crate) static MESSAGE_BUCKETS: LruHashMap<MessageBucketKey, Bucket> =
     LruHashMap::with_max_entries(MESSAGE_BUCKET_CAPACITY, 0);
+
+/// Diameter requests waiting for their answers (see `sctp_common::abi::PendingKey`).
+#[map]
+pub(crate) static PENDING: LruHashMap<PendingKey, PendingRequest> = LruHashMap::with_max_entries(PENDING_CAPACITY, 0);
+
+/// Response times of Diameter answers (see `sctp_common::abi::ResponseKey`).
+#[map]
+pub(crate) static RESPONSES: LruHashMap<ResponseKey, RoundTrips> = LruHashMap::with_max_entries(RESPONSE_CAPACITY, 0);
 
 /// The INIT token bucket of all sources together (`global-init-rate`).
 #[map]

@@ -91,6 +91,16 @@ pub enum Counter {
     MessageUnknownVersion,
     MessageUnknownChoice,
     MessageBadLength,
+    /// Diameter requests waited for (`abi::maps::PENDING`): their association's two tags
+    /// are known.
+    DiameterRequestsWaiting,
+    /// Diameter requests not waited for: their association's other tag is not known.
+    DiameterRequestsUntimed,
+    /// Diameter answers timed from their requests (`abi::maps::RESPONSES`).
+    DiameterAnswersTimed,
+    /// Diameter answers with no request waiting (sent before the program was attached,
+    /// not seen, or taken out as unanswered).
+    DiameterAnswersUnmatched,
     /// Packets whose message count stopped short (kernels without `bpf_loop` count in
     /// bounded rounds; a packet of many long Diameter answers may need more).
     MessageCountsUnfinished,
@@ -188,6 +198,10 @@ impl Counter {
         Counter::MessageUnknownVersion,
         Counter::MessageUnknownChoice,
         Counter::MessageBadLength,
+        Counter::DiameterRequestsWaiting,
+        Counter::DiameterRequestsUntimed,
+        Counter::DiameterAnswersTimed,
+        Counter::DiameterAnswersUnmatched,
         Counter::MessageCountsUnfinished,
         Counter::DropDenySrc,
         Counter::DropSrcNotAllowed,
@@ -257,6 +271,10 @@ impl Counter {
             Counter::MessageUnknownVersion => "message_unknown_version",
             Counter::MessageUnknownChoice => "message_unknown_choice",
             Counter::MessageBadLength => "message_bad_length",
+            Counter::DiameterRequestsWaiting => "diameter_requests_waiting",
+            Counter::DiameterRequestsUntimed => "diameter_requests_untimed",
+            Counter::DiameterAnswersTimed => "diameter_answers_timed",
+            Counter::DiameterAnswersUnmatched => "diameter_answers_unmatched",
             Counter::MessageCountsUnfinished => "message_counts_unfinished",
             Counter::DropDenySrc => "drop_deny_src",
             Counter::DropSrcNotAllowed => "drop_src_not_allowed",

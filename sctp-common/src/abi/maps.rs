@@ -6,8 +6,9 @@
 use core::mem::size_of;
 
 use super::{
+    messages::{PendingKey, PendingRequest, ResponseKey},
     rules::{AddrKey, Bucket, MessageBucketKey, PpidKey, RuleSet, SrcPrefix, TagEntry, GENERATIONS},
-    stats::{FlowKey, FlowStats, GlobalStats},
+    stats::{FlowKey, FlowStats, GlobalStats, RoundTrips},
 };
 
 /// Slot of `CONFIG`: the events user space wants, a set of `events` bits.
@@ -47,6 +48,11 @@ pub const VTAG_CAPACITY: u32 = 65_536;
 pub const INIT_BUCKET_CAPACITY: u32 = 65_536;
 /// Per-source buckets of the `message-rate` rules (one per source and rule).
 pub const MESSAGE_BUCKET_CAPACITY: u32 = 65_536;
+/// Diameter requests waiting for their answers (`PENDING`): some seconds of a busy
+/// link's requests; user space takes out those unanswered after a timeout.
+pub const PENDING_CAPACITY: u32 = 65_536;
+/// (direction, application, command) keys of Diameter response times (`RESPONSES`).
+pub const RESPONSE_CAPACITY: u32 = 4096;
 /// Directions of associations met mid-way that user space paired (`MIDWAY`).
 pub const MIDWAY_CAPACITY: u32 = 4096;
 
@@ -119,6 +125,14 @@ pub const MESSAGE_BUCKETS: MapSpec = spec(
     MESSAGE_BUCKET_CAPACITY,
     true,
 );
+/// Diameter requests waiting for their answers, arriving or leaving (see
+/// `parse::tally`); LRU: a request whose answer never comes and that user space did not
+/// take out yet gives way to the newest.
+pub const PENDING: MapSpec =
+    spec("PENDING", kind::LRU_HASH, size_of::<PendingKey>(), size_of::<PendingRequest>(), PENDING_CAPACITY, true);
+/// Response times of Diameter answers, by the direction they came on and their command.
+pub const RESPONSES: MapSpec =
+    spec("RESPONSES", kind::LRU_HASH, size_of::<ResponseKey>(), size_of::<RoundTrips>(), RESPONSE_CAPACITY, true);
 pub const GLOBAL_BUCKET: MapSpec = spec("GLOBAL_BUCKET", kind::ARRAY, 4, size_of::<Bucket>(), 1, true);
 /// Per-CPU slot that walk offsets pass through (`Packet::launder`).
 pub const CURSOR: MapSpec = spec("CURSOR", kind::PERCPU_ARRAY, 4, size_of::<u64>(), 1, false);
@@ -149,7 +163,7 @@ pub const EGRESS_TALLY: &str = "EGRESS_TALLY";
 
 /// Every map of the program but the scratch ones ([`SEEN`], [`TALLY`] and theirs of the
 /// packets leaving).
-pub const MAPS: [MapSpec; 25] = [
+pub const MAPS: [MapSpec; 27] = [
     GLOBAL,
     FLOWS,
     EGRESS_GLOBAL,
@@ -167,6 +181,8 @@ pub const MAPS: [MapSpec; 25] = [
     VTAGS,
     INIT_BUCKETS,
     MESSAGE_BUCKETS,
+    PENDING,
+    RESPONSES,
     GLOBAL_BUCKET,
     CURSOR,
     TICK_CLOCK,

@@ -1,9 +1,12 @@
 //! Each association direction's application messages, as its flow keeps them
 //! (`FlowStats::messages`): a small open table of (protocol, kind, code, application,
 //! result) and its counts, and the TSNs the direction sent lately, which tell a message's
-//! first chunk from its retransmission.
+//! first chunk from its retransmission. And Diameter's requests waiting for their
+//! answers (`PENDING`), and the response times of the answers that came (`RESPONSES`).
 
 use bytemuck::{Pod, Zeroable};
+
+use super::stats::FlowKey;
 
 /// Message keys one flow keeps; messages of further keys count as `messages_untabled`. An
 /// association's signalling uses a few procedures or commands each way (the shared
@@ -79,6 +82,39 @@ impl TsnWindow {
         self.seen |= bit;
         new
     }
+}
+
+/// A Diameter request waiting for its answer, by the direction its answer will take (the
+/// request's reversed, with the tag the directory of associations pairs it with: a
+/// request is waited for only in an association whose both tags are known, so nobody who
+/// does not know them makes or closes an entry) and the request's hop-by-hop and
+/// end-to-end identifiers (RFC 6733 3: the answer carries the same).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Pod, Zeroable)]
+pub struct PendingKey {
+    pub answer_flow: FlowKey,
+    pub hop_by_hop: u32,
+    pub end_to_end: u32,
+}
+
+/// The request waiting: when it was sent (the precise clock), its application and
+/// command, which its answer must have too.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct PendingRequest {
+    pub sent_ns: u64,
+    pub application: u32,
+    pub command: u32,
+}
+
+/// The answers of one command that came on one direction, timed from their requests
+/// (`RESPONSES`' key; its value is a `RoundTrips`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Pod, Zeroable)]
+pub struct ResponseKey {
+    pub flow: FlowKey,
+    pub application: u32,
+    pub command: u32,
 }
 
 #[cfg(test)]

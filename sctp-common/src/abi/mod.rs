@@ -10,7 +10,7 @@ mod stats;
 
 pub use counter::Counter;
 pub use maps::MapSpec;
-pub use messages::{MessageSlot, TsnWindow, MESSAGE_SLOTS};
+pub use messages::{MessageSlot, PendingKey, PendingRequest, ResponseKey, TsnWindow, MESSAGE_SLOTS};
 pub use rules::{
     enable, handshake, rule_id, AddrKey, Bucket, MessageBucketKey, MessageRule, PpidKey, RuleSet, SrcPrefix, TagEntry,
     GENERATIONS, LABEL_LEN, MAX_DENY_CHUNK, MAX_MESSAGE_RULES, MAX_RULES, NO_RULE, NO_RULES, REASON_SLOTS, SRC_ALLOW,
@@ -26,8 +26,8 @@ pub use stats::{
 #[cfg(feature = "user")]
 mod user {
     use super::{
-        AddrKey, Bucket, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, PpidKey, RuleSet, SrcPrefix,
-        TagEntry,
+        AddrKey, Bucket, DataEvent, FlowKey, FlowStats, GlobalStats, PacketSummary, PendingKey, PendingRequest,
+        PpidKey, ResponseKey, RoundTrips, RuleSet, SrcPrefix, TagEntry,
     };
     // SAFETY: all are repr(C), padding-free plain data (bytemuck::Pod proves it).
     unsafe impl aya::Pod for GlobalStats {}
@@ -51,4 +51,12 @@ mod user {
     unsafe impl aya::Pod for DataEvent {}
     // SAFETY: as above.
     unsafe impl aya::Pod for PacketSummary {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for PendingKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for PendingRequest {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for ResponseKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for RoundTrips {}
 }

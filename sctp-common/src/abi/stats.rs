@@ -63,7 +63,7 @@ impl GlobalStats {
 /// Per-flow key: stable across the paths of a multi-homed association. The tag is the
 /// one in the common header, i.e. the receiver's; one association is two flows.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Pod, Zeroable)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Pod, Zeroable)]
 pub struct FlowKey {
     pub src_port: u16,
     pub dst_port: u16,

@@ -16,8 +16,8 @@ pub use shared::Shared;
 
 use crate::{
     abi::{
-        enable, handshake, rule_id, AddrKey, Bucket, Counter, FlowKey, GlobalStats, MessageBucketKey, RuleSet,
-        TagEntry, MAX_RULES, NO_RULE, SRC_ALLOW,
+        enable, handshake, rule_id, AddrKey, Bucket, Counter, FlowKey, GlobalStats, MessageBucketKey, PendingKey,
+        PendingRequest, ResponseKey, RoundTrips, RuleSet, TagEntry, MAX_RULES, NO_RULE, SRC_ALLOW,
     },
     proto::chunk::{flag, ty},
 };
@@ -57,6 +57,12 @@ pub trait Filter<'r>: Tags {
     fn global_bucket(&mut self) -> Option<Shared<'_, Bucket>>;
     /// A source's bucket of a `message-rate` rule, created full when new.
     fn message_bucket(&mut self, key: &MessageBucketKey) -> Option<Shared<'_, Bucket>>;
+    /// A Diameter request waits for its answer (see `abi::PendingKey`).
+    fn await_answer(&mut self, key: &PendingKey, request: &PendingRequest);
+    /// The request an answer closes, taken out, if one waits.
+    fn take_request(&mut self, key: &PendingKey) -> Option<PendingRequest>;
+    /// The response times of a direction's answers of one command, made empty when new.
+    fn responses(&mut self, key: &ResponseKey) -> Option<Shared<'_, RoundTrips>>;
 }
 
 /// A drop: its reason and the rule charged.

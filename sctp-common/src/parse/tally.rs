@@ -10,6 +10,12 @@
 //! its B bit, of a protocol `message` reads, whose TSN the direction had not sent (see
 //! `abi::TsnWindow`).
 //!
+//! A Diameter request waits for its answer (`abi::PendingKey`) where the directory of
+//! associations knows both its association's tags (nobody who does not know them makes an
+//! entry); an answer takes its request out and its response time is added to its
+//! direction's and command's (`abi::ResponseKey`). Timed on the precise clock
+//! ([`TallyState::precise_ns`]): the coarse one ticks every few milliseconds.
+//!
 //! Where `deny-message` or `message-rate` rules exist, every message read is judged by
 //! them (see `filter::judge_message`), a retransmitted one too (the kernel's SCTP stack
 //! would take it as the first): a packet that passed the rules judged before is dropped
@@ -21,16 +27,19 @@ use super::{
     Packet, MAX_CHUNKS,
 };
 use crate::{
-    abi::{enable, AddrKey, Counter, FlowKey, FlowStats, GlobalStats, MessageSlot, MESSAGE_SLOTS},
+    abi::{
+        enable, AddrKey, Counter, FlowKey, FlowStats, GlobalStats, MessageSlot, PendingKey, PendingRequest,
+        ResponseKey, MESSAGE_SLOTS,
+    },
     atomic::add,
     filter::{self, Filter},
     proto::chunk::{flag, ty},
 };
 
 /// Steps of one packet's tally at most: each chunk, the read of the message it begins,
-/// its judgement, its count, and the walk of an answer.
-#[expect(clippy::cast_possible_truncation, reason = "9,344")]
-pub const TALLY_STEPS: u32 = (MAX_CHUNKS * (4 + ResultWalk::MAX_STEPS)) as u32;
+/// its judgement, its count, the walk of an answer, and the match of a Diameter one.
+#[expect(clippy::cast_possible_truncation, reason = "9,376")]
+pub const TALLY_STEPS: u32 = (MAX_CHUNKS * (5 + ResultWalk::MAX_STEPS)) as u32;
 
 /// What the tally's next step does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -49,6 +58,8 @@ pub enum Next {
     Settle,
     /// Walk a Diameter answer's AVPs to its Result-Code (`walk`).
     Result,
+    /// A Diameter request waits for its answer, or an answer closes its request.
+    Match,
     /// The chunks are done.
     Done,
 }
@@ -58,9 +69,8 @@ pub enum Next {
 /// step in one state, whatever protocol or kind the step before saw).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TallyState {
-    /// The packet's ports, for protocols known by their port.
-    pub src_port: u16,
-    pub dst_port: u16,
+    /// The packet's flow (its ports tell protocols known by their port).
+    pub key: FlowKey,
     pub next: Next,
     /// The next chunk, the end of the chunks (the IP packet's, or the frame's where
     /// sooner), and chunks left to walk.
@@ -78,10 +88,15 @@ pub struct TallyState {
     pub application: u32,
     pub answer: bool,
     pub walk: ResultWalk,
+    /// A Diameter message's hop-by-hop and end-to-end identifiers.
+    pub ids: [u32; 2],
     /// The message to read was sent before: judged, not counted.
     pub resent: bool,
-    /// The packet's time, for the rate rules.
+    /// The packet's time, for the rate rules, and on the precise clock, for response
+    /// times (the kernel's caller sets it; the same on the host, whose clock is the
+    /// capture's).
     pub now_ns: u64,
+    pub precise_ns: u64,
     /// A message rule dropped the packet.
     pub dropped: bool,
 }
@@ -90,15 +105,7 @@ impl TallyState {
     /// A tally of the chunks from `off` to `end` of a packet of flow `key` at `now_ns`.
     #[must_use]
     pub fn new(key: &FlowKey, off: usize, end: usize, now_ns: u64) -> Self {
-        Self {
-            src_port: key.src_port,
-            dst_port: key.dst_port,
-            off,
-            end,
-            chunks_left: MAX_CHUNKS,
-            now_ns,
-            ..Self::default()
-        }
+        Self { key: *key, off, end, chunks_left: MAX_CHUNKS, now_ns, precise_ns: now_ns, ..Self::default() }
     }
 }
 
@@ -147,15 +154,21 @@ pub fn tally_step<'r, P: Packet + ?Sized, R: Filter<'r>>(
                     at.next = Next::Result;
                 } else {
                     count(flow, stats, at.head, u64::from(at.application));
+                    at.next = after_count(at);
                 }
             }
             true
         }
         Next::Result => {
             if let Some(result) = at.walk.step(pkt) {
-                at.next = Next::Chunk;
                 count(flow, stats, at.head, u64::from(at.application) | u64::from(result) << 32);
+                at.next = after_count(at);
             }
+            true
+        }
+        Next::Match => {
+            at.next = Next::Chunk;
+            match_diameter(stats, filter, at);
             true
         }
         Next::Done => false,
@@ -192,7 +205,7 @@ fn chunk_step<P: Packet + ?Sized>(pkt: &P, flow: &mut FlowStats, at: &mut TallyS
     };
     let new = flow.message_tsns.note(tsn);
     // I-DATA carries the PPID in its first fragment only, where the B bit is.
-    let Some(protocol) = Protocol::of(ppid, at.src_port, at.dst_port) else {
+    let Some(protocol) = Protocol::of(ppid, at.key.src_port, at.key.dst_port) else {
         return true;
     };
     if flags & flag::BEGIN == 0 {
@@ -246,6 +259,7 @@ fn read_step<P: Packet + ?Sized>(
             let (head, _) = MessageSlot::key(protocol as u8, kind as u8, m.code, m.application, 0);
             let next = if judging { Next::Judge } else { Next::Settle };
             (at.next, at.head, at.application, at.answer) = (next, head, m.application, false);
+            at.ids = [m.hop_by_hop, m.end_to_end];
             if let Some(w) = walk.filter(|_| kind == Kind::Answer) {
                 (at.answer, at.walk) = (true, w);
             }
@@ -264,6 +278,50 @@ fn judge<'r, R: Filter<'r>>(flow: &mut FlowStats, stats: &mut GlobalStats, filte
         filter::count_drop(stats, gen, charge);
         stats.pass_to_drop();
         add(&mut flow.dropped, 1);
+    }
+}
+
+/// After a message is counted: a Diameter one is matched (request or answer), the others
+/// are done.
+#[inline(always)]
+fn after_count(at: &TallyState) -> Next {
+    if at.protocol == Protocol::Diameter as u8 {
+        Next::Match
+    } else {
+        Next::Chunk
+    }
+}
+
+/// A Diameter request waits for its answer on the direction the directory pairs with its
+/// own (not timed where the directory does not know it); an answer takes out the request
+/// it answers (same identifiers, application and command) and is timed from it.
+#[inline(always)]
+fn match_diameter<'r, R: Filter<'r>>(stats: &mut GlobalStats, filter: &mut R, at: &TallyState) {
+    let command = (at.head >> 32) as u32;
+    let application = at.application;
+    let [hop_by_hop, end_to_end] = at.ids;
+    if !at.answer {
+        let partner = filter.tag(&at.key).map_or(0, |e| e.get().partner);
+        if partner == 0 {
+            stats.bump(Counter::DiameterRequestsUntimed, 1);
+            return;
+        }
+        let answer_flow = filter::reversed(&at.key, partner);
+        let request = PendingRequest { sent_ns: at.precise_ns, application, command };
+        filter.await_answer(&PendingKey { answer_flow, hop_by_hop, end_to_end }, &request);
+        stats.bump(Counter::DiameterRequestsWaiting, 1);
+        return;
+    }
+    let waiting = filter.take_request(&PendingKey { answer_flow: at.key, hop_by_hop, end_to_end });
+    let Some(request) = waiting.filter(|r| r.application == application && r.command == command) else {
+        stats.bump(Counter::DiameterAnswersUnmatched, 1);
+        return;
+    };
+    stats.bump(Counter::DiameterAnswersTimed, 1);
+    if let Some(times) = filter.responses(&ResponseKey { flow: at.key, application, command }) {
+        let mut t = times.get();
+        t.add(at.precise_ns.saturating_sub(request.sent_ns));
+        times.set(t);
     }
 }
 
@@ -528,5 +586,96 @@ mod tests {
         let (stats, _, verdicts) = run_under(&rules, all);
         assert_eq!(verdicts, [Pass, Pass, Drop, Drop, Pass, Drop, Pass]);
         assert_eq!(stats.get(Counter::DropMessageRate), 3);
+    }
+
+    /// Packets between the client (198.18.0.1, tag 0xc1) and the server (back: from
+    /// 198.18.0.2, tag 0x51), each with its tag and at its time (ms), after a handshake
+    /// the directory learns (unless not `shaken`): the global counters and the maps.
+    fn converse(shaken: bool, packets: &[(bool, u32, u64, Chunk)]) -> (GlobalStats, MemFilter<'static>) {
+        let mut stats = GlobalStats::zeroed();
+        let mut flows = BTreeMap::<FlowKey, FlowStats>::new();
+        let mut filter = MemFilter::default();
+        let mut seen = WalkFindings::new();
+        let handshake = [
+            (false, 0, 0, Chunk::init(ty::INIT, 0xc1, 65_536, 4, 4, 1)),
+            (true, 0xc1, 1, Chunk::init(ty::INIT_ACK, 0x51, 65_536, 4, 4, 100)),
+            (false, 0x51, 2, Chunk::new(ty::COOKIE_ECHO, 0, vec![0; 8])),
+            (true, 0xc1, 3, Chunk::new(ty::COOKIE_ACK, 0, Vec::new())),
+        ];
+        let shake = if shaken { &handshake[..] } else { &[] };
+        for (back, vtag, ms, chunk) in shake.iter().chain(packets) {
+            let mut p = SctpPacket::new(V4, *vtag, vec![chunk.clone()]);
+            if *back {
+                p.ip = crate::builder::Ip::V4 { src: [198, 18, 0, 2], dst: [198, 18, 0, 1] };
+                (p.src_port, p.dst_port) = (p.dst_port, p.src_port);
+            }
+            let frame = p.frame();
+            let at = ms * 1_000_000;
+            let verdict = process(
+                frame.as_slice(),
+                &mut stats,
+                || at,
+                |k, _, _| Some(flows.entry(*k).or_insert_with(FlowStats::zeroed)),
+                &mut NoEvents,
+                &mut filter,
+                &mut seen,
+            );
+            after_process(frame.as_slice(), verdict, &mut stats, &mut filter, &mut NoEvents, &mut seen, |k, f| {
+                if let Some(flow) = flows.get_mut(k) {
+                    f(flow);
+                }
+            });
+        }
+        (stats, filter)
+    }
+
+    #[test]
+    fn diameter_answers_are_timed_from_their_requests_in_associations_the_directory_knows() {
+        const CC: u32 = 4;
+        let ccr = |tsn, ids| Chunk::message(tsn, ppid::DIAMETER, &app::diameter(true, 272, CC, ids, &[]));
+        let cca = |tsn, command, ids| {
+            Chunk::message(tsn, ppid::DIAMETER, &app::diameter(false, command, CC, ids, &[avp_u32(268, 2001)]))
+        };
+        let packets = [
+            (false, 0x51, 10, ccr(1, (1, 2))),
+            // Resent: no second wait (the first one's stands).
+            (false, 0x51, 11, ccr(1, (1, 2))),
+            // Someone without the client's tag answers: it finds nothing, closes nothing.
+            (true, 0xbad, 12, cca(100, 272, (1, 2))),
+            (true, 0xc1, 13, cca(100, 272, (1, 2))),
+            (false, 0x51, 20, ccr(2, (3, 4))),
+            // Another command's answer with the same identifiers: no match.
+            (true, 0xc1, 21, cca(101, 316, (3, 4))),
+            (false, 0x51, 30, ccr(3, (5, 6))),
+            (true, 0xc1, 31, cca(102, 272, (9, 9))),
+        ];
+        let (stats, filter) = converse(true, &packets);
+        let counts = [
+            Counter::DiameterRequestsWaiting,
+            Counter::DiameterRequestsUntimed,
+            Counter::DiameterAnswersTimed,
+            Counter::DiameterAnswersUnmatched,
+        ]
+        .map(|c| stats.get(c));
+        assert_eq!(counts, [3, 0, 1, 3]);
+        // The server's answers come on the client's tag, ports reversed.
+        let answers = FlowKey { src_port: 38_412, dst_port: 36_412, vtag: 0xc1 };
+        let timed = ResponseKey { flow: answers, application: CC, command: 272 };
+        assert_eq!(filter.responses.keys().copied().collect::<Vec<_>>(), [timed]);
+        let t = filter.responses[&timed];
+        assert_eq!((t.count, t.min_ns, t.max_ns), (1, 3_000_000, 3_000_000));
+        // The third request still waits: user space takes it out as unanswered.
+        let waiting: Vec<_> = filter.pending.iter().map(|(k, r)| (k.answer_flow, k.hop_by_hop, r.sent_ns)).collect();
+        assert_eq!(waiting, [(answers, 5, 30_000_000)]);
+    }
+
+    #[test]
+    fn requests_of_an_association_whose_handshake_was_not_seen_are_not_timed() {
+        let ccr = Chunk::message(1, ppid::DIAMETER, &app::diameter(true, 272, 4, (1, 2), &[]));
+        let cca = Chunk::message(9, ppid::DIAMETER, &app::diameter(false, 272, 4, (1, 2), &[avp_u32(268, 2001)]));
+        let (stats, filter) = converse(false, &[(false, 0x51, 10, ccr), (true, 0xc1, 11, cca)]);
+        assert_eq!(stats.get(Counter::DiameterRequestsUntimed), 1);
+        assert_eq!(stats.get(Counter::DiameterAnswersUnmatched), 1);
+        assert!(filter.pending.is_empty() && filter.responses.is_empty());
     }
 }

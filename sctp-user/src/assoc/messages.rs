@@ -8,7 +8,7 @@
 use std::collections::{btree_map, hash_map::Entry, BTreeMap, HashMap};
 
 use sctp_common::{
-    abi::{FlowStats, MessageSlot, RoundTrips, TsnWindow},
+    abi::{FlowKey, FlowStats, MessageSlot, ResponseKey, RoundTrips, TsnWindow},
     parse::{
         message::{self, Kind, Malformed, Protocol},
         Packet as _, SctpLocation,
@@ -171,9 +171,50 @@ impl Messages {
         self.counts_from(&counted);
     }
 
+    /// Takes the Diameter matches the kernel made (see `sctp_common::parse::tally`): the
+    /// response times of the answers on the directions `answers_here` accepts, and the
+    /// requests left unanswered whose answers `requests_here` accepts the direction of.
+    /// Replaces those taken before (a live table takes them again at each export).
+    pub fn set_answers(
+        &mut self,
+        matched: &Matched,
+        answers_here: impl Fn(&FlowKey) -> bool,
+        requests_here: impl Fn(&FlowKey) -> bool,
+    ) {
+        for t in self.by_key.values_mut() {
+            (t.response, t.unanswered) = (RoundTrips::default(), 0);
+        }
+        let key = |kind, k: &ResponseKey| MessageKey {
+            protocol: Protocol::Diameter,
+            kind,
+            code: k.command,
+            application: k.application,
+        };
+        for (k, times) in matched.responses.iter().filter(|(k, _)| answers_here(&k.flow)) {
+            if let Some(t) = self.tally(key(Kind::Answer, k)) {
+                t.response.merge(times);
+            }
+        }
+        for (k, n) in matched.unanswered.iter().filter(|(k, _)| requests_here(&k.flow)) {
+            if let Some(t) = self.tally(key(Kind::Request, k)) {
+                t.unanswered += n;
+            }
+        }
+        self.by_key.retain(|_, t| t.count > 0 || t.unanswered > 0);
+    }
+
     fn malformed(&mut self, why: Malformed) {
         *self.malformed.entry(why.name()).or_default() += 1;
     }
+}
+
+/// The kernel's Diameter matches (`abi::maps::RESPONSES`, and the requests user space
+/// took out of `PENDING` unanswered), both by the direction the answers take and their
+/// command.
+#[derive(Clone, Debug, Default)]
+pub struct Matched {
+    pub responses: BTreeMap<ResponseKey, RoundTrips>,
+    pub unanswered: BTreeMap<ResponseKey, u64>,
 }
 
 /// One message that began in a frame.

@@ -10,6 +10,7 @@ use sctp_common::abi::{FlowKey, FlowStats};
 
 use super::{
     association::{Association, Endpoint, EndpointInfo, State, MAX_PATHS},
+    messages::Matched,
     packet_view::{ChunkView, PacketView},
 };
 
@@ -230,6 +231,16 @@ impl Associations {
                 (self.direction_id(key.src_port, key.dst_port, key.vtag) == Some(id)).then(|| flow(&key)).flatten()
             });
             self.list[id].overlay(flows);
+        }
+    }
+
+    /// Takes the kernel's Diameter matches of every association's directions (see
+    /// [`Messages::set_answers`]).
+    pub fn set_answers(&mut self, matched: &Matched) {
+        for a in self.list.iter_mut().filter(|a| a.merged_into.is_none()) {
+            let keys = [a.direction_key(0), a.direction_key(1)];
+            let ours = |k: &FlowKey| keys.contains(&Some(*k));
+            a.messages.set_answers(matched, ours, ours);
         }
     }
 

@@ -4,10 +4,13 @@
 use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray};
+use aya::{
+    maps::{Array, HashMap, Map, MapData, PerCpuArray},
+    Pod,
+};
 use sctp_common::abi::{
     maps::{self, MapSpec},
-    FlowKey, FlowStats, GlobalStats, RuleSet,
+    FlowKey, FlowStats, GlobalStats, ResponseKey, RoundTrips, RuleSet,
 };
 
 use crate::sys::privilege::{require, PINNED_MAPS};
@@ -93,14 +96,26 @@ pub fn flows(src: &dyn MapSource) -> Result<BTreeMap<FlowKey, FlowStats>> {
 /// CPUs) but the sink (`FlowKey::SINK`). An entry the kernel evicts while it is read is
 /// left out.
 pub fn flows_in(src: &dyn MapSource, spec: &MapSpec) -> Result<BTreeMap<FlowKey, FlowStats>> {
-    let flows: HashMap<&MapData, FlowKey, FlowStats> = HashMap::try_from(src.map(spec)?)?;
+    let mut flows = entries(src, spec)?;
+    flows.remove(&FlowKey::SINK);
+    Ok(flows)
+}
+
+/// Response times of Diameter answers, by direction and command (`RESPONSES`).
+pub fn responses(src: &dyn MapSource) -> Result<BTreeMap<ResponseKey, RoundTrips>> {
+    entries(src, &maps::RESPONSES)
+}
+
+/// Every entry of a hash map of `spec`; one the kernel evicts while it is read is left
+/// out.
+fn entries<K: Pod + Ord, V: Pod>(src: &dyn MapSource, spec: &MapSpec) -> Result<BTreeMap<K, V>> {
+    let map: HashMap<&MapData, K, V> = HashMap::try_from(src.map(spec)?)?;
     let mut out = BTreeMap::new();
-    for entry in &flows {
+    for entry in &map {
         match entry {
-            Ok((key, _)) if key == FlowKey::SINK => {}
-            Ok((key, flow)) => _ = out.insert(key, flow),
+            Ok((key, value)) => _ = out.insert(key, value),
             Err(aya::maps::MapError::KeyNotFound) => {}
-            Err(e) => return Err(e).context("reading FLOWS"),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", spec.name)),
         }
     }
     Ok(out)

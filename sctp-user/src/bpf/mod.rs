@@ -4,6 +4,7 @@
 pub mod events;
 pub mod features;
 pub mod maps;
+pub mod pending;
 pub mod program;
 
 pub use features::Features;

@@ -10,16 +10,17 @@ use aya::{
         xdp::{XdpError, XdpLinkId},
         Program, ProgramError, SchedClassifier, TestRun as _, TestRunOptions, Xdp, XdpMode,
     },
-    Ebpf, EbpfLoader, VerifierLogLevel,
+    Ebpf, EbpfLoader, Pod, VerifierLogLevel,
 };
 use sctp_common::abi::{
     maps::{self, events, MapSpec, CONFIG_EVENTS},
-    FlowKey, FlowStats, GlobalStats,
+    FlowKey, FlowStats, GlobalStats, PendingKey, PendingRequest, ResponseKey, RoundTrips, TagEntry,
 };
 
 use super::{
     features::Features,
     maps::{set_config, MapSource},
+    pending::PendingRequests,
 };
 use crate::sys::{
     bpffs::prepare_pin_dir,
@@ -253,6 +254,13 @@ impl XdpSctp {
         Ok(HashMap::try_from(map)?)
     }
 
+    /// The Diameter requests waiting for their answers (once, the caller keeps it).
+    pub fn take_pending(&mut self) -> Result<PendingRequests> {
+        let spec = &maps::PENDING;
+        let map = self.ebpf.take_map(spec.name).with_context(|| format!("{} already taken", spec.name))?;
+        Ok(PendingRequests::new(HashMap::try_from(map)?))
+    }
+
     fn take_ring(&mut self, spec: &MapSpec) -> Result<RingBuf<MapData>> {
         let map = self.ebpf.take_map(spec.name).with_context(|| format!("{} already taken", spec.name))?;
         Ok(RingBuf::try_from(map)?)
@@ -266,18 +274,26 @@ impl XdpSctp {
         Ok(())
     }
 
-    /// Zeroes every counter and forgets every flow.
+    /// Zeroes every counter and forgets every flow, the directory of associations and the
+    /// Diameter requests and response times.
     pub fn reset(&mut self) -> Result<()> {
         let map = MapSource::map_mut(&mut self.ebpf, &maps::GLOBAL)?;
         let mut array: PerCpuArray<&mut MapData, GlobalStats> = PerCpuArray::try_from(map)?;
         let cpus = aya::util::nr_cpus().map_err(|(what, e)| anyhow::anyhow!("{what}: {e}"))?;
         let zeros: Vec<GlobalStats> = vec![bytemuck::Zeroable::zeroed(); cpus];
         array.set(0, zeros.try_into()?, 0)?;
-        let map = MapSource::map_mut(&mut self.ebpf, &maps::FLOWS)?;
-        let mut flows: HashMap<&mut MapData, FlowKey, FlowStats> = HashMap::try_from(map)?;
-        let keys: Vec<FlowKey> = flows.keys().collect::<Result<_, _>>()?;
+        self.clear::<FlowKey, FlowStats>(&maps::FLOWS)?;
+        self.clear::<FlowKey, TagEntry>(&maps::VTAGS)?;
+        self.clear::<PendingKey, PendingRequest>(&maps::PENDING)?;
+        self.clear::<ResponseKey, RoundTrips>(&maps::RESPONSES)
+    }
+
+    /// Empties a hash map.
+    fn clear<K: Pod, V: Pod>(&mut self, spec: &MapSpec) -> Result<()> {
+        let mut map: HashMap<&mut MapData, K, V> = HashMap::try_from(MapSource::map_mut(&mut self.ebpf, spec)?)?;
+        let keys: Vec<K> = map.keys().collect::<Result<_, _>>()?;
         for k in keys {
-            flows.remove(&k)?;
+            map.remove(&k)?;
         }
         Ok(())
     }

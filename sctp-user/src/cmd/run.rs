@@ -23,10 +23,14 @@ use tokio::signal::unix::SignalKind;
 
 use super::{parse_listen, LoadArgs, Mode};
 use crate::{
-    assoc::{live::LiveAssociations, Association, Associations},
+    assoc::{
+        live::LiveAssociations,
+        messages::{Matched, ANSWER_TIMEOUT_NS},
+        Association, Associations,
+    },
     bpf::{
         events::{drain_events, drain_summaries, Withdrawals},
-        maps::{data_events_lost, packet_events_lost},
+        maps::{data_events_lost, packet_events_lost, responses},
         LoadOptions, XdpSctp, LINEAR_FRAME_MAX,
     },
     doc::{AssociationDoc, SnapshotDoc, TableSummaryDoc, Unreplayed},
@@ -401,6 +405,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
     let data_ring = sock.is_some().then(|| prog.take_data_events()).transpose()?;
     let packet_ring = opts.associations.then(|| prog.take_packet_events()).transpose()?;
     let midway = Mutex::new(opts.associations.then(|| prog.take_midway().map(MidwayPairs::new)).transpose()?);
+    let diameter = Mutex::new((prog.take_pending()?, Matched::default()));
     // An interface deleted (or replaced) takes its XDP program with it: noticed by its
     // index changing.
     let indexes = opts.ifaces.iter().map(|i| index_of(i)).collect::<Result<Vec<u32>>>()?;
@@ -467,11 +472,19 @@ fn serve(opts: &RunOptions) -> Result<()> {
             }
             let snap = Snapshot::take(prog)?;
             let egress = Snapshot::take_egress(prog)?;
+            let matched = {
+                let mut d = diameter.lock().unwrap();
+                let (pending, matched) = &mut *d;
+                pending.sweep(now, ANSWER_TIMEOUT_NS, &mut matched.unanswered);
+                matched.responses = responses(prog)?;
+                matched.clone()
+            };
             if opts.associations {
                 assocs.lost = packet_events_lost(prog)?;
                 // Counted in the kernel; the summaries gave the structure (a direction
                 // seen both arriving and leaving, forwarded, is taken as it arrived).
                 assocs.table.overlay(&|k| snap.flows.get(k).or_else(|| egress.flows.get(k)));
+                assocs.table.set_answers(&matched);
                 assocs.expire(now);
                 if let Some(m) = midway.lock().unwrap().as_mut() {
                     m.write(&assocs.table);
@@ -486,6 +499,7 @@ fn serve(opts: &RunOptions) -> Result<()> {
                     &egress,
                     sock_echo.then_some((&*st, &*w, local_port)),
                     opts.associations.then_some(&*assocs),
+                    &matched,
                     now,
                 )?;
             }

@@ -22,7 +22,7 @@ use std::{
 
 use anyhow::{Context as _, Result};
 use prometheus_client::registry::Registry;
-use sctp_common::abi::ip_addr;
+use sctp_common::abi::{ip_addr, FlowKey};
 
 use self::{
     flow_account::FlowAccount,
@@ -32,7 +32,7 @@ use self::{
     stats::Stats,
 };
 use crate::{
-    assoc::live::LiveAssociations,
+    assoc::{live::LiveAssociations, messages::Matched},
     doc::{AssociationDoc, MessageDoc, SnapshotDoc, TableSummaryDoc, Unreplayed},
     echo::EchoState,
     join::{self, LatencyFeed, Wire},
@@ -110,6 +110,7 @@ impl Exporter {
         egress: &Snapshot,
         echo: Option<(&EchoState, &Wire, u16)>,
         associations: Option<&LiveAssociations>,
+        matched: &Matched,
         now_ns: u64,
     ) -> Result<()> {
         self.flows.update(&snap.flows, self.cfg.top_flows, |k, f| {
@@ -121,7 +122,11 @@ impl Exporter {
         self.drops.update(&snap.rules.1);
         self.messages[0].update(&snap.flows);
         self.messages[1].update(&egress.flows);
-        let messages = self.messages.each_ref().map(MessageAccount::total);
+        let mut messages = self.messages.each_ref().map(MessageAccount::total);
+        // An answer arriving answers a request that left, and the other way round.
+        let arriving = |k: &FlowKey| snap.flows.contains_key(k);
+        messages[0].set_answers(matched, arriving, |k| !arriving(k));
+        messages[1].set_answers(matched, |k| !arriving(k), arriving);
         let mut saved = Saved { flows: self.flows.clone(), messages: self.messages.clone(), ..self.base.clone() };
         let mut joined = None;
         if let Some((state, wire, port)) = echo {
@@ -220,14 +225,14 @@ mod tests {
         let snap =
             Snapshot { global: bytemuck::Zeroable::zeroed(), flows: BTreeMap::new(), rules: (Vec::new(), Vec::new()) };
         // Its directory does not exist yet: every write fails.
-        exporter.build(&snap, &snap, None, None, 1).unwrap();
-        exporter.build(&snap, &snap, None, None, 2).unwrap();
+        exporter.build(&snap, &snap, None, None, &Matched::default(), 1).unwrap();
+        exporter.build(&snap, &snap, None, None, &Matched::default(), 2).unwrap();
         assert!(exporter.state_file_failing && !path.exists());
         let text = exporter.published.lock().unwrap().text.clone();
         assert!(text.contains("sctp_xdp_"));
         assert!(text.contains("target_info{node=\"node-a\"} 1"), "{text}");
         std::fs::create_dir_all(&dir).unwrap();
-        exporter.build(&snap, &snap, None, None, 3).unwrap();
+        exporter.build(&snap, &snap, None, None, &Matched::default(), 3).unwrap();
         assert!(!exporter.state_file_failing && path.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }

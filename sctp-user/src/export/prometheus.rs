@@ -75,31 +75,55 @@ pub(super) struct Scrape {
 /// Counter series: their labels and values.
 type Series = Vec<(Labels, u64)>;
 
-/// The message series: (direction, protocol, message name, kind) and Diameter answers by
-/// (direction, command name, result class). Bounded labels: a code without a name in the
+/// The message series: by (direction, protocol, message name, kind); Diameter answers by
+/// (direction, command name, result class), their response times and the requests
+/// unanswered by (direction, command name). Bounded labels: a code without a name in the
 /// tables (`names`) is `other`, whatever the sender made up.
-fn message_series(messages: &[Messages; 2]) -> (Series, Series) {
-    let mut by_message = BTreeMap::<Labels, u64>::new();
-    let mut answers = BTreeMap::<Labels, u64>::new();
-    for (direction, m) in ["arriving", "leaving"].into_iter().zip(messages) {
-        for (k, t) in &m.by_key {
-            let name = names::name(k.protocol, k.code).unwrap_or("other").to_string();
-            let labels = vec![
-                ("direction", direction.to_string()),
-                ("protocol", k.protocol.name().to_string()),
-                ("message", name.clone()),
-                ("kind", k.kind.name().to_string()),
-            ];
-            *by_message.entry(labels).or_default() += t.count;
-            for (result, n) in &t.results {
-                let class = if *result == 0 { "none".to_string() } else { format!("{}xxx", result / 1000) };
-                let labels =
-                    vec![("direction", direction.to_string()), ("command", name.clone()), ("result_class", class)];
-                *answers.entry(labels).or_default() += n;
+struct MessageSeries {
+    by_message: Series,
+    answers: Series,
+    responses: Vec<(Labels, RoundTrips)>,
+    unanswered: Series,
+}
+
+impl MessageSeries {
+    fn of(messages: &[Messages; 2]) -> Self {
+        let mut by_message = BTreeMap::<Labels, u64>::new();
+        let mut answers = BTreeMap::<Labels, u64>::new();
+        let mut responses = BTreeMap::<Labels, RoundTrips>::new();
+        let mut unanswered = BTreeMap::<Labels, u64>::new();
+        for (direction, m) in ["arriving", "leaving"].into_iter().zip(messages) {
+            for (k, t) in &m.by_key {
+                let name = names::name(k.protocol, k.code).unwrap_or("other").to_string();
+                let labels = vec![
+                    ("direction", direction.to_string()),
+                    ("protocol", k.protocol.name().to_string()),
+                    ("message", name.clone()),
+                    ("kind", k.kind.name().to_string()),
+                ];
+                *by_message.entry(labels).or_default() += t.count;
+                let command = vec![("direction", direction.to_string()), ("command", name.clone())];
+                for (result, n) in &t.results {
+                    let class = if *result == 0 { "none".to_string() } else { format!("{}xxx", result / 1000) };
+                    let mut labels = command.clone();
+                    labels.push(("result_class", class));
+                    *answers.entry(labels).or_default() += n;
+                }
+                if t.response.count > 0 {
+                    responses.entry(command.clone()).or_default().merge(&t.response);
+                }
+                if t.unanswered > 0 {
+                    *unanswered.entry(command).or_default() += t.unanswered;
+                }
             }
         }
+        Self {
+            by_message: by_message.into_iter().collect(),
+            answers: answers.into_iter().collect(),
+            responses: responses.into_iter().collect(),
+            unanswered: unanswered.into_iter().collect(),
+        }
     }
-    (by_message.into_iter().collect(), answers.into_iter().collect())
 }
 
 /// The association table as gauges, and its round trips as histograms: it is rebuilt
@@ -184,7 +208,6 @@ impl AssocSeries {
         self.paths.push((vec![("association", name.to_string())], paths as f64));
     }
 
-    #[expect(clippy::cast_precision_loss, reason = "a sum of round trips in seconds")]
     fn encode(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         gauge(e, "sctp_associations", "Associations tracked now, by state.", &self.by_state)?;
         gauge(e, "sctp_association_packets", "Packets each endpoint of the busiest associations sent.", &self.packets)?;
@@ -195,26 +218,12 @@ impl AssocSeries {
             "DATA chunks each endpoint of the busiest associations sent again.",
             &self.retransmissions,
         )?;
-        let mut m = e.encode_descriptor(
+        histogram(
+            e,
             "sctp_association_rtt_seconds",
             "Round trips of the busiest associations: DATA to the SACK covering it (Karn's rule), HEARTBEAT to its ACK.",
-            None,
-            MetricType::Histogram,
+            &self.rtt,
         )?;
-        for (labels, rtt) in &self.rtt {
-            let buckets: Vec<(f64, u64)> = rtt
-                .buckets
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (RTT_BOUNDS_US.get(i).map_or(f64::INFINITY, |b| f64::from(*b) / 1e6), u64::from(*n)))
-                .collect();
-            m.encode_family(labels)?.encode_histogram::<NoLabelSet>(
-                rtt.sum_ns as f64 / 1e9,
-                rtt.count,
-                &buckets,
-                None,
-            )?;
-        }
         gauge(e, "sctp_association_paths", "Address pairs the busiest associations used.", &self.paths)?;
         gauge(
             e,
@@ -255,6 +264,32 @@ fn counter(e: &mut DescriptorEncoder, name: &str, help: &str, series: &[(Labels,
     let mut m = e.encode_descriptor(name, help, None, MetricType::Counter)?;
     for (labels, v) in series {
         m.encode_family(labels)?.encode_counter::<NoLabelSet, u64, u64>(v, None)?;
+    }
+    Ok(())
+}
+
+/// Histograms of times kept as `RoundTrips` (buckets over `RTT_BOUNDS_US`), in seconds.
+#[expect(clippy::cast_precision_loss, reason = "a sum of times in seconds")]
+fn histogram(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: &[(Labels, RoundTrips)],
+) -> Result<(), std::fmt::Error> {
+    let mut m = e.encode_descriptor(name, help, None, MetricType::Histogram)?;
+    for (labels, times) in series {
+        let buckets: Vec<(f64, u64)> = times
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (RTT_BOUNDS_US.get(i).map_or(f64::INFINITY, |b| f64::from(*b) / 1e6), u64::from(*n)))
+            .collect();
+        m.encode_family(labels)?.encode_histogram::<NoLabelSet>(
+            times.sum_ns as f64 / 1e9,
+            times.count,
+            &buckets,
+            None,
+        )?;
     }
     Ok(())
 }
@@ -324,19 +359,32 @@ impl Collector for Scrape {
             })
             .collect();
         counter(&mut e, "sctp_xdp_chunks", "SCTP chunks by type.", &chunks)?;
-        let (messages, answers) = message_series(&self.messages);
+        let messages = MessageSeries::of(&self.messages);
         counter(
             &mut e,
             "sctp_messages",
             "Application messages (NGAP, S1AP, Diameter, M3UA, ...) counted at XDP (arriving) and TC egress \
              (leaving), by protocol, message and kind; a retransmission is not a new message.",
-            &messages,
+            &messages.by_message,
         )?;
         counter(
             &mut e,
             "sctp_diameter_answers",
             "Diameter answers by command and Result-Code class (none: the code was not in the answer's first chunk).",
-            &answers,
+            &messages.answers,
+        )?;
+        histogram(
+            &mut e,
+            "sctp_diameter_response_seconds",
+            "Diameter answers' times from their requests (matched in the kernel by association and identifiers), \
+             by the way the answers went and command.",
+            &messages.responses,
+        )?;
+        counter(
+            &mut e,
+            "sctp_diameter_unanswered",
+            "Diameter requests no answer came for within 10 s, by the way the requests went and command.",
+            &messages.unanswered,
         )?;
         counter(
             &mut e,

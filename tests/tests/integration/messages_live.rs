@@ -49,8 +49,9 @@ calm.close()
 "#;
 
 /// Diameter over SCTP from python's socket module (PPID 46): a server answering each
-/// request with the Result-Code its client asked for in its last AVP, or a client sending
-/// requests one at a time; both run as `python3 -c PY_DIAMETER server|client [N]`.
+/// request, 20 ms later, with the Result-Code its client asked for in its last AVP (none
+/// where it asked for 1), or a client sending requests one at a time, then a watchdog
+/// request left unanswered; both run as `python3 -c PY_DIAMETER server|client [N]`.
 const PY_DIAMETER: &str = r#"
 import json, socket, struct, sys, time
 SOL_SCTP, SCTP_SNDINFO, DIAMETER, ADDR = 132, 2, 46, ("198.18.0.2", 3868)
@@ -84,6 +85,9 @@ if sys.argv[1] == "server":
         if not m:
             break
         command, app, ids, wanted = parse(m)
+        if wanted == 1:
+            continue
+        time.sleep(0.02)
         send(conn, message(False, command, app, ids, [avp(263, b"hss;1"), avp(268, struct.pack("!I", wanted))]))
 else:
     n = int(sys.argv[2])
@@ -103,6 +107,9 @@ else:
         got = parse(s.recv(65536))
         assert got[:3] == (command, app, (i + 1, 1000 + i)), got
         results[str(got[3])] = results.get(str(got[3]), 0) + 1
+    # A Device-Watchdog request the server leaves unanswered.
+    send(s, message(True, 280, 0, (9999, 9999), [avp(263, b"mme;1"), avp(1, struct.pack("!I", 1))]))
+    time.sleep(0.5)
     print(json.dumps(results))
     s.close()
 "#;
@@ -159,7 +166,9 @@ mod vm {
 
     /// Diameter requests from a python client to a python server over kernel SCTP, by
     /// the XDP program's side: requests counted arriving, answers leaving (TC egress) with
-    /// their Result-Codes, in `/stats` and the metrics.
+    /// their Result-Codes, each answer matched in the kernel with its request and timed
+    /// (the server answers 20 ms late), the request never answered counted after the
+    /// timeout, in `/stats` and the metrics.
     #[test]
     #[ignore = "needs root and kernel SCTP: run in the VM by cargo xtask test"]
     fn diameter_requests_and_answers_are_counted_both_ways_with_their_results() {
@@ -175,20 +184,36 @@ mod vm {
         assert!(ok, "python: {out}");
         let peer: Value = serde_json::from_str(out.trim()).unwrap();
         assert_eq!((peer["2001"].as_u64(), peer["5012"].as_u64()), (Some(1 + CCRS - 4), Some(4)), "{peer}");
-        // The exporter publishes once a second.
-        std::thread::sleep(std::time::Duration::from_millis(1500));
+        // The unanswered request counts once its answer is 10 s late; the exporter
+        // publishes once a second.
+        std::thread::sleep(std::time::Duration::from_millis(11_500));
         let stats: Value = serde_json::from_str(&env.http_get("/stats")).unwrap();
         let (arriving, leaving) = (&stats["messages"], &stats["messages_leaving"]);
+        let (global, egress) = (&stats["xdp"]["packets"], &stats["egress"]["packets"]);
+        // Requests arrive (XDP), answers leave (TC egress): one map of requests for both.
+        assert_eq!(global["diameter_requests_waiting"].as_u64(), Some(CCRS + 2), "{global}");
+        assert_eq!(egress["diameter_answers_timed"].as_u64(), Some(CCRS + 1), "{egress}");
+        assert_eq!(egress["diameter_answers_unmatched"].as_u64(), Some(0), "{egress}");
+        let watchdog = arriving.as_array().unwrap().iter().find(|m| m["name"] == "Device-Watchdog").unwrap();
+        assert_eq!(watchdog["unanswered"].as_u64(), Some(1), "{watchdog}");
         assert_eq!(count(arriving, "Credit-Control", "request"), CCRS, "{arriving}");
         assert_eq!(count(arriving, "Capabilities-Exchange", "request"), 1, "{arriving}");
         assert_eq!(count(leaving, "Credit-Control", "answer"), CCRS, "{leaving}");
         let cca = leaving.as_array().unwrap().iter().find(|m| m["name"] == "Credit-Control").unwrap();
         assert_eq!(cca["results"], serde_json::json!({"2001": CCRS - 4, "5012": 4}), "{cca}");
+        let response = &cca["response_us"];
+        assert_eq!(response["count"].as_u64(), Some(CCRS), "{cca}");
+        let (min, max) = (response["min"].as_u64().unwrap(), response["max"].as_u64().unwrap());
+        assert!(min >= 20_000 && max < 10_000_000, "the server answers 20 ms late: {cca}");
         let text = env.http_get("/metrics");
         let samples = integration_tests::parse_samples(&text);
         let refused =
             "sctp_diameter_answers_total{direction=\"leaving\",command=\"Credit-Control\",result_class=\"5xxx\"}";
         assert_eq!(samples.get(refused).copied(), Some(4.0), "{text}");
+        let timed = "sctp_diameter_response_seconds_count{direction=\"leaving\",command=\"Credit-Control\"}";
+        assert_eq!(samples.get(timed).copied(), Some(f64::from(u8::try_from(CCRS).unwrap())), "{text}");
+        let late = "sctp_diameter_unanswered_total{direction=\"arriving\",command=\"Device-Watchdog\"}";
+        assert_eq!(samples.get(late).copied(), Some(1.0), "{text}");
         env.stop();
     }
 }
