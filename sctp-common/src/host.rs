@@ -138,10 +138,10 @@ impl<'r> Filter<'r> for MemFilter<'r> {
     }
 
     /// Up to the kernel map's capacity; past it a new key is not timed.
-    fn responses(&mut self, key: &ResponseKey) -> Option<Shared<'_, RoundTrips>> {
+    fn responses(&mut self, key: &ResponseKey) -> Option<&mut RoundTrips> {
         if self.responses.len() >= RESPONSE_CAPACITY as usize && !self.responses.contains_key(key) {
             return None;
         }
-        Some(Shared::exclusive(self.responses.entry(*key).or_default()))
+        Some(self.responses.entry(*key).or_default())
     }
 }

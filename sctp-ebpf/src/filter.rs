@@ -127,7 +127,7 @@ impl Filter<'static> for KernelFilter {
     }
 
     #[inline(always)]
-    fn responses(&mut self, key: &ResponseKey) -> Option<Shared<'_, RoundTrips>> {
+    fn responses(&mut self, key: &ResponseKey) -> Option<&mut RoundTrips> {
         responses(key)
     }
 }
@@ -152,7 +152,7 @@ static NO_RESPONSES: RoundTrips =
     RoundTrips { count: 0, sum_ns: 0, min_ns: 0, max_ns: 0, buckets: [0; sctp_common::abi::RTT_BUCKETS] };
 
 #[inline(always)]
-fn responses(key: &ResponseKey) -> Option<Shared<'static, RoundTrips>> {
+fn responses(key: &ResponseKey) -> Option<&'static mut RoundTrips> {
     if RESPONSES.get_ptr_mut(key).is_none() {
         #[expect(
             clippy::needless_borrows_for_generic_args,
@@ -160,8 +160,9 @@ fn responses(key: &ResponseKey) -> Option<Shared<'static, RoundTrips>> {
         )]
         let _ = RESPONSES.insert(key, &NO_RESPONSES, u64::from(BPF_NOEXIST));
     }
-    // SAFETY: a map value stays valid while the program runs.
-    RESPONSES.get_ptr_mut(key).map(|p| unsafe { Shared::new(p) })
+    // SAFETY: a map value, valid for the run. Other CPUs may add to it at once (see
+    // `Filter::responses`), as to a flow's counters.
+    RESPONSES.get_ptr_mut(key).map(|p| unsafe { &mut *p })
 }
 
 /// The bucket of `key` in `buckets`, made full if new.
@@ -244,7 +245,7 @@ impl<const DIRECTORY: bool> Filter<'static> for NoRules<DIRECTORY> {
     }
 
     #[inline(always)]
-    fn responses(&mut self, key: &ResponseKey) -> Option<Shared<'_, RoundTrips>> {
+    fn responses(&mut self, key: &ResponseKey) -> Option<&mut RoundTrips> {
         responses(key)
     }
 }

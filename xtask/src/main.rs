@@ -202,7 +202,11 @@ fn test(root: &Path, kernels: &[String], no_vm: bool) -> Result<()> {
     std::thread::scope(|s| {
         for _ in 0..VM_LANES {
             s.spawn(|| {
-                while let Some(k) = queue.lock().unwrap().pop() {
+                loop {
+                    // Popped apart: a guard in the `while let` would hold the queue for
+                    // the whole VM run, and the other lane would wait.
+                    let next = queue.lock().unwrap().pop();
+                    let Some(k) = next else { break };
                     let outcome = vm::run(root, k, &command, Duration::from_mins(VM_WATCHDOG_MINUTES));
                     match outcome {
                         Ok(0) => eprintln!("xtask: VM tests passed on Debian's {} kernel", k.name),

@@ -319,9 +319,7 @@ fn match_diameter<'r, R: Filter<'r>>(stats: &mut GlobalStats, filter: &mut R, at
     };
     stats.bump(Counter::DiameterAnswersTimed, 1);
     if let Some(times) = filter.responses(&ResponseKey { flow: at.key, application, command }) {
-        let mut t = times.get();
-        t.add(at.precise_ns.saturating_sub(request.sent_ns));
-        times.set(t);
+        times.add(at.precise_ns.saturating_sub(request.sent_ns));
     }
 }
 

@@ -40,6 +40,9 @@ const PROGRAM_BOUNDED: &str = "sctp_xdp_bounded";
 /// (`validate-vtag`), and its variant for kernels without `bpf_loop`.
 const EGRESS_PROGRAM: &str = "sctp_tc_egress";
 const EGRESS_BOUNDED: &str = "sctp_tc_egress_bounded";
+/// The message counts the egress programs tail-call.
+const TC_TALLY: &str = "sctp_tc_tally";
+const TC_TALLY_BOUNDED: &str = "sctp_tc_tally_bounded";
 
 /// The loaded XDP program and its maps.
 pub struct XdpSctp {
@@ -142,9 +145,9 @@ impl XdpSctp {
         load_program(&mut ebpf, egress, opts, features)?;
         // The message count each program tail-calls, in the slot it calls.
         let (slot, tc_tally) = if name == PROGRAM_BOUNDED {
-            (maps::TALLY_BOUNDED, "sctp_tc_tally_bounded")
+            (maps::TALLY_BOUNDED, TC_TALLY_BOUNDED)
         } else {
-            (maps::TALLY_LINEAR, "sctp_tc_tally")
+            (maps::TALLY_LINEAR, TC_TALLY)
         };
         let xdp_tally = tally_program(name);
         let (xdp_slot, xdp_map) = if frags { (0, &maps::XDP_TALLY_FRAGS) } else { (slot, &maps::XDP_TALLY) };
@@ -227,6 +230,16 @@ impl XdpSctp {
     /// tail-calls.
     pub fn verified_tally_instructions(&mut self) -> Result<Option<u32>> {
         Ok(program(&mut self.ebpf, tally_program(self.program))?.info()?.verified_instruction_count())
+    }
+
+    /// As [`XdpSctp::verified_instructions`], for the TC egress program and the message
+    /// count it tail-calls.
+    pub fn verified_egress_instructions(&mut self) -> Result<[Option<u32>; 2]> {
+        let tally = if self.program == PROGRAM_BOUNDED { TC_TALLY_BOUNDED } else { TC_TALLY };
+        let mut count = |name| -> Result<Option<u32>> {
+            Ok(egress_program(&mut self.ebpf, name)?.info()?.verified_instruction_count())
+        };
+        Ok([count(self.egress)?, count(tally)?])
     }
 
     /// Turns the per-DATA-chunk events (for the join) and the per-packet summaries (for
