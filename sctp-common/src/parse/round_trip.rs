@@ -125,12 +125,19 @@ pub fn settle_own(seen: &WalkFindings, flow: &mut FlowStats, paired: bool) {
 #[inline(always)]
 pub fn peer_key<T: Tags>(seen: &WalkFindings, tags: &mut T) -> Option<FlowKey> {
     let (key, _) = seen.key_and_time();
-    let partner = match tags.tag(&key).map(|e| e.get().partner) {
-        Some(p) if p != 0 => p,
-        _ => tags.midway_partner(&key)?,
+    let partner = match directory_partner(&key, tags) {
+        Some(p) => p,
+        None => tags.midway_partner(&key)?,
     };
     let peer = reversed(&key, partner);
     (partner != 0 && peer != key).then_some(peer)
+}
+
+/// The other direction's tag of flow `key` as the directory of associations learned it
+/// from a handshake (none before both tags were seen, nor for a pair met mid-way).
+#[inline(always)]
+pub fn directory_partner<T: Tags + ?Sized>(key: &FlowKey, tags: &mut T) -> Option<u32> {
+    tags.tag(key).map(|e| e.get().partner).filter(|p| *p != 0)
 }
 
 /// Does what [`note`] asked in the other direction's flow (at [`peer_key`]).

@@ -24,7 +24,7 @@
 
 use super::{
     message::{self, Kind, Malformed, Protocol, ResultWalk},
-    Packet, MAX_CHUNKS,
+    round_trip, Packet, MAX_CHUNKS,
 };
 use crate::{
     abi::{
@@ -301,11 +301,10 @@ fn match_diameter<'r, R: Filter<'r>>(stats: &mut GlobalStats, filter: &mut R, at
     let application = at.application;
     let [hop_by_hop, end_to_end] = at.ids;
     if !at.answer {
-        let partner = filter.tag(&at.key).map_or(0, |e| e.get().partner);
-        if partner == 0 {
+        let Some(partner) = round_trip::directory_partner(&at.key, filter) else {
             stats.bump(Counter::DiameterRequestsUntimed, 1);
             return;
-        }
+        };
         let answer_flow = filter::reversed(&at.key, partner);
         let request = PendingRequest { sent_ns: at.precise_ns, application, command };
         filter.await_answer(&PendingKey { answer_flow, hop_by_hop, end_to_end }, &request);

@@ -217,6 +217,23 @@ pub struct Matched {
     pub unanswered: BTreeMap<ResponseKey, u64>,
 }
 
+/// Directions and commands whose unanswered requests [`Matched`] keeps apart (as many as
+/// `PENDING` holds requests): only associations whose handshake was seen make them, but
+/// they come and go for as long as `run` runs.
+pub const MAX_UNANSWERED_KEYS: usize = 1 << 16;
+
+impl Matched {
+    /// Counts a request left unanswered. Beyond [`MAX_UNANSWERED_KEYS`], a new key's is
+    /// counted under its command alone (the direction `FlowKey::SINK`, which no flow and
+    /// no association has): the totals keep it, as requests arriving.
+    pub fn unanswered(&mut self, mut key: ResponseKey) {
+        if self.unanswered.len() >= MAX_UNANSWERED_KEYS && !self.unanswered.contains_key(&key) {
+            key.flow = FlowKey::SINK;
+        }
+        *self.unanswered.entry(key).or_default() += 1;
+    }
+}
+
 /// One message that began in a frame.
 #[derive(Clone, Copy, Debug)]
 pub struct Begun {
@@ -391,5 +408,24 @@ mod tests {
             ..Messages::default()
         });
         assert_eq!((merged.by_key.len(), merged.untabled), (MAX_KEYS, 13));
+    }
+
+    #[test]
+    fn unanswered_keys_beyond_the_bound_count_under_their_command() {
+        let mut m = Matched::default();
+        let key = |vtag, command| ResponseKey {
+            flow: FlowKey { src_port: 3868, dst_port: 1, vtag },
+            application: 4,
+            command,
+        };
+        for vtag in 0..u32::try_from(MAX_UNANSWERED_KEYS).unwrap() + 3 {
+            m.unanswered(key(vtag, 272));
+        }
+        m.unanswered(key(0, 272));
+        assert_eq!(m.unanswered.len(), MAX_UNANSWERED_KEYS + 1);
+        assert_eq!(m.unanswered[&key(0, 272)], 2);
+        let sink = ResponseKey { flow: FlowKey::SINK, application: 4, command: 272 };
+        assert_eq!(m.unanswered[&sink], 3);
+        assert_eq!(m.unanswered.values().sum::<u64>(), u64::try_from(MAX_UNANSWERED_KEYS).unwrap() + 4);
     }
 }

@@ -475,7 +475,9 @@ fn serve(opts: &RunOptions) -> Result<()> {
             let matched = {
                 let mut d = diameter.lock().unwrap();
                 let (pending, matched) = &mut *d;
-                pending.sweep(now, ANSWER_TIMEOUT_NS, &mut matched.unanswered);
+                for key in pending.sweep(now, ANSWER_TIMEOUT_NS) {
+                    matched.unanswered(key);
+                }
                 matched.responses = responses(prog)?;
                 matched.clone()
             };

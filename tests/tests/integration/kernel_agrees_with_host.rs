@@ -333,10 +333,12 @@ mod kernel {
             assert_eq!(times, [(257, 1, 7_000_000), (272, 1, 21_000_000)], "bounded {bounded_walk}");
             // What waits still (the last CCR; an answer of another command took out its
             // request unmatched): taken out as unanswered, the same on both sides.
-            let mut unanswered = std::collections::BTreeMap::new();
-            prog.take_pending().unwrap().sweep(u64::MAX, 0, &mut unanswered);
+            let mut unanswered = sctp_user::assoc::messages::Matched::default();
+            for key in prog.take_pending().unwrap().sweep(u64::MAX, 0) {
+                unanswered.unanswered(key);
+            }
             let host_waiting: Vec<_> = host.filter.pending.iter().map(|(k, r)| (k.answer_flow, r.command, 1)).collect();
-            let kernel_waiting: Vec<_> = unanswered.iter().map(|(k, n)| (k.flow, k.command, *n)).collect();
+            let kernel_waiting: Vec<_> = unanswered.unanswered.iter().map(|(k, n)| (k.flow, k.command, *n)).collect();
             assert_eq!(kernel_waiting, host_waiting, "bounded {bounded_walk}");
             assert_eq!(host_waiting.len(), 1, "bounded {bounded_walk}");
         }
