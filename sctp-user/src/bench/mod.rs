@@ -48,9 +48,22 @@ pub(crate) struct Results {
     pub floor_with: BTreeMap<String, f64>,
     /// Our program per class (ns per packet, the empty program included).
     pub classes: BTreeMap<String, f64>,
+    /// Each message class against `one_data_chunk` timed just before and after it (see
+    /// [`Paired`]): the medians of the rounds' ratios.
+    pub message_ratios: BTreeMap<String, Paired>,
     /// Per rule kind: what one packet costs with only that rule, against the same packet
     /// without rules (the parser's cost is that minus the empty program's).
     pub rules: Vec<RuleCost>,
+}
+
+/// A message class's cost as a multiple of `one_data_chunk`'s, timed side by side: a
+/// machine shared with others drifts between the two ends of a round, not within a
+/// fraction of a second.
+#[derive(Serialize, Clone, Copy)]
+pub(crate) struct Paired {
+    /// Whole, and above the empty program.
+    pub ratio: f64,
+    pub ratio_above_empty: f64,
 }
 
 /// One rule kind's cost per packet.
@@ -212,6 +225,8 @@ pub(crate) fn run(repeat: u32, rounds: usize) -> Result<Results> {
         .collect();
     let (mut baseline, mut drop_ns, mut flow_ns) = (Vec::new(), Vec::new(), Vec::new());
     let mut per_class: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut paired: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    let reference = classes().into_iter().find(|(n, _)| *n == "one_data_chunk").context("one_data_chunk")?.1;
     let mut floor_with: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut ring = prog.take_packet_events()?;
     for _ in 0..rounds {
@@ -223,17 +238,25 @@ pub(crate) fn run(repeat: u32, rounds: usize) -> Result<Results> {
                 floor_with.entry((*rung).to_string()).or_default().push(floor.time(&frame, repeat)?);
             }
             let primed = primer(name);
+            let reference_before = if primed.is_some() { ns(prog.test_run(&reference, repeat)?.1) } else { 0.0 };
             if let Some(p) = &primed {
                 prog.test_run(p, 1)?;
             }
             let before = crate::bpf::maps::global(&prog)?.get(Counter::Messages);
-            let (_, d) = prog.test_run(&frame, repeat)?;
-            per_class.entry(name.to_string()).or_default().push(d.as_secs_f64() * 1e9);
+            let class_ns = ns(prog.test_run(&frame, repeat)?.1);
+            per_class.entry(name.to_string()).or_default().push(class_ns);
             let counted = crate::bpf::maps::global(&prog)?.get(Counter::Messages) - before;
             anyhow::ensure!(
                 primed.is_none() || counted == u64::from(repeat),
                 "{name}: {counted} messages counted in {repeat} runs"
             );
+            if primed.is_some() {
+                let one_data = f64::midpoint(reference_before, ns(prog.test_run(&reference, repeat)?.1));
+                let empty_ns = *baseline.last().context("timed above")?;
+                let (whole, above) = paired.entry(name.to_string()).or_default();
+                whole.push(class_ns / one_data);
+                above.push((class_ns - empty_ns) / (one_data - empty_ns));
+            }
             if !ASSOCIATION_CLASSES.contains(&name) {
                 continue;
             }
@@ -246,7 +269,7 @@ pub(crate) fn run(repeat: u32, rounds: usize) -> Result<Results> {
             prog.set_events(false, false)?;
             let sent = drain_summaries(&mut ring).len();
             anyhow::ensure!(sent == 0, "{name}: {sent} summaries for {repeat} DATA packets");
-            per_class.entry(format!("{name}_with_associations")).or_default().push(time.as_secs_f64() * 1e9);
+            per_class.entry(format!("{name}_with_associations")).or_default().push(ns(time));
         }
     }
     prog.set_events(false, false)?;
@@ -259,9 +282,9 @@ pub(crate) fn run(repeat: u32, rounds: usize) -> Result<Results> {
         for _ in 0..rounds {
             empty_ns.push(empty.time(&frame, repeat)?);
             rules::apply(&mut prog, &none)?;
-            without.push(prog.test_run(&frame, repeat)?.1.as_secs_f64() * 1e9);
+            without.push(ns(prog.test_run(&frame, repeat)?.1));
             rules::apply(&mut prog, &compiled)?;
-            with.push(prog.test_run(&frame, repeat)?.1.as_secs_f64() * 1e9);
+            with.push(ns(prog.test_run(&frame, repeat)?.1));
         }
         let (e, wo, w) = (median(&mut empty_ns), median(&mut without), median(&mut with));
         rules.push(RuleCost { rule, packet, parser_ns: wo - e, rule_ns: w - wo });
@@ -274,6 +297,12 @@ pub(crate) fn run(repeat: u32, rounds: usize) -> Result<Results> {
         flow_floor_ns: median(&mut flow_ns),
         floor_with: floor_with.into_iter().map(|(k, mut v)| (k, median(&mut v))).collect(),
         classes: per_class.into_iter().map(|(k, mut v)| (k, median(&mut v))).collect(),
+        message_ratios: paired
+            .into_iter()
+            .map(|(k, (mut whole, mut above))| {
+                (k, Paired { ratio: median(&mut whole), ratio_above_empty: median(&mut above) })
+            })
+            .collect(),
         rules,
     })
 }
@@ -293,8 +322,12 @@ impl Floor {
     fn time(&mut self, frame: &[u8], repeat: u32) -> Result<f64> {
         let prog: &mut Xdp = self.0.program_mut(self.1).context("loaded above")?.try_into()?;
         let opts = TestRunOptions { data_in: Some(frame), repeat, ..TestRunOptions::default() };
-        Ok(prog.test_run(opts)?.duration.as_secs_f64() * 1e9)
+        Ok(ns(prog.test_run(opts)?.duration))
     }
+}
+
+fn ns(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e9
 }
 
 fn median(v: &mut [f64]) -> f64 {

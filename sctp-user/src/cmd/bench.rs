@@ -68,16 +68,11 @@ pub fn run(args: &Args) -> Result<()> {
     for (name, ns) in &r.classes {
         row(&mut out, name, *ns)?;
     }
-    // A packet that carries a message against one that carries a chunk of no protocol
-    // read: whole, and above the empty program.
-    if let Some(data) = r.classes.get("one_data_chunk") {
-        writeln!(out, "\n{:<28} {:>14} {:>18}", "message class", "x one_data", "x one_data above")?;
-        for name in ["ngap_message", "diameter_answer", "m3ua_data"] {
-            if let Some(ns) = r.classes.get(name) {
-                let above = (ns - r.baseline_ns) / (data - r.baseline_ns);
-                writeln!(out, "{name:<28} {:>14.2} {above:>18.2}", ns / data)?;
-            }
-        }
+    // A packet that carries a message against one whose chunk is not read (sent before),
+    // timed side by side: whole, and above the empty program.
+    writeln!(out, "\n{:<28} {:>14} {:>18}", "message class", "x one_data", "x one_data above")?;
+    for (name, p) in &r.message_ratios {
+        writeln!(out, "{name:<28} {:>14.2} {:>18.2}", p.ratio, p.ratio_above_empty)?;
     }
     // Where the time goes: what each thing our program does per packet adds to the
     // per-flow floor, alone.

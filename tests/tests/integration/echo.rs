@@ -51,6 +51,16 @@ print("sent", sent)
 time.sleep(3)
 "#;
 
+/// `sh -c HOLD_UNTIL_ECHOED sh LINE PEER`: sends LINE through the peer command PEER
+/// (stdin to the association, the association to stdout) and keeps its stdin open until
+/// the echo is back, at most 60 s. SCTP has no half-close: the peer's EOF ends the
+/// association, and a fixed wait lost the echo on a loaded 5.10 VM.
+const HOLD_UNTIL_ECHOED: &str = r#"out=$(mktemp)
+{ echo "$1"; i=0; until grep -q "$1" "$out" || [ $i -ge 600 ]; do sleep 0.1; i=$((i+1)); done; } | sh -c "$2" > "$out"
+status=$?
+cat "$out"; rm -f "$out"
+exit $status"#;
+
 /// Tests that need root and kernel SCTP: run in the VM on every kernel.
 mod vm {
     use super::*;
@@ -152,12 +162,17 @@ mod vm {
     fn third_party_peers_socat_ncat_and_python() {
         require_kernel_sctp();
         let env = EchoEnv::start("e3", &[]);
-        // SCTP has no half-close: keep stdin open until the echo is back.
-        let (ok, out) =
-            env.in_client("sh", &["-c", "{ echo socat-says-hi; sleep 5; } | socat -t 6 - SCTP:198.18.0.2:36412"], None);
+        let (ok, out) = env.in_client(
+            "sh",
+            &["-c", HOLD_UNTIL_ECHOED, "sh", "socat-says-hi", "socat -t 6 - SCTP:198.18.0.2:36412"],
+            None,
+        );
         assert!(ok && out.trim() == "socat-says-hi", "socat: {out:?}");
-        let (ok, out) =
-            env.in_client("sh", &["-c", "{ echo ncat-says-hi; sleep 5; } | ncat --sctp -w 10 198.18.0.2 36412"], None);
+        let (ok, out) = env.in_client(
+            "sh",
+            &["-c", HOLD_UNTIL_ECHOED, "sh", "ncat-says-hi", "ncat --sctp -w 10 198.18.0.2 36412"],
+            None,
+        );
         assert!(ok && out.contains("ncat-says-hi"), "ncat: {out:?}");
         let (ok, out) = env.in_client("python3", &["-c", PY_SEQPACKET], None);
         assert!(ok && out.contains("python ok"), "python: {out:?}");
