@@ -257,12 +257,16 @@ fn read_step<P: Packet + ?Sized>(
         }
         Ok((kind, m, walk)) => {
             let (head, _) = MessageSlot::key(protocol as u8, kind as u8, m.code, m.application, 0);
-            (at.head, at.application, at.answer) = (head, m.application, false);
+            let next = if judging { Next::Judge } else { Next::Settle };
+            (at.next, at.head, at.application, at.answer) = (next, head, m.application, false);
             at.ids = [m.hop_by_hop, m.end_to_end];
             if let Some(w) = walk.filter(|_| kind == Kind::Answer) {
                 (at.answer, at.walk) = (true, w);
+                // Not sent before (else this read was for the rules only): see `after_read`.
+                if !judging {
+                    at.next = Next::Result;
+                }
             }
-            at.next = if judging { Next::Judge } else { after_read(at) };
         }
     }
 }
