@@ -1,14 +1,15 @@
 //! The application messages `inspect` reports (its JSON's `messages`) against tshark's
 //! dissection on every shared capture: per (protocol, code, kind) the same counts,
-//! Diameter's Result-Codes, and each command's answers timed from their requests as
-//! tshark times them. A message counts once: at the DATA chunk that begins it (B bit), a
-//! retransmitted TSN not again; tshark is asked to reassemble fragmented messages
-//! (`sctp.reassembly`), so it dissects each once too.
+//! Diameter's Result-Codes, and each answer timed from its request as tshark times it. A
+//! message counts once: at the DATA chunk that begins it (B bit), a retransmitted TSN not
+//! again; tshark is asked to reassemble fragmented messages (`sctp.reassembly`), so it
+//! dissects each once too.
 
 use std::{collections::BTreeMap, path::Path, process::Command};
 
 use integration_tests::{inspect_json, shared_captures};
-use sctp_user::{replay::engine::Kind, rules::Compiled};
+use sctp_common::parse::{locate_sctp, NoTally};
+use sctp_user::{assoc::messages::MessageWatch, capture::Capture, replay::engine::Kind, rules::Compiled};
 
 /// (protocol, code, kind) -> messages.
 type Counts = BTreeMap<(String, u32, String), u64>;
@@ -57,26 +58,66 @@ fn ours(file: &Path) -> Ours {
     out
 }
 
-/// tshark's Diameter response times per command: (answers timed, least, greatest), in µs.
-/// In a frame of several messages only when each has its time (a field's occurrences are
-/// listed per field, not per message).
-fn their_response_times(file: &Path) -> BTreeMap<u32, (u64, u64, u64)> {
-    let mut out = BTreeMap::new();
-    let fields = ["diameter.flags.request", "diameter.cmd.code", "diameter.resp_time"];
-    for row in tshark(file, "diameter.flags.request == 0", &fields) {
-        let answers: Vec<&String> =
-            row[1].iter().zip(&row[0]).filter(|(_, r)| *r == "0" || *r == "False").map(|(c, _)| c).collect();
-        if answers.len() != row[2].len() {
-            continue;
-        }
-        for (code, time) in answers.into_iter().zip(&row[2]) {
-            #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "seconds to whole µs")]
-            let us = (time.parse::<f64>().unwrap() * 1e6) as u64;
-            let e = out.entry(code.parse().unwrap()).or_insert((0, u64::MAX, 0));
-            *e = (e.0 + 1, e.1.min(us), e.2.max(us));
+/// An answer: the time of the frame that brought it (ns) and its command.
+type Answer = (u64, u32);
+
+/// Our Diameter answers timed from their requests, as `inspect`'s frame watch times them
+/// (the same `MessageWatch`, without an association table: it pairs by ports).
+fn our_response_times(file: &Path) -> BTreeMap<Answer, Vec<u64>> {
+    let mut capture = Capture::open(file).unwrap();
+    let mut watch = MessageWatch::default();
+    let mut out = BTreeMap::<Answer, Vec<u64>>::new();
+    while let Some(f) = capture.next_frame() {
+        let Ok(loc) = locate_sctp(f.data, &mut NoTally) else { continue };
+        for c in watch.frame(f.data, &loc, f.ts_ns, None) {
+            if let Some(ns) = c.response_ns {
+                out.entry((f.ts_ns, c.key.code)).or_default().push(ns);
+            }
         }
     }
     out
+}
+
+/// Each Diameter answer tshark pairs with its request, as we time it: from the frame of
+/// the request's first chunk to the frame of the answer's first chunk (all the kernel sees
+/// of a message at once), where tshark times a fragmented message from its last fragment,
+/// the frame it reassembles it in. Only answers in frames of one Diameter message, whose
+/// request is in such a frame too: a field's occurrences are listed per field, not per
+/// message, so in a frame of several the fragments could not be told apart. Also how many
+/// answers tshark timed in all.
+fn their_response_times(file: &Path) -> (Vec<(Answer, u64)>, usize) {
+    let time: BTreeMap<u64, u64> = tshark(file, "sctp", &["frame.number", "frame.time_epoch"])
+        .iter()
+        .map(|r| (number(&r[0][0]), nanoseconds(&r[1][0])))
+        .collect();
+    let fields = ["frame.number", "sctp.fragment", "diameter.flags.request", "diameter.cmd.code", "diameter.answer_to"];
+    let rows = tshark(file, "diameter", &fields);
+    // A frame of one Diameter message -> the frame of that message's first chunk.
+    let first: BTreeMap<u64, u64> = rows
+        .iter()
+        .filter(|r| r[2].len() == 1)
+        .map(|r| (number(&r[0][0]), r[1].iter().map(|f| number(f)).min().unwrap_or(number(&r[0][0]))))
+        .collect();
+    let (mut out, mut timed) = (Vec::new(), 0);
+    for row in &rows {
+        timed += row[4].len();
+        let (Some(answer), [request]) = (first.get(&number(&row[0][0])), &row[4][..]) else { continue };
+        let Some(request) = first.get(&number(request)) else { continue };
+        out.push(((time[answer], row[3][0].parse().unwrap()), time[answer] - time[request]));
+    }
+    (out, timed)
+}
+
+/// A frame number as tshark prints it.
+fn number(s: &str) -> u64 {
+    s.parse().unwrap()
+}
+
+/// Seconds as tshark prints them ("1598111549.563797928", "0.000347959") in ns, exactly.
+fn nanoseconds(s: &str) -> u64 {
+    let (whole, fraction) = s.split_once('.').unwrap_or((s, ""));
+    let fraction = format!("{fraction:0<9}");
+    whole.parse::<u64>().unwrap() * 1_000_000_000 + fraction[..9].parse::<u64>().unwrap()
 }
 
 /// tshark's rows of `fields` for the frames of `filter`, each field's occurrences.
@@ -180,26 +221,42 @@ mod host {
             assert!(ours.results.keys().all(|k| results.contains_key(k)), "{name}: {:?} vs {results:?}", ours.results);
             missing.retain(|_, n| *n > 0);
             assert_eq!(missing, ours.result_in_a_later_fragment, "{name}: answers without their result");
-            // Response times: every answer tshark times, we time. We time more: tshark pairs
-            // a request with its answer within one conversation of addresses, so an answer
-            // sent back on another path of a multi-homed association goes untimed there
-            // (pcaptoparquet: 16 answers each to 271 and 280). The extremes are within a
-            // millisecond: tshark times a fragmented message from its last fragment, we
-            // from its first chunk (all the kernel sees of it at once); 82 ms to 97 ms for
-            // pcaptoparquet's Server-Assignment answers, 0.1 ms apart.
-            for (c, (n, tmin, tmax)) in their_response_times(file) {
-                let (count, min, max) = ours.response_us.get(&c).copied().unwrap_or_default();
-                assert!(count >= n, "{name}: {count} answers to {c} timed, tshark {n}");
-                assert!(
-                    min.abs_diff(tmin) <= 1000 && max.abs_diff(tmax) <= 1000,
-                    "{name}: {c}: {min}-{max} µs, tshark {tmin}-{tmax}"
-                );
-                timed += n;
-            }
             total += ours_paired;
+            // Response times, answer by answer: every answer tshark pairs with its request,
+            // we time from the same request, to the nanosecond. We time more: tshark pairs
+            // within one conversation of addresses, so an answer sent back on another path
+            // of a multi-homed association goes untimed there (pcaptoparquet: 16 answers
+            // each to 271 and 280).
+            if !counts.keys().any(|(protocol, ..)| protocol == "Diameter") {
+                continue;
+            }
+            let mut mine = our_response_times(file);
+            let mut per_command = BTreeMap::<u32, (u64, u64, u64)>::new();
+            for (&(_, command), times) in &mine {
+                for &ns in times {
+                    let e = per_command.entry(command).or_insert((0, u64::MAX, 0));
+                    *e = (e.0 + 1, e.1.min(ns / 1000), e.2.max(ns / 1000));
+                }
+            }
+            assert_eq!(ours.response_us, per_command, "{name}: inspect's response times, per command, in µs");
+            let (theirs, tshark_timed) = their_response_times(file);
+            for &((at, command), t) in &theirs {
+                // Answers to one command in one frame: each of tshark's times is one of ours.
+                let ours = mine.entry((at, command)).or_default();
+                let Some(i) = ours.iter().position(|&ns| ns == t) else {
+                    panic!("{name}: the answer to {command} at {at} ns: {ours:?} here, tshark {t}")
+                };
+                ours.swap_remove(i);
+            }
+            let untimed_there: usize = mine.values().map(Vec::len).sum();
+            eprintln!(
+                "{name}: {} Diameter answers timed as tshark times them, of the {tshark_timed} it timed; {untimed_there} more timed here",
+                theirs.len()
+            );
+            timed += theirs.len();
         }
         assert!(total > 1000, "the shared captures hold thousands of messages; read {total}");
-        assert!(timed > 100, "the shared captures hold hundreds of Diameter answers tshark times; {timed}");
+        assert!(timed > 700, "the shared captures hold hundreds of Diameter answers tshark times; {timed}");
         eprintln!("{total} messages equal to tshark's; {timed} Diameter answers timed as tshark times them");
     }
 }
