@@ -9,7 +9,14 @@
 use std::fmt::Write as _;
 
 use anyhow::{anyhow, Result};
-use plotters::{coord::Shift, prelude::*};
+use plotters::{
+    coord::{
+        ranged1d::{AsRangedCoord, ValueFormatter},
+        types::RangedCoordf64,
+        Shift,
+    },
+    prelude::*,
+};
 use sctp_common::{abi::Counter, proto::chunk};
 
 use crate::{
@@ -259,6 +266,45 @@ fn x_range(c: &Drawn) -> std::ops::Range<f64> {
     0.0..seconds(c.assoc.last_ns - c.assoc.first_ns).max(1e-3)
 }
 
+/// A chart of the association's time, in seconds since its first packet, against `y`
+/// (labelled `y_desc`), with a legend: the frame each timeline shares; `series` draws
+/// into it.
+fn timeline<Y>(
+    c: &Drawn,
+    caption: &str,
+    y_desc: &str,
+    y: Y,
+    series: impl FnOnce(&mut ChartContext<SVGBackend, Cartesian2d<RangedCoordf64, Y::CoordDescType>>) -> Result<(), String>,
+) -> Result<String>
+where
+    Y: AsRangedCoord,
+    Y::CoordDescType: ValueFormatter<Y::Value>,
+    Y::Value: std::fmt::Debug,
+{
+    svg(|root| {
+        let mut ch = ChartBuilder::on(root)
+            .caption(caption, ("sans-serif", 14))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x_range(c), y)
+            .map_err(|e| e.to_string())?;
+        ch.configure_mesh().x_desc("seconds").y_desc(y_desc).draw().map_err(|e| e.to_string())?;
+        series(&mut ch)?;
+        ch.configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+/// The highest of the points, for a y axis from 0 (never an empty range).
+fn top(all: &[Vec<(f64, f64)>; 2]) -> f64 {
+    all.iter().flatten().map(|p| p.1).fold(1e-3, f64::max) * 1.1
+}
+
 /// Direction `d`'s DATA TSNs and the other side's SACK cumulative TSN, relative to the
 /// first TSN of `d`.
 fn tsn_chart(c: &Drawn, d: usize, title: &str) -> Result<String> {
@@ -268,15 +314,7 @@ fn tsn_chart(c: &Drawn, d: usize, title: &str) -> Result<String> {
     let data: Vec<(f64, i64)> = sent.data.points.iter().map(|&(t, tsn)| (since(c, t), rel(tsn))).collect();
     let sacks: Vec<(f64, i64)> = acks.sack.points.iter().map(|&(t, tsn)| (since(c, t), rel(tsn))).collect();
     let (lo, hi) = data.iter().chain(&sacks).fold((0i64, 1i64), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
-    svg(|root| {
-        let mut ch = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 14))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x_range(c), lo..hi + 1)
-            .map_err(|e| e.to_string())?;
-        ch.configure_mesh().x_desc("seconds").y_desc(format!("TSN - {base}")).draw().map_err(|e| e.to_string())?;
+    timeline(c, title, &format!("TSN - {base}"), lo..hi + 1, |ch| {
         ch.draw_series(data.iter().map(|p| Circle::new(*p, 2, COLORS[0].filled())))
             .map_err(|e| e.to_string())?
             .label("DATA")
@@ -285,11 +323,6 @@ fn tsn_chart(c: &Drawn, d: usize, title: &str) -> Result<String> {
             .map_err(|e| e.to_string())?
             .label("SACK cumulative TSN")
             .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], COLORS[1]));
-        ch.configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| e.to_string())?;
         Ok(())
     })
 }
@@ -301,16 +334,7 @@ fn rtt_chart(c: &Drawn, ends: [&str; 2]) -> Result<String> {
         d.rtt.points.iter().map(|&(t, rtt)| (since(c, t), rtt as f64 / 1e6)).collect()
     };
     let all = [series(&c.dirs[0]), series(&c.dirs[1])];
-    let top = all.iter().flatten().map(|p| p.1).fold(1e-3, f64::max);
-    svg(|root| {
-        let mut ch = ChartBuilder::on(root)
-            .caption("Round trip, DATA to SACK (ms)", ("sans-serif", 14))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x_range(c), 0.0..top * 1.1)
-            .map_err(|e| e.to_string())?;
-        ch.configure_mesh().x_desc("seconds").y_desc("ms").draw().map_err(|e| e.to_string())?;
+    timeline(c, "Round trip, DATA to SACK (ms)", "ms", 0.0..top(&all), |ch| {
         for (d, points) in all.iter().enumerate() {
             let color = COLORS[d];
             ch.draw_series(points.iter().map(|p| Cross::new(*p, 3, color)))
@@ -318,11 +342,6 @@ fn rtt_chart(c: &Drawn, ends: [&str; 2]) -> Result<String> {
                 .label(format!("DATA sent by {}", ends[d]))
                 .legend(move |(x, y)| Cross::new((x, y), 3, color));
         }
-        ch.configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| e.to_string())?;
         Ok(())
     })
 }
@@ -347,16 +366,7 @@ fn throughput_chart(c: &Drawn, ends: [&str; 2]) -> Result<String> {
             .collect()
     };
     let all = [series(&c.dirs[0]), series(&c.dirs[1])];
-    let top = all.iter().flatten().map(|p| p.1).fold(1e-3, f64::max);
-    svg(|root| {
-        let mut ch = ChartBuilder::on(root)
-            .caption("Throughput, DATA payload (kB/s)", ("sans-serif", 14))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x_range(c), 0.0..top * 1.1)
-            .map_err(|e| e.to_string())?;
-        ch.configure_mesh().x_desc("seconds").y_desc("kB/s").draw().map_err(|e| e.to_string())?;
+    timeline(c, "Throughput, DATA payload (kB/s)", "kB/s", 0.0..top(&all), |ch| {
         for (d, points) in all.iter().enumerate() {
             let color = COLORS[d];
             ch.draw_series(LineSeries::new(points.iter().copied(), color))
@@ -364,11 +374,6 @@ fn throughput_chart(c: &Drawn, ends: [&str; 2]) -> Result<String> {
                 .label(format!("sent by {}", ends[d]))
                 .legend(move |(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], color));
         }
-        ch.configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| e.to_string())?;
         Ok(())
     })
 }
