@@ -105,11 +105,15 @@ pub fn tshark_span(file: &Path) -> Option<(u64, u64)> {
         .lines()
         // Records without a time (a simple packet block; tshark lists a custom block too).
         .filter(|t| !t.is_empty())
-        .map(|t| {
-            let (s, frac) = t.split_once('.').unwrap_or((t, "0"));
-            let frac = format!("{frac:0<9}");
-            s.parse::<u64>().unwrap() * 1_000_000_000 + frac[..9].parse::<u64>().unwrap()
-        })
+        .map(nanoseconds)
         .collect();
     Some((*times.first()?, *times.last()?))
+}
+
+/// Seconds as tshark prints them ("1598111549.563797928", "0.000347959") in ns, exactly.
+#[must_use]
+pub fn nanoseconds(s: &str) -> u64 {
+    let (whole, fraction) = s.split_once('.').unwrap_or((s, ""));
+    let fraction = format!("{fraction:0<9}");
+    whole.parse::<u64>().unwrap() * 1_000_000_000 + fraction[..9].parse::<u64>().unwrap()
 }

@@ -17,7 +17,7 @@
 
 use std::{collections::BTreeMap, path::Path, process::Command};
 
-use integration_tests::{shared_captures, HostRun};
+use integration_tests::{shared_captures, tshark::nanoseconds, HostRun};
 use sctp_user::{
     assoc::{
         packet_view::{self, PacketView},
@@ -96,8 +96,7 @@ fn tshark_data_rtts(file: &Path, ours: &BTreeMap<u64, usize>) -> BTreeMap<usize,
     let mut rtts: BTreeMap<usize, (u64, u64)> = BTreeMap::new();
     for line in String::from_utf8(out.stdout).unwrap().lines() {
         let f: Vec<&str> = line.split('\t').chain(std::iter::repeat("")).take(5).collect();
-        let (secs, frac) = f[1].split_once('.').unwrap_or((f[1], "0"));
-        let ns = secs.parse::<u64>().unwrap() * 1_000_000_000 + format!("{frac:0<9}")[..9].parse::<u64>().unwrap();
+        let ns = nanoseconds(f[1]);
         let Some(&index) = f[0].parse::<u64>().ok().and_then(|frame| ours.get(&frame)) else {
             continue;
         };

@@ -7,7 +7,7 @@
 
 use std::{collections::BTreeMap, path::Path, process::Command};
 
-use integration_tests::{inspect_json, shared_captures};
+use integration_tests::{inspect_json, shared_captures, tshark::nanoseconds};
 use sctp_common::parse::{locate_sctp, NoTally};
 use sctp_user::{assoc::messages::MessageWatch, capture::Capture, replay::engine::Kind, rules::Compiled};
 
@@ -111,13 +111,6 @@ fn their_response_times(file: &Path) -> (Vec<(Answer, u64)>, usize) {
 /// A frame number as tshark prints it.
 fn number(s: &str) -> u64 {
     s.parse().unwrap()
-}
-
-/// Seconds as tshark prints them ("1598111549.563797928", "0.000347959") in ns, exactly.
-fn nanoseconds(s: &str) -> u64 {
-    let (whole, fraction) = s.split_once('.').unwrap_or((s, ""));
-    let fraction = format!("{fraction:0<9}");
-    whole.parse::<u64>().unwrap() * 1_000_000_000 + fraction[..9].parse::<u64>().unwrap()
 }
 
 /// tshark's rows of `fields` for the frames of `filter`, each field's occurrences.
