@@ -233,6 +233,8 @@ mod host {
             }
             assert_eq!(ours.response_us, per_command, "{name}: inspect's response times, per command, in µs");
             let (theirs, tshark_timed) = their_response_times(file);
+            // Every answer tshark timed is compared: none shares its frame with another message.
+            assert_eq!(theirs.len(), tshark_timed, "{name}: answers tshark timed in frames of several messages");
             for &((at, command), t) in &theirs {
                 // Answers to one command in one frame: each of tshark's times is one of ours.
                 let ours = mine.entry((at, command)).or_default();
@@ -243,8 +245,7 @@ mod host {
             }
             let untimed_there: usize = mine.values().map(Vec::len).sum();
             eprintln!(
-                "{name}: {} Diameter answers timed as tshark times them, of the {tshark_timed} it timed; {untimed_there} more timed here",
-                theirs.len()
+                "{name}: {tshark_timed} Diameter answers timed as tshark times them; {untimed_there} more timed here"
             );
             timed += theirs.len();
         }
