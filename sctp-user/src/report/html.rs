@@ -300,7 +300,7 @@ where
     })
 }
 
-/// The highest of the points, for a y axis from 0 (never an empty range).
+/// The top of a y axis from 0: a tenth above the highest point (never an empty range).
 fn top(all: &[Vec<(f64, f64)>; 2]) -> f64 {
     all.iter().flatten().map(|p| p.1).fold(1e-3, f64::max) * 1.1
 }
